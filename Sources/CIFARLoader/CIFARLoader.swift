@@ -1,0 +1,1 @@
+// CIFARLoader: placeholder until its issue lands.

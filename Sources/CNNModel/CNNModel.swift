@@ -1,0 +1,1 @@
+// CNNModel: placeholder until its issue lands.

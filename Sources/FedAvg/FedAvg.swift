@@ -1,0 +1,1 @@
+// FedAvg: placeholder until its issue lands.

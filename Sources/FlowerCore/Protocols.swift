@@ -1,0 +1,31 @@
+/// The user's side of federated learning: what a client does with each instruction.
+///
+/// FlowerWire's client transport calls these as instructions arrive; tests call them directly.
+public protocol Client: Sendable {
+    /// The client's current parameters.
+    func getParameters(_ ins: GetParametersIns) async throws -> ParametersRes
+    /// Trains on local data starting from `ins.parameters`.
+    func fit(_ ins: FitIns) async throws -> FitRes
+    /// Evaluates `ins.parameters` on local data.
+    func evaluate(_ ins: EvaluateIns) async throws -> EvaluateRes
+}
+
+/// The server's handle on one connected client, whatever carries the bytes.
+///
+/// FlowerWire implements it per TCP connection; tests implement it in memory. Every call either
+/// returns the client's answer or throws (disconnect, timeout, malformed answer): the round loop
+/// turns a throw into a failure.
+public protocol ClientProxy: AnyObject, Sendable {
+    /// Unique identity of the client (from its Hello).
+    var id: String { get }
+    /// The data partition the client declared, if any.
+    var partition: Int? { get }
+
+    func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes
+    func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes
+    func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes
+    /// Tells the client training is over (it then exits successfully) and closes the connection.
+    func finish(roundsCompleted: Int, reason: String) async
+    /// Asks the client to disconnect and come back after `seconds`.
+    func reconnect(seconds: Int, reason: String) async
+}

@@ -1,0 +1,1 @@
+// FlowerWire: placeholder until its issue lands.
