@@ -29,3 +29,33 @@ public protocol ClientProxy: AnyObject, Sendable {
     /// Asks the client to disconnect and come back after `seconds`.
     func reconnect(seconds: Int, reason: String) async
 }
+
+/// Why a client could not join.
+public enum RegistrationRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Another connected client already uses this identity.
+    case duplicateIdentity(String)
+    /// The server already holds its maximum number of clients.
+    case serverFull(max: Int)
+
+    public var description: String {
+        switch self {
+        case .duplicateIdentity(let id):
+            return "a client with identity \(id) is already connected; give each client a unique --partition or --client-id"
+        case .serverFull(let max):
+            return "the server already has its maximum of \(max) clients; raise --max-clients or start fewer clients"
+        }
+    }
+}
+
+/// The registry of connected clients that transports register into and the round loop samples.
+///
+/// FlowerWire calls `register` after a successful handshake and `unregister` when the
+/// connection ends; FlowerCore's server loop waits on it and samples from it.
+public protocol ClientManager: AnyObject, Sendable {
+    /// Adds a connected client, or says why it cannot join.
+    func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal>
+    /// Removes the client with this identity (no-op when absent).
+    func unregister(id: String)
+    /// Number of clients connected now.
+    var count: Int { get }
+}
