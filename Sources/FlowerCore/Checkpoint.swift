@@ -1,0 +1,159 @@
+import Foundation
+
+/// The server's state after a completed round: enough to resume at the next round with nothing lost.
+///
+/// File format (version 1), all integers little-endian:
+/// ```
+/// 0      8 bytes   magic "FLWRCKPT"
+/// 8      u32       format version (1)
+/// 12     u32       H: header length in bytes
+/// 16     H bytes   JSON header: {"round", "seed", "strategy", "layout": [{"name","shape","offset"}], "history"}
+/// 16+H   u64       N: number of float32 values
+/// 24+H   N × 4     the flat parameter buffer, float32 little-endian, in layout order
+/// ```
+/// The file is exactly `24 + H + 4N` bytes and is written atomically (temporary file + rename).
+public struct Checkpoint: Sendable, Equatable {
+    /// The last completed round; a resumed run starts at `round + 1`.
+    public var round: Int
+    /// The global model after `round`.
+    public var parameters: Parameters
+    /// Records of rounds 1...`round`.
+    public var history: History
+    /// The strategy's seed (its sampling is derived from seed and round number).
+    public var seed: UInt64
+    /// The strategy's name, checked on resume.
+    public var strategy: String
+
+    /// A checkpoint of the given state.
+    public init(round: Int, parameters: Parameters, history: History, seed: UInt64, strategy: String) {
+        self.round = round
+        self.parameters = parameters
+        self.history = history
+        self.seed = seed
+        self.strategy = strategy
+    }
+
+    static let magic = Array("FLWRCKPT".utf8)
+    static let formatVersion: UInt32 = 1
+
+    private struct Header: Codable {
+        var round: Int
+        var seed: UInt64
+        var strategy: String
+        var layout: [TensorSpec]
+        var history: History
+    }
+
+    /// The checkpoint's bytes in the format above.
+    public func encoded() throws(CheckpointError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let header: Data
+        do {
+            header = try encoder.encode(Header(round: round, seed: seed, strategy: strategy,
+                                               layout: parameters.layout, history: history))
+        } catch {
+            throw CheckpointError.malformed(path: "<memory>", detail: "header does not encode: \(error)")
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(24 + header.count + 4 * parameters.count)
+        out += Self.magic
+        Self.append(Self.formatVersion, to: &out)
+        Self.append(UInt32(header.count), to: &out)
+        out += header
+        Self.append(UInt64(parameters.count), to: &out)
+        for v in parameters.values { Self.append(v.bitPattern, to: &out) }
+        return out
+    }
+
+    /// Parses checkpoint bytes; `path` only names the source in errors.
+    public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws(CheckpointError) -> Checkpoint {
+        guard bytes.count >= 24, Array(bytes[0 ..< 8]) == magic else {
+            throw .malformed(path: path, detail: "not a flwr checkpoint (no FLWRCKPT magic)")
+        }
+        let version: UInt32 = read(bytes, at: 8)
+        guard version == formatVersion else {
+            throw .malformed(path: path, detail: "format version \(version), this build reads \(formatVersion)")
+        }
+        let h = Int(read(bytes, at: 12) as UInt32)
+        guard 24 + h <= bytes.count else { throw .malformed(path: path, detail: "truncated header") }
+        let n: UInt64 = read(bytes, at: 16 + h)
+        guard n <= UInt64(bytes.count), bytes.count == 24 + h + 4 * Int(n) else {
+            throw .malformed(path: path, detail: "file is \(bytes.count) bytes, expected \(24 + h) + 4 × \(n)")
+        }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let header: Header
+        do {
+            header = try decoder.decode(Header.self, from: Data(bytes[16 ..< 16 + h]))
+        } catch {
+            throw .malformed(path: path, detail: "header JSON: \(error)")
+        }
+        var values = [Float](repeating: 0, count: Int(n))
+        let base = 24 + h
+        for i in 0 ..< values.count { values[i] = Float(bitPattern: read(bytes, at: base + 4 * i)) }
+        let parameters: Parameters
+        do {
+            parameters = try Parameters(shapes: header.layout.map { ($0.name, $0.shape) }, values: values)
+        } catch {
+            throw .malformed(path: path, detail: "layout: \(error)")
+        }
+        guard parameters.layout == header.layout else {
+            throw .malformed(path: path, detail: "layout offsets are not contiguous")
+        }
+        guard header.history.lastRound == header.round else {
+            throw .malformed(path: path, detail: "history ends at round \(header.history.lastRound) but the checkpoint is of round \(header.round)")
+        }
+        return Checkpoint(round: header.round, parameters: parameters, history: header.history,
+                          seed: header.seed, strategy: header.strategy)
+    }
+
+    /// Writes the checkpoint to `path` atomically.
+    public func write(to path: String) throws(CheckpointError) {
+        do {
+            try AtomicFile.write(try encoded(), to: path)
+        } catch let e as FileError {
+            throw .file(e)
+        } catch let e as CheckpointError {
+            throw e
+        } catch {
+            throw .malformed(path: path, detail: "\(error)")
+        }
+    }
+
+    /// Reads the checkpoint at `path`.
+    public static func read(from path: String) throws(CheckpointError) -> Checkpoint {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .missing(path: path)
+        }
+        return try decode(Array(data), path: path)
+    }
+
+    private static func append<T: FixedWidthInteger>(_ x: T, to out: inout [UInt8]) {
+        withUnsafeBytes(of: x.littleEndian) { out += $0 }
+    }
+
+    private static func read<T: FixedWidthInteger>(_ bytes: [UInt8], at offset: Int) -> T {
+        var x: T = 0
+        for k in 0 ..< MemoryLayout<T>.size { x |= T(bytes[offset + k]) << (8 * k) }
+        return x
+    }
+}
+
+/// Checkpoint problems, each with what to do.
+public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
+    case missing(path: String)
+    case malformed(path: String, detail: String)
+    case file(FileError)
+
+    public var description: String {
+        switch self {
+        case .missing(let p):
+            return "no checkpoint at \(p); run without --resume to start from round 1, or point --checkpoint-dir at the previous run"
+        case .malformed(let p, let d):
+            return "checkpoint \(p) is unusable: \(d); delete it to start over or restore a good copy"
+        case .file(let e):
+            return "checkpoint not written: \(e)"
+        }
+    }
+}

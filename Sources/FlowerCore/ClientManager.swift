@@ -1,0 +1,131 @@
+import Synchronization
+
+/// A `ClientManager` the round loop can wait on and sample from (Flower's `ClientManager`:
+/// `num_available`, `all`, `wait_for`, `sample`).
+public protocol SamplingClientManager: ClientManager {
+    /// Every connected client, sorted by identity (a stable order for seeded sampling).
+    func all() -> [any ClientProxy]
+    /// Waits until at least `count` clients are connected; false when `timeout` passes first
+    /// or the waiting task is cancelled.
+    func waitFor(count: Int, timeout: Duration) async -> Bool
+    /// Up to `count` distinct connected clients, chosen uniformly by `generator`.
+    func sample<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [any ClientProxy]
+}
+
+extension SamplingClientManager {
+    /// Up to `count` distinct clients chosen by a generator seeded with `seed`.
+    public func sample(count: Int, seed: UInt64) -> [any ClientProxy] {
+        var g = SplitMix64(seed: seed)
+        return sample(count: count, using: &g)
+    }
+}
+
+/// The registry of connected clients kept in memory (Flower's `SimpleClientManager`); thread-safe.
+public final class InMemoryClientManager: SamplingClientManager {
+    private struct Waiter {
+        let count: Int
+        let continuation: CheckedContinuation<Bool, Never>
+        let timer: Task<Void, Never>
+    }
+
+    private struct State {
+        var clients: [String: any ClientProxy] = [:]
+        var waiters: [UInt64: Waiter] = [:]
+        /// Waiters whose timeout or cancellation fired before they were parked.
+        var expired: Set<UInt64> = []
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+    /// The most clients held at once; nil for no limit.
+    public let maxClients: Int?
+
+    /// An empty registry that refuses clients beyond `maxClients` (nil: no limit).
+    public init(maxClients: Int? = nil) {
+        self.maxClients = maxClients
+    }
+
+    /// Adds a client unless its identity is taken or the registry is full; wakes satisfied waiters.
+    public func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal> {
+        let (result, woken): (Result<Void, RegistrationRefusal>, [Waiter]) = state.withLock { s in
+            if s.clients[client.id] != nil { return (.failure(.duplicateIdentity(client.id)), []) }
+            if let maxClients, s.clients.count >= maxClients { return (.failure(.serverFull(max: maxClients)), []) }
+            s.clients[client.id] = client
+            let n = s.clients.count
+            let ready = s.waiters.filter { $0.value.count <= n }
+            for key in ready.keys { s.waiters.removeValue(forKey: key) }
+            return (.success(()), Array(ready.values))
+        }
+        for w in woken {
+            w.timer.cancel()
+            w.continuation.resume(returning: true)
+        }
+        return result
+    }
+
+    /// Removes the client with this identity (no-op when absent).
+    public func unregister(id: String) {
+        state.withLock { _ = $0.clients.removeValue(forKey: id) }
+    }
+
+    /// Number of clients connected now.
+    public var count: Int { state.withLock { $0.clients.count } }
+
+    /// Every connected client, sorted by identity.
+    public func all() -> [any ClientProxy] {
+        state.withLock { Array($0.clients.values) }.sorted { $0.id < $1.id }
+    }
+
+    /// Waits until at least `count` clients are connected, at most `timeout`.
+    public func waitFor(count: Int, timeout: Duration) async -> Bool {
+        let id: UInt64? = state.withLock { s in
+            if s.clients.count >= count { return nil }
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        guard let id else { return true }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                let timer = Task { [weak self] in
+                    do { try await Task.sleep(for: timeout) } catch { return }
+                    self?.expire(id)
+                }
+                let immediate: Bool? = state.withLock { s in
+                    if s.expired.remove(id) != nil { return false }
+                    if s.clients.count >= count { return true }
+                    s.waiters[id] = Waiter(count: count, continuation: continuation, timer: timer)
+                    return nil
+                }
+                if let immediate {
+                    timer.cancel()
+                    continuation.resume(returning: immediate)
+                }
+            }
+        } onCancel: {
+            expire(id)
+        }
+    }
+
+    /// Resumes waiter `id` with false, or marks it expired if it is not parked yet.
+    private func expire(_ id: UInt64) {
+        let waiter: Waiter? = state.withLock { s in
+            if let w = s.waiters.removeValue(forKey: id) { return w }
+            s.expired.insert(id)
+            return nil
+        }
+        guard let waiter else { return }
+        waiter.timer.cancel()
+        waiter.continuation.resume(returning: false)
+    }
+
+    /// Up to `count` distinct clients: a partial Fisher–Yates shuffle of the id-sorted list.
+    public func sample<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [any ClientProxy] {
+        var pool = all()
+        let k = max(0, min(count, pool.count))
+        for i in 0 ..< k {
+            let j = Int.random(in: i ..< pool.count, using: &generator)
+            pool.swapAt(i, j)
+        }
+        return Array(pool.prefix(k))
+    }
+}

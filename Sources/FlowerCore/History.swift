@@ -1,0 +1,104 @@
+import Foundation
+
+/// What one completed round produced: the fields of a `history.jsonl` line plus the metrics behind them.
+public struct RoundRecord: Sendable, Equatable, Codable {
+    /// Federated round, starting at 1.
+    public var round: Int
+    /// Loss of the new global model: central evaluation when the server has data, else federated.
+    public var loss: Double?
+    /// Accuracy of the new global model, same source as `loss`.
+    public var accuracy: Double?
+    /// Clients whose fit result was aggregated.
+    public var fitClients: Int
+    /// Clients lost this round (fit and evaluate: errors, timeouts, rejected updates).
+    public var failures: Int
+    /// Wall time of the round, seconds.
+    public var seconds: Double
+    /// Bytes received from clients during the round (0 when the transport does not count).
+    public var bytesIn: UInt64
+    /// Bytes sent to clients during the round.
+    public var bytesOut: UInt64
+    /// Aggregated fit metrics (from clients' `FitRes.metrics`).
+    public var fitMetrics: Metrics
+    /// Central evaluation metrics, when the server evaluated.
+    public var centralMetrics: Metrics
+    /// Federated evaluation loss and metrics, when clients evaluated.
+    public var federatedLoss: Double?
+    /// Aggregated federated evaluation metrics.
+    public var federatedMetrics: Metrics
+
+    /// A record; metrics default to empty.
+    public init(round: Int, loss: Double?, accuracy: Double?, fitClients: Int, failures: Int,
+                seconds: Double, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, fitMetrics: Metrics = [:],
+                centralMetrics: Metrics = [:], federatedLoss: Double? = nil, federatedMetrics: Metrics = [:]) {
+        self.round = round
+        self.loss = loss
+        self.accuracy = accuracy
+        self.fitClients = fitClients
+        self.failures = failures
+        self.seconds = seconds
+        self.bytesIn = bytesIn
+        self.bytesOut = bytesOut
+        self.fitMetrics = fitMetrics
+        self.centralMetrics = centralMetrics
+        self.federatedLoss = federatedLoss
+        self.federatedMetrics = federatedMetrics
+    }
+
+    /// The `history.jsonl` line (no newline): exactly `round, loss, accuracy, fit_clients,
+    /// failures, seconds, bytes_in, bytes_out`, in that order; a missing or non-finite value is `null`.
+    public var jsonLine: String {
+        "{\"round\":\(round),\"loss\":\(Self.json(loss)),\"accuracy\":\(Self.json(accuracy)),"
+            + "\"fit_clients\":\(fitClients),\"failures\":\(failures),\"seconds\":\(Self.json(seconds)),"
+            + "\"bytes_in\":\(bytesIn),\"bytes_out\":\(bytesOut)}"
+    }
+
+    private static func json(_ x: Double?) -> String {
+        guard let x, x.isFinite else { return "null" }
+        return "\(x)"  // Swift prints finite doubles as JSON-valid numbers (1.5, 1e-05, 0.0)
+    }
+}
+
+/// Per-round records of a training run (Flower's `History`), in round order.
+public struct History: Sendable, Equatable, Codable {
+    /// One record per completed round.
+    public var rounds: [RoundRecord]
+
+    /// A history holding `rounds`.
+    public init(rounds: [RoundRecord] = []) { self.rounds = rounds }
+
+    /// The last completed round (0 before the first).
+    public var lastRound: Int { rounds.last?.round ?? 0 }
+
+    /// All records as `history.jsonl` text, one line each, newline-terminated.
+    public var jsonLines: String { rounds.map { $0.jsonLine + "\n" }.joined() }
+}
+
+/// Appends `history.jsonl` lines as rounds complete.
+public struct HistoryLog: Sendable {
+    /// Path of the `.jsonl` file.
+    public let path: String
+
+    /// A log writing to `path`.
+    public init(path: String) { self.path = path }
+
+    /// Replaces the file with exactly `history`'s lines, atomically (used at start and on resume).
+    public func reset(to history: History) throws(FileError) {
+        try AtomicFile.write(Array(history.jsonLines.utf8), to: path)
+    }
+
+    /// Appends one record's line.
+    public func append(_ record: RoundRecord) throws(FileError) {
+        let line = Array((record.jsonLine + "\n").utf8)
+        guard let handle = FileHandle(forWritingAtPath: path) else {
+            throw FileError.open(path: path, detail: "cannot open for appending")
+        }
+        defer { try? handle.close() }
+        do {
+            _ = try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+        } catch {
+            throw FileError.write(path: path, detail: "\(error)")
+        }
+    }
+}

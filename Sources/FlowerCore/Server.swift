@@ -1,0 +1,297 @@
+import Foundation
+import Logging
+
+/// How the server waits, retries and where it writes (the round deadline is `fit`'s `timeout`).
+public struct ServerOptions: Sendable {
+    /// How long to wait for `minAvailableClients` before each round attempt.
+    public var waitTimeout: Duration
+    /// Attempts per round when the strategy refuses to aggregate (1: stop at the first refusal).
+    public var roundAttempts: Int
+    /// Pause between a refused attempt and the next.
+    public var retryDelay: Duration
+    /// Where to write `history.jsonl` (nil: not written).
+    public var historyPath: String?
+    /// Where to write the checkpoint after every round (nil: not written).
+    public var checkpointPath: String?
+    /// How long to give all clients together to receive `finish`.
+    public var finishTimeout: Duration
+
+    /// Options; the defaults wait 10 minutes for clients and never retry a refused round.
+    public init(waitTimeout: Duration = .seconds(600), roundAttempts: Int = 1, retryDelay: Duration = .seconds(1),
+                historyPath: String? = nil, checkpointPath: String? = nil, finishTimeout: Duration = .seconds(10)) {
+        self.waitTimeout = waitTimeout
+        self.roundAttempts = roundAttempts
+        self.retryDelay = retryDelay
+        self.historyPath = historyPath
+        self.checkpointPath = checkpointPath
+        self.finishTimeout = finishTimeout
+    }
+}
+
+/// Why a training run stopped early; each case says what to do.
+public enum ServerError: Error, Sendable, CustomStringConvertible {
+    case invalidArgument(String)
+    case notEnoughClients(connected: Int, needed: Int, waited: Duration)
+    case noInitialParameters(String)
+    case roundFailed(round: Int, attempts: Int, reason: String)
+    case centralEvaluationFailed(round: Int, detail: String)
+    case checkpoint(CheckpointError)
+    case history(FileError)
+    case cancelled(afterRound: Int)
+
+    public var description: String {
+        switch self {
+        case .invalidArgument(let s):
+            return s
+        case .notEnoughClients(let c, let n, let w):
+            return "only \(c) of the \(n) required clients connected within \(w); start more clients, lower --min-clients or raise the wait timeout"
+        case .noInitialParameters(let s):
+            return "no initial model: \(s); give the strategy initial parameters or check that clients answer GetParameters"
+        case .roundFailed(let r, let a, let reason):
+            return "round \(r) failed after \(a) attempt(s): \(reason); use --accept-failures, lower --min-fit-clients, raise --round-timeout or check the failing clients"
+        case .centralEvaluationFailed(let r, let d):
+            return "central evaluation of round \(r) failed: \(d); check the server's test data"
+        case .checkpoint(let e):
+            return "\(e)"
+        case .history(let e):
+            return "history not written: \(e)"
+        case .cancelled(let r):
+            return "stopped after round \(r) (cancelled); resume from the last checkpoint with --resume"
+        }
+    }
+}
+
+/// The result of a training run.
+public struct FitSummary: Sendable {
+    /// Per-round records, including rounds restored from a checkpoint.
+    public var history: History
+    /// The final global model.
+    public var parameters: Parameters
+    /// The last completed round.
+    public var roundsCompleted: Int
+}
+
+/// The federated server loop (Flower's `Server.fit`): wait for clients, then per round sample,
+/// fit in parallel under a deadline, aggregate as results arrive, evaluate, record, checkpoint.
+public final class Server: Sendable {
+    /// Where clients are registered by the transport.
+    public let clientManager: any SamplingClientManager
+    /// The algorithm deciding sampling, aggregation and evaluation.
+    public let strategy: any Strategy
+    /// Waiting, retry and output settings.
+    public let options: ServerOptions
+    private let logger: Logger
+
+    /// A server over `clientManager` running `strategy`.
+    public init(clientManager: any SamplingClientManager, strategy: any Strategy,
+                options: ServerOptions = ServerOptions(), logger: Logger = Logger(label: "flwr.server")) {
+        self.clientManager = clientManager
+        self.strategy = strategy
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs rounds until `numRounds` (resuming after `checkpoint.round` when given), each phase
+    /// bounded by `timeout`; tells every connected client `finish` at the end, also on failure.
+    public func fit(numRounds: Int, timeout: Duration,
+                    resumingFrom checkpoint: Checkpoint? = nil) async throws(ServerError) -> FitSummary {
+        var completed = checkpoint?.round ?? 0
+        let result: Result<FitSummary, ServerError>
+        do throws(ServerError) {
+            result = .success(try await run(numRounds: numRounds, timeout: timeout, checkpoint: checkpoint,
+                                             completed: &completed))
+        } catch {
+            logger.error("\(error)")
+            result = .failure(error)
+        }
+        let reason: String
+        switch result {
+        case .success: reason = "training finished after \(completed) rounds"
+        case .failure(let e): reason = "server stopped: \(e)"
+        }
+        await finishAll(roundsCompleted: completed, reason: reason)
+        return try result.get()
+    }
+
+    private func run(numRounds: Int, timeout: Duration, checkpoint: Checkpoint?,
+                     completed: inout Int) async throws(ServerError) -> FitSummary {
+        guard numRounds >= 1 else { throw .invalidArgument("--rounds must be at least 1, got \(numRounds)") }
+        guard timeout > .zero else { throw .invalidArgument("the round timeout must be positive, got \(timeout)") }
+        guard options.roundAttempts >= 1 else {
+            throw .invalidArgument("round attempts must be at least 1, got \(options.roundAttempts)")
+        }
+        var history = History()
+        var parameters: Parameters
+        if let checkpoint {
+            if checkpoint.strategy != strategy.name {
+                logger.warning("checkpoint was written by strategy \(checkpoint.strategy), resuming with \(strategy.name)")
+            }
+            if checkpoint.seed != strategy.seed {
+                logger.warning("checkpoint seed \(checkpoint.seed) differs from --seed \(strategy.seed): client sampling will differ from the interrupted run")
+            }
+            history = checkpoint.history
+            parameters = checkpoint.parameters
+            logger.info("resuming after round \(checkpoint.round) of \(numRounds)")
+        } else {
+            parameters = Parameters()
+        }
+        if let path = options.historyPath {
+            do throws(FileError) { try HistoryLog(path: path).reset(to: history) } catch { throw .history(error) }
+        }
+        guard completed < numRounds else {
+            return FitSummary(history: history, parameters: parameters, roundsCompleted: completed)
+        }
+        try await waitForClients()
+        if checkpoint == nil { parameters = try await initialParameters(timeout: timeout) }
+
+        for round in completed + 1 ... numRounds {
+            if Task.isCancelled { throw .cancelled(afterRound: completed) }
+            let (next, record) = try await runRound(round, of: numRounds, parameters: parameters, timeout: timeout)
+            parameters = next
+            history.rounds.append(record)
+            completed = round
+            if let path = options.checkpointPath {
+                let cp = Checkpoint(round: round, parameters: parameters, history: history,
+                                    seed: strategy.seed, strategy: strategy.name)
+                do throws(CheckpointError) { try cp.write(to: path) } catch { throw .checkpoint(error) }
+            }
+            if let path = options.historyPath {
+                do throws(FileError) { try HistoryLog(path: path).append(record) } catch { throw .history(error) }
+            }
+            logger.info("\(Self.logLine(record, of: numRounds))")
+        }
+        return FitSummary(history: history, parameters: parameters, roundsCompleted: completed)
+    }
+
+    private func waitForClients() async throws(ServerError) {
+        let need = strategy.minAvailableClients
+        if clientManager.count < need {
+            logger.info("waiting for \(need) clients (\(clientManager.count) connected)")
+        }
+        guard await clientManager.waitFor(count: need, timeout: options.waitTimeout) else {
+            if Task.isCancelled { throw .cancelled(afterRound: 0) }
+            throw .notEnoughClients(connected: clientManager.count, needed: need, waited: options.waitTimeout)
+        }
+    }
+
+    private func initialParameters(timeout: Duration) async throws(ServerError) -> Parameters {
+        do {
+            if let p = try await strategy.initializeParameters() { return p }
+        } catch {
+            throw .noInitialParameters("the strategy failed: \(error)")
+        }
+        let candidates = clientManager.all()
+        for client in candidates {
+            var got: ParametersRes?
+            let failures = await FanOut.run([(client: client, ins: GetParametersIns())], timeout: timeout,
+                                            call: { try await $0.getParameters($1, timeout: $2) },
+                                            onAnswer: { _, res in got = res })
+            if let got, got.status.code == .ok {
+                logger.info("initial parameters from client \(client.id) (\(got.parameters.count) values)")
+                return got.parameters
+            }
+            logger.warning("client \(client.id) gave no initial parameters: \(failures.first?.reason ?? got?.status.message ?? "")")
+        }
+        throw .noInitialParameters("none of \(candidates.count) connected clients answered")
+    }
+
+    /// One round, retried per `options.roundAttempts` when the strategy refuses to aggregate.
+    private func runRound(_ round: Int, of numRounds: Int, parameters: Parameters,
+                          timeout: Duration) async throws(ServerError) -> (Parameters, RoundRecord) {
+        var lastReason = ""
+        for attempt in 1 ... options.roundAttempts {
+            if attempt > 1 {
+                logger.warning("round \(round): retrying (attempt \(attempt) of \(options.roundAttempts)) after: \(lastReason)")
+                do { try await Task.sleep(for: options.retryDelay) } catch { throw .cancelled(afterRound: round - 1) }
+                try await waitForClients()
+            }
+            let started = ContinuousClock.now
+            var ledger = TrafficLedger()
+            let fitCalls = strategy.configureFit(round: round, parameters: parameters, clientManager: clientManager)
+            guard !fitCalls.isEmpty else {
+                lastReason = "the strategy sampled no clients (\(clientManager.count) connected)"
+                logger.error("round \(round): \(lastReason)")
+                continue
+            }
+            ledger.note(fitCalls.map(\.client))
+            var aggregator = strategy.makeFitAggregator(round: round, parameters: parameters)
+            var failures = await FanOut.run(fitCalls, timeout: timeout,
+                                            call: { try await $0.fit($1, timeout: $2) },
+                                            onAnswer: { client, res throws(ClientFailure) in
+                guard res.status.code == .ok else {
+                    throw ClientFailure(clientID: client.id, kind: .status,
+                                        reason: "fit status \(res.status.code): \(res.status.message)")
+                }
+                try aggregator.add(res, from: client)
+            })
+            for f in failures { logger.warning("round \(round): fit failure: \(f)") }
+            let aggregated: (parameters: Parameters, metrics: Metrics)
+            do throws(StrategyRefusal) {
+                aggregated = try aggregator.finish(failures: failures)
+            } catch {
+                lastReason = "\(aggregator.resultCount) results, \(failures.count) failures: \(error.reason)"
+                logger.error("round \(round): aggregation refused: \(lastReason)")
+                continue
+            }
+            let fitClients = aggregator.resultCount
+
+            var central: (loss: Double, metrics: Metrics)?
+            do {
+                central = try await strategy.evaluate(round: round, parameters: aggregated.parameters)
+            } catch {
+                throw .centralEvaluationFailed(round: round, detail: "\(error)")
+            }
+
+            let evalCalls = strategy.configureEvaluate(round: round, parameters: aggregated.parameters,
+                                                       clientManager: clientManager)
+            ledger.note(evalCalls.map(\.client))
+            var evalResults: [(client: any ClientProxy, res: EvaluateRes)] = []
+            let evalFailures = await FanOut.run(evalCalls, timeout: timeout,
+                                                call: { try await $0.evaluate($1, timeout: $2) },
+                                                onAnswer: { client, res throws(ClientFailure) in
+                guard res.status.code == .ok else {
+                    throw ClientFailure(clientID: client.id, kind: .status,
+                                        reason: "evaluate status \(res.status.code): \(res.status.message)")
+                }
+                evalResults.append((client, res))
+            })
+            for f in evalFailures { logger.warning("round \(round): evaluate failure: \(f)") }
+            var federated: (loss: Double?, metrics: Metrics) = (nil, [:])
+            if !evalCalls.isEmpty {
+                federated = strategy.aggregateEvaluate(round: round, results: evalResults, failures: evalFailures)
+            }
+            failures += evalFailures
+
+            let traffic = ledger.totals()
+            let elapsed = started.duration(to: .now)
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let record = RoundRecord(
+                round: round,
+                loss: central?.loss ?? federated.loss,
+                accuracy: central?.metrics["accuracy"]?.doubleValue ?? federated.metrics["accuracy"]?.doubleValue,
+                fitClients: fitClients, failures: failures.count, seconds: seconds,
+                bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut,
+                fitMetrics: aggregated.metrics, centralMetrics: central?.metrics ?? [:],
+                federatedLoss: federated.loss, federatedMetrics: federated.metrics)
+            return (aggregated.parameters, record)
+        }
+        throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
+    }
+
+    /// Sends `finish` to every connected client, in parallel, bounded by `options.finishTimeout`.
+    private func finishAll(roundsCompleted: Int, reason: String) async {
+        let clients = clientManager.all()
+        let failures = await FanOut.run(clients.map { (client: $0, ins: reason) }, timeout: options.finishTimeout,
+                                        call: { client, reason, _ in await client.finish(roundsCompleted: roundsCompleted, reason: reason) },
+                                        onAnswer: { _, _ in })
+        for f in failures { logger.warning("finish not delivered: \(f)") }
+    }
+
+    /// The per-round log line: round, clients ok/failed, loss, accuracy, seconds, bytes in/out.
+    static func logLine(_ r: RoundRecord, of numRounds: Int) -> String {
+        func num(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
+        func mb(_ b: UInt64) -> String { String(format: "%.2f MB", Double(b) / 1_000_000) }
+        return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
+            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))"
+    }
+}
