@@ -50,7 +50,9 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CNNModelTests", dependencies: ["CNNModel", "Tensor"]),
         .testTarget(name: "CIFARLoaderTests", dependencies: ["CIFARLoader", "FlowerZlib"]),
-        .testTarget(name: "FlowerCoreTests", dependencies: ["FlowerCore"]),
+        .testTarget(name: "FlowerCoreTests", dependencies: [
+            "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: ["FlowerWire", "FlowerCore", "CFlowerProto"]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),

@@ -1,0 +1,127 @@
+import FlowerCore
+
+// The averaging maths of FedAvg as pure functions and values (in the spirit of Flower's
+// flwr/server/strategy/aggregate.py): the strategy only composes them.
+
+/// Why one client update cannot enter the average.
+public enum UpdateRejection: Error, Sendable, Equatable, CustomStringConvertible {
+    /// NaN or ±Inf at flat index `index`, inside tensor `tensor`.
+    case nonFinite(tensor: String, index: Int)
+    /// Names or shapes differ from the global model.
+    case layoutMismatch(String)
+    /// The weight (`numExamples`) is zero or negative.
+    case nonPositiveExamples(Int)
+
+    public var description: String {
+        switch self {
+        case .nonFinite(let t, let i):
+            return "update has a non-finite value in \(t) (flat index \(i)); the client diverged: lower its --lr"
+        case .layoutMismatch(let s):
+            return "update layout differs from the global model: \(s); client and server must build the same model"
+        case .nonPositiveExamples(let n):
+            return "update reports numExamples = \(n); a client must train on at least one example"
+        }
+    }
+}
+
+/// A running weighted average of parameter updates: `Σ nᵢ·wᵢ / Σ nᵢ`, folded in one update at
+/// a time, so memory is one Double per model value whatever the number of clients.
+public struct WeightedAverage: Sendable {
+    /// The expected layout (names, shapes, order); the result carries it.
+    public let template: Parameters
+    private var sum: [Double]
+    /// Σ numExamples of the updates added.
+    public private(set) var totalExamples: Int = 0
+    /// Number of updates added.
+    public private(set) var count: Int = 0
+
+    /// An empty average expecting updates laid out like `template` (its values are not used).
+    public init(template: Parameters) {
+        self.template = template
+        sum = [Double](repeating: 0, count: template.count)
+    }
+
+    /// Checks one update without adding it: layout, finiteness, positive weight.
+    public func validate(_ update: Parameters, numExamples: Int) throws(UpdateRejection) {
+        guard numExamples > 0 else { throw .nonPositiveExamples(numExamples) }
+        if let mismatch = update.layoutMismatch(against: template) { throw .layoutMismatch(mismatch) }
+        if let i = update.firstNonFinite() {
+            let name = update.layout.first { i >= $0.offset && i < $0.offset + $0.count }?.name ?? "?"
+            throw .nonFinite(tensor: name, index: i)
+        }
+    }
+
+    /// Validates `update` and adds it with weight `numExamples`; a rejected update changes nothing.
+    public mutating func add(_ update: Parameters, numExamples: Int) throws(UpdateRejection) {
+        try validate(update, numExamples: numExamples)
+        let w = Double(numExamples)
+        sum.withUnsafeMutableBufferPointer { acc in
+            update.values.withUnsafeBufferPointer { v in
+                for i in 0 ..< acc.count { acc[i] += w * Double(v[i]) }
+            }
+        }
+        totalExamples += numExamples
+        count += 1
+    }
+
+    /// The weighted average, laid out like `template`; nil before the first update.
+    public func average() -> Parameters? {
+        guard totalExamples > 0 else { return nil }
+        let scale = 1 / Double(totalExamples)
+        var out = template
+        out.values = [Float](unsafeUninitializedCapacity: sum.count) { buf, n in
+            sum.withUnsafeBufferPointer { s in
+                for i in 0 ..< s.count { buf[i] = Float(s[i] * scale) }
+            }
+            n = sum.count
+        }
+        return out
+    }
+}
+
+/// Weighted average of a list of updates (Flower's `aggregate`); the first update's layout is
+/// the reference. Throws the first rejection, or returns nil for an empty list.
+public func aggregate(_ results: [(parameters: Parameters, numExamples: Int)]) throws(UpdateRejection) -> Parameters? {
+    guard let first = results.first else { return nil }
+    var avg = WeightedAverage(template: first.parameters)
+    for r in results { try avg.add(r.parameters, numExamples: r.numExamples) }
+    return avg.average()
+}
+
+/// Loss averaged with weights `numExamples` (Flower's `weighted_loss_avg`); nil when the weights sum to 0.
+public func weightedLossAvg(_ results: [(numExamples: Int, loss: Double)]) -> Double? {
+    let total = results.reduce(0) { $0 + $1.numExamples }
+    guard total > 0 else { return nil }
+    return results.reduce(0.0) { $0 + Double($1.numExamples) * $1.loss } / Double(total)
+}
+
+/// Running weighted averages of numeric metrics; a metric is averaged over the results that report it.
+public struct MetricsAverage: Sendable {
+    private var sums: [String: (weighted: Double, weight: Double)] = [:]
+
+    /// An empty average.
+    public init() {}
+
+    /// Adds one result's numeric metrics with weight `numExamples` (strings and bytes are skipped).
+    public mutating func add(_ metrics: Metrics, numExamples: Int) {
+        guard numExamples > 0 else { return }
+        let w = Double(numExamples)
+        for (key, value) in metrics {
+            guard let x = value.doubleValue else { continue }
+            let s = sums[key] ?? (0, 0)
+            sums[key] = (s.weighted + w * x, s.weight + w)
+        }
+    }
+
+    /// The averages, as doubles.
+    public var result: Metrics {
+        sums.mapValues { .double($0.weighted / $0.weight) }
+    }
+}
+
+/// Numeric metrics averaged with weights `numExamples` (the usual `weighted_average` of Flower examples).
+public func weightedMetricsAvg(_ results: [(numExamples: Int, metrics: Metrics)]) -> Metrics {
+    var avg = MetricsAverage()
+    for r in results { avg.add(r.metrics, numExamples: r.numExamples) }
+    return avg.result
+}
