@@ -290,7 +290,9 @@ public final class Server: Sendable {
     /// The per-round log line: round, clients ok/failed, loss, accuracy, seconds, bytes in/out.
     static func logLine(_ r: RoundRecord, of numRounds: Int) -> String {
         func num(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
-        func mb(_ b: UInt64) -> String { String(format: "%.2f MB", Double(b) / 1_000_000) }
+        func mb(_ b: UInt64) -> String {
+            b < 10_000 ? "\(b) B" : String(format: "%.2f MB", Double(b) / 1_000_000)
+        }
         return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
             + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))"
     }
