@@ -7,8 +7,11 @@ import Darwin
 
 /// File errors of the server's outputs (history, checkpoints, plots).
 public enum FileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The file could not be created or opened.
     case open(path: String, detail: String)
+    /// Writing or flushing failed.
     case write(path: String, detail: String)
+    /// Moving the finished temporary file over the target failed.
     case rename(from: String, to: String, errno: Int32)
 
     public var description: String {

@@ -142,8 +142,11 @@ public struct Checkpoint: Sendable, Equatable {
 
 /// Checkpoint problems, each with what to do.
 public enum CheckpointError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No file at the path.
     case missing(path: String)
+    /// The bytes are not a valid checkpoint of this format version.
     case malformed(path: String, detail: String)
+    /// Writing failed.
     case file(FileError)
 
     public var description: String {

@@ -30,13 +30,21 @@ public struct ServerOptions: Sendable {
 
 /// Why a training run stopped early; each case says what to do.
 public enum ServerError: Error, Sendable, CustomStringConvertible {
+    /// A setting is out of range (rounds, timeout, attempts).
     case invalidArgument(String)
+    /// Fewer than `minAvailableClients` connected before the wait timeout.
     case notEnoughClients(connected: Int, needed: Int, waited: Duration)
+    /// Neither the strategy nor any client provided a starting model.
     case noInitialParameters(String)
+    /// The strategy refused the round on every allowed attempt.
     case roundFailed(round: Int, attempts: Int, reason: String)
+    /// The strategy's central evaluation threw.
     case centralEvaluationFailed(round: Int, detail: String)
+    /// The checkpoint could not be written.
     case checkpoint(CheckpointError)
+    /// `history.jsonl` could not be written.
     case history(FileError)
+    /// The task running `fit` was cancelled (e.g. on SIGTERM); the last checkpoint stands.
     case cancelled(afterRound: Int)
 
     public var description: String {
