@@ -54,7 +54,7 @@ struct Deploy: ParsableCommand {
                 ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
                 : try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ValidationError("cannot read the descriptor \(file): \(error.localizedDescription); "
+            throw DeployFileError(message: "cannot read the descriptor \(file) (\(error.localizedDescription)); "
                 + "pass an existing FLDeployment YAML file with -f")
         }
         let deployment = try FLDeployment.parse(yaml: text)
@@ -72,6 +72,13 @@ struct Deploy: ParsableCommand {
     }
 }
 
+/// A descriptor that cannot be read or a manifest that cannot be written.
+struct DeployFileError: Error, CustomStringConvertible, Equatable {
+    /// What failed, on which path, and what to do.
+    var message: String
+    var description: String { message }
+}
+
 /// One line on stderr for the operator.
 private func note(_ message: String) {
     FileHandle.standardError.write(Data("flwr deploy: \(message)\n".utf8))
@@ -83,7 +90,8 @@ func writeManifests(_ objects: [KubeObject], to directory: String) throws -> [St
     do {
         try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
     } catch {
-        throw ValidationError("cannot create --output-dir \(directory): \(error.localizedDescription)")
+        throw DeployFileError(message: "cannot create --output-dir \(directory) (\(error.localizedDescription)); "
+            + "choose a writable directory")
     }
     var paths: [String] = []
     for (position, object) in objects.enumerated() {
@@ -91,7 +99,8 @@ func writeManifests(_ objects: [KubeObject], to directory: String) throws -> [St
         do {
             try Data(object.body.rendered().utf8).write(to: URL(fileURLWithPath: path))
         } catch {
-            throw ValidationError("cannot write \(path): \(error.localizedDescription); check --output-dir")
+            throw DeployFileError(message: "cannot write \(path) (\(error.localizedDescription)); "
+                + "choose a writable --output-dir")
         }
         paths.append(path)
     }

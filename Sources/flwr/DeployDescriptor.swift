@@ -88,7 +88,10 @@ extension FLDeployment {
     static func parse(yaml: String) throws(DeployError) -> FLDeployment {
         let root: Node
         do {
-            let documents = try Array(Yams.compose_all(yaml: yaml))
+            var sequence = try Yams.compose_all(yaml: yaml)
+            var documents: [Node] = []
+            while let document = sequence.next() { documents.append(document) }
+            if let error = sequence.error { throw error }
             guard documents.count == 1 else {
                 throw DeployError(problems: ["the file holds \(documents.count) YAML documents; "
                     + "put exactly one FLDeployment in it"])

@@ -84,14 +84,31 @@ func environmentSettings(
         }
     }
     let given = Array(arguments[index...].prefix(while: { $0 != "--" }))
+    let all = command.arguments ?? []
+    // `--x/--no-x` (and `--enable-x/--disable-x`) are two flags to ArgumentParser; FLWR_X drives both.
+    var flagsByName: [String: ArgumentDescription] = [:]
+    for argument in all where argument.kind == .flag {
+        for name in argument.names ?? [] where name.kind != .short { flagsByName[name.name] = argument }
+    }
+    func inverse(of name: String) -> ArgumentDescription? {
+        if let flag = flagsByName["no-" + name] { return flag }
+        if name.hasPrefix("enable-") { return flagsByName["disable-" + name.dropFirst("enable-".count)] }
+        return nil
+    }
+    func isInverseHalf(_ name: String) -> Bool {
+        (name.hasPrefix("no-") && flagsByName[String(name.dropFirst(3))] != nil)
+            || (name.hasPrefix("disable-") && flagsByName["enable-" + name.dropFirst("disable-".count)] != nil)
+    }
     var settings: [EnvironmentSetting] = []
-    for argument in command.arguments ?? [] where argument.kind != .positional {
+    for argument in all where argument.kind != .positional {
         let longNames = (argument.names ?? []).filter { $0.kind != .short }
         guard let primary = argument.preferredName.flatMap({ $0.kind == .short ? nil : $0 }) ?? longNames.first,
               !builtInNames.contains(primary.name) else { continue }
+        if argument.kind == .flag && isInverseHalf(primary.name) { continue }
+        let negative = argument.kind == .flag ? inverse(of: primary.name) : nil
         let variable = environmentVariable(forLongName: primary.name)
-        guard let value = environment[variable],
-              !(argument.names ?? []).contains(where: { isGiven($0, in: given) }) else { continue }
+        let names = (argument.names ?? []) + (negative?.names ?? [])
+        guard let value = environment[variable], !names.contains(where: { isGiven($0, in: given) }) else { continue }
         let spelled = spelling(primary)
         switch argument.kind {
         case .option:
@@ -100,7 +117,6 @@ func environmentSettings(
                 : [value]
             settings.append(.init(variable: variable, arguments: values.map { "\(spelled)=\($0)" }))
         case .flag:
-            let inverse = longNames.first { $0.name == "no-" + primary.name || $0.name == "no" + primary.name }
             if argument.isRepeating {
                 guard let count = flagCount(value) else {
                     throw EnvironmentError.notACount(variable: variable, value: value, option: spelled)
@@ -112,8 +128,8 @@ func environmentSettings(
                 }
                 if on {
                     settings.append(.init(variable: variable, arguments: [spelled]))
-                } else if let inverse {
-                    settings.append(.init(variable: variable, arguments: [spelling(inverse)]))
+                } else if let off = negative?.preferredName {
+                    settings.append(.init(variable: variable, arguments: [spelling(off)]))
                 }
             }
         case .positional:
