@@ -18,6 +18,7 @@ private struct Serve: ParsableCommand {
     @Flag(inversion: .prefixedNo) var compress = true
     @Flag(name: .short) var v: Int
     @Option var tag: [String] = []
+    @Flag(inversion: .prefixedEnableDisable) var cache = false
     @OptionGroup var shared: Shared
     @Argument var extra: [String] = []
 }
@@ -81,6 +82,13 @@ final class EnvironmentTests: XCTestCase {
         XCTAssertTrue(try serve([], ["FLWR_COMPRESS": "true"]).compress)
         XCTAssertTrue(try serve(["--compress"], ["FLWR_COMPRESS": "no"]).compress, "command line wins")
         XCTAssertFalse(try serve(["--no-compress"], ["FLWR_COMPRESS": "yes"]).compress, "either name counts as given")
+    }
+
+    func testEnableDisableFlag() throws {
+        XCTAssertTrue(try serve([], ["FLWR_ENABLE_CACHE": "1"]).cache)
+        XCTAssertTrue(try serve(["--enable-cache"], ["FLWR_ENABLE_CACHE": "0"]).cache, "command line wins")
+        XCTAssertFalse(try serve(["--disable-cache"], ["FLWR_ENABLE_CACHE": "yes"]).cache, "either name counts as given")
+        XCTAssertFalse(try serve([], ["FLWR_DISABLE_CACHE": "yes"]).cache, "the negative half has no variable")
     }
 
     func testShortOnlyFlagIsNotMapped() throws {
