@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowerCore
+import Foundation
 
 /// The `flwr` command: federated learning in one binary.
 @main
@@ -12,6 +13,18 @@ struct Flwr: AsyncParsableCommand {
             FLWR_ROUNDS), for containers.
             """,
         version: flwrVersion,
-        subcommands: []
+        subcommands: [Deploy.self]
     )
+
+    /// Parses the command line with `FLWR_*` variables filling absent options
+    /// (Environment.swift), then runs the selected subcommand.
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            await main(try argumentsWithEnvironment(
+                arguments, root: Flwr.self, environment: ProcessInfo.processInfo.environment))
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,108 @@
+// `flwr deploy`: an FLDeployment descriptor in, Kubernetes manifests out (stdout or one file per
+// object), for `flwr deploy -f flwr-deploy.yaml | kubectl apply -f -`.
+import ArgumentParser
+import Foundation
+
+/// The `flwr deploy` subcommand.
+struct Deploy: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Render Kubernetes manifests from a kubeFlower-compatible FLDeployment descriptor.",
+        discussion: """
+            Reads apiVersion flwr.dev/v1, kind FLDeployment (kubeFlower's custom resource) and prints \
+            a ConfigMap per role, a PersistentVolumeClaim for checkpoints, the server Deployment and \
+            Service, the clients as one Indexed Job (partition = JOB_COMPLETION_INDEX) and, with \
+            spec.client.isolation (default true), NetworkPolicies: clients may reach only the \
+            server's port and DNS, nothing may reach a client. Apply with \
+            `flwr deploy -f flwr-deploy.yaml | kubectl apply -f -`; remove with \
+            `kubectl delete all,cm,pvc,netpol -l app.kubernetes.io/instance=NAME`.
+            spec.client.privacy.budget ε sets FLWR_PRIVACY_BUDGET and FLWR_DP_EPSILON for every \
+            client: each privatises its data once with ε = budget before training.
+            """
+    )
+
+    /// The descriptor.
+    @Option(name: [.customShort("f"), .customLong("file")], help: "The FLDeployment descriptor (YAML); - for stdin.")
+    var file: String
+
+    /// Where to write one file per object instead of printing.
+    @Option(help: "Write one YAML file per object into this directory (created if missing) instead of stdout.")
+    var outputDir: String?
+
+    /// Overrides metadata.namespace.
+    @Option(help: "Namespace for every object (overrides metadata.namespace).")
+    var namespace: String?
+
+    /// Overrides spec.server.image and spec.client.image.
+    @Option(help: "Container image for server and clients (overrides spec.server.image and spec.client.image).")
+    var image: String?
+
+    func validate() throws {
+        if let namespace, !isDNSLabel(namespace, startsWithLetter: false) || namespace.count > 63 {
+            throw ValidationError("--namespace \"\(namespace)\" is not a Kubernetes namespace name; "
+                + "use lowercase letters, digits and '-' (at most 63)")
+        }
+        if let image, image.isEmpty || image.contains(where: \.isWhitespace) {
+            throw ValidationError("--image \"\(image)\" is not an image reference; e.g. registry.example/flwr:0.1.0")
+        }
+    }
+
+    func run() throws {
+        let text: String
+        do {
+            text = file == "-"
+                ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+                : try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw DeployFileError(message: "cannot read the descriptor \(file) (\(error.localizedDescription)); "
+                + "pass an existing FLDeployment YAML file with -f")
+        }
+        let deployment = try FLDeployment.parse(yaml: text)
+        // Notes go to stderr: stdout carries the manifests for `kubectl apply -f -`.
+        if deployment.client.port != nil {
+            note("spec.client.port is ignored: flwr clients open no port (they dial the server)")
+        }
+        let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image))
+        if let outputDir {
+            let written = try writeManifests(objects, to: outputDir)
+            note("wrote \(written.count) objects to \(outputDir)")
+        } else {
+            FileHandle.standardOutput.write(Data(renderYAMLStream(objects).utf8))
+        }
+    }
+}
+
+/// A descriptor that cannot be read or a manifest that cannot be written.
+struct DeployFileError: Error, CustomStringConvertible, Equatable {
+    /// What failed, on which path, and what to do.
+    var message: String
+    var description: String { message }
+}
+
+/// One line on stderr for the operator.
+private func note(_ message: String) {
+    FileHandle.standardError.write(Data("flwr deploy: \(message)\n".utf8))
+}
+
+/// Writes each object to its own file in `directory` (created if missing); returns the paths.
+func writeManifests(_ objects: [KubeObject], to directory: String) throws -> [String] {
+    let manager = FileManager.default
+    do {
+        try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    } catch {
+        throw DeployFileError(message: "cannot create --output-dir \(directory) (\(error.localizedDescription)); "
+            + "choose a writable directory")
+    }
+    var paths: [String] = []
+    for (position, object) in objects.enumerated() {
+        let path = (directory as NSString).appendingPathComponent(object.fileName(position: position))
+        do {
+            try Data(object.body.rendered().utf8).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw DeployFileError(message: "cannot write \(path) (\(error.localizedDescription)); "
+                + "choose a writable --output-dir")
+        }
+        paths.append(path)
+    }
+    return paths
+}

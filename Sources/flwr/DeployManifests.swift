@@ -1,0 +1,305 @@
+// The Kubernetes objects for one FLDeployment: per-role ConfigMaps holding the FLWR_* settings,
+// a PersistentVolumeClaim for checkpoints, NetworkPolicies (isolation), the server Service and
+// Deployment, and the clients as one Indexed Job. Every object carries the same labels, so
+// `kubectl delete all,cm,pvc,netpol -l app.kubernetes.io/instance=<name>` removes exactly them.
+//
+// Settings travel as FLWR_* variables (Environment.swift turns them into flags), one ConfigMap per
+// role so the server never sees the clients' settings and vice versa; the containers' args are
+// only the subcommand plus the descriptor's `args`.
+import FlowerCore
+
+/// One rendered object.
+struct KubeObject: Equatable, Sendable {
+    /// Its kind, e.g. `Deployment`.
+    var kind: String
+    /// metadata.name.
+    var name: String
+    /// The whole object.
+    var body: YAMLValue
+
+    /// The file `--output-dir` writes it to; the number keeps `kubectl apply -f DIR` in order.
+    func fileName(position: Int) -> String {
+        let number = position < 9 ? "0\(position + 1)" : "\(position + 1)"
+        return "\(number)-\(kind.lowercased())-\(name).yaml"
+    }
+}
+
+/// What the command line adds to a descriptor.
+struct DeployOptions: Equatable, Sendable {
+    /// Overrides metadata.namespace.
+    var namespace: String?
+    /// Overrides spec.server.image and spec.client.image.
+    var image: String?
+}
+
+/// Paths and identities inside the container (deploy/Dockerfile creates them).
+enum DeployLayout {
+    /// The uid/gid of the image's non-root user.
+    static let user = 10001
+    /// The server's state volume (the checkpoints PVC) and every pod's working directory.
+    static let stateDir = "/var/lib/flwr"
+    /// --checkpoint-dir, on the PVC.
+    static let checkpointDir = stateDir + "/checkpoints"
+    /// --metrics-out, on the PVC.
+    static let metricsOut = stateDir + "/metrics.jsonl"
+    /// --model-out, on the PVC.
+    static let modelOut = stateDir + "/model.bin"
+    /// The default image when neither --image nor spec.*.image is given.
+    static let defaultImage = "flwr:\(flwrVersion)"
+    /// Size requested for the checkpoints volume.
+    static let checkpointStorage = "1Gi"
+}
+
+/// Renders every object of `deployment`, in the order `kubectl apply` should create them
+/// (policies before the pods they protect).
+func renderManifests(_ deployment: FLDeployment, options: DeployOptions = .init()) -> [KubeObject] {
+    ManifestRenderer(d: deployment, options: options).objects()
+}
+
+/// The objects as one multi-document YAML stream for `kubectl apply -f -`.
+func renderYAMLStream(_ objects: [KubeObject]) -> String {
+    objects.map { "---\n" + $0.body.rendered() }.joined()
+}
+
+private struct ManifestRenderer {
+    let d: FLDeployment
+    let options: DeployOptions
+
+    var namespace: String? { options.namespace ?? d.namespace }
+    var serverName: String { d.name + "-server" }
+    var clientName: String { d.name + "-client" }
+
+    func objects() -> [KubeObject] {
+        var result = [
+            object("ConfigMap", serverName, component: "server", ["data": .map(serverSettings)]),
+            object("ConfigMap", clientName, component: "client", ["data": .map(clientSettings)]),
+            object("PersistentVolumeClaim", d.name + "-checkpoints", component: "server", ["spec": .map([
+                ("accessModes", .list([.string("ReadWriteOnce")])),
+                ("resources", .map([("requests", .map([("storage", .string(DeployLayout.checkpointStorage))]))])),
+            ])]),
+        ]
+        if d.client.isolation { result += networkPolicies() }
+        result.append(object("Service", serverName, component: "server", ["spec": .map([
+            ("type", .string("ClusterIP")),
+            ("selector", selector("server")),
+            ("ports", .list([.map([
+                ("name", .string("flwr")), ("protocol", .string("TCP")),
+                ("port", .int(d.server.port)), ("targetPort", .int(d.server.port)),
+            ])])),
+        ])]))
+        result.append(serverDeployment())
+        result.append(clientJob())
+        return result
+    }
+
+    // MARK: settings
+
+    /// The server's FLWR_* variables (flags: --port --rounds --min-clients --checkpoint-dir --resume
+    /// --metrics-out --model-out --data-dir).
+    var serverSettings: [(String, YAMLValue)] {
+        var s: [(String, YAMLValue)] = [
+            ("FLWR_PORT", .string(String(d.server.port))),
+            ("FLWR_ROUNDS", .string(String(d.server.rounds))),
+            ("FLWR_MIN_CLIENTS", .string(String(d.minClients))),
+            ("FLWR_CHECKPOINT_DIR", .string(DeployLayout.checkpointDir)),
+            ("FLWR_RESUME", .string("true")),
+            ("FLWR_METRICS_OUT", .string(DeployLayout.metricsOut)),
+            ("FLWR_MODEL_OUT", .string(DeployLayout.modelOut)),
+        ]
+        if let path = d.client.datasetPath { s.append(("FLWR_DATA_DIR", .string(path))) }
+        return s
+    }
+
+    /// The clients' FLWR_* variables (flags: --server --num-partitions --data-dir --privacy-budget
+    /// --dp-epsilon). The partition is the pod's JOB_COMPLETION_INDEX (PartitionResolver.swift).
+    /// privacy.budget ε becomes both the ledger's budget and the ε of the one Laplace release the
+    /// client makes before training: the whole budget is spent once, up front.
+    var clientSettings: [(String, YAMLValue)] {
+        var s: [(String, YAMLValue)] = [
+            ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
+            ("FLWR_NUM_PARTITIONS", .string(String(d.client.numClients))),
+        ]
+        if let path = d.client.datasetPath { s.append(("FLWR_DATA_DIR", .string(path))) }
+        if let privacy = d.client.privacy {
+            s.append(("FLWR_PRIVACY_BUDGET", .string(formatNumber(privacy.budget))))
+            s.append(("FLWR_DP_EPSILON", .string(formatNumber(privacy.budget))))
+        }
+        return s
+    }
+
+    // MARK: isolation
+
+    /// Clients: egress only to the server pods' port and to DNS, no ingress at all.
+    /// Server: ingress only from this deployment's clients, on its port.
+    func networkPolicies() -> [KubeObject] {
+        let serverPort: YAMLValue = .list([.map([("protocol", .string("TCP")), ("port", .int(d.server.port))])])
+        let dnsPorts: YAMLValue = .list([
+            .map([("protocol", .string("UDP")), ("port", .int(53))]),
+            .map([("protocol", .string("TCP")), ("port", .int(53))]),
+        ])
+        return [
+            object("NetworkPolicy", d.name + "-client-isolation", component: "client", ["spec": .map([
+                ("podSelector", .map([("matchLabels", selector("client"))])),
+                ("policyTypes", .list([.string("Ingress"), .string("Egress")])),
+                ("ingress", .list([])),
+                ("egress", .list([
+                    .map([("to", .list([.map([("podSelector", .map([("matchLabels", selector("server"))]))])])),
+                          ("ports", serverPort)]),
+                    .map([("ports", dnsPorts)]),
+                ])),
+            ])]),
+            object("NetworkPolicy", d.name + "-server-ingress", component: "server", ["spec": .map([
+                ("podSelector", .map([("matchLabels", selector("server"))])),
+                ("policyTypes", .list([.string("Ingress")])),
+                ("ingress", .list([.map([
+                    ("from", .list([.map([("podSelector", .map([("matchLabels", selector("client"))]))])])),
+                    ("ports", serverPort),
+                ])])),
+            ])]),
+        ]
+    }
+
+    // MARK: workloads
+
+    func serverDeployment() -> KubeObject {
+        let probe = { (delay: Int, period: Int) -> YAMLValue in
+            .map([("tcpSocket", .map([("port", .int(d.server.port))])),
+                  ("initialDelaySeconds", .int(delay)), ("periodSeconds", .int(period)),
+                  ("timeoutSeconds", .int(5)), ("failureThreshold", .int(3))])
+        }
+        var container = container(role: "server", image: options.image ?? d.server.image,
+                                  pullPolicy: d.server.imagePullPolicy, args: d.server.args,
+                                  resources: ("500m", "256Mi", "2", "2Gi"))
+        container.append(("ports", .list([.map([("name", .string("flwr")), ("containerPort", .int(d.server.port)),
+                                                 ("protocol", .string("TCP"))])])))
+        container.append(("readinessProbe", probe(2, 5)))
+        container.append(("livenessProbe", probe(15, 20)))
+        container.append(("volumeMounts", .list([
+            .map([("name", .string("state")), ("mountPath", .string(DeployLayout.stateDir))]),
+            .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
+        ])))
+        let volumes: YAMLValue = .list([
+            .map([("name", .string("state")),
+                  ("persistentVolumeClaim", .map([("claimName", .string(d.name + "-checkpoints"))]))]),
+            .map([("name", .string("tmp")), ("emptyDir", .map([]))]),
+        ])
+        return object("Deployment", serverName, component: "server", ["spec": .map([
+            ("replicas", .int(1)),
+            // One writer of the ReadWriteOnce checkpoint volume at a time.
+            ("strategy", .map([("type", .string("Recreate"))])),
+            ("selector", .map([("matchLabels", selector("server"))])),
+            ("template", podTemplate(component: "server", container: container, volumes: volumes,
+                                     restartPolicy: "Always", nodeName: d.server.nodeName)),
+        ])])
+    }
+
+    func clientJob() -> KubeObject {
+        var container = container(role: "client", image: options.image ?? d.client.image,
+                                  pullPolicy: d.client.imagePullPolicy, args: d.client.args,
+                                  resources: ("500m", "512Mi", "2", "2Gi"))
+        container.append(("volumeMounts", .list([
+            .map([("name", .string("work")), ("mountPath", .string(DeployLayout.stateDir))]),
+            .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
+        ])))
+        let volumes: YAMLValue = .list([
+            .map([("name", .string("work")), ("emptyDir", .map([]))]),
+            .map([("name", .string("tmp")), ("emptyDir", .map([]))]),
+        ])
+        return object("Job", clientName, component: "client", ["spec": .map([
+            ("completionMode", .string("Indexed")),
+            ("completions", .int(d.client.numClients)),
+            ("parallelism", .int(d.client.numClients)),
+            ("backoffLimit", .int(max(6, 3 * d.client.numClients))),
+            ("template", podTemplate(component: "client", container: container, volumes: volumes,
+                                     restartPolicy: "OnFailure", nodeName: d.client.nodeName)),
+        ])])
+    }
+
+    func container(role: String, image: String?, pullPolicy: String, args: [String],
+                   resources: (cpu: String, memory: String, cpuLimit: String, memoryLimit: String))
+        -> [(String, YAMLValue)] {
+        [
+            ("name", .string(role)),
+            ("image", .string(image ?? DeployLayout.defaultImage)),
+            ("imagePullPolicy", .string(pullPolicy)),
+            ("args", .list(([role] + args).map(YAMLValue.string))),
+            ("envFrom", .list([.map([("configMapRef", .map([("name", .string(d.name + "-" + role))]))])])),
+            ("resources", .map([
+                ("requests", .map([("cpu", .string(resources.cpu)), ("memory", .string(resources.memory))])),
+                ("limits", .map([("cpu", .string(resources.cpuLimit)), ("memory", .string(resources.memoryLimit))])),
+            ])),
+            ("securityContext", .map([
+                ("allowPrivilegeEscalation", .bool(false)),
+                ("readOnlyRootFilesystem", .bool(true)),
+                ("capabilities", .map([("drop", .list([.string("ALL")]))])),
+            ])),
+        ]
+    }
+
+    func podTemplate(component: String, container: [(String, YAMLValue)], volumes: YAMLValue,
+                     restartPolicy: String, nodeName: String?) -> YAMLValue {
+        var spec: [(String, YAMLValue)] = [
+            ("restartPolicy", .string(restartPolicy)),
+            // No API access, and no Service variables whose names could collide with FLWR_*.
+            ("automountServiceAccountToken", .bool(false)),
+            ("enableServiceLinks", .bool(false)),
+            ("securityContext", .map([
+                ("runAsNonRoot", .bool(true)),
+                ("runAsUser", .int(DeployLayout.user)),
+                ("runAsGroup", .int(DeployLayout.user)),
+                ("fsGroup", .int(DeployLayout.user)),
+                ("seccompProfile", .map([("type", .string("RuntimeDefault"))])),
+            ])),
+        ]
+        if let nodeName { spec.append(("nodeName", .string(nodeName))) }
+        spec.append(("containers", .list([.map(container)])))
+        spec.append(("volumes", volumes))
+        return .map([("metadata", .map([("labels", labels(component))])), ("spec", .map(spec))])
+    }
+
+    // MARK: metadata
+
+    /// The labels that select one role's pods.
+    func selector(_ component: String) -> YAMLValue {
+        .map([
+            ("app.kubernetes.io/name", .string("flwr")),
+            ("app.kubernetes.io/instance", .string(d.name)),
+            ("app.kubernetes.io/component", .string(component)),
+        ])
+    }
+
+    /// The descriptor's labels, then ours (ours win: selectors depend on them).
+    func labels(_ component: String) -> YAMLValue {
+        guard case let .map(ours) = selector(component) else { return selector(component) }
+        let extra = d.labels.filter { key, _ in !ours.contains { $0.0 == key } }
+            .sorted { $0.key < $1.key }.map { ($0.key, YAMLValue.string($0.value)) }
+        return .map(extra + ours + [("app.kubernetes.io/managed-by", .string("flwr-deploy"))])
+    }
+
+    func object(_ kind: String, _ name: String, component: String,
+                _ fields: KeyValuePairs<String, YAMLValue>) -> KubeObject {
+        let apiVersion: String
+        switch kind {
+        case "Deployment": apiVersion = "apps/v1"
+        case "Job": apiVersion = "batch/v1"
+        case "NetworkPolicy": apiVersion = "networking.k8s.io/v1"
+        default: apiVersion = "v1"
+        }
+        var metadata: [(String, YAMLValue)] = [("name", .string(name))]
+        if let namespace { metadata.append(("namespace", .string(namespace))) }
+        metadata.append(("labels", labels(component)))
+        if !d.annotations.isEmpty {
+            metadata.append(("annotations", .map(d.annotations.sorted { $0.key < $1.key }
+                .map { ($0.key, YAMLValue.string($0.value)) })))
+        }
+        let body: [(String, YAMLValue)] = [("apiVersion", .string(apiVersion)), ("kind", .string(kind)),
+                                           ("metadata", .map(metadata))] + fields.map { ($0.key, $0.value) }
+        return KubeObject(kind: kind, name: name, body: .map(body))
+    }
+}
+
+/// A number as a flag value: integers without a fraction (`1`), others as Swift prints them (`0.7`).
+func formatNumber(_ x: Double) -> String {
+    if x == x.rounded(), abs(x) < 1e15 { return String(Int(x)) }
+    return "\(x)"
+}

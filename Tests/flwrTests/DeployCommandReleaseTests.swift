@@ -1,0 +1,155 @@
+// `flwr deploy` as a process: the example rendered by the release binary validates against the
+// Kubernetes schemas offline (PyPI's kubernetes-validate, strict mode, Kubernetes 1.30 and 1.37),
+// bad descriptors fail with their message on stderr and nothing on stdout, and FLWR_* variables
+// reach the command through main.
+import Foundation
+import XCTest
+
+final class DeployCommandReleaseTests: XCTestCase {
+    /// The pinned validator; its wheel carries the schemas, so validation needs no network.
+    static let validator = "kubernetes-validate==1.37.0"
+    static let kubernetesVersions = ["1.30.0", "1.37.0"]
+
+    override func setUpWithError() throws {
+        #if DEBUG
+        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
+        #endif
+    }
+
+    private var packageRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    private var example: String { packageRoot.appendingPathComponent("deploy/examples/flwr-deploy.yaml").path }
+
+    /// The flwr binary built next to this test bundle (scripts/test builds it first).
+    private func flwrBinary() throws -> String {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("flwr").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        throw XCTSkip("no flwr binary beside \(dir.path); run swift build -c release --product flwr first")
+    }
+
+    private struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    private func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        // stderr goes to a file so that a full pipe can never block the child while we read stdout.
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: errPath.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errPath) }
+        let errHandle = try FileHandle(forWritingTo: errPath)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = errHandle
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        try errHandle.close()
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: try String(contentsOf: errPath, encoding: .utf8))
+    }
+
+    /// python3 with kubernetes-validate importable (installed with pip if missing).
+    private func ensureValidator() throws {
+        if try run("/usr/bin/env", ["python3", "-c", "import kubernetes_validate"]).status == 0 { return }
+        let install = try run("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", Self.validator])
+        XCTAssertEqual(install.status, 0, "pip install \(Self.validator) failed:\n\(install.stderr)")
+    }
+
+    /// Validates the files strictly against each Kubernetes version; returns the validator's output.
+    @discardableResult
+    private func validate(_ files: [String], expectValid: Bool = true) throws -> String {
+        try ensureValidator()
+        var output = ""
+        for version in Self.kubernetesVersions {
+            let result = try run("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", "--no-warn",
+                                                  "-k", version] + files)
+            output += result.stdout + result.stderr
+            XCTAssertEqual(result.status == 0, expectValid, "kubernetes \(version):\n\(result.stdout)\(result.stderr)")
+        }
+        return output
+    }
+
+    private func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-deploy-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    func testExampleValidatesAgainstKubernetesSchemas() throws {
+        let rendered = try run(try flwrBinary(), ["deploy", "-f", example])
+        XCTAssertEqual(rendered.status, 0, rendered.stderr)
+        let file = try temporaryDirectory().appendingPathComponent("all.yaml")
+        try rendered.stdout.write(to: file, atomically: true, encoding: .utf8)
+        let output = try validate([file.path])
+        for object in ["configmap/fl-deployment-server", "configmap/fl-deployment-client",
+                       "persistentvolumeclaim/fl-deployment-checkpoints", "networkpolicy/fl-deployment-client-isolation",
+                       "networkpolicy/fl-deployment-server-ingress", "service/fl-deployment-server",
+                       "deployment/fl-deployment-server", "job/fl-deployment-client"] {
+            XCTAssertEqual(output.components(separatedBy: "passed for resource \(object) ").count - 1,
+                           Self.kubernetesVersions.count, "\(object) not validated:\n\(output)")
+        }
+        // The committed rendering is what the binary prints today.
+        let committed = try String(contentsOfFile: packageRoot.appendingPathComponent("deploy/examples/rendered.yaml").path,
+                                   encoding: .utf8)
+        XCTAssertEqual(committed, rendered.stdout, "regenerate deploy/examples/rendered.yaml (deploy/README.md)")
+    }
+
+    func testValidatorRejectsABrokenObject() throws {
+        let rendered = try run(try flwrBinary(), ["deploy", "-f", example])
+        let file = try temporaryDirectory().appendingPathComponent("broken.yaml")
+        try rendered.stdout.replacingOccurrences(of: "completions: 10", with: "completions: ten")
+            .write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertTrue(try validate([file.path], expectValid: false).contains("spec.completions"))
+    }
+
+    func testOutputDirVariantWithEnvironmentValidates() throws {
+        let dir = try temporaryDirectory()
+        let descriptor = dir.appendingPathComponent("d.yaml")
+        try String(contentsOfFile: example, encoding: .utf8).replacingOccurrences(of: "isolation: True", with: "isolation: false")
+            .write(to: descriptor, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("out").path
+        // --namespace from FLWR_NAMESPACE, through Flwr.main and Environment.swift.
+        let result = try run(try flwrBinary(), ["deploy", "-f", descriptor.path, "--output-dir", out],
+                             environment: ["FLWR_NAMESPACE": "fl-test"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "")
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        XCTAssertEqual(files.count, 6, "\(files)")
+        XCTAssertFalse(files.contains { $0.contains("networkpolicy") })
+        for file in files {
+            let text = try String(contentsOfFile: out + "/" + file, encoding: .utf8)
+            XCTAssertTrue(text.contains("\n  namespace: fl-test\n"), "\(file) lacks the namespace")
+        }
+        try validate(files.map { out + "/" + $0 })
+    }
+
+    func testBadDescriptorsFailWithTheirMessage() throws {
+        let dir = try temporaryDirectory()
+        let cases: [(String, String)] = [
+            ("apiVersion: flwr.dev/v1\nkind: FLDeployment\nmetadata: {}\nspec: {}\n",
+             "missing required field metadata.name"),
+            ("apiVersion: flwr.dev/v1\nkind: FLDeployment\nmetadata: {name: fl}\nspec: {client: {nmu_clients: 3}}\n",
+             "unknown field spec.client.nmu_clients"),
+            ("apiVersion: flwr.dev/v1\nkind: FLDeployment\nmetadata: {name: fl}\nspec: {client: {num_clients: 0}}\n",
+             "spec.client.num_clients is 0"),
+            ("apiVersion: flwr.dev/v1\nkind: FLDeployment\nmetadata: {name: fl}\nspec: {server: {port: 65536}}\n",
+             "spec.server.port is 65536, outside 1...65535"),
+        ]
+        for (index, (yaml, message)) in cases.enumerated() {
+            let file = dir.appendingPathComponent("bad\(index).yaml")
+            try yaml.write(to: file, atomically: true, encoding: .utf8)
+            let result = try run(try flwrBinary(), ["deploy", "-f", file.path])
+            XCTAssertNotEqual(result.status, 0)
+            XCTAssertEqual(result.stdout, "", "nothing for kubectl on failure")
+            XCTAssertTrue(result.stderr.contains(message), "expected \(message) in:\n\(result.stderr)")
+        }
+    }
+}
