@@ -61,7 +61,8 @@ func readMaybeGzip(_ path: String) throws -> [UInt8] {
     if raw.count >= 18 {
         let n = raw.count
         hint = Int(raw[n - 4]) | Int(raw[n - 3]) << 8 | Int(raw[n - 2]) << 16 | Int(raw[n - 1]) << 24
-        if hint == 0 { hint = nil }
+        // Deflate expands at most ~1032:1, so a larger ISIZE is a cut or damaged trailer.
+        if hint == 0 || hint! > raw.count * 1032 { hint = nil }
     }
     do {
         return try Zlib.decompress(raw, format: .gzip, limit: maxDecompressedBytes, expectedSize: hint)

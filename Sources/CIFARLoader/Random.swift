@@ -21,6 +21,11 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         s0 = splitMix(&sm); s1 = splitMix(&sm); s2 = splitMix(&sm); s3 = splitMix(&sm)
     }
 
+    /// A generator with this exact state (not all zero).
+    init(state: (UInt64, UInt64, UInt64, UInt64)) {
+        (s0, s1, s2, s3) = state
+    }
+
     /// The next 64 random bits.
     @inline(__always)
     public mutating func next() -> UInt64 {
@@ -94,5 +99,12 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         for i in stride(from: array.count - 1, to: 0, by: -1) {
             array.swapAt(i, nextInt(below: i + 1))
         }
+    }
+}
+
+extension SeededGenerator {
+    /// Sets the raw state (tests check the algorithm against its reference outputs).
+    mutating func setStateForTesting(_ a: UInt64, _ b: UInt64, _ c: UInt64, _ d: UInt64) {
+        self = SeededGenerator(state: (a, b, c, d))
     }
 }
