@@ -82,13 +82,21 @@ public struct Dataset: Sendable {
         guard let dst = out.baseAddress else { return }
         switch storage {
         case .bytes(let bytes):
+            // One 256-entry table per channel: byte → b/255 (correctly rounded, as numpy's x / 255),
+            // then the normalisation, so the inner loop is a lookup.
+            var table = [Float](repeating: 0, count: 256 * channels)
+            for c in 0 ..< channels {
+                for v in 0 ..< 256 { table[c * 256 + v] = normalize ? Float(v) / 255 * scale[c] + shift[c] : Float(v) / 255 }
+            }
             bytes.withUnsafeBufferPointer { src in
-                for (k, i) in indices.enumerated() {
-                    precondition(i >= 0 && i < count, "sample index \(i) outside 0..<\(count)")
-                    for c in 0 ..< channels {
-                        let s = src.baseAddress! + i * size + c * plane, d = dst + k * size + c * plane
-                        let a = scale[c] / 255, b = shift[c]
-                        for p in 0 ..< plane { d[p] = Float(s[p]) * a + b }
+                table.withUnsafeBufferPointer { lut in
+                    for (k, i) in indices.enumerated() {
+                        precondition(i >= 0 && i < count, "sample index \(i) outside 0..<\(count)")
+                        for c in 0 ..< channels {
+                            let s = src.baseAddress! + i * size + c * plane, d = dst + k * size + c * plane
+                            let t = lut.baseAddress! + c * 256
+                            for p in 0 ..< plane { d[p] = t[Int(s[p])] }
+                        }
                     }
                 }
             }

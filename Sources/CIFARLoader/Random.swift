@@ -37,11 +37,16 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return result
     }
 
-    /// A uniform double strictly inside (0, 1): (k + 0.5) / 2^53 for a uniform 53-bit k, so
-    /// neither 0 nor 1 can occur and `log(u)`, `log(1 - u)` are always finite.
+    /// A uniform double strictly inside (0, 1), from the next 64 bits (see `openUnit(bits:)`).
     @inline(__always)
-    public mutating func nextOpenUnit() -> Double {
-        (Double(next() >> 11) + 0.5) * 0x1p-53
+    public mutating func nextOpenUnit() -> Double { Self.openUnit(bits: next()) }
+
+    /// (k + ½) / 2^52 for the top 52 bits k: every value is exact (k + ½ needs 53 bits), the
+    /// extremes are 2^-53 and 1 − 2^-53, so `log(u)` and `log1p(-u)` are always finite. (With 53
+    /// bits, k + ½ would round and 1.0 itself could come out.)
+    @inline(__always)
+    public static func openUnit(bits: UInt64) -> Double {
+        (Double(bits >> 12) + 0.5) * 0x1p-52
     }
 
     /// A uniform integer in 0..<bound (Lemire's unbiased multiply-and-reject).
