@@ -73,30 +73,64 @@ func readMaybeGzip(_ path: String) throws -> [UInt8] {
 
 /// Writes `bytes` to `path` atomically (a temporary file renamed over the target).
 func writeFileAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else { throw LoaderError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
-    var done = 0
-    while done < bytes.count {
-        let n = write(fd, bytes.baseAddress! + done, bytes.count - done)
-        if n < 0 {
-            if errno == EINTR { continue }
-            let reason = String(cString: strerror(errno))
-            close(fd); unlink(tmp)
-            throw LoaderError.writeFailed(path: path, reason: "write: " + reason)
+    let file = try AtomicFile(path)
+    try file.write(bytes)
+    try file.commit()
+}
+
+/// A file written under a temporary name and renamed over `path` by `commit()`, so readers
+/// never see half a file; `discard()` (or an error) removes the temporary.
+final class AtomicFile {
+    let path: String
+    private let tmp: String
+    private var fd: Int32
+
+    init(_ path: String) throws {
+        self.path = path
+        tmp = path + ".tmp-\(getpid())"
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LoaderError.writeFailed(path: path, reason: String(cString: strerror(errno))) }
+    }
+
+    deinit { if fd >= 0 { discard() } }
+
+    /// Appends `bytes`, retrying partial writes and EINTR.
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                discard()
+                throw LoaderError.writeFailed(path: path, reason: "write: " + reason)
+            }
+            done += n
         }
-        done += n
     }
-    guard fsync(fd) == 0 || errno == EINVAL else {
-        let reason = String(cString: strerror(errno))
-        close(fd); unlink(tmp)
-        throw LoaderError.writeFailed(path: path, reason: "fsync: " + reason)
+
+    /// Appends a byte array.
+    func write(_ bytes: [UInt8]) throws { try bytes.withUnsafeBytes { try write($0) } }
+
+    /// Flushes to disk and renames over the target.
+    func commit() throws {
+        guard fsync(fd) == 0 || errno == EINVAL else {
+            let reason = String(cString: strerror(errno))
+            discard()
+            throw LoaderError.writeFailed(path: path, reason: "fsync: " + reason)
+        }
+        close(fd); fd = -1
+        guard rename(tmp, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            throw LoaderError.writeFailed(path: path, reason: "rename: " + reason)
+        }
     }
-    close(fd)
-    guard rename(tmp, path) == 0 else {
-        let reason = String(cString: strerror(errno))
+
+    /// Abandons the file.
+    func discard() {
+        if fd >= 0 { close(fd); fd = -1 }
         unlink(tmp)
-        throw LoaderError.writeFailed(path: path, reason: "rename: " + reason)
     }
 }
 

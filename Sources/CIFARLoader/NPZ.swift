@@ -11,29 +11,30 @@ public enum NPZ {
     /// Writes `arrays` to `path` as a stored .npz (atomically: a temporary file is renamed).
     /// Output is byte-identical for identical input (fixed timestamps).
     public static func write(_ arrays: [NPZArray], to path: String) throws {
-        var out: [UInt8] = []
+        // Streams each member (header, then the array's own buffer) to a temporary file: no copy
+        // of the data is made, so a 200 MB partition costs 200 MB, not 400.
+        let file = try AtomicFile(path)
         var central: [UInt8] = []
-        var estimated = 22
-        for a in arrays { estimated += a.data.count + 2 * (a.name.utf8.count + 4) + 200 }
-        out.reserveCapacity(estimated)
+        var offset = 0
         for array in arrays {
             let header = array.npyHeader()
             let size = header.count + array.data.count
-            let offset = out.count
             guard size < 0xFFFF_FFFF, offset < 0xFFFF_FFFF else {
+                file.discard()
                 throw LoaderError.writeFailed(path: path, reason: "array '\(array.name)' would put the archive past 4 GiB, beyond plain zip; split it")
             }
             var crc = header.withUnsafeBytes { Zlib.crc32($0) }
             crc = array.data.withUnsafeBytes { Zlib.crc32($0, continuing: crc) }
             let name = Array((array.name + ".npy").utf8)
-            // Local file header.
-            out.append32(0x0403_4B50); out.append16(20); out.append16(0); out.append16(0)   // version, flags, stored
-            out.append16(0); out.append16(0x21)                                       // 00:00, 1980-01-01
-            out.append32(crc); out.append32(UInt32(size)); out.append32(UInt32(size))
-            out.append16(UInt16(name.count)); out.append16(0)
-            out += name
-            out += header
-            out += array.data
+            var local: [UInt8] = []
+            local.append32(0x0403_4B50); local.append16(20); local.append16(0); local.append16(0)  // version, flags, stored
+            local.append16(0); local.append16(0x21)                                                // 00:00, 1980-01-01
+            local.append32(crc); local.append32(UInt32(size)); local.append32(UInt32(size))
+            local.append16(UInt16(name.count)); local.append16(0)
+            local += name
+            local += header
+            try file.write(local)
+            try array.data.withUnsafeBytes { try file.write($0) }
             // Central directory entry.
             central.append32(0x0201_4B50); central.append16(0x031E); central.append16(20)  // made by unix 3.0
             central.append16(0); central.append16(0); central.append16(0); central.append16(0x21)
@@ -42,16 +43,18 @@ public enum NPZ {
             central.append16(0); central.append16(0); central.append32(0o100644 << 16)
             central.append32(UInt32(offset))
             central += name
+            offset += local.count + array.data.count
         }
-        let centralOffset = out.count
-        guard centralOffset < 0xFFFF_FFFF, arrays.count < 0xFFFF else {
+        guard offset < 0xFFFF_FFFF, arrays.count < 0xFFFF else {
+            file.discard()
             throw LoaderError.writeFailed(path: path, reason: "archive past 4 GiB or 65,535 arrays, beyond plain zip")
         }
-        out += central
-        out.append32(0x0605_4B50); out.append16(0); out.append16(0)
-        out.append16(UInt16(arrays.count)); out.append16(UInt16(arrays.count))
-        out.append32(UInt32(central.count)); out.append32(UInt32(centralOffset)); out.append16(0)
-        try out.withUnsafeBytes { try writeFileAtomically($0, to: path) }
+        var tail = central
+        tail.append32(0x0605_4B50); tail.append16(0); tail.append16(0)
+        tail.append16(UInt16(arrays.count)); tail.append16(UInt16(arrays.count))
+        tail.append32(UInt32(central.count)); tail.append32(UInt32(offset)); tail.append16(0)
+        try file.write(tail)
+        try file.commit()
     }
 
     /// Reads every array of the .npz at `path`, in archive order.

@@ -5,8 +5,16 @@
 extension NPZ {
     /// Writes `dataset` to `path`: float32 `images` (N×C×H×W), int64 `labels`, int64 `classes`.
     public static func writeDataset(_ dataset: Dataset, to path: String) throws {
+        // Convert straight into the array's byte buffer: one float copy of the data, not two.
+        let floatCount = dataset.count * dataset.imageSize
+        let bytes = [UInt8](unsafeUninitializedCapacity: floatCount * 4) { buffer, initialized in
+            buffer.withMemoryRebound(to: Float.self) { floats in
+                dataset.images(at: Array(0 ..< dataset.count), normalize: false, into: floats)
+            }
+            initialized = floatCount * 4
+        }
         let images = NPZArray(name: "images", shape: [dataset.count, dataset.channels, dataset.height, dataset.width],
-                              floats: dataset.allImages())
+                              dtype: .float32, data: bytes)
         let labels = NPZArray(name: "labels", shape: [dataset.count], int64s: dataset.labels.map(Int64.init))
         let classes = NPZArray(name: "classes", shape: [], int64s: [Int64(dataset.classes)])
         try write([images, labels, classes], to: path)
@@ -53,14 +61,12 @@ extension NPZ {
         switch images.dtype {
         case .uint8:
             return Dataset(bytes: images.data, labels: labels, channels: c, height: h, width: w, classes: classes, name: name)
-        case .float32:
+        case .float32, .float64:
             let floats = images.floats()
             if let bad = floats.firstIndex(where: { !$0.isFinite }) {
-                throw LoaderError.malformed(path: path, detail: "'images' holds a non-finite value at element \(bad)")
+                throw LoaderError.malformed(path: path, detail: "'images' holds a non-finite value at element \(bad); replace NaN/inf before saving")
             }
             return Dataset(floats: floats, labels: labels, channels: c, height: h, width: w, classes: classes, name: name)
-        case .float64:
-            return Dataset(floats: images.floats(), labels: labels, channels: c, height: h, width: w, classes: classes, name: name)
         case .int64, .int32:
             throw LoaderError.malformed(path: path, detail: "'images' is \(images.dtype.descr); expected float32 in [0, 1] or uint8")
         }

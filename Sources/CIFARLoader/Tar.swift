@@ -43,7 +43,10 @@ enum Tar {
             }
             offset = dataStart + (size + 511) / 512 * 512
         }
-        if offset < bytes.count || result.isEmpty {
+        if result.isEmpty && offset == bytes.count {
+            throw LoaderError.malformed(path: path, detail: "the tar archive holds no files")
+        }
+        if offset < bytes.count {
             throw LoaderError.truncated(path: path, detail: "tar archive ends inside a header at byte \(offset)")
         }
         return result  // no end marker: accept what was complete
