@@ -81,14 +81,14 @@ public enum NPZ {
         var entries = Int(b.le16(eocd + 10))
         var cdOffset = Int(b.le32(eocd + 16))
         if (entries == 0xFFFF || cdOffset == 0xFFFF_FFFF), eocd >= 20, b.le32(eocd - 20) == 0x0706_4B50 {
-            let z64 = Int(b.le64(eocd - 12))  // zip64 end-of-central-directory locator → record
-            guard z64 + 56 <= b.count, b.le32(z64) == 0x0606_4B50 else { throw LoaderError.malformed(path: path, detail: "bad zip64 end record") }
-            entries = Int(b.le64(z64 + 32)); cdOffset = Int(b.le64(z64 + 48))
+            let z64 = clampedInt(b.le64(eocd - 12))  // zip64 end-of-central-directory locator → record
+            guard z64 <= b.count - 56, b.le32(z64) == 0x0606_4B50 else { throw LoaderError.malformed(path: path, detail: "bad zip64 end record") }
+            entries = clampedInt(b.le64(z64 + 32)); cdOffset = clampedInt(b.le64(z64 + 48))
         }
         var arrays: [NPZArray] = []
         var p = cdOffset
         for _ in 0 ..< entries {
-            guard p + 46 <= b.count, b.le32(p) == 0x0201_4B50 else {
+            guard p >= 0, p <= b.count - 46, b.le32(p) == 0x0201_4B50 else {
                 throw LoaderError.malformed(path: path, detail: "zip central directory entry at byte \(p) is damaged")
             }
             let method = b.le16(p + 10), crc = b.le32(p + 16)
@@ -103,19 +103,22 @@ public enum NPZ {
                 let id = b.le16(e), len = Int(b.le16(e + 2))
                 if id == 1 {
                     var q = e + 4
-                    if usize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { usize = Int(b.le64(q)); q += 8 }
-                    if csize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { csize = Int(b.le64(q)); q += 8 }
-                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = Int(b.le64(q)) }
+                    if usize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { usize = clampedInt(b.le64(q)); q += 8 }
+                    if csize == 0xFFFF_FFFF, q + 8 <= e + 4 + len { csize = clampedInt(b.le64(q)); q += 8 }
+                    if local == 0xFFFF_FFFF, q + 8 <= e + 4 + len { local = clampedInt(b.le64(q)) }
                 }
                 e += 4 + len
             }
             p += 46 + nameLen + extraLen + commentLen
-            guard local + 30 <= b.count, b.le32(local) == 0x0403_4B50 else {
+            guard local <= b.count - 30, b.le32(local) == 0x0403_4B50 else {
                 throw LoaderError.malformed(path: path, detail: "local header of '\(name)' is damaged")
             }
             let start = local + 30 + Int(b.le16(local + 26)) + Int(b.le16(local + 28))
-            guard start + csize <= b.count else {
+            guard csize <= b.count - start else {
                 throw LoaderError.truncated(path: path, detail: "member '\(name)' needs \(csize) bytes, the archive ends first")
+            }
+            guard usize <= maxDecompressedBytes, method != 0 || csize == usize else {
+                throw LoaderError.malformed(path: path, detail: "member '\(name)' declares \(usize) bytes (stored \(csize)); the zip directory is damaged")
             }
             var member: [UInt8]
             switch method {
@@ -124,7 +127,7 @@ public enum NPZ {
                 do {
                     member = try b.withUnsafeBytes { raw in
                         try Zlib.decompress(UnsafeRawBufferPointer(rebasing: raw[start ..< start + csize]),
-                                            format: .raw, limit: usize, expectedSize: usize)
+                                            format: .raw, limit: usize, expectedSize: min(usize, csize * 1032 + 64))
                     }
                 } catch let error as ZlibError {
                     throw LoaderError.corruptCompressed(path: "\(path): \(name)", underlying: error)
@@ -145,6 +148,10 @@ public enum NPZ {
         return arrays
     }
 }
+
+/// A size or offset read from a file as Int; values past Int.max become Int.max (then fail the
+/// bounds checks instead of trapping).
+func clampedInt(_ v: UInt64) -> Int { v > UInt64(Int.max) ? Int.max : Int(v) }
 
 extension [UInt8] {
     mutating func append16(_ v: UInt16) { append(UInt8(v & 0xFF)); append(UInt8(v >> 8)) }

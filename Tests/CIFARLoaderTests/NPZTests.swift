@@ -98,3 +98,40 @@ final class NPZTests: XCTestCase {
         assertLoaderError(try NPZ.read("\(dir)/none.npz"), contains: ["none.npz", "no such file"])
     }
 }
+
+final class CorruptionTests: XCTestCase {
+    /// Thousands of random byte flips in a valid npz, tar and IDX file: each read either succeeds
+    /// or throws a LoaderError; none may crash (offsets and sizes come from the damaged bytes).
+    func testRandomCorruptionsAreErrorsNeverCrashes() throws {
+        let dir = try temporaryFolder(self)
+        try NPZ.write([NPZArray(name: "a", shape: [3, 4], floats: (0 ..< 12).map(Float.init)),
+                       NPZArray(name: "b", shape: [2], int64s: [1, 2])], to: "\(dir)/ok.npz")
+        let npz = try readFileBytes("\(dir)/ok.npz")
+        let tar = Tar.archive([("x/data_batch_1.bin", cifarBatch(count: 1, first: 0)), ("y", [1, 2, 3])])
+        let idx = idxImages(count: 3, rows: 2, cols: 2) { i, p in UInt8(i + p) }
+        var rng = SeededGenerator(seed: 123)
+        var failures = 0, successes = 0
+        for round in 0 ..< 3000 {
+            let original = [npz, tar, idx][round % 3]
+            var bytes = original
+            for _ in 0 ..< 1 + rng.nextInt(below: 4) {
+                bytes[rng.nextInt(below: bytes.count)] = UInt8(truncatingIfNeeded: rng.next())
+            }
+            if rng.nextInt(below: 5) == 0 { bytes = Array(bytes.prefix(rng.nextInt(below: bytes.count))) }
+            do {
+                switch round % 3 {
+                case 0: _ = try NPZ.parse(bytes, path: "fuzz.npz")
+                case 1: _ = try Tar.entries(bytes, path: "fuzz.tar")
+                default:
+                    let path = "\(dir)/fuzz-idx3-ubyte"
+                    try writeFile(path, bytes)
+                    _ = try IDX.readImages(path)
+                }
+                successes += 1
+            } catch is LoaderError {
+                failures += 1
+            }
+        }
+        XCTAssertGreaterThan(failures, 1000, "most damage is detected (\(failures) errors, \(successes) reads)")
+    }
+}
