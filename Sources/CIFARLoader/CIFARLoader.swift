@@ -1,1 +1,0 @@
-// CIFARLoader: placeholder until its issue lands.

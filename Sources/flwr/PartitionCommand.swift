@@ -1,0 +1,87 @@
+// `flwr partition`: shows how a dataset splits among clients (a per-partition label histogram),
+// and `DataOptions`, the data flags `flwr privatize`, `flwr client` and `flwr train` share.
+import ArgumentParser
+import CIFARLoader
+
+/// The flags that choose a dataset and a client's partition of it.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, or npz (a folder written by `flwr privatize --out`).")
+    var dataset: String = "fashion-mnist"
+
+    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>; Fashion-MNIST there comes from Debian's dataset-fashion-mnist).")
+    var dataDir: String?
+
+    @Option(help: "Number of partitions (clients) the training set is split into.")
+    var numPartitions: Int = 10
+
+    @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.")
+    var alpha: Double?
+
+    @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.")
+    var minPartitionSize: Int = 10
+
+    @Option(help: "Seed of the split: every client computes the same partitions from the same seed.")
+    var seed: UInt64 = 42
+
+    /// The parsed dataset kind.
+    func kind() throws -> DatasetKind { try DatasetKind.parse(dataset) }
+
+    /// IID without --alpha, Dirichlet with it.
+    var scheme: Partitioner {
+        alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid
+    }
+
+    func validate() throws {
+        do { _ = try kind() } catch { throw ValidationError("\(error)") }
+        guard numPartitions >= 1 else { throw ValidationError("--num-partitions must be at least 1, got \(numPartitions)") }
+        if let a = alpha, !(a > 0 && a.isFinite) {
+            throw ValidationError("--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got \(a)")
+        }
+        guard minPartitionSize >= 0 else { throw ValidationError("--min-partition-size must be 0 or more, got \(minPartitionSize)") }
+    }
+}
+
+/// `flwr partition`: print the label histogram of every partition.
+struct PartitionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "partition",
+        abstract: "Show how a dataset splits among clients: a label histogram per partition.",
+        discussion: """
+            Without --alpha the split is IID (a seeded shuffle cut into equal parts). With --alpha it \
+            is the Dirichlet/LDA label skew of Hsu et al. 2019 and Yurochkin et al. 2019: for each \
+            class, proportions over the partitions are drawn from Dir(α). Every client computes the \
+            same split from the same labels, --num-partitions, --alpha and --seed.
+            """)
+
+    @OptionGroup var data: DataOptions
+
+    func run() throws {
+        let split = try loadDataset(try data.kind(), dataDir: data.dataDir)
+        let train = split.train
+        let parts = try partition(labels: train.labels, numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
+        let histogram = labelHistogram(labels: train.labels, partitions: parts, classes: train.classes)
+        let schemeText = data.alpha.map { "Dirichlet α=\($0), min size \(data.minPartitionSize)" } ?? "IID"
+        print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(schemeText), seed \(data.seed))")
+        print(histogramTable(histogram))
+    }
+}
+
+/// The histogram as an aligned text table: one row per partition, one column per class, then the
+/// size, the number of classes present and the share of the largest class.
+func histogramTable(_ histogram: [[Int]]) -> String {
+    let classes = histogram.first?.count ?? 0
+    let header = ["part"] + (0 ..< classes).map { "c\($0)" } + ["total", "classes", "top%"]
+    var rows: [[String]] = [header]
+    for (p, counts) in histogram.enumerated() {
+        let total = counts.reduce(0, +)
+        let present = counts.filter { $0 > 0 }.count
+        let top = total > 0 ? Double(counts.max() ?? 0) * 100 / Double(total) : 0
+        rows.append([String(p)] + counts.map(String.init) + [String(total), String(present), String(Int(top.rounded()))])
+    }
+    let sums = (0 ..< classes).map { k in histogram.reduce(0) { $0 + $1[k] } }
+    rows.append(["all"] + sums.map(String.init) + [String(sums.reduce(0, +)), String(sums.filter { $0 > 0 }.count), ""])
+    let widths = (0 ..< header.count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+    return rows.map { row in
+        zip(row, widths).map { String(repeating: " ", count: $1 - $0.count) + $0 }.joined(separator: " ")
+    }.joined(separator: "\n")
+}

@@ -1,0 +1,97 @@
+@testable import CIFARLoader
+import Foundation
+import XCTest
+
+final class PartitionerTests: XCTestCase {
+    /// 10 classes × 500 samples, labels interleaved.
+    let labels: [Int32] = (0 ..< 5000).map { Int32($0 % 10) }
+
+    private func assertExactCover(_ parts: [[Int]], count: Int, file: StaticString = #filePath, line: UInt = #line) {
+        var seen = [Int](repeating: 0, count: count)
+        for part in parts { for i in part { seen[i] += 1 } }
+        XCTAssertEqual(seen.filter { $0 != 1 }.count, 0, "every sample in exactly one partition", file: file, line: line)
+    }
+
+    func testIIDIsAnEqualExactCoverAndDeterministic() throws {
+        let parts = try partition(labels: labels, numPartitions: 7, scheme: .iid, seed: 3)
+        assertExactCover(parts, count: labels.count)
+        XCTAssertEqual(parts.map(\.count), [715, 715, 714, 714, 714, 714, 714], "5000 = 7·714 + 2")
+        XCTAssertEqual(parts, try partition(labels: labels, numPartitions: 7, scheme: .iid, seed: 3))
+        XCTAssertNotEqual(parts, try partition(labels: labels, numPartitions: 7, scheme: .iid, seed: 4))
+    }
+
+    func testDirichletIsAnExactCoverDeterministicAndSeedDependent() throws {
+        let scheme = Partitioner.dirichlet(alpha: 0.5, minPartitionSize: 10)
+        let parts = try partition(labels: labels, numPartitions: 10, scheme: scheme, seed: 42)
+        assertExactCover(parts, count: labels.count)
+        XCTAssertEqual(parts, try partition(labels: labels, numPartitions: 10, scheme: scheme, seed: 42), "same seed, same split")
+        XCTAssertNotEqual(parts, try partition(labels: labels, numPartitions: 10, scheme: scheme, seed: 43), "different seed, different split")
+        XCTAssert(parts.allSatisfy { $0 == $0.sorted() })
+    }
+
+    func testMinimumSizeIsHonouredAndImpossibleMinimumIsAClearError() throws {
+        // α = 0.05 over 20 partitions: most raw draws leave some partition nearly empty.
+        let scheme = Partitioner.dirichlet(alpha: 0.05, minPartitionSize: 30)
+        var met = 0, rawTooSmall = 0
+        for seed in UInt64(0) ..< 5 {
+            let raw = try partition(labels: labels, numPartitions: 20, scheme: .dirichlet(alpha: 0.05, minPartitionSize: 0), seed: seed)
+            if (raw.map(\.count).min() ?? 0) < 30 { rawTooSmall += 1 }
+            if let parts = try? partition(labels: labels, numPartitions: 20, scheme: scheme, seed: seed) {
+                XCTAssertGreaterThanOrEqual(parts.map(\.count).min() ?? 0, 30)
+                assertExactCover(parts, count: labels.count)
+                met += 1
+            }
+        }
+        XCTAssertGreaterThan(rawTooSmall, 0, "the first draw alone would violate the minimum: re-drawing is exercised")
+        XCTAssertGreaterThan(met, 0, "re-drawing meets the minimum for some seed")
+        // 2 classes, 50 partitions at α = 0.01: one class's samples land on ~1 partition each time.
+        let twoClasses: [Int32] = (0 ..< 1000).map { Int32($0 % 2) }
+        assertLoaderError(try partition(labels: twoClasses, numPartitions: 50, scheme: .dirichlet(alpha: 0.01, minPartitionSize: 10), seed: 1),
+                          contains: ["after 100 tries", "below the minimum of 10", "--alpha", "--min-partition-size"])
+        assertLoaderError(try partition(labels: labels, numPartitions: 10, scheme: .dirichlet(alpha: 1, minPartitionSize: 600), seed: 1),
+                          contains: ["--min-partition-size 600", "5000 samples"])
+        assertLoaderError(try partition(labels: labels, numPartitions: 0, scheme: .iid, seed: 1), contains: ["--num-partitions"])
+        assertLoaderError(try partition(labels: [1, 2], numPartitions: 3, scheme: .iid, seed: 1), contains: ["exceeds the 2 samples"])
+        assertLoaderError(try partition(labels: labels, numPartitions: 3, scheme: .dirichlet(alpha: 0, minPartitionSize: 1), seed: 1), contains: ["--alpha"])
+    }
+
+    /// Mean over partitions of the largest class's share: 0.1 is perfectly mixed, 1 is one class each.
+    private func meanTopShare(alpha: Double, seed: UInt64) throws -> Double {
+        let parts = try partition(labels: labels, numPartitions: 10, scheme: .dirichlet(alpha: alpha, minPartitionSize: 1), seed: seed)
+        let hist = labelHistogram(labels: labels, partitions: parts, classes: 10)
+        return hist.map { Double($0.max() ?? 0) / Double(max($0.reduce(0, +), 1)) }.reduce(0, +) / 10
+    }
+
+    func testLargeAlphaIsNearlyUniformSmallAlphaIsSkewed() throws {
+        let large = try meanTopShare(alpha: 1000, seed: 5)
+        let medium = try meanTopShare(alpha: 1, seed: 5)
+        let small = try meanTopShare(alpha: 0.1, seed: 5)
+        XCTAssertLessThan(large, 0.13, "α = 1000: each partition close to 10% per class")
+        XCTAssertGreaterThan(small, 0.45, "α = 0.1: partitions dominated by few classes")
+        XCTAssertLessThan(large, medium); XCTAssertLessThan(medium, small)
+        // α = 1000: every class present in every partition, shares within 0.07–0.13.
+        let parts = try partition(labels: labels, numPartitions: 10, scheme: .dirichlet(alpha: 1000, minPartitionSize: 1), seed: 5)
+        for row in labelHistogram(labels: labels, partitions: parts, classes: 10) {
+            let total = Double(row.reduce(0, +))
+            XCTAssert(row.allSatisfy { Double($0) / total > 0.07 && Double($0) / total < 0.13 }, "row \(row)")
+        }
+    }
+
+    func testHistogramCountsByHand() {
+        let h = labelHistogram(labels: [0, 1, 1, 2, 2, 2], partitions: [[0, 3], [1, 2, 4, 5]], classes: 3)
+        XCTAssertEqual(h, [[1, 0, 1], [0, 2, 2]])
+    }
+
+    func testLoadPartitionTakesOnlyItsShare() throws {
+        let dir = try temporaryFolder(self)
+        try writeTinyIDX(dir, trainCount: 40, gzipped: true)
+        let parts = try partition(labels: (0 ..< 40).map { Int32($0 % 10) }, numPartitions: 4, scheme: .iid, seed: 8)
+        let split = try loadPartition(.mnist, dataDir: dir, index: 2, numPartitions: 4, scheme: .iid, seed: 8)
+        XCTAssertEqual(split.train.count, 10)
+        XCTAssertEqual(split.train.labels, parts[2].map { Int32($0 % 10) })
+        XCTAssertTrue(split.train.isRawBytes)
+        let full = try loadDataset(.mnist, dataDir: dir).train
+        XCTAssertEqual(split.train.allImages(), full.images(at: parts[2]))
+        assertLoaderError(try loadPartition(.mnist, dataDir: dir, index: 4, numPartitions: 4, scheme: .iid, seed: 8), contains: ["--partition 4"])
+    }
+}
