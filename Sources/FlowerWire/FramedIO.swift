@@ -21,7 +21,7 @@ public final class ByteCounter: Sendable {
 }
 
 /// Reading and writing whole frames on a socket, counting bytes into `counters`.
-struct FramedIO {
+struct FramedIO: Sendable {
     let socket: Socket
     let counters: [ByteCounter]
 

@@ -209,7 +209,7 @@ final class Socket: Sendable {
         let fd = try Sys.call("socket") { Glibc.socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         let socket = Socket(fd: fd)
         try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "setsockopt(SO_REUSEADDR)")
-        try addr.withUnsafeBytes { a in
+        _ = try addr.withUnsafeBytes { a in
             try Sys.call("bind \(host):\(port)") { bind(fd, a.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t(a.count)) }
         }
         try Sys.call("listen") { Glibc.listen(fd, backlog) }
@@ -217,7 +217,7 @@ final class Socket: Sendable {
         try Sys.call("fcntl(F_SETFL, O_NONBLOCK)") { fcntl(fd, F_SETFL, flags | O_NONBLOCK) }
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        try withUnsafeMutablePointer(to: &storage) { p in
+        _ = try withUnsafeMutablePointer(to: &storage) { p in
             try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
                 try Sys.call("getsockname") { getsockname(fd, sa, &len) }
             }
@@ -264,6 +264,9 @@ final class Socket: Sendable {
             }
         }
         guard rc == 0 else { return "?" }
-        return String(cString: host) + ":" + String(cString: serv)
+        func text(_ chars: [CChar]) -> String {
+            String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        return text(host) + ":" + text(serv)
     }
 }

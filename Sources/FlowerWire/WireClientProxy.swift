@@ -170,19 +170,24 @@ public final class WireClientProxy: ClientProxy, Sendable {
             }
             guard taken.open else { reason = "closed by the server"; return }
             if let job = taken.job {
+                // The mailbox is updated before the caller resumes, so its next call sees the truth.
                 let result = perform(job, io)
-                job.complete(result)
                 if case .failure(let error) = result {
                     reason = "\(error)"
+                    closed(because: reason)
+                    job.complete(result)
                     logger.warning("client \(id): \(error); closing its connection")
                     return
                 }
                 if case .close = job.expect {
                     reason = "session ended by the server"
+                    closed(because: reason)
+                    job.complete(result)
                     io.lingeringClose(within: .seconds(2))
                     return
                 }
                 mailbox.withLock { box in if case .open = box { box = .open(pending: nil, busy: false) } }
+                job.complete(result)
                 continue
             }
             if fds[0].revents != 0 {

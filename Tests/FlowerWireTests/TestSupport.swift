@@ -94,6 +94,7 @@ func assertGoodExchange(_ manager: TestManager, port: Int, id: String = "good", 
                         file: StaticString = #filePath, line: UInt = #line) async throws {
     let config = clientConfig(port, id: id, token: token)
     let run = Task { try await WireClient.run(config: config, client: PlusOneClient(), logger: quietLogger) }
+    defer { run.cancel() }  // a no-op after Finish; stops the client if an assertion threw first
     let proxy = try await manager.waitForProxy(id)
     let model = try testModel()
     let res = try await proxy.fit(FitIns(round: 3, parameters: model, config: ["tag": .string("x")]), timeout: .seconds(20))
@@ -111,7 +112,7 @@ func assertGoodExchange(_ manager: TestManager, port: Int, id: String = "good", 
 }
 
 /// A raw TCP peer for sending arbitrary bytes to a server.
-final class RawPeer {
+final class RawPeer: Sendable {
     let socket: Socket
     let io: FramedIO
 
@@ -149,4 +150,16 @@ final class RawPeer {
     }
 
     func close() { socket.close() }
+}
+
+extension RawPeer {
+    /// Completes a proper handshake as `id` and returns the Welcome.
+    @discardableResult
+    func handshake(id: String, token: String? = nil, version: UInt32 = flwrProtocolVersion) throws -> ServerMessage? {
+        let c = try challenge()
+        let proof = token.map { HMACSHA256.proof(token: $0, nonce: c.nonce, clientID: id) } ?? []
+        try send(WireEncoder.frame(.hello(Hello(protocolVersion: version, clientID: id, partition: nil, acceptsZlib: false,
+                                                 authProof: proof, agent: "raw", maxFrameBytes: 0))))
+        return try next()
+    }
 }
