@@ -65,6 +65,8 @@ public struct WireClientConfig: Sendable {
     public var acceptCompression: Bool = true
     /// Reconnection policy.
     public var retry: RetryPolicy = RetryPolicy()
+    /// Keep freed frame buffers in the heap for the next round (`WireMemory.retainLargeBuffers`).
+    public var retainFrameBuffers: Bool = true
     /// Free-form description sent in Hello.
     public var agent: String = "flwr/\(flwrVersion) swift"
 
@@ -102,6 +104,7 @@ public enum WireClient {
     /// the server refuses (bad credentials, version mismatch, duplicate identity, server full),
     /// `unreachable` when the retry budget runs out, and `CancellationError` when cancelled.
     public static func run(config: WireClientConfig, client: any Client, logger: Logger) async throws -> Int {
+        if config.retainFrameBuffers { WireMemory.retainLargeBuffers(upTo: 2 * config.maxFrameBytes) }
         var rng = SplitMix64(state: config.retry.seed ?? UInt64.random(in: 0 ... .max))
         var failures = 0
         var since = Deadline.now

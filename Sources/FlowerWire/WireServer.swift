@@ -23,6 +23,8 @@ public struct WireServerConfig: Sendable {
     public var maxConnections: Int = 4096
     /// Whether zlib compression may be negotiated (used only when it pays).
     public var compressionAllowed: Bool = true
+    /// Keep freed frame buffers in the heap for the next round (`WireMemory.retainLargeBuffers`).
+    public var retainFrameBuffers: Bool = true
 
     /// Defaults: 0.0.0.0:8080, no token, 256 MiB frames, 10 s handshake.
     public init(host: String = "0.0.0.0", port: Int = 8080, authToken: String? = nil,
@@ -81,6 +83,7 @@ public final class WireServer: Sendable {
         guard config.maxFrameBytes > 0 && config.maxFrameBytes <= FrameHeader.maxLength else {
             throw WireError.frameTooLarge(length: config.maxFrameBytes, limit: FrameHeader.maxLength)
         }
+        if config.retainFrameBuffers { WireMemory.retainLargeBuffers(upTo: 2 * config.maxFrameBytes) }
         let (listener, port) = try Socket.listen(host: config.host, port: config.port)
         state.withLock { $0.listener = listener; $0.threads += 1 }
         if config.authToken == nil {

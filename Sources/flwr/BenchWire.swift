@@ -35,6 +35,7 @@ struct BenchWire: AsyncParsableCommand {
     }
 
     func run() async throws {
+        WireMemory.retainLargeBuffers(upTo: 512 << 20)  // what WireServer/WireClient do at start
         for n in params {
             let model = try benchModel(parameters: n, seed: seed)
             for compressed in [false, true] {
@@ -149,7 +150,7 @@ private final class BenchManager: ClientManager, Sendable {
 /// Peak resident set size of this process in MB (getrusage ru_maxrss is in KiB on Linux).
 func peakRSSMegabytes() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
 }
 
