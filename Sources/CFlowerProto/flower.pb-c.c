@@ -1259,7 +1259,7 @@ const ProtobufCMessageDescriptor flwr__challenge__descriptor =
   (ProtobufCMessageInit) flwr__challenge__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__hello__field_descriptors[6] =
+static const ProtobufCFieldDescriptor flwr__hello__field_descriptors[7] =
 {
   {
     "protocol_version",
@@ -1333,19 +1333,32 @@ static const ProtobufCFieldDescriptor flwr__hello__field_descriptors[6] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "max_frame_bytes",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Hello, max_frame_bytes),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__hello__field_indices_by_name[] = {
   3,   /* field[3] = accept_compression */
   5,   /* field[5] = agent */
   4,   /* field[4] = auth_proof */
   1,   /* field[1] = client_id */
+  6,   /* field[6] = max_frame_bytes */
   2,   /* field[2] = partition */
   0,   /* field[0] = protocol_version */
 };
 static const ProtobufCIntRange flwr__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 6 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor flwr__hello__descriptor =
 {
@@ -1355,7 +1368,7 @@ const ProtobufCMessageDescriptor flwr__hello__descriptor =
   "Flwr__Hello",
   "flwr",
   sizeof(Flwr__Hello),
-  6,
+  7,
   flwr__hello__field_descriptors,
   flwr__hello__field_indices_by_name,
   1,  flwr__hello__number_ranges,

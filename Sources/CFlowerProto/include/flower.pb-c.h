@@ -239,10 +239,15 @@ struct  Flwr__Hello
    * Free-form description for logs (version string, host).
    */
   char *agent;
+  /*
+   * Largest frame payload, in bytes, the client accepts; 0 = unstated (the server then assumes
+   * its own limit). The server refuses to send a larger frame rather than send one the client drops.
+   */
+  uint64_t max_frame_bytes;
 };
 #define FLWR__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__hello__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL, {0,NULL}, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL, {0,NULL}, (char *)protobuf_c_empty_string, 0 }
 
 
 /*

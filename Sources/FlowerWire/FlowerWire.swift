@@ -1,1 +1,0 @@
-// FlowerWire: placeholder until its issue lands.

@@ -1,0 +1,190 @@
+// The FlowerWire frame codec: pure bytes in, frames out. No sockets here (proto/README.md, "Frames").
+//
+//   flags: u8 (bit 0 = payload is zlib-compressed; bits 1-7 must be 0)
+//   length: u32 big-endian (bytes of payload as sent)
+//   payload: `length` bytes, one protobuf message
+import FlowerZlib
+
+/// One frame as received: its payload is still packed protobuf (and maybe compressed).
+public struct Frame: Sendable, Equatable {
+    /// Frame flag bit 0: the payload is a zlib stream.
+    public var compressed: Bool
+    /// The payload bytes exactly as carried.
+    public var payload: [UInt8]
+
+    /// A frame from its parts.
+    public init(compressed: Bool, payload: [UInt8]) {
+        self.compressed = compressed
+        self.payload = payload
+    }
+
+    /// The protobuf bytes: the payload itself, or inflated with at most `limit` bytes of output.
+    public func protobufBytes(limit: Int) throws -> [UInt8] {
+        guard compressed else { return payload }
+        do {
+            return try Zlib.decompress(payload, format: .zlib, limit: limit)
+        } catch let error as ZlibError {
+            throw WireError.badCompression(error.description)
+        }
+    }
+}
+
+/// Frame header encoding and parsing.
+public enum FrameHeader {
+    /// Header size in bytes: flags (1) + length (4).
+    public static let size = 5
+    /// Flag bit 0: payload is zlib-compressed.
+    public static let compressedFlag: UInt8 = 1
+    /// The largest length a u32 header can carry.
+    public static let maxLength = Int(UInt32.max)
+
+    /// Writes a header for a payload of `length` bytes into `out[0..<5]`.
+    public static func write(compressed: Bool, length: Int, into out: UnsafeMutableRawBufferPointer) {
+        precondition(out.count >= size && length >= 0 && length <= maxLength, "FrameHeader.write: bad arguments")
+        out[0] = compressed ? compressedFlag : 0
+        out[1] = UInt8(truncatingIfNeeded: length >> 24)
+        out[2] = UInt8(truncatingIfNeeded: length >> 16)
+        out[3] = UInt8(truncatingIfNeeded: length >> 8)
+        out[4] = UInt8(truncatingIfNeeded: length)
+    }
+
+    /// Parses a 5-byte header, checking reserved flags and the size limit before anything is allocated.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, limit: Int) throws -> (compressed: Bool, length: Int) {
+        precondition(bytes.count >= size, "FrameHeader.parse needs 5 bytes")
+        let flags = bytes[0]
+        guard flags & ~compressedFlag == 0 else { throw WireError.reservedFlags(flags) }
+        let length = Int(bytes[1]) << 24 | Int(bytes[2]) << 16 | Int(bytes[3]) << 8 | Int(bytes[4])
+        guard length <= limit else { throw WireError.frameTooLarge(length: length, limit: limit) }
+        return (flags & compressedFlag != 0, length)
+    }
+}
+
+/// Incremental frame decoder: says "need more bytes" until a whole frame is in.
+///
+/// Two ways in: `feed` copies chunks of any size (tests, fuzzing); `fill` lets a socket read
+/// straight into the frame's own buffer, so payload bytes are written exactly once.
+public struct FrameDecoder: Sendable {
+    /// Largest payload accepted, in bytes.
+    public let limit: Int
+    private var header: [UInt8] = [0, 0, 0, 0, 0]
+    private var headerFilled = 0
+    private var compressed = false
+    private var payload: [UInt8] = []
+    private var payloadFilled = 0
+    private var inPayload = false
+
+    /// A decoder that rejects payloads over `limit` bytes.
+    public init(limit: Int) {
+        precondition(limit >= 0, "FrameDecoder limit must be >= 0")
+        self.limit = min(limit, FrameHeader.maxLength)
+    }
+
+    /// Bytes of the current frame received so far (0 between frames).
+    public var bufferedBytes: Int { inPayload ? FrameHeader.size + payloadFilled : headerFilled }
+    /// Bytes of the current frame expected in total, once its header is known.
+    public var expectedBytes: Int? { inPayload ? FrameHeader.size + payload.count : nil }
+
+    /// Offers `body` the buffer the next bytes belong in; `body` returns how many it wrote
+    /// (0 for end of input). Returns a frame when this completed one.
+    public mutating func fill(_ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Frame? {
+        if !inPayload {
+            let filled = headerFilled
+            let n = try header.withUnsafeMutableBytes { try body(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+            precondition(n >= 0 && n <= FrameHeader.size - filled, "fill wrote outside the buffer")
+            headerFilled += n
+            guard headerFilled == FrameHeader.size else { return nil }
+            let parsed = try header.withUnsafeBytes { try FrameHeader.parse($0, limit: limit) }
+            compressed = parsed.compressed
+            // Allocated only now the length is known to be within the limit; pages are touched
+            // as bytes arrive, so an announced-but-unsent frame costs address space, not memory.
+            payload = [UInt8](unsafeUninitializedCapacity: parsed.length) { _, count in count = parsed.length }
+            payloadFilled = 0
+            inPayload = true
+            return parsed.length == 0 ? finish() : nil
+        }
+        let filled = payloadFilled
+        let n = try payload.withUnsafeMutableBytes { try body(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
+        precondition(n >= 0 && n <= payload.count - filled, "fill wrote outside the buffer")
+        payloadFilled += n
+        return payloadFilled == payload.count ? finish() : nil
+    }
+
+    /// Appends `bytes` and returns every frame they completed, in order.
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws -> [Frame] {
+        var frames: [Frame] = []
+        var offset = 0
+        while offset < bytes.count {
+            let frame = try fill { dest in
+                let n = min(dest.count, bytes.count - offset)
+                if n > 0, let src = bytes.baseAddress, let dst = dest.baseAddress {
+                    dst.copyMemory(from: src + offset, byteCount: n)
+                }
+                offset += n
+                return n
+            }
+            if let frame { frames.append(frame) }
+        }
+        return frames
+    }
+
+    /// Feeds a byte array.
+    public mutating func feed(_ bytes: [UInt8]) throws -> [Frame] {
+        try bytes.withUnsafeBytes { try feed($0) }
+    }
+
+    private mutating func finish() -> Frame {
+        let frame = Frame(compressed: compressed, payload: payload)
+        payload = []
+        payloadFilled = 0
+        headerFilled = 0
+        inPayload = false
+        return frame
+    }
+}
+
+/// Frame encoding: the header in front of a payload, compressing when it pays.
+public enum FrameEncoder {
+    /// Payloads under this size are never compressed.
+    public static let compressionThreshold = 4096
+    /// Compression is used only when the sample shrinks below this fraction.
+    public static let worthwhileRatio = 0.9
+
+    /// Builds a frame from `packed` (which starts with `FrameHeader.size` reserved bytes followed by
+    /// the payload) in place, compressing when `allowCompression` and a 64 KiB sample says it pays.
+    public static func finish(_ packed: inout [UInt8], allowCompression: Bool) throws {
+        let length = packed.count - FrameHeader.size
+        precondition(length >= 0, "packed buffer lacks the header space")
+        if allowCompression && length >= compressionThreshold {
+            let compressed: [UInt8]? = try packed.withUnsafeBytes { all in
+                let body = UnsafeRawBufferPointer(rebasing: all[FrameHeader.size...])
+                let sample = UnsafeRawBufferPointer(rebasing: body[..<min(body.count, 64 << 10)])
+                let sampled = try Zlib.compress(sample, level: 1)
+                guard Double(sampled.count) < Double(sample.count) * worthwhileRatio else { return nil }
+                let whole = try Zlib.compress(body, level: 1)
+                return Double(whole.count) < Double(body.count) * worthwhileRatio ? whole : nil
+            }
+            if let compressed {
+                guard compressed.count <= FrameHeader.maxLength else {
+                    throw WireError.cannotEncode("compressed payload of \(compressed.count) bytes exceeds the 4 GiB frame format")
+                }
+                var out = [UInt8](repeating: 0, count: FrameHeader.size)
+                out.withUnsafeMutableBytes { FrameHeader.write(compressed: true, length: compressed.count, into: $0) }
+                out.append(contentsOf: compressed)
+                packed = out
+                return
+            }
+        }
+        guard length <= FrameHeader.maxLength else {
+            throw WireError.cannotEncode("payload of \(length) bytes exceeds the 4 GiB frame format")
+        }
+        packed.withUnsafeMutableBytes { FrameHeader.write(compressed: false, length: length, into: $0) }
+    }
+
+    /// A frame around `payload` (copies it; for tests and tools).
+    public static func frame(_ payload: [UInt8], compressed: Bool = false) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: FrameHeader.size)
+        out.withUnsafeMutableBytes { FrameHeader.write(compressed: compressed, length: payload.count, into: $0) }
+        out.append(contentsOf: payload)
+        return out
+    }
+}

@@ -1,0 +1,226 @@
+// Packed protobuf → Swift messages through libprotobuf-c.
+//
+// Every unpacked C tree is released by `free_unpacked` in a `defer`, so no path (including a
+// throw halfway through the mapping) leaks it. Tensor data is validated (dtype, shape, length)
+// before it is copied, once, into the `Parameters` flat buffer.
+import CFlowerProto
+import FlowerCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Unpacks and validates messages.
+public enum WireDecoder {
+    /// The `ServerMessage` in a frame (inflating at most `limit` bytes if compressed).
+    public static func serverMessage(_ frame: Frame, limit: Int) throws -> ServerMessage {
+        try serverMessage(frame.protobufBytes(limit: limit))
+    }
+
+    /// The `ClientMessage` in a frame (inflating at most `limit` bytes if compressed).
+    public static func clientMessage(_ frame: Frame, limit: Int) throws -> ClientMessage {
+        try clientMessage(frame.protobufBytes(limit: limit))
+    }
+
+    /// Unpacks a `ServerMessage` payload.
+    public static func serverMessage(_ bytes: [UInt8]) throws -> ServerMessage {
+        let unpacked = bytes.withUnsafeBufferPointer { flwr__server_message__unpack(nil, $0.count, $0.baseAddress) }
+        guard let m = unpacked else { throw WireError.malformedMessage("\(bytes.count) bytes do not parse as a ServerMessage") }
+        defer { flwr__server_message__free_unpacked(m, nil) }
+        let msg = m.pointee
+        switch msg.msg_case {
+        case FLWR__SERVER_MESSAGE__MSG_CHALLENGE:
+            let x = try required(msg.challenge, "Challenge").pointee
+            return .challenge(Challenge(protocolVersion: x.protocol_version, nonce: binary(x.nonce),
+                                        authRequired: x.auth_required != 0, maxFrameBytes: Int(clamping: x.max_frame_bytes)))
+        case FLWR__SERVER_MESSAGE__MSG_WELCOME:
+            let x = try required(msg.welcome, "Welcome").pointee
+            return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),
+                                    zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB))
+        case FLWR__SERVER_MESSAGE__MSG_REFUSAL:
+            let x = try required(msg.refusal, "Refusal").pointee
+            return .refusal(Refusal(reason: RefusalReason(x.reason), message: string(x.message)))
+        case FLWR__SERVER_MESSAGE__MSG_GET_PARAMETERS_INS:
+            let x = try required(msg.get_parameters_ins, "GetParametersIns").pointee
+            return .getParameters(GetParametersIns(config: try map(x.config, x.n_config, key: \.key, value: \.value)))
+        case FLWR__SERVER_MESSAGE__MSG_FIT_INS:
+            let x = try required(msg.fit_ins, "FitIns").pointee
+            return .fit(FitIns(round: try int(x.round, "FitIns.round"), parameters: try parameters(x.parameters),
+                               config: try map(x.config, x.n_config, key: \.key, value: \.value)))
+        case FLWR__SERVER_MESSAGE__MSG_EVALUATE_INS:
+            let x = try required(msg.evaluate_ins, "EvaluateIns").pointee
+            return .evaluate(EvaluateIns(round: try int(x.round, "EvaluateIns.round"), parameters: try parameters(x.parameters),
+                                         config: try map(x.config, x.n_config, key: \.key, value: \.value)))
+        case FLWR__SERVER_MESSAGE__MSG_RECONNECT:
+            let x = try required(msg.reconnect, "Reconnect").pointee
+            return .reconnect(seconds: Int(x.seconds), reason: string(x.reason))
+        case FLWR__SERVER_MESSAGE__MSG_FINISH:
+            let x = try required(msg.finish, "Finish").pointee
+            return .finish(roundsCompleted: try int(x.rounds_completed, "Finish.rounds_completed"), reason: string(x.reason))
+        default:
+            throw WireError.malformedMessage("ServerMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
+        }
+    }
+
+    /// Unpacks a `ClientMessage` payload.
+    public static func clientMessage(_ bytes: [UInt8]) throws -> ClientMessage {
+        let unpacked = bytes.withUnsafeBufferPointer { flwr__client_message__unpack(nil, $0.count, $0.baseAddress) }
+        guard let m = unpacked else { throw WireError.malformedMessage("\(bytes.count) bytes do not parse as a ClientMessage") }
+        defer { flwr__client_message__free_unpacked(m, nil) }
+        let msg = m.pointee
+        switch msg.msg_case {
+        case FLWR__CLIENT_MESSAGE__MSG_HELLO:
+            let x = try required(msg.hello, "Hello").pointee
+            let accepts = UnsafeBufferPointer(start: x.accept_compression, count: x.accept_compression == nil ? 0 : x.n_accept_compression)
+            return .hello(Hello(protocolVersion: x.protocol_version, clientID: string(x.client_id),
+                                partition: x.partition >= 0 ? Int(x.partition) : nil,
+                                acceptsZlib: accepts.contains(FLWR__COMPRESSION__COMPRESSION_ZLIB),
+                                authProof: binary(x.auth_proof), agent: string(x.agent),
+                                maxFrameBytes: Int(clamping: x.max_frame_bytes)))
+        case FLWR__CLIENT_MESSAGE__MSG_PARAMETERS_RES:
+            let x = try required(msg.parameters_res, "ParametersRes").pointee
+            return .parametersRes(ParametersRes(status: try status(x.status), parameters: try parameters(x.parameters)))
+        case FLWR__CLIENT_MESSAGE__MSG_FIT_RES:
+            let x = try required(msg.fit_res, "FitRes").pointee
+            return .fitRes(FitRes(status: try status(x.status), round: try int(x.round, "FitRes.round"),
+                                  parameters: try parameters(x.parameters),
+                                  numExamples: try count(x.num_examples, "FitRes.num_examples"),
+                                  metrics: try map(x.metrics, x.n_metrics, key: \.key, value: \.value)))
+        case FLWR__CLIENT_MESSAGE__MSG_EVALUATE_RES:
+            let x = try required(msg.evaluate_res, "EvaluateRes").pointee
+            return .evaluateRes(EvaluateRes(status: try status(x.status), round: try int(x.round, "EvaluateRes.round"),
+                                            loss: x.loss, numExamples: try count(x.num_examples, "EvaluateRes.num_examples"),
+                                            metrics: try map(x.metrics, x.n_metrics, key: \.key, value: \.value)))
+        case FLWR__CLIENT_MESSAGE__MSG_GOODBYE:
+            let x = try required(msg.goodbye, "Goodbye").pointee
+            return .goodbye(reason: string(x.reason))
+        default:
+            throw WireError.malformedMessage("ClientMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
+        }
+    }
+
+    // MARK: Field mapping
+
+    private static func required<T>(_ p: UnsafeMutablePointer<T>?, _ name: String) throws -> UnsafeMutablePointer<T> {
+        guard let p else { throw WireError.malformedMessage("\(name) is missing its body") }
+        return p
+    }
+
+    private static func string(_ p: UnsafeMutablePointer<CChar>?) -> String {
+        p.map { String(cString: $0) } ?? ""
+    }
+
+    private static func binary(_ b: ProtobufCBinaryData) -> [UInt8] {
+        guard b.len > 0, let data = b.data else { return [] }
+        return Array(UnsafeBufferPointer(start: data, count: b.len))
+    }
+
+    private static func int(_ v: UInt64, _ field: String) throws -> Int {
+        guard let i = Int(exactly: v) else { throw WireError.malformedMessage("\(field) = \(v) is out of range") }
+        return i
+    }
+
+    private static func count(_ v: Int64, _ field: String) throws -> Int {
+        guard v >= 0 else { throw WireError.malformedMessage("\(field) = \(v) is negative") }
+        return Int(v)
+    }
+
+    private static func status(_ p: UnsafeMutablePointer<Flwr__Status>?) throws -> Status {
+        guard let s = p?.pointee else { return .ok }
+        let code: Status.Code
+        switch s.code {
+        case FLWR__STATUS__CODE__OK: code = .ok
+        case FLWR__STATUS__CODE__FIT_FAILED: code = .fitFailed
+        case FLWR__STATUS__CODE__EVALUATE_FAILED: code = .evaluateFailed
+        case FLWR__STATUS__CODE__GET_PARAMETERS_FAILED: code = .getParametersFailed
+        case FLWR__STATUS__CODE__BAD_INSTRUCTION: code = .badInstruction
+        default: throw WireError.malformedMessage("unknown Status.code \(s.code.rawValue)")
+        }
+        return Status(code: code, message: string(s.message))
+    }
+
+    private static func scalar(_ p: UnsafeMutablePointer<Flwr__Scalar>?, key: String) throws -> Scalar {
+        guard let s = p?.pointee else { throw WireError.malformedMessage("map entry \(key.debugDescription) has no value") }
+        switch s.value_case {
+        case FLWR__SCALAR__VALUE_DOUBLE_VALUE: return .double(s.double_value)
+        case FLWR__SCALAR__VALUE_INT64_VALUE: return .int(s.int64_value)
+        case FLWR__SCALAR__VALUE_BOOL_VALUE: return .bool(s.bool_value != 0)
+        case FLWR__SCALAR__VALUE_STRING_VALUE: return .string(string(s.string_value))
+        case FLWR__SCALAR__VALUE_BYTES_VALUE: return .bytes(binary(s.bytes_value))
+        default: throw WireError.malformedMessage("map entry \(key.debugDescription) holds a Scalar with no value set")
+        }
+    }
+
+    private static func map<E>(_ entries: UnsafeMutablePointer<UnsafeMutablePointer<E>?>?, _ n: Int,
+                               key: KeyPath<E, UnsafeMutablePointer<CChar>?>,
+                               value: KeyPath<E, UnsafeMutablePointer<Flwr__Scalar>?>) throws -> [String: Scalar] {
+        guard n > 0, let entries else { return [:] }
+        var out: [String: Scalar] = [:]
+        out.reserveCapacity(n)
+        for i in 0 ..< n {
+            guard let e = entries[i]?.pointee else { throw WireError.malformedMessage("map entry \(i) is missing") }
+            let k = string(e[keyPath: key])
+            out[k] = try scalar(e[keyPath: value], key: k)  // proto3 maps: the last duplicate key wins
+        }
+        return out
+    }
+
+    /// Validates every tensor, then copies all data once into one flat buffer.
+    static func parameters(_ p: UnsafeMutablePointer<Flwr__Parameters>?) throws -> Parameters {
+        guard let params = p?.pointee, params.n_tensors > 0 else { return Parameters() }
+        guard let tensors = params.tensors else { throw WireError.malformedMessage("Parameters.tensors is missing") }
+        var shapes: [(name: String, shape: [Int])] = []
+        shapes.reserveCapacity(params.n_tensors)
+        var total = 0
+        for i in 0 ..< params.n_tensors {
+            guard let t = tensors[i]?.pointee else { throw WireError.malformedMessage("tensor \(i) is missing") }
+            let name = string(t.name)
+            guard t.dtype == FLWR__DTYPE__DTYPE_FLOAT32 else {
+                throw WireError.badParameters("tensor \(name.debugDescription) has dtype \(t.dtype.rawValue); only FLOAT32 (0) exists")
+            }
+            let dims = UnsafeBufferPointer(start: t.shape, count: t.shape == nil ? 0 : t.n_shape)
+            var shape: [Int] = []
+            shape.reserveCapacity(dims.count)
+            var elements = 1
+            for d in dims {
+                guard d >= 0 else { throw WireError.badParameters("tensor \(name.debugDescription) has negative dimension \(d)") }
+                let (product, overflow) = elements.multipliedReportingOverflow(by: Int(d))
+                guard !overflow else { throw WireError.badParameters("tensor \(name.debugDescription) shape \(Array(dims)) overflows") }
+                elements = product
+                shape.append(Int(d))
+            }
+            let (bytes, overflow) = elements.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+            guard !overflow, bytes == t.data.len else {
+                throw WireError.badParameters("tensor \(name.debugDescription) of shape \(shape) needs \(elements) float32 (\(elements &* 4) bytes) but carries \(t.data.len) bytes")
+            }
+            total += elements  // bounded by the payload size: each element came as 4 bytes
+            shapes.append((name, shape))
+        }
+        let values = [Float](unsafeUninitializedCapacity: total) { buf, initialized in
+            var offset = 0
+            for i in 0 ..< params.n_tensors {
+                guard let t = tensors[i]?.pointee, t.data.len > 0, let src = t.data.data, let dst = buf.baseAddress else { continue }
+                memcpy(dst + offset, src, t.data.len)
+                offset += t.data.len / MemoryLayout<Float>.size
+            }
+            initialized = total
+        }
+        do {
+            return try Parameters(shapes: shapes, values: values)
+        } catch let error as ParametersError {
+            throw WireError.badParameters(error.description)
+        }
+    }
+}
+
+extension RefusalReason {
+    init(_ proto: Flwr__Refusal__Reason) {
+        switch proto {
+        case FLWR__REFUSAL__REASON__VERSION_MISMATCH: self = .versionMismatch
+        case FLWR__REFUSAL__REASON__BAD_CREDENTIALS: self = .badCredentials
+        case FLWR__REFUSAL__REASON__DUPLICATE_IDENTITY: self = .duplicateIdentity
+        case FLWR__REFUSAL__REASON__SERVER_FULL: self = .serverFull
+        case FLWR__REFUSAL__REASON__PROTOCOL_ERROR: self = .protocolError
+        default: self = .unspecified
+        }
+    }
+}

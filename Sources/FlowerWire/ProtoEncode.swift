@@ -1,0 +1,301 @@
+// Swift messages → packed protobuf through libprotobuf-c.
+//
+// The C message tree is built in a `CArena` (freed when encoding ends, on every path); tensor
+// `data` fields point straight into `Parameters.values`, so `pack` writes each float exactly once:
+// from the model's buffer into the outgoing frame (the one copy per direction).
+import CFlowerProto
+import FlowerCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+#if _endian(big)
+#error("FlowerWire sends float32 little-endian by reinterpreting memory; add a byte swap for big-endian hosts")
+#endif
+
+/// Owns every C block of one message under construction; frees them all at deinit.
+final class CArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    deinit { for block in blocks { free(block) } }
+
+    /// `count` zeroed values of `T`.
+    func make<T>(_ type: T.Type, count: Int = 1) throws -> UnsafeMutablePointer<T> {
+        guard let raw = calloc(max(count, 1), MemoryLayout<T>.stride) else {
+            throw WireError.cannotEncode("out of memory building a \(T.self) message")
+        }
+        blocks.append(raw)
+        return raw.bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    /// A NUL-terminated copy of `s` (which must not itself contain NUL).
+    func cString(_ s: String) throws -> UnsafeMutablePointer<CChar> {
+        let utf8 = Array(s.utf8)
+        guard !utf8.contains(0) else {
+            throw WireError.cannotEncode("string \(s.debugDescription) contains a NUL byte, which protobuf-c strings cannot carry")
+        }
+        let p = try make(CChar.self, count: utf8.count + 1)
+        for (i, byte) in utf8.enumerated() { p[i] = CChar(bitPattern: byte) }
+        return p
+    }
+
+    /// A copy of `bytes` as protobuf `bytes`.
+    func binary(_ bytes: [UInt8]) throws -> ProtobufCBinaryData {
+        guard !bytes.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
+        let p = try make(UInt8.self, count: bytes.count)
+        p.initialize(from: bytes, count: bytes.count)
+        return ProtobufCBinaryData(len: bytes.count, data: p)
+    }
+
+    func scalar(_ value: Scalar) throws -> UnsafeMutablePointer<Flwr__Scalar> {
+        let s = try make(Flwr__Scalar.self)
+        flwr__scalar__init(s)
+        switch value {
+        case .double(let d): s.pointee.value_case = FLWR__SCALAR__VALUE_DOUBLE_VALUE; s.pointee.double_value = d
+        case .int(let i): s.pointee.value_case = FLWR__SCALAR__VALUE_INT64_VALUE; s.pointee.int64_value = i
+        case .bool(let b): s.pointee.value_case = FLWR__SCALAR__VALUE_BOOL_VALUE; s.pointee.bool_value = b ? 1 : 0
+        case .string(let str): s.pointee.value_case = FLWR__SCALAR__VALUE_STRING_VALUE; s.pointee.string_value = try cString(str)
+        case .bytes(let b): s.pointee.value_case = FLWR__SCALAR__VALUE_BYTES_VALUE; s.pointee.bytes_value = try binary(b)
+        }
+        return s
+    }
+
+    /// A protobuf map (repeated entries) from a dictionary, keys sorted so bytes are deterministic.
+    func map<E>(_ dict: [String: Scalar], initEntry: (UnsafeMutablePointer<E>) -> Void,
+                key: WritableKeyPath<E, UnsafeMutablePointer<CChar>?>,
+                value: WritableKeyPath<E, UnsafeMutablePointer<Flwr__Scalar>?>) throws
+        -> (count: Int, entries: UnsafeMutablePointer<UnsafeMutablePointer<E>?>?) {
+        guard !dict.isEmpty else { return (0, nil) }
+        let entries = try make(E.self, count: dict.count)
+        let pointers = try make(UnsafeMutablePointer<E>?.self, count: dict.count)
+        for (i, k) in dict.keys.sorted().enumerated() {
+            let e = entries + i
+            initEntry(e)
+            e.pointee[keyPath: key] = try cString(k)
+            e.pointee[keyPath: value] = try scalar(dict[k] ?? .int(0))
+            pointers[i] = e
+        }
+        return (dict.count, pointers)
+    }
+
+    func status(_ st: Status) throws -> UnsafeMutablePointer<Flwr__Status> {
+        let s = try make(Flwr__Status.self)
+        flwr__status__init(s)
+        switch st.code {
+        case .ok: s.pointee.code = FLWR__STATUS__CODE__OK
+        case .fitFailed: s.pointee.code = FLWR__STATUS__CODE__FIT_FAILED
+        case .evaluateFailed: s.pointee.code = FLWR__STATUS__CODE__EVALUATE_FAILED
+        case .getParametersFailed: s.pointee.code = FLWR__STATUS__CODE__GET_PARAMETERS_FAILED
+        case .badInstruction: s.pointee.code = FLWR__STATUS__CODE__BAD_INSTRUCTION
+        }
+        s.pointee.message = try cString(st.message)
+        return s
+    }
+
+    /// Tensors whose `data` points into `values` (no copy); valid while `values` is.
+    func parameters(_ p: Parameters, values: UnsafeBufferPointer<Float>) throws -> UnsafeMutablePointer<Flwr__Parameters> {
+        let out = try make(Flwr__Parameters.self)
+        flwr__parameters__init(out)
+        let n = p.layout.count
+        guard n > 0 else { return out }
+        let tensors = try make(Flwr__Tensor.self, count: n)
+        let pointers = try make(UnsafeMutablePointer<Flwr__Tensor>?.self, count: n)
+        for (i, spec) in p.layout.enumerated() {
+            let t = tensors + i
+            flwr__tensor__init(t)
+            t.pointee.name = try cString(spec.name)
+            let shape = try make(Int64.self, count: spec.shape.count)
+            for (j, d) in spec.shape.enumerated() { shape[j] = Int64(d) }
+            t.pointee.n_shape = spec.shape.count
+            t.pointee.shape = spec.shape.isEmpty ? nil : shape
+            t.pointee.dtype = FLWR__DTYPE__DTYPE_FLOAT32
+            let count = spec.count
+            if count > 0, let base = values.baseAddress {
+                precondition(spec.offset >= 0 && spec.offset + count <= values.count, "Parameters layout outside its buffer")
+                let bytes = UnsafeMutableRawPointer(mutating: base + spec.offset).assumingMemoryBound(to: UInt8.self)
+                t.pointee.data = ProtobufCBinaryData(len: count * MemoryLayout<Float>.size, data: bytes)
+            }
+            pointers[i] = t
+        }
+        out.pointee.n_tensors = n
+        out.pointee.tensors = pointers
+        return out
+    }
+}
+
+/// Packs messages into frames (`FrameHeader.size` bytes of header space, then the payload).
+public enum WireEncoder {
+    /// A whole frame carrying `message`; compressed when `compression` and it pays.
+    /// Throws `cannotEncode` when the payload exceeds `peerLimit` (the receiver's --max-frame-mb).
+    public static func frame(_ message: ServerMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength) throws -> [UInt8] {
+        var out = try withValues(message.parameters) { values in
+            try packServer(message, values: values, peerLimit: peerLimit)
+        }
+        try FrameEncoder.finish(&out, allowCompression: compression)
+        return out
+    }
+
+    /// A whole frame carrying `message`; compressed when `compression` and it pays.
+    public static func frame(_ message: ClientMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength) throws -> [UInt8] {
+        var out = try withValues(message.parameters) { values in
+            try packClient(message, values: values, peerLimit: peerLimit)
+        }
+        try FrameEncoder.finish(&out, allowCompression: compression)
+        return out
+    }
+
+    private static func withValues<R>(_ p: Parameters?, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        guard let p else { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+        return try p.values.withUnsafeBufferPointer { try body($0) }
+    }
+
+    private static func output(size: Int, peerLimit: Int, kind: String, _ pack: (UnsafeMutablePointer<UInt8>) -> Int) throws -> [UInt8] {
+        guard size <= peerLimit else {
+            throw WireError.cannotEncode("\(kind) of \(size) bytes exceeds the receiver's frame limit of \(peerLimit) bytes; raise --max-frame-mb on the receiving side")
+        }
+        return try [UInt8](unsafeUninitializedCapacity: FrameHeader.size + size) { buf, count in
+            guard let base = buf.baseAddress else { throw WireError.cannotEncode("out of memory for a \(size)-byte frame") }
+            let written = pack(base + FrameHeader.size)
+            precondition(written == size, "protobuf-c packed \(written) bytes, predicted \(size)")
+            count = FrameHeader.size + size
+        }
+    }
+
+    private static func packServer(_ message: ServerMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int) throws -> [UInt8] {
+        let arena = CArena()
+        let m = try arena.make(Flwr__ServerMessage.self)
+        flwr__server_message__init(m)
+        switch message {
+        case .challenge(let c):
+            let x = try arena.make(Flwr__Challenge.self); flwr__challenge__init(x)
+            x.pointee.protocol_version = c.protocolVersion
+            x.pointee.nonce = try arena.binary(c.nonce)
+            x.pointee.auth_required = c.authRequired ? 1 : 0
+            x.pointee.max_frame_bytes = UInt64(max(0, c.maxFrameBytes))
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_CHALLENGE; m.pointee.challenge = x
+        case .welcome(let w):
+            let x = try arena.make(Flwr__Welcome.self); flwr__welcome__init(x)
+            x.pointee.protocol_version = w.protocolVersion
+            x.pointee.session_id = try arena.cString(w.sessionID)
+            x.pointee.compression = w.zlib ? FLWR__COMPRESSION__COMPRESSION_ZLIB : FLWR__COMPRESSION__COMPRESSION_NONE
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_WELCOME; m.pointee.welcome = x
+        case .refusal(let r):
+            let x = try arena.make(Flwr__Refusal.self); flwr__refusal__init(x)
+            x.pointee.reason = r.reason.proto
+            x.pointee.message = try arena.cString(r.message)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_REFUSAL; m.pointee.refusal = x
+        case .getParameters(let ins):
+            let x = try arena.make(Flwr__GetParametersIns.self); flwr__get_parameters_ins__init(x)
+            (x.pointee.n_config, x.pointee.config) = try arena.map(ins.config, initEntry: { flwr__get_parameters_ins__config_entry__init($0) }, key: \.key, value: \.value)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_GET_PARAMETERS_INS; m.pointee.get_parameters_ins = x
+        case .fit(let ins):
+            let x = try arena.make(Flwr__FitIns.self); flwr__fit_ins__init(x)
+            x.pointee.round = UInt64(max(0, ins.round))
+            x.pointee.parameters = try arena.parameters(ins.parameters, values: values)
+            (x.pointee.n_config, x.pointee.config) = try arena.map(ins.config, initEntry: { flwr__fit_ins__config_entry__init($0) }, key: \.key, value: \.value)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_FIT_INS; m.pointee.fit_ins = x
+        case .evaluate(let ins):
+            let x = try arena.make(Flwr__EvaluateIns.self); flwr__evaluate_ins__init(x)
+            x.pointee.round = UInt64(max(0, ins.round))
+            x.pointee.parameters = try arena.parameters(ins.parameters, values: values)
+            (x.pointee.n_config, x.pointee.config) = try arena.map(ins.config, initEntry: { flwr__evaluate_ins__config_entry__init($0) }, key: \.key, value: \.value)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_EVALUATE_INS; m.pointee.evaluate_ins = x
+        case .reconnect(let seconds, let reason):
+            let x = try arena.make(Flwr__Reconnect.self); flwr__reconnect__init(x)
+            x.pointee.seconds = UInt32(clamping: seconds)
+            x.pointee.reason = try arena.cString(reason)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_RECONNECT; m.pointee.reconnect = x
+        case .finish(let rounds, let reason):
+            let x = try arena.make(Flwr__Finish.self); flwr__finish__init(x)
+            x.pointee.rounds_completed = UInt64(max(0, rounds))
+            x.pointee.reason = try arena.cString(reason)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_FINISH; m.pointee.finish = x
+        }
+        let size = flwr__server_message__get_packed_size(m)
+        return try output(size: size, peerLimit: peerLimit, kind: message.kind) { flwr__server_message__pack(m, $0) }
+    }
+
+    private static func packClient(_ message: ClientMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int) throws -> [UInt8] {
+        let arena = CArena()
+        let m = try arena.make(Flwr__ClientMessage.self)
+        flwr__client_message__init(m)
+        switch message {
+        case .hello(let h):
+            let x = try arena.make(Flwr__Hello.self); flwr__hello__init(x)
+            x.pointee.protocol_version = h.protocolVersion
+            x.pointee.client_id = try arena.cString(h.clientID)
+            x.pointee.partition = Int64(h.partition ?? -1)
+            if h.acceptsZlib {
+                let c = try arena.make(Flwr__Compression.self)
+                c.pointee = FLWR__COMPRESSION__COMPRESSION_ZLIB
+                x.pointee.n_accept_compression = 1; x.pointee.accept_compression = c
+            }
+            x.pointee.auth_proof = try arena.binary(h.authProof)
+            x.pointee.agent = try arena.cString(h.agent)
+            x.pointee.max_frame_bytes = UInt64(max(0, h.maxFrameBytes))
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_HELLO; m.pointee.hello = x
+        case .parametersRes(let res):
+            let x = try arena.make(Flwr__ParametersRes.self); flwr__parameters_res__init(x)
+            x.pointee.status = try arena.status(res.status)
+            x.pointee.parameters = try arena.parameters(res.parameters, values: values)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_PARAMETERS_RES; m.pointee.parameters_res = x
+        case .fitRes(let res):
+            let x = try arena.make(Flwr__FitRes.self); flwr__fit_res__init(x)
+            x.pointee.status = try arena.status(res.status)
+            x.pointee.round = UInt64(max(0, res.round))
+            x.pointee.parameters = try arena.parameters(res.parameters, values: values)
+            x.pointee.num_examples = Int64(res.numExamples)
+            (x.pointee.n_metrics, x.pointee.metrics) = try arena.map(res.metrics, initEntry: { flwr__fit_res__metrics_entry__init($0) }, key: \.key, value: \.value)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_FIT_RES; m.pointee.fit_res = x
+        case .evaluateRes(let res):
+            let x = try arena.make(Flwr__EvaluateRes.self); flwr__evaluate_res__init(x)
+            x.pointee.status = try arena.status(res.status)
+            x.pointee.round = UInt64(max(0, res.round))
+            x.pointee.loss = res.loss
+            x.pointee.num_examples = Int64(res.numExamples)
+            (x.pointee.n_metrics, x.pointee.metrics) = try arena.map(res.metrics, initEntry: { flwr__evaluate_res__metrics_entry__init($0) }, key: \.key, value: \.value)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_EVALUATE_RES; m.pointee.evaluate_res = x
+        case .goodbye(let reason):
+            let x = try arena.make(Flwr__Goodbye.self); flwr__goodbye__init(x)
+            x.pointee.reason = try arena.cString(reason)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_GOODBYE; m.pointee.goodbye = x
+        }
+        let size = flwr__client_message__get_packed_size(m)
+        return try output(size: size, peerLimit: peerLimit, kind: message.kind) { flwr__client_message__pack(m, $0) }
+    }
+}
+
+extension ServerMessage {
+    /// The parameters this message carries, if any.
+    var parameters: Parameters? {
+        switch self {
+        case .fit(let ins): return ins.parameters
+        case .evaluate(let ins): return ins.parameters
+        default: return nil
+        }
+    }
+}
+
+extension ClientMessage {
+    /// The parameters this message carries, if any.
+    var parameters: Parameters? {
+        switch self {
+        case .parametersRes(let res): return res.parameters
+        case .fitRes(let res): return res.parameters
+        default: return nil
+        }
+    }
+}
+
+extension RefusalReason {
+    var proto: Flwr__Refusal__Reason {
+        switch self {
+        case .unspecified: return FLWR__REFUSAL__REASON__UNSPECIFIED
+        case .versionMismatch: return FLWR__REFUSAL__REASON__VERSION_MISMATCH
+        case .badCredentials: return FLWR__REFUSAL__REASON__BAD_CREDENTIALS
+        case .duplicateIdentity: return FLWR__REFUSAL__REASON__DUPLICATE_IDENTITY
+        case .serverFull: return FLWR__REFUSAL__REASON__SERVER_FULL
+        case .protocolError: return FLWR__REFUSAL__REASON__PROTOCOL_ERROR
+        }
+    }
+}

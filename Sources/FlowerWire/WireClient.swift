@@ -1,0 +1,154 @@
+// The client transport: connect (retrying with exponential backoff and jitter until the server is
+// up), handshake, then answer each instruction by calling the user's FlowerCore `Client`.
+import FlowerCore
+import Foundation
+import Logging
+
+/// How a client retries connecting: exponential backoff with jitter, bounded by attempts and/or time.
+public struct RetryPolicy: Sendable {
+    /// Delay before the first retry.
+    public var initialDelay: Duration = .milliseconds(500)
+    /// Largest delay between attempts.
+    public var maxDelay: Duration = .seconds(10)
+    /// Growth factor per failed attempt.
+    public var multiplier: Double = 2
+    /// Fraction of each delay drawn at random (0 = none, 1 = "full jitter").
+    public var jitter: Double = 0.5
+    /// Most consecutive failed attempts before giving up; nil = no limit.
+    public var maxAttempts: Int?
+    /// Longest time to keep trying after the last success; nil = no limit.
+    public var deadline: Duration? = .seconds(600)
+    /// Seed for the jitter; nil draws one from the system.
+    public var seed: UInt64?
+
+    /// Defaults: 0.5 s doubling to 10 s, ±50% jitter, give up after 10 minutes.
+    public init(initialDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(10),
+                multiplier: Double = 2, jitter: Double = 0.5, maxAttempts: Int? = nil,
+                deadline: Duration? = .seconds(600), seed: UInt64? = nil) {
+        self.initialDelay = initialDelay
+        self.maxDelay = maxDelay
+        self.multiplier = multiplier
+        self.jitter = jitter
+        self.maxAttempts = maxAttempts
+        self.deadline = deadline
+        self.seed = seed
+    }
+
+    /// Delay before retry number `attempt` (1-based), with `unit` uniform in [0, 1).
+    public func delay(attempt: Int, unit: Double) -> Duration {
+        let base = FramedIO.seconds(initialDelay) * pow(multiplier, Double(max(0, attempt - 1)))
+        let capped = min(base, FramedIO.seconds(maxDelay))
+        let jittered = capped * (1 - min(max(jitter, 0), 1) * unit)
+        return .nanoseconds(Int64(jittered * 1e9))
+    }
+}
+
+/// Settings of a `WireClient`.
+public struct WireClientConfig: Sendable {
+    /// Server host name or address.
+    public var host: String
+    /// Server port.
+    public var port: Int = 8080
+    /// Identity, unique among connected clients.
+    public var clientID: String
+    /// Data partition this client trains on, if any.
+    public var partition: Int?
+    /// Shared secret proven to the server; nil when the server has none.
+    public var authToken: String?
+    /// Largest frame payload this client accepts (--max-frame-mb).
+    public var maxFrameBytes: Int = 256 << 20
+    /// Time allowed for connect + Challenge + Welcome.
+    public var connectTimeout: Duration = .seconds(10)
+    /// Time allowed to send one result frame.
+    public var sendTimeout: Duration = .seconds(120)
+    /// Whether to accept zlib compression (used only when it pays).
+    public var acceptCompression: Bool = true
+    /// Reconnection policy.
+    public var retry: RetryPolicy = RetryPolicy()
+    /// Keep freed frame buffers in the heap for the next round (`WireMemory.retainLargeBuffers`).
+    public var retainFrameBuffers: Bool = true
+    /// Free-form description sent in Hello.
+    public var agent: String = "flwr/\(flwrVersion) swift"
+
+    /// A configuration for `clientID` connecting to `host:port`.
+    public init(host: String, port: Int = 8080, clientID: String, partition: Int? = nil,
+                authToken: String? = nil, maxFrameBytes: Int = 256 << 20,
+                connectTimeout: Duration = .seconds(10), retry: RetryPolicy = RetryPolicy()) {
+        self.host = host
+        self.port = port
+        self.clientID = clientID
+        self.partition = partition
+        self.authToken = authToken
+        self.maxFrameBytes = maxFrameBytes
+        self.connectTimeout = connectTimeout
+        self.retry = retry
+    }
+}
+
+/// A small seeded generator (SplitMix64) for backoff jitter.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Runs a FlowerCore `Client` against a FlowerWire server.
+public enum WireClient {
+    /// Connects (retrying until the server is up), serves instructions by calling `client`, and
+    /// returns the rounds completed when the server sends Finish. Throws `WireError.refused` when
+    /// the server refuses (bad credentials, version mismatch, duplicate identity, server full),
+    /// `unreachable` when the retry budget runs out, and `CancellationError` when cancelled.
+    public static func run(config: WireClientConfig, client: any Client, logger: Logger) async throws -> Int {
+        if config.retainFrameBuffers { WireMemory.retainLargeBuffers(upTo: 2 * config.maxFrameBytes) }
+        var rng = SplitMix64(state: config.retry.seed ?? UInt64.random(in: 0 ... .max))
+        var failures = 0
+        var since = Deadline.now
+        while true {
+            try Task.checkCancellation()
+            let session = Session(config: config, client: client, logger: logger)
+            let outcome: Session.Outcome
+            do {
+                outcome = try await session.run()
+            } catch let error as WireError where isRetryable(error) {
+                failures += 1
+                let elapsed = FramedIO.seconds(.nanoseconds(Int64(Deadline.now.nanos - since.nanos)))
+                let outOfAttempts = config.retry.maxAttempts.map { failures >= $0 } ?? false
+                let outOfTime = config.retry.deadline.map { elapsed >= FramedIO.seconds($0) } ?? false
+                if outOfAttempts || outOfTime {
+                    throw WireError.unreachable(host: config.host, port: config.port, attempts: failures, lastError: "\(error)")
+                }
+                let delay = config.retry.delay(attempt: failures, unit: Double.random(in: 0 ..< 1, using: &rng))
+                logger.info("server \(config.host):\(config.port) not available (\(error)); retry \(failures) in \(String(format: "%.2f", FramedIO.seconds(delay))) s")
+                try await Task.sleep(for: delay)
+                continue
+            }
+            switch outcome {
+            case .finished(let rounds):
+                return rounds
+            case .reconnect(let seconds):
+                failures = 0
+                since = Deadline.now
+                try await Task.sleep(for: .seconds(seconds))
+            case .lost(let error):
+                // The session had been established: start a fresh retry budget.
+                failures = 1
+                since = Deadline.now
+                logger.warning("connection to the server lost (\(error)); reconnecting")
+                try await Task.sleep(for: config.retry.delay(attempt: 1, unit: Double.random(in: 0 ..< 1, using: &rng)))
+            }
+        }
+    }
+
+    /// Connection-level failures worth retrying (server not up yet, restarting, network blip).
+    static func isRetryable(_ error: WireError) -> Bool {
+        switch error {
+        case .system, .timeout, .connectionClosed, .truncatedFrame, .resolve: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,154 @@
+// The client transport against a real server: retry until the server is up, refusals as typed
+// errors, authentication, Reconnect, cancellation (Goodbye) and 200 simultaneous clients.
+import FlowerCore
+@testable import FlowerWire
+import Synchronization
+import XCTest
+
+final class WireClientTests: XCTestCase {
+    func testBackoffGrowsCapsAndJitters() {
+        let p = RetryPolicy(initialDelay: .milliseconds(500), maxDelay: .seconds(10), multiplier: 2, jitter: 0.5)
+        XCTAssertEqual(p.delay(attempt: 1, unit: 0), .milliseconds(500))
+        XCTAssertEqual(p.delay(attempt: 3, unit: 0), .seconds(2))
+        XCTAssertEqual(p.delay(attempt: 30, unit: 0), .seconds(10))
+        XCTAssertEqual(p.delay(attempt: 30, unit: 0.5), .milliseconds(7500))
+    }
+
+    func testClientWaitsForALateServer() async throws {
+        // Reserve a port, close it, start the client first, then the server on that port.
+        let (probe, port) = try Socket.listen(host: "127.0.0.1", port: 0)
+        probe.close()
+        let manager = TestManager()
+        var config = clientConfig(port, id: "early", attempts: 200)
+        config.retry = RetryPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), maxAttempts: 200, seed: 9)
+        let run = Task { try await WireClient.run(config: config, client: PlusOneClient(), logger: quietLogger) }
+        defer { run.cancel() }
+        try await Task.sleep(for: .milliseconds(100))
+        let server = WireServer(config: WireServerConfig(host: "127.0.0.1", port: port, maxFrameBytes: 1 << 20),
+                                manager: manager, logger: quietLogger)
+        _ = try server.start()
+        let proxy = try await manager.waitForProxy("early")
+        await proxy.finish(roundsCompleted: 1, reason: "done")
+        let rounds = try await run.value
+        XCTAssertEqual(rounds, 1)
+        await server.stop()
+    }
+
+    func testGivesUpWithUnreachableAfterItsAttempts() async throws {
+        let (probe, port) = try Socket.listen(host: "127.0.0.1", port: 0)
+        probe.close()
+        do {
+            _ = try await WireClient.run(config: clientConfig(port, id: "x", attempts: 3), client: PlusOneClient(), logger: quietLogger)
+            XCTFail("should give up")
+        } catch WireError.unreachable(_, let p, let attempts, let last) {
+            XCTAssertEqual(p, port)
+            XCTAssertEqual(attempts, 3)
+            XCTAssertTrue(last.contains("connect"), last)
+        }
+    }
+
+    func assertRefused(_ port: Int, id: String, token: String? = nil, _ reason: RefusalReason, _ fragment: String,
+                       line: UInt = #line) async {
+        do {
+            _ = try await WireClient.run(config: clientConfig(port, id: id, token: token), client: PlusOneClient(), logger: quietLogger)
+            XCTFail("should be refused", line: line)
+        } catch WireError.refused(let r, let message) {
+            XCTAssertEqual(r, reason, line: line)
+            XCTAssertTrue(message.contains(fragment), "\(message) lacks \(fragment)", line: line)
+        } catch {
+            XCTFail("got \(error)", line: line)
+        }
+    }
+
+    func testAuthenticationWithTheRightTokenOnly() async throws {
+        let manager = TestManager()
+        let (server, port) = try startServer(manager, token: "s3cret")
+        await assertRefused(port, id: "a", token: "wrong", .badCredentials, "does not match")
+        await assertRefused(port, id: "b", token: nil, .badCredentials, "requires authentication")
+        let probe = try await WireProbe.check(host: "127.0.0.1", port: port, timeout: .seconds(5))
+        XCTAssertTrue(probe.contains("authentication required"), probe)
+        try await assertGoodExchange(manager, port: port, token: "s3cret")
+        await server.stop()
+    }
+
+    func testDuplicateIdentityAndServerFullAreRefused() async throws {
+        // The manager's own limit (1) and duplicate check, then the server's --max-clients (0).
+        let manager = TestManager(maxClients: 1)
+        let (server, port) = try startServer(manager)
+        let (fullServer, fullPort) = try startServer(TestManager(), maxClients: 0)
+        await assertRefused(fullPort, id: "any", .serverFull, "maximum of 0")
+        await fullServer.stop()
+        let first = Task { try await WireClient.run(config: clientConfig(port, id: "dup"), client: PlusOneClient(), logger: quietLogger) }
+        defer { first.cancel() }
+        let proxy = try await manager.waitForProxy("dup")
+        await assertRefused(port, id: "dup", .duplicateIdentity, "already connected")
+        await assertRefused(port, id: "other", .serverFull, "maximum of 1")
+        await proxy.finish(roundsCompleted: 0, reason: "done")
+        let firstRounds = try await first.value
+        XCTAssertEqual(firstRounds, 0)
+        await server.stop()
+    }
+
+    func testReconnectInstructionBringsTheClientBack() async throws {
+        let manager = TestManager()
+        let (server, port) = try startServer(manager)
+        let run = Task { try await WireClient.run(config: clientConfig(port, id: "bounce"), client: PlusOneClient(), logger: quietLogger) }
+        defer { run.cancel() }
+        let first = try await manager.waitForProxy("bounce")
+        await first.reconnect(seconds: 0, reason: "rebalancing")
+        try await manager.wait { ($0.proxy("bounce") as? WireClientProxy).map { $0 !== first } ?? false }
+        let second = try await manager.waitForProxy("bounce")
+        let res = try await second.getParameters(GetParametersIns(), timeout: .seconds(10))
+        XCTAssertEqual(res.parameters, try testModel(count: 3, seed: 1))
+        await second.finish(roundsCompleted: 2, reason: "done")
+        let rounds = try await run.value
+        XCTAssertEqual(rounds, 2)
+        await server.stop()
+    }
+
+    func testCancelledClientSaysGoodbye() async throws {
+        let manager = TestManager()
+        let (server, port) = try startServer(manager)
+        let run = Task { try await WireClient.run(config: clientConfig(port, id: "leaver"), client: PlusOneClient(), logger: quietLogger) }
+        _ = try await manager.waitForProxy("leaver")
+        run.cancel()
+        do {
+            _ = try await run.value
+            XCTFail("a cancelled client should throw")
+        } catch is CancellationError {}
+        try await manager.wait { $0.proxy("leaver") == nil }
+        await server.stop()
+    }
+
+    func test200SimultaneousClients() async throws {
+        let manager = TestManager()
+        let (server, port) = try startServer(manager, handshake: .seconds(30))
+        let n = 200
+        var runs: [Task<Int, Error>] = []
+        for i in 0 ..< n {
+            var config = clientConfig(port, id: "c\(i)", attempts: 50)
+            config.connectTimeout = .seconds(30)
+            runs.append(Task { try await WireClient.run(config: config, client: PlusOneClient(), logger: quietLogger) })
+        }
+        defer { runs.forEach { $0.cancel() } }
+        try await manager.wait(seconds: 60) { $0.count == n }
+        let model = try testModel(count: 100)
+        let sums = try await withThrowingTaskGroup(of: Float.self) { group in
+            for i in 0 ..< n {
+                guard let proxy = manager.proxy("c\(i)") else { throw WireError.notReady("c\(i) missing") }
+                group.addTask { try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(60)).parameters.values.reduce(0, +) }
+            }
+            return try await group.reduce(into: [Float]()) { $0.append($1) }
+        }
+        let expected = model.values.reduce(0, +) + Float(model.count)
+        XCTAssertEqual(sums.count, n)
+        for s in sums { XCTAssertEqual(s, expected, accuracy: 1e-2) }
+        for i in 0 ..< n { await manager.proxy("c\(i)")?.finish(roundsCompleted: 1, reason: "done") }
+        for run in runs {
+            let rounds = try await run.value
+            XCTAssertEqual(rounds, 1)
+        }
+        await server.stop()
+        XCTAssertEqual(server.connectionCount, 0)
+    }
+}
