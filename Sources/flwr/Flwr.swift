@@ -12,6 +12,6 @@ struct Flwr: AsyncParsableCommand {
             FLWR_ROUNDS), for containers.
             """,
         version: flwrVersion,
-        subcommands: []
+        subcommands: [Bench.self]
     )
 }

@@ -1,0 +1,11 @@
+// `flwr bench`: benchmarks that print one JSON line per figure, for scripts and BENCHMARKS.md.
+import ArgumentParser
+
+/// Parent of the benchmark subcommands (`flwr bench train`, ...).
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure throughput; every figure is one JSON line on stdout.",
+        subcommands: []
+    )
+}
