@@ -23,6 +23,8 @@ public final class CNN: @unchecked Sendable {
     let grads: UnsafeMutablePointer<Float>
     let velocity: UnsafeMutablePointer<Float>
     var workspace: Workspace?
+    /// When set, training steps add their per-phase wall-clock time here (benchmarks only).
+    public var timings: PhaseTimings?
     var gemmWorkspace: GEMMWorkspace
 
     /// Threads the kernels split work over (>= 1; 2 on this project's machines).

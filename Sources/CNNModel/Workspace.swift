@@ -33,7 +33,6 @@ final class Workspace {
     let capacity: Int
     let act: [Scratch<Float>]        // conv+ReLU output of block i
     let pool: [Scratch<Float>]       // pooled output of block i (input of block i+1)
-    let argmax: [Scratch<UInt8>]     // winning window position of each pooled value
     let col: Scratch<Float>          // im2col matrix, shared by all blocks and passes
     let dAct: Scratch<Float>         // gradient of one block's conv output (largest block)
     let dPool: Scratch<Float>        // gradient of one block's pooled output (largest block)
@@ -46,7 +45,6 @@ final class Workspace {
         self.capacity = capacity
         act = blocks.map { Scratch($0.actCount(capacity)) }
         pool = blocks.map { Scratch($0.poolCount(capacity)) }
-        argmax = blocks.map { Scratch($0.poolCount(capacity)) }
         col = Scratch(blocks.map { $0.colCount(capacity) }.max() ?? 1)
         dAct = Scratch(blocks.map { $0.actCount(capacity) }.max() ?? 1)
         dPool = Scratch(blocks.map { $0.poolCount(capacity) }.max() ?? 1)
@@ -59,6 +57,6 @@ final class Workspace {
     var bytes: Int {
         let floats = act.reduce(0) { $0 + $1.count } + pool.reduce(0) { $0 + $1.count } + col.count + dAct.count
             + dPool.count + 2 * feat.count + 2 * logits.count + batchImages.count + batchLabels.count
-        return floats * 4 + argmax.reduce(0) { $0 + $1.count }
+        return floats * 4
     }
 }

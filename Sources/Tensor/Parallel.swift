@@ -12,8 +12,7 @@ public struct UnsafeTransfer<Value>: @unchecked Sendable {
 
 /// Parallel-for helpers (work split across `parts` workers; one part runs inline).
 public enum Parallel {
-    /// Runs `body(part)` for part in 0..<parts, concurrently when parts > 1.
-    @inlinable
+    /// Runs `body(part)` for part in 0..<parts, concurrently when parts > 1 (concurrentPerform).
     public static func run(_ parts: Int, _ body: @Sendable (Int) -> Void) {
         if parts <= 1 { body(0); return }
         DispatchQueue.concurrentPerform(iterations: parts, execute: body)

@@ -24,6 +24,9 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Figures to run: any of train, infer, gemm, comma-separated.")
     var only: String = "train,infer,gemm"
 
+    @Flag(help: "Also print where a training step's time goes (batch 32, 2 threads): one line per layer and pass.")
+    var breakdown = false
+
     @Option(help: "Seed for the model and the synthetic data.")
     var seed: UInt64 = 1
 
@@ -46,6 +49,7 @@ struct BenchTrain: AsyncParsableCommand {
                         print(#"{"bench":"train","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"images_per_s":\#(fmt(rate))}"#)
                     }
                 }
+                if breakdown { try printBreakdown(c: c, h: h, w: w, batch: 32, threads: 2) }
             }
         }
         if quick { return }
@@ -107,6 +111,28 @@ struct BenchTrain: AsyncParsableCommand {
                                         sgd: SGDConfig(), seed: seed)
                 }
             }
+        }
+    }
+
+    /// Per-phase milliseconds per training step, from PhaseTimings.
+    private func printBreakdown(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws {
+        let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+        let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
+        let timings = PhaseTimings(blocks: 4)
+        var steps = 0
+        try images.withUnsafeBufferPointer { x in
+            try labels.withUnsafeBufferPointer { y in
+                _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
+                model.timings = timings
+                _ = try measure(units: 8) {
+                    _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
+                    steps += 8
+                }
+            }
+        }
+        for (name, secs) in zip(timings.names, timings.seconds) {
+            let ms = secs * 1000 / Double(steps)
+            print(#"{"bench":"breakdown","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"phase":"\#(name)","ms_per_step":\#(String(Double(Int(ms * 1000)) / 1000))}"#)
         }
     }
 
