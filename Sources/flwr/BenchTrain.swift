@@ -152,9 +152,10 @@ struct BenchTrain: AsyncParsableCommand {
         var c = [Float](repeating: 0, count: m * n)
         return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
             c.withUnsafeMutableBufferPointer { pc in
-                measure(units: 2 * Double(m) * Double(n) * Double(k) / 1e9) {
-                    gemm(m: m, n: n, k: k, a: pa.baseAddress!, aRS: k, aCS: 1, b: pb.baseAddress!, bRS: n, bCS: 1,
-                         c: pc.baseAddress!, ldc: n, threads: threads, workspace: ws)
+                guard let ap = pa.baseAddress, let bp = pb.baseAddress, let cp = pc.baseAddress else { return 0 }
+                return measure(units: 2 * Double(m) * Double(n) * Double(k) / 1e9) {
+                    gemm(m: m, n: n, k: k, a: ap, aRS: k, aCS: 1, b: bp, bRS: n, bCS: 1,
+                         c: cp, ldc: n, threads: threads, workspace: ws)
                 }
             }
         } }
