@@ -32,7 +32,31 @@ let package = Package(
         .target(name: "FlowerZlib", dependencies: ["CZlib"], linkerSettings: [zlibArchive]),
 
         // MARK: Swift modules
-        .target(name: "Tensor"),
+        /// CPU feature probe (cpuid/xgetbv) the baseline dispatcher uses to pick a GEMM variant.
+        .target(name: "CTensorCPU", path: "Sources/Tensor/CPU"),
+        /// The GEMM packing loops and micro-kernel, compiled three times from the same files
+        /// (Sources/Tensor/GEMMKernels; the AVX2/AVX512 folders are symlinks to it) with different
+        /// CPU targets. `Tensor` calls only the variant the running CPU supports, so the one
+        /// binary runs on any x86-64 and uses AVX2/FMA or AVX-512 where present.
+        /// Baseline: SSE2 only, no unsafe flags.
+        .target(name: "TensorGEMMBaseline", path: "Sources/Tensor/GEMMKernels",
+                swiftSettings: [.define("GEMM_BASELINE")]),
+        /// AVX2+FMA (haswell). `-target-cpu haswell` is what turns SIMD `addingProduct` into
+        /// vfmadd instead of `fmaf` calls (~1 GFLOPS); `-Ounchecked` gained 10-30% in the packing
+        /// loops: `flwr bench train` (gemm figures), BENCHMARKS.md "Training engine".
+        .target(name: "TensorGEMMAVX2", path: "Sources/TensorGEMMAVX2",
+                swiftSettings: [.define("GEMM_AVX2"), .define("GEMM_FMA"),
+                                .unsafeFlags(["-target-cpu", "haswell"]),
+                                .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        /// AVX-512 (skylake-avx512): 512-bit FMA for the 8x32 micro-kernel; same benchmark and
+        /// same reasons as above.
+        .target(name: "TensorGEMMAVX512", path: "Sources/TensorGEMMAVX512",
+                swiftSettings: [.define("GEMM_AVX512"), .define("GEMM_FMA"),
+                                .unsafeFlags(["-target-cpu", "skylake-avx512"]),
+                                .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "Tensor", dependencies: ["CTensorCPU", "TensorGEMMBaseline", "TensorGEMMAVX2",
+                                               "TensorGEMMAVX512"],
+                exclude: ["CPU", "GEMMKernels"]),
         .target(name: "CNNModel", dependencies: ["Tensor"]),
         .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib"]),
         .target(name: "FlowerCore", dependencies: [.product(name: "Logging", package: "swift-log")]),

@@ -1,11 +1,11 @@
-// `flwr bench`: the benchmark commands (one subcommand per subsystem).
+// `flwr bench`: benchmarks that print one JSON line per figure, for scripts and BENCHMARKS.md.
 import ArgumentParser
 
-/// Parent of the benchmark subcommands; each prints JSON lines.
+/// Parent of the benchmark subcommands (`flwr bench train`, `flwr bench wire`).
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Run benchmarks; each prints one JSON object per line.",
-        subcommands: [BenchWire.self]
+        abstract: "Measure throughput; every figure is one JSON line on stdout.",
+        subcommands: [BenchTrain.self, BenchWire.self]
     )
 }

@@ -1,1 +1,0 @@
-// CNNModel: placeholder until its issue lands.

@@ -1,1 +1,0 @@
-// Tensor: placeholder until its issue lands.

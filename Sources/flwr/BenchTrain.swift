@@ -1,0 +1,163 @@
+// `flwr bench train`: training/inference images/s of the reference CNN and GEMM GFLOPS.
+import ArgumentParser
+import CNNModel
+import Dispatch
+import Tensor
+
+/// Measures the training engine; prints JSON lines with the field names BENCHMARKS.md uses.
+struct BenchTrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training and inference images/s of the reference CNN, and GEMM GFLOPS.",
+        discussion: """
+            Lines: {"bench":"train","input":"1x28x28","batch":32,"threads":2,"images_per_s":...}, \
+            {"bench":"infer",...}, {"bench":"gemm","m":...,"n":...,"k":...,"threads":...,"gflops":...}.
+            """
+    )
+
+    @Flag(help: "Only the 2-thread batch-32 training figures.")
+    var quick = false
+
+    @Option(help: "Seconds to measure each figure (after one warm-up).")
+    var seconds: Double = 2
+
+    @Option(help: "Figures to run: any of train, infer, gemm, comma-separated.")
+    var only: String = "train,infer,gemm"
+
+    @Flag(help: "Also print where a training step's time goes (batch 32, 2 threads): one line per layer and pass.")
+    var breakdown = false
+
+    @Option(help: "Seed for the model and the synthetic data.")
+    var seed: UInt64 = 1
+
+    func validate() throws {
+        guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be > 0") }
+        let known: Set<String> = ["train", "infer", "gemm"]
+        for part in only.split(separator: ",") where !known.contains(String(part)) {
+            throw ValidationError("--only \(part) is unknown; use train, infer and/or gemm")
+        }
+    }
+
+    func run() async throws {
+        let parts = Set(only.split(separator: ",").map(String.init))
+        let inputs = [(1, 28, 28), (3, 32, 32)]
+        if parts.contains("train") {
+            for (c, h, w) in inputs {
+                for batch in quick ? [32] : [32, 64] {
+                    for threads in quick ? [2] : [1, 2] {
+                        let rate = try trainRate(c: c, h: h, w: w, batch: batch, threads: threads)
+                        print(#"{"bench":"train","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"images_per_s":\#(fmt(rate))}"#)
+                    }
+                }
+                if breakdown { try printBreakdown(c: c, h: h, w: w, batch: 32, threads: 2) }
+            }
+        }
+        if quick { return }
+        if parts.contains("infer") {
+            for (c, h, w) in inputs {
+                for threads in [1, 2] {
+                    let rate = try inferRate(c: c, h: h, w: w, batch: 256, threads: threads)
+                    print(#"{"bench":"infer","input":"\#(c)x\#(h)x\#(w)","batch":256,"threads":\#(threads),"images_per_s":\#(fmt(rate))}"#)
+                }
+            }
+        }
+        if parts.contains("gemm") {
+            var shapes = [(256, 256, 256), (1024, 1024, 1024)]
+            // Each conv layer's forward GEMM at batch 32: (Cout, batch*H*W, Cin*9).
+            for (c, h, w) in inputs {
+                var cin = c, hh = h, ww = w
+                for cout in [32, 64, 128, 256] {
+                    shapes.append((cout, 32 * hh * ww, cin * 9))
+                    cin = cout; hh /= 2; ww /= 2
+                }
+            }
+            for (m, n, k) in shapes {
+                for threads in [1, 2] {
+                    let gflops = try gemmRate(m: m, n: n, k: k, threads: threads)
+                    print(#"{"bench":"gemm","m":\#(m),"n":\#(n),"k":\#(k),"threads":\#(threads),"level":"\#(KernelLevel.detected)","gflops":\#(fmt(gflops))}"#)
+                }
+            }
+        }
+    }
+
+    private func fmt(_ x: Double) -> String { String(Double(Int(x * 10)) / 10) }
+
+    /// Runs `body` once to warm up, then repeatedly for `seconds`; returns units per second.
+    private func measure(units: Double, _ body: () throws -> Void) rethrows -> Double {
+        try body()
+        let start = DispatchTime.now().uptimeNanoseconds
+        var runs = 0.0, elapsed = 0.0
+        repeat {
+            try body(); runs += 1
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        } while elapsed < seconds
+        return runs * units / elapsed
+    }
+
+    private func syntheticData(count: Int, c: Int, h: Int, w: Int) -> ([Float], [Int32]) {
+        var rng = SplitMix64(seed: seed)
+        let images = (0..<count * c * h * w).map { _ in Float.random(in: 0..<1, using: &rng) }
+        let labels = (0..<count).map { _ in Int32.random(in: 0..<10, using: &rng) }
+        return (images, labels)
+    }
+
+    private func trainRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws -> Double {
+        let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+        let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
+        return try images.withUnsafeBufferPointer { x in
+            try labels.withUnsafeBufferPointer { y in
+                try measure(units: Double(labels.count)) {
+                    _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch,
+                                        sgd: SGDConfig(), seed: seed)
+                }
+            }
+        }
+    }
+
+    /// Per-phase milliseconds per training step, from PhaseTimings.
+    private func printBreakdown(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws {
+        let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+        let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
+        let timings = PhaseTimings(blocks: 4)
+        var steps = 0
+        try images.withUnsafeBufferPointer { x in
+            try labels.withUnsafeBufferPointer { y in
+                _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
+                model.timings = timings
+                _ = try measure(units: 8) {
+                    _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
+                    steps += 8
+                }
+            }
+        }
+        for (name, secs) in zip(timings.names, timings.seconds) {
+            let ms = secs * 1000 / Double(steps)
+            print(#"{"bench":"breakdown","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"phase":"\#(name)","ms_per_step":\#(String(Double(Int(ms * 1000)) / 1000))}"#)
+        }
+    }
+
+    private func inferRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws -> Double {
+        let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+        let (images, _) = syntheticData(count: batch, c: c, h: h, w: w)
+        return try images.withUnsafeBufferPointer { x in
+            try measure(units: Double(batch)) { _ = try model.logits(images: x, count: batch) }
+        }
+    }
+
+    private func gemmRate(m: Int, n: Int, k: Int, threads: Int) throws -> Double {
+        let ws = try GEMMWorkspace(threads: threads)
+        var rng = SplitMix64(seed: seed)
+        let a = (0..<m * k).map { _ in Float.random(in: -1..<1, using: &rng) }
+        let b = (0..<k * n).map { _ in Float.random(in: -1..<1, using: &rng) }
+        var c = [Float](repeating: 0, count: m * n)
+        return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
+            c.withUnsafeMutableBufferPointer { pc in
+                guard let ap = pa.baseAddress, let bp = pb.baseAddress, let cp = pc.baseAddress else { return 0 }
+                return measure(units: 2 * Double(m) * Double(n) * Double(k) / 1e9) {
+                    gemm(m: m, n: n, k: k, a: ap, aRS: k, aCS: 1, b: bp, bRS: n, bCS: 1,
+                         c: cp, ldc: n, threads: threads, workspace: ws)
+                }
+            }
+        } }
+    }
+}
