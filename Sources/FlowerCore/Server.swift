@@ -222,6 +222,7 @@ public final class Server: Sendable {
                 continue
             }
             ledger.note(fitCalls.map(\.client))
+            logger.info("round \(round)/\(numRounds): fit on \(fitCalls.count) of \(clientManager.count) clients")
             var aggregator = strategy.makeFitAggregator(round: round, parameters: parameters)
             var failures = await FanOut.run(fitCalls, timeout: timeout,
                                             call: { try await $0.fit($1, timeout: $2) },

@@ -235,3 +235,9 @@ public final class WireClientProxy: ClientProxy, Sendable {
         }
     }
 }
+
+/// The server loop reports per-round traffic from these cumulative per-connection counters.
+extension WireClientProxy: TrafficCounting {
+    public var bytesIn: UInt64 { UInt64(counters.bytesIn) }
+    public var bytesOut: UInt64 { UInt64(counters.bytesOut) }
+}

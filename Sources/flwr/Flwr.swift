@@ -13,7 +13,8 @@ struct Flwr: AsyncParsableCommand {
             FLWR_ROUNDS), for containers.
             """,
         version: flwrVersion,
-        subcommands: [PartitionCommand.self, PrivatizeCommand.self, Deploy.self, Bench.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, SimulateCommand.self, TrainCommand.self,
+                      PartitionCommand.self, PrivatizeCommand.self, Deploy.self, Bench.self]
     )
 
     /// Parses the command line with `FLWR_*` variables filling absent options

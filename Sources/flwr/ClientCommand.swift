@@ -1,0 +1,140 @@
+import ArgumentParser
+import CIFARLoader
+import CNNModel
+import FlowerCore
+import FlowerWire
+import Foundation
+import Logging
+
+/// `flwr client`: one federated client (the entrypoint of a client pod).
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Run one federated client: train the CNN on partition N of the dataset when the server asks.",
+        discussion: """
+            The partition comes from --partition, else FLWR_PARTITION, else JOB_COMPLETION_INDEX (a \
+            Kubernetes Indexed Job), else the ordinal at the end of the hostname (flwr-client-3 → 3). \
+            Every client computes the same split from --num-partitions, --alpha and --seed, so pods \
+            need no coordination. The client retries the connection with exponential backoff and \
+            jitter until the server is up, and exits 0 when the server says training is finished.
+            """)
+
+    @Option(help: "Server address HOST:PORT.")
+    var server: String = "127.0.0.1:8080"
+
+    @Option(help: "This client's partition, 0-based (default: see below).")
+    var partition: Int?
+
+    @Option(help: "Identity announced to the server (default: partition-N).")
+    var clientId: String?
+
+    @OptionGroup var data: DataOptions
+    @OptionGroup var training: TrainingOptions
+    @OptionGroup var privacy: PrivacyOptions
+
+    @Option(help: "Train on at most this many examples of the partition (the first ones), e.g. for a quick check.")
+    var maxTrainExamples: Int?
+
+    @Option(help: "Shared secret the server requires (proved with HMAC-SHA256; never sent).")
+    var authToken: String?
+
+    @Option(help: "Largest frame accepted, in MB.")
+    var maxFrameMb: Int = 256
+
+    @Option(help: "Seconds to keep retrying to reach the server before giving up.")
+    var connectDeadline: Double = 600
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        _ = try parseHostPort(server)
+        if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
+        guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
+        guard connectDeadline > 0 else { throw ValidationError("--connect-deadline must be positive seconds, got \(connectDeadline)") }
+    }
+
+    func run() async throws {
+        let logger = log.bootstrap(label: "flwr.client")
+        let env = ProcessInfo.processInfo.environment
+        let index = try resolvePartition(flag: partition, environment: env, hostname: ProcessInfo.processInfo.hostName)
+        guard index < data.numPartitions else {
+            throw ValidationError("partition \(index) is outside 0..<\(data.numPartitions) (--num-partitions)")
+        }
+        let split = try loadDataset(try data.kind(), dataDir: data.dataDir)
+        let local = try ClientDataBuilder(numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
+            .build(split: split, partition: index, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))
+        let threads = training.threadCount
+        let shape = (c: split.train.channels, h: split.train.height, w: split.train.width, k: split.train.classes)
+        let seed = data.seed
+        let pool = ModelPool(size: 1) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
+                                                seed: seed, threads: threads) }
+        let client = CNNClient(partition: index, train: local.train, eval: local.eval, pool: pool,
+                               defaults: training.defaults(seed: seed), logger: logger)
+        let (host, port) = try parseHostPort(server)
+        var config = WireClientConfig(host: host, port: port, clientID: clientId ?? "partition-\(index)", partition: index,
+                                      authToken: authToken)
+        config.maxFrameBytes = maxFrameMb << 20
+        config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
+        config.retry.seed = seed &+ UInt64(index)
+        let wireConfig = config
+        logger.info("partition \(index) of \(data.numPartitions): \(local.train.count) training examples; connecting to \(host):\(port)")
+        let outcome = await runUntilSignal { try await WireClient.run(config: wireConfig, client: client, logger: logger) }
+        switch outcome {
+        case .finished(let rounds):
+            logger.info("server finished training after \(rounds) rounds; exiting")
+        case .failed(let error):
+            throw ExitMessage(error: error)
+        case .signalled(let name):
+            logger.notice("stopping on \(name)")
+        }
+    }
+}
+
+/// Splits HOST:PORT (IPv6 as [addr]:port).
+func parseHostPort(_ s: String) throws -> (String, Int) {
+    var host = s
+    var portText = ""
+    if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+        host = String(s[s.index(after: s.startIndex) ..< close])
+        let rest = s[s.index(after: close)...]
+        guard rest.hasPrefix(":") else { throw ValidationError("--server \(s): expected [IPv6]:PORT") }
+        portText = String(rest.dropFirst())
+    } else if let colon = s.lastIndex(of: ":") {
+        host = String(s[..<colon])
+        portText = String(s[s.index(after: colon)...])
+    } else {
+        portText = "8080"
+    }
+    guard !host.isEmpty, let port = Int(portText), (1 ... 65535).contains(port) else {
+        throw ValidationError("--server must be HOST:PORT with a port in 1...65535, got \(s)")
+    }
+    return (host, port)
+}
+
+/// Builds a client's local training and evaluation data from the shared dataset.
+struct ClientDataBuilder {
+    let numPartitions: Int
+    let scheme: Partitioner
+    let seed: UInt64
+    let privacy: PrivacyOptions
+    let maxTrainExamples: Int?
+    let logger: Logger
+
+    /// The client's share: partition `index` of the training set (noised when DP is on) and
+    /// every `numPartitions`-th test image as its evaluation set.
+    func build(split: DatasetSplit, partition index: Int, ledgerDirectory: String) throws -> (train: LocalData, eval: LocalData?) {
+        let parts = try CIFARLoader.partition(labels: split.train.labels, numPartitions: numPartitions,
+                                              scheme: scheme, seed: seed)
+        var indices = parts[index]
+        if let m = maxTrainExamples, m < indices.count { indices = Array(indices.prefix(m)) }
+        var train = split.train.subset(indices)
+        if let request = try privacy.request(defaultLedgerDirectory: ledgerDirectory) {
+            let released = try privatize(train, request: request)
+            train = released.dataset
+            logger.info("partition \(index): \(train.name); ledger \(released.ledgerPath): spent \(released.spent) of \(request.budget)")
+        }
+        let testIndices = Array(stride(from: index, to: split.test.count, by: numPartitions))
+        let eval = testIndices.isEmpty ? nil : LocalData(dataset: split.test.subset(testIndices))
+        return (LocalData(dataset: train), eval)
+    }
+}

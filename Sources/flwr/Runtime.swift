@@ -1,0 +1,119 @@
+import CIFARLoader
+import CNNModel
+import Dispatch
+import FlowerCore
+import Foundation
+import Logging
+import Synchronization
+
+/// How a long-running command ended.
+enum RunOutcome<T: Sendable>: Sendable {
+    case finished(T)
+    case failed(any Error)
+    case signalled(String)
+}
+
+/// An error whose description is the whole message the user sees (exit code 1).
+struct ExitMessage: Error, CustomStringConvertible {
+    let error: any Error
+    var description: String { "\(error)" }
+}
+
+/// Which termination signal arrived, if any.
+private final class SignalFlag: Sendable {
+    let name = Mutex<String?>(nil)
+}
+
+/// Runs `body`, cancelling it on SIGTERM or SIGINT (a pod being stopped, Ctrl-C).
+func runUntilSignal<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async -> RunOutcome<T> {
+    let task = Task { try await body() }
+    let flag = SignalFlag()
+    let sources = watchSignals { name in
+        flag.name.withLock { $0 = $0 ?? name }
+        task.cancel()
+    }
+    defer { sources.forEach { $0.cancel() } }
+    let result = await task.result
+    if let name = flag.name.withLock({ $0 }) { return .signalled(name) }
+    switch result {
+    case .success(let v): return .finished(v)
+    case .failure(let e): return .failed(e)
+    }
+}
+
+/// Calls `handler` with the signal's name on SIGTERM or SIGINT instead of dying.
+func watchSignals(_ handler: @escaping @Sendable (String) -> Void) -> [any DispatchSourceSignal] {
+    [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].map { sig, name in
+        signal(sig, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+        source.setEventHandler { handler(name) }
+        source.resume()
+        return source
+    }
+}
+
+/// After training: answer every client that connects with Finish, until SIGTERM/SIGINT.
+func lingerUntilSignal(manager: InMemoryClientManager, rounds: Int, logger: Logger) async {
+    logger.info("training complete; lingering (late clients get Finish) until SIGTERM")
+    let stop = SignalFlag()
+    let sources = watchSignals { name in stop.name.withLock { $0 = $0 ?? name } }
+    defer { sources.forEach { $0.cancel() } }
+    while stop.name.withLock({ $0 }) == nil {
+        for client in manager.all() {
+            await client.finish(roundsCompleted: rounds, reason: "training already finished after \(rounds) rounds")
+            manager.unregister(id: client.id)
+        }
+        try? await Task.sleep(for: .milliseconds(500))
+    }
+}
+
+/// Central evaluation on the server's test set, and the seeded initial model.
+struct CentralEvaluation: Sendable {
+    let initialParameters: Parameters
+    let evaluateFn: (@Sendable (Int, Parameters) async throws -> (loss: Double, metrics: Metrics)?)?
+
+    /// nil for `--dataset none`.
+    static func load(dataset: String, dataDir: String?, maxTestExamples: Int?, threads: Int, seed: UInt64,
+                     logger: Logger) throws -> CentralEvaluation? {
+        guard dataset != "none" else { return nil }
+        let split = try loadDataset(try DatasetKind.parse(dataset), dataDir: dataDir)
+        var test = split.test
+        if let m = maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
+        return try CentralEvaluation(test: test, threads: threads, seed: seed, logger: logger)
+    }
+
+    /// Evaluates on `test` (no evaluation when it is empty) with a model seeded by `seed`.
+    init(test: Dataset, threads: Int, seed: UInt64, logger: Logger) throws {
+        let shape = (c: test.channels, h: test.height, w: test.width, k: test.classes)
+        let pool = ModelPool(size: 1) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
+                                                seed: seed, threads: threads) }
+        let model = try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k, seed: seed, threads: 1)
+        initialParameters = try Parameters(shapes: model.layout, values: model.parameters())
+        guard test.count > 0 else {
+            logger.warning("\(test.name) has no test images: no central evaluation")
+            evaluateFn = nil
+            return
+        }
+        logger.info("central evaluation on \(test.count) test images of \(test.name)")
+        let images = modelInput(test)
+        let labels = test.labels
+        evaluateFn = { _, parameters in
+            try await pool.withModel { model in
+                try model.setParameters(parameters.values)
+                let r = try images.withUnsafeBufferPointer { ib in
+                    try labels.withUnsafeBufferPointer { lb in try model.evaluate(images: ib, labels: lb) }
+                }
+                return (r.loss, ["accuracy": .double(r.accuracy)])
+            }
+        }
+    }
+}
+
+/// Writes parameters as numpy .npz: one float32 array per tensor, named like `conv1.weight`.
+func writeModel(_ parameters: Parameters, to path: String) throws {
+    let arrays = parameters.layout.map { spec in
+        NPZArray(name: spec.name, shape: spec.shape,
+                 floats: Array(parameters.values[spec.offset ..< spec.offset + spec.count]))
+    }
+    try NPZ.write(arrays, to: path)
+}

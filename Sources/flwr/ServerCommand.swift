@@ -1,0 +1,178 @@
+import ArgumentParser
+import CIFARLoader
+import CNNModel
+import FedAvg
+import FlowerCore
+import FlowerWire
+import Foundation
+import Logging
+
+/// `flwr server`: the federated server (the entrypoint of the server pod).
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the federated server: wait for clients, run FedAvg rounds, evaluate, checkpoint.",
+        discussion: """
+            Clients connect with `flwr client --server HOST:PORT`. After every round the server logs \
+            one line, appends to --metrics-out and writes a checkpoint to --checkpoint-dir; with \
+            --resume it continues after the last completed round. It exits 0 after the last round \
+            (or, with --linger, keeps answering late clients with Finish until SIGTERM).
+            """)
+
+    @OptionGroup var federation: FederationOptions
+    @OptionGroup var net: ServerNetworkOptions
+
+    @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).")
+    var minClients: Int = 10
+
+    @Option(help: "Seconds to wait for --min-clients before giving up.")
+    var waitTimeout: Double = 600
+
+    @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, or none (federated evaluation on the clients instead).")
+    var dataset: String = "fashion-mnist"
+
+    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>).")
+    var dataDir: String?
+
+    @Option(help: "Evaluate on at most this many test images.")
+    var maxTestExamples: Int?
+
+    @Option(help: "Folder for the checkpoint written after every round (created if missing).")
+    var checkpointDir: String?
+
+    @Flag(help: "Continue from the checkpoint in --checkpoint-dir, if there is one.")
+    var resume = false
+
+    @Option(help: "Append one JSON object per round to this file (history.jsonl).")
+    var metricsOut: String?
+
+    @Option(help: "Write the final model here as numpy .npz.")
+    var modelOut: String?
+
+    @Option(help: "Write an SVG plot of accuracy and loss per round here.")
+    var plotOut: String?
+
+    @OptionGroup var fitConfig: FitConfigOptions
+
+    @Flag(help: "After the last round keep running and answer late clients with Finish until SIGTERM (for a Kubernetes Deployment).")
+    var linger = false
+
+    @Option(help: "Threads for central evaluation (default: all cores).")
+    var threads: Int?
+
+    @OptionGroup var log: LogOptions
+
+    func validate() throws {
+        guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
+        guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
+        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+    }
+
+    func run() async throws {
+        let logger = log.bootstrap(label: "flwr.server")
+        let evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, maxTestExamples: maxTestExamples,
+                                                    threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                                    seed: federation.seed, logger: logger)
+        let checkpoint = try loadCheckpoint(logger: logger)
+        let manager = InMemoryClientManager(maxClients: net.maxClients)
+        let wire = WireServer(config: try net.wireConfig(), manager: manager, logger: logger)
+        let port = try wire.start()
+        logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
+
+        let strategy = federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
+                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)
+        let server = Server(clientManager: manager, strategy: strategy, options: ServerOptions(
+            waitTimeout: .milliseconds(Int64(waitTimeout * 1000)), roundAttempts: federation.roundAttempts,
+            historyPath: metricsOut, checkpointPath: checkpointPath), logger: logger)
+        let outcome = await runUntilSignal { try await server.fit(numRounds: federation.rounds, timeout: federation.timeout,
+                                                                   resumingFrom: checkpoint) }
+        switch outcome {
+        case .finished(let summary):
+            try writeOutputs(summary, logger: logger)
+            if linger { await lingerUntilSignal(manager: manager, rounds: summary.roundsCompleted, logger: logger) }
+            await wire.stop()
+        case .failed(let error):
+            await wire.stop()
+            throw ExitMessage(error: error)
+        case .signalled(let signal):
+            logger.notice("stopping on \(signal); the checkpoint of the last completed round is kept")
+            await wire.stop()
+        }
+    }
+
+    private var checkpointPath: String? { checkpointDir.map { ($0 as NSString).appendingPathComponent("checkpoint.flwr") } }
+
+    private func loadCheckpoint(logger: Logger) throws -> Checkpoint? {
+        guard let dir = checkpointDir, let path = checkpointPath else { return nil }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        guard resume else { return nil }
+        guard FileManager.default.fileExists(atPath: path) else {
+            logger.info("--resume: no checkpoint at \(path) yet; starting at round 1")
+            return nil
+        }
+        let c = try Checkpoint.read(from: path)
+        logger.info("resuming from \(path): round \(c.round) completed")
+        return c
+    }
+
+    private func writeOutputs(_ summary: FitSummary, logger: Logger) throws {
+        if let path = modelOut {
+            try writeModel(summary.parameters, to: path)
+            logger.info("final model written to \(path)")
+        }
+        if let path = plotOut {
+            try HistoryPlot().write(summary.history, to: path)
+        }
+    }
+}
+
+/// Network flags of the server.
+struct ServerNetworkOptions: ParsableArguments {
+    @Option(help: "Address to listen on.")
+    var host: String = "0.0.0.0"
+
+    @Option(help: "TCP port to listen on (0: any free port).")
+    var port: Int = 8080
+
+    @Option(help: "Shared secret clients must prove (HMAC-SHA256 challenge; never sent). Without it any client is accepted.")
+    var authToken: String?
+
+    @Option(help: "Largest frame accepted, in MB.")
+    var maxFrameMb: Int = 256
+
+    @Option(help: "Most clients connected at once (further ones are refused as 'server full').")
+    var maxClients: Int?
+
+    func validate() throws {
+        guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
+        if let m = maxClients, m < 1 { throw ValidationError("--max-clients must be at least 1, got \(m)") }
+    }
+
+    func wireConfig() throws -> WireServerConfig {
+        WireServerConfig(host: host, port: port, authToken: authToken, maxFrameBytes: maxFrameMb << 20, maxClients: maxClients)
+    }
+}
+
+/// Training settings the server sends to every client in FitIns (unset: the clients' own flags).
+struct FitConfigOptions: ParsableArguments {
+    @Option(help: "Local epochs per round, sent to clients.")
+    var epochs: Int?
+    @Option(help: "Minibatch size, sent to clients.")
+    var batchSize: Int?
+    @Option(help: "SGD learning rate, sent to clients.")
+    var lr: Double?
+    @Option(help: "SGD momentum, sent to clients.")
+    var momentum: Double?
+
+    /// The FitIns config these flags produce.
+    var config: Config {
+        var c: Config = [:]
+        if let e = epochs { c["epochs"] = .int(Int64(e)) }
+        if let b = batchSize { c["batch_size"] = .int(Int64(b)) }
+        if let l = lr { c["lr"] = .double(l) }
+        if let m = momentum { c["momentum"] = .double(m) }
+        return c
+    }
+}
