@@ -85,18 +85,6 @@ public struct WireClientConfig: Sendable {
     }
 }
 
-/// A small seeded generator (SplitMix64) for backoff jitter.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Runs a FlowerCore `Client` against a FlowerWire server.
 public enum WireClient {
     /// Connects (retrying until the server is up), serves instructions by calling `client`, and
@@ -105,7 +93,7 @@ public enum WireClient {
     /// `unreachable` when the retry budget runs out, and `CancellationError` when cancelled.
     public static func run(config: WireClientConfig, client: any Client, logger: Logger) async throws -> Int {
         if config.retainFrameBuffers { WireMemory.retainLargeBuffers(upTo: 2 * config.maxFrameBytes) }
-        var rng = SplitMix64(state: config.retry.seed ?? UInt64.random(in: 0 ... .max))
+        var rng = SplitMix64(seed: config.retry.seed ?? UInt64.random(in: 0 ... .max))
         var failures = 0
         var since = Deadline.now
         while true {

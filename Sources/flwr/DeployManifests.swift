@@ -43,7 +43,7 @@ enum DeployLayout {
     /// --metrics-out, on the PVC.
     static let metricsOut = stateDir + "/metrics.jsonl"
     /// --model-out, on the PVC.
-    static let modelOut = stateDir + "/model.bin"
+    static let modelOut = stateDir + "/model.npz"
     /// The default image when neither --image nor spec.*.image is given.
     static let defaultImage = "flwr:\(flwrVersion)"
     /// Size requested for the checkpoints volume.
@@ -103,6 +103,9 @@ private struct ManifestRenderer {
             ("FLWR_MIN_CLIENTS", .string(String(d.minClients))),
             ("FLWR_CHECKPOINT_DIR", .string(DeployLayout.checkpointDir)),
             ("FLWR_RESUME", .string("true")),
+            // A Deployment restarts a pod that exits: after the last round the server stays up
+            // and answers late or restarted clients with Finish until the pod is deleted.
+            ("FLWR_LINGER", .string("true")),
             ("FLWR_METRICS_OUT", .string(DeployLayout.metricsOut)),
             ("FLWR_MODEL_OUT", .string(DeployLayout.modelOut)),
         ]

@@ -1,6 +1,7 @@
 // The pure frame codec: chunked input, limits at their edges, bad headers, compression.
 @testable import FlowerWire
 import FlowerZlib
+import FlowerCore
 import XCTest
 
 final class FrameCodecTests: XCTestCase {
@@ -90,7 +91,7 @@ final class FrameCodecTests: XCTestCase {
         let frames = try decoder.feed(packed)
         XCTAssertEqual(try frames.first?.protobufBytes(limit: 200_000), Array(repetitive.dropFirst(5)))
 
-        var rng = SplitMix64(state: 3)
+        var rng = SplitMix64(seed: 3)
         var noise = [UInt8](repeating: 0, count: FrameHeader.size) + (0 ..< 100_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let original = noise
         try FrameEncoder.finish(&noise, allowCompression: true)

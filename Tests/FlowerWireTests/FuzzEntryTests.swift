@@ -51,7 +51,7 @@ func mutate(_ seed: [UInt8], _ rng: inout SplitMix64, seeds: [[UInt8]]) -> [UInt
 
 func runMutations(_ count: Int, seed: UInt64) throws -> (inputs: Int, decoded: Int) {
     let seeds = try fuzzSeeds()
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix64(seed: seed)
     var decoded = 0
     for n in 0 ..< count {
         let input = mutate(seeds[n % seeds.count], &rng, seeds: seeds)

@@ -62,7 +62,7 @@ struct PlusOneClient: Client {
 
 /// A small two-tensor model with deterministic values.
 func testModel(count: Int = 1_000, seed: UInt64 = 7) throws -> Parameters {
-    var rng = SplitMix64(state: seed)
+    var rng = SplitMix64(seed: seed)
     let values = (0 ..< count).map { _ in Float(Int(rng.next() % 2001) - 1000) / 64 }
     let w = count - count / 10
     return try Parameters(shapes: [("w", [w]), ("b", [count / 10])], values: values)
