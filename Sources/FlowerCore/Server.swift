@@ -149,7 +149,7 @@ public final class Server: Sendable {
         guard completed < numRounds else {
             return FitSummary(history: history, parameters: parameters, roundsCompleted: completed)
         }
-        try await waitForClients()
+        try await waitForClients(afterRound: completed)
         if checkpoint == nil { parameters = try await initialParameters(timeout: timeout) }
 
         for round in completed + 1 ... numRounds {
@@ -171,13 +171,13 @@ public final class Server: Sendable {
         return FitSummary(history: history, parameters: parameters, roundsCompleted: completed)
     }
 
-    private func waitForClients() async throws(ServerError) {
+    private func waitForClients(afterRound completed: Int) async throws(ServerError) {
         let need = strategy.minAvailableClients
         if clientManager.count < need {
             logger.info("waiting for \(need) clients (\(clientManager.count) connected)")
         }
         guard await clientManager.waitFor(count: need, timeout: options.waitTimeout) else {
-            if Task.isCancelled { throw .cancelled(afterRound: 0) }
+            if Task.isCancelled { throw .cancelled(afterRound: completed) }
             throw .notEnoughClients(connected: clientManager.count, needed: need, waited: options.waitTimeout)
         }
     }
@@ -211,8 +211,10 @@ public final class Server: Sendable {
             if attempt > 1 {
                 logger.warning("round \(round): retrying (attempt \(attempt) of \(options.roundAttempts)) after: \(lastReason)")
                 do { try await Task.sleep(for: options.retryDelay) } catch { throw .cancelled(afterRound: round - 1) }
-                try await waitForClients()
             }
+            // Every round (as Flower's sampling does) waits for minAvailableClients again: a
+            // client lost in the previous round must come back, or the run stops with a reason.
+            try await waitForClients(afterRound: round - 1)
             let started = ContinuousClock.now
             var ledger = TrafficLedger()
             let fitCalls = strategy.configureFit(round: round, parameters: parameters, clientManager: clientManager)

@@ -126,6 +126,8 @@ private struct ManifestRenderer {
         if let privacy = d.client.privacy {
             s.append(("FLWR_PRIVACY_BUDGET", .string(formatNumber(privacy.budget))))
             s.append(("FLWR_DP_EPSILON", .string(formatNumber(privacy.budget))))
+            // The root filesystem is read-only: the ledger lives on the client's emptyDir.
+            s.append(("FLWR_LEDGER_DIR", .string(DeployLayout.stateDir + "/privacy")))
         }
         return s
     }

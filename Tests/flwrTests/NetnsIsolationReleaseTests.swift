@@ -31,4 +31,29 @@ final class NetnsIsolationReleaseTests: XCTestCase {
             XCTAssertTrue(text.contains(check), "missing \"\(check)\" in:\n\(text)")
         }
     }
+
+    /// The real binary: a server and 3 clients, each in its own namespace behind the same rules,
+    /// complete a federation while a client still cannot reach another client.
+    func testFederationCompletesAcrossNamespaces() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        guard let binary = [dir, dir.deletingLastPathComponent()].map({ $0.appendingPathComponent("flwr").path })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw XCTSkip("no flwr binary beside \(dir.path); run swift build -c release --product flwr first")
+        }
+        let process = Process()
+        process.executableURL = root.appendingPathComponent("scripts/netns-federation-test")
+        process.arguments = [binary]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        if process.terminationStatus == 77 { throw XCTSkip(text) }
+        XCTAssertEqual(process.terminationStatus, 0, text)
+        XCTAssertTrue(text.contains("during the federation a client cannot connect to another client"), text)
+        XCTAssertTrue(text.contains("federation completed"), text)
+    }
 }
