@@ -62,7 +62,9 @@ final class DeployManifestsTests: XCTestCase {
         XCTAssertEqual(server["FLWR_CHECKPOINT_DIR"], DeployLayout.checkpointDir)
         let client = try XCTUnwrap(at(try one(objects, "ConfigMap", "fl-deployment-client"), "data") as? [String: String])
         XCTAssertEqual(client, ["FLWR_SERVER": "fl-deployment-server:8080", "FLWR_NUM_PARTITIONS": "10",
-                                "FLWR_PRIVACY_BUDGET": "0.7", "FLWR_DP_EPSILON": "0.7"])
+                                "FLWR_PRIVACY_BUDGET": "0.7", "FLWR_DP_EPSILON": "0.7",
+                                "FLWR_LEDGER_DIR": DeployLayout.stateDir + "/privacy"])
+        XCTAssertEqual(server["FLWR_LINGER"], "true", "a Deployment restarts an exiting server: it must linger")
         // Each container loads its own role's ConfigMap.
         let deployment = try one(objects, "Deployment", "fl-deployment-server")
         let container = try XCTUnwrap((at(deployment, "spec", "template", "spec", "containers") as? [Object])?.first)
