@@ -16,11 +16,7 @@ final class ContainerContractReleaseTests: XCTestCase {
     }
 
     func testEntrypointContractCompletesAFederation() throws {
-        let binDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        guard let flwr = [binDir, binDir.deletingLastPathComponent()].map({ $0.appendingPathComponent("flwr").path })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("no flwr binary beside \(binDir.path); run swift build -c release --product flwr first")
-        }
+        let flwr = try flwrBinaryPath()
         let root = "/tmp/flwr-contract-\(UUID().uuidString)"
         let fm = FileManager.default
         let workdir = root + "/work", state = root + "/state", clientState = root + "/client"

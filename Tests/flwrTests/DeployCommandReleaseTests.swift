@@ -16,21 +16,7 @@ final class DeployCommandReleaseTests: XCTestCase {
         #endif
     }
 
-    private var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    }
-
     private var example: String { packageRoot.appendingPathComponent("deploy/examples/flwr-deploy.yaml").path }
-
-    /// The flwr binary built next to this test bundle (scripts/test builds it first).
-    private func flwrBinary() throws -> String {
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("flwr").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw XCTSkip("no flwr binary beside \(dir.path); run swift build -c release --product flwr first")
-    }
 
     private struct Result { var status: Int32; var stdout: String; var stderr: String }
 
@@ -84,7 +70,7 @@ final class DeployCommandReleaseTests: XCTestCase {
     }
 
     func testExampleValidatesAgainstKubernetesSchemas() throws {
-        let rendered = try run(try flwrBinary(), ["deploy", "-f", example])
+        let rendered = try run(try flwrBinaryPath(), ["deploy", "-f", example])
         XCTAssertEqual(rendered.status, 0, rendered.stderr)
         let file = try temporaryDirectory().appendingPathComponent("all.yaml")
         try rendered.stdout.write(to: file, atomically: true, encoding: .utf8)
@@ -103,7 +89,7 @@ final class DeployCommandReleaseTests: XCTestCase {
     }
 
     func testValidatorRejectsABrokenObject() throws {
-        let rendered = try run(try flwrBinary(), ["deploy", "-f", example])
+        let rendered = try run(try flwrBinaryPath(), ["deploy", "-f", example])
         let file = try temporaryDirectory().appendingPathComponent("broken.yaml")
         try rendered.stdout.replacingOccurrences(of: "completions: 10", with: "completions: ten")
             .write(to: file, atomically: true, encoding: .utf8)
@@ -117,7 +103,7 @@ final class DeployCommandReleaseTests: XCTestCase {
             .write(to: descriptor, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("out").path
         // --namespace from FLWR_NAMESPACE, through Flwr.main and Environment.swift.
-        let result = try run(try flwrBinary(), ["deploy", "-f", descriptor.path, "--output-dir", out],
+        let result = try run(try flwrBinaryPath(), ["deploy", "-f", descriptor.path, "--output-dir", out],
                              environment: ["FLWR_NAMESPACE": "fl-test"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout, "")
@@ -146,7 +132,7 @@ final class DeployCommandReleaseTests: XCTestCase {
         for (index, (yaml, message)) in cases.enumerated() {
             let file = dir.appendingPathComponent("bad\(index).yaml")
             try yaml.write(to: file, atomically: true, encoding: .utf8)
-            let result = try run(try flwrBinary(), ["deploy", "-f", file.path])
+            let result = try run(try flwrBinaryPath(), ["deploy", "-f", file.path])
             XCTAssertNotEqual(result.status, 0)
             XCTAssertEqual(result.stdout, "", "nothing for kubectl on failure")
             XCTAssertTrue(result.stderr.contains(message), "expected \(message) in:\n\(result.stderr)")

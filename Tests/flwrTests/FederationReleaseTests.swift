@@ -52,19 +52,10 @@ final class FederationReleaseTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    private func flwrBinary() throws -> String {
-        let d = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [d, d.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("flwr").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        throw XCTSkip("no flwr binary beside \(d.path); run swift build -c release --product flwr first")
-    }
-
     private func freePort() -> Int { Int.random(in: 20_000 ..< 60_000) }
 
     private func startServer(_ port: Int, rounds: Int, extra: [String] = [], log: String = "server") throws -> Child {
-        let c = try Child(try flwrBinary(), ["server", "--host", "127.0.0.1", "--port", "\(port)", "--rounds", "\(rounds)",
+        let c = try Child(try flwrBinaryPath(), ["server", "--host", "127.0.0.1", "--port", "\(port)", "--rounds", "\(rounds)",
                                              "--min-clients", "3", "--max-test-examples", "2000", "--wait-timeout", "60",
                                              "--round-timeout", "120", "--metrics-out", "\(dir)/history.jsonl",
                                              "--model-out", "\(dir)/model.npz", "--plot-out", "\(dir)/accuracy.svg",
@@ -74,7 +65,7 @@ final class FederationReleaseTests: XCTestCase {
     }
 
     private func startClient(_ port: Int, partition: Int, examples: Int = 1500, extra: [String] = []) throws -> Child {
-        let c = try Child(try flwrBinary(), ["client", "--server", "127.0.0.1:\(port)", "--partition", "\(partition)",
+        let c = try Child(try flwrBinaryPath(), ["client", "--server", "127.0.0.1:\(port)", "--partition", "\(partition)",
                                              "--num-partitions", "3", "--max-train-examples", "\(examples)",
                                              "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"] + extra,
                           log: "\(dir)/client\(partition)-\(children.count).log")

@@ -12,19 +12,7 @@ final class NetnsIsolationReleaseTests: XCTestCase {
     }
 
     func testClientsReachOnlyTheServerPort() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = root.appendingPathComponent("scripts/netns-federation-test")
-        process.arguments = ["--isolation-only"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        if process.terminationStatus == 77 { throw XCTSkip(text) }
-        XCTAssertEqual(process.terminationStatus, 0, text)
+        let text = try runScript(["--isolation-only"])
         for check in ["ok: control: without rules a client reaches another client",
                       "ok: a client cannot connect to another client", "ok: the server cannot connect to a client",
                       "ok: a client cannot reach another port of the server", "ok: client 2 reaches the server port"] {
@@ -35,16 +23,17 @@ final class NetnsIsolationReleaseTests: XCTestCase {
     /// The real binary: a server and 3 clients, each in its own namespace behind the same rules,
     /// complete a federation while a client still cannot reach another client.
     func testFederationCompletesAcrossNamespaces() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        guard let binary = [dir, dir.deletingLastPathComponent()].map({ $0.appendingPathComponent("flwr").path })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("no flwr binary beside \(dir.path); run swift build -c release --product flwr first")
-        }
+        let text = try runScript([try flwrBinaryPath()])
+        XCTAssertTrue(text.contains("during the federation a client cannot connect to another client"), text)
+        XCTAssertTrue(text.contains("federation completed"), text)
+    }
+
+    /// Runs scripts/netns-federation-test; skips with its reason when it exits 77 (no namespaces),
+    /// fails on any other non-zero exit; returns what it printed.
+    private func runScript(_ arguments: [String]) throws -> String {
         let process = Process()
-        process.executableURL = root.appendingPathComponent("scripts/netns-federation-test")
-        process.arguments = [binary]
+        process.executableURL = packageRoot.appendingPathComponent("scripts/netns-federation-test")
+        process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -53,7 +42,6 @@ final class NetnsIsolationReleaseTests: XCTestCase {
         process.waitUntilExit()
         if process.terminationStatus == 77 { throw XCTSkip(text) }
         XCTAssertEqual(process.terminationStatus, 0, text)
-        XCTAssertTrue(text.contains("during the federation a client cannot connect to another client"), text)
-        XCTAssertTrue(text.contains("federation completed"), text)
+        return text
     }
 }

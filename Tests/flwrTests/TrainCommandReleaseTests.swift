@@ -14,11 +14,7 @@ final class TrainCommandReleaseTests: XCTestCase {
     }
 
     private func flwr(_ args: [String]) throws -> (status: Int32, output: String) {
-        let d = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        guard let binary = [d, d.deletingLastPathComponent()].map({ $0.appendingPathComponent("flwr").path })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("no flwr binary beside \(d.path); run swift build -c release --product flwr first")
-        }
+        let binary = try flwrBinaryPath()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
