@@ -60,7 +60,7 @@ struct ClientCommand: AsyncParsableCommand {
         guard index < data.numPartitions else {
             throw ValidationError("partition \(index) is outside 0..<\(data.numPartitions) (--num-partitions)")
         }
-        let split = try loadDataset(try data.kind(), dataDir: data.dataDir)
+        let split = try data.source.load()
         let local = try ClientDataBuilder(numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
             .build(split: split, partition: index, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))
         let threads = training.threadCount

@@ -3,13 +3,29 @@
 import ArgumentParser
 import CIFARLoader
 
-/// The flags that choose a dataset and a client's partition of it.
-struct DataOptions: ParsableArguments {
+/// The flags that choose a dataset: `--dataset` and `--data-dir` (train, simulate, and through
+/// `DataOptions` partition, privatize and client).
+struct DatasetSource: ParsableArguments {
     @Option(help: "Dataset: fashion-mnist, mnist, cifar10, or npz (a folder written by `flwr privatize --out`).")
     var dataset: String = "fashion-mnist"
 
     @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>; Fashion-MNIST there comes from Debian's dataset-fashion-mnist).")
     var dataDir: String?
+
+    /// The parsed dataset kind.
+    func kind() throws -> DatasetKind { try DatasetKind.parse(dataset) }
+
+    /// Reads the training and test sets.
+    func load() throws -> DatasetSplit { try loadDataset(try kind(), dataDir: dataDir) }
+
+    func validate() throws {
+        do { _ = try kind() } catch { throw ValidationError("\(error)") }
+    }
+}
+
+/// The flags that choose a dataset and a client's partition of it.
+struct DataOptions: ParsableArguments {
+    @OptionGroup var source: DatasetSource
 
     @Option(help: "Number of partitions (clients) the training set is split into.")
     var numPartitions: Int = 10
@@ -23,8 +39,11 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Seed of the split: every client computes the same partitions from the same seed.")
     var seed: UInt64 = 42
 
+    /// The dataset's folder (nil: its default location).
+    var dataDir: String? { source.dataDir }
+
     /// The parsed dataset kind.
-    func kind() throws -> DatasetKind { try DatasetKind.parse(dataset) }
+    func kind() throws -> DatasetKind { try source.kind() }
 
     /// IID without --alpha, Dirichlet with it.
     var scheme: Partitioner {
@@ -32,7 +51,6 @@ struct DataOptions: ParsableArguments {
     }
 
     func validate() throws {
-        do { _ = try kind() } catch { throw ValidationError("\(error)") }
         guard numPartitions >= 1 else { throw ValidationError("--num-partitions must be at least 1, got \(numPartitions)") }
         if let a = alpha, !(a > 0 && a.isFinite) {
             throw ValidationError("--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got \(a)")
@@ -56,7 +74,7 @@ struct PartitionCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
 
     func run() throws {
-        let split = try loadDataset(try data.kind(), dataDir: data.dataDir)
+        let split = try data.source.load()
         let train = split.train
         let parts = try partition(labels: train.labels, numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
         let histogram = labelHistogram(labels: train.labels, partitions: parts, classes: train.classes)

@@ -25,11 +25,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Federated rounds to run.")
     var rounds: Int = 5
 
-    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, or npz.")
-    var dataset: String = "fashion-mnist"
-
-    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>).")
-    var dataDir: String?
+    @OptionGroup var source: DatasetSource
 
     @Option(help: "Dirichlet α of the non-IID split (0.1 very skewed, 1000 nearly IID); 0 for an IID split.")
     var alpha: Double = 0.5
@@ -74,7 +70,7 @@ struct SimulateCommand: AsyncParsableCommand {
         let logger = log.bootstrap(label: "flwr.simulate")
         let wallStart = ContinuousClock.now
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let split = try loadDataset(try DatasetKind.parse(dataset), dataDir: dataDir)
+        let split = try source.load()
         var test = split.test
         if let m = maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
 

@@ -15,11 +15,7 @@ struct TrainCommand: ParsableCommand {
             for what each --dp-unit guarantees); the test set stays clean.
             """)
 
-    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, or npz (a folder written by `flwr privatize --out`).")
-    var dataset: String = "fashion-mnist"
-
-    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>).")
-    var dataDir: String?
+    @OptionGroup var source: DatasetSource
 
     @OptionGroup var training: TrainingOptions
     @OptionGroup var privacy: PrivacyOptions
@@ -43,16 +39,15 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let logger = logOptions.bootstrap(label: "flwr.train")
-        let kind = try DatasetKind.parse(dataset)
-        let split = try loadDataset(kind, dataDir: dataDir)
+        let split = try source.load()
         var train = split.train
         if let m = maxTrainExamples, m < train.count { train = train.subset(Array(0 ..< m)) }
-        if let request = try privacy.request(defaultLedgerDirectory: defaultLedgerDirectory(dataDir: dataDir)) {
+        if let request = try privacy.request(defaultLedgerDirectory: defaultLedgerDirectory(dataDir: source.dataDir)) {
             let released = try privatize(train, request: request)
             train = released.dataset
             logger.info("privacy: \(train.name); ledger \(released.ledgerPath) spent \(released.spent) of \(request.budget)")
         }
-        guard train.count > 0 else { throw CLIError.emptyData("the training set of \(dataset) is empty") }
+        guard train.count > 0 else { throw CLIError.emptyData("the training set of \(source.dataset) is empty") }
         let trainImages = modelInput(train)
         let testImages = modelInput(split.test)
         let model = try CNN(channels: train.channels, height: train.height, width: train.width,
