@@ -3,14 +3,17 @@
 // partition N is just an index.
 //
 // IID: one seeded shuffle, then consecutive near-equal chunks.
-// Dirichlet (LDA) non-IID: for each class k, shuffle its samples, draw proportions
-//   p_k ~ Dir(α, …, α) over the partitions and cut the class's samples at the cumulative
-//   proportions; re-draw everything until every partition holds at least `minPartitionSize`
-//   samples. The label-skew model of Hsu, Qi & Brown 2019 ("Measuring the Effects of
+// Dirichlet (LDA) non-IID: for each class k in ascending order, draw proportions
+//   p_k ~ Dir(α, …, α) over the partitions and cut the class's samples (in index order) at the
+//   cumulative proportions; re-draw everything until every partition holds at least
+//   `minPartitionSize` samples. The label-skew model of Hsu, Qi & Brown 2019 ("Measuring the Effects of
 //   Non-Identical Data Distribution for Federated Visual Classification", arXiv:1909.06335),
 //   with the per-class assignment and re-draw loop of Yurochkin et al. 2019 ("Bayesian
 //   Nonparametric Federated Learning of Neural Networks", ICML), as in Flower Datasets'
-//   DirichletPartitioner. Small α (0.1) gives a few classes per client; large α (1000) nearly IID.
+//   DirichletPartitioner (self_balancing off, its default). The draws come from NumpyGenerator,
+//   numpy's default_rng(seed) reproduced bit for bit, so a seed gives exactly the partitions
+//   (same members) Flower Datasets gives for that seed: results compare with Flower's on the
+//   same client data. Small α (0.1) gives a few classes per client; large α (1000) nearly IID.
 
 /// How `partition(labels:numPartitions:scheme:seed:)` splits the samples.
 public enum Partitioner: Sendable, Equatable {
@@ -33,9 +36,9 @@ public func partition(labels: [Int32], numPartitions: Int, scheme: Partitioner, 
     guard numPartitions <= labels.count else {
         throw LoaderError.invalidPartitioning("--num-partitions \(numPartitions) exceeds the \(labels.count) samples; use fewer partitions")
     }
-    var rng = SeededGenerator(seed: seed, stream: 0x5041_5254)  // "PART"
     switch scheme {
     case .iid:
+        var rng = SeededGenerator(seed: seed, stream: 0x5041_5254)  // "PART"
         var order = Array(0 ..< labels.count)
         rng.shuffle(&order)
         let base = labels.count / numPartitions, extra = labels.count % numPartitions
@@ -54,6 +57,7 @@ public func partition(labels: [Int32], numPartitions: Int, scheme: Partitioner, 
         guard minSize >= 0, minSize * numPartitions <= labels.count else {
             throw LoaderError.invalidPartitioning("--min-partition-size \(minSize) × \(numPartitions) partitions exceeds the \(labels.count) samples; lower one of them")
         }
+        var rng = NumpyGenerator(seed: seed)
         return try dirichletPartition(labels: labels, numPartitions: numPartitions, alpha: alpha,
                                       minSize: minSize, rng: &rng)
     }
@@ -61,7 +65,7 @@ public func partition(labels: [Int32], numPartitions: Int, scheme: Partitioner, 
 
 /// The Dirichlet/LDA scheme described in this file's header.
 func dirichletPartition(labels: [Int32], numPartitions: Int, alpha: Double, minSize: Int,
-                        rng: inout SeededGenerator) throws -> [[Int]] {
+                        rng: inout NumpyGenerator) throws -> [[Int]] {
     var byClass: [Int32: [Int]] = [:]
     for (i, l) in labels.enumerated() { byClass[l, default: []].append(i) }
     let classes = byClass.keys.sorted()
@@ -69,14 +73,15 @@ func dirichletPartition(labels: [Int32], numPartitions: Int, alpha: Double, minS
     for _ in 0 ..< dirichletMaxTries {
         var parts = [[Int]](repeating: [], count: numPartitions)
         for k in classes {
-            var members = byClass[k] ?? []
-            rng.shuffle(&members)
-            let proportions = rng.nextDirichlet(alpha: alpha, count: numPartitions)
+            let members = byClass[k] ?? []
+            let proportions = rng.dirichlet([Double](repeating: alpha, count: numPartitions))
             // Cut points: floor(cumsum(p) · n_k), as numpy's (cumsum(p) * n).astype(int)[:-1].
+            // (A non-finite cut, possible only if every gamma draw underflowed, cuts nothing.)
             var cumulative = 0.0, start = 0
             for p in 0 ..< numPartitions {
                 cumulative += proportions[p]
-                let end = p == numPartitions - 1 ? members.count : min(members.count, Int(cumulative * Double(members.count)))
+                let cut = cumulative * Double(members.count)
+                let end = p == numPartitions - 1 ? members.count : (cut.isFinite ? min(members.count, max(0, Int(cut))) : start)
                 if end > start { parts[p] += members[start ..< end] }
                 start = max(start, end)
             }

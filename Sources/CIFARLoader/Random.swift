@@ -1,5 +1,5 @@
 // Random: the one seeded generator every random choice in CIFARLoader goes through
-// (partition shuffles, Dirichlet draws, Laplace noise), so the same seed gives the same bytes on
+// (IID partition shuffles, Laplace noise; the Dirichlet split uses NumpyGenerator to match Flower Datasets), so the same seed gives the same bytes on
 // every machine and Swift version (the stdlib's shuffle and random(in:) algorithms may change).
 import Foundation
 
@@ -69,33 +69,6 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
             let s = u * u + v * v
             if s > 0 && s < 1 { return u * (-2 * log(s) / s).squareRoot() }
         }
-    }
-
-    /// log of a Gamma(shape, 1) draw (Marsaglia & Tsang 2000; shape < 1 through
-    /// Gamma(shape + 1)·U^(1/shape)). Returned as a log so tiny shapes (α = 0.01) never underflow.
-    public mutating func nextLogGamma(shape: Double) -> Double {
-        precondition(shape > 0, "gamma shape must be positive")
-        if shape < 1 {
-            return nextLogGamma(shape: shape + 1) + log(nextOpenUnit()) / shape
-        }
-        let d = shape - 1.0 / 3.0, c = 1 / (9 * d).squareRoot()
-        while true {
-            var x: Double, v: Double
-            repeat { x = nextNormal(); v = 1 + c * x } while v <= 0
-            v = v * v * v
-            let u = nextOpenUnit()
-            if u < 1 - 0.0331 * x * x * x * x { return log(d * v) }
-            if log(u) < 0.5 * x * x + d * (1 - v + log(v)) { return log(d * v) }
-        }
-    }
-
-    /// A draw from the symmetric Dirichlet(α, …, α) over `count` categories.
-    public mutating func nextDirichlet(alpha: Double, count: Int) -> [Double] {
-        var logs = (0 ..< count).map { _ in nextLogGamma(shape: alpha) }
-        let top = logs.max() ?? 0
-        var sum = 0.0
-        for i in logs.indices { logs[i] = exp(logs[i] - top); sum += logs[i] }
-        return logs.map { $0 / sum }
     }
 
     /// Fisher–Yates shuffle of `array` in place with this generator.

@@ -73,6 +73,9 @@ struct PartitionCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
+    @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.")
+    var indicesOut: String?
+
     func run() throws {
         let split = try data.source.load()
         let train = split.train
@@ -81,6 +84,12 @@ struct PartitionCommand: ParsableCommand {
         let schemeText = data.alpha.map { "Dirichlet α=\($0), min size \(data.minPartitionSize)" } ?? "IID"
         print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(schemeText), seed \(data.seed))")
         print(histogramTable(histogram))
+        if let path = indicesOut {
+            try NPZ.write(parts.enumerated().map { p, indices in
+                NPZArray(name: "p\(p)", shape: [indices.count], int64s: indices.map { Int64($0) })
+            }, to: path)
+            print("wrote \(path): \(parts.count) index arrays p0…p\(parts.count - 1)")
+        }
     }
 }
 

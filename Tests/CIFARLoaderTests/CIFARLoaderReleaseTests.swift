@@ -18,6 +18,12 @@ final class CIFARLoaderReleaseTests: XCTestCase {
         let scheme = Partitioner.dirichlet(alpha: 0.5, minPartitionSize: 10)
         let parts = try partition(labels: full.train.labels, numPartitions: 10, scheme: scheme, seed: 42)
         XCTAssertEqual(parts.map(\.count).reduce(0, +), 60000)
+        // Flower Datasets 0.6.1 printed these for DirichletPartitioner(num_partitions=10,
+        // partition_by="label", alpha=0.5, seed=42) on the same labels: the same split, member for member.
+        XCTAssertEqual(parts.map(\.count), [9035, 8072, 1872, 9307, 6451, 5901, 5062, 3459, 8272, 2569])
+        let histogram = labelHistogram(labels: full.train.labels, partitions: parts, classes: 10)
+        XCTAssertEqual(histogram[0], [866, 3459, 1397, 545, 969, 40, 251, 193, 178, 1137])
+        XCTAssertEqual(histogram[9], [802, 538, 552, 1, 311, 126, 9, 67, 37, 126])
         XCTAssertEqual(Set(parts.joined()).count, 60000)
         let split = try loadPartition(.fashionMNIST, dataDir: nil, index: 3, numPartitions: 10, scheme: scheme, seed: 42)
         XCTAssertEqual(split.train.labels, parts[3].map { full.train.labels[$0] })
