@@ -85,7 +85,7 @@ final class CNNClient: Client {
         let seed = defaults.seed &+ UInt64(ins.round) &* 1_000_003 &+ UInt64(partition) &* 7_919
         let data = train
         let start = ContinuousClock.now
-        return try await pool.withModel { model in
+        return try await pool.withModel(work: data.count * epochs) { model in
             try load(ins.parameters, into: model)
             let (images, labels) = data.materialize()
             let result = try images.withUnsafeBufferPointer { ib in
@@ -106,7 +106,7 @@ final class CNNClient: Client {
             return EvaluateRes(status: Status(code: .evaluateFailed, message: "client \(partition) has no evaluation data"),
                                round: ins.round, loss: 0, numExamples: 0)
         }
-        return try await pool.withModel { model in
+        return try await pool.withModel(work: data.count) { model in
             try load(ins.parameters, into: model)
             let (images, labels) = data.materialize()
             let r = try images.withUnsafeBufferPointer { ib in

@@ -4,11 +4,26 @@ import Synchronization
 /// A fixed set of CNN instances shared by the clients of one process (`flwr simulate`), so that
 /// at most `size` clients train at once: the machine's cores are used and not oversubscribed, and
 /// memory holds `size` model workspaces however many clients there are.
+///
+/// When clients wait, a freed model goes to the one with the most work (longest job first, ties in
+/// arrival order): with non-IID partitions of very different sizes this keeps every slot busy
+/// until the end of the round instead of leaving a core idle while one large client finishes.
 final class ModelPool: Sendable {
+    private struct Waiter {
+        let work: Int
+        let continuation: CheckedContinuation<CNNBox, Never>
+    }
     private struct State {
         var idle: [CNNBox] = []
         var created = 0
-        var waiters: [CheckedContinuation<CNNBox, Never>] = []
+        var waiters: [Waiter] = []
+
+        /// Removes and returns the waiter with the most work (the earliest of equals).
+        mutating func takeLargestWaiter() -> Waiter? {
+            guard var best = waiters.indices.first else { return nil }
+            for i in waiters.indices where waiters[i].work > waiters[best].work { best = i }
+            return waiters.remove(at: best)
+        }
     }
     private let state = Mutex(State())
     private let size: Int
@@ -20,14 +35,15 @@ final class ModelPool: Sendable {
         self.make = make
     }
 
-    /// Runs `body` with exclusive use of one model, waiting for a free one if all are busy.
-    func withModel<R: Sendable>(_ body: (CNN) throws -> R) async throws -> R {
-        let box = try await acquire()
+    /// Runs `body` with exclusive use of one model, waiting for a free one if all are busy;
+    /// `work` (e.g. examples × epochs) orders the waiters, largest first.
+    func withModel<R: Sendable>(work: Int = 0, _ body: (CNN) throws -> R) async throws -> R {
+        let box = try await acquire(work: work)
         defer { release(box) }
         return try body(box.model)
     }
 
-    private func acquire() async throws -> CNNBox {
+    func acquire(work: Int) async throws -> CNNBox {
         enum Step { case got(CNNBox), build, wait }
         let step: Step = state.withLock { s in
             if let b = s.idle.popLast() { return .got(b) }
@@ -45,7 +61,7 @@ final class ModelPool: Sendable {
             return await withCheckedContinuation { cont in
                 let ready: CNNBox? = state.withLock { s in
                     if let b = s.idle.popLast() { return b }
-                    s.waiters.append(cont)
+                    s.waiters.append(Waiter(work: work, continuation: cont))
                     return nil
                 }
                 if let ready { cont.resume(returning: ready) }
@@ -53,10 +69,13 @@ final class ModelPool: Sendable {
         }
     }
 
-    private func release(_ box: CNNBox) {
+    /// Tasks waiting for a model now.
+    var waitingCount: Int { state.withLock { $0.waiters.count } }
+
+    func release(_ box: CNNBox) {
         let waiter: CheckedContinuation<CNNBox, Never>? = state.withLock { s in
             if s.waiters.isEmpty { s.idle.append(box); return nil }
-            return s.waiters.removeFirst()
+            return s.takeLargestWaiter()?.continuation
         }
         waiter?.resume(returning: box)
     }

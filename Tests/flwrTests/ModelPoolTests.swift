@@ -1,0 +1,36 @@
+import CNNModel
+@testable import flwr
+import Synchronization
+import XCTest
+
+final class ModelPoolTests: XCTestCase {
+    /// One model, held while four clients queue with different amounts of work: the freed model
+    /// goes to the largest job first (ties in arrival order), one task at a time.
+    func testFreedModelGoesToTheLargestWaitingJob() async throws {
+        let pool = ModelPool(size: 1) { try CNN(channels: 1, height: 16, width: 16, classes: 2, seed: 1, threads: 1) }
+        let record = Record()
+        let held = try await pool.acquire(work: 0)
+        var waiters: [Task<Void, Error>] = []
+        for (name, work) in [("small", 1), ("large", 9), ("mid", 5), ("large2", 9)] {
+            waiters.append(Task {
+                try await pool.withModel(work: work) { model in
+                    XCTAssert(model === held.model, "a second model was built past the pool's size")
+                    XCTAssertEqual(record.busy.withLock { $0 += 1; return $0 }, 1, "two tasks held the single model at once")
+                    record.order.withLock { $0.append(name) }
+                    record.busy.withLock { $0 -= 1 }
+                }
+            })
+            // Queue them one by one so their arrival order is known.
+            while pool.waitingCount < waiters.count { try await Task.sleep(for: .milliseconds(2)) }
+        }
+        XCTAssertEqual(record.order.withLock { $0 }, [], "nobody runs while the model is held")
+        pool.release(held)
+        for w in waiters { try await w.value }
+        XCTAssertEqual(record.order.withLock { $0 }, ["large", "large2", "mid", "small"])
+    }
+}
+
+private final class Record: Sendable {
+    let order = Mutex<[String]>([])
+    let busy = Mutex(0)
+}
