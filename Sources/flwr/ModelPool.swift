@@ -69,6 +69,29 @@ final class ModelPool: Sendable {
         }
     }
 
+    /// Runs `body` on a model from a synchronous context (setup code): an idle model, else a new
+    /// one that joins the pool if it has room (else it is dropped after `body`).
+    func withModelNow<R>(_ body: (CNN) throws -> R) throws -> R {
+        let source: ModelSource = state.withLock { s in
+            if let b = s.idle.popLast() { return .idle(b) }
+            if s.created < size { s.created += 1; return .build(joins: true) }
+            return .build(joins: false)
+        }
+        switch source {
+        case .idle(let box):
+            defer { release(box) }
+            return try body(box.model)
+        case .build(let joins):
+            let box: CNNBox
+            do { box = CNNBox(model: try make()) } catch {
+                if joins { state.withLock { $0.created -= 1 } }
+                throw error
+            }
+            defer { if joins { release(box) } }
+            return try body(box.model)
+        }
+    }
+
     /// Tasks waiting for a model now.
     var waitingCount: Int { state.withLock { $0.waiters.count } }
 
@@ -80,6 +103,9 @@ final class ModelPool: Sendable {
         waiter?.resume(returning: box)
     }
 }
+
+/// Where `withModelNow` takes its model from.
+private enum ModelSource { case idle(CNNBox), build(joins: Bool) }
 
 /// Moves a CNN between tasks; the pool guarantees one user at a time.
 final class CNNBox: @unchecked Sendable {
