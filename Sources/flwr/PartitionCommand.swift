@@ -68,7 +68,10 @@ struct PartitionCommand: ParsableCommand {
             Without --alpha the split is IID (a seeded shuffle cut into equal parts). With --alpha it \
             is the Dirichlet/LDA label skew of Hsu et al. 2019 and Yurochkin et al. 2019: for each \
             class, proportions over the partitions are drawn from Dir(α). Every client computes the \
-            same split from the same labels, --num-partitions, --alpha and --seed.
+            same split from the same labels, --num-partitions, --alpha and --seed. The Dirichlet \
+            draws reproduce numpy's default_rng(seed), so the split is the one Flower Datasets' \
+            DirichletPartitioner(num_partitions, partition_by="label", alpha, min_partition_size, \
+            seed) makes, member for member.
             """)
 
     @OptionGroup var data: DataOptions

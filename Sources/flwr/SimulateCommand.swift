@@ -27,7 +27,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @OptionGroup var source: DatasetSource
 
-    @Option(help: "Dirichlet α of the non-IID split (0.1 very skewed, 1000 nearly IID); 0 for an IID split.")
+    @Option(help: "Dirichlet α of the non-IID split (0.1 very skewed, 1000 nearly IID; the same split as Flower Datasets' DirichletPartitioner for the same --seed); 0 for an IID split.")
     var alpha: Double = 0.5
 
     @Option(help: "Seed of the split, the initial model, sampling and shuffling.")

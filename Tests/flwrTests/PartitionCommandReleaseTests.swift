@@ -1,0 +1,54 @@
+import Foundation
+import XCTest
+
+/// `flwr partition` as a user runs it on real Fashion-MNIST: the printed histogram is Flower
+/// Datasets' seed-42 split, and `--indices-out` writes it as an .npz numpy reads.
+final class PartitionCommandReleaseTests: XCTestCase {
+    override func setUpWithError() throws {
+        #if DEBUG
+        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
+        #endif
+        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
+        }
+    }
+
+    func testIndicesOutIsFlowerDatasetsSplitAndNumpyReadsIt() throws {
+        let dir = NSTemporaryDirectory() + "flwr-partition-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try flwrBinaryPath())
+        p.arguments = ["partition", "--alpha", "0.5", "--seed", "42", "--indices-out", "\(dir)/split.npz"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, out)
+        // Partition 2's row as Flower Datasets 0.6.1 printed it for the same α and seed.
+        XCTAssert(out.contains("   2    9   22  675   79   36  135  610   28  254   24  1872"), out)
+
+        let script = """
+            import numpy as np
+            z = np.load('\(dir)/split.npz')
+            parts = [z[f'p{i}'] for i in range(10)]
+            allidx = np.concatenate(parts)
+            assert all(p.dtype == np.int64 and np.all(np.diff(p) > 0) for p in parts)
+            assert np.array_equal(np.sort(allidx), np.arange(60000))
+            print(' '.join(str(len(p)) for p in parts))
+            """
+        let py = Process()
+        py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        py.arguments = ["python3", "-c", script]
+        let pyOut = Pipe()
+        py.standardOutput = pyOut
+        py.standardError = pyOut
+        try py.run()
+        let sizes = String(decoding: pyOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        py.waitUntilExit()
+        XCTAssertEqual(py.terminationStatus, 0, sizes)
+        XCTAssertEqual(sizes.trimmingCharacters(in: .whitespacesAndNewlines), "9035 8072 1872 9307 6451 5901 5062 3459 8272 2569")
+    }
+}
