@@ -9,10 +9,13 @@
 //
 // and rewrites every non-empty `Tensor.data` as a 4-byte *token* (the little-endian index of the
 // data's byte range in the received payload), fixing up the lengths of the enclosing messages.
-// libprotobuf-c then parses the small rewritten payload with its usual semantics (unknown fields,
-// oneof replacement, proto3 merging of repeated occurrences, "last `data` wins"); the decoder maps
-// each unpacked tensor's token back to its range and copies the floats once, straight from the
-// received frame into the flat buffer.
+// libprotobuf-c then parses the small rewritten payload with its usual semantics, so which data
+// survives is its decision, not a second implementation of it: unknown fields are kept aside, a
+// repeated `data` takes the last value, an embedded message sent twice is merged (repeated
+// `tensors` concatenate), and a oneof member sent twice is *replaced* by the later one
+// (libprotobuf-c 1.4 does not merge oneof members). The decoder maps each unpacked tensor's token
+// back to its range and copies the floats once, straight from the received frame into the flat
+// buffer; data that did not survive is never copied (TensorScannerTests pins all of this).
 //
 // Every other field is copied verbatim and validated by libprotobuf-c. The scanner is as strict
 // as libprotobuf-c on what it walks (tags of at most 5 bytes, lengths of at most 5 bytes and
