@@ -1,4 +1,5 @@
-// libFuzzer target: the frame decoder plus both envelopes' protobuf mapping (WireFuzzing.exercise).
+// libFuzzer target: the frame decoder, TensorScanner and both envelopes' protobuf mapping
+// (WireFuzzing.exercise).
 // Built and run by scripts/fuzz-wire (swiftc -sanitize=fuzzer,address -parse-as-library).
 import FlowerWire
 

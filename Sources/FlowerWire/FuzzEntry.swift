@@ -1,5 +1,6 @@
 // The fuzzing entry point shared by the libFuzzer target (Fuzz/) and the seeded mutation test:
-// arbitrary bytes through the frame decoder, both envelopes' protobuf mapping, and re-encoding.
+// arbitrary bytes through the frame decoder, TensorScanner and both envelopes' protobuf mapping
+// (every decode scans first), and re-encoding.
 
 /// Drives the whole receive path with untrusted bytes; must never crash, only throw internally.
 public enum WireFuzzing {

@@ -1,8 +1,10 @@
 // Packed protobuf → Swift messages through libprotobuf-c.
 //
 // Every unpacked C tree is released by `free_unpacked` in a `defer`, so no path (including a
-// throw halfway through the mapping) leaks it. Tensor data is validated (dtype, shape, length)
-// before it is copied, once, into the `Parameters` flat buffer.
+// throw halfway through the mapping) leaks it. Tensor data never passes through libprotobuf-c:
+// `TensorScanner` replaces it with tokens before `unpack`, and once a tensor is validated (dtype,
+// shape, length) its bytes are copied exactly once, from the received payload into the
+// `Parameters` flat buffer.
 import CFlowerProto
 import FlowerCore
 #if canImport(Glibc)
@@ -23,9 +25,16 @@ public enum WireDecoder {
 
     /// Unpacks a `ServerMessage` payload.
     public static func serverMessage(_ bytes: [UInt8]) throws -> ServerMessage {
-        let unpacked = bytes.withUnsafeBufferPointer { flwr__server_message__unpack(nil, $0.count, $0.baseAddress) }
-        guard let m = unpacked else { throw WireError.malformedMessage("\(bytes.count) bytes do not parse as a ServerMessage") }
-        defer { flwr__server_message__free_unpacked(m, nil) }
+        try bytes.withUnsafeBytes { try serverMessage($0, allocator: nil) }
+    }
+
+    /// Unpacks a `ServerMessage` payload, libprotobuf-c allocating through `allocator` (nil: malloc).
+    static func serverMessage(_ payload: UnsafeRawBufferPointer, allocator: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ServerMessage {
+        let scanned = try scan(payload, .server, "ServerMessage")
+        let data = TensorData(payload: payload, ranges: scanned.ranges)
+        let unpacked = unpack(scanned, payload) { flwr__server_message__unpack(allocator, $0, $1) }
+        guard let m = unpacked else { throw WireError.malformedMessage("\(payload.count) bytes do not parse as a ServerMessage") }
+        defer { flwr__server_message__free_unpacked(m, allocator) }
         let msg = m.pointee
         switch msg.msg_case {
         case FLWR__SERVER_MESSAGE__MSG_CHALLENGE:
@@ -44,11 +53,11 @@ public enum WireDecoder {
             return .getParameters(GetParametersIns(config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_FIT_INS:
             let x = try required(msg.fit_ins, "FitIns").pointee
-            return .fit(FitIns(round: try int(x.round, "FitIns.round"), parameters: try parameters(x.parameters),
+            return .fit(FitIns(round: try int(x.round, "FitIns.round"), parameters: try parameters(x.parameters, data),
                                config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_EVALUATE_INS:
             let x = try required(msg.evaluate_ins, "EvaluateIns").pointee
-            return .evaluate(EvaluateIns(round: try int(x.round, "EvaluateIns.round"), parameters: try parameters(x.parameters),
+            return .evaluate(EvaluateIns(round: try int(x.round, "EvaluateIns.round"), parameters: try parameters(x.parameters, data),
                                          config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_RECONNECT:
             let x = try required(msg.reconnect, "Reconnect").pointee
@@ -63,9 +72,16 @@ public enum WireDecoder {
 
     /// Unpacks a `ClientMessage` payload.
     public static func clientMessage(_ bytes: [UInt8]) throws -> ClientMessage {
-        let unpacked = bytes.withUnsafeBufferPointer { flwr__client_message__unpack(nil, $0.count, $0.baseAddress) }
-        guard let m = unpacked else { throw WireError.malformedMessage("\(bytes.count) bytes do not parse as a ClientMessage") }
-        defer { flwr__client_message__free_unpacked(m, nil) }
+        try bytes.withUnsafeBytes { try clientMessage($0, allocator: nil) }
+    }
+
+    /// Unpacks a `ClientMessage` payload, libprotobuf-c allocating through `allocator` (nil: malloc).
+    static func clientMessage(_ payload: UnsafeRawBufferPointer, allocator: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ClientMessage {
+        let scanned = try scan(payload, .client, "ClientMessage")
+        let data = TensorData(payload: payload, ranges: scanned.ranges)
+        let unpacked = unpack(scanned, payload) { flwr__client_message__unpack(allocator, $0, $1) }
+        guard let m = unpacked else { throw WireError.malformedMessage("\(payload.count) bytes do not parse as a ClientMessage") }
+        defer { flwr__client_message__free_unpacked(m, allocator) }
         let msg = m.pointee
         switch msg.msg_case {
         case FLWR__CLIENT_MESSAGE__MSG_HELLO:
@@ -78,11 +94,11 @@ public enum WireDecoder {
                                 maxFrameBytes: Int(clamping: x.max_frame_bytes)))
         case FLWR__CLIENT_MESSAGE__MSG_PARAMETERS_RES:
             let x = try required(msg.parameters_res, "ParametersRes").pointee
-            return .parametersRes(ParametersRes(status: try status(x.status), parameters: try parameters(x.parameters)))
+            return .parametersRes(ParametersRes(status: try status(x.status), parameters: try parameters(x.parameters, data)))
         case FLWR__CLIENT_MESSAGE__MSG_FIT_RES:
             let x = try required(msg.fit_res, "FitRes").pointee
             return .fitRes(FitRes(status: try status(x.status), round: try int(x.round, "FitRes.round"),
-                                  parameters: try parameters(x.parameters),
+                                  parameters: try parameters(x.parameters, data),
                                   numExamples: try count(x.num_examples, "FitRes.num_examples"),
                                   metrics: try map(x.metrics, x.n_metrics, key: \.key, value: \.value)))
         case FLWR__CLIENT_MESSAGE__MSG_EVALUATE_RES:
@@ -96,6 +112,24 @@ public enum WireDecoder {
         default:
             throw WireError.malformedMessage("ClientMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
         }
+    }
+
+    /// `TensorScanner.scan`, its errors worded like libprotobuf-c's refusals ("... do not parse as ...").
+    private static func scan(_ payload: UnsafeRawBufferPointer, _ envelope: TensorScanner.Envelope, _ name: String) throws -> ScannedPayload {
+        do {
+            return try TensorScanner.scan(payload, envelope: envelope)
+        } catch WireError.malformedMessage(let why) {
+            throw WireError.malformedMessage("\(payload.count) bytes do not parse as a \(name): \(why)")
+        }
+    }
+
+    /// Runs libprotobuf-c `unpack` on the rewritten payload, or on the original when it carries no Parameters.
+    private static func unpack<M>(_ scanned: ScannedPayload, _ payload: UnsafeRawBufferPointer,
+                                  _ body: (Int, UnsafePointer<UInt8>?) -> M?) -> M? {
+        if let rewritten = scanned.rewritten {
+            return rewritten.withUnsafeBufferPointer { body($0.count, $0.baseAddress) }
+        }
+        return body(payload.count, payload.baseAddress?.assumingMemoryBound(to: UInt8.self))
     }
 
     // MARK: Field mapping
@@ -164,12 +198,14 @@ public enum WireDecoder {
         return out
     }
 
-    /// Validates every tensor, then copies all data once into one flat buffer.
-    static func parameters(_ p: UnsafeMutablePointer<Flwr__Parameters>?) throws -> Parameters {
+    /// Validates every tensor, then copies all data once, from the received payload into one flat buffer.
+    static func parameters(_ p: UnsafeMutablePointer<Flwr__Parameters>?, _ data: TensorData) throws -> Parameters {
         guard let params = p?.pointee, params.n_tensors > 0 else { return Parameters() }
         guard let tensors = params.tensors else { throw WireError.malformedMessage("Parameters.tensors is missing") }
         var shapes: [(name: String, shape: [Int])] = []
         shapes.reserveCapacity(params.n_tensors)
+        var sources: [UnsafeRawBufferPointer] = []
+        sources.reserveCapacity(params.n_tensors)
         var total = 0
         for i in 0 ..< params.n_tensors {
             guard let t = tensors[i]?.pointee else { throw WireError.malformedMessage("tensor \(i) is missing") }
@@ -177,6 +213,7 @@ public enum WireDecoder {
             guard t.dtype == FLWR__DTYPE__DTYPE_FLOAT32 else {
                 throw WireError.badParameters("tensor \(name.debugDescription) has dtype \(t.dtype.rawValue); only FLOAT32 (0) exists")
             }
+            let source = try data.bytes(of: t.data, tensor: name)
             let dims = UnsafeBufferPointer(start: t.shape, count: t.shape == nil ? 0 : t.n_shape)
             var shape: [Int] = []
             shape.reserveCapacity(dims.count)
@@ -189,18 +226,20 @@ public enum WireDecoder {
                 shape.append(Int(d))
             }
             let (bytes, overflow) = elements.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
-            guard !overflow, bytes == t.data.len else {
-                throw WireError.badParameters("tensor \(name.debugDescription) of shape \(shape) needs \(elements) float32 (\(elements &* 4) bytes) but carries \(t.data.len) bytes")
+            guard !overflow, bytes == source.count else {
+                throw WireError.badParameters("tensor \(name.debugDescription) of shape \(shape) needs \(elements) float32 (\(elements &* 4) bytes) but carries \(source.count) bytes")
             }
             total += elements  // bounded by the payload size: each element came as 4 bytes
             shapes.append((name, shape))
+            sources.append(source)
         }
         let values = [Float](unsafeUninitializedCapacity: total) { buf, initialized in
+            guard let dst = buf.baseAddress.map(UnsafeMutableRawPointer.init) else { initialized = 0; return }
             var offset = 0
-            for i in 0 ..< params.n_tensors {
-                guard let t = tensors[i]?.pointee, t.data.len > 0, let src = t.data.data, let dst = buf.baseAddress else { continue }
-                memcpy(dst + offset, src, t.data.len)
-                offset += t.data.len / MemoryLayout<Float>.size
+            for src in sources where src.count > 0 {
+                guard let base = src.baseAddress else { continue }
+                memcpy(dst + offset, base, src.count)  // the one copy of the tensor bytes on this side
+                offset += src.count
             }
             initialized = total
         }
@@ -209,6 +248,26 @@ public enum WireDecoder {
         } catch let error as ParametersError {
             throw WireError.badParameters(error.description)
         }
+    }
+}
+
+/// The received payload and the tensor data ranges `TensorScanner` found in it.
+struct TensorData {
+    let payload: UnsafeRawBufferPointer
+    let ranges: [TensorBytes]
+
+    /// The payload bytes a tensor's token stands for (empty when it carried no data).
+    func bytes(of field: ProtobufCBinaryData, tensor name: String) throws -> UnsafeRawBufferPointer {
+        if field.len == 0 { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        guard field.len == TensorScanner.tokenSize, let token = field.data else {
+            throw WireError.malformedMessage("tensor \(name.debugDescription) carries \(field.len) bytes that TensorScanner did not index (a FlowerWire bug: please report it)")
+        }
+        let index = Int(UnsafeRawPointer(token).loadUnaligned(as: UInt32.self).littleEndian)
+        guard index < ranges.count else {
+            throw WireError.malformedMessage("tensor \(name.debugDescription) refers to data range \(index) of \(ranges.count) (a FlowerWire bug: please report it)")
+        }
+        let r = ranges[index]
+        return UnsafeRawBufferPointer(rebasing: payload[Int(r.offset) ..< Int(r.offset) + Int(r.count)])
     }
 }
 

@@ -112,4 +112,30 @@ final class FrameCodecTests: XCTestCase {
         }
         XCTAssertEqual(try bomb.protobufBytes(limit: 1 << 20).count, 1 << 20, "exactly at the limit is fine")
     }
+
+    /// The read path makes no copy of the payload: `fill` hands the socket the frame's own buffer,
+    /// and the finished frame (and, uncompressed, its protobuf bytes) is that same buffer.
+    func testFillWritesStraightIntoTheFramePayload() throws {
+        let payload = (0 ..< 100_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let wire = FrameEncoder.frame(payload)
+        var decoder = FrameDecoder(limit: 1 << 20)
+        var offset = 0
+        var payloadWrites: Set<UnsafeMutableRawPointer> = []
+        var frame: Frame?
+        while frame == nil {
+            frame = try decoder.fill { dest in
+                let n = min(dest.count, 7_000, wire.count - offset)
+                wire.withUnsafeBytes { dest.baseAddress!.copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+                if offset >= FrameHeader.size { payloadWrites.insert(dest.baseAddress! - (offset - FrameHeader.size)) }
+                offset += n
+                return n
+            }
+        }
+        let f = try XCTUnwrap(frame)
+        XCTAssertEqual(f.payload, payload)
+        XCTAssertEqual(payloadWrites.count, 1, "every read went into one buffer")
+        let written = try XCTUnwrap(payloadWrites.first)
+        f.payload.withUnsafeBytes { XCTAssertEqual(UnsafeRawPointer($0.baseAddress), UnsafeRawPointer(written), "the frame holds the buffer the reads filled") }
+        try f.protobufBytes(limit: 1 << 20).withUnsafeBytes { XCTAssertEqual(UnsafeRawPointer($0.baseAddress), UnsafeRawPointer(written), "no copy for uncompressed frames") }
+    }
 }

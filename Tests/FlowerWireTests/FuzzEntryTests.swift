@@ -28,6 +28,12 @@ func fuzzSeeds() throws -> [[UInt8]] {
     seeds.append(try WireEncoder.frame(.fit(FitIns(round: 1, parameters: try testModel(count: 4000))), compression: false))
     let compressible = try Parameters(shapes: [("z", [2000])], values: [Float](repeating: 0, count: 2000))
     seeds.append(try WireEncoder.frame(.fit(FitIns(round: 1, parameters: compressible)), compression: true))
+    // TensorScanner's paths in shapes our encoder never produces: Parameters split across
+    // occurrences, a repeated oneof member, a Tensor whose data comes twice.
+    let a = PB.tensor(name: "a", shape: [1], data: [0, 0, 0x80, 0x3f]), b = PB.tensor(name: "b", shape: [1], data: [0, 0, 0, 0x40])
+    seeds.append(FrameEncoder.frame(PB.bytes(5, PB.bytes(2, PB.bytes(1, a)) + PB.field(1, 1) + PB.bytes(2, PB.bytes(1, b)))))
+    seeds.append(FrameEncoder.frame(PB.bytes(5, PB.bytes(2, PB.bytes(1, a))) + PB.bytes(6, PB.field(1, 2) + PB.bytes(2, PB.bytes(1, b)))))
+    seeds.append(FrameEncoder.frame(PB.fitIns([a + PB.bytes(4, [1, 2, 3, 4])])))
     return seeds
 }
 
