@@ -43,6 +43,11 @@ enum TensorScanner {
     /// Size of a token in a rewritten `Tensor.data`: a little-endian UInt32 index into `ranges`.
     static let tokenSize = 4
 
+    /// Most tensors one message may carry. Our model has 10 and large networks a few thousand;
+    /// the cap stops a frame of many tiny tensors from costing libprotobuf-c ~100 bytes of
+    /// allocations per few payload bytes.
+    static let maxTensors = 65_536
+
     /// Which envelope a payload is, hence which of its fields lead to `Parameters`.
     enum Envelope {
         case server, client
@@ -115,6 +120,7 @@ enum TensorScanner {
     struct Scanner {
         let bytes: UnsafeRawBufferPointer
         var ranges: [TensorBytes] = []
+        var tensors = 0
 
         init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -180,6 +186,12 @@ enum TensorScanner {
                 let fieldName = level == .tensor ? "Tensor.data" : "\(level.name) field \(f.number) (\(child.name))"
                 guard f.wireType == 2 else {
                     throw WireError.malformedMessage("\(fieldName) at byte \(f.start) has wire type \(f.wireType); it must be length-delimited (2)")
+                }
+                if level == .parameters {
+                    tensors += 1
+                    guard tensors <= TensorScanner.maxTensors else {
+                        throw WireError.malformedMessage("Parameters at byte \(f.start): more than \(TensorScanner.maxTensors) tensors in one message; send the model as fewer, larger tensors")
+                    }
                 }
                 append(f.start ..< f.tagEnd, to: &out)  // the tag as sent
                 if level == .tensor {

@@ -228,6 +228,16 @@ final class TensorScannerTests: XCTestCase {
         assertMalformed(PB.fitIns([[0x27]]), "Tensor: field 4 at byte 8 has wire type 7")
     }
 
+    /// A message of many tiny tensors is refused before libprotobuf-c allocates for them; the cap
+    /// itself still scans.
+    func testMoreTensorsThanTheCapAreRefused() throws {
+        let tiny = PB.bytes(4, [1, 2, 3, 4])
+        assertMalformed(PB.fitIns(Array(repeating: tiny, count: TensorScanner.maxTensors + 1)), "more than 65536 tensors in one message")
+        let atCap = PB.fitIns(Array(repeating: tiny, count: TensorScanner.maxTensors))
+        let scanned = try atCap.withUnsafeBytes { try TensorScanner.scan($0, envelope: .server) }
+        XCTAssertEqual(scanned.ranges.count, TensorScanner.maxTensors)
+    }
+
     func testFieldNumberZeroIsRefused() {
         assertMalformed([0x00, 0x01], "field number 0 at byte 0")
         assertMalformed(PB.fitIns([[0x02, 0x00]]), "Tensor: field number 0")
