@@ -3,6 +3,9 @@ import ArgumentParser
 import CNNModel
 import Dispatch
 import Tensor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Measures the training engine; prints JSON lines with the field names BENCHMARKS.md uses.
 struct BenchTrain: AsyncParsableCommand {
@@ -24,8 +27,11 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Figures to run: any of train, infer, gemm, comma-separated.")
     var only: String = "train,infer,gemm"
 
-    @Flag(help: "Also print where a training step's time goes (batch 32, 2 threads): one line per layer and pass.")
+    @Flag(help: "Also print where a training step's time goes (batch 32, each --threads count): one line per layer and pass.")
     var breakdown = false
+
+    @Option(help: "Thread counts for the training figures and --breakdown, comma-separated (default: 1,2; --quick: 2).")
+    var threads: String?
 
     @Option(help: "Seed for the model and the synthetic data.")
     var seed: UInt64 = 1
@@ -36,6 +42,15 @@ struct BenchTrain: AsyncParsableCommand {
         for part in only.split(separator: ",") where !known.contains(String(part)) {
             throw ValidationError("--only \(part) is unknown; use train, infer and/or gemm")
         }
+        if let threads, threadCounts.isEmpty || threadCounts.contains(where: { $0 < 1 }) {
+            throw ValidationError("--threads \(threads) must be positive integers, e.g. 1,2")
+        }
+    }
+
+    /// The thread counts of the training figures.
+    private var threadCounts: [Int] {
+        guard let threads else { return quick ? [2] : [1, 2] }
+        return threads.split(separator: ",").map { Int($0) ?? 0 }
     }
 
     func run() async throws {
@@ -44,12 +59,16 @@ struct BenchTrain: AsyncParsableCommand {
         if parts.contains("train") {
             for (c, h, w) in inputs {
                 for batch in quick ? [32] : [32, 64] {
-                    for threads in quick ? [2] : [1, 2] {
-                        let rate = try trainRate(c: c, h: h, w: w, batch: batch, threads: threads)
-                        print(#"{"bench":"train","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"images_per_s":\#(fmt(rate))}"#)
+                    for threads in threadCounts {
+                        // images_per_cpu_s: images per CPU-second of the whole process; at 1
+                        // thread a loaded machine disturbs it far less than wall-clock images/s.
+                        let (rate, perCPU) = try trainRate(c: c, h: h, w: w, batch: batch, threads: threads)
+                        print(#"{"bench":"train","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"images_per_s":\#(fmt(rate)),"images_per_cpu_s":\#(fmt(perCPU))}"#)
                     }
                 }
-                if breakdown { try printBreakdown(c: c, h: h, w: w, batch: 32, threads: 2) }
+                if breakdown {
+                    for threads in threadCounts { try printBreakdown(c: c, h: h, w: w, batch: 32, threads: threads) }
+                }
             }
         }
         if quick { return }
@@ -84,14 +103,29 @@ struct BenchTrain: AsyncParsableCommand {
 
     /// Runs `body` once to warm up, then repeatedly for `seconds`; returns units per second.
     private func measure(units: Double, _ body: () throws -> Void) rethrows -> Double {
+        try measureWithCPU(units: units, body).perSecond
+    }
+
+    /// As `measure`, also returning units per CPU-second the process used meanwhile.
+    private func measureWithCPU(units: Double, _ body: () throws -> Void) rethrows
+        -> (perSecond: Double, perCPUSecond: Double) {
         try body()
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
         var runs = 0.0, elapsed = 0.0
         repeat {
             try body(); runs += 1
             elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         } while elapsed < seconds
-        return runs * units / elapsed
+        let cpu = processCPUSeconds() - cpuStart
+        return (runs * units / elapsed, cpu > 0 ? runs * units / cpu : 0)
+    }
+
+    /// User + system CPU seconds of this process so far (getrusage).
+    private func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+        func secs(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return secs(usage.ru_utime) + secs(usage.ru_stime)
     }
 
     private func syntheticData(count: Int, c: Int, h: Int, w: Int) -> ([Float], [Int32]) {
@@ -101,12 +135,13 @@ struct BenchTrain: AsyncParsableCommand {
         return (images, labels)
     }
 
-    private func trainRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws -> Double {
+    private func trainRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws
+        -> (perSecond: Double, perCPUSecond: Double) {
         let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
         let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
         return try images.withUnsafeBufferPointer { x in
             try labels.withUnsafeBufferPointer { y in
-                try measure(units: Double(labels.count)) {
+                try measureWithCPU(units: Double(labels.count)) {
                     _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch,
                                         sgd: SGDConfig(), seed: seed)
                 }
