@@ -24,7 +24,7 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Seconds to measure each figure (after one warm-up).")
     var seconds: Double = 2
 
-    @Option(help: "Figures to run: any of train, infer, gemm, comma-separated.")
+    @Option(help: "Figures to run: any of train, infer, gemm, conv (each conv layer's three GEMMs), memory (peak RSS of batch-64 training; run it alone in a fresh process), comma-separated.")
     var only: String = "train,infer,gemm"
 
     @Flag(help: "Also print where a training step's time goes (batch 32, each --threads count): one line per layer and pass.")
@@ -38,9 +38,9 @@ struct BenchTrain: AsyncParsableCommand {
 
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be > 0") }
-        let known: Set<String> = ["train", "infer", "gemm"]
+        let known: Set<String> = ["train", "infer", "gemm", "conv", "memory"]
         for part in only.split(separator: ",") where !known.contains(String(part)) {
-            throw ValidationError("--only \(part) is unknown; use train, infer and/or gemm")
+            throw ValidationError("--only \(part) is unknown; use train, infer, gemm, conv and/or memory")
         }
         if let threads, threadCounts.isEmpty || threadCounts.contains(where: { $0 < 1 }) {
             throw ValidationError("--threads \(threads) must be positive integers, e.g. 1,2")
@@ -77,6 +77,21 @@ struct BenchTrain: AsyncParsableCommand {
                 for threads in [1, 2] {
                     let rate = try inferRate(c: c, h: h, w: w, batch: 256, threads: threads)
                     print(#"{"bench":"infer","input":"\#(c)x\#(h)x\#(w)","batch":256,"threads":\#(threads),"images_per_s":\#(fmt(rate))}"#)
+                }
+            }
+        }
+        if parts.contains("conv") {
+            for (c, h, w) in inputs {
+                var cin = c, hh = h, ww = w
+                for (i, cout) in [32, 64, 128, 256].enumerated() {
+                    for threads in threadCounts {
+                        for pass in ["forward", "weight_grad", "input_grad"] where !(i == 0 && pass == "input_grad") {
+                            let (m, n, k, gflops) = try convGEMMRate(cin: cin, cout: cout, h: hh, w: ww, batch: 32,
+                                                                     nchw: i == 0, pass: pass, threads: threads)
+                            print(#"{"bench":"conv_gemm","input":"\#(c)x\#(h)x\#(w)","layer":"conv\#(i + 1)","pass":"\#(pass)","m":\#(m),"n":\#(n),"k":\#(k),"threads":\#(threads),"level":"\#(KernelLevel.detected)","gflops":\#(fmt(gflops))}"#)
+                        }
+                    }
+                    cin = cout; hh /= 2; ww /= 2
                 }
             }
         }
@@ -177,6 +192,41 @@ struct BenchTrain: AsyncParsableCommand {
         return try images.withUnsafeBufferPointer { x in
             try measure(units: Double(batch)) { _ = try model.logits(images: x, count: batch) }
         }
+    }
+
+    /// GFLOPS of one conv layer's GEMM at `batch` images (implicit im2col, as in training):
+    /// forward Y = W·col, weight_grad dW = dY·colᵀ, input_grad dX = col2im(Wᵀ·dY).
+    private func convGEMMRate(cin: Int, cout: Int, h: Int, w: Int, batch: Int, nchw: Bool, pass: String,
+                              threads: Int) throws -> (m: Int, n: Int, k: Int, gflops: Double) {
+        let ws = try GEMMWorkspace(threads: threads)
+        let x = nchw ? ImageLayout.nchw(batch, cin, h, w) : ImageLayout.cnhw(batch, cin, h, w)
+        let q = batch * h * w, kk = cin * 9
+        var rng = SplitMix64(seed: seed)
+        let image = (0..<x.count).map { _ in Float.random(in: -1..<1, using: &rng) }
+        let weight = (0..<cout * kk).map { _ in Float.random(in: -1..<1, using: &rng) }
+        let dY = (0..<cout * q).map { _ in Float.random(in: -1..<1, using: &rng) }
+        var out = [Float](repeating: 0, count: max(cout * q, x.count, cout * kk))
+        let (m, n, k) = pass == "forward" ? (cout, q, kk) : pass == "weight_grad" ? (cout, kk, q) : (kk, q, cout)
+        let gflops = image.withUnsafeBufferPointer { pi in weight.withUnsafeBufferPointer { pw in
+            dY.withUnsafeBufferPointer { pg in out.withUnsafeMutableBufferPointer { po in
+                guard let i = pi.baseAddress, let wt = pw.baseAddress, let g = pg.baseAddress,
+                      let o = po.baseAddress else { return 0.0 }
+                return measure(units: 2 * Double(m) * Double(n) * Double(k) / 1e9) {
+                    switch pass {
+                    case "forward":
+                        gemmIm2col(m: cout, a: wt, aRS: kk, aCS: 1, image: i, x, kernel: 3, pad: 1, c: o, ldc: q,
+                                   threads: threads, workspace: ws)
+                    case "weight_grad":
+                        gemmIm2colT(m: cout, a: g, aRS: q, aCS: 1, image: i, x, kernel: 3, pad: 1, c: o, ldc: kk,
+                                    threads: threads, workspace: ws)
+                    default:
+                        gemmCol2im(kd: cout, a: wt, aRS: 1, aCS: kk, b: g, bRS: q, bCS: 1, output: o, x, kernel: 3,
+                                   pad: 1, threads: threads, workspace: ws)
+                    }
+                }
+            } }
+        } }
+        return (m, n, k, gflops)
     }
 
     private func gemmRate(m: Int, n: Int, k: Int, threads: Int) throws -> Double {

@@ -13,7 +13,8 @@
 // Fast path (full micro-panels): when the pixels of one channel are contiguous across the batch
 // (CNHW, or a single channel) or a panel lies within one image, col[r, q..q+nr) is the image
 // at q + (ky-pad)*w + (kx-pad) masked by where the tap falls inside the image: two vector
-// loads and two ANDs per panel row, with the masks (per tap and pixel) computed once per panel.
+// loads and two ANDs per panel row. The masks (per tap and pixel of one image plane, wrapped
+// around so any run of up to kc pixels is contiguous) are computed once per call, on the stack.
 // Elsewhere (partial panels, reads that would leave the allowed range) the general path walks
 // the pixels in segments, each within one image row (n, y): a shifted copy of an image row with
 // zeros at the edges.
@@ -24,20 +25,56 @@
 @inline(__always)
 func loadBits(_ p: UnsafeRawPointer) -> VecBits { p.loadUnaligned(as: VecBits.self) }
 
-/// masks[t*nr + j] = all ones if tap t (ky, kx) of pixel qs + j falls inside its image, else 0.
+/// masks[t*count + j] = all ones if tap t = (ky, kx) of pixel qs + j falls inside its image, else
+/// 0. Vector compares on `lanes` pixels at a time: for the first layer (9 taps, K = 9) the
+/// scalar form cost more than the GEMM.
 @inline(__always)
 func tapMasks(_ qs: Int, _ count: Int, _ h: Int, _ w: Int, _ kk: Int, _ pad: Int, _ masks: UnsafeMutablePointer<UInt32>) {
-    let plane = h * w
-    for j in 0..<count {
-        let q = qs + j, y = (q % plane) / w, x = q % w
+    let lanes = VecBits.scalarCount, plane = h * w
+    var y = (qs % plane) / w, x = qs % w
+    var j = 0
+    while j < count {
+        var ys = VecInt(), xs = VecInt()
+        for i in 0..<lanes {
+            ys[i] = Int32(truncatingIfNeeded: y); xs[i] = Int32(truncatingIfNeeded: x)
+            x += 1
+            if x == w { x = 0; y += 1; if y == h { y = 0 } }
+        }
+        let tail = min(lanes, count - j)
         for ky in 0..<kk {
-            let sy = y + ky - pad
-            let rowOK = sy >= 0 && sy < h
+            let sy = ys &+ Int32(truncatingIfNeeded: ky - pad)
+            let rowOK = (sy .>= 0) .& (sy .< Int32(truncatingIfNeeded: h))
             for kx in 0..<kk {
-                let sx = x + kx - pad
-                masks[(ky * kk + kx) * count + j] = rowOK && sx >= 0 && sx < w ? ~0 : 0
+                let sx = xs &+ Int32(truncatingIfNeeded: kx - pad)
+                let ok = rowOK .& (sx .>= 0) .& (sx .< Int32(truncatingIfNeeded: w))
+                let bits = VecBits(repeating: 0).replacing(with: ~0, where: ok)
+                let dst = masks + (ky * kk + kx) * count + j
+                if tail == lanes {
+                    UnsafeMutableRawPointer(dst).storeBytes(of: bits, as: VecBits.self)
+                } else {
+                    for i in 0..<tail { dst[i] = bits[i] }
+                }
             }
         }
+        j += lanes
+    }
+}
+
+/// Entries per tap in the mask table: one image plane plus a kc block of wrap-around.
+@inline(__always) func maskSpan(_ h: Int, _ w: Int) -> Int { h * w + blockKC }
+/// Largest mask table (entries) kept on the stack; larger images take the general path.
+@inline(__always) var maxMaskEntries: Int { 16384 }
+
+/// Calls `body` with the tap-mask table (masks[t*maskSpan + i] for pixel i mod h*w), or with
+/// nil when the kernel or the image is too large for it.
+@inline(__always)
+func withTapMasks(_ h: Int, _ w: Int, _ kk: Int, _ pad: Int, _ body: (UnsafePointer<UInt32>?) -> Void) {
+    let taps = kk * kk, span = maskSpan(h, w)
+    guard taps <= maxTaps, taps * span <= maxMaskEntries else { body(nil); return }
+    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: taps * span) { buffer in
+        guard let base = buffer.baseAddress else { body(nil); return }
+        tapMasks(0, span, h, w, kk, pad, base)
+        body(UnsafePointer(base))
     }
 }
 
@@ -58,18 +95,18 @@ func channelWindow(_ qs: Int, _ run: Int, _ c: Int, _ batch: Int, _ plane: Int, 
 @inline(__always)
 func packBIm2col(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _ bs: Int, _ cs: Int, _ kk: Int,
                  _ pad: Int, _ p0: Int, _ kc: Int, _ qStart: Int, _ nc: Int, _ out: UnsafeMutablePointer<Float>,
-                 _ masks: UnsafeMutablePointer<UInt32>) {
-    let nr = tileNR, half = nr / 2, plane = h * w, taps = kk * kk
+                 _ masks: UnsafePointer<UInt32>?) {
+    let nr = tileNR, half = nr / 2, plane = h * w, taps = kk * kk, span = maskSpan(h, w)
     var panel = 0
     while panel < nc {
         let cols = min(nr, nc - panel)
         let dst = out + panel * kc
         let qs = qStart + panel
-        if cols == nr && taps <= maxTaps && (bs == plane || qs / plane == (qs + nr - 1) / plane) {
-            tapMasks(qs, nr, h, w, kk, pad, masks)
+        if let masks, cols == nr, bs == plane || qs / plane == (qs + nr - 1) / plane {
+            let mq = masks + qs % plane
             var c = p0 / taps, t = p0 % taps
             for p in 0..<kc {
-                let d = dst + p * nr, m = masks + t * nr
+                let d = dst + p * nr, m = mq + t * span
                 if let win = channelWindow(qs, nr, c, batch, plane, bs, cs) {
                     let start = win.pix + c * cs + (t / kk - pad) * w + (t % kk - pad)
                     if start >= win.lo && start + nr <= win.hi {
@@ -122,12 +159,11 @@ func packBIm2col(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _ 
 @inline(__always)
 func packBIm2colT(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _ bs: Int, _ cs: Int, _ kk: Int,
                   _ pad: Int, _ p0: Int, _ kc: Int, _ rStart: Int, _ nc: Int, _ out: UnsafeMutablePointer<Float>,
-                  _ masks: UnsafeMutablePointer<UInt32>) {
-    let nr = tileNR, plane = h * w, taps = kk * kk, lanes = VecBits.scalarCount
+                  _ masks: UnsafePointer<UInt32>?) {
+    let nr = tileNR, plane = h * w, lanes = VecBits.scalarCount, span = maskSpan(h, w)
     let n0 = p0 / plane, y0 = (p0 % plane) / w, x0 = p0 % w
-    // Fast path: the pixel block is contiguous per channel; masks for all kc pixels, per tap.
-    let fast = taps <= maxTaps && kc <= blockKC && (bs == plane || p0 / plane == (p0 + kc - 1) / plane)
-    if fast { tapMasks(p0, kc, h, w, kk, pad, masks) }
+    // Fast path: the pixel block is contiguous per channel (its masks are contiguous too).
+    let fast = kc <= blockKC && (bs == plane || p0 / plane == (p0 + kc - 1) / plane)
     var panel = 0
     while panel < nc {
         let cols = min(nr, nc - panel)
@@ -139,8 +175,8 @@ func packBIm2colT(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _
             let dy = ky - pad, dx = kx - pad
             let chan = x + c * cs
             let d = dst + jj                           // d[pp * nr] for pixel p0 + pp
-            if fast, let win = channelWindow(p0, kc, c, batch, plane, bs, cs) {
-                let start = win.pix + c * cs + dy * w + dx, m = masks + (ky * kk + kx) * kc
+            if fast, let masks, let win = channelWindow(p0, kc, c, batch, plane, bs, cs) {
+                let start = win.pix + c * cs + dy * w + dx, m = masks + (ky * kk + kx) * span + p0 % plane
                 var pp = 0
                 if start >= win.lo && start + kc <= win.hi {
                     // Vector loads and masks; the transposed stores stay scalar (vectorised
@@ -178,14 +214,13 @@ func packBIm2colT(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _
 
 /// Adds a rows×cols tile (leading dimension nr) of dCol, rows r0..., pixels q0..., into dX:
 /// dX(n, c, y + ky - pad, x + kx - pad) += dCol[(c, ky, kx), (n, y, x)] (col2im).
-/// Fast path: a full-width tile whose masks (`masks`, for pixels qStart ..< qStart+nr) the
-/// caller computed, and whose read-modify-write stays inside the caller's own pixels
-/// [ownLo, ownHi) of the channel (other workers own the rest).
+/// Fast path: a full-width tile (masks from withTapMasks) whose read-modify-write stays inside
+/// the caller's own pixels [ownLo, ownHi) of the channel (other workers own the rest).
 @inline(__always)
 func scatterCol2im(_ tile: UnsafePointer<Float>, _ rows: Int, _ cols: Int, _ rStart: Int, _ qStart: Int,
                    _ dxOut: UnsafeMutablePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _ bs: Int, _ cs: Int,
-                   _ kk: Int, _ pad: Int, _ masks: UnsafeMutablePointer<UInt32>?, _ ownLo: Int, _ ownHi: Int) {
-    let nr = tileNR, half = nr / 2, plane = h * w
+                   _ kk: Int, _ pad: Int, _ masks: UnsafePointer<UInt32>?, _ ownLo: Int, _ ownHi: Int) {
+    let nr = tileNR, half = nr / 2, plane = h * w, span = maskSpan(h, w)
     let n0 = qStart / plane, y0 = (qStart % plane) / w, x0 = qStart % w
     for t in 0..<rows {
         let r = rStart + t
@@ -199,7 +234,7 @@ func scatterCol2im(_ tile: UnsafePointer<Float>, _ rows: Int, _ cols: Int, _ rSt
             // the tile's own image (the caller splits work at image boundaries).
             let lo = bs == plane ? c * cs + ownLo : win.lo, hi = bs == plane ? c * cs + ownHi : win.hi
             if start >= lo && start + nr <= hi {
-                let m = masks + (ky * kk + kx) * nr
+                let m = masks + (ky * kk + kx) * span + qStart % plane
                 let s0 = loadBits(src) & loadBits(m), s1 = loadBits(src + half) & loadBits(m + half)
                 let p = UnsafeMutableRawPointer(chan - c * cs + start)
                 let v0 = p.loadUnaligned(as: Vec.self) + unsafeBitCast(s0, to: Vec.self)
@@ -232,8 +267,7 @@ public func gemmIm2colSerial(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aR
                              accumulate: Bool,
                              packA pa: UnsafeMutablePointer<Float>, packB pb: UnsafeMutablePointer<Float>) {
     if m <= 0 || n <= 0 || k <= 0 { return }
-    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: maxTaps * 32) { buffer in
-        guard let masks = buffer.baseAddress else { return }
+    withTapMasks(h, w, kk, pad) { masks in
         gemmBlocked(m: m, n: n, k: k, a: a, aRS: aRS, aCS: aCS, c: c, ldc: ldc, accumulate: accumulate,
                     pa: pa, pb: pb, scatter: false,
                     packBlock: { p0, kc, j0, nc, out in
@@ -251,8 +285,7 @@ public func gemmIm2colTSerial(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, a
                               accumulate: Bool,
                               packA pa: UnsafeMutablePointer<Float>, packB pb: UnsafeMutablePointer<Float>) {
     if m <= 0 || n <= 0 || k <= 0 { return }
-    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: maxTaps * blockKC) { buffer in
-        guard let masks = buffer.baseAddress else { return }
+    withTapMasks(h, w, kk, pad) { masks in
         gemmBlocked(m: m, n: n, k: k, a: a, aRS: aRS, aCS: aCS, c: c, ldc: ldc, accumulate: accumulate,
                     pa: pa, pb: pb, scatter: false,
                     packBlock: { p0, kc, j0, nc, out in
@@ -272,21 +305,13 @@ public func gemmCol2imSerial(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, aR
                              kernel kk: Int, pad: Int, r0: Int, q0: Int,
                              packA pa: UnsafeMutablePointer<Float>, packB pb: UnsafeMutablePointer<Float>) {
     if m <= 0 || n <= 0 || k <= 0 { return }
-    let nr = tileNR, taps = kk * kk
-    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: maxTaps * 32) { buffer in
-        guard let masks = buffer.baseAddress else { return }
-        var maskPixel = -1                      // first pixel of the panel the masks describe
+    withTapMasks(h, w, kk, pad) { masks in
         gemmBlocked(m: m, n: n, k: k, a: a, aRS: aRS, aCS: aCS, c: dX, ldc: 0, accumulate: true,
                     pa: pa, pb: pb, scatter: true,
                     packBlock: { p0, kc, j0, nc, out in packB(b, bRS, bCS, p0, kc, j0, nc, out) },
                     storeTile: { tile, i0, rows, j0, cols in
-                        let fast = cols == nr && taps <= maxTaps
-                        if fast && maskPixel != q0 + j0 {
-                            tapMasks(q0 + j0, nr, h, w, kk, pad, masks)
-                            maskPixel = q0 + j0
-                        }
                         scatterCol2im(tile, rows, cols, r0 + i0, q0 + j0, dX, batch, h, w, bs, cs, kk, pad,
-                                      fast ? masks : nil, q0, q0 + n)
+                                      masks, q0, q0 + n)
                     })
     }
 }

@@ -21,14 +21,17 @@
 #if GEMM_AVX512
 typealias Vec = SIMD16<Float>
 typealias VecBits = SIMD16<UInt32>
+typealias VecInt = SIMD16<Int32>
 @inline(__always) var tileMR: Int { 8 }
 #elseif GEMM_AVX2
 typealias Vec = SIMD8<Float>
 typealias VecBits = SIMD8<UInt32>
+typealias VecInt = SIMD8<Int32>
 @inline(__always) var tileMR: Int { 6 }
 #else
 typealias Vec = SIMD4<Float>
 typealias VecBits = SIMD4<UInt32>
+typealias VecInt = SIMD4<Int32>
 @inline(__always) var tileMR: Int { 6 }
 #endif
 
