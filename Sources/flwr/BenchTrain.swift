@@ -2,6 +2,7 @@
 import ArgumentParser
 import CNNModel
 import Dispatch
+import Foundation
 import Tensor
 #if canImport(Glibc)
 import Glibc
@@ -33,6 +34,12 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Thread counts for the training figures and --breakdown, comma-separated (default: 1,2; --quick: 2).")
     var threads: String?
 
+    @Option(help: "Inputs (CxHxW), comma-separated (default: 1x28x28,3x32x32).")
+    var input: String = "1x28x28,3x32x32"
+
+    @Option(help: "Images of synthetic data for --only memory (the dataset the peak is measured above).")
+    var memoryImages: Int = 4096
+
     @Option(help: "Seed for the model and the synthetic data.")
     var seed: UInt64 = 1
 
@@ -42,6 +49,10 @@ struct BenchTrain: AsyncParsableCommand {
         for part in only.split(separator: ",") where !known.contains(String(part)) {
             throw ValidationError("--only \(part) is unknown; use train, infer, gemm, conv and/or memory")
         }
+        if inputs.isEmpty || inputs.contains(where: { $0.0 < 1 || $0.1 < 16 || $0.2 < 16 }) {
+            throw ValidationError("--input \(input) must be CxHxW shapes with H, W >= 16, e.g. 1x28x28,3x32x32")
+        }
+        guard memoryImages >= 64 else { throw ValidationError("--memory-images \(memoryImages) must be >= 64") }
         if let threads, threadCounts.isEmpty || threadCounts.contains(where: { $0 < 1 }) {
             throw ValidationError("--threads \(threads) must be positive integers, e.g. 1,2")
         }
@@ -53,9 +64,29 @@ struct BenchTrain: AsyncParsableCommand {
         return threads.split(separator: ",").map { Int($0) ?? 0 }
     }
 
+    /// The --input shapes as (C, H, W).
+    private var inputs: [(Int, Int, Int)] {
+        input.split(separator: ",").map { shape in
+            let d = shape.split(separator: "x").map { Int($0) ?? 0 }
+            return d.count == 3 ? (d[0], d[1], d[2]) : (0, 0, 0)
+        }
+    }
+
     func run() async throws {
         let parts = Set(only.split(separator: ",").map(String.init))
-        let inputs = [(1, 28, 28), (3, 32, 32)]
+        let inputs = self.inputs
+        if parts.contains("memory") {
+            // A fresh process per figure: the peak of one must not hide inside another's.
+            if inputs.count == 1 && threadCounts.count == 1 {
+                try printMemory(c: inputs[0].0, h: inputs[0].1, w: inputs[0].2, threads: threadCounts[0])
+            } else {
+                for (c, h, w) in inputs {
+                    for threads in threadCounts { try runChild(["--only", "memory", "--input", "\(c)x\(h)x\(w)",
+                                                                "--threads", "\(threads)"]) }
+                }
+            }
+            if parts.count == 1 { return }
+        }
         if parts.contains("train") {
             for (c, h, w) in inputs {
                 for batch in quick ? [32] : [32, 64] {
@@ -115,6 +146,48 @@ struct BenchTrain: AsyncParsableCommand {
     }
 
     private func fmt(_ x: Double) -> String { String(Double(Int(x * 10)) / 10) }
+
+    /// Runs `flwr bench train <args>` as a child process (same binary), its output passed through.
+    private func runChild(_ args: [String]) throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        child.arguments = ["bench", "train", "--seed", "\(seed)", "--memory-images", "\(memoryImages)"] + args
+        try child.run()
+        child.waitUntilExit()
+        guard child.terminationStatus == 0 else {
+            throw ValidationError("bench child \(args.joined(separator: " ")) exited with \(child.terminationStatus)")
+        }
+    }
+
+    /// Peak resident memory of training (batch 64, one epoch over `memoryImages` synthetic
+    /// images) above the resident size once the dataset is in memory: VmRSS before the model
+    /// exists, VmHWM after training, the high-water mark reset in between (/proc/self/clear_refs).
+    private func printMemory(c: Int, h: Int, w: Int, threads: Int) throws {
+        let (images, labels) = syntheticData(count: memoryImages, c: c, h: h, w: w)
+        let reset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
+        let before = procStatusKB("VmRSS")
+        let examples: Int
+        do {
+            let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+            examples = try images.withUnsafeBufferPointer { x in
+                try labels.withUnsafeBufferPointer { y in
+                    try model.train(images: x, labels: y, epochs: 1, batchSize: 64, sgd: SGDConfig(), seed: seed)
+                }
+            }.examples
+        }
+        let peak = procStatusKB("VmHWM")
+        let above = Double(peak - before) / 1024, dataset = Double(images.count * 4 + labels.count * 4) / 1_048_576
+        print(#"{"bench":"memory","input":"\#(c)x\#(h)x\#(w)","batch":64,"threads":\#(threads),"images":\#(examples),"dataset_mb":\#(fmt(dataset)),"rss_before_mb":\#(fmt(Double(before) / 1024)),"peak_rss_mb":\#(fmt(Double(peak) / 1024)),"peak_rss_mb_above_dataset":\#(fmt(above)),"hwm_reset":\#(reset)}"#)
+    }
+
+    /// A "Name:   123 kB" field of /proc/self/status, in kB (0 if absent).
+    private func procStatusKB(_ name: String) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
+            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return 0
+    }
 
     /// Runs `body` once to warm up, then repeatedly for `seconds`; returns units per second.
     private func measure(units: Double, _ body: () throws -> Void) rethrows -> Double {
