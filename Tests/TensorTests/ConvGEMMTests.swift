@@ -66,7 +66,8 @@ final class ConvGEMMTests: XCTestCase {
                       ConvGEMMCase(n: 1, c: 1, h: 2, w: 33, m: 3, nchw: true),
                       ConvGEMMCase(n: 2, c: 2, h: 2, w: 2, m: 1, nchw: false),
                       ConvGEMMCase(n: 3, c: 2, h: 5, w: 7, m: 5, nchw: false),
-                      ConvGEMMCase(n: 2, c: 2, h: 4, w: 8, m: 3, nchw: true)] {
+                      ConvGEMMCase(n: 2, c: 2, h: 4, w: 8, m: 3, nchw: true),
+                      ConvGEMMCase(n: 2, c: 2, h: 16, w: 17, m: 3, nchw: false)] {
                 try checkConvGEMMs(t, threads: 1, level: level)
             }
         }

@@ -169,7 +169,20 @@ func packBIm2colT(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _
         let cols = min(nr, nc - panel)
         let dst = out + panel * kc
         if cols < nr { dst.initialize(repeating: 0, count: nr * kc) }
-        for jj in 0..<cols {
+        var groupsDone = 0                         // bit g: columns g*lanes ..< (g+1)*lanes packed
+        #if GEMM_AVX512
+        if fast, let masks {
+            var g = 0
+            while (g + 1) * lanes <= cols {
+                if packColumnsTransposed(x, batch, h, w, bs, cs, kk, pad, p0, kc, rStart + panel + g * lanes,
+                                         masks, dst + g * lanes) {
+                    groupsDone |= 1 << g
+                }
+                g += 1
+            }
+        }
+        #endif
+        for jj in 0..<cols where groupsDone & (1 << (jj / lanes)) == 0 {
             let r = rStart + panel + jj
             let c = r / (kk * kk), ky = (r / kk) % kk, kx = r % kk
             let dy = ky - pad, dx = kx - pad
@@ -211,6 +224,170 @@ func packBIm2colT(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _
         panel += nr
     }
 }
+
+#if GEMM_AVX512
+/// Stores the transpose of the 16×16 block whose rows are v0...v15: row i of the result (column
+/// i of the block) goes to d + i*ld. Four butterfly stages of two-source shuffles (LLVM emits
+/// vpermt2ps), instead of 256 scalar stores.
+@inline(__always)
+func transposeStore16(_ v0: Vec, _ v1: Vec, _ v2: Vec, _ v3: Vec, _ v4: Vec, _ v5: Vec, _ v6: Vec, _ v7: Vec, _ v8: Vec, _ v9: Vec, _ v10: Vec, _ v11: Vec, _ v12: Vec, _ v13: Vec, _ v14: Vec, _ v15: Vec,
+                      _ d: UnsafeMutablePointer<Float>, _ ld: Int) {
+    var r0 = v0; var r1 = v1; var r2 = v2; var r3 = v3; var r4 = v4; var r5 = v5; var r6 = v6; var r7 = v7
+    var r8 = v8; var r9 = v9; var r10 = v10; var r11 = v11; var r12 = v12; var r13 = v13; var r14 = v14; var r15 = v15
+    do { let a = r0, c = r8
+        r0 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r8 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r1, c = r9
+        r1 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r9 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r2, c = r10
+        r2 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r10 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r3, c = r11
+        r3 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r11 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r4, c = r12
+        r4 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r12 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r5, c = r13
+        r5 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r13 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r6, c = r14
+        r6 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r14 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r7, c = r15
+        r7 = Vec(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7])
+        r15 = Vec(a[8], a[9], a[10], a[11], a[12], a[13], a[14], a[15], c[8], c[9], c[10], c[11], c[12], c[13], c[14], c[15]) }
+    do { let a = r0, c = r4
+        r0 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r4 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r1, c = r5
+        r1 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r5 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r2, c = r6
+        r2 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r6 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r3, c = r7
+        r3 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r7 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r8, c = r12
+        r8 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r12 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r9, c = r13
+        r9 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r13 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r10, c = r14
+        r10 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r14 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r11, c = r15
+        r11 = Vec(a[0], a[1], a[2], a[3], c[0], c[1], c[2], c[3], a[8], a[9], a[10], a[11], c[8], c[9], c[10], c[11])
+        r15 = Vec(a[4], a[5], a[6], a[7], c[4], c[5], c[6], c[7], a[12], a[13], a[14], a[15], c[12], c[13], c[14], c[15]) }
+    do { let a = r0, c = r2
+        r0 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r2 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r1, c = r3
+        r1 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r3 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r4, c = r6
+        r4 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r6 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r5, c = r7
+        r5 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r7 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r8, c = r10
+        r8 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r10 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r9, c = r11
+        r9 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r11 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r12, c = r14
+        r12 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r14 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r13, c = r15
+        r13 = Vec(a[0], a[1], c[0], c[1], a[4], a[5], c[4], c[5], a[8], a[9], c[8], c[9], a[12], a[13], c[12], c[13])
+        r15 = Vec(a[2], a[3], c[2], c[3], a[6], a[7], c[6], c[7], a[10], a[11], c[10], c[11], a[14], a[15], c[14], c[15]) }
+    do { let a = r0, c = r1
+        r0 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r1 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    do { let a = r2, c = r3
+        r2 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r3 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    do { let a = r4, c = r5
+        r4 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r5 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    do { let a = r6, c = r7
+        r6 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r7 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    do { let a = r8, c = r9
+        r8 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r9 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    do { let a = r10, c = r11
+        r10 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r11 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    do { let a = r12, c = r13
+        r12 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r13 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    do { let a = r14, c = r15
+        r14 = Vec(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6], a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14])
+        r15 = Vec(a[1], c[1], a[3], c[3], a[5], c[5], a[7], c[7], a[9], c[9], a[11], c[11], a[13], c[13], a[15], c[15]) }
+    UnsafeMutableRawPointer(d + 0 * ld).storeBytes(of: r0, as: Vec.self)
+    UnsafeMutableRawPointer(d + 1 * ld).storeBytes(of: r1, as: Vec.self)
+    UnsafeMutableRawPointer(d + 2 * ld).storeBytes(of: r2, as: Vec.self)
+    UnsafeMutableRawPointer(d + 3 * ld).storeBytes(of: r3, as: Vec.self)
+    UnsafeMutableRawPointer(d + 4 * ld).storeBytes(of: r4, as: Vec.self)
+    UnsafeMutableRawPointer(d + 5 * ld).storeBytes(of: r5, as: Vec.self)
+    UnsafeMutableRawPointer(d + 6 * ld).storeBytes(of: r6, as: Vec.self)
+    UnsafeMutableRawPointer(d + 7 * ld).storeBytes(of: r7, as: Vec.self)
+    UnsafeMutableRawPointer(d + 8 * ld).storeBytes(of: r8, as: Vec.self)
+    UnsafeMutableRawPointer(d + 9 * ld).storeBytes(of: r9, as: Vec.self)
+    UnsafeMutableRawPointer(d + 10 * ld).storeBytes(of: r10, as: Vec.self)
+    UnsafeMutableRawPointer(d + 11 * ld).storeBytes(of: r11, as: Vec.self)
+    UnsafeMutableRawPointer(d + 12 * ld).storeBytes(of: r12, as: Vec.self)
+    UnsafeMutableRawPointer(d + 13 * ld).storeBytes(of: r13, as: Vec.self)
+    UnsafeMutableRawPointer(d + 14 * ld).storeBytes(of: r14, as: Vec.self)
+    UnsafeMutableRawPointer(d + 15 * ld).storeBytes(of: r15, as: Vec.self)
+}
+#endif
+
+#if GEMM_AVX512
+/// The fast path of packBIm2colT for 16 columns r0 ..< r0+16 at once: 16 masked vector loads
+/// (one per column) per 16 pixels, transposed in registers into the panel (leading dimension
+/// nr). False (nothing written) if a column's window leaves the allowed range.
+@inline(__always)
+func packColumnsTransposed(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _ bs: Int, _ cs: Int,
+                           _ kk: Int, _ pad: Int, _ p0: Int, _ kc: Int, _ r0: Int, _ masks: UnsafePointer<UInt32>,
+                           _ d: UnsafeMutablePointer<Float>) -> Bool {
+    let nr = tileNR, plane = h * w, span = maskSpan(h, w)
+    return withUnsafeTemporaryAllocation(of: Int.self, capacity: 32) { buffer -> Bool in
+        guard let starts = buffer.baseAddress else { return false }
+        let maskOffsets = starts + 16
+        for i in 0..<16 {
+            let r = r0 + i
+            let c = r / (kk * kk), ky = (r / kk) % kk, kx = r % kk
+            guard let win = channelWindow(p0, kc, c, batch, plane, bs, cs) else { return false }
+            let start = win.pix + c * cs + (ky - pad) * w + (kx - pad)
+            guard start >= win.lo && start + kc <= win.hi else { return false }
+            starts[i] = start
+            maskOffsets[i] = (ky * kk + kx) * span + p0 % plane
+        }
+        @inline(__always) func row(_ i: Int, _ pp: Int) -> Vec {
+            unsafeBitCast(loadBits(x + starts[i] + pp) & loadBits(masks + maskOffsets[i] + pp), to: Vec.self)
+        }
+        var pp = 0
+        while pp + 16 <= kc {
+            transposeStore16(row(0, pp), row(1, pp), row(2, pp), row(3, pp), row(4, pp), row(5, pp), row(6, pp),
+                             row(7, pp), row(8, pp), row(9, pp), row(10, pp), row(11, pp), row(12, pp), row(13, pp),
+                             row(14, pp), row(15, pp), d + pp * nr, nr)
+            pp += 16
+        }
+        while pp < kc {
+            for i in 0..<16 { d[pp * nr + i] = masks[maskOffsets[i] + pp] != 0 ? x[starts[i] + pp] : 0 }
+            pp += 1
+        }
+        return true
+    }
+}
+#endif
 
 /// Adds a rows×cols tile (leading dimension nr) of dCol, rows r0..., pixels q0..., into dX:
 /// dX(n, c, y + ky - pad, x + kx - pad) += dCol[(c, ky, kx), (n, y, x)] (col2im).
