@@ -397,23 +397,30 @@ func packColumnsTransposed(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ 
 func scatterCol2im(_ tile: UnsafePointer<Float>, _ rows: Int, _ cols: Int, _ rStart: Int, _ qStart: Int,
                    _ dxOut: UnsafeMutablePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _ bs: Int, _ cs: Int,
                    _ kk: Int, _ pad: Int, _ masks: UnsafePointer<UInt32>?, _ ownLo: Int, _ ownHi: Int) {
+    // Divisions once per tile (they cost as much as the adds when done per row): the rows'
+    // (c, ky, kx) advance incrementally, the pixel's (n, y, x) only on the general path.
     let nr = tileNR, half = nr / 2, plane = h * w, span = maskSpan(h, w)
-    let n0 = qStart / plane, y0 = (qStart % plane) / w, x0 = qStart % w
+    let taps = kk * kk, qInPlane = qStart % plane
+    let contiguous = bs == plane                  // else the tile lies within one image (or goes slow)
+    let image = contiguous ? 0 : qStart / plane
+    let fast = masks != nil && cols == nr && (contiguous || (qStart + nr - 1) / plane == image)
+    let pixelBase = contiguous ? qStart : image * bs + qInPlane
+    var c = rStart / taps, t0 = rStart % taps
     for t in 0..<rows {
-        let r = rStart + t
-        let c = r / (kk * kk), ky = (r / kk) % kk, kx = r % kk
+        let ky = t0 / kk, kx = t0 - (t0 / kk) * kk
         let dy = ky - pad, dx = kx - pad
         let chan = dxOut + c * cs
         let src = tile + t * nr
-        if let masks, cols == nr, let win = channelWindow(qStart, nr, c, batch, plane, bs, cs) {
-            let start = win.pix + c * cs + dy * w + dx
+        defer { t0 += 1; if t0 == taps { t0 = 0; c += 1 } }
+        if fast, let masks {
+            let start = pixelBase + dy * w + dx       // relative to the channel
             // Own pixels only: [ownLo, ownHi) in the channel's pixel numbering (bs == plane) or
             // the tile's own image (the caller splits work at image boundaries).
-            let lo = bs == plane ? c * cs + ownLo : win.lo, hi = bs == plane ? c * cs + ownHi : win.hi
+            let lo = contiguous ? ownLo : image * bs, hi = contiguous ? ownHi : image * bs + plane
             if start >= lo && start + nr <= hi {
-                let m = masks + (ky * kk + kx) * span + qStart % plane
+                let m = masks + t0 * span + qInPlane
                 let s0 = loadBits(src) & loadBits(m), s1 = loadBits(src + half) & loadBits(m + half)
-                let p = UnsafeMutableRawPointer(chan - c * cs + start)
+                let p = UnsafeMutableRawPointer(chan + start)
                 let v0 = p.loadUnaligned(as: Vec.self) + unsafeBitCast(s0, to: Vec.self)
                 let v1 = (p + half * 4).loadUnaligned(as: Vec.self) + unsafeBitCast(s1, to: Vec.self)
                 p.storeBytes(of: v0, as: Vec.self)
@@ -421,6 +428,7 @@ func scatterCol2im(_ tile: UnsafePointer<Float>, _ rows: Int, _ cols: Int, _ rSt
                 continue
             }
         }
+        let n0 = qStart / plane, y0 = qInPlane / w, x0 = qStart % w
         var jj = 0, n = n0, y = y0, xs = x0
         while jj < cols {
             let len = min(w - xs, cols - jj), e = xs + len
