@@ -103,22 +103,26 @@ func packBIm2col(_ x: UnsafePointer<Float>, _ batch: Int, _ h: Int, _ w: Int, _ 
         let dst = out + panel * kc
         let qs = qStart + panel
         if let masks, cols == nr, bs == plane || qs / plane == (qs + nr - 1) / plane {
+            // Channel-relative pixel offset of the panel and the range its reads may touch.
+            let contiguous = bs == plane, image = contiguous ? 0 : qs / plane
+            let pixelBase = contiguous ? qs : image * bs + qs % plane
+            let lo = contiguous ? 0 : image * bs, hi = contiguous ? batch * plane : image * bs + plane
             let mq = masks + qs % plane
             var c = p0 / taps, t = p0 % taps
+            var ky = t / kk, kx = t - ky * kk
             for p in 0..<kc {
                 let d = dst + p * nr, m = mq + t * span
-                if let win = channelWindow(qs, nr, c, batch, plane, bs, cs) {
-                    let start = win.pix + c * cs + (t / kk - pad) * w + (t % kk - pad)
-                    if start >= win.lo && start + nr <= win.hi {
-                        let v0 = loadBits(x + start) & loadBits(m), v1 = loadBits(x + start + half) & loadBits(m + half)
-                        UnsafeMutableRawPointer(d).storeBytes(of: v0, as: VecBits.self)
-                        UnsafeMutableRawPointer(d + half).storeBytes(of: v1, as: VecBits.self)
-                    } else {
-                        for j in 0..<nr { d[j] = m[j] != 0 ? x[start + j] : 0 }
-                    }
+                let rel = pixelBase + (ky - pad) * w + (kx - pad), src = x + c * cs + rel
+                if rel >= lo && rel + nr <= hi {
+                    let v0 = loadBits(src) & loadBits(m), v1 = loadBits(src + half) & loadBits(m + half)
+                    UnsafeMutableRawPointer(d).storeBytes(of: v0, as: VecBits.self)
+                    UnsafeMutableRawPointer(d + half).storeBytes(of: v1, as: VecBits.self)
+                } else {
+                    for j in 0..<nr { d[j] = m[j] != 0 ? src[j] : 0 }
                 }
-                t += 1
-                if t == taps { t = 0; c += 1 }
+                t += 1; kx += 1
+                if kx == kk { kx = 0; ky += 1 }
+                if t == taps { t = 0; ky = 0; kx = 0; c += 1 }
             }
             panel += nr
             continue
