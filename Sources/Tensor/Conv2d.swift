@@ -54,9 +54,12 @@ public func conv2dBackward(_ input: UnsafePointer<Float>, _ x: ImageLayout, _ s:
                            threads: Int, gemmWorkspace: GEMMWorkspace) {
     let q = x.batch * x.plane, kk = s.colRows
     sumRows(outGrad, rows: s.outChannels, cols: q, into: biasGrad, threads: threads)
-    // dW[Cout, kk] = dY[Cout, q] · colᵀ
-    gemmIm2colT(m: s.outChannels, a: outGrad, aRS: q, aCS: 1, image: input, x, kernel: s.kernel, pad: s.pad,
-                c: weightGrad, ldc: kk, threads: threads, workspace: gemmWorkspace)
+    // dW[Cout, kk] = dY[Cout, q] · colᵀ (first layer: dot products along the pixels instead)
+    if !convWeightGradDirect(cout: s.outChannels, outGrad: outGrad, image: input, x, kernel: s.kernel, pad: s.pad,
+                             weightGrad: weightGrad, threads: threads, level: gemmWorkspace.level) {
+        gemmIm2colT(m: s.outChannels, a: outGrad, aRS: q, aCS: 1, image: input, x, kernel: s.kernel, pad: s.pad,
+                    c: weightGrad, ldc: kk, threads: threads, workspace: gemmWorkspace)
+    }
     guard let inputGrad else { return }
     // dX = col2im(Wᵀ · dY)  (Wᵀ element (i, p) = W[p*kk + i])
     gemmCol2im(kd: s.outChannels, a: weight, aRS: 1, aCS: kk, b: outGrad, bRS: q, bCS: 1,

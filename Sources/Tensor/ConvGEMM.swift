@@ -128,3 +128,41 @@ func zeroImage(_ p: UnsafeMutablePointer<Float>, _ x: ImageLayout) {
         for c in 0..<x.channels { (p + n * x.batchStride + c * x.channelStride).initialize(repeating: 0, count: x.plane) }
     }
 }
+
+/// dW[Cout, C*9] = dY·im2col(X)ᵀ for a 3×3 convolution with few input channels (C*9 <= 27: the
+/// first layer) as dot products along the pixels (GEMMKernels/ConvWeightGradDirect.swift),
+/// rows split across threads. Returns false, writing nothing, where that kernel does not apply;
+/// the caller then uses gemmIm2colT.
+public func convWeightGradDirect(cout: Int, outGrad: UnsafePointer<Float>, image: UnsafePointer<Float>,
+                                 _ x: ImageLayout, kernel: Int, pad: Int, weightGrad: UnsafeMutablePointer<Float>,
+                                 threads: Int, level: KernelLevel) -> Bool {
+    guard kernel == 3, x.channels * 9 <= 27, cout > 0 else { return false }
+    let parts = max(1, min(threads, cout / 2))
+    let g = ConvGEMMArgs(a: outGrad, aRS: 0, aCS: 0, b: nil, bRS: 0, bCS: 0, image: UnsafeMutablePointer(mutating: image),
+                         x: x, kernel: kernel, pad: pad, c: weightGrad, ldc: 0, k: cout, accumulate: false)
+    return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { results -> Bool in
+        guard let base = results.baseAddress else { return false }
+        base.initialize(repeating: false, count: parts)
+        let ok = UnsafeTransfer(base)
+        Parallel.run(parts) { part in
+            let rows = Parallel.range(part, of: parts, count: g.k, align: 2), x = g.x
+            guard let dW = g.c else { return }
+            let img = UnsafePointer(g.image)
+            switch level {
+            case .avx512:
+                ok.value[part] = TensorGEMMAVX512.convWeightGradDirectSerial(rows: rows, dY: g.a, image: img,
+                    batch: x.batch, channels: x.channels, h: x.height, w: x.width, bs: x.batchStride,
+                    cs: x.channelStride, kernel: g.kernel, pad: g.pad, dW: dW)
+            case .avx2:
+                ok.value[part] = TensorGEMMAVX2.convWeightGradDirectSerial(rows: rows, dY: g.a, image: img,
+                    batch: x.batch, channels: x.channels, h: x.height, w: x.width, bs: x.batchStride,
+                    cs: x.channelStride, kernel: g.kernel, pad: g.pad, dW: dW)
+            case .baseline:
+                ok.value[part] = TensorGEMMBaseline.convWeightGradDirectSerial(rows: rows, dY: g.a, image: img,
+                    batch: x.batch, channels: x.channels, h: x.height, w: x.width, bs: x.batchStride,
+                    cs: x.channelStride, kernel: g.kernel, pad: g.pad, dW: dW)
+            }
+        }
+        return (0..<parts).allSatisfy { base[$0] }
+    }
+}

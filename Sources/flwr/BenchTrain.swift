@@ -268,7 +268,8 @@ struct BenchTrain: AsyncParsableCommand {
     }
 
     /// GFLOPS of one conv layer's GEMM at `batch` images (implicit im2col, as in training):
-    /// forward Y = W·col, weight_grad dW = dY·colᵀ, input_grad dX = col2im(Wᵀ·dY).
+    /// forward Y = W·col, weight_grad dW = dY·colᵀ (the first layer's direct kernel where it
+    /// applies, as in training), input_grad dX = col2im(Wᵀ·dY).
     private func convGEMMRate(cin: Int, cout: Int, h: Int, w: Int, batch: Int, nchw: Bool, pass: String,
                               threads: Int) throws -> (m: Int, n: Int, k: Int, gflops: Double) {
         let ws = try GEMMWorkspace(threads: threads)
@@ -290,6 +291,8 @@ struct BenchTrain: AsyncParsableCommand {
                         gemmIm2col(m: cout, a: wt, aRS: kk, aCS: 1, image: i, x, kernel: 3, pad: 1, c: o, ldc: q,
                                    threads: threads, workspace: ws)
                     case "weight_grad":
+                        if convWeightGradDirect(cout: cout, outGrad: g, image: i, x, kernel: 3, pad: 1, weightGrad: o,
+                                                threads: threads, level: ws.level) { break }
                         gemmIm2colT(m: cout, a: g, aRS: q, aCS: 1, image: i, x, kernel: 3, pad: 1, c: o, ldc: kk,
                                     threads: threads, workspace: ws)
                     default:

@@ -74,6 +74,44 @@ final class ConvGEMMTests: XCTestCase {
     }
 }
 
+/// The first layer's direct weight gradient (dot products along the pixels) against the
+/// explicit dY·colᵀ, at every level: NCHW with 1 and 3 channels and CNHW, planes that are
+/// multiples of 16 (so every level's vector width divides them), odd output-channel counts.
+final class ConvWeightGradDirectTests: XCTestCase {
+    func testMatchesExplicitAllLevels() throws {
+        for level in KernelLevel.supported {
+            for (n, c, h, w, cout, nchw, threads) in [(2, 1, 4, 4, 5, true, 1), (3, 3, 8, 6, 4, true, 2),
+                                                      (2, 2, 4, 8, 3, false, 2), (1, 3, 16, 16, 2, true, 1)] {
+                let x = nchw ? ImageLayout.nchw(n, c, h, w) : ImageLayout.cnhw(n, c, h, w)
+                let q = n * h * w, rows = c * 9
+                let image = randomFloats(x.count, seed: 91), dY = randomFloats(cout * q, seed: 92)
+                var col = [Float](repeating: 0, count: rows * q)
+                image.withPtr { pi in col.withMutPtr { im2col(pi, x, kernel: 3, pad: 1, col: $0, threads: 1) } }
+                var fast = [Float](repeating: 7, count: cout * rows), ref = fast
+                var applied = false
+                image.withPtr { pi in dY.withPtr { pg in col.withPtr { pc in
+                    fast.withMutPtr { applied = convWeightGradDirect(cout: cout, outGrad: pg, image: pi, x, kernel: 3,
+                                                                      pad: 1, weightGrad: $0, threads: threads, level: level) }
+                    ref.withMutPtr { gemmReference(m: cout, n: rows, k: q, a: pg, aRS: q, aCS: 1, b: pc, bRS: 1, bCS: q,
+                                                   c: $0, ldc: rows) }
+                } } }
+                XCTAssertTrue(applied, "direct dW should apply to \(x) at \(level)")
+                let diff = maxAbsDiff(fast, ref), tol = Float(q) * 4e-7 + 1e-5
+                XCTAssertLessThanOrEqual(diff, tol, "direct dW \(x) cout=\(cout) level=\(level): max |fast-ref| = \(diff)")
+            }
+            // Not applicable: a 5×5 plane is no multiple of the vector width; nothing is written.
+            var untouched = [Float](repeating: 7, count: 2 * 9)
+            let image = randomFloats(25, seed: 93), dY = randomFloats(2 * 25, seed: 94)
+            let applied = image.withPtr { pi in dY.withPtr { pg in untouched.withMutPtr {
+                convWeightGradDirect(cout: 2, outGrad: pg, image: pi, .nchw(1, 1, 5, 5), kernel: 3, pad: 1,
+                                     weightGrad: $0, threads: 1, level: level)
+            } } }
+            XCTAssertFalse(applied && level != .baseline, "5x5 plane at \(level)")
+            if !applied { XCTAssertEqual(untouched, [Float](repeating: 7, count: 18)) }
+        }
+    }
+}
+
 /// Shapes across the kc block (rows or pixels > 256) and large enough to split over two
 /// threads, at every level (release only: SIMD code at -Onone is ~100x slower).
 final class ConvGEMMReleaseTests: XCTestCase {
