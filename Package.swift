@@ -34,7 +34,8 @@ let package = Package(
         // MARK: Swift modules
         /// CPU feature probe (cpuid/xgetbv) the baseline dispatcher uses to pick a GEMM variant.
         .target(name: "CTensorCPU", path: "Sources/Tensor/CPU"),
-        /// The GEMM packing loops and micro-kernel, compiled three times from the same files
+        /// The GEMM packing loops and micro-kernel (and the implicit-im2col convolution packing
+        /// built on them: GEMMKernels/ConvGEMM.swift), compiled three times from the same files
         /// (Sources/Tensor/GEMMKernels; the AVX2/AVX512 folders are symlinks to it) with different
         /// CPU targets. `Tensor` calls only the variant the running CPU supports, so the one
         /// binary runs on any x86-64 and uses AVX2/FMA or AVX-512 where present.

@@ -2,7 +2,7 @@
 """PyTorch side of `flwr bench train`: the same CNN, batches, inputs and threads, same JSON lines.
 
     pip install torch==2.13.0+cpu        # CPU build; the default wheel wants CUDA libraries
-    python3 Benchmarks/pytorch_train.py [--quick] [--seconds 2]
+    python3 Benchmarks/pytorch_train.py [--quick] [--seconds 2] [--threads 1,2]
 
 Every line has "impl":"pytorch"; otherwise the fields match flwr's
 ({"bench":"train","input":"1x28x28","batch":32,"threads":2,"images_per_s":...}).
@@ -72,11 +72,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="only 2-thread batch-32 training")
     ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--threads", help="thread counts for training, comma-separated (default 1,2; --quick: 2)")
     args = ap.parse_args()
+    thread_counts = [int(t) for t in args.threads.split(",")] if args.threads else ([2] if args.quick else [1, 2])
     inputs = [(1, 28, 28), (3, 32, 32)]
     for c, h, w in inputs:
         for batch in ([32] if args.quick else [32, 64]):
-            for threads in ([2] if args.quick else [1, 2]):
+            for threads in thread_counts:
                 torch.set_num_threads(threads)
                 rate = train_rate(c, h, w, batch, args.seconds)
                 print(json.dumps({"bench": "train", "impl": "pytorch", "input": f"{c}x{h}x{w}", "batch": batch,

@@ -18,7 +18,7 @@ extension CNN {
         for (i, b) in blocks.enumerated() {
             let w = params + entries[2 * i].offset, bias = params + entries[2 * i + 1].offset
             conv2dForward(x, layout, b.conv, weight: w, bias: bias, output: ws.act[i].pointer, relu: true,
-                          col: ws.col.pointer, threads: threads, gemmWorkspace: gemmWorkspace)
+                          threads: threads, gemmWorkspace: gemmWorkspace)
             t?.mark(2 * i)
             maxPool2Forward(ws.act[i].pointer, b.actLayout(n), output: ws.pool[i].pointer, b.poolLayout(n),
                             threads: threads)
@@ -73,7 +73,7 @@ extension CNN {
                            outGrad: ws.dAct.pointer, weightGrad: grads + entries[2 * i].offset,
                            biasGrad: grads + entries[2 * i + 1].offset,
                            inputGrad: i == 0 ? nil : ws.dPool.pointer,
-                           col: ws.col.pointer, threads: threads, gemmWorkspace: gemmWorkspace)
+                           threads: threads, gemmWorkspace: gemmWorkspace)
             t?.mark(phase + 1)
         }
         return ce

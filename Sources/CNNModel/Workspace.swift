@@ -21,8 +21,6 @@ struct BlockGeometry {
     func actCount(_ batch: Int) -> Int { outChannels * batch * height * width }
     /// Floats of the pooled output for `batch` images.
     func poolCount(_ batch: Int) -> Int { outChannels * batch * (height / 2) * (width / 2) }
-    /// Floats of the im2col matrix for `batch` images.
-    func colCount(_ batch: Int) -> Int { inChannels * 9 * batch * height * width }
     func actLayout(_ batch: Int) -> ImageLayout { .cnhw(batch, outChannels, height, width) }
     func poolLayout(_ batch: Int) -> ImageLayout { .cnhw(batch, outChannels, height / 2, width / 2) }
 }
@@ -33,7 +31,6 @@ final class Workspace {
     let capacity: Int
     let act: [Scratch<Float>]        // conv+ReLU output of block i
     let pool: [Scratch<Float>]       // pooled output of block i (input of block i+1)
-    let col: Scratch<Float>          // im2col matrix, shared by all blocks and passes
     let dAct: Scratch<Float>         // gradient of one block's conv output (largest block)
     let dPool: Scratch<Float>        // gradient of one block's pooled output (largest block)
     let feat: Scratch<Float>, dFeat: Scratch<Float>
@@ -45,7 +42,6 @@ final class Workspace {
         self.capacity = capacity
         act = blocks.map { Scratch($0.actCount(capacity)) }
         pool = blocks.map { Scratch($0.poolCount(capacity)) }
-        col = Scratch(blocks.map { $0.colCount(capacity) }.max() ?? 1)
         dAct = Scratch(blocks.map { $0.actCount(capacity) }.max() ?? 1)
         dPool = Scratch(blocks.map { $0.poolCount(capacity) }.max() ?? 1)
         feat = Scratch(capacity * features); dFeat = Scratch(capacity * features)
@@ -55,7 +51,7 @@ final class Workspace {
 
     /// Bytes held by all buffers.
     var bytes: Int {
-        let floats = act.reduce(0) { $0 + $1.count } + pool.reduce(0) { $0 + $1.count } + col.count + dAct.count
+        let floats = act.reduce(0) { $0 + $1.count } + pool.reduce(0) { $0 + $1.count } + dAct.count
             + dPool.count + 2 * feat.count + 2 * logits.count + batchImages.count + batchLabels.count
         return floats * 4
     }

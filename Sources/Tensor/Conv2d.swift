@@ -1,4 +1,6 @@
-// conv2d forward and backward: stride 1, zero padding, square kernel, lowered to GEMM via im2col.
+// conv2d forward and backward: stride 1, zero padding, square kernel, lowered to GEMM over the
+// im2col matrix, which is never stored (implicit im2col: ConvGEMM.swift packs GEMM panels
+// straight from the image and adds the input gradient's tiles straight into dX).
 //
 // Shapes (PyTorch's conventions for the parameters):
 //   input  X: N×Cin×H×W in any ImageLayout (NCHW for the model input, CNHW inside the CNN)
@@ -6,8 +8,9 @@
 //   bias   b: [Cout]
 //   output Y: [Cout, N*H*W] row-major, i.e. CNHW (ImageLayout.cnhw(N, Cout, H, W))
 // Forward:  col = im2col(X); Y = W·col + b (optionally ReLU fused: Y = max(0, ·)).
-// Backward: dB = Σ_q dY[:, q]; dW = dY·colᵀ; dCol = Wᵀ·dY; dX = col2im(dCol).
-// col is recomputed in backward (it is cheap and memory-bound) so one col buffer serves all layers.
+// Backward: dB = Σ_q dY[:, q]; dW = dY·colᵀ; dX = col2im(Wᵀ·dY).
+// Before implicit im2col, im2col/col2im and their memcpy/memset took ~20% of a training step
+// and the col buffer was the largest allocation (BENCHMARKS.md "Training engine").
 
 /// Geometry of one stride-1 convolution with padding `pad` on each side.
 public struct Conv2dShape: Equatable, Sendable {
@@ -30,37 +33,37 @@ public struct Conv2dShape: Equatable, Sendable {
 }
 
 /// Y = W·im2col(X) + b, ReLU applied when `relu`; Y is [Cout, N*H*W] (CNHW).
-/// `col` holds at least colRows*N*H*W floats.
 public func conv2dForward(_ input: UnsafePointer<Float>, _ x: ImageLayout, _ s: Conv2dShape,
                           weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                           output: UnsafeMutablePointer<Float>, relu: Bool,
-                          col: UnsafeMutablePointer<Float>, threads: Int, gemmWorkspace: GEMMWorkspace) {
+                          threads: Int, gemmWorkspace: GEMMWorkspace) {
     let q = x.batch * x.plane, kk = s.colRows
-    im2col(input, x, kernel: s.kernel, pad: s.pad, col: col, threads: threads)
-    gemm(m: s.outChannels, n: q, k: kk, a: weight, aRS: kk, aCS: 1, b: col, bRS: q, bCS: 1,
-         c: output, ldc: q, threads: threads, workspace: gemmWorkspace)
+    gemmIm2col(m: s.outChannels, a: weight, aRS: kk, aCS: 1, image: input, x, kernel: s.kernel, pad: s.pad,
+               c: output, ldc: q, threads: threads, workspace: gemmWorkspace)
     addBiasRows(output, rows: s.outChannels, cols: q, bias: bias, relu: relu, threads: threads)
 }
 
 /// Gradients of conv2dForward (before any ReLU: pass dY already masked by reluBackward).
 /// Writes dW and dB (overwritten, not accumulated) and, if `inputGrad` is non-nil, dX in the
-/// layout `x` (overwritten). `outGrad` is [Cout, N*H*W]. `col` as in forward.
+/// layout `x` (overwritten). `outGrad` is [Cout, N*H*W]. Without `inputGrad` (the first layer)
+/// the dX GEMM is skipped.
 public func conv2dBackward(_ input: UnsafePointer<Float>, _ x: ImageLayout, _ s: Conv2dShape,
                            weight: UnsafePointer<Float>, outGrad: UnsafePointer<Float>,
                            weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
                            inputGrad: UnsafeMutablePointer<Float>?,
-                           col: UnsafeMutablePointer<Float>, threads: Int, gemmWorkspace: GEMMWorkspace) {
+                           threads: Int, gemmWorkspace: GEMMWorkspace) {
     let q = x.batch * x.plane, kk = s.colRows
     sumRows(outGrad, rows: s.outChannels, cols: q, into: biasGrad, threads: threads)
-    im2col(input, x, kernel: s.kernel, pad: s.pad, col: col, threads: threads)
-    // dW[Cout, kk] = dY[Cout, q] · colᵀ  (colᵀ element (p, j) = col[j*q + p])
-    gemm(m: s.outChannels, n: kk, k: q, a: outGrad, aRS: q, aCS: 1, b: col, bRS: 1, bCS: q,
-         c: weightGrad, ldc: kk, threads: threads, workspace: gemmWorkspace)
+    // dW[Cout, kk] = dY[Cout, q] · colᵀ (first layer: dot products along the pixels instead)
+    if !convWeightGradDirect(cout: s.outChannels, outGrad: outGrad, image: input, x, kernel: s.kernel, pad: s.pad,
+                             weightGrad: weightGrad, threads: threads, level: gemmWorkspace.level) {
+        gemmIm2colT(m: s.outChannels, a: outGrad, aRS: q, aCS: 1, image: input, x, kernel: s.kernel, pad: s.pad,
+                    c: weightGrad, ldc: kk, threads: threads, workspace: gemmWorkspace)
+    }
     guard let inputGrad else { return }
-    // dCol[kk, q] = Wᵀ · dY  (Wᵀ element (i, p) = W[p*kk + i]); col is free again.
-    gemm(m: kk, n: q, k: s.outChannels, a: weight, aRS: 1, aCS: kk, b: outGrad, bRS: q, bCS: 1,
-         c: col, ldc: q, threads: threads, workspace: gemmWorkspace)
-    col2im(col, x, kernel: s.kernel, pad: s.pad, output: inputGrad, threads: threads)
+    // dX = col2im(Wᵀ · dY)  (Wᵀ element (i, p) = W[p*kk + i])
+    gemmCol2im(kd: s.outChannels, a: weight, aRS: 1, aCS: kk, b: outGrad, bRS: q, bCS: 1,
+               output: inputGrad, x, kernel: s.kernel, pad: s.pad, threads: threads, workspace: gemmWorkspace)
 }
 
 /// y[r, :] += bias[r] for each of `rows` rows of length `cols`, then max(0, ·) if `relu`.

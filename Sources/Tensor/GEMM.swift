@@ -82,25 +82,35 @@ public func gemm(m: Int, n: Int, k: Int,
                  threads: Int, workspace ws: GEMMWorkspace) {
     let g = GEMMArgs(m: m, n: n, k: k, a: a, aRS: aRS, aCS: aCS, b: b, bRS: bRS, bCS: bCS,
                      c: c, ldc: ldc, accumulate: accumulate)
-    let t = max(1, min(threads, ws.threads))
     let level = ws.level
+    splitGEMM(m: m, n: n, k: k, threads: threads, workspace: ws, colAlign: 32, rowAlign: 24) { rows, cols, pa, pb in
+        serial(level, g, rows: rows, cols: cols, pa, pb)
+    }
+}
+
+/// Runs an m×n×k GEMM as `body(rows, cols, packA, packB)` on up to `threads` workers, each with
+/// its own packing buffers: split over columns (boundaries multiples of `colAlign`) when there
+/// are enough, else over rows (`rowAlign`), else on one worker. Small GEMMs (under ~2 MFLOP
+/// per worker, less than a wake-up is worth) run on the calling thread.
+func splitGEMM(m: Int, n: Int, k: Int, threads: Int, workspace ws: GEMMWorkspace, colAlign: Int, rowAlign: Int,
+               _ body: @Sendable (Range<Int>, Range<Int>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    let t = max(1, min(threads, ws.threads))
     let pa = UnsafeTransfer(ws.packA), pb = UnsafeTransfer(ws.packB)
     let sa = ws.strideA, sb = ws.strideB
-    // Enough work per thread to pay for a wake-up (~2 MFLOP), and a dimension to split.
     if t == 1 || 2 * m * n * k < 2_000_000 * t {
-        serial(level, g, rows: 0..<m, cols: 0..<n, ws.packA, ws.packB)
-    } else if n >= 64 * t {
+        body(0..<m, 0..<n, ws.packA, ws.packB)
+    } else if n >= max(64, 2 * colAlign) * t {
         Parallel.run(t) { part in
-            let cols = Parallel.range(part, of: t, count: n, align: 32)
-            if !cols.isEmpty { serial(level, g, rows: 0..<m, cols: cols, pa.value + part * sa, pb.value + part * sb) }
+            let cols = Parallel.range(part, of: t, count: n, align: colAlign)
+            if !cols.isEmpty { body(0..<m, cols, pa.value + part * sa, pb.value + part * sb) }
         }
-    } else if m >= 24 * t {
+    } else if m >= max(24, rowAlign) * t {
         Parallel.run(t) { part in
-            let rows = Parallel.range(part, of: t, count: m, align: 24)
-            if !rows.isEmpty { serial(level, g, rows: rows, cols: 0..<n, pa.value + part * sa, pb.value + part * sb) }
+            let rows = Parallel.range(part, of: t, count: m, align: rowAlign)
+            if !rows.isEmpty { body(rows, 0..<n, pa.value + part * sa, pb.value + part * sb) }
         }
     } else {
-        serial(level, g, rows: 0..<m, cols: 0..<n, ws.packA, ws.packB)
+        body(0..<m, 0..<n, ws.packA, ws.packB)
     }
 }
 

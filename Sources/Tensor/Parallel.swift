@@ -12,9 +12,11 @@ public struct UnsafeTransfer<Value>: @unchecked Sendable {
 
 /// Parallel-for helpers (work split across `parts` workers; one part runs inline).
 public enum Parallel {
-    /// Runs `body(part)` for part in 0..<parts, concurrently when parts > 1 (concurrentPerform).
+    /// Runs `body(part)` for part in 0..<parts: inline when parts <= 1, else on the persistent
+    /// WorkerPool, or with concurrentPerform when the pool is busy with another job.
     public static func run(_ parts: Int, _ body: @Sendable (Int) -> Void) {
         if parts <= 1 { body(0); return }
+        if WorkerPool.shared.run(parts, body) { return }
         DispatchQueue.concurrentPerform(iterations: parts, execute: body)
     }
 

@@ -99,10 +99,10 @@ final class TrainingReleaseTests: XCTestCase {
         let (x, y) = syntheticBatch(count: 64, c: 1, h: 28, w: 28, classes: 10, seed: 2)
         _ = try train(m, x, y, epochs: 1, batch: 32)
         let ws = try XCTUnwrap(m.workspace)
-        let col = ws.col.pointer, gemmWS = m.gemmWorkspace
+        let dAct = ws.dAct.pointer, gemmWS = m.gemmWorkspace
         _ = try train(m, x, y, epochs: 3, batch: 32)
         XCTAssertTrue(m.workspace === ws, "the workspace must not be reallocated")
-        XCTAssertEqual(m.workspace?.col.pointer, col)
+        XCTAssertEqual(m.workspace?.dAct.pointer, dAct)
         XCTAssertTrue(m.gemmWorkspace === gemmWS, "the GEMM packing buffers must not be reallocated")
         _ = try train(m, x, y, epochs: 1, batch: 16)
         XCTAssertTrue(m.workspace === ws, "a smaller batch reuses the workspace")

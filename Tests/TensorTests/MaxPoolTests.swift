@@ -27,6 +27,31 @@ final class MaxPoolTests: XCTestCase {
         }
     }
 
+    /// Many ties (inputs drawn from {-1, 0, 1, 2}, including -0) on rows wide enough for the
+    /// 8-window SIMD path and its scalar tail: routing must equal the reference exactly.
+    func testBackwardTiesOnSIMDAndTailPathsMatchReference() {
+        for (n, c, h, w) in [(2, 3, 6, 40), (1, 2, 5, 17), (3, 2, 4, 14)] {
+            let x = ImageLayout.cnhw(n, c, h, w), y = ImageLayout.cnhw(n, c, h / 2, w / 2)
+            let levels: [Float] = [-1, 0, -0.0, 1, 2]
+            let input = randomFloats(x.count, seed: 33).map { levels[Int(($0 + 1) * 2.49) % levels.count] }
+            let dY = randomFloats(y.count, seed: 34)
+            var out = [Float](repeating: 0, count: y.count)
+            input.withPtr { pi in out.withMutPtr { po in maxPool2Forward(pi, x, output: po, y, threads: 1) } }
+            for masked in [false, true] {
+                var dX = [Float](repeating: 9, count: x.count), rX = dX
+                input.withPtr { pi in out.withPtr { po in dY.withPtr { pg in
+                    dX.withMutPtr { pd in
+                        maxPool2Backward(input: pi, x, output: po, outGrad: pg, y, inputGrad: pd, reluMasked: masked,
+                                         threads: 2)
+                    }
+                    rX.withMutPtr { pd in maxPool2BackwardReference(pi, x, outGrad: pg, y, inputGrad: pd, reluMasked: masked) }
+                } } }
+                let bad = zip(dX, rX).filter { $0.0 != $0.1 }.count
+                XCTAssertEqual(bad, 0, "maxpool backward with ties \(n)x\(c)x\(h)x\(w) masked=\(masked): \(bad) elements differ")
+            }
+        }
+    }
+
     /// Hand-computed 3×3 → 1×1 window: the dropped row/column gets no gradient; first max wins
     /// ties; with the ReLU mask a window whose max is 0 passes no gradient.
     func testFloorModeTiesAndReLUMask() {

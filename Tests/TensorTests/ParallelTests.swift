@@ -1,4 +1,5 @@
 import XCTest
+import Dispatch
 @testable import Tensor
 
 /// Work splitting covers every index exactly once, with aligned boundaries; kernel levels are sane.
@@ -20,5 +21,30 @@ final class ParallelTests: XCTestCase {
         XCTAssertEqual(KernelLevel.supported.last, KernelLevel.detected)
         XCTAssertLessThanOrEqual(try GEMMWorkspace(threads: 1, level: .avx512).level, KernelLevel.detected)
         XCTAssertThrowsError(try GEMMWorkspace(threads: 0))
+    }
+}
+
+/// The persistent worker pool behind Parallel.run: every part runs exactly once per job, jobs
+/// back to back and from several threads at once (the pool serves one, the others fall back to
+/// concurrentPerform), and nested runs do not deadlock.
+final class WorkerPoolTests: XCTestCase {
+    func testEveryPartExactlyOnceUnderConcurrentAndNestedUse() {
+        let callers = 3, jobs = 2000, parts = 5
+        let counts = UnsafeMutablePointer<Int>.allocate(capacity: callers * jobs * parts)
+        counts.initialize(repeating: 0, count: callers * jobs * parts)
+        defer { counts.deallocate() }
+        let shared = UnsafeTransfer(counts)
+        DispatchQueue.concurrentPerform(iterations: callers) { caller in
+            for job in 0..<jobs {
+                let base = (caller * jobs + job) * parts
+                Parallel.run(parts) { part in
+                    // Each part touches only its own counter; some parts nest a run of their own.
+                    if part == 1 && job % 50 == 0 { Parallel.run(2) { _ in } }
+                    shared.value[base + part] += 1
+                }
+            }
+        }
+        let wrong = (0..<callers * jobs * parts).filter { counts[$0] != 1 }
+        XCTAssertTrue(wrong.isEmpty, "\(wrong.count) parts did not run exactly once, first at \(wrong.first ?? -1)")
     }
 }
