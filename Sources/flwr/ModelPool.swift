@@ -43,53 +43,44 @@ final class ModelPool: Sendable {
         return try body(box.model)
     }
 
+    /// A model for exclusive use, waiting (largest `work` first) while all are busy.
     func acquire(work: Int) async throws -> CNNBox {
-        enum Step { case got(CNNBox), build, wait }
+        if let box = try acquireNow() { return box }
+        return await withCheckedContinuation { cont in
+            let ready: CNNBox? = state.withLock { s in
+                if let b = s.idle.popLast() { return b }
+                s.waiters.append(Waiter(work: work, continuation: cont))
+                return nil
+            }
+            if let ready { cont.resume(returning: ready) }
+        }
+    }
+
+    /// An idle model, else a new one if the pool has room, else nil (all `size` models busy).
+    private func acquireNow() throws -> CNNBox? {
+        enum Step { case got(CNNBox), build, full }
         let step: Step = state.withLock { s in
             if let b = s.idle.popLast() { return .got(b) }
             if s.created < size { s.created += 1; return .build }
-            return .wait
+            return .full
         }
         switch step {
         case .got(let b): return b
+        case .full: return nil
         case .build:
             do { return CNNBox(model: try make()) } catch {
                 state.withLock { $0.created -= 1 }
                 throw error
             }
-        case .wait:
-            return await withCheckedContinuation { cont in
-                let ready: CNNBox? = state.withLock { s in
-                    if let b = s.idle.popLast() { return b }
-                    s.waiters.append(Waiter(work: work, continuation: cont))
-                    return nil
-                }
-                if let ready { cont.resume(returning: ready) }
-            }
         }
     }
 
-    /// Runs `body` on a model from a synchronous context (setup code): an idle model, else a new
-    /// one that joins the pool if it has room (else it is dropped after `body`).
+    /// Runs `body` on a model from a synchronous context (setup code): a pooled one if one is
+    /// free or can be built, else a temporary model outside the pool.
     func withModelNow<R>(_ body: (CNN) throws -> R) throws -> R {
-        let source: ModelSource = state.withLock { s in
-            if let b = s.idle.popLast() { return .idle(b) }
-            if s.created < size { s.created += 1; return .build(joins: true) }
-            return .build(joins: false)
-        }
-        switch source {
-        case .idle(let box):
-            defer { release(box) }
-            return try body(box.model)
-        case .build(let joins):
-            let box: CNNBox
-            do { box = CNNBox(model: try make()) } catch {
-                if joins { state.withLock { $0.created -= 1 } }
-                throw error
-            }
-            defer { if joins { release(box) } }
-            return try body(box.model)
-        }
+        guard let box = try acquireNow() else { return try body(try make()) }
+        defer { release(box) }
+        return try body(box.model)
     }
 
     /// Tasks waiting for a model now.
@@ -103,9 +94,6 @@ final class ModelPool: Sendable {
         waiter?.resume(returning: box)
     }
 }
-
-/// Where `withModelNow` takes its model from.
-private enum ModelSource { case idle(CNNBox), build(joins: Bool) }
 
 /// Moves a CNN between tasks; the pool guarantees one user at a time.
 final class CNNBox: @unchecked Sendable {

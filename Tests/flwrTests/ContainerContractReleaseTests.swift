@@ -7,12 +7,8 @@ import XCTest
 /// folder writable) completes a small federation, with the clients privatising their data.
 final class ContainerContractReleaseTests: XCTestCase {
     override func setUpWithError() throws {
-        #if DEBUG
-        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
-        #endif
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz") else {
-            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
-        }
+        try requireReleaseBuild()
+        try requireFashionMNIST()
     }
 
     func testEntrypointContractCompletesAFederation() throws {

@@ -11,9 +11,7 @@ final class DeployCommandReleaseTests: XCTestCase {
     static let kubernetesVersions = ["1.30.0", "1.37.0"]
 
     override func setUpWithError() throws {
-        #if DEBUG
-        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
-        #endif
+        try requireReleaseBuild()
     }
 
     private var example: String { packageRoot.appendingPathComponent("deploy/examples/flwr-deploy.yaml").path }

@@ -5,12 +5,8 @@ import XCTest
 /// Fashion-MNIST: a full run, a client killed mid-round, and a server killed and resumed.
 final class FederationReleaseTests: XCTestCase {
     override func setUpWithError() throws {
-        #if DEBUG
-        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
-        #endif
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz") else {
-            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
-        }
+        try requireReleaseBuild()
+        try requireFashionMNIST()
     }
 
     /// A child process whose stderr goes to a file we can poll.

@@ -6,9 +6,7 @@ import XCTest
 
 final class NetnsIsolationReleaseTests: XCTestCase {
     override func setUpWithError() throws {
-        #if DEBUG
-        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
-        #endif
+        try requireReleaseBuild()
     }
 
     func testClientsReachOnlyTheServerPort() throws {

@@ -5,28 +5,17 @@ import XCTest
 /// Datasets' seed-42 split, and `--indices-out` writes it as an .npz numpy reads.
 final class PartitionCommandReleaseTests: XCTestCase {
     override func setUpWithError() throws {
-        #if DEBUG
-        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
-        #endif
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz") else {
-            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
-        }
+        try requireReleaseBuild()
+        try requireFashionMNIST()
     }
 
     func testIndicesOutIsFlowerDatasetsSplitAndNumpyReadsIt() throws {
         let dir = NSTemporaryDirectory() + "flwr-partition-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try flwrBinaryPath())
-        p.arguments = ["partition", "--alpha", "0.5", "--seed", "42", "--indices-out", "\(dir)/split.npz"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, out)
+        let (status, out) = try runProgram(try flwrBinaryPath(),
+                                           ["partition", "--alpha", "0.5", "--seed", "42", "--indices-out", "\(dir)/split.npz"])
+        XCTAssertEqual(status, 0, out)
         // Partition 2's row as Flower Datasets 0.6.1 printed it for the same α and seed.
         XCTAssert(out.contains("   2    9   22  675   79   36  135  610   28  254   24  1872"), out)
 
@@ -39,16 +28,8 @@ final class PartitionCommandReleaseTests: XCTestCase {
             assert np.array_equal(np.sort(allidx), np.arange(60000))
             print(' '.join(str(len(p)) for p in parts))
             """
-        let py = Process()
-        py.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        py.arguments = ["python3", "-c", script]
-        let pyOut = Pipe()
-        py.standardOutput = pyOut
-        py.standardError = pyOut
-        try py.run()
-        let sizes = String(decoding: pyOut.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        py.waitUntilExit()
-        XCTAssertEqual(py.terminationStatus, 0, sizes)
+        let (pyStatus, sizes) = try runProgram("/usr/bin/env", ["python3", "-c", script])
+        XCTAssertEqual(pyStatus, 0, sizes)
         XCTAssertEqual(sizes.trimmingCharacters(in: .whitespacesAndNewlines), "9035 8072 1872 9307 6451 5901 5062 3459 8272 2569")
     }
 }

@@ -5,26 +5,12 @@ import XCTest
 /// `flwr privatize` (`--dataset npz`), with its per-epoch JSON lines and the .npz model.
 final class TrainCommandReleaseTests: XCTestCase {
     override func setUpWithError() throws {
-        #if DEBUG
-        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
-        #endif
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz") else {
-            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
-        }
+        try requireReleaseBuild()
+        try requireFashionMNIST()
     }
 
     private func flwr(_ args: [String]) throws -> (status: Int32, output: String) {
-        let binary = try flwrBinaryPath()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
+        try runProgram(try flwrBinaryPath(), args)
     }
 
     private func epochs(_ path: String) throws -> [[String: Any]] {
