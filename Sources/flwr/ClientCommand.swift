@@ -120,12 +120,17 @@ struct ClientDataBuilder {
     let maxTrainExamples: Int?
     let logger: Logger
 
+    /// The training set's split into `numPartitions` partitions (compute it once for many clients).
+    func partitions(of split: DatasetSplit) throws -> [[Int]] {
+        try CIFARLoader.partition(labels: split.train.labels, numPartitions: numPartitions, scheme: scheme, seed: seed)
+    }
+
     /// The client's share: partition `index` of the training set (noised when DP is on) and
-    /// every `numPartitions`-th test image as its evaluation set.
-    func build(split: DatasetSplit, partition index: Int, ledgerDirectory: String) throws -> (train: LocalData, eval: LocalData?) {
-        let parts = try CIFARLoader.partition(labels: split.train.labels, numPartitions: numPartitions,
-                                              scheme: scheme, seed: seed)
-        var indices = parts[index]
+    /// every `numPartitions`-th test image as its evaluation set. `parts`: the split from
+    /// `partitions(of:)`, computed here when not given.
+    func build(split: DatasetSplit, parts: [[Int]]? = nil, partition index: Int,
+               ledgerDirectory: String) throws -> (train: LocalData, eval: LocalData?) {
+        var indices = try (parts ?? partitions(of: split))[index]
         if let m = maxTrainExamples, m < indices.count { indices = Array(indices.prefix(m)) }
         var train = split.train.subset(indices)
         if let request = try privacy.request(defaultLedgerDirectory: ledgerDirectory) {

@@ -85,10 +85,11 @@ struct SimulateCommand: AsyncParsableCommand {
         let pool = ModelPool(size: slots) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
                                                     seed: seed, threads: threadsPerClient) }
         let defaults = training.defaults(seed: seed)
+        let parts = try builder.partitions(of: split)
         var clientObjects: [CNNClient] = []
         for i in 0 ..< clients {
             let ledger = (out as NSString).appendingPathComponent("privacy/partition-\(i)")
-            let local = try builder.build(split: split, partition: i, ledgerDirectory: ledger)
+            let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
             clientObjects.append(CNNClient(partition: i, train: local.train, eval: local.eval, pool: pool,
                                            defaults: defaults, logger: logger))
         }
