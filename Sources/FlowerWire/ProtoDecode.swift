@@ -1,7 +1,13 @@
 // Packed protobuf → Swift messages through libprotobuf-c.
 //
-// Every unpacked C tree is released by `free_unpacked` in a `defer`, so no path (including a
-// throw halfway through the mapping) leaks it. Tensor data never passes through libprotobuf-c:
+// Before libprotobuf-c sees a payload, `PayloadLimits` walks it against `WireLimits` (counts,
+// lengths, NUL, UTF-8, wire types, an estimate of the C allocations) and libprotobuf-c then
+// allocates through a `DecodeBudget` allocator that refuses past the same budget, so one message
+// can make this side allocate at most a small multiple of its size. Every unpacked C tree is
+// released by `free_unpacked` in a `defer`, so no path (including a throw halfway through the
+// mapping) leaks it. Numbers are range-checked while mapping; free text meant for logs (agent,
+// reasons, status and refusal messages) is escaped here with `PeerText.escape`, once, so no log
+// line downstream can be forged with it. Tensor data never passes through libprotobuf-c:
 // `TensorScanner` replaces it with tokens before `unpack`, and once a tensor is validated (dtype,
 // shape, length) its bytes are copied exactly once, from the received payload into the
 // `Parameters` flat buffer.
@@ -15,12 +21,12 @@ import Glibc
 public enum WireDecoder {
     /// The `ServerMessage` in a frame (inflating at most `limit` bytes if compressed).
     public static func serverMessage(_ frame: Frame, limit: Int) throws -> ServerMessage {
-        try serverMessage(frame.protobufBytes(limit: limit))
+        try frame.withProtobufBytes(limit: limit) { try serverMessage($0, allocator: nil) }
     }
 
     /// The `ClientMessage` in a frame (inflating at most `limit` bytes if compressed).
     public static func clientMessage(_ frame: Frame, limit: Int) throws -> ClientMessage {
-        try clientMessage(frame.protobufBytes(limit: limit))
+        try frame.withProtobufBytes(limit: limit) { try clientMessage($0, allocator: nil) }
     }
 
     /// Unpacks a `ServerMessage` payload.
@@ -29,13 +35,18 @@ public enum WireDecoder {
     }
 
     /// Unpacks a `ServerMessage` payload, libprotobuf-c allocating through `allocator` (nil: malloc).
-    static func serverMessage(_ payload: UnsafeRawBufferPointer, allocator: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ServerMessage {
-        let scanned = try scan(payload, .server, "ServerMessage")
+    static func serverMessage(_ payload: UnsafeRawBufferPointer, allocator inner: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ServerMessage {
+        let (scanned, budget) = try scan(payload, .server, "ServerMessage")
         let data = TensorData(payload: payload, ranges: scanned.ranges)
-        let unpacked = unpack(scanned, payload) { flwr__server_message__unpack(allocator, $0, $1) }
-        guard let m = unpacked else { throw WireError.malformedMessage("\(payload.count) bytes do not parse as a ServerMessage") }
-        defer { flwr__server_message__free_unpacked(m, allocator) }
-        let msg = m.pointee
+        return try DecodeBudget.with(budget: budget, inner: inner) { allocator, budget in
+            let unpacked = unpack(scanned, payload) { flwr__server_message__unpack(allocator, $0, $1) }
+            guard let m = unpacked else { throw budget.pointee.failure(payload.count, "ServerMessage") }
+            defer { flwr__server_message__free_unpacked(m, allocator) }
+            return try mapServer(m.pointee, data)
+        }
+    }
+
+    private static func mapServer(_ msg: Flwr__ServerMessage, _ data: TensorData) throws -> ServerMessage {
         switch msg.msg_case {
         case FLWR__SERVER_MESSAGE__MSG_CHALLENGE:
             let x = try required(msg.challenge, "Challenge").pointee
@@ -43,28 +54,31 @@ public enum WireDecoder {
                                         authRequired: x.auth_required != 0, maxFrameBytes: Int(clamping: x.max_frame_bytes)))
         case FLWR__SERVER_MESSAGE__MSG_WELCOME:
             let x = try required(msg.welcome, "Welcome").pointee
-            return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),
+            return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),  // printable (PayloadLimits)
                                     zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB))
         case FLWR__SERVER_MESSAGE__MSG_REFUSAL:
             let x = try required(msg.refusal, "Refusal").pointee
-            return .refusal(Refusal(reason: RefusalReason(x.reason), message: string(x.message)))
+            return .refusal(Refusal(reason: RefusalReason(x.reason), message: text(x.message)))
         case FLWR__SERVER_MESSAGE__MSG_GET_PARAMETERS_INS:
             let x = try required(msg.get_parameters_ins, "GetParametersIns").pointee
             return .getParameters(GetParametersIns(config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_FIT_INS:
             let x = try required(msg.fit_ins, "FitIns").pointee
-            return .fit(FitIns(round: try int(x.round, "FitIns.round"), parameters: try parameters(x.parameters, data),
+            return .fit(FitIns(round: try roundNumber(x.round, "FitIns.round"), parameters: try parameters(x.parameters, data),
                                config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_EVALUATE_INS:
             let x = try required(msg.evaluate_ins, "EvaluateIns").pointee
-            return .evaluate(EvaluateIns(round: try int(x.round, "EvaluateIns.round"), parameters: try parameters(x.parameters, data),
+            return .evaluate(EvaluateIns(round: try roundNumber(x.round, "EvaluateIns.round"), parameters: try parameters(x.parameters, data),
                                          config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_RECONNECT:
             let x = try required(msg.reconnect, "Reconnect").pointee
-            return .reconnect(seconds: Int(x.seconds), reason: string(x.reason))
+            guard Int(x.seconds) <= WireLimits.maxReconnectSeconds else {
+                throw WireError.limitExceeded("Reconnect.seconds = \(x.seconds) exceeds \(WireLimits.maxReconnectSeconds)")
+            }
+            return .reconnect(seconds: Int(x.seconds), reason: text(x.reason))
         case FLWR__SERVER_MESSAGE__MSG_FINISH:
             let x = try required(msg.finish, "Finish").pointee
-            return .finish(roundsCompleted: try int(x.rounds_completed, "Finish.rounds_completed"), reason: string(x.reason))
+            return .finish(roundsCompleted: try roundNumber(x.rounds_completed, "Finish.rounds_completed"), reason: text(x.reason))
         default:
             throw WireError.malformedMessage("ServerMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
         }
@@ -76,48 +90,58 @@ public enum WireDecoder {
     }
 
     /// Unpacks a `ClientMessage` payload, libprotobuf-c allocating through `allocator` (nil: malloc).
-    static func clientMessage(_ payload: UnsafeRawBufferPointer, allocator: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ClientMessage {
-        let scanned = try scan(payload, .client, "ClientMessage")
+    static func clientMessage(_ payload: UnsafeRawBufferPointer, allocator inner: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ClientMessage {
+        let (scanned, budget) = try scan(payload, .client, "ClientMessage")
         let data = TensorData(payload: payload, ranges: scanned.ranges)
-        let unpacked = unpack(scanned, payload) { flwr__client_message__unpack(allocator, $0, $1) }
-        guard let m = unpacked else { throw WireError.malformedMessage("\(payload.count) bytes do not parse as a ClientMessage") }
-        defer { flwr__client_message__free_unpacked(m, allocator) }
-        let msg = m.pointee
+        return try DecodeBudget.with(budget: budget, inner: inner) { allocator, budget in
+            let unpacked = unpack(scanned, payload) { flwr__client_message__unpack(allocator, $0, $1) }
+            guard let m = unpacked else { throw budget.pointee.failure(payload.count, "ClientMessage") }
+            defer { flwr__client_message__free_unpacked(m, allocator) }
+            return try mapClient(m.pointee, data)
+        }
+    }
+
+    private static func mapClient(_ msg: Flwr__ClientMessage, _ data: TensorData) throws -> ClientMessage {
         switch msg.msg_case {
         case FLWR__CLIENT_MESSAGE__MSG_HELLO:
             let x = try required(msg.hello, "Hello").pointee
             let accepts = UnsafeBufferPointer(start: x.accept_compression, count: x.accept_compression == nil ? 0 : x.n_accept_compression)
-            return .hello(Hello(protocolVersion: x.protocol_version, clientID: string(x.client_id),
+            guard x.partition == -1 || (0 ... Int64(WireLimits.maxPartition)).contains(x.partition) else {
+                throw WireError.limitExceeded("Hello.partition = \(x.partition); it must be -1 (none) or 0 ... \(WireLimits.maxPartition)")
+            }
+            return .hello(Hello(protocolVersion: x.protocol_version, clientID: string(x.client_id),  // printable (PayloadLimits)
                                 partition: x.partition >= 0 ? Int(x.partition) : nil,
                                 acceptsZlib: accepts.contains(FLWR__COMPRESSION__COMPRESSION_ZLIB),
-                                authProof: binary(x.auth_proof), agent: string(x.agent),
+                                authProof: binary(x.auth_proof), agent: text(x.agent),
                                 maxFrameBytes: Int(clamping: x.max_frame_bytes)))
         case FLWR__CLIENT_MESSAGE__MSG_PARAMETERS_RES:
             let x = try required(msg.parameters_res, "ParametersRes").pointee
             return .parametersRes(ParametersRes(status: try status(x.status), parameters: try parameters(x.parameters, data)))
         case FLWR__CLIENT_MESSAGE__MSG_FIT_RES:
             let x = try required(msg.fit_res, "FitRes").pointee
-            return .fitRes(FitRes(status: try status(x.status), round: try int(x.round, "FitRes.round"),
+            return .fitRes(FitRes(status: try status(x.status), round: try roundNumber(x.round, "FitRes.round"),
                                   parameters: try parameters(x.parameters, data),
                                   numExamples: try count(x.num_examples, "FitRes.num_examples"),
                                   metrics: try map(x.metrics, x.n_metrics, key: \.key, value: \.value)))
         case FLWR__CLIENT_MESSAGE__MSG_EVALUATE_RES:
             let x = try required(msg.evaluate_res, "EvaluateRes").pointee
-            return .evaluateRes(EvaluateRes(status: try status(x.status), round: try int(x.round, "EvaluateRes.round"),
+            return .evaluateRes(EvaluateRes(status: try status(x.status), round: try roundNumber(x.round, "EvaluateRes.round"),
                                             loss: x.loss, numExamples: try count(x.num_examples, "EvaluateRes.num_examples"),
                                             metrics: try map(x.metrics, x.n_metrics, key: \.key, value: \.value)))
         case FLWR__CLIENT_MESSAGE__MSG_GOODBYE:
             let x = try required(msg.goodbye, "Goodbye").pointee
-            return .goodbye(reason: string(x.reason))
+            return .goodbye(reason: text(x.reason))
         default:
             throw WireError.malformedMessage("ClientMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
         }
     }
 
-    /// `TensorScanner.scan`, its errors worded like libprotobuf-c's refusals ("... do not parse as ...").
-    private static func scan(_ payload: UnsafeRawBufferPointer, _ envelope: TensorScanner.Envelope, _ name: String) throws -> ScannedPayload {
+    /// `PayloadLimits.check` then `TensorScanner.scan`, structural errors worded like
+    /// libprotobuf-c's refusals ("... do not parse as ..."); also returns the decode budget.
+    private static func scan(_ payload: UnsafeRawBufferPointer, _ envelope: TensorScanner.Envelope, _ name: String) throws -> (ScannedPayload, Int) {
         do {
-            return try TensorScanner.scan(payload, envelope: envelope)
+            let budget = try PayloadLimits.check(payload, envelope: envelope)
+            return (try TensorScanner.scan(payload, envelope: envelope), budget)
         } catch WireError.malformedMessage(let why) {
             throw WireError.malformedMessage("\(payload.count) bytes do not parse as a \(name): \(why)")
         }
@@ -148,13 +172,23 @@ public enum WireDecoder {
         return Array(UnsafeBufferPointer(start: data, count: b.len))
     }
 
-    private static func int(_ v: UInt64, _ field: String) throws -> Int {
-        guard let i = Int(exactly: v) else { throw WireError.malformedMessage("\(field) = \(v) is out of range") }
-        return i
+    /// Free text a peer sent for logs, escaped once here (`PeerText.escape`).
+    private static func text(_ p: UnsafeMutablePointer<CChar>?) -> String {
+        PeerText.escape(string(p))
+    }
+
+    private static func roundNumber(_ v: UInt64, _ field: String) throws -> Int {
+        guard v <= UInt64(WireLimits.maxRound) else {
+            throw WireError.limitExceeded("\(field) = \(v) exceeds \(WireLimits.maxRound)")
+        }
+        return Int(v)
     }
 
     private static func count(_ v: Int64, _ field: String) throws -> Int {
-        guard v >= 0 else { throw WireError.malformedMessage("\(field) = \(v) is negative") }
+        guard v >= 0 else { throw WireError.limitExceeded("\(field) = \(v) is negative") }
+        guard v <= Int64(WireLimits.maxNumExamples) else {
+            throw WireError.limitExceeded("\(field) = \(v) exceeds 2^53 (\(WireLimits.maxNumExamples)), the largest count a double weight holds exactly")
+        }
         return Int(v)
     }
 
@@ -169,7 +203,7 @@ public enum WireDecoder {
         case FLWR__STATUS__CODE__BAD_INSTRUCTION: code = .badInstruction
         default: throw WireError.malformedMessage("unknown Status.code \(s.code.rawValue)")
         }
-        return Status(code: code, message: string(s.message))
+        return Status(code: code, message: text(s.message))
     }
 
     private static func scalar(_ p: UnsafeMutablePointer<Flwr__Scalar>?, key: String) throws -> Scalar {
@@ -248,6 +282,57 @@ public enum WireDecoder {
         } catch let error as ParametersError {
             throw WireError.badParameters(error.description)
         }
+    }
+}
+
+/// A libprotobuf-c allocator that refuses to allocate past `WireLimits.decodeBudget` for one
+/// message (counting 16 bytes of malloc overhead per block, and never crediting frees: the total
+/// bounds the peak). `unpack` then fails cleanly (libprotobuf-c 1.4 frees what it had).
+struct DecodeBudget {
+    var remaining: Int
+    let budget: Int
+    var allocated = 0
+    var exceeded = false
+    /// Where blocks really come from (a test's counting allocator), or nil for malloc/free.
+    let inner: UnsafeMutablePointer<ProtobufCAllocator>?
+
+    /// Runs `body` with a budgeted allocator for a payload of `payloadBytes` bytes.
+    /// Runs `body` with an allocator that refuses past `budget` bytes.
+    static func with<R>(budget: Int, inner: UnsafeMutablePointer<ProtobufCAllocator>?,
+                        _ body: (UnsafeMutablePointer<ProtobufCAllocator>, UnsafeMutablePointer<DecodeBudget>) throws -> R) throws -> R {
+        var state = DecodeBudget(remaining: budget, budget: budget, inner: inner)
+        return try withUnsafeMutablePointer(to: &state) { statePointer in
+            var allocator = ProtobufCAllocator(
+                alloc: { data, size in
+                    guard let state = data?.assumingMemoryBound(to: DecodeBudget.self) else { return nil }
+                    let cost = size &+ PayloadLimits.blockOverhead
+                    guard size <= Int.max / 2, cost <= state.pointee.remaining else {
+                        state.pointee.exceeded = true
+                        return nil
+                    }
+                    state.pointee.remaining -= cost
+                    state.pointee.allocated += cost
+                    if let inner = state.pointee.inner { return inner.pointee.alloc(inner.pointee.allocator_data, size) }
+                    return malloc(size)
+                },
+                free: { data, pointer in
+                    if let inner = data?.assumingMemoryBound(to: DecodeBudget.self).pointee.inner {
+                        inner.pointee.free(inner.pointee.allocator_data, pointer)
+                    } else {
+                        free(pointer)
+                    }
+                },
+                allocator_data: UnsafeMutableRawPointer(statePointer))
+            return try withUnsafeMutablePointer(to: &allocator) { try body($0, statePointer) }
+        }
+    }
+
+    /// The error for a failed `unpack` of `bytes` bytes: over the budget, or not protobuf.
+    func failure(_ bytes: Int, _ name: String) -> WireError {
+        if exceeded {
+            return .limitExceeded("decoding this \(bytes)-byte \(name) ran out of its decoder memory budget; \(PayloadLimits.budgetRule(budget))")
+        }
+        return .malformedMessage("\(bytes) bytes do not parse as a \(name)")
     }
 }
 

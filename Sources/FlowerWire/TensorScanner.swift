@@ -46,7 +46,7 @@ enum TensorScanner {
     /// Most tensors one message may carry. Our model has 10 and large networks a few thousand;
     /// the cap stops a frame of many tiny tensors from costing libprotobuf-c ~100 bytes of
     /// allocations per few payload bytes.
-    static let maxTensors = 65_536
+    static let maxTensors = WireLimits.maxTensors
 
     /// Which envelope a payload is, hence which of its fields lead to `Parameters`.
     enum Envelope {
@@ -58,6 +58,8 @@ enum TensorScanner {
         case serverMessage, clientMessage
         case instruction(name: String, parametersField: Int)
         case parameters, tensor
+        /// Any other message type (PayloadLimits walks them all; none leads to tensor data).
+        case named(String)
 
         var name: String {
             switch self {
@@ -66,6 +68,7 @@ enum TensorScanner {
             case .instruction(let name, _): return name
             case .parameters: return "Parameters"
             case .tensor: return "Tensor"
+            case .named(let name): return name
             }
         }
 

@@ -28,6 +28,13 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     case badCompression(String)
     /// The payload is not a valid protobuf message of the expected envelope.
     case malformedMessage(String)
+    /// A message broke one of the protocol's bounds (proto/README.md, "Limits"): too many map
+    /// entries, tensors or shape dimensions, a string too long, a number out of range, or more
+    /// decoder memory than the message's size justifies.
+    case limitExceeded(String)
+    /// A compressed frame could not get room in the decompression budget shared by all
+    /// connections (`InflateBudget`); it is refused rather than buffered.
+    case decompressionBudgetExhausted(needed: Int, budget: Int)
     /// A valid message arrived that this side did not expect now (wrong kind or order).
     case unexpectedMessage(got: String, expected: String)
     /// A tensor or parameter layout that cannot be right (data length vs shape, duplicates, ...).
@@ -61,6 +68,10 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
             return "compressed frame payload rejected: \(why)"
         case .malformedMessage(let why):
             return "malformed protobuf message: \(why); the peer is not a compatible flwr (see proto/README.md)"
+        case .limitExceeded(let why):
+            return "message exceeds a protocol limit: \(why) (see proto/README.md, \"Limits\")"
+        case .decompressionBudgetExhausted(let needed, let budget):
+            return "compressed frame refused: inflating it needs \(needed) more bytes of the \(budget)-byte decompression budget shared by all connections, which other frames hold now; the peer may retry, or send it uncompressed"
         case .unexpectedMessage(let got, let expected):
             return "unexpected \(got) where \(expected) was expected; the peer broke the session order in proto/README.md"
         case .badParameters(let why):
@@ -76,9 +87,9 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
         case .system(let call, let errno, let detail):
             return "\(call) failed: \(detail) (errno \(errno))"
         case .resolve(let host, let detail):
-            return "cannot resolve host \(host): \(detail); check --server-address and DNS"
+            return "cannot resolve host \(host): \(detail); check --server and DNS"
         case .unreachable(let host, let port, let attempts, let lastError):
-            return "could not reach a flwr server at \(host):\(port) after \(attempts) attempts (last error: \(lastError)); start the server or fix --server-address"
+            return "could not reach a flwr server at \(host):\(port) after \(attempts) attempts (last error: \(lastError)); start the server or fix --server"
         case .notReady(let why):
             return why
         }
