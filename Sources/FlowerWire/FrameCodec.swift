@@ -18,14 +18,31 @@ public struct Frame: Sendable, Equatable {
         self.payload = payload
     }
 
-    /// The protobuf bytes: the payload itself, or inflated with at most `limit` bytes of output.
-    public func protobufBytes(limit: Int) throws -> [UInt8] {
+    /// The protobuf bytes: the payload itself, or inflated with at most `limit` bytes of output
+    /// (a copy; the decoder uses `withProtobufBytes`, which holds the inflation budget while it works).
+    public func protobufBytes(limit: Int, budget: InflateBudget = .frames) throws -> [UInt8] {
         guard compressed else { return payload }
+        return try withProtobufBytes(limit: limit, budget: budget) { Array($0) }
+    }
+
+    /// Calls `body` with the protobuf bytes. A compressed payload is inflated into at most
+    /// `limit` bytes (the frame limit of the connection's state: pass the small pre-session
+    /// limit before a session, the negotiated one after), reserved from `budget`, the byte
+    /// budget all connections' inflations share, for as long as `body` runs. A frame that cannot
+    /// get its room is refused (`decompressionBudgetExhausted`), never buffered or waited for.
+    public func withProtobufBytes<R>(limit: Int, budget: InflateBudget = .frames,
+                                     _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard compressed else { return try payload.withUnsafeBytes(body) }
+        let inflated: BudgetedBytes
         do {
-            return try Zlib.decompress(payload, format: .zlib, limit: limit)
+            inflated = try Zlib.decompress(payload, format: .zlib, limit: limit, budget: budget)
+        } catch ZlibError.budgetExhausted(let needed, let capacity) {
+            throw WireError.decompressionBudgetExhausted(needed: needed, budget: capacity)
         } catch let error as ZlibError {
             throw WireError.badCompression(error.description)
         }
+        defer { inflated.release() }
+        return try inflated.bytes.withUnsafeBytes(body)
     }
 }
 

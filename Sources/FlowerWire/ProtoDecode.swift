@@ -13,20 +13,23 @@
 // `Parameters` flat buffer.
 import CFlowerProto
 import FlowerCore
+import FlowerZlib
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Unpacks and validates messages.
 public enum WireDecoder {
-    /// The `ServerMessage` in a frame (inflating at most `limit` bytes if compressed).
-    public static func serverMessage(_ frame: Frame, limit: Int) throws -> ServerMessage {
-        try frame.withProtobufBytes(limit: limit) { try serverMessage($0, allocator: nil) }
+    /// The `ServerMessage` in a frame (inflating at most `limit` bytes if compressed, reserved
+    /// from `budget` while it is decoded: `Frame.withProtobufBytes`).
+    public static func serverMessage(_ frame: Frame, limit: Int, budget: InflateBudget = .frames) throws -> ServerMessage {
+        try frame.withProtobufBytes(limit: limit, budget: budget) { try serverMessage($0, allocator: nil) }
     }
 
-    /// The `ClientMessage` in a frame (inflating at most `limit` bytes if compressed).
-    public static func clientMessage(_ frame: Frame, limit: Int) throws -> ClientMessage {
-        try frame.withProtobufBytes(limit: limit) { try clientMessage($0, allocator: nil) }
+    /// The `ClientMessage` in a frame (inflating at most `limit` bytes if compressed, reserved
+    /// from `budget` while it is decoded: `Frame.withProtobufBytes`).
+    public static func clientMessage(_ frame: Frame, limit: Int, budget: InflateBudget = .frames) throws -> ClientMessage {
+        try frame.withProtobufBytes(limit: limit, budget: budget) { try clientMessage($0, allocator: nil) }
     }
 
     /// Unpacks a `ServerMessage` payload.

@@ -1,4 +1,5 @@
 import CZlib
+import Synchronization
 
 /// A zlib failure, with what went wrong and what to do about it.
 public enum ZlibError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -10,6 +11,8 @@ public enum ZlibError: Error, CustomStringConvertible, Equatable, Sendable {
     case tooLarge(limit: Int)
     /// zlib itself failed (out of memory, version mismatch).
     case library(code: Int32, message: String)
+    /// The shared `InflateBudget` had no room for `needed` more bytes of output.
+    case budgetExhausted(needed: Int, capacity: Int)
 
     public var description: String {
         switch self {
@@ -21,8 +24,86 @@ public enum ZlibError: Error, CustomStringConvertible, Equatable, Sendable {
             return "decompressed data exceeds the limit of \(limit) bytes; raise the limit only if the input is trusted"
         case .library(let code, let message):
             return "zlib error \(code): \(message)"
+        case .budgetExhausted(let needed, let capacity):
+            return "no room for \(needed) more bytes of decompressed output in the \(capacity)-byte budget shared by all decompressions in flight; retry later or send it uncompressed"
         }
     }
+}
+
+/// A byte budget shared by every decompression of untrusted input in flight (e.g. all of a
+/// server's connections): output buffers are reserved from it before they grow, and a
+/// decompression that cannot get room fails at once with `ZlibError.budgetExhausted` instead of
+/// waiting or buffering. So N zlib bombs arriving together cost at most `capacity` bytes, not N
+/// times the frame limit.
+public final class InflateBudget: Sendable {
+    private struct State {
+        var capacity: Int
+        var used = 0
+        var highWater = 0
+    }
+    private let state: Mutex<State>
+
+    /// A budget of `capacity` bytes.
+    public init(capacity: Int) {
+        state = Mutex(State(capacity: max(0, capacity)))
+    }
+
+    /// The budget FlowerWire frames share: 256 MiB (the default frame limit), raised to the
+    /// largest limit any decompression asked for, so one frame at the limit always fits alone.
+    public static let frames = InflateBudget(capacity: 256 << 20)
+
+    /// Bytes that may be reserved at once.
+    public var capacity: Int { state.withLock { $0.capacity } }
+    /// Bytes reserved now.
+    public var inUse: Int { state.withLock { $0.used } }
+    /// The most bytes ever reserved at once.
+    public var highWater: Int { state.withLock { $0.highWater } }
+
+    /// Sets the capacity (existing reservations stay).
+    public func setCapacity(_ bytes: Int) { state.withLock { $0.capacity = max(0, bytes) } }
+
+    /// Raises the capacity to at least `bytes`.
+    public func raiseCapacity(toAtLeast bytes: Int) { state.withLock { $0.capacity = max($0.capacity, bytes) } }
+
+    /// Reserves `bytes` if they fit; false (nothing reserved) otherwise.
+    public func reserve(_ bytes: Int) -> Bool {
+        state.withLock { s in
+            guard bytes >= 0, bytes <= s.capacity - s.used else { return false }
+            s.used += bytes
+            s.highWater = max(s.highWater, s.used)
+            return true
+        }
+    }
+
+    /// Returns `bytes` reserved earlier.
+    public func release(_ bytes: Int) {
+        state.withLock { $0.used = max(0, $0.used - bytes) }
+    }
+
+    /// Resets the high-water mark to what is in use now (for measurements).
+    public func resetHighWater() { state.withLock { $0.highWater = $0.used } }
+}
+
+/// Decompressed bytes whose buffer is charged to an `InflateBudget` until `release()` (or deinit).
+public final class BudgetedBytes: @unchecked Sendable {
+    /// The decompressed bytes.
+    public let bytes: [UInt8]
+    private let budget: InflateBudget?
+    private let reserved: Mutex<Int>
+
+    init(bytes: [UInt8], budget: InflateBudget?, reserved: Int) {
+        self.bytes = bytes
+        self.budget = budget
+        self.reserved = Mutex(reserved)
+    }
+
+    /// Gives the reservation back now (idempotent).
+    public func release() {
+        let n = reserved.withLock { r in defer { r = 0 }; return r }
+        if n > 0 { budget?.release(n) }
+    }
+
+    deinit { release() }
 }
 
 /// The container around a deflate stream.
@@ -86,13 +167,50 @@ public enum Zlib {
     /// `expectedSize`, when known (e.g. from a header), sizes the output once.
     public static func decompress(_ input: UnsafeRawBufferPointer, format: ZlibFormat = .auto,
                                   limit: Int = Int.max, expectedSize: Int? = nil) throws -> [UInt8] {
+        var reserved = 0
+        return try decompress(input, format: format, limit: limit, expectedSize: expectedSize, budget: nil, reserved: &reserved)
+    }
+
+    /// Decompresses untrusted `input` into at most `limit` bytes whose buffer is reserved from
+    /// `budget` before it grows (raising the budget's capacity to `limit` first, so one output at
+    /// the limit always fits alone). Fails with `budgetExhausted` when other reservations leave
+    /// no room, `tooLarge` past the limit. The reservation lasts as long as the returned object.
+    public static func decompress(_ input: UnsafeRawBufferPointer, format: ZlibFormat = .auto,
+                                  limit: Int, budget: InflateBudget) throws -> BudgetedBytes {
+        budget.raiseCapacity(toAtLeast: limit)
+        var reserved = 0
+        do {
+            let bytes = try decompress(input, format: format, limit: limit, expectedSize: nil, budget: budget, reserved: &reserved)
+            return BudgetedBytes(bytes: bytes, budget: budget, reserved: reserved)
+        } catch {
+            budget.release(reserved)
+            throw error
+        }
+    }
+
+    /// Byte-array form of the budgeted `decompress`.
+    public static func decompress(_ input: [UInt8], format: ZlibFormat = .auto, limit: Int,
+                                  budget: InflateBudget) throws -> BudgetedBytes {
+        try input.withUnsafeBytes { try decompress($0, format: format, limit: limit, budget: budget) }
+    }
+
+    private static func decompress(_ input: UnsafeRawBufferPointer, format: ZlibFormat, limit: Int, expectedSize: Int?,
+                                   budget: InflateBudget?, reserved: inout Int) throws -> [UInt8] {
+        func grow(to bytes: Int) throws {
+            guard let budget, bytes > reserved else { return }
+            guard budget.reserve(bytes - reserved) else {
+                throw ZlibError.budgetExhausted(needed: bytes - reserved, capacity: budget.capacity)
+            }
+            reserved = bytes
+        }
         var stream = z_stream()
         let initCode = flwr_inflateInit2(&stream, format.windowBits)
         guard initCode == Z_OK else { throw ZlibError.library(code: initCode, message: "inflateInit2 failed") }
         defer { inflateEnd(&stream) }
 
         var capacity = min(limit, max(expectedSize ?? input.count * 4, 1024))
-        var out = [UInt8](repeating: 0, count: capacity)
+        try grow(to: capacity)
+        var out = Self.buffer(capacity, keeping: [], 0)
         var written = 0
         stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress?.assumingMemoryBound(to: Bytef.self))
         stream.avail_in = uInt(input.count)
@@ -105,7 +223,8 @@ public enum Zlib {
                     break
                 }
                 capacity = min(limit, capacity &* 2)
-                out.append(contentsOf: repeatElement(0, count: capacity - out.count))
+                try grow(to: capacity)
+                out = Self.buffer(capacity, keeping: out, written)
             }
             let code: Int32 = out.withUnsafeMutableBytes { outBuf in
                 stream.next_out = outBuf.baseAddress!.advanced(by: written).assumingMemoryBound(to: Bytef.self)
@@ -147,6 +266,20 @@ public enum Zlib {
                                   limit: Int = Int.max, expectedSize: Int? = nil) throws -> [UInt8] {
         try input.withUnsafeBytes { buf in
             try decompress(buf, format: format, limit: limit, expectedSize: expectedSize)
+        }
+    }
+
+    /// A `count`-byte output buffer starting with the first `kept` bytes of `old`. The rest is
+    /// left uninitialised (inflate writes it; only written bytes are ever returned): zero-filling
+    /// it cost more than inflating a bomb of zeros.
+    private static func buffer(_ count: Int, keeping old: [UInt8], _ kept: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buf, n in
+            if kept > 0, let dst = buf.baseAddress {
+                old.withUnsafeBufferPointer { src in
+                    if let s = src.baseAddress { dst.update(from: s, count: kept) }
+                }
+            }
+            n = count
         }
     }
 

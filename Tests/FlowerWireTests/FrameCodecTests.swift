@@ -113,6 +113,34 @@ final class FrameCodecTests: XCTestCase {
         XCTAssertEqual(try bomb.protobufBytes(limit: 1 << 20).count, 1 << 20, "exactly at the limit is fine")
     }
 
+    /// Compressed frames on the decode path inflate into the shared budget: a bomb is refused at
+    /// the caller's limit, a frame that finds the budget taken is refused at once with a typed
+    /// error, and the budget is whole again afterwards.
+    func testDecodingCompressedFramesUsesTheSharedBudget() throws {
+        let budget = InflateBudget(capacity: 1 << 20)
+        let bomb = Frame(compressed: true, payload: try Zlib.compress([UInt8](repeating: 0, count: 16 << 20), level: 9))
+        XCTAssertThrowsError(try WireDecoder.clientMessage(bomb, limit: 64 << 10, budget: budget)) { error in
+            guard case .badCompression(let why) = error as? WireError else { return XCTFail("got \(error)") }
+            XCTAssertTrue(why.contains("exceeds the limit of 65536 bytes"), why)
+        }
+        XCTAssertLessThanOrEqual(budget.highWater, 64 << 10, "inflated past the limit the caller passed")
+        var packed = try WireEncoder.frame(.goodbye(reason: String(repeating: "bye ", count: 1000)))
+        let payload = Array(packed.dropFirst(FrameHeader.size))
+        packed = FrameEncoder.frame(try Zlib.compress(payload), compressed: true)
+        var decoder = FrameDecoder(limit: 1 << 20)
+        let frame = try XCTUnwrap(try decoder.feed(packed).first)
+        XCTAssertTrue(budget.reserve(1 << 20))
+        XCTAssertThrowsError(try WireDecoder.clientMessage(frame, limit: 1 << 20, budget: budget)) { error in
+            guard case .decompressionBudgetExhausted(_, let total) = error as? WireError else { return XCTFail("got \(error)") }
+            XCTAssertEqual(total, 1 << 20)
+            XCTAssertTrue("\(error)".contains("shared by all connections"), "\(error)")
+        }
+        budget.release(1 << 20)
+        guard case .goodbye(let why) = try WireDecoder.clientMessage(frame, limit: 1 << 20, budget: budget) else { return XCTFail("not Goodbye") }
+        XCTAssertEqual(why.count, 4000)
+        XCTAssertEqual(budget.inUse, 0, "the reservation is released once the message is decoded")
+    }
+
     /// The read path makes no copy of the payload: `fill` hands the socket the frame's own buffer,
     /// and the finished frame (and, uncompressed, its protobuf bytes) is that same buffer.
     func testFillWritesStraightIntoTheFramePayload() throws {

@@ -1,5 +1,6 @@
 import FlowerZlib
 import Foundation
+import Synchronization
 import XCTest
 
 final class ZlibTests: XCTestCase {
@@ -77,4 +78,68 @@ struct SplitMix {
         return z ^ (z >> 31)
     }
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}
+
+/// Real zlib bombs against the shared `InflateBudget`.
+final class InflateBudgetTests: XCTestCase {
+    /// 64 MiB of zeros deflated at level 9: about 64 KB on the wire.
+    static let bomb: [UInt8] = {
+        (try? Zlib.compress([UInt8](repeating: 0, count: 64 << 20), level: 9)) ?? []
+    }()
+
+    func testABombStopsAtTheLimitAndGivesItsBudgetBack() throws {
+        XCTAssertLessThan(Self.bomb.count, 100_000)
+        let budget = InflateBudget(capacity: 8 << 20)
+        XCTAssertThrowsError(try Zlib.decompress(Self.bomb, format: .zlib, limit: 4 << 20, budget: budget)) { error in
+            XCTAssertEqual(error as? ZlibError, .tooLarge(limit: 4 << 20))
+        }
+        XCTAssertLessThanOrEqual(budget.highWater, 4 << 20, "output grew past the limit")
+        XCTAssertEqual(budget.inUse, 0, "a refused bomb must give its reservation back")
+    }
+
+    /// Eight bombs at once (the 525 MB peak): together they never hold more than the
+    /// budget, each is refused (too large, or no room), and the budget is whole again after.
+    func testEightBombsAtOnceShareOneBudget() {
+        let limit = 16 << 20
+        let budget = InflateBudget(capacity: limit)
+        let outcomes = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            do {
+                _ = try Zlib.decompress(Self.bomb, format: .zlib, limit: limit, budget: budget)
+                outcomes.withLock { $0.append("inflated") }
+            } catch ZlibError.tooLarge {
+                outcomes.withLock { $0.append("too large") }
+            } catch ZlibError.budgetExhausted {
+                outcomes.withLock { $0.append("no budget") }
+            } catch {
+                outcomes.withLock { $0.append("\(error)") }
+            }
+        }
+        let seen = outcomes.withLock { $0 }
+        XCTAssertEqual(seen.count, 8)
+        XCTAssertTrue(seen.allSatisfy { $0 == "too large" || $0 == "no budget" }, "\(seen)")
+        XCTAssertLessThanOrEqual(budget.highWater, limit, "8 bombs held \(budget.highWater) bytes at once; budget \(limit)")
+        XCTAssertEqual(budget.inUse, 0)
+        print("inflate budget: 8 concurrent bombs (64 MiB of zeros each, limit 16 MiB): peak output \(budget.highWater >> 20) MiB (without the budget: up to \(8 * limit >> 20) MiB); outcomes \(seen)")
+    }
+
+    /// A frame that cannot get room is refused at once, not queued; the room returns on release.
+    func testNoRoomMeansRefusedNowAndTheReservationLastsUntilRelease() throws {
+        let budget = InflateBudget(capacity: 1 << 20)
+        XCTAssertTrue(budget.reserve(1 << 20))  // another connection's frame in flight
+        let honest = try Zlib.compress([UInt8](repeating: 7, count: 200_000))
+        XCTAssertThrowsError(try Zlib.decompress(honest, format: .zlib, limit: 1 << 20, budget: budget)) { error in
+            guard case .budgetExhausted(let needed, let capacity)? = error as? ZlibError else { return XCTFail("got \(error)") }
+            XCTAssertGreaterThan(needed, 0)
+            XCTAssertEqual(capacity, 1 << 20)
+        }
+        budget.release(1 << 20)
+        let out = try Zlib.decompress(honest, format: .zlib, limit: 1 << 20, budget: budget)
+        XCTAssertEqual(out.bytes, [UInt8](repeating: 7, count: 200_000))
+        XCTAssertGreaterThanOrEqual(budget.inUse, 200_000, "the output stays charged while it is used")
+        out.release()
+        XCTAssertEqual(budget.inUse, 0)
+        // A limit above the capacity raises it, so one frame at the limit always fits alone.
+        XCTAssertEqual(try Zlib.decompress(honest, format: .zlib, limit: 4 << 20, budget: InflateBudget(capacity: 1024)).bytes.count, 200_000)
+    }
 }
