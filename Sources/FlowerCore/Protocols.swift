@@ -56,6 +56,12 @@ public protocol ClientManager: AnyObject, Sendable {
     func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal>
     /// Removes the client with this identity (no-op when absent).
     func unregister(id: String)
+    /// Removes exactly this client object, if it is the one registered under its identity (a
+    /// connection that ends never removes a newer session that took over its identity).
+    func unregister(_ client: any ClientProxy)
+    /// Registers `client` in place of the one holding its identity (a reconnecting client whose
+    /// identity was proven); returns the displaced client, if any.
+    func replace(with client: any ClientProxy) -> (any ClientProxy)?
     /// Number of clients connected now.
     var count: Int { get }
 }

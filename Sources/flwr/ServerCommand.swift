@@ -77,7 +77,7 @@ struct ServerCommand: AsyncParsableCommand {
         let checkpoint = try loadCheckpoint(logger: logger)
         let manager = InMemoryClientManager(maxClients: net.maxClients)
         let wire = WireServer(config: try net.wireConfig(), manager: manager, logger: logger)
-        let port = try wire.start()
+        let port = try await wire.start()
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
         let strategy = federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,

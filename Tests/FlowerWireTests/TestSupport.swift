@@ -23,6 +23,12 @@ final class TestManager: ClientManager, Sendable {
     }
 
     func unregister(id: String) { clients.withLock { _ = $0.removeValue(forKey: id) } }
+    func unregister(_ client: any ClientProxy) {
+        clients.withLock { c in if let cur = c[client.id], cur === client { c.removeValue(forKey: client.id) } }
+    }
+    func replace(with client: any ClientProxy) -> (any ClientProxy)? {
+        clients.withLock { $0.updateValue(client, forKey: client.id) }
+    }
     var count: Int { clients.withLock { $0.count } }
     func proxy(_ id: String) -> (any ClientProxy)? { clients.withLock { $0[id] } }
 
@@ -80,7 +86,7 @@ func startServer(_ manager: TestManager, token: String? = nil, maxFrameBytes: In
     let config = WireServerConfig(host: "127.0.0.1", port: 0, authToken: token, maxFrameBytes: maxFrameBytes,
                                   handshakeTimeout: handshake, maxClients: maxClients)
     let server = WireServer(config: config, manager: manager, logger: quietLogger)
-    return (server, try server.start())
+    return (server, try await server.start())
 }
 
 func clientConfig(_ port: Int, id: String, token: String? = nil, attempts: Int = 3) -> WireClientConfig {

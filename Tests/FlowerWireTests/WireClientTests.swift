@@ -26,7 +26,7 @@ final class WireClientTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(100))
         let server = WireServer(config: WireServerConfig(host: "127.0.0.1", port: port, maxFrameBytes: 1 << 20),
                                 manager: manager, logger: quietLogger)
-        _ = try server.start()
+        _ = try await server.start()
         let proxy = try await manager.waitForProxy("early")
         await proxy.finish(roundsCompleted: 1, reason: "done")
         let rounds = try await run.value
