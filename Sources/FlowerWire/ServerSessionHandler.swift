@@ -141,6 +141,13 @@ final class ServerSessionHandler: ChannelInboundHandler {
             handshakeTimedOut()
             return
         }
+        if let e = event as? ChannelEvent, e == .inputClosed {
+            // The peer finished sending (the decoder has seen everything): a clean end of the
+            // session, or after a refusal the end of our lingering close.
+            if case .idle(let proxy) = state { logger.info("client \(loggable(proxy.id)) disconnected") }
+            close(context, reason: "disconnected")
+            return
+        }
         context.fireUserInboundEventTriggered(event)
     }
 
@@ -148,7 +155,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
         guard let context, case .awaitingHello = state else { return }
         server.warnings.warning("handshake-timeout", "no complete Hello from \(peer) within \(config.handshakeTimeout); refusing it")
         refuse(context, Refusal(reason: .protocolError,
-                                message: "no complete Hello within the handshake deadline of \(config.handshakeTimeout); send Hello right after the Challenge"))
+                                message: "timed out: no complete Hello within the handshake deadline of \(config.handshakeTimeout); send Hello right after the Challenge"))
     }
 
     // MARK: Frames

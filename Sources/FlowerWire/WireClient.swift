@@ -108,6 +108,7 @@ public enum WireClient {
                 let outOfAttempts = config.retry.maxAttempts.map { failures >= $0 } ?? false
                 let outOfTime = config.retry.deadline.map { elapsed >= seconds($0) } ?? false
                 if outOfAttempts || outOfTime {
+                    if case .refused = error { throw error }  // the server's own words, not "unreachable"
                     throw WireError.unreachable(host: config.host, port: config.port, attempts: failures, lastError: "\(error)")
                 }
                 let delay = config.retry.delay(attempt: failures, unit: Double.random(in: 0 ..< 1, using: &rng))
