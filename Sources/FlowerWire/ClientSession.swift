@@ -97,7 +97,11 @@ struct Session {
             case .reconnect(let seconds, let reason):
                 logger.info("server asks to reconnect in \(seconds) s: \(reason)")
                 return .reconnect(seconds: seconds)
-            case .finish(let rounds, let reason):
+            case .finish(let rounds, let reason, let failed):
+                if failed {
+                    logger.error("server stopped with an error after \(rounds) rounds: \(reason)")
+                    throw WireError.serverFailed(roundsCompleted: rounds, reason: reason)
+                }
                 logger.info("server finished after \(rounds) rounds: \(reason)")
                 return .finished(rounds)
             default:
