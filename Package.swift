@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         /// YAML for `flwr deploy`'s FLDeployment descriptors and rendered manifests.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        /// The wire's transport: event loops, channel pipelines, backpressure (DESIGN.md "Modules").
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // MARK: C libraries
@@ -65,12 +67,15 @@ let package = Package(
         .target(name: "FlowerWire", dependencies: [
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
 
         // MARK: Tests
@@ -82,7 +87,12 @@ let package = Package(
             "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
-        .testTarget(name: "FlowerWireTests", dependencies: ["FlowerWire", "FlowerCore", "CFlowerProto"]),
+        .testTarget(name: "FlowerWireTests", dependencies: [
+            "FlowerWire", "FlowerCore", "CFlowerProto",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
     ],
     swiftLanguageModes: [.v6]

@@ -68,6 +68,29 @@ public final class InMemoryClientManager: SamplingClientManager {
         state.withLock { _ = $0.clients.removeValue(forKey: id) }
     }
 
+    /// Removes exactly this client object (no-op when another holds its identity now).
+    public func unregister(_ client: any ClientProxy) {
+        state.withLock { s in
+            if let current = s.clients[client.id], current === client { s.clients.removeValue(forKey: client.id) }
+        }
+    }
+
+    /// Registers `client` in place of the one with its identity; returns the displaced one.
+    public func replace(with client: any ClientProxy) -> (any ClientProxy)? {
+        let (old, woken): ((any ClientProxy)?, [Waiter]) = state.withLock { s in
+            let old = s.clients.updateValue(client, forKey: client.id)
+            let n = s.clients.count
+            let ready = s.waiters.filter { $0.value.count <= n }
+            for key in ready.keys { s.waiters.removeValue(forKey: key) }
+            return (old, Array(ready.values))
+        }
+        for w in woken {
+            w.timer.cancel()
+            w.continuation.resume(returning: true)
+        }
+        return old
+    }
+
     /// Number of clients connected now.
     public var count: Int { state.withLock { $0.clients.count } }
 

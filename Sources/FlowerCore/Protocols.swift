@@ -26,8 +26,18 @@ public protocol ClientProxy: AnyObject, Sendable {
     func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes
     /// Tells the client training is over (it then exits successfully) and closes the connection.
     func finish(roundsCompleted: Int, reason: String) async
+    /// Tells the client training is over, saying whether the run failed (a failed run makes the
+    /// client exit non-zero); transports without that notion fall back to `finish(roundsCompleted:reason:)`.
+    func finish(roundsCompleted: Int, reason: String, failed: Bool) async
     /// Asks the client to disconnect and come back after `seconds`.
     func reconnect(seconds: Int, reason: String) async
+}
+
+extension ClientProxy {
+    /// Default: the success/failure flag is not carried.
+    public func finish(roundsCompleted: Int, reason: String, failed: Bool) async {
+        await finish(roundsCompleted: roundsCompleted, reason: reason)
+    }
 }
 
 /// Why a client could not join.
@@ -56,6 +66,12 @@ public protocol ClientManager: AnyObject, Sendable {
     func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal>
     /// Removes the client with this identity (no-op when absent).
     func unregister(id: String)
+    /// Removes exactly this client object, if it is the one registered under its identity (a
+    /// connection that ends never removes a newer session that took over its identity).
+    func unregister(_ client: any ClientProxy)
+    /// Registers `client` in place of the one holding its identity (a reconnecting client whose
+    /// identity was proven); returns the displaced client, if any.
+    func replace(with client: any ClientProxy) -> (any ClientProxy)?
     /// Number of clients connected now.
     var count: Int { get }
 }

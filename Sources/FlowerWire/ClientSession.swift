@@ -22,64 +22,59 @@ struct Session {
         let config = self.config
         let target = self.target
         let deadline = Deadline.after(config.connectTimeout)
-        let socket = try await onThread("flwr-connect") {
-            try Socket.connect(host: config.host, port: config.port, deadline: deadline)
-        }
-        defer { socket.close() }
-        let io = FramedIO(socket: socket, counters: [])
-        let first = try await onThread("flwr-read") {
-            try WireDecoder.serverMessage(io.readFrame(limit: min(helloFrameLimit, config.maxFrameBytes), deadline: deadline,
-                                                      timeout: config.connectTimeout, what: "Challenge from \(target)", peer: "the server"),
-                                          limit: helloFrameLimit)
-        }
-        guard case .challenge(let challenge) = first else {
-            throw WireError.unexpectedMessage(got: first.kind, expected: "Challenge")
+        let handshakeLimit = min(helloFrameLimit, config.maxFrameBytes)
+        let connection = try await FrameConnection.connect(host: config.host, port: config.port,
+                                                           timeout: config.connectTimeout, limit: handshakeLimit)
+        defer { connection.close() }
+        let first = try await connection.receive(timeout: deadline.remaining, what: "Challenge from \(target)")
+            .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
+        let challenge: Challenge
+        switch first {
+        case .challenge(let c): challenge = c
+        case .refusal(let r): throw WireError.refused(reason: r.reason, message: r.message)
+        default: throw WireError.unexpectedMessage(got: first.kind, expected: "Challenge")
         }
         let peerLimit = challenge.maxFrameBytes > 0 ? challenge.maxFrameBytes : config.maxFrameBytes
         let proof = config.authToken.map { HMACSHA256.proof(token: $0, nonce: challenge.nonce, clientID: config.clientID) } ?? []
         let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: config.clientID, partition: config.partition,
                           acceptsZlib: config.acceptCompression, authProof: proof, agent: config.agent,
                           maxFrameBytes: config.maxFrameBytes)
-        let helloFrame = try WireEncoder.frame(.hello(hello))
-        let answer = try await onThread("flwr-hello") {
-            try io.write(helloFrame, deadline: deadline, timeout: config.connectTimeout, what: "Hello to \(target)")
-            return try WireDecoder.serverMessage(io.readFrame(limit: min(helloFrameLimit, config.maxFrameBytes), deadline: deadline,
-                                                             timeout: config.connectTimeout, what: "Welcome from \(target)", peer: "the server"),
-                                                 limit: helloFrameLimit)
-        }
+        try await connection.send(try WireEncoder.frameBuffer(.hello(hello)), timeout: deadline.remaining, what: "Hello")
+        let answer = try await connection.receive(timeout: deadline.remaining, what: "Welcome from \(target)")
+            .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
         let welcome: Welcome
         switch answer {
         case .welcome(let w): welcome = w
         case .refusal(let r): throw WireError.refused(reason: r.reason, message: r.message)
         default: throw WireError.unexpectedMessage(got: answer.kind, expected: "Welcome or Refusal")
         }
+        try await connection.established(limit: config.maxFrameBytes, compression: welcome.zlib)
         logger.info("joined \(target) as \(config.clientID) (session \(welcome.sessionID), compression \(welcome.zlib ? "zlib when it pays" : "off"))")
 
-        return try await withTaskCancellationHandler {
-            do {
-                return try await serve(io, zlib: welcome.zlib, peerLimit: peerLimit)
-            } catch let error as WireError where WireClient.isRetryable(error) {
-                if Task.isCancelled {
-                    if let bye = try? WireEncoder.frame(.goodbye(reason: "client stopping")) {
-                        try? io.write(bye, deadline: .after(.seconds(1)), timeout: .seconds(1), what: "Goodbye")
-                    }
-                    throw CancellationError()
-                }
-                return .lost(error)
+        do {
+            return try await serve(connection, zlib: welcome.zlib, peerLimit: peerLimit)
+        } catch let error as WireError where WireClient.isRetryable(error) {
+            if Task.isCancelled { throw CancellationError() }
+            return .lost(error)
+        } catch is CancellationError {
+            if let bye = try? WireEncoder.frameBuffer(.goodbye(reason: "client stopping")) {
+                try? await connection.send(bye, timeout: .seconds(1), what: "Goodbye")
             }
-        } onCancel: {
-            _ = Glibc.shutdown(socket.fd, Int32(SHUT_RD))  // wakes the blocked read; the write side stays for Goodbye
+            throw CancellationError()
         }
     }
 
-    private func serve(_ io: FramedIO, zlib: Bool, peerLimit: Int) async throws -> Outcome {
+    private func serve(_ connection: FrameConnection, zlib: Bool, peerLimit: Int) async throws -> Outcome {
         let limit = config.maxFrameBytes
         let sendTimeout = config.sendTimeout
         while true {
-            let message = try await onThread("flwr-read") {
-                try WireDecoder.serverMessage(io.readFrame(limit: limit, deadline: nil, timeout: nil,
-                                                           what: "an instruction", peer: "the server"), limit: limit)
+            let frame = try await withTaskCancellationHandler {
+                try await connection.receive(timeout: nil, what: "an instruction")
+            } onCancel: {
+                // Wakes the wait; the session then says Goodbye (best effort) and ends.
+                connection.cancelReceive()
             }
+            let message = try frame.withProtobufBytes(limit: limit) { try WireDecoder.serverMessage($0, allocator: nil) }
             let reply: ClientMessage
             switch message {
             case .getParameters(let ins):
@@ -102,16 +97,18 @@ struct Session {
             case .reconnect(let seconds, let reason):
                 logger.info("server asks to reconnect in \(seconds) s: \(reason)")
                 return .reconnect(seconds: seconds)
-            case .finish(let rounds, let reason):
+            case .finish(let rounds, let reason, let failed):
+                if failed {
+                    logger.error("server stopped with an error after \(rounds) rounds: \(reason)")
+                    throw WireError.serverFailed(roundsCompleted: rounds, reason: reason)
+                }
                 logger.info("server finished after \(rounds) rounds: \(reason)")
                 return .finished(rounds)
             default:
                 throw WireError.unexpectedMessage(got: message.kind, expected: "an instruction (GetParametersIns, FitIns, EvaluateIns, Reconnect, Finish)")
             }
-            let frame = try WireEncoder.frame(reply, compression: zlib, peerLimit: peerLimit)
-            try await onThread("flwr-write") {
-                try io.write(frame, deadline: .after(sendTimeout), timeout: sendTimeout, what: "\(reply.kind) to the server")
-            }
+            let replyFrame = try WireEncoder.frameBuffer(reply, compression: zlib, peerLimit: peerLimit)
+            try await connection.send(replyFrame, timeout: sendTimeout, what: "\(reply.kind) to the server")
         }
     }
 }

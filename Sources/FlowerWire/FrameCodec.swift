@@ -4,6 +4,7 @@
 //   length: u32 big-endian (bytes of payload as sent)
 //   payload: `length` bytes, one protobuf message
 import FlowerZlib
+import NIOCore
 
 /// One frame as received: its payload is still packed protobuf (and maybe compressed).
 public struct Frame: Sendable, Equatable {
@@ -172,18 +173,8 @@ public enum FrameEncoder {
         let length = packed.count - FrameHeader.size
         precondition(length >= 0, "packed buffer lacks the header space")
         if allowCompression && length >= compressionThreshold {
-            let compressed: [UInt8]? = try packed.withUnsafeBytes { all in
-                let body = UnsafeRawBufferPointer(rebasing: all[FrameHeader.size...])
-                let sample = UnsafeRawBufferPointer(rebasing: body[..<min(body.count, 64 << 10)])
-                let sampled = try Zlib.compress(sample, level: 1)
-                guard Double(sampled.count) < Double(sample.count) * worthwhileRatio else { return nil }
-                let whole = try Zlib.compress(body, level: 1)
-                return Double(whole.count) < Double(body.count) * worthwhileRatio ? whole : nil
-            }
+            let compressed = try packed.withUnsafeBytes { try compressIfWorthwhile(UnsafeRawBufferPointer(rebasing: $0[FrameHeader.size...])) }
             if let compressed {
-                guard compressed.count <= FrameHeader.maxLength else {
-                    throw WireError.cannotEncode("compressed payload of \(compressed.count) bytes exceeds the 4 GiB frame format")
-                }
                 var out = [UInt8](repeating: 0, count: FrameHeader.size)
                 out.withUnsafeMutableBytes { FrameHeader.write(compressed: true, length: compressed.count, into: $0) }
                 out.append(contentsOf: compressed)
@@ -195,6 +186,48 @@ public enum FrameEncoder {
             throw WireError.cannotEncode("payload of \(length) bytes exceeds the 4 GiB frame format")
         }
         packed.withUnsafeMutableBytes { FrameHeader.write(compressed: false, length: length, into: $0) }
+    }
+
+    /// `finish` for a `ByteBuffer` holding header space + payload: writes the header in place, or
+    /// returns a new buffer with the compressed payload when that pays.
+    public static func finish(_ packed: ByteBuffer, allowCompression: Bool, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        var packed = packed
+        let length = packed.readableBytes - FrameHeader.size
+        precondition(length >= 0, "packed buffer lacks the header space")
+        if allowCompression && length >= compressionThreshold {
+            let compressed = try packed.withUnsafeReadableBytes { try compressIfWorthwhile(UnsafeRawBufferPointer(rebasing: $0[FrameHeader.size...])) }
+            if let compressed {
+                var out = allocator.buffer(capacity: FrameHeader.size + compressed.count)
+                out.writeWithUnsafeMutableBytes(minimumWritableBytes: FrameHeader.size) { raw in
+                    FrameHeader.write(compressed: true, length: compressed.count, into: raw)
+                    return FrameHeader.size
+                }
+                out.writeBytes(compressed)
+                return out
+            }
+        }
+        guard length <= FrameHeader.maxLength else {
+            throw WireError.cannotEncode("payload of \(length) bytes exceeds the 4 GiB frame format")
+        }
+        let start = packed.readerIndex
+        packed.withUnsafeMutableReadableBytes { raw in
+            FrameHeader.write(compressed: false, length: length, into: UnsafeMutableRawBufferPointer(rebasing: raw[0 ..< FrameHeader.size]))
+        }
+        precondition(packed.readerIndex == start)
+        return packed
+    }
+
+    /// The zlib stream of `body` when a 64 KiB sample and then the whole say it pays, else nil.
+    static func compressIfWorthwhile(_ body: UnsafeRawBufferPointer) throws -> [UInt8]? {
+        let sample = UnsafeRawBufferPointer(rebasing: body[..<min(body.count, 64 << 10)])
+        let sampled = try Zlib.compress(sample, level: 1)
+        guard Double(sampled.count) < Double(sample.count) * worthwhileRatio else { return nil }
+        let whole = try Zlib.compress(body, level: 1)
+        guard Double(whole.count) < Double(body.count) * worthwhileRatio else { return nil }
+        guard whole.count <= FrameHeader.maxLength else {
+            throw WireError.cannotEncode("compressed payload of \(whole.count) bytes exceeds the 4 GiB frame format")
+        }
+        return whole
     }
 
     /// A frame around `payload` (copies it; for tests and tools).

@@ -5,6 +5,7 @@
 // from the model's buffer into the outgoing frame (the one copy per direction).
 import CFlowerProto
 import FlowerCore
+import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -129,7 +130,7 @@ public enum WireEncoder {
     /// Throws `cannotEncode` when the payload exceeds `peerLimit` (the receiver's --max-frame-mb).
     public static func frame(_ message: ServerMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength) throws -> [UInt8] {
         var out = try withValues(message.parameters) { values in
-            try packServer(message, values: values, peerLimit: peerLimit)
+            try packServer(message, values: values, peerLimit: peerLimit, into: arrayOutput)
         }
         try FrameEncoder.finish(&out, allowCompression: compression)
         return out
@@ -138,10 +139,30 @@ public enum WireEncoder {
     /// A whole frame carrying `message`; compressed when `compression` and it pays.
     public static func frame(_ message: ClientMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength) throws -> [UInt8] {
         var out = try withValues(message.parameters) { values in
-            try packClient(message, values: values, peerLimit: peerLimit)
+            try packClient(message, values: values, peerLimit: peerLimit, into: arrayOutput)
         }
         try FrameEncoder.finish(&out, allowCompression: compression)
         return out
+    }
+
+    /// The frame carrying `message` as a `ByteBuffer` to write to channels: protobuf-c packs
+    /// straight into the buffer (each float written once); the same buffer can be written to any
+    /// number of connections (reference-counted, never copied).
+    public static func frameBuffer(_ message: ServerMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength,
+                                   allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
+        let packed = try withValues(message.parameters) { values in
+            try packServer(message, values: values, peerLimit: peerLimit, into: bufferOutput(allocator))
+        }
+        return try FrameEncoder.finish(packed, allowCompression: compression, allocator: allocator)
+    }
+
+    /// The frame carrying `message` as a `ByteBuffer` (see the `ServerMessage` overload).
+    public static func frameBuffer(_ message: ClientMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength,
+                                   allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
+        let packed = try withValues(message.parameters) { values in
+            try packClient(message, values: values, peerLimit: peerLimit, into: bufferOutput(allocator))
+        }
+        return try FrameEncoder.finish(packed, allowCompression: compression, allocator: allocator)
     }
 
     private static func withValues<R>(_ p: Parameters?, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
@@ -149,10 +170,17 @@ public enum WireEncoder {
         return try p.values.withUnsafeBufferPointer { try body($0) }
     }
 
-    private static func output(size: Int, peerLimit: Int, kind: String, _ pack: (UnsafeMutablePointer<UInt8>) -> Int) throws -> [UInt8] {
+    /// Where a packed message goes: given its size and a packer, returns the frame storage.
+    typealias Output<R> = (_ size: Int, _ peerLimit: Int, _ kind: String, _ pack: (UnsafeMutablePointer<UInt8>) -> Int) throws -> R
+
+    private static func checkSize(_ size: Int, peerLimit: Int, kind: String) throws {
         guard size <= peerLimit else {
             throw WireError.cannotEncode("\(kind) of \(size) bytes exceeds the receiver's frame limit of \(peerLimit) bytes; raise --max-frame-mb on the receiving side")
         }
+    }
+
+    private static func arrayOutput(size: Int, peerLimit: Int, kind: String, _ pack: (UnsafeMutablePointer<UInt8>) -> Int) throws -> [UInt8] {
+        try checkSize(size, peerLimit: peerLimit, kind: kind)
         return try [UInt8](unsafeUninitializedCapacity: FrameHeader.size + size) { buf, count in
             guard let base = buf.baseAddress else { throw WireError.cannotEncode("out of memory for a \(size)-byte frame") }
             let written = pack(base + FrameHeader.size)
@@ -161,7 +189,21 @@ public enum WireEncoder {
         }
     }
 
-    private static func packServer(_ message: ServerMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int) throws -> [UInt8] {
+    private static func bufferOutput(_ allocator: ByteBufferAllocator) -> Output<ByteBuffer> {
+        { size, peerLimit, kind, pack in
+            try checkSize(size, peerLimit: peerLimit, kind: kind)
+            var buffer = allocator.buffer(capacity: FrameHeader.size + size)
+            buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: FrameHeader.size + size) { raw in
+                guard let base = raw.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return 0 }
+                let written = pack(base + FrameHeader.size)
+                precondition(written == size, "protobuf-c packed \(written) bytes, predicted \(size)")
+                return FrameHeader.size + size
+            }
+            return buffer
+        }
+    }
+
+    private static func packServer<R>(_ message: ServerMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int, into output: Output<R>) throws -> R {
         let arena = CArena()
         let m = try arena.make(Flwr__ServerMessage.self)
         flwr__server_message__init(m)
@@ -205,17 +247,18 @@ public enum WireEncoder {
             x.pointee.seconds = UInt32(clamping: seconds)
             x.pointee.reason = try arena.cString(reason)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_RECONNECT; m.pointee.reconnect = x
-        case .finish(let rounds, let reason):
+        case .finish(let rounds, let reason, let failed):
             let x = try arena.make(Flwr__Finish.self); flwr__finish__init(x)
             x.pointee.rounds_completed = UInt64(max(0, rounds))
+            x.pointee.failed = failed ? 1 : 0
             x.pointee.reason = try arena.cString(reason)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_FINISH; m.pointee.finish = x
         }
         let size = flwr__server_message__get_packed_size(m)
-        return try output(size: size, peerLimit: peerLimit, kind: message.kind) { flwr__server_message__pack(m, $0) }
+        return try output(size, peerLimit, message.kind) { flwr__server_message__pack(m, $0) }
     }
 
-    private static func packClient(_ message: ClientMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int) throws -> [UInt8] {
+    private static func packClient<R>(_ message: ClientMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int, into output: Output<R>) throws -> R {
         let arena = CArena()
         let m = try arena.make(Flwr__ClientMessage.self)
         flwr__client_message__init(m)
@@ -261,7 +304,7 @@ public enum WireEncoder {
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_GOODBYE; m.pointee.goodbye = x
         }
         let size = flwr__client_message__get_packed_size(m)
-        return try output(size: size, peerLimit: peerLimit, kind: message.kind) { flwr__client_message__pack(m, $0) }
+        return try output(size, peerLimit, message.kind) { flwr__client_message__pack(m, $0) }
     }
 }
 

@@ -36,8 +36,8 @@ public struct RetryPolicy: Sendable {
 
     /// Delay before retry number `attempt` (1-based), with `unit` uniform in [0, 1).
     public func delay(attempt: Int, unit: Double) -> Duration {
-        let base = FramedIO.seconds(initialDelay) * pow(multiplier, Double(max(0, attempt - 1)))
-        let capped = min(base, FramedIO.seconds(maxDelay))
+        let base = seconds(initialDelay) * pow(multiplier, Double(max(0, attempt - 1)))
+        let capped = min(base, seconds(maxDelay))
         let jittered = capped * (1 - min(max(jitter, 0), 1) * unit)
         return .nanoseconds(Int64(jittered * 1e9))
     }
@@ -104,14 +104,15 @@ public enum WireClient {
                 outcome = try await session.run()
             } catch let error as WireError where isRetryable(error) {
                 failures += 1
-                let elapsed = FramedIO.seconds(.nanoseconds(Int64(Deadline.now.nanos - since.nanos)))
+                let elapsed = seconds(.nanoseconds(Int64(Deadline.now.nanos - since.nanos)))
                 let outOfAttempts = config.retry.maxAttempts.map { failures >= $0 } ?? false
-                let outOfTime = config.retry.deadline.map { elapsed >= FramedIO.seconds($0) } ?? false
+                let outOfTime = config.retry.deadline.map { elapsed >= seconds($0) } ?? false
                 if outOfAttempts || outOfTime {
+                    if case .refused = error { throw error }  // the server's own words, not "unreachable"
                     throw WireError.unreachable(host: config.host, port: config.port, attempts: failures, lastError: "\(error)")
                 }
                 let delay = config.retry.delay(attempt: failures, unit: Double.random(in: 0 ..< 1, using: &rng))
-                logger.info("server \(config.host):\(config.port) not available (\(error)); retry \(failures) in \(String(format: "%.2f", FramedIO.seconds(delay))) s")
+                logger.info("server \(config.host):\(config.port) not available (\(error)); retry \(failures) in \(String(format: "%.2f", seconds(delay))) s")
                 try await Task.sleep(for: delay)
                 continue
             }
@@ -136,6 +137,9 @@ public enum WireClient {
     static func isRetryable(_ error: WireError) -> Bool {
         switch error {
         case .system, .timeout, .connectionClosed, .truncatedFrame, .resolve: return true
+        // A full server (or one busy with handshakes) is worth retrying with backoff, within
+        // the retry budget; the log line says why.
+        case .refused(let reason, _): return reason == .serverFull
         default: return false
         }
     }

@@ -20,6 +20,11 @@ public enum RefusalReason: Sendable, Equatable, CustomStringConvertible {
 public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A frame header announced a payload larger than the receiver's limit.
     case frameTooLarge(length: Int, limit: Int)
+    /// A frame larger than the small limit of the connection's state (before the handshake, or
+    /// between calls, where only Hello/Goodbye are legal) was refused before buffering.
+    case frameRefused(length: Int, limit: Int, state: String)
+    /// A compressed frame arrived although compression was never negotiated.
+    case compressionNotNegotiated
     /// A frame header had flag bits other than bit 0 set.
     case reservedFlags(UInt8)
     /// The peer closed the connection in the middle of a frame.
@@ -53,6 +58,8 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     case resolve(host: String, detail: String)
     /// The client gave up connecting after its retry budget.
     case unreachable(host: String, port: Int, attempts: Int, lastError: String)
+    /// The server ended the federation with an error (Finish with `failed`).
+    case serverFailed(roundsCompleted: Int, reason: String)
     /// A call was made on a client connection that is already closed or busy.
     case notReady(String)
 
@@ -60,6 +67,10 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .frameTooLarge(let length, let limit):
             return "frame of \(length) bytes exceeds the limit of \(limit) bytes (--max-frame-mb \(Self.mib(limit))); raise --max-frame-mb on both sides or shrink the model"
+        case .frameRefused(let length, let limit, let state):
+            return "frame of \(length) bytes refused \(state): at most \(limit) bytes are accepted there (only Hello or Goodbye are legal); the peer is not a compatible flwr or is hostile"
+        case .compressionNotNegotiated:
+            return "compressed frame although compression was not negotiated (Welcome.compression is NONE); the peer broke proto/README.md \"Compression\""
         case .reservedFlags(let flags):
             return "frame flags 0x\(String(flags, radix: 16)) set reserved bits (only bit 0, compression, is defined); the peer speaks another protocol or is corrupt"
         case .truncatedFrame(let received, let expected):
@@ -90,6 +101,8 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
             return "cannot resolve host \(host): \(detail); check --server and DNS"
         case .unreachable(let host, let port, let attempts, let lastError):
             return "could not reach a flwr server at \(host):\(port) after \(attempts) attempts (last error: \(lastError)); start the server or fix --server"
+        case .serverFailed(let rounds, let reason):
+            return "the server stopped the federation with an error after \(rounds) completed rounds: \(reason); see the server's log"
         case .notReady(let why):
             return why
         }

@@ -6,15 +6,15 @@ public enum WireProbe {
     /// Connects to `host:port`, reads the Challenge within `timeout`, and returns a one-line summary.
     public static func check(host: String, port: Int, timeout: Duration) async throws -> String {
         let deadline = Deadline.after(timeout)
-        let challenge: Challenge = try await onThread("flwr-probe") {
-            let socket = try Socket.connect(host: host, port: port, deadline: deadline)
-            defer { socket.close() }
-            let io = FramedIO(socket: socket, counters: [])
-            let message = try WireDecoder.serverMessage(
-                io.readFrame(limit: helloFrameLimit, deadline: deadline, timeout: timeout, what: "Challenge from \(host):\(port)", peer: "the server"),
-                limit: helloFrameLimit)
-            guard case .challenge(let c) = message else { throw WireError.unexpectedMessage(got: message.kind, expected: "Challenge") }
-            return c
+        let connection = try await FrameConnection.connect(host: host, port: port, timeout: timeout, limit: helloFrameLimit)
+        defer { connection.close() }
+        let message = try await connection.receive(timeout: deadline.remaining, what: "Challenge from \(host):\(port)")
+            .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
+        let challenge: Challenge
+        switch message {
+        case .challenge(let c): challenge = c
+        case .refusal(let r): throw WireError.refused(reason: r.reason, message: r.message)
+        default: throw WireError.unexpectedMessage(got: message.kind, expected: "Challenge")
         }
         let compat = challenge.protocolVersion == flwrProtocolVersion ? "compatible" : "INCOMPATIBLE with this flwr (protocol \(flwrProtocolVersion))"
         return "flwr server at \(host):\(port): protocol \(challenge.protocolVersion) (\(compat)), "

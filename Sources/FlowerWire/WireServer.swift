@@ -1,8 +1,17 @@
-// The server transport: a listener thread accepts connections; each connection gets its own
-// thread that runs the handshake and then serves the ClientProxy calls the round loop makes.
+// The server transport on SwiftNIO: one listening channel on the shared event-loop group (one
+// thread per core, no thread per connection); each accepted connection gets a pipeline
+//
+//   ReadGate → ByteToMessageHandler(FrameToMessageDecoder) → IdleStateHandler → ServerSessionHandler
+//
+// Admission happens before any of that: a connection is counted against --max-connections, and
+// until it has proven itself with a Hello it also counts against a smaller pre-authentication
+// budget and a per-address limit, so a flood of idle connections cannot lock handshaken clients
+// out. Over a limit, the connection gets a SERVER_FULL Refusal frame and is closed.
 import FlowerCore
 import Foundation
 import Logging
+import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Settings of a `WireServer`.
@@ -13,18 +22,27 @@ public struct WireServerConfig: Sendable {
     public var port: Int = 8080
     /// Shared secret clients must prove with HMAC-SHA256; nil accepts anyone (logged at start).
     public var authToken: String?
-    /// Largest frame payload accepted, in bytes (--max-frame-mb).
+    /// Largest frame payload accepted in a call, in bytes (--max-frame-mb).
     public var maxFrameBytes: Int = 256 << 20
-    /// Time a new connection has to send its Hello.
+    /// Time a new connection has to complete its Hello (pre-authentication deadline).
     public var handshakeTimeout: Duration = .seconds(10)
     /// Most clients registered at once; nil = no limit beyond the manager's.
     public var maxClients: Int?
-    /// Most TCP connections open at once (handshaking or registered); more are closed at accept.
-    public var maxConnections: Int = 4096
+    /// Most TCP connections open at once (handshaking or registered).
+    public var maxConnections: Int = 16_384
+    /// Most connections that have not completed their handshake, over all addresses.
+    public var maxPendingHandshakes: Int = 1024
+    /// Most connections that have not completed their handshake from one IP address.
+    public var maxPendingHandshakesPerAddress: Int = 128
+    /// Most large received payloads (FitRes, ...) buffered at once over all connections (K);
+    /// other connections are not read until a slot frees.
+    public var maxBufferedPayloads: Int = 2 * System.coreCount
     /// Whether zlib compression may be negotiated (used only when it pays).
     public var compressionAllowed: Bool = true
     /// Keep freed frame buffers in the heap for the next round (`WireMemory.retainLargeBuffers`).
     public var retainFrameBuffers: Bool = true
+    /// Raise the process's soft RLIMIT_NOFILE to its hard limit at start.
+    public var raiseDescriptorLimit: Bool = true
 
     /// Defaults: 0.0.0.0:8080, no token, 256 MiB frames, 10 s handshake.
     public init(host: String = "0.0.0.0", port: Int = 8080, authToken: String? = nil,
@@ -42,32 +60,44 @@ public struct WireServerConfig: Sendable {
 
 /// Hello frames are read before authentication, so they get a small limit of their own.
 let helloFrameLimit = 64 << 10
+/// Between calls a client may only send Goodbye: frames on an idle connection are refused above this.
+let idleFrameLimit = 4 << 10
 
 /// The FlowerWire TCP server: registers one `ClientProxy` per handshaken connection into `manager`.
 public final class WireServer: Sendable {
-    private struct State {
-        var listener: Socket?
+    /// Connection bookkeeping for admission (all counts, never file descriptors).
+    struct Admission {
+        var open = 0
+        var pending = 0
+        var pendingByAddress: [String: Int] = [:]
         var stopping = false
-        var threads = 0
-        var sockets: [Int32: Socket] = [:]
-        var proxies: [Int32: WireClientProxy] = [:]
-        var sessions = 0
+        var sessions: UInt64 = 0
+        var peakOpen = 0
     }
 
     let config: WireServerConfig
     let manager: any ClientManager
     let logger: Logger
-    private let state = Mutex(State())
-    private let wake: WakePipe?
+    let warnings: RateLimitedLog
+    let slots: PayloadSlots
+    let broadcast = BroadcastCache()
+    private let admission = Mutex(Admission())
+    private let listener = Mutex<(any Channel)?>(nil)
+    /// Open session channels, keyed by their channel object.
+    private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let group: MultiThreadedEventLoopGroup
     /// Bytes in and out over all connections, frame headers included.
     public let counters = ByteCounter()
 
     /// A server that will register clients into `manager`; call `start` to listen.
-    public init(config: WireServerConfig, manager: any ClientManager, logger: Logger) {
+    public init(config: WireServerConfig, manager: any ClientManager, logger: Logger,
+                group: MultiThreadedEventLoopGroup = WireEventLoops.group) {
         self.config = config
         self.manager = manager
         self.logger = logger
-        self.wake = try? WakePipe()
+        self.group = group
+        warnings = RateLimitedLog(logger: logger)
+        slots = PayloadSlots(capacity: config.maxBufferedPayloads)
     }
 
     /// Total bytes received from all clients.
@@ -75,102 +105,127 @@ public final class WireServer: Sendable {
     /// Total bytes sent to all clients.
     public var bytesOut: Int { counters.bytesOut }
     /// TCP connections open now (handshaking or registered).
-    public var connectionCount: Int { state.withLock { $0.sockets.count } }
+    public var connectionCount: Int { admission.withLock { $0.open } }
+    /// Connections open now that have not completed their handshake.
+    public var pendingHandshakes: Int { admission.withLock { $0.pending } }
+    /// Most large payloads that were buffered at once so far.
+    public var peakBufferedPayloads: Int { slots.peakHeld }
 
-    /// Binds and listens, serves in the background, and returns the bound port.
-    public func start() throws -> Int {
-        guard let wake else { throw Sys.error("pipe", errno) }
+    /// Binds and listens, serves on the event loops, and returns the bound port.
+    public func start() async throws -> Int {
         guard config.maxFrameBytes > 0 && config.maxFrameBytes <= FrameHeader.maxLength else {
             throw WireError.frameTooLarge(length: config.maxFrameBytes, limit: FrameHeader.maxLength)
         }
         if config.retainFrameBuffers { WireMemory.retainLargeBuffers(upTo: 2 * config.maxFrameBytes) }
-        let (listener, port) = try Socket.listen(host: config.host, port: config.port)
-        state.withLock { $0.listener = listener; $0.threads += 1 }
+        if config.raiseDescriptorLimit {
+            let (before, after) = DescriptorLimit.raiseToHard()
+            let note = after > before ? "raised from \(before) to the hard limit \(after)" : "\(after) (already the hard limit)"
+            logger.info("open-file limit (RLIMIT_NOFILE) \(note); --max-connections \(config.maxConnections)")
+            if after < UInt64(config.maxConnections) + 64 {
+                logger.warning("the open-file limit \(after) is below --max-connections \(config.maxConnections): at most about \(after) connections can be accepted; raise the hard limit (ulimit -Hn) or lower --max-connections")
+            }
+        }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.initialize(channel) }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: config.host, port: config.port).get()
+        } catch {
+            throw WireError.system(call: "bind(\(config.host):\(config.port))", errno: (error as? IOError)?.errnoCode ?? 0,
+                                   detail: "\(error); is another server on this port? pick another --port")
+        }
+        listener.withLock { $0 = channel }
+        let port = channel.localAddress?.port ?? config.port
         if config.authToken == nil {
             logger.warning("no --auth-token (FLWR_AUTH_TOKEN) set: any client that can reach port \(port) may join")
         }
-        logger.info("FlowerWire listening on \(config.host):\(port) (protocol \(flwrProtocolVersion), max frame \(WireError.mib(config.maxFrameBytes)) MiB)")
-        startThread("flwr-accept") { [self] in
-            acceptLoop(listener, wake)
-            listener.close()
-            state.withLock { $0.threads -= 1 }
-        }
+        logger.info("FlowerWire listening on \(config.host):\(port) (protocol \(flwrProtocolVersion), max frame \(WireError.mib(config.maxFrameBytes)) MiB, \(group.makeIterator().map { _ in 1 }.count) event loops, \(slots.capacity) payload slots)")
         return port
     }
 
-    /// Closes the listener and every connection, and waits until their threads have ended.
+    /// Closes the listener and every connection (their pending calls fail) and waits for them.
     public func stop() async {
-        let sockets = state.withLock { s -> [Socket] in
-            s.stopping = true
-            return Array(s.sockets.values)
-        }
-        wake?.notify()
-        for socket in sockets { socket.shutdown() }
-        for proxy in state.withLock({ Array($0.proxies.values) }) { proxy.abort(reason: "the server is stopping") }
-        while state.withLock({ $0.threads }) > 0 {
-            try? await Task.sleep(for: .milliseconds(2))
+        admission.withLock { $0.stopping = true }
+        let l = listener.withLock { c -> (any Channel)? in defer { c = nil }; return c }
+        try? await l?.close().get()
+        let open = channels.withLock { Array($0.values) }
+        for c in open { c.close(promise: nil) }
+        for c in open { try? await c.closeFuture.get() }
+    }
+
+    // MARK: Admission (any event loop)
+
+    private enum Admit { case ok(session: UInt64), refuse(String, key: String) }
+
+    private func admit(address: String) -> Admit {
+        admission.withLock { a in
+            if a.stopping { return .refuse("the server is stopping", key: "stopping") }
+            if a.open >= config.maxConnections {
+                return .refuse("the server already holds its maximum of \(config.maxConnections) connections (--max-connections)", key: "max-connections")
+            }
+            if a.pending >= config.maxPendingHandshakes {
+                return .refuse("\(config.maxPendingHandshakes) connections are already handshaking; try again shortly", key: "pending")
+            }
+            let mine = a.pendingByAddress[address, default: 0]
+            if mine >= config.maxPendingHandshakesPerAddress {
+                return .refuse("\(config.maxPendingHandshakesPerAddress) connections from \(address) are already handshaking; try again shortly", key: "per-address")
+            }
+            a.open += 1
+            a.peakOpen = max(a.peakOpen, a.open)
+            a.pending += 1
+            a.pendingByAddress[address] = mine + 1
+            a.sessions += 1
+            return .ok(session: a.sessions)
         }
     }
 
-    private func acceptLoop(_ listener: Socket, _ wake: WakePipe) {
-        while !state.withLock({ $0.stopping }) {
-            var fds = [pollfd(fd: listener.fd, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: wake.readFD, events: Int16(POLLIN), revents: 0)]
-            let r = poll(&fds, 2, -1)
-            if r < 0 && errno != EINTR {
-                logger.error("poll on the listener failed: \(Sys.error("poll", errno)); the server stops accepting")
-                return
-            }
-            if fds[1].revents != 0 { wake.drain() }
-            guard fds[0].revents != 0 else { continue }
-            while true {
-                let accepted: (Socket, String)?
-                do {
-                    accepted = try listener.accept()
-                } catch {
-                    // EMFILE and friends: log, back off briefly, keep serving the others.
-                    logger.warning("accept failed: \(error); retrying")
-                    usleep(10_000)
-                    break
-                }
-                guard let (socket, peer) = accepted else { break }
-                admit(socket, peer: peer)
-            }
+    /// The connection from `address` completed its handshake (or closed before): it leaves the
+    /// pre-authentication budget.
+    func leftPending(address: String) {
+        admission.withLock { a in
+            a.pending -= 1
+            let n = a.pendingByAddress[address, default: 1] - 1
+            a.pendingByAddress[address] = n > 0 ? n : nil
         }
     }
 
-    private func admit(_ socket: Socket, peer: String) {
-        let admitted = state.withLock { s -> Bool in
-            guard !s.stopping, s.sockets.count < config.maxConnections else { return false }
-            s.sockets[socket.fd] = socket
-            s.threads += 1
-            s.sessions += 1
-            return true
-        }
-        guard admitted else {
-            logger.warning("refusing connection from \(peer): \(config.maxConnections) connections already open")
-            socket.close()
-            return
-        }
-        let session = state.withLock { $0.sessions }
-        startThread("flwr-conn-\(session)") { [self] in
-            let connection = ServerConnection(server: self, socket: socket, peer: peer, sessionID: "s\(session)")
-            connection.run()
-            state.withLock { s in
-                s.sockets[socket.fd] = nil
-                s.proxies[socket.fd] = nil
-                s.threads -= 1
-            }
-            socket.close()
-        }
+    func closed(_ channel: any Channel, wasPending: Bool, address: String) {
+        if wasPending { leftPending(address: address) }
+        admission.withLock { $0.open -= 1 }
+        channels.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
-    /// Called by a connection once its proxy exists, so `stop` can abort it.
-    func track(_ proxy: WireClientProxy, fd: Int32) -> Bool {
-        state.withLock { s in
-            guard !s.stopping else { return false }
-            s.proxies[fd] = proxy
-            return true
+    private func initialize(_ channel: any Channel) throws {
+        let address = channel.remoteAddress?.ipAddress ?? "unknown"
+        let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        switch admit(address: address) {
+        case .refuse(let why, let key):
+            warnings.warning("refuse-\(key)", "refusing connection from \(peer) with SERVER_FULL: \(why)")
+            // A proper protocol refusal, not a silent close: the client learns why and backs off.
+            let refusal = Refusal(reason: .serverFull, message: "\(why)")
+            if let frame = try? WireEncoder.frameBuffer(.refusal(refusal), allocator: channel.allocator) {
+                channel.writeAndFlush(frame).whenComplete { _ in channel.close(promise: nil) }
+            } else {
+                channel.close(promise: nil)
+            }
+        case .ok(let session):
+            channels.withLock { $0[ObjectIdentifier(channel)] = channel }
+            let policy = FramePolicy(limit: min(helloFrameLimit, config.maxFrameBytes))
+            policy.slots = slots
+            let handler = ServerSessionHandler(server: self, policy: policy, peer: peer, address: address, sessionID: "s\(session)")
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(ReadGate(policy: policy))
+            try sync.addHandler(ByteToMessageHandler(FrameToMessageDecoder(policy: policy)))
+            try sync.addHandler(IdleStateHandler(readTimeout: timeAmount(config.handshakeTimeout)), name: ServerSessionHandler.idleHandlerName)
+            try sync.addHandler(handler)
         }
     }
 
@@ -178,5 +233,60 @@ public final class WireServer: Sendable {
     static func nonce() -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
         return (0 ..< 32).map { _ in UInt8.random(in: 0 ... 255, using: &rng) }
+    }
+}
+
+/// Encode once, send to all: the frames of the last few broadcast instructions (a round's FitIns
+/// and EvaluateIns), built once and shared by reference among every sampled client.
+///
+/// An instruction is recognised by its kind, round, config, layout and the identity of its
+/// parameter buffer (the cache keeps the instruction alive, so that buffer cannot be reused for
+/// other values while its frame is cached).
+final class BroadcastCache: Sendable {
+    private struct Entry {
+        let message: ServerMessage
+        let zlib: Bool
+        let frame: ByteBuffer
+    }
+    private let entries = Mutex<[Entry]>([])
+    private let built = Atomic<Int>(0)
+    private let reused = Atomic<Int>(0)
+
+    /// Frames encoded so far, and the times a cached one was reused.
+    var stats: (built: Int, reused: Int) { (built.load(ordering: .relaxed), reused.load(ordering: .relaxed)) }
+
+    /// The frame for `message` (FitIns/EvaluateIns), encoding it only the first time.
+    func frame(_ message: ServerMessage, zlib: Bool) throws -> ByteBuffer {
+        // Encoding under the lock: concurrent callers for the same round wait for the one frame
+        // instead of each encoding a copy (the round's peak stays one frame, not one per client).
+        try entries.withLock { entries in
+            if let hit = entries.first(where: { $0.zlib == zlib && Self.same($0.message, message) }) {
+                reused.add(1, ordering: .relaxed)
+                return hit.frame
+            }
+            let frame = try WireEncoder.frameBuffer(message, compression: zlib)
+            built.add(1, ordering: .relaxed)
+            entries.append(Entry(message: message, zlib: zlib, frame: frame))
+            if entries.count > 4 { entries.removeFirst(entries.count - 4) }
+            return frame
+        }
+    }
+
+    private static func same(_ a: ServerMessage, _ b: ServerMessage) -> Bool {
+        switch (a, b) {
+        case (.fit(let x), .fit(let y)):
+            return x.round == y.round && x.config == y.config && sameParameters(x.parameters, y.parameters)
+        case (.evaluate(let x), .evaluate(let y)):
+            return x.round == y.round && x.config == y.config && sameParameters(x.parameters, y.parameters)
+        default:
+            return false
+        }
+    }
+
+    private static func sameParameters(_ a: Parameters, _ b: Parameters) -> Bool {
+        guard a.values.count == b.values.count, a.layout == b.layout else { return false }
+        let pa = a.values.withUnsafeBufferPointer { $0.baseAddress }
+        let pb = b.values.withUnsafeBufferPointer { $0.baseAddress }
+        return pa != nil && pa == pb
     }
 }

@@ -79,7 +79,7 @@ struct BenchWire: AsyncParsableCommand {
         let manager = BenchManager()
         let server = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0, compressionAllowed: compressed),
                                 manager: manager, logger: logger)
-        let port = try server.start()
+        let port = try await server.start()
         var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "bench")
         config.acceptCompression = compressed
         let clientConfig = config
@@ -144,6 +144,8 @@ private final class BenchManager: ClientManager, Sendable {
     var proxy: (any ClientProxy)? { client.withLock { $0 } }
     func register(_ c: any ClientProxy) -> Result<Void, RegistrationRefusal> { client.withLock { $0 = c }; return .success(()) }
     func unregister(id: String) { client.withLock { if $0?.id == id { $0 = nil } } }
+    func unregister(_ c: any ClientProxy) { client.withLock { if $0 === c { $0 = nil } } }
+    func replace(with c: any ClientProxy) -> (any ClientProxy)? { client.withLock { old in defer { old = c }; return old } }
     var count: Int { client.withLock { $0 == nil ? 0 : 1 } }
 }
 

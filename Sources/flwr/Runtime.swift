@@ -61,7 +61,7 @@ func lingerUntilSignal(manager: InMemoryClientManager, rounds: Int, logger: Logg
     while stop.name.withLock({ $0 }) == nil {
         for client in manager.all() {
             await client.finish(roundsCompleted: rounds, reason: "training already finished after \(rounds) rounds")
-            manager.unregister(id: client.id)
+            manager.unregister(client)
         }
         try? await Task.sleep(for: .milliseconds(500))
     }

@@ -62,6 +62,8 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var log: LogOptions
 
+    @OptionGroup(title: "Connection limits") var connections: ServerConnectionOptions
+
     func validate() throws {
         guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
         guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
@@ -76,8 +78,8 @@ struct ServerCommand: AsyncParsableCommand {
                                                     seed: federation.seed, logger: logger)
         let checkpoint = try loadCheckpoint(logger: logger)
         let manager = InMemoryClientManager(maxClients: net.maxClients)
-        let wire = WireServer(config: try net.wireConfig(), manager: manager, logger: logger)
-        let port = try wire.start()
+        let wire = WireServer(config: connections.apply(try net.wireConfig()), manager: manager, logger: logger)
+        let port = try await wire.start()
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
         let strategy = federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,

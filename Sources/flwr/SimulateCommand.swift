@@ -97,7 +97,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
         let manager = InMemoryClientManager()
         let wire = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0), manager: manager, logger: logger)
-        let port = try wire.start()
+        let port = try await wire.start()
         let strategy = makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
                                   minClients: clients, initialParameters: evaluation.initialParameters,
                                   fitConfig: [:], evaluateFn: evaluation.evaluateFn)

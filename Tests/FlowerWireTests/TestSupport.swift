@@ -23,6 +23,12 @@ final class TestManager: ClientManager, Sendable {
     }
 
     func unregister(id: String) { clients.withLock { _ = $0.removeValue(forKey: id) } }
+    func unregister(_ client: any ClientProxy) {
+        clients.withLock { c in if let cur = c[client.id], cur === client { c.removeValue(forKey: client.id) } }
+    }
+    func replace(with client: any ClientProxy) -> (any ClientProxy)? {
+        clients.withLock { $0.updateValue(client, forKey: client.id) }
+    }
     var count: Int { clients.withLock { $0.count } }
     func proxy(_ id: String) -> (any ClientProxy)? { clients.withLock { $0[id] } }
 
@@ -76,11 +82,11 @@ let quietLogger: Logger = {
 
 /// A test server on an ephemeral loopback port.
 func startServer(_ manager: TestManager, token: String? = nil, maxFrameBytes: Int = 1 << 20,
-                 handshake: Duration = .seconds(5), maxClients: Int? = nil) throws -> (WireServer, Int) {
+                 handshake: Duration = .seconds(5), maxClients: Int? = nil) async throws -> (WireServer, Int) {
     let config = WireServerConfig(host: "127.0.0.1", port: 0, authToken: token, maxFrameBytes: maxFrameBytes,
                                   handshakeTimeout: handshake, maxClients: maxClients)
     let server = WireServer(config: config, manager: manager, logger: quietLogger)
-    return (server, try server.start())
+    return (server, try await server.start())
 }
 
 func clientConfig(_ port: Int, id: String, token: String? = nil, attempts: Int = 3) -> WireClientConfig {
@@ -111,34 +117,97 @@ func assertGoodExchange(_ manager: TestManager, port: Int, id: String = "good", 
     try await manager.wait { $0.proxy(id) == nil }
 }
 
+/// A blocking loopback TCP socket for tests (a peer nobody's transport code wrote: plain POSIX).
+final class RawSocket: Sendable {
+    let fd: Int32
+
+    /// Connects to 127.0.0.1:`port`; reads time out after `timeout` seconds.
+    init(port: Int, timeout: Double = 10) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw WireError.system(call: "socket", errno: errno, detail: "") }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard r == 0 else { let e = errno; Glibc.close(fd); throw WireError.system(call: "connect", errno: e, detail: String(cString: strerror(e))) }
+    }
+
+    /// Reserves a free loopback port (bound then closed).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { Glibc.close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    func writeAll(_ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { if errno == EINTR { continue }; throw WireError.system(call: "send", errno: errno, detail: String(cString: strerror(errno))) }
+            off += n
+        }
+    }
+
+    /// Up to `max` bytes; 0 at end of stream; throws `timeout` when nothing came in time.
+    func read(max: Int = 65536) throws -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: max)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
+            if n >= 0 { return Array(buf[0 ..< n]) }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK { throw WireError.timeout(operation: "raw read", seconds: 0) }
+            if errno == ECONNRESET { return [] }
+            throw WireError.system(call: "recv", errno: errno, detail: String(cString: strerror(errno)))
+        }
+    }
+
+    func close() { Glibc.close(fd) }
+}
+
 /// A raw TCP peer for sending arbitrary bytes to a server.
 final class RawPeer: Sendable {
-    let socket: Socket
-    let io: FramedIO
+    let socket: RawSocket
+    private let decoder = Mutex(FrameDecoder(limit: 1 << 20))
+    private let queue = Mutex<[Frame]>([])
 
     init(port: Int) throws {
-        socket = try Socket.connect(host: "127.0.0.1", port: port, deadline: .after(.seconds(5)))
-        io = FramedIO(socket: socket, counters: [])
+        socket = try RawSocket(port: port)
     }
 
     /// Reads the server's Challenge.
     func challenge() throws -> Challenge {
-        let m = try WireDecoder.serverMessage(io.readFrame(limit: 1 << 16, deadline: .after(.seconds(5)), timeout: .seconds(5), what: "challenge", peer: "server"), limit: 1 << 16)
+        guard let m = try next(seconds: 5) else { throw WireError.connectionClosed("server") }
         guard case .challenge(let c) = m else { throw WireError.unexpectedMessage(got: m.kind, expected: "Challenge") }
         return c
     }
 
     func send(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try socket.writeAll($0, deadline: .after(.seconds(5)), what: "raw") }
+        try socket.writeAll(bytes)
     }
 
     /// The next server message, or nil when the server closed the connection.
     func next(seconds: Double = 10) throws -> ServerMessage? {
-        do {
-            let f = try io.readFrame(limit: 1 << 20, deadline: .after(.seconds(seconds)), timeout: .seconds(seconds), what: "server message", peer: "server")
-            return try WireDecoder.serverMessage(f, limit: 1 << 20)
-        } catch WireError.connectionClosed {
-            return nil
+        let end = Date().addingTimeInterval(seconds)
+        while true {
+            if let f = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+                return try WireDecoder.serverMessage(f, limit: 1 << 20)
+            }
+            if Date() > end { throw WireError.timeout(operation: "server message", seconds: seconds) }
+            let bytes: [UInt8]
+            do { bytes = try socket.read() } catch WireError.timeout { continue }
+            if bytes.isEmpty { return nil }
+            let frames = try decoder.withLock { try $0.feed(bytes) }
+            queue.withLock { $0 += frames }
         }
     }
 

@@ -16,8 +16,7 @@ final class WireClientTests: XCTestCase {
 
     func testClientWaitsForALateServer() async throws {
         // Reserve a port, close it, start the client first, then the server on that port.
-        let (probe, port) = try Socket.listen(host: "127.0.0.1", port: 0)
-        probe.close()
+        let port = try RawSocket.freePort()
         let manager = TestManager()
         var config = clientConfig(port, id: "early", attempts: 200)
         config.retry = RetryPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), maxAttempts: 200, seed: 9)
@@ -26,7 +25,7 @@ final class WireClientTests: XCTestCase {
         try await Task.sleep(for: .milliseconds(100))
         let server = WireServer(config: WireServerConfig(host: "127.0.0.1", port: port, maxFrameBytes: 1 << 20),
                                 manager: manager, logger: quietLogger)
-        _ = try server.start()
+        _ = try await server.start()
         let proxy = try await manager.waitForProxy("early")
         await proxy.finish(roundsCompleted: 1, reason: "done")
         let rounds = try await run.value
@@ -35,8 +34,7 @@ final class WireClientTests: XCTestCase {
     }
 
     func testGivesUpWithUnreachableAfterItsAttempts() async throws {
-        let (probe, port) = try Socket.listen(host: "127.0.0.1", port: 0)
-        probe.close()
+        let port = try RawSocket.freePort()
         do {
             _ = try await WireClient.run(config: clientConfig(port, id: "x", attempts: 3), client: PlusOneClient(), logger: quietLogger)
             XCTFail("should give up")
@@ -62,7 +60,7 @@ final class WireClientTests: XCTestCase {
 
     func testAuthenticationWithTheRightTokenOnly() async throws {
         let manager = TestManager()
-        let (server, port) = try startServer(manager, token: "s3cret")
+        let (server, port) = try await startServer(manager, token: "s3cret")
         await assertRefused(port, id: "a", token: "wrong", .badCredentials, "does not match")
         await assertRefused(port, id: "b", token: nil, .badCredentials, "requires authentication")
         let probe = try await WireProbe.check(host: "127.0.0.1", port: port, timeout: .seconds(5))
@@ -74,8 +72,8 @@ final class WireClientTests: XCTestCase {
     func testDuplicateIdentityAndServerFullAreRefused() async throws {
         // The manager's own limit (1) and duplicate check, then the server's --max-clients (0).
         let manager = TestManager(maxClients: 1)
-        let (server, port) = try startServer(manager)
-        let (fullServer, fullPort) = try startServer(TestManager(), maxClients: 0)
+        let (server, port) = try await startServer(manager)
+        let (fullServer, fullPort) = try await startServer(TestManager(), maxClients: 0)
         await assertRefused(fullPort, id: "any", .serverFull, "maximum of 0")
         await fullServer.stop()
         let first = Task { try await WireClient.run(config: clientConfig(port, id: "dup"), client: PlusOneClient(), logger: quietLogger) }
@@ -91,7 +89,7 @@ final class WireClientTests: XCTestCase {
 
     func testReconnectInstructionBringsTheClientBack() async throws {
         let manager = TestManager()
-        let (server, port) = try startServer(manager)
+        let (server, port) = try await startServer(manager)
         let run = Task { try await WireClient.run(config: clientConfig(port, id: "bounce"), client: PlusOneClient(), logger: quietLogger) }
         defer { run.cancel() }
         let first = try await manager.waitForProxy("bounce")
@@ -108,7 +106,7 @@ final class WireClientTests: XCTestCase {
 
     func testCancelledClientSaysGoodbye() async throws {
         let manager = TestManager()
-        let (server, port) = try startServer(manager)
+        let (server, port) = try await startServer(manager)
         let run = Task { try await WireClient.run(config: clientConfig(port, id: "leaver"), client: PlusOneClient(), logger: quietLogger) }
         _ = try await manager.waitForProxy("leaver")
         run.cancel()
@@ -122,7 +120,7 @@ final class WireClientTests: XCTestCase {
 
     func test200SimultaneousClients() async throws {
         let manager = TestManager()
-        let (server, port) = try startServer(manager, handshake: .seconds(30))
+        let (server, port) = try await startServer(manager, handshake: .seconds(30))
         let n = 200
         var runs: [Task<Int, Error>] = []
         for i in 0 ..< n {

@@ -1,0 +1,177 @@
+// The client side of a channel: async `receive`/`send` of frames over a NIO pipeline
+//
+//   ReadGate → ByteToMessageHandler(FrameToMessageDecoder) → FrameInbox
+//
+// with backpressure: the inbox holds at most one decoded frame; while it is not taken the channel
+// is not read (the server's next instruction waits in TCP buffers while the client trains).
+import FlowerCore
+import NIOCore
+import NIOPosix
+
+/// Receives frames for an async consumer, one at a time.
+final class FrameInbox: ChannelInboundHandler {
+    typealias InboundIn = ReceivedFrame
+
+    private let policy: FramePolicy
+    private var buffered: ReceivedFrame?
+    private var terminal: (any Error)?
+    private var waiter: EventLoopPromise<ReceivedFrame>?
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    init(policy: FramePolicy) { self.policy = policy }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if let waiter {
+            self.waiter = nil
+            timer?.cancel()
+            waiter.succeed(frame)
+        } else {
+            buffered = frame
+            policy.pauseForConsumer()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        end(WireError.connectionClosed("the server"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        end(error)
+        context.close(promise: nil)
+    }
+
+    private func end(_ error: any Error) {
+        if terminal == nil { terminal = error }
+        timer?.cancel()
+        waiter?.fail(terminal ?? error)
+        waiter = nil
+    }
+
+    /// The next frame (on the event loop); fails with `timeout` after `timeout` if given.
+    func next(timeout: Duration?, what: String, promise: EventLoopPromise<ReceivedFrame>) {
+        if let frame = buffered {
+            buffered = nil
+            policy.resumeForConsumer()
+            promise.succeed(frame)
+            return
+        }
+        if let terminal {
+            promise.fail(terminal)
+            return
+        }
+        waiter = promise
+        if let timeout, let context {
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(in: timeAmount(timeout)) {
+                let inbox = bound.value
+                guard let w = inbox.waiter else { return }
+                inbox.waiter = nil
+                w.fail(WireError.timeout(operation: what, seconds: seconds(timeout)))
+            }
+        }
+        policy.resumeForConsumer()
+    }
+
+    /// Fails a waiting `next` with `CancellationError` (the connection stays open for a Goodbye).
+    func cancelWait() {
+        timer?.cancel()
+        waiter?.fail(CancellationError())
+        waiter = nil
+    }
+
+    func setLimit(_ limit: Int, compression: Bool, slots: PayloadSlots?) {
+        policy.limit = limit
+        policy.stateLimited = false
+        policy.compressionAllowed = compression
+        if let slots {
+            policy.slots = slots
+            policy.slotted = true
+        }
+    }
+}
+
+/// A connected client channel with async frame I/O.
+struct FrameConnection: Sendable {
+    let channel: any Channel
+    private let inbox: NIOLoopBound<FrameInbox>
+
+    /// Connects to `host:port` within `timeout` on the shared event loops.
+    static func connect(host: String, port: Int, timeout: Duration, limit: Int,
+                        group: any EventLoopGroup = WireEventLoops.group) async throws -> FrameConnection {
+        let bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(timeAmount(timeout))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let policy = FramePolicy(limit: limit)
+                    policy.stateName = "before the Welcome"
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(ReadGate(policy: policy))
+                    try sync.addHandler(ByteToMessageHandler(FrameToMessageDecoder(policy: policy)))
+                    try sync.addHandler(FrameInbox(policy: policy))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: host, port: port).get()
+        } catch let error as ChannelError {
+            if case .connectTimeout = error { throw WireError.timeout(operation: "connecting to \(host):\(port)", seconds: seconds(timeout)) }
+            throw WireError.system(call: "connect(\(host):\(port))", errno: 0, detail: "\(error)")
+        } catch let error as IOError {
+            throw WireError.system(call: "connect(\(host):\(port))", errno: error.errnoCode, detail: "\(error)")
+        } catch let error as SocketAddressError {
+            throw WireError.resolve(host: host, detail: "\(error)")
+        } catch {
+            throw WireError.system(call: "connect(\(host):\(port))", errno: 0, detail: "\(error)")
+        }
+        let inbox = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: FrameInbox.self), eventLoop: channel.eventLoop)
+        }.get()
+        return FrameConnection(channel: channel, inbox: inbox)
+    }
+
+    /// The next frame; `timeout` nil waits as long as the connection lives.
+    func receive(timeout: Duration?, what: String) async throws -> ReceivedFrame {
+        let promise = channel.eventLoop.makePromise(of: ReceivedFrame.self)
+        let inbox = self.inbox
+        channel.eventLoop.execute { inbox.value.next(timeout: timeout, what: what, promise: promise) }
+        return try await promise.futureResult.get()
+    }
+
+    /// Wakes a pending `receive` with `CancellationError`.
+    func cancelReceive() {
+        let inbox = self.inbox
+        channel.eventLoop.execute { inbox.value.cancelWait() }
+    }
+
+    /// Writes one frame (already encoded) and waits until it is handed to the kernel.
+    func send(_ frame: ByteBuffer, timeout: Duration, what: String) async throws {
+        let channel = self.channel
+        let timer = channel.eventLoop.scheduleTask(in: timeAmount(timeout)) { channel.close(promise: nil) }
+        defer { timer.cancel() }
+        do {
+            try await channel.writeAndFlush(frame).get()
+        } catch {
+            throw WireError.connectionClosed("the server while sending \(what) (\(error))")
+        }
+    }
+
+    /// After the handshake: the session's frame limit and compression agreement.
+    /// With `slots`, large frames wait for one of them before being buffered (released by the
+    /// consumer through the frame's slot).
+    func established(limit: Int, compression: Bool, slots: PayloadSlots? = nil) async throws {
+        let inbox = self.inbox
+        try await channel.eventLoop.submit { inbox.value.setLimit(limit, compression: compression, slots: slots) }.get()
+    }
+
+    /// Closes the connection.
+    func close() {
+        channel.close(promise: nil)
+    }
+}

@@ -1,0 +1,216 @@
+// The frame codec inside a SwiftNIO pipeline (proto/README.md, "Frames").
+//
+//   socket ⇄ ReadGate ⇄ ByteToMessageHandler(FrameToMessageDecoder) → session handler
+//
+// `FrameToMessageDecoder` wraps the socket-free `FrameHeader` parser: it reads the 5-byte header,
+// checks flags, the compression agreement and the size limit of the connection's current state
+// *before* anything is buffered, reserves room for the announced payload once (so the payload is
+// accumulated into one buffer without repeated growth), and emits the payload as a slice of the
+// received buffer: the bytes are copied once more only when the decoder turns them into
+// `Parameters`. Frames to send are built once as `ByteBuffer`s by `WireEncoder.frameBuffer` and
+// written as they are (a `MessageToByteEncoder` would copy each broadcast frame per connection).
+//
+// Backpressure: `ReadGate` swallows the channel's `read` requests while its `FramePolicy` says
+// reading is paused (a decoded frame waits for its consumer, or a large payload waits for one of
+// the server's K payload slots), so the kernel's socket buffer and TCP flow control hold the rest.
+import FlowerCore
+import NIOCore
+
+/// One frame as received: the payload is a slice of the receive buffer (no copy yet).
+public struct ReceivedFrame: Sendable {
+    /// Frame flag bit 0: the payload is a zlib stream.
+    public var compressed: Bool
+    /// The payload bytes exactly as carried.
+    public var payload: ByteBuffer
+    /// The server's payload slot this frame holds (released once it is decoded), if any.
+    var slot: PayloadSlot?
+
+    /// Header + payload bytes, for traffic counters.
+    var wireBytes: Int { FrameHeader.size + payload.readableBytes }
+
+    /// The protobuf bytes, inflating at most `limit` bytes when compressed.
+    func withProtobufBytes<R>(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        if compressed {
+            let inflated = try Frame(compressed: true, payload: Array(payload.readableBytesView)).protobufBytes(limit: limit)
+            return try inflated.withUnsafeBytes(body)
+        }
+        return try payload.withUnsafeReadableBytes(body)
+    }
+}
+
+/// What one connection accepts right now; owned by the channel's event loop.
+///
+/// The session handler changes it as its state changes (handshake, idle, in a call); the decoder
+/// and `ReadGate` consult it. Not `Sendable`: only touched on the channel's event loop.
+final class FramePolicy {
+    /// Largest payload accepted in the current state.
+    var limit: Int
+    /// Whether compressed frames may arrive (only once zlib was negotiated).
+    var compressionAllowed = false
+    /// Server only: payloads at least `PayloadSlots.threshold` bytes need a slot first.
+    var slots: PayloadSlots?
+    /// Whether a large payload may be buffered now (server: only while a call waits for it).
+    var slotted = false
+    /// A slot granted for the frame being received.
+    var heldSlot: PayloadSlot?
+    /// Whether the decoder is parked waiting for a slot.
+    var waitingForSlot = false
+    private var pausedForConsumer = false
+    private weak var gate: ReadGate?
+    /// What the refusal log lines call this connection's current state.
+    var stateName = "handshake"
+    /// Whether `limit` is a state's small limit (handshake, idle) rather than --max-frame-mb.
+    var stateLimited = true
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func attach(_ gate: ReadGate) { self.gate = gate }
+
+    /// Reading stops until `resumeForConsumer` (a decoded frame waits for its consumer).
+    func pauseForConsumer() {
+        pausedForConsumer = true
+    }
+
+    /// The consumer took the frame: reading resumes.
+    func resumeForConsumer() {
+        pausedForConsumer = false
+        gate?.update()
+    }
+
+    var readingPaused: Bool { pausedForConsumer || waitingForSlot }
+
+    /// Called by the decoder for a large payload: true when it may be buffered now; otherwise the
+    /// policy parks the channel (no reads) until a slot is granted, then re-runs the decoder.
+    func admitLargePayload(on loop: any EventLoop) -> Bool {
+        guard let slots else { return true }
+        if heldSlot != nil { return true }
+        if waitingForSlot { return false }
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let granted = slots.acquire(waiter: ObjectIdentifier(self), on: loop) { slot in
+            // Runs on `loop`; a channel that stopped waiting hands the slot straight back.
+            let policy = bound.value
+            guard policy.waitingForSlot else { slot.release(); return }
+            policy.waitingForSlot = false
+            policy.heldSlot = slot
+            policy.gate?.redecode()
+        }
+        if let granted {
+            heldSlot = granted
+            return true
+        }
+        waitingForSlot = true
+        return false
+    }
+
+    /// The channel closed: give back any slot it held or waited for.
+    func releaseAll() {
+        heldSlot?.release()
+        heldSlot = nil
+        if waitingForSlot { waitingForSlot = false; slots?.cancel(waiter: ObjectIdentifier(self)) }
+    }
+}
+
+/// Swallows `read` requests while the connection's `FramePolicy` pauses reading; re-issues them
+/// when it resumes. Also re-runs the decoder when a payload slot arrives.
+final class ReadGate: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let policy: FramePolicy
+    private var context: ChannelHandlerContext?
+    private var readPending = false
+
+    init(policy: FramePolicy) {
+        self.policy = policy
+        policy.attach(self)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func read(context: ChannelHandlerContext) {
+        if policy.readingPaused {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    /// Issues a read that was held back, if reading may resume.
+    func update() {
+        guard let context, readPending, !policy.readingPaused else { return }
+        readPending = false
+        context.read()
+    }
+
+    /// Offers the decoder an empty buffer so it looks at what it already holds again.
+    func redecode() {
+        guard let context else { return }
+        context.fireChannelRead(NIOAny(context.channel.allocator.buffer(capacity: 0)))
+        update()
+    }
+}
+
+/// The frame decoder as NIO's `ByteToMessageDecoder` around `FrameHeader.parse`.
+struct FrameToMessageDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ReceivedFrame
+
+    let policy: FramePolicy
+    private var header: (compressed: Bool, length: Int)?
+
+    init(policy: FramePolicy) {
+        self.policy = policy
+    }
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        if header == nil {
+            guard buffer.readableBytes >= FrameHeader.size else { return .needMoreData }
+            let parsed: (compressed: Bool, length: Int)
+            do {
+                parsed = try buffer.withUnsafeReadableBytes { bytes in
+                    try FrameHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[..<FrameHeader.size]), limit: policy.limit)
+                }
+            } catch WireError.frameTooLarge(let length, let limit) where policy.stateLimited {
+                throw WireError.frameRefused(length: length, limit: limit, state: policy.stateName)
+            }
+            if parsed.compressed && !policy.compressionAllowed {
+                throw WireError.compressionNotNegotiated
+            }
+            header = parsed
+        }
+        guard let (compressed, length) = header else { return .needMoreData }
+        if length >= PayloadSlots.threshold && policy.slotted && !policy.admitLargePayload(on: context.eventLoop) {
+            return .needMoreData  // parked: no reads until a slot frees (ReadGate)
+        }
+        let total = FrameHeader.size + length
+        guard buffer.readableBytes >= total else {
+            // Room for the whole frame once, so the payload accumulates without repeated growth.
+            if buffer.writableBytes < total - buffer.readableBytes {
+                buffer.reserveCapacity(minimumWritableBytes: total - buffer.readableBytes)
+            }
+            return .needMoreData
+        }
+        buffer.moveReaderIndex(forwardBy: FrameHeader.size)
+        guard let payload = buffer.readSlice(length: length) else { return .needMoreData }
+        header = nil
+        let slot = policy.heldSlot
+        policy.heldSlot = nil
+        context.fireChannelRead(wrapInboundOut(ReceivedFrame(compressed: compressed, payload: payload, slot: slot)))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        if buffer.readableBytes > 0 {
+            let expected = header.map { FrameHeader.size + $0.length } ?? FrameHeader.size
+            let received = buffer.readableBytes
+            buffer.moveReaderIndex(forwardBy: received)
+            throw WireError.truncatedFrame(received: received, expected: expected)
+        }
+        return .needMoreData
+    }
+}

@@ -1,0 +1,136 @@
+// Bounded memory on the server: at most K large received payloads (FitRes, ParametersRes, ...)
+// are buffered at once over all connections. A connection whose next frame is large waits for a
+// slot without reading (its `ReadGate` holds back reads; TCP flow control stops the sender), so
+// the server's peak is O(model × K), not O(model × clients). A slot is released when the frame
+// it carried has been decoded into `Parameters` (or its connection closes).
+import Logging
+import NIOCore
+import Synchronization
+
+/// One granted slot; released exactly once (explicitly, or when dropped).
+final class PayloadSlot: Sendable {
+    private let pool: PayloadSlots
+    private let released = Atomic<Bool>(false)
+
+    init(pool: PayloadSlots) { self.pool = pool }
+
+    /// Gives the slot back (idempotent).
+    func release() {
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        pool.free()
+    }
+
+    deinit { release() }
+}
+
+/// The K slots shared by all connections of one server.
+public final class PayloadSlots: Sendable {
+    /// Payloads of at least this many bytes need a slot; smaller ones are read freely.
+    public static let threshold = 64 << 10
+
+    private struct Waiter {
+        let id: ObjectIdentifier
+        let loop: any EventLoop
+        let grant: @Sendable (PayloadSlot) -> Void
+    }
+
+    private struct State {
+        var free: Int
+        var waiters: [Waiter] = []
+        var head = 0
+        var peakHeld = 0
+    }
+
+    /// Number of slots (K).
+    public let capacity: Int
+    private let state: Mutex<State>
+
+    /// K slots (at least 1).
+    public init(capacity: Int) {
+        self.capacity = max(1, capacity)
+        state = Mutex(State(free: max(1, capacity)))
+    }
+
+    /// Most slots held at once so far (for tests and benchmarks).
+    public var peakHeld: Int { state.withLock { $0.peakHeld } }
+
+    /// A slot now, or nil after queueing `grant` to run on `loop` when one frees (FIFO).
+    func acquire(waiter id: ObjectIdentifier, on loop: any EventLoop,
+                 _ grant: @escaping @Sendable (PayloadSlot) -> Void) -> PayloadSlot? {
+        let now: Bool = state.withLock { s in
+            if s.free > 0 {
+                s.free -= 1
+                s.peakHeld = max(s.peakHeld, capacity - s.free)
+                return true
+            }
+            s.waiters.append(Waiter(id: id, loop: loop, grant: grant))
+            return false
+        }
+        return now ? PayloadSlot(pool: self) : nil
+    }
+
+    /// Forgets a waiter whose channel closed.
+    func cancel(waiter id: ObjectIdentifier) {
+        state.withLock { s in
+            if let i = s.waiters[s.head...].firstIndex(where: { $0.id == id }) { s.waiters.remove(at: i) }
+        }
+    }
+
+    /// A slot came back: hand it to the first waiter, or return it to the pool.
+    fileprivate func free() {
+        let next: Waiter? = state.withLock { s in
+            guard s.head < s.waiters.count else {
+                s.free += 1
+                return nil
+            }
+            let w = s.waiters[s.head]
+            s.head += 1
+            if s.head > 64 && s.head * 2 > s.waiters.count {
+                s.waiters.removeFirst(s.head)
+                s.head = 0
+            }
+            return w
+        }
+        guard let next else { return }
+        let slot = PayloadSlot(pool: self)
+        next.loop.execute { next.grant(slot) }
+    }
+}
+
+/// Warnings that can repeat thousands of times (refused connections, timeouts) are logged once
+/// per interval per key, with the number suppressed since the last line.
+public final class RateLimitedLog: Sendable {
+    private struct Entry { var last: ContinuousClock.Instant; var suppressed: Int }
+    private let entries = Mutex<[String: Entry]>([:])
+    private let interval: Duration
+    private let logger: Logger
+
+    /// Logs through `logger` at most once per `interval` per key.
+    public init(logger: Logger, interval: Duration = .seconds(5)) {
+        self.logger = logger
+        self.interval = interval
+    }
+
+    /// Logs `message()` at warning level unless `key` was logged within the interval.
+    func warning(_ key: String, _ message: @autoclosure () -> String) {
+        let now = ContinuousClock.now
+        let emit: Int? = entries.withLock { e in
+            if var entry = e[key] {
+                if entry.last.duration(to: now) < interval {
+                    entry.suppressed += 1
+                    e[key] = entry
+                    return nil
+                }
+                let n = entry.suppressed
+                e[key] = Entry(last: now, suppressed: 0)
+                return n
+            }
+            if e.count > 1024 { e.removeAll() }
+            e[key] = Entry(last: now, suppressed: 0)
+            return 0
+        }
+        guard let suppressed = emit else { return }
+        let more = suppressed > 0 ? " (and \(suppressed) more like it in the last \(interval))" : ""
+        logger.warning("\(message())\(more)")
+    }
+}

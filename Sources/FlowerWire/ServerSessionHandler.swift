@@ -1,0 +1,391 @@
+// One server-side connection as a channel handler: the handshake, then the calls the round loop
+// makes through its `WireClientProxy`. All state lives on the channel's event loop.
+//
+// Per-connection state (explicit; anything else closes the connection):
+//
+//   awaitingHello --Hello ok--> idle <--answer-- inCall
+//        |                        |  --call-->    |
+//        +--bad/late Hello: Refusal--> closed <--EOF/Goodbye/timeout/malformed/unexpected
+//
+// The state decides what the frame decoder accepts: 64 KiB before the handshake (a Hello),
+// 4 KiB when idle (only a Goodbye is legal there), --max-frame-mb only while a call waits for
+// its answer; compressed frames only after zlib was negotiated.
+import FlowerCore
+import Logging
+import NIOCore
+
+/// What a call waits for after sending its instruction.
+enum Expectation: Sendable {
+    case parametersRes
+    case fitRes(round: Int)
+    case evaluateRes(round: Int)
+    /// Nothing: the instruction ends the session (Finish, Reconnect).
+    case close
+
+    var description: String {
+        switch self {
+        case .parametersRes: return "ParametersRes"
+        case .fitRes(let r): return "FitRes for round \(r)"
+        case .evaluateRes(let r): return "EvaluateRes for round \(r)"
+        case .close: return "nothing"
+        }
+    }
+}
+
+final class ServerSessionHandler: ChannelInboundHandler {
+    typealias InboundIn = ReceivedFrame
+    typealias OutboundOut = ByteBuffer
+
+    static let idleHandlerName = "flwr-handshake-idle"
+
+    struct PendingCall {
+        let expect: Expectation
+        let promise: EventLoopPromise<ReceivedFrame?>
+        let timer: Scheduled<Void>?
+    }
+
+    enum State {
+        case awaitingHello(nonce: [UInt8])
+        case idle(WireClientProxy)
+        case inCall(WireClientProxy, PendingCall)
+        case closed
+    }
+
+    private let server: WireServer
+    private let policy: FramePolicy
+    private let peer: String
+    private let address: String
+    private let sessionID: String
+    private var state: State
+    private var pending = true
+    private var context: ChannelHandlerContext?
+    private var handshakeDeadline: Scheduled<Void>?
+    private var closeReason = "the connection ended"
+
+    init(server: WireServer, policy: FramePolicy, peer: String, address: String, sessionID: String) {
+        self.server = server
+        self.policy = policy
+        self.peer = peer
+        self.address = address
+        self.sessionID = sessionID
+        state = .awaitingHello(nonce: WireServer.nonce())
+    }
+
+    private var logger: Logger { server.logger }
+    private var config: WireServerConfig { server.config }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        policy.stateName = "before the handshake"
+        guard case .awaitingHello(let nonce) = state else { return }
+        let challenge = Challenge(protocolVersion: flwrProtocolVersion, nonce: nonce,
+                                  authRequired: config.authToken != nil, maxFrameBytes: config.maxFrameBytes)
+        write(context, .challenge(challenge))
+        // A hard deadline for the whole handshake (the idle handler alone would let a peer that
+        // trickles one byte at a time hold its slot forever).
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        handshakeDeadline = context.eventLoop.scheduleTask(in: timeAmount(config.handshakeTimeout)) {
+            loopBound.value.handshakeTimedOut()
+        }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        handshakeDeadline?.cancel()
+        policy.releaseAll()
+        switch state {
+        case .awaitingHello:
+            logger.debug("connection from \(peer) closed before its Hello (a probe?)")
+        case .idle(let proxy):
+            proxy.closed(because: closeReason)
+            server.manager.unregister(proxy)
+        case .inCall(let proxy, let call):
+            call.timer?.cancel()
+            proxy.closed(because: closeReason)
+            call.promise.fail(WireError.connectionClosed("\(proxy.id) (\(closeReason))"))
+            server.manager.unregister(proxy)
+        case .closed:
+            break
+        }
+        state = .closed
+        server.closed(context.channel, wasPending: pending, address: address)
+        pending = false
+        self.context = nil
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let reason = "\(error)"
+        switch state {
+        case .awaitingHello:
+            server.warnings.warning("handshake-error", "handshake with \(peer) failed: \(reason)")
+            refuse(context, Refusal(reason: .protocolError, message: reason))
+        case .idle(let proxy):
+            logger.warning("client \(loggable(proxy.id)): \(reason); closing its connection")
+            close(context, reason: reason)
+        case .inCall(_, let call):
+            call.timer?.cancel()
+            call.promise.fail(error)
+            close(context, reason: reason)
+        case .closed:
+            context.close(promise: nil)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read, case .awaitingHello = state {
+            handshakeTimedOut()
+            return
+        }
+        if let e = event as? ChannelEvent, e == .inputClosed {
+            // The peer finished sending (the decoder has seen everything): a clean end of the
+            // session, or after a refusal the end of our lingering close.
+            if case .idle(let proxy) = state { logger.info("client \(loggable(proxy.id)) disconnected") }
+            close(context, reason: "disconnected")
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func handshakeTimedOut() {
+        guard let context, case .awaitingHello = state else { return }
+        server.warnings.warning("handshake-timeout", "no complete Hello from \(peer) within \(config.handshakeTimeout); refusing it")
+        refuse(context, Refusal(reason: .protocolError,
+                                message: "timed out: no complete Hello within the handshake deadline of \(config.handshakeTimeout); send Hello right after the Challenge"))
+    }
+
+    // MARK: Frames
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        server.counters.addIn(frame.wireBytes)
+        switch state {
+        case .awaitingHello(let nonce):
+            handleHello(context, frame, nonce: nonce)
+        case .idle(let proxy):
+            proxy.counters.addIn(frame.wireBytes)
+            // Between calls the only legal message is Goodbye.
+            let message = try? frame.withProtobufBytes(limit: idleFrameLimit) { try WireDecoder.clientMessage($0, allocator: nil) }
+            if case .goodbye(let why)? = message {
+                logger.info("client \(loggable(proxy.id)) left: \(loggable(why))")
+                close(context, reason: "said goodbye: \(loggable(why))")
+            } else {
+                let what = message?.kind ?? "an undecodable frame"
+                logger.warning("client \(loggable(proxy.id)) sent \(what) without an instruction; closing its connection")
+                close(context, reason: "sent \(what) without an instruction")
+            }
+        case .inCall(let proxy, let call):
+            proxy.counters.addIn(frame.wireBytes)
+            call.timer?.cancel()
+            // The answer is decoded by the caller (off the event loop); until it has taken it,
+            // this connection is not read (backpressure), and its payload slot stays held.
+            policy.pauseForConsumer()
+            becomeIdle(proxy)
+            call.promise.succeed(frame)
+        case .closed:
+            break
+        }
+    }
+
+    private func handleHello(_ context: ChannelHandlerContext, _ frame: ReceivedFrame, nonce: [UInt8]) {
+        let hello: Hello
+        do {
+            let message = try frame.withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.clientMessage($0, allocator: nil) }
+            guard case .hello(let h) = message else {
+                throw WireError.unexpectedMessage(got: message.kind, expected: "Hello")
+            }
+            hello = h
+        } catch {
+            server.warnings.warning("handshake-error", "handshake with \(peer) failed: \(error)")
+            refuse(context, Refusal(reason: .protocolError, message: "\(error)"))
+            return
+        }
+        if let refusal = check(hello, nonce: nonce) {
+            server.warnings.warning("refused-\(refusal.reason)", "refused \(loggable(hello.clientID).debugDescription) from \(peer) (\(refusal.reason)): \(refusal.message)")
+            refuse(context, refusal)
+            return
+        }
+        let zlib = config.compressionAllowed && hello.acceptsZlib
+        let proxy = WireClientProxy(hello: hello, sessionID: sessionID, peer: peer, channel: context.channel,
+                                    handler: NIOLoopBound(self, eventLoop: context.eventLoop), server: server, zlib: zlib,
+                                    peerLimit: hello.maxFrameBytes > 0 ? hello.maxFrameBytes : config.maxFrameBytes,
+                                    ownLimit: config.maxFrameBytes)
+        var registered = server.manager.register(proxy)
+        if case .failure(.duplicateIdentity) = registered, config.authToken != nil {
+            // The identity was proven (HMAC over this connection's nonce): the new session
+            // replaces a half-open old one instead of waiting for TCP keepalive to notice.
+            if let old = server.manager.replace(with: proxy) {
+                logger.warning("client \(loggable(hello.clientID)) reconnected from \(peer): its previous session \((old as? WireClientProxy)?.sessionID ?? "?") is replaced")
+                (old as? WireClientProxy)?.abort(reason: "replaced by a new session of the same identity")
+            }
+            registered = .success(())
+        }
+        if case .failure(let why) = registered {
+            let reason: RefusalReason
+            switch why {
+            case .duplicateIdentity: reason = .duplicateIdentity
+            case .serverFull: reason = .serverFull
+            }
+            server.warnings.warning("refused-\(reason)", "refused \(loggable(hello.clientID).debugDescription) from \(peer): \(why)")
+            refuse(context, Refusal(reason: reason, message: why.description))
+            return
+        }
+        handshakeDeadline?.cancel()
+        handshakeDeadline = nil
+        pending = false
+        server.leftPending(address: address)
+        policy.compressionAllowed = zlib
+        _ = context.pipeline.syncOperations.removeHandler(name: Self.idleHandlerName)
+        becomeIdle(proxy)
+        write(context, .welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: zlib)), proxy: proxy)
+        logger.info("client \(loggable(hello.clientID)) joined from \(peer) (session \(sessionID), partition \(hello.partition.map(String.init) ?? "none"), \(loggable(hello.agent)))")
+    }
+
+    /// Why `hello` cannot join, if it cannot.
+    private func check(_ hello: Hello, nonce: [UInt8]) -> Refusal? {
+        if hello.protocolVersion != flwrProtocolVersion {
+            return Refusal(reason: .versionMismatch,
+                           message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): run the same flwr release on both sides")
+        }
+        if let token = config.authToken {
+            let expected = HMACSHA256.proof(token: token, nonce: nonce, clientID: hello.clientID)
+            guard HMACSHA256.constantTimeEqual(expected, hello.authProof) else {
+                return Refusal(reason: .badCredentials,
+                               message: hello.authProof.isEmpty
+                                   ? "the server requires authentication: set the same --auth-token (FLWR_AUTH_TOKEN) on the client"
+                                   : "authentication proof does not match: set the same --auth-token (FLWR_AUTH_TOKEN) on server and clients")
+            }
+        }
+        if hello.clientID.isEmpty {
+            return Refusal(reason: .protocolError, message: "empty client_id: give the client a --client-id or --partition")
+        }
+        if let max = config.maxClients, server.manager.count >= max {
+            return Refusal(reason: .serverFull, message: RegistrationRefusal.serverFull(max: max).description)
+        }
+        return nil
+    }
+
+    private func becomeIdle(_ proxy: WireClientProxy) {
+        state = .idle(proxy)
+        policy.limit = min(idleFrameLimit, config.maxFrameBytes)
+        policy.stateLimited = true
+        policy.stateName = "between calls"
+        policy.slotted = false
+    }
+
+    // MARK: Calls (from WireClientProxy, on this event loop)
+
+    /// Sends `frame` and completes `promise` with the answer frame (nil for `.close`).
+    func startCall(_ frame: ByteBuffer, expect: Expectation, timeout: Duration, promise: EventLoopPromise<ReceivedFrame?>) {
+        guard let context else {
+            promise.fail(WireError.connectionClosed("the client (\(closeReason))"))
+            return
+        }
+        guard case .idle(let proxy) = state else {
+            if case .inCall(let proxy, _) = state {
+                promise.fail(WireError.notReady("client \(proxy.id) is still answering an earlier call; call it once at a time"))
+            } else {
+                promise.fail(WireError.connectionClosed("the client (\(closeReason))"))
+            }
+            return
+        }
+        proxy.counters.addOut(frame.readableBytes)
+        server.counters.addOut(frame.readableBytes)
+        if case .close = expect {
+            // Finish/Reconnect: the last frame. Half-close and let the peer hang up (so the frame
+            // is not lost to a reset), bounded by 2 s.
+            state = .closed
+            proxy.closed(because: "session ended by the server")
+            server.manager.unregister(proxy)
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { result in
+                promise.completeWith(result.map { nil })
+                channel.close(mode: .output, promise: nil)
+                channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+            }
+            return
+        }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let timer = context.eventLoop.scheduleTask(in: timeAmount(timeout)) {
+            loopBound.value.callTimedOut(expect, timeout)
+        }
+        state = .inCall(proxy, PendingCall(expect: expect, promise: promise, timer: timer))
+        policy.limit = proxy.ownLimit
+        policy.stateLimited = false
+        policy.stateName = "in a call"
+        policy.slotted = true
+        context.writeAndFlush(wrapOutboundOut(frame)).whenFailure { error in
+            loopBound.value.callFailed(WireError.connectionClosed("\(proxy.id) while sending (\(error))"))
+        }
+    }
+
+    private func callTimedOut(_ expect: Expectation, _ timeout: Duration) {
+        guard let context, case .inCall(let proxy, let call) = state else { return }
+        let error = WireError.timeout(operation: "\(expect.description) from \(proxy.id)", seconds: seconds(timeout))
+        call.promise.fail(error)
+        server.warnings.warning("call-timeout", "client \(loggable(proxy.id)): \(error); closing its connection")
+        becomeIdle(proxy)
+        close(context, reason: "\(error)")
+    }
+
+    private func callFailed(_ error: WireError) {
+        guard let context, case .inCall(let proxy, let call) = state else { return }
+        call.timer?.cancel()
+        call.promise.fail(error)
+        becomeIdle(proxy)
+        close(context, reason: "\(error)")
+    }
+
+    /// The caller decoded the answer: the connection may be read again.
+    func consumed() {
+        policy.resumeForConsumer()
+    }
+
+    /// Closes from the proxy (abort, cancelled call, bad answer).
+    func abort(reason: String) {
+        guard let context else { return }
+        if case .inCall(_, let call) = state {
+            call.timer?.cancel()
+            call.promise.fail(WireError.connectionClosed("the server (\(reason))"))
+            if case .inCall(let proxy, _) = state { becomeIdle(proxy) }
+        }
+        close(context, reason: reason)
+    }
+
+    // MARK: Output
+
+    private func write(_ context: ChannelHandlerContext, _ message: ServerMessage, proxy: WireClientProxy? = nil) {
+        guard let frame = try? WireEncoder.frameBuffer(message, allocator: context.channel.allocator) else {
+            close(context, reason: "could not encode \(message.kind)")
+            return
+        }
+        server.counters.addOut(frame.readableBytes)
+        proxy?.counters.addOut(frame.readableBytes)
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    /// Sends a Refusal and closes gracefully (the frame is flushed before the close).
+    private func refuse(_ context: ChannelHandlerContext, _ refusal: Refusal) {
+        handshakeDeadline?.cancel()
+        state = .closed
+        closeReason = "refused: \(refusal.message)"
+        guard let frame = try? WireEncoder.frameBuffer(.refusal(refusal), allocator: context.channel.allocator) else {
+            context.close(promise: nil)
+            return
+        }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        }
+    }
+
+    private func close(_ context: ChannelHandlerContext, reason: String) {
+        closeReason = reason
+        context.close(promise: nil)
+    }
+}
