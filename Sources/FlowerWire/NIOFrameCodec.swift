@@ -30,9 +30,8 @@ public struct ReceivedFrame: Sendable {
 
     /// The protobuf bytes, inflating at most `limit` bytes when compressed.
     func withProtobufBytes<R>(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        if compressed {
-            let inflated = try Frame(compressed: true, payload: Array(payload.readableBytesView)).protobufBytes(limit: limit)
-            return try inflated.withUnsafeBytes(body)
+        if compressed {  // inflated into the shared InflateBudget, held while `body` decodes
+            return try Frame(compressed: true, payload: Array(payload.readableBytesView)).withProtobufBytes(limit: limit, body)
         }
         return try payload.withUnsafeReadableBytes(body)
     }

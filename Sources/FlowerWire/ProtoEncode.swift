@@ -40,6 +40,25 @@ final class CArena {
         return p
     }
 
+    /// Free text for the peer's logs (reasons, messages, agent): NUL replaced by U+FFFD and cut
+    /// at a character boundary to `WireLimits.maxTextBytes`, so a long error message never makes
+    /// a result the receiver would refuse.
+    func text(_ s: String) throws -> UnsafeMutablePointer<CChar> {
+        try cString(WireLimits.sendableText(s))
+    }
+
+    /// An identifier or name the receiver checks (`WireLimits`): at most `max` bytes of printable
+    /// text, or `cannotEncode` saying which field and what to change.
+    func checked(_ s: String, _ field: String, max: Int, printable: Bool = true) throws -> UnsafeMutablePointer<CChar> {
+        guard s.utf8.count <= max else {
+            throw WireError.cannotEncode("\(field) of \(s.utf8.count) bytes exceeds \(max) (proto/README.md, \"Limits\"); shorten it")
+        }
+        guard !printable || PeerText.isPrintable(s) else {
+            throw WireError.cannotEncode("\(field) \"\(PeerText.escape(s, maxBytes: 64))\" contains control, format or backslash characters; use printable text")
+        }
+        return try cString(s)
+    }
+
     /// A copy of `bytes` as protobuf `bytes`.
     func binary(_ bytes: [UInt8]) throws -> ProtobufCBinaryData {
         guard !bytes.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
@@ -55,7 +74,7 @@ final class CArena {
         case .double(let d): s.pointee.value_case = FLWR__SCALAR__VALUE_DOUBLE_VALUE; s.pointee.double_value = d
         case .int(let i): s.pointee.value_case = FLWR__SCALAR__VALUE_INT64_VALUE; s.pointee.int64_value = i
         case .bool(let b): s.pointee.value_case = FLWR__SCALAR__VALUE_BOOL_VALUE; s.pointee.bool_value = b ? 1 : 0
-        case .string(let str): s.pointee.value_case = FLWR__SCALAR__VALUE_STRING_VALUE; s.pointee.string_value = try cString(str)
+        case .string(let str): s.pointee.value_case = FLWR__SCALAR__VALUE_STRING_VALUE; s.pointee.string_value = try checked(str, "string value", max: WireLimits.maxStringValueBytes, printable: false)
         case .bytes(let b): s.pointee.value_case = FLWR__SCALAR__VALUE_BYTES_VALUE; s.pointee.bytes_value = try binary(b)
         }
         return s
@@ -72,7 +91,7 @@ final class CArena {
         for (i, k) in dict.keys.sorted().enumerated() {
             let e = entries + i
             initEntry(e)
-            e.pointee[keyPath: key] = try cString(k)
+            e.pointee[keyPath: key] = try checked(k, "config/metrics key", max: WireLimits.maxNameBytes)
             e.pointee[keyPath: value] = try scalar(dict[k] ?? .int(0))
             pointers[i] = e
         }
@@ -89,7 +108,7 @@ final class CArena {
         case .getParametersFailed: s.pointee.code = FLWR__STATUS__CODE__GET_PARAMETERS_FAILED
         case .badInstruction: s.pointee.code = FLWR__STATUS__CODE__BAD_INSTRUCTION
         }
-        s.pointee.message = try cString(st.message)
+        s.pointee.message = try text(st.message)
         return s
     }
 
@@ -104,7 +123,7 @@ final class CArena {
         for (i, spec) in p.layout.enumerated() {
             let t = tensors + i
             flwr__tensor__init(t)
-            t.pointee.name = try cString(spec.name)
+            t.pointee.name = try checked(spec.name, "tensor name", max: WireLimits.maxNameBytes)
             let shape = try make(Int64.self, count: spec.shape.count)
             for (j, d) in spec.shape.enumerated() { shape[j] = Int64(d) }
             t.pointee.n_shape = spec.shape.count
@@ -218,13 +237,13 @@ public enum WireEncoder {
         case .welcome(let w):
             let x = try arena.make(Flwr__Welcome.self); flwr__welcome__init(x)
             x.pointee.protocol_version = w.protocolVersion
-            x.pointee.session_id = try arena.cString(w.sessionID)
+            x.pointee.session_id = try arena.checked(w.sessionID, "session_id", max: WireLimits.maxIdentifierBytes)
             x.pointee.compression = w.zlib ? FLWR__COMPRESSION__COMPRESSION_ZLIB : FLWR__COMPRESSION__COMPRESSION_NONE
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_WELCOME; m.pointee.welcome = x
         case .refusal(let r):
             let x = try arena.make(Flwr__Refusal.self); flwr__refusal__init(x)
             x.pointee.reason = r.reason.proto
-            x.pointee.message = try arena.cString(r.message)
+            x.pointee.message = try arena.text(r.message)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_REFUSAL; m.pointee.refusal = x
         case .getParameters(let ins):
             let x = try arena.make(Flwr__GetParametersIns.self); flwr__get_parameters_ins__init(x)
@@ -245,13 +264,13 @@ public enum WireEncoder {
         case .reconnect(let seconds, let reason):
             let x = try arena.make(Flwr__Reconnect.self); flwr__reconnect__init(x)
             x.pointee.seconds = UInt32(clamping: seconds)
-            x.pointee.reason = try arena.cString(reason)
+            x.pointee.reason = try arena.text(reason)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_RECONNECT; m.pointee.reconnect = x
         case .finish(let rounds, let reason, let failed):
             let x = try arena.make(Flwr__Finish.self); flwr__finish__init(x)
             x.pointee.rounds_completed = UInt64(max(0, rounds))
             x.pointee.failed = failed ? 1 : 0
-            x.pointee.reason = try arena.cString(reason)
+            x.pointee.reason = try arena.text(reason)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_FINISH; m.pointee.finish = x
         }
         let size = flwr__server_message__get_packed_size(m)
@@ -266,7 +285,7 @@ public enum WireEncoder {
         case .hello(let h):
             let x = try arena.make(Flwr__Hello.self); flwr__hello__init(x)
             x.pointee.protocol_version = h.protocolVersion
-            x.pointee.client_id = try arena.cString(h.clientID)
+            x.pointee.client_id = try arena.checked(h.clientID, "client_id", max: WireLimits.maxIdentifierBytes)
             x.pointee.partition = Int64(h.partition ?? -1)
             if h.acceptsZlib {
                 let c = try arena.make(Flwr__Compression.self)
@@ -274,7 +293,7 @@ public enum WireEncoder {
                 x.pointee.n_accept_compression = 1; x.pointee.accept_compression = c
             }
             x.pointee.auth_proof = try arena.binary(h.authProof)
-            x.pointee.agent = try arena.cString(h.agent)
+            x.pointee.agent = try arena.text(h.agent)
             x.pointee.max_frame_bytes = UInt64(max(0, h.maxFrameBytes))
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_HELLO; m.pointee.hello = x
         case .parametersRes(let res):
@@ -300,7 +319,7 @@ public enum WireEncoder {
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_EVALUATE_RES; m.pointee.evaluate_res = x
         case .goodbye(let reason):
             let x = try arena.make(Flwr__Goodbye.self); flwr__goodbye__init(x)
-            x.pointee.reason = try arena.cString(reason)
+            x.pointee.reason = try arena.text(reason)
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_GOODBYE; m.pointee.goodbye = x
         }
         let size = flwr__client_message__get_packed_size(m)

@@ -48,6 +48,30 @@ public enum WireLimits {
     public static let decodeBudgetPerElement = 320
 }
 
+extension WireLimits {
+    /// `text` as the Swift sender puts it in a free-text field: NUL replaced by U+FFFD, cut at a
+    /// character boundary so its UTF-8 fits `maxTextBytes` (ending in "…" when cut).
+    public static func sendableText(_ text: String) -> String {
+        var clean = text
+        if text.utf8.contains(0) {
+            var scalars = String.UnicodeScalarView()
+            for u in text.unicodeScalars { scalars.append(u == "\0" ? "\u{FFFD}" : u) }
+            clean = String(scalars)
+        }
+        guard clean.utf8.count > maxTextBytes else { return clean }
+        var out = ""
+        var used = 0
+        let ellipsis = "…"
+        for c in clean {
+            let n = c.utf8.count
+            if used + n + ellipsis.utf8.count > maxTextBytes { break }
+            out.append(c)
+            used += n
+        }
+        return out + ellipsis
+    }
+}
+
 /// Peer text made safe for one log line.
 public enum PeerText {
     /// `text` with every control character (C0, DEL, C1), Unicode format character (bidi

@@ -143,8 +143,23 @@ final class ProtoCodecTests: XCTestCase {
     }
 
     func testUnsendableValuesAreRefused() throws {
-        XCTAssertThrowsError(try WireEncoder.frame(.goodbye(reason: "a\0b"))) { error in
+        XCTAssertThrowsError(try WireEncoder.frame(.getParameters(GetParametersIns(config: ["a\0b": .int(1)])))) { error in
             guard case .cannotEncode = error as? WireError else { return XCTFail("got \(error)") }
+        }
+        // Free text is made sendable instead: NUL replaced, cut to WireLimits.maxTextBytes.
+        guard case .goodbye(let why) = try decodeClient(try WireEncoder.frame(.goodbye(reason: "a\0b"))) else { return XCTFail() }
+        XCTAssertEqual(why, "a\u{FFFD}b")
+        let long = String(repeating: "traceback line é\n", count: 1_000)
+        let failed = FitRes(status: Status(code: .fitFailed, message: long), round: 1, parameters: Parameters(), numExamples: 0)
+        guard case .fitRes(let res) = try decodeClient(try WireEncoder.frame(.fitRes(failed))) else { return XCTFail() }
+        XCTAssertTrue(res.status.message.hasPrefix("traceback line é\\ntraceback"), String(res.status.message.prefix(40)))
+        XCTAssertTrue(res.status.message.hasSuffix("…"))
+        XCTAssertEqual(WireLimits.sendableText(long).utf8.count <= WireLimits.maxTextBytes, true)
+        let tooLong = Hello(protocolVersion: 1, clientID: String(repeating: "c", count: 257), partition: nil, acceptsZlib: false,
+                            authProof: [], agent: "", maxFrameBytes: 0)
+        XCTAssertThrowsError(try WireEncoder.frame(.hello(tooLong))) { error in
+            guard case .cannotEncode(let why) = error as? WireError else { return XCTFail("got \(error)") }
+            XCTAssertTrue(why.contains("client_id of 257 bytes exceeds 256"), why)
         }
         let model = try testModel(count: 1000)
         XCTAssertThrowsError(try WireEncoder.frame(.fit(FitIns(round: 1, parameters: model)), peerLimit: 4000)) { error in
