@@ -69,6 +69,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            /// EmbeddedChannel, for the fuzz entry driving the NIO frame decoder (FuzzEntry.swift).
+            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",

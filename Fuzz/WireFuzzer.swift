@@ -1,10 +1,14 @@
-// libFuzzer target: the frame decoder, TensorScanner and both envelopes' protobuf mapping
-// (WireFuzzing.exercise).
+// libFuzzer target: both frame decoders (FrameDecoder and the NIO FrameToMessageDecoder in an
+// EmbeddedChannel, checked against each other), PayloadLimits, TensorScanner, the budgeted
+// libprotobuf-c unpack and both envelopes' mapping (WireFuzzing.run).
 // Built and run by scripts/fuzz-wire (swiftc -sanitize=fuzzer,address -parse-as-library).
 import FlowerWire
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func wireFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    WireFuzzing.exercise(UnsafeRawBufferPointer(start: data, count: size))
+    let outcome = WireFuzzing.run(UnsafeRawBufferPointer(start: data, count: size))
+    if let mismatch = outcome.mismatch {
+        fatalError("frame decoders disagree: \(mismatch)")  // the fuzzer's finding, written as a crash input
+    }
     return 0
 }
