@@ -114,6 +114,8 @@ public final class LoadClients: Sendable {
             let proof = config.authToken.map { HMACSHA256.proof(token: $0, nonce: challenge.nonce, clientID: id) } ?? []
             let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: id, partition: nil, acceptsZlib: false,
                               authProof: proof, agent: "flwr bench clients", maxFrameBytes: 256 << 20)
+            // Limits first: an instruction may follow the Welcome at once.
+            try await connection.established(limit: 256 << 20, compression: false, slots: slots)
             try await connection.send(try WireEncoder.frameBuffer(.hello(hello)), timeout: deadline.remaining, what: "Hello")
             let answer = try await connection.receive(timeout: deadline.remaining, what: "Welcome")
                 .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
@@ -122,7 +124,6 @@ public final class LoadClients: Sendable {
                 if case .refusal(let r) = answer { throw WireError.refused(reason: r.reason, message: r.message) }
                 throw WireError.unexpectedMessage(got: answer.kind, expected: "Welcome")
             }
-            try await connection.established(limit: 256 << 20, compression: false, slots: slots)
             sessions.withLock { $0.append(connection) }
             let task = Task { await self.serve(connection, logger: logger) }
             tasks.withLock { $0.append(task) }

@@ -64,7 +64,7 @@ struct BenchClients: AsyncParsableCommand {
         let started = Date()
         let swarm = await LoadClients.open(config, logger: logger)
         let (failed, first) = swarm.failureSummary
-        print(json(["bench": "clients", "phase": "connected", "clients": swarm.connected, "failed": failed,
+        emit(json(["bench": "clients", "phase": "connected", "clients": swarm.connected, "failed": failed,
                     "seconds": Date().timeIntervalSince(started), "nofile_before": before, "nofile_after": after,
                     "peak_rss_mb": peakRSSMegabytes()]))
         for f in first.prefix(5) { FileHandle.standardError.write(Data("handshake failed: \(f)\n".utf8)) }
@@ -78,8 +78,14 @@ struct BenchClients: AsyncParsableCommand {
         await swarm.close()
         var ending = "hold"
         if case .signalled(let name) = outcome { ending = name } else if hold == 0 { ending = "finished" }
-        print(json(["bench": "clients", "phase": "ended", "by": ending, "fits": swarm.fits, "evaluations": swarm.evaluations,
+        emit(json(["bench": "clients", "phase": "ended", "by": ending, "fits": swarm.fits, "evaluations": swarm.evaluations,
                     "finished": swarm.finished, "seconds": Date().timeIntervalSince(started), "peak_rss_mb": peakRSSMegabytes()]))
         if failed > 0 { throw ExitMessage(error: ValidationError("\(failed) of \(clients) handshakes failed, first: \(first.first ?? "")")) }
     }
+}
+
+/// Writes one line to stdout unbuffered (scripts wait for the "connected" line while the clients
+/// stay connected; `print` into a pipe or file would hold it in a buffer).
+private func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
