@@ -3,6 +3,7 @@
 // slot without reading (its `ReadGate` holds back reads; TCP flow control stops the sender), so
 // the server's peak is O(model × K), not O(model × clients). A slot is released when the frame
 // it carried has been decoded into `Parameters` (or its connection closes).
+import FlowerCore
 import Logging
 import NIOCore
 import Synchronization
@@ -98,39 +99,20 @@ public final class PayloadSlots: Sendable {
 }
 
 /// Warnings that can repeat thousands of times (refused connections, timeouts) are logged once
-/// per interval per key, with the number suppressed since the last line.
+/// per interval per key, with the number suppressed since the last line (FlowerCore.LogThrottle).
 public final class RateLimitedLog: Sendable {
-    private struct Entry { var last: ContinuousClock.Instant; var suppressed: Int }
-    private let entries = Mutex<[String: Entry]>([:])
-    private let interval: Duration
-    private let logger: Logger
+    private let throttle: LogThrottle
 
     /// Logs through `logger` at most once per `interval` per key.
     public init(logger: Logger, interval: Duration = .seconds(5)) {
-        self.logger = logger
-        self.interval = interval
+        throttle = LogThrottle(logger: logger, interval: interval, maxKeys: 1024)
     }
 
     /// Logs `message()` at warning level unless `key` was logged within the interval.
     func warning(_ key: String, _ message: @autoclosure () -> String) {
-        let now = ContinuousClock.now
-        let emit: Int? = entries.withLock { e in
-            if var entry = e[key] {
-                if entry.last.duration(to: now) < interval {
-                    entry.suppressed += 1
-                    e[key] = entry
-                    return nil
-                }
-                let n = entry.suppressed
-                e[key] = Entry(last: now, suppressed: 0)
-                return n
-            }
-            if e.count > 1024 { e.removeAll() }
-            e[key] = Entry(last: now, suppressed: 0)
-            return 0
-        }
-        guard let suppressed = emit else { return }
-        let more = suppressed > 0 ? " (and \(suppressed) more like it in the last \(interval))" : ""
-        logger.warning("\(message())\(more)")
+        throttle.warning(key: key, message())
     }
+
+    /// Reports counts whose interval ended with no later occurrence (call once per interval).
+    func flush() { throttle.flush() }
 }

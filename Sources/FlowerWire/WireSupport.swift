@@ -98,12 +98,5 @@ public enum DescriptorLimit {
 /// Bounds and escapes a peer-controlled string before it reaches a log line: control characters
 /// (newlines that would forge log lines, NUL) are shown escaped, and at most `max` characters kept.
 func loggable(_ s: String, max: Int = 128) -> String {
-    var out = ""
-    var n = 0
-    for scalar in s.unicodeScalars {
-        if n >= max { out += "…(\(s.unicodeScalars.count) characters)"; break }
-        if scalar.value < 0x20 || scalar.value == 0x7F { out += scalar.escaped(asASCII: true) } else { out.unicodeScalars.append(scalar) }
-        n += 1
-    }
-    return out
+    PeerText.escape(s, maxBytes: max)  // the one escaping helper (WireLimits.swift)
 }
