@@ -64,3 +64,51 @@ final class HostilePayloadTests: XCTestCase {
         await server.stop()
     }
 }
+
+/// The measurement: one 100 MB FitRes of empty map entries (which took a default server
+/// from 40 MB to 2.4 GB) against a server at the default 256 MiB frame limit. The peak resident
+/// memory it adds is the received frame itself, not libprotobuf-c's 24× of it.
+final class HostilePayloadReleaseTests: XCTestCase {
+    override func setUpWithError() throws {
+        #if DEBUG
+        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
+        #endif
+    }
+
+    /// VmHWM of this process in MB (/proc/self/status).
+    func peakMegabytes() -> Double {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return Double(line.split(separator: " ").dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
+    }
+
+    func testA100MBFrameOfEmptyMapEntriesCostsItsOwnSizeOnly() async throws {
+        let manager = TestManager()
+        var config = WireServerConfig(host: "127.0.0.1", port: 0, maxFrameBytes: 256 << 20, handshakeTimeout: .seconds(5))
+        config.raiseDescriptorLimit = false
+        let server = WireServer(config: config, manager: manager, logger: quietLogger)
+        let port = try await server.start()
+        let frame = FrameEncoder.frame(PB.bytes(3, PB.field(2, 1) + Hostile.repeated(PB.bytes(5, []), 50_000_000)))
+        XCTAssertGreaterThan(frame.count, 100_000_000)
+        let peer = try RawPeer(port: port)
+        defer { peer.close() }
+        guard case .welcome? = try peer.handshake(id: "hostile") else { return XCTFail("no welcome") }
+        let proxy = try await manager.waitForProxy("hostile")
+        let call = Task { try await proxy.fit(FitIns(round: 1, parameters: try testModel(count: 10)), timeout: .seconds(60)) }
+        guard case .fit? = try peer.next() else { return XCTFail("no FitIns") }
+        let reset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
+        let before = peakMegabytes()
+        try? peer.send(frame)
+        do {
+            _ = try await call.value
+            XCTFail("the call succeeded")
+        } catch {
+            XCTAssertTrue("\(error)".contains("more than 4096 config/metrics map entries"), "\(error)")
+        }
+        let added = peakMegabytes() - before
+        print("hostile 100 MB frame of empty map entries: peak resident memory +\(Int(added)) MB (VmHWM reset: \(reset)); before the limits: +2,400 MB")
+        if reset { XCTAssertLessThan(added, 250, "peak grew \(added) MB for a \(frame.count >> 20) MiB frame") }
+        try await assertGoodExchange(manager, port: port)
+        await server.stop()
+    }
+}
