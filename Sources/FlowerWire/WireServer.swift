@@ -83,6 +83,8 @@ public final class WireServer: Sendable {
     let broadcast = BroadcastCache()
     private let admission = Mutex(Admission())
     private let listener = Mutex<(any Channel)?>(nil)
+    /// Reports the tail of a warning flood once its interval ends (`RateLimitedLog.flush`).
+    private let warningFlush = Mutex<RepeatedTask?>(nil)
     /// Open session channels, keyed by their channel object.
     private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let group: MultiThreadedEventLoopGroup
@@ -143,6 +145,8 @@ public final class WireServer: Sendable {
                                    detail: "\(error); is another server on this port? pick another --port")
         }
         listener.withLock { $0 = channel }
+        let flush = channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { [warnings] _ in warnings.flush() }
+        warningFlush.withLock { $0 = flush }
         let port = channel.localAddress?.port ?? config.port
         if config.authToken == nil {
             logger.warning("no --auth-token (FLWR_AUTH_TOKEN) set: any client that can reach port \(port) may join")
@@ -154,6 +158,7 @@ public final class WireServer: Sendable {
     /// Closes the listener and every connection (their pending calls fail) and waits for them.
     public func stop() async {
         admission.withLock { $0.stopping = true }
+        warningFlush.withLock { $0?.cancel(); $0 = nil }
         let l = listener.withLock { c -> (any Channel)? in defer { c = nil }; return c }
         try? await l?.close().get()
         let open = channels.withLock { Array($0.values) }
