@@ -102,11 +102,13 @@ final class FuzzEntryTests: XCTestCase {
         }
     }
 
-    func testFiveThousandMutationsDoNotCrash() throws {
-        let (inputs, decoded, frames, mismatches) = try runMutations(5_000, seed: 42)
-        XCTAssertEqual(inputs, 5_000)
-        XCTAssertGreaterThan(decoded, 250, "mutations should still reach the protobuf mapping often")
-        XCTAssertGreaterThan(frames, 1_000, "the NIO decoder should see many frames")
+    /// A short run in the debug suite (the NIO decoder in an EmbeddedChannel is slow at -Onone);
+    /// the release class below runs 10^6.
+    func testThreeThousandMutationsDoNotCrash() throws {
+        let (inputs, decoded, frames, mismatches) = try runMutations(3_000, seed: 42)
+        XCTAssertEqual(inputs, 3_000)
+        XCTAssertGreaterThan(decoded, 150, "mutations should still reach the protobuf mapping often")
+        XCTAssertGreaterThan(frames, 600, "the NIO decoder should see many frames")
         XCTAssertEqual(mismatches, [], "FrameDecoder and the NIO decoder disagree")
     }
 
