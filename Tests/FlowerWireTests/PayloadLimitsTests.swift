@@ -271,3 +271,38 @@ struct NumberBoundsTests {
         #expect(res.round == Int(UInt32.max) && res.numExamples == 1 << 53)
     }
 }
+
+/// What the limits walk costs on the decode path, printed for BENCHMARKS.md ("Wire hardening").
+final class PayloadLimitsReleaseTests: XCTestCase {
+    override func setUpWithError() throws {
+        #if DEBUG
+        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
+        #endif
+    }
+
+    func testLimitsWalkIsSmallNextToTheDecodeOfALargeModel() throws {
+        for count in [390_410, 10_000_000] {
+            let model = try testModel(count: count)
+            let config: Config = Dictionary(uniqueKeysWithValues: (0 ..< 20).map { ("key\($0)", Scalar.double(Double($0))) })
+            let frame = try WireEncoder.frame(.fit(FitIns(round: 1, parameters: model, config: config)))
+            let payload = Array(frame.dropFirst(FrameHeader.size))
+            func median(_ body: () throws -> Void) rethrows -> Duration {
+                var times: [Duration] = []
+                for _ in 0 ..< 7 {
+                    let start = ContinuousClock.now
+                    try body()
+                    times.append(ContinuousClock.now - start)
+                }
+                return times.sorted()[3]
+            }
+            let walk = try median { _ = try payload.withUnsafeBytes { try PayloadLimits.check($0, envelope: .server) } }
+            var decoded: ServerMessage?
+            let decode = try median { decoded = try WireDecoder.serverMessage(payload) }
+            guard case .fit(let ins)? = decoded else { return XCTFail("not FitIns") }
+            XCTAssertEqual(ins.parameters.count, count)
+            let ms = { (d: Duration) in Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) / 1e15 }
+            print(String(format: "limits walk: %d params (%d B): PayloadLimits.check %.3f ms, whole decode %.3f ms (%.1f%%), decode %.2f GB/s",
+                         count, payload.count, ms(walk), ms(decode), 100 * ms(walk) / ms(decode), Double(payload.count) / ms(decode) / 1e6))
+        }
+    }
+}
