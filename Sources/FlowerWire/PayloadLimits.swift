@@ -19,8 +19,10 @@ import CFlowerProto
 
 /// Validates a FlowerWire payload against `WireLimits` without allocating per field.
 enum PayloadLimits {
-    /// What a field must hold.
-    indirect enum Rule: Sendable {
+    /// What a field must hold. Plain values only (nested message types are indices into
+    /// `schemas`): the schema tables are globals, and LeakSanitizer cannot see references held in
+    /// the spare bits of enum payloads, so boxed (indirect) cases there were reported as leaks.
+    enum Rule: Sendable {
         /// A varint (uint32/uint64/int64/sint64/bool/enum); ranges are checked after unpacking.
         case varint
         /// A 64-bit fixed value (double).
@@ -32,10 +34,10 @@ enum PayloadLimits {
         case bytes(max: Int?)
         /// `Tensor.data`: any length; libprotobuf-c only sees TensorScanner's 4-byte token.
         case tensorData
-        /// An embedded message.
-        case message(Schema)
-        /// One element of a repeated message field, counted against a payload-wide cap.
-        case counted(Schema, Counter)
+        /// An embedded message (index into `schemas`).
+        case message(Int)
+        /// One element of a repeated message field (index into `schemas`), counted against a cap.
+        case counted(Int, Counter)
         /// A repeated varint field, packed or not, counted per enclosing message.
         case repeatedVarint(Counter)
     }
@@ -88,50 +90,61 @@ enum PayloadLimits {
         Schema(name: name, cSize: MemoryLayout<C>.size, fields: fields.mapValues { FieldSpec(name: $0.0, rule: $0.1) })
     }
 
-    static let scalar = schema("Scalar", Flwr__Scalar.self, [
-        1: ("double_value", .fixed64), 2: ("int64_value", .varint), 3: ("bool_value", .varint),
-        4: ("string_value", .string(max: WireLimits.maxStringValueBytes, printable: false)), 5: ("bytes_value", .bytes(max: nil)),
-    ])
+    // Indices into `schemas`.
+    static let serverMessage = 0, clientMessage = 1, challenge = 2, welcome = 3, refusal = 4, getParametersIns = 5
+    static let fitIns = 6, evaluateIns = 7, reconnect = 8, finish = 9, hello = 10, parametersRes = 11, fitRes = 12
+    static let evaluateRes = 13, goodbye = 14, status = 15, parameters = 16, tensor = 17, mapEntry = 18, scalar = 19
 
-    static func mapEntry(_ owner: String) -> Schema {
-        schema("\(owner) entry", Flwr__FitIns__ConfigEntry.self, [1: ("key", name), 2: ("value", .message(scalar))])
-    }
-
-    static let status = schema("Status", Flwr__Status.self, [1: ("code", .varint), 2: ("message", text)])
-
-    static let tensor = schema("Tensor", Flwr__Tensor.self, [
-        1: ("name", name), 2: ("shape", .repeatedVarint(.shapeDims)), 3: ("dtype", .varint), 4: ("data", .tensorData),
-    ])
-
-    static let parameters = schema("Parameters", Flwr__Parameters.self, [1: ("tensors", .counted(tensor, .tensors))])
-
-    static func map(_ owner: String) -> Rule { .counted(mapEntry(owner), .mapEntries) }
-
-    static let serverMessage = schema("ServerMessage", Flwr__ServerMessage.self, [
-        1: ("challenge", .message(schema("Challenge", Flwr__Challenge.self, [1: ("protocol_version", .varint), 2: ("nonce", .bytes(max: WireLimits.maxTokenBytes)),
-                                                       3: ("auth_required", .varint), 4: ("max_frame_bytes", .varint)]))),
-        2: ("welcome", .message(schema("Welcome", Flwr__Welcome.self, [1: ("protocol_version", .varint), 2: ("session_id", identifier), 3: ("compression", .varint)]))),
-        3: ("refusal", .message(schema("Refusal", Flwr__Refusal.self, [1: ("reason", .varint), 2: ("message", text)]))),
-        4: ("get_parameters_ins", .message(schema("GetParametersIns", Flwr__GetParametersIns.self, [1: ("config", map("GetParametersIns.config"))]))),
-        5: ("fit_ins", .message(schema("FitIns", Flwr__FitIns.self, [1: ("round", .varint), 2: ("parameters", .message(parameters)), 3: ("config", map("FitIns.config"))]))),
-        6: ("evaluate_ins", .message(schema("EvaluateIns", Flwr__EvaluateIns.self, [1: ("round", .varint), 2: ("parameters", .message(parameters)),
-                                                            3: ("config", map("EvaluateIns.config"))]))),
-        7: ("reconnect", .message(schema("Reconnect", Flwr__Reconnect.self, [1: ("seconds", .varint), 2: ("reason", text)]))),
-        8: ("finish", .message(schema("Finish", Flwr__Finish.self, [1: ("rounds_completed", .varint), 2: ("reason", text)]))),
-    ])
-
-    static let clientMessage = schema("ClientMessage", Flwr__ClientMessage.self, [
-        1: ("hello", .message(schema("Hello", Flwr__Hello.self, [1: ("protocol_version", .varint), 2: ("client_id", identifier), 3: ("partition", .varint),
-                                               4: ("accept_compression", .repeatedVarint(.compressions)),
-                                               5: ("auth_proof", .bytes(max: WireLimits.maxTokenBytes)), 6: ("agent", text),
-                                               7: ("max_frame_bytes", .varint)]))),
-        2: ("parameters_res", .message(schema("ParametersRes", Flwr__ParametersRes.self, [1: ("status", .message(status)), 2: ("parameters", .message(parameters))]))),
-        3: ("fit_res", .message(schema("FitRes", Flwr__FitRes.self, [1: ("status", .message(status)), 2: ("round", .varint), 3: ("parameters", .message(parameters)),
-                                                  4: ("num_examples", .varint), 5: ("metrics", map("FitRes.metrics"))]))),
-        4: ("evaluate_res", .message(schema("EvaluateRes", Flwr__EvaluateRes.self, [1: ("status", .message(status)), 2: ("round", .varint), 3: ("loss", .fixed64),
-                                                            4: ("num_examples", .varint), 5: ("metrics", map("EvaluateRes.metrics"))]))),
-        5: ("goodbye", .message(schema("Goodbye", Flwr__Goodbye.self, [1: ("reason", text)]))),
-    ])
+    /// Every message type of proto/flower.proto, at the indices above.
+    static let schemas: [Schema] = [
+        schema("ServerMessage", Flwr__ServerMessage.self, [
+            1: ("challenge", .message(challenge)), 2: ("welcome", .message(welcome)), 3: ("refusal", .message(refusal)),
+            4: ("get_parameters_ins", .message(getParametersIns)), 5: ("fit_ins", .message(fitIns)),
+            6: ("evaluate_ins", .message(evaluateIns)), 7: ("reconnect", .message(reconnect)), 8: ("finish", .message(finish)),
+        ]),
+        schema("ClientMessage", Flwr__ClientMessage.self, [
+            1: ("hello", .message(hello)), 2: ("parameters_res", .message(parametersRes)), 3: ("fit_res", .message(fitRes)),
+            4: ("evaluate_res", .message(evaluateRes)), 5: ("goodbye", .message(goodbye)),
+        ]),
+        schema("Challenge", Flwr__Challenge.self, [
+            1: ("protocol_version", .varint), 2: ("nonce", .bytes(max: WireLimits.maxTokenBytes)), 3: ("auth_required", .varint),
+            4: ("max_frame_bytes", .varint),
+        ]),
+        schema("Welcome", Flwr__Welcome.self, [1: ("protocol_version", .varint), 2: ("session_id", identifier), 3: ("compression", .varint)]),
+        schema("Refusal", Flwr__Refusal.self, [1: ("reason", .varint), 2: ("message", text)]),
+        schema("GetParametersIns", Flwr__GetParametersIns.self, [1: ("config", .counted(mapEntry, .mapEntries))]),
+        schema("FitIns", Flwr__FitIns.self, [1: ("round", .varint), 2: ("parameters", .message(parameters)), 3: ("config", .counted(mapEntry, .mapEntries))]),
+        schema("EvaluateIns", Flwr__EvaluateIns.self, [1: ("round", .varint), 2: ("parameters", .message(parameters)),
+                                                       3: ("config", .counted(mapEntry, .mapEntries))]),
+        schema("Reconnect", Flwr__Reconnect.self, [1: ("seconds", .varint), 2: ("reason", text)]),
+        schema("Finish", Flwr__Finish.self, [1: ("rounds_completed", .varint), 2: ("reason", text), 3: ("failed", .varint)]),
+        schema("Hello", Flwr__Hello.self, [
+            1: ("protocol_version", .varint), 2: ("client_id", identifier), 3: ("partition", .varint),
+            4: ("accept_compression", .repeatedVarint(.compressions)), 5: ("auth_proof", .bytes(max: WireLimits.maxTokenBytes)),
+            6: ("agent", text), 7: ("max_frame_bytes", .varint),
+        ]),
+        schema("ParametersRes", Flwr__ParametersRes.self, [1: ("status", .message(status)), 2: ("parameters", .message(parameters))]),
+        schema("FitRes", Flwr__FitRes.self, [
+            1: ("status", .message(status)), 2: ("round", .varint), 3: ("parameters", .message(parameters)),
+            4: ("num_examples", .varint), 5: ("metrics", .counted(mapEntry, .mapEntries)),
+        ]),
+        schema("EvaluateRes", Flwr__EvaluateRes.self, [
+            1: ("status", .message(status)), 2: ("round", .varint), 3: ("loss", .fixed64),
+            4: ("num_examples", .varint), 5: ("metrics", .counted(mapEntry, .mapEntries)),
+        ]),
+        schema("Goodbye", Flwr__Goodbye.self, [1: ("reason", text)]),
+        schema("Status", Flwr__Status.self, [1: ("code", .varint), 2: ("message", text)]),
+        schema("Parameters", Flwr__Parameters.self, [1: ("tensors", .counted(tensor, .tensors))]),
+        schema("Tensor", Flwr__Tensor.self, [
+            1: ("name", name), 2: ("shape", .repeatedVarint(.shapeDims)), 3: ("dtype", .varint), 4: ("data", .tensorData),
+        ]),
+        // All map entry types (config and metrics) have the same layout: key, value.
+        schema("map entry", Flwr__FitIns__ConfigEntry.self, [1: ("key", name), 2: ("value", .message(scalar))]),
+        schema("Scalar", Flwr__Scalar.self, [
+            1: ("double_value", .fixed64), 2: ("int64_value", .varint), 3: ("bool_value", .varint),
+            4: ("string_value", .string(max: WireLimits.maxStringValueBytes, printable: false)), 5: ("bytes_value", .bytes(max: nil)),
+        ]),
+    ]
 
     /// Walks `payload` as the given envelope; throws `WireError.limitExceeded` (a bound of
     /// `WireLimits`, or more decoder memory than the budget) or `.malformedMessage` (structure,
@@ -140,7 +153,7 @@ enum PayloadLimits {
     @discardableResult
     static func check(_ payload: UnsafeRawBufferPointer, envelope: TensorScanner.Envelope) throws -> Int {
         var walker = Walker(scanner: TensorScanner.Scanner(bytes: payload))
-        let top = envelope == .server ? serverMessage : clientMessage
+        let top = schemas[envelope == .server ? serverMessage : clientMessage]
         try walker.walk(top, path: top.name, from: 0, to: payload.count)
         let budget = WireLimits.decodeBudget(payloadBytes: payload.count, elements: walker.tensors + walker.mapEntries)
         guard walker.cost <= budget else {
@@ -230,14 +243,14 @@ enum PayloadLimits {
             case .tensorData:
                 try wireType(2)
                 if length > 0 { cost += TensorScanner.tokenSize + blockOverhead }
-            case .message(let schema):
+            case .message(let index):
                 try wireType(2)
-                try walk(schema, path: path, from: f.valueStart, to: f.end)
-            case .counted(let schema, let counter):
+                try walk(schemas[index], path: path, from: f.valueStart, to: f.end)
+            case .counted(let index, let counter):
                 try wireType(2)
                 try count(counter, by: 1, where_)
                 cost += MemoryLayout<UnsafeRawPointer>.size  // its slot in the pointer array
-                try walk(schema, path: path, from: f.valueStart, to: f.end)
+                try walk(schemas[index], path: path, from: f.valueStart, to: f.end)
             case .repeatedVarint(let counter):
                 var n = 1
                 if f.wireType != 0 {
