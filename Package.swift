@@ -62,12 +62,14 @@ let package = Package(
         .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib"]),
         .target(name: "FlowerCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "FedAvg", dependencies: ["FlowerCore"]),
+        /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper.
+        .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "FlowerWire", dependencies: [
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",
+            "FlowerCore", "FlowerWire", "FedAvg", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -84,6 +86,7 @@ let package = Package(
         .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: ["FlowerWire", "FlowerCore", "CFlowerProto"]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg"]),
     ],
     swiftLanguageModes: [.v6]
 )
