@@ -86,6 +86,8 @@ public struct FitSummary: Sendable {
     public var parameters: Parameters
     /// The last completed round.
     public var roundsCompleted: Int
+    /// Why training stopped before the last round (`Strategy.stopReason`), or nil.
+    public var stopReason: String? = nil
 }
 
 /// The fit-metric key an attack simulation sets (to the attack's name) on a malicious client's
@@ -174,8 +176,14 @@ public final class Server: Sendable {
         try await waitForClients(afterRound: completed)
         if checkpoint == nil { parameters = try await initialParameters(timeout: timeout) }
 
+        var stopReason: String?
         for round in completed + 1 ... numRounds {
             if Task.isCancelled { throw .cancelled(afterRound: completed) }
+            if let reason = strategy.stopReason(beforeRound: round) {
+                logger.notice("stopping before round \(round): \(reason)")
+                stopReason = reason
+                break
+            }
             let outcome = try await runRound(round, of: numRounds, parameters: parameters, state: state,
                                              previousOutlier: outlier, timeout: timeout)
             parameters = outcome.aggregate.parameters
@@ -194,7 +202,7 @@ public final class Server: Sendable {
             }
             logger.info("\(Self.logLine(record, of: numRounds))")
         }
-        return FitSummary(history: history, parameters: parameters, roundsCompleted: completed)
+        return FitSummary(history: history, parameters: parameters, roundsCompleted: completed, stopReason: stopReason)
     }
 
     private func waitForClients(afterRound completed: Int) async throws(ServerError) {
@@ -364,7 +372,7 @@ public final class Server: Sendable {
                 bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut,
                 fitMetrics: aggregated.metrics, centralMetrics: central?.metrics ?? [:],
                 federatedLoss: federated.loss, federatedMetrics: federated.metrics,
-                malicious: malicious.isEmpty ? nil : malicious.sorted())
+                malicious: malicious.isEmpty ? nil : malicious.sorted(), privacy: aggregated.privacy)
             return RoundOutcome(aggregate: aggregated, record: record, outlier: outlier)
         }
         throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
@@ -385,7 +393,8 @@ public final class Server: Sendable {
         func mb(_ b: UInt64) -> String {
             b < 10_000 ? "\(b) B" : String(format: "%.2f MB", Double(b) / 1_000_000)
         }
+        let dp = r.privacy.map { ", ε \(num($0.epsilon)) at δ \($0.delta)" } ?? ""
         return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
-            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))"
+            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp
     }
 }

@@ -76,6 +76,21 @@ public struct FitRoundContext: Sendable {
     }
 }
 
+/// The user-level (ε, δ)-DP guarantee of every model released so far, as a DP strategy's
+/// accountant states it after a round (DP-FedAvg: Sources/Privacy).
+public struct PrivacySpent: Sendable, Equatable, Codable {
+    /// ε spent by all rounds so far.
+    public var epsilon: Double
+    /// The δ that ε is stated at.
+    public var delta: Double
+
+    /// (ε, δ) spent so far.
+    public init(epsilon: Double, delta: Double) {
+        self.epsilon = epsilon
+        self.delta = delta
+    }
+}
+
 /// The outcome of one round's aggregation: the new global model, the round's fit metrics and the
 /// state to carry into the next round (and into the checkpoint).
 public struct FitAggregate: Sendable {
@@ -85,12 +100,16 @@ public struct FitAggregate: Sendable {
     public var metrics: Metrics
     /// The strategy's state after this round.
     public var state: StrategyState
+    /// Privacy spent by all released models including this one (DP strategies only; nil otherwise).
+    public var privacy: PrivacySpent?
 
-    /// An aggregate of `parameters`, `metrics` and `state`.
-    public init(parameters: Parameters, metrics: Metrics = [:], state: StrategyState = StrategyState()) {
+    /// An aggregate of `parameters`, `metrics`, `state` and the `privacy` spent.
+    public init(parameters: Parameters, metrics: Metrics = [:], state: StrategyState = StrategyState(),
+                privacy: PrivacySpent? = nil) {
         self.parameters = parameters
         self.metrics = metrics
         self.state = state
+        self.privacy = privacy
     }
 }
 
@@ -136,4 +155,12 @@ public protocol Strategy: Sendable {
                            failures: [ClientFailure]) -> (loss: Double?, metrics: Metrics)
     /// Central evaluation on the server's own data; nil when the strategy has none.
     func evaluate(round: Int, parameters: Parameters) async throws -> (loss: Double, metrics: Metrics)?
+    /// Called before each round: nil to run it, or why training must stop now (DP-FedAvg: the
+    /// round would exceed the privacy budget). The server then ends normally with the last model.
+    func stopReason(beforeRound round: Int) -> String?
+}
+
+extension Strategy {
+    /// By default every round runs.
+    public func stopReason(beforeRound round: Int) -> String? { nil }
 }

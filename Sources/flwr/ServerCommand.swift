@@ -53,6 +53,7 @@ struct ServerCommand: AsyncParsableCommand {
     var plotOut: String?
 
     @OptionGroup var fitConfig: FitConfigOptions
+    @OptionGroup var dpFedAvg: DPFedAvgOptions
 
     @Flag(help: "After the last round keep running and answer late clients with Finish until SIGTERM (for a Kubernetes Deployment).")
     var linger = false
@@ -80,8 +81,9 @@ struct ServerCommand: AsyncParsableCommand {
         let port = try wire.start()
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
-        let strategy = federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
-                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)
+        let strategy = try dpFedAvg.wrap(federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
+                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn),
+                                         samplingRate: federation.fractionFit, logger: logger)
         let server = Server(clientManager: manager, strategy: strategy, options: ServerOptions(
             waitTimeout: .milliseconds(Int64(waitTimeout * 1000)), roundAttempts: federation.roundAttempts,
             historyPath: metricsOut, checkpointPath: checkpointPath), logger: logger)
@@ -90,6 +92,7 @@ struct ServerCommand: AsyncParsableCommand {
         switch outcome {
         case .finished(let summary):
             try writeOutputs(summary, logger: logger)
+            if let reason = summary.stopReason { logger.notice("stopped early: \(reason)") }
             if linger { await lingerUntilSignal(manager: manager, rounds: summary.roundsCompleted, logger: logger) }
             await wire.stop()
         case .failed(let error):

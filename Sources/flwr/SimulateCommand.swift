@@ -51,6 +51,7 @@ struct SimulateCommand: AsyncParsableCommand {
     var maxTestExamples: Int?
 
     @OptionGroup var privacy: PrivacyOptions
+    @OptionGroup var dpFedAvg: DPFedAvgOptions
 
     @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.")
     var out: String = "flwr-out"
@@ -98,9 +99,10 @@ struct SimulateCommand: AsyncParsableCommand {
         let manager = InMemoryClientManager()
         let wire = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0), manager: manager, logger: logger)
         let port = try wire.start()
-        let strategy = makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
+        let plain = makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
                                   minClients: clients, initialParameters: evaluation.initialParameters,
                                   fitConfig: [:], evaluateFn: evaluation.evaluateFn)
+        let strategy = try dpFedAvg.wrap(plain, samplingRate: fractionFit, logger: logger)
         let timeout = Duration.milliseconds(Int64(roundTimeout * 1000))
         let historyPath = (out as NSString).appendingPathComponent("history.jsonl")
         let server = Server(clientManager: manager, strategy: strategy,
@@ -126,6 +128,7 @@ struct SimulateCommand: AsyncParsableCommand {
             try writeModel(summary.parameters, to: modelPath)
             try HistoryPlot().write(summary.history, to: plotPath)
             printSummary(summary.history, wall: (ContinuousClock.now - wallStart).seconds)
+            if let reason = summary.stopReason { print("stopped early: \(reason)") }
             print("wrote \(historyPath), \(modelPath), \(plotPath)")
         case .failed(let error):
             throw ExitMessage(error: error)
@@ -135,10 +138,11 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     private func printSummary(_ history: History, wall: Double) {
-        print("round  accuracy  loss     clients  failures  seconds")
+        let dp = history.rounds.contains { $0.privacy != nil }
+        print("round  accuracy  loss     clients  failures  seconds" + (dp ? "  epsilon" : ""))
         for r in history.rounds {
             print(String(format: "%5d  %8.4f  %7.4f  %7d  %8d  %7.1f", r.round, r.accuracy ?? .nan, r.loss ?? .nan,
-                         r.fitClients, r.failures, r.seconds))
+                         r.fitClients, r.failures, r.seconds) + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
         }
         print(String(format: "wall time %.1f s, peak memory %.0f MB", wall, peakRSSMegabytes()))
     }

@@ -11,7 +11,7 @@ func runPython(_ script: String, input: String = "") throws -> (status: Int32, o
     p.arguments = ["python3", "-c", script]
     let inPipe = Pipe(), outPipe = Pipe()
     let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-py-\(UUID().uuidString).err")
-    FileManager.default.createFile(atPath: errFile.path, contents: nil)
+    _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
     defer { try? FileManager.default.removeItem(at: errFile) }
     p.standardInput = inPipe
     p.standardOutput = outPipe
