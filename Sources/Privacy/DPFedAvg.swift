@@ -9,6 +9,7 @@
 // (clip_inputs_inplace, compute_stdv = z·C/num_sampled_clients, compute_adaptive_noise_params).
 import FlowerCore
 import Foundation
+import Logging
 
 /// How DP-FedAvg bounds each client's update.
 public enum DPClipping: Sendable, Equatable {
@@ -104,12 +105,14 @@ public struct DPFedAvg: Strategy {
     /// RDP of one round at the accountant's orders (rounds compose by multiplication).
     private let roundRDP: [Double]
     private let orders: [Double]
+    private let logger: Logger
 
     /// Key of the adaptive clipping norm in `StrategyState.scalars` (checkpointed).
     public static let clipNormKey = "dp.clip_norm"
 
     /// Wraps `inner`; noise and sampling from `randomness` (`.system` in real runs).
-    public init(wrapping inner: any Strategy, config: DPFedAvgConfig, randomness: DPRandomness = .system) throws {
+    public init(wrapping inner: any Strategy, config: DPFedAvgConfig, randomness: DPRandomness = .system,
+                logger: Logger = Logger(label: "flwr.dpfedavg")) throws {
         guard ["FedAvg", "FedProx"].contains(inner.name) else { throw DPConfigError.unsupportedStrategy(inner.name) }
         let c = config
         guard c.noiseMultiplier.isFinite, c.noiseMultiplier >= 0 else {
@@ -150,6 +153,7 @@ public struct DPFedAvg: Strategy {
         self.config = config
         self.random = DPRandom(randomness)
         self.population = PopulationLog()
+        self.logger = logger
         self.orders = defaultRDPOrders
         self.roundRDP = try rdpPoissonSubsampledGaussian(samplingRate: c.samplingRate, noiseMultiplier: c.noiseMultiplier,
                                                          orders: orders)
@@ -210,7 +214,7 @@ public struct DPFedAvg: Strategy {
             ?? (config.noiseMultiplier * 2 / 3.0.squareRoot(), config.noiseMultiplier)
         return DPFedAvgAggregator(context: context, clipNorm: clip, expectedClients: expected,
                                   updateNoiseMultiplier: noise.update, countStddev: noise.countStddev,
-                                  clipping: config.clipping, random: random,
+                                  clipping: config.clipping, random: random, logger: logger,
                                   privacy: PrivacySpent(epsilon: epsilon(afterRounds: context.round), delta: config.delta))
     }
 

@@ -1,6 +1,7 @@
 // One DP-FedAvg round: clip, sum, noise, divide (the maths of DPFedAvg.swift's steps 2-4).
 import FlowerCore
 import Foundation
+import Logging
 import Synchronization
 
 /// The streaming aggregation of one DP-FedAvg round: the clipped updates' sum in `Double`
@@ -18,9 +19,11 @@ struct DPFedAvgAggregator: FitAggregator {
     private let random: DPRandom
     private let state: StrategyState
     private let privacy: PrivacySpent
+    private let logger: Logger
+    private let round: Int
 
     init(context: FitRoundContext, clipNorm: Double, expectedClients: Double, updateNoiseMultiplier: Double,
-         countStddev: Double, clipping: DPClipping, random: DPRandom, privacy: PrivacySpent) {
+         countStddev: Double, clipping: DPClipping, random: DPRandom, logger: Logger, privacy: PrivacySpent) {
         global = context.parameters
         sum = [Double](repeating: 0, count: context.parameters.count)
         self.clipNorm = clipNorm
@@ -31,6 +34,8 @@ struct DPFedAvgAggregator: FitAggregator {
         self.random = random
         self.state = context.state
         self.privacy = privacy
+        self.logger = logger
+        self.round = context.round
     }
 
     var resultCount: Int { count }
@@ -74,6 +79,11 @@ struct DPFedAvgAggregator: FitAggregator {
             metrics["dp_next_clip_norm"] = .double(next)
             metrics["dp_noisy_unclipped_fraction"] = .double(noisyFraction)
         }
+        let next = state.scalars[DPFedAvg.clipNormKey].map { String(format: ", next clip %.4g", $0) } ?? ""
+        let line = String(format: "DP-FedAvg round %d: %d updates clipped to %.4g, noise std %.4g on the sum / %.4g expected clients",
+                          round, count, clipNorm, std, expectedClients)
+            + next + String(format: ", ε %.4g at δ %g", privacy.epsilon, privacy.delta)
+        logger.info("\(line)")
         return FitAggregate(parameters: out, metrics: metrics, state: state, privacy: privacy)
     }
 }
