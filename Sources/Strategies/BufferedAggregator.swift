@@ -90,3 +90,12 @@ public struct ServerStepAggregator: FitAggregator {
         return out
     }
 }
+
+extension StrategyState {
+    /// The buffer `name` if it holds exactly `count` values (one per model value), else nil: a
+    /// state written for another model (or damaged) restarts from zeros instead of misindexing.
+    func buffer(_ name: String, count: Int) -> [Float]? {
+        guard let b = tensors[name], b.count == count else { return nil }
+        return b
+    }
+}

@@ -27,7 +27,7 @@ public struct FedAvgM: FedAvgBased {
     public func makeFitAggregator(_ context: FitRoundContext) -> any FitAggregator {
         let (eta, mu) = (serverLearningRate, serverMomentum)
         return ServerStepAggregator(context, base: base) { ctx, avg in
-            let r = fedAvgMStep(global: ctx.parameters.values, average: avg, velocity: ctx.state.tensors["velocity"],
+            let r = fedAvgMStep(global: ctx.parameters.values, average: avg, velocity: ctx.state.buffer("velocity", count: avg.count),
                                 serverLearningRate: eta, serverMomentum: mu)
             return (r.model, StrategyState(tensors: r.velocity.map { ["velocity": $0] } ?? [:]))
         }

@@ -27,7 +27,7 @@ public struct FedOptSettings: Sendable, Equatable {
         let s = self
         return ServerStepAggregator(context, base: base) { ctx, avg in
             let r = fedOptStep(variant, round: ctx.round, global: ctx.parameters.values, average: avg,
-                               m: ctx.state.tensors["m"], v: ctx.state.tensors["v"],
+                               m: ctx.state.buffer("m", count: avg.count), v: ctx.state.buffer("v", count: avg.count),
                                eta: s.eta, beta1: s.beta1, beta2: s.beta2, tau: s.tau)
             return (r.model, StrategyState(tensors: ["m": r.m, "v": r.v]))
         }

@@ -73,3 +73,14 @@ import Testing
         }
     }
 }
+
+extension ServerOptimizerTests {
+    /// A state whose buffers do not match the model (another model's checkpoint) restarts the
+    /// moments from zero rather than reading out of bounds.
+    @Test func mismatchedStateBuffersRestartFromZero() throws {
+        let s = FedAdam(base: FedAvg(minFitClients: 1), settings: FedOptSettings(eta: 0.1, beta1: 0.9, beta2: 0.99, tau: 1e-3))
+        let fresh = try aggregateRound(s, global: [0, 0], [([1, 1], 1)])
+        let odd = try aggregateRound(s, global: [0, 0], state: StrategyState(tensors: ["m": [5], "v": [1, 2, 3]]), [([1, 1], 1)])
+        #expect(odd.parameters.values == fresh.parameters.values)
+    }
+}
