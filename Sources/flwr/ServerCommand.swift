@@ -21,6 +21,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var federation: FederationOptions
     @OptionGroup var net: ServerNetworkOptions
+    @OptionGroup var strategyOptions: StrategyOptions
 
     @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).")
     var minClients: Int = 10
@@ -81,12 +82,12 @@ struct ServerCommand: AsyncParsableCommand {
         let port = try wire.start()
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
-        let strategy = try dpFedAvg.wrap(federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
-                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn),
+        let strategy = try dpFedAvg.wrap(strategyOptions.make(base: federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
+                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)),
                                          samplingRate: federation.fractionFit, logger: logger)
-        let server = Server(clientManager: manager, strategy: strategy, options: ServerOptions(
+        let server = Server(clientManager: manager, strategy: strategy, options: strategyOptions.apply(to: ServerOptions(
             waitTimeout: .milliseconds(Int64(waitTimeout * 1000)), roundAttempts: federation.roundAttempts,
-            historyPath: metricsOut, checkpointPath: checkpointPath), logger: logger)
+            historyPath: metricsOut, checkpointPath: checkpointPath)), logger: logger)
         let outcome = await runUntilSignal { try await server.fit(numRounds: federation.rounds, timeout: federation.timeout,
                                                                    resumingFrom: checkpoint) }
         switch outcome {

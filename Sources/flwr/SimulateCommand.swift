@@ -51,6 +51,8 @@ struct SimulateCommand: AsyncParsableCommand {
     var maxTestExamples: Int?
 
     @OptionGroup var privacy: PrivacyOptions
+    @OptionGroup var strategyOptions: StrategyOptions
+    @OptionGroup var attacks: SimulationAttackOptions
     @OptionGroup var dpFedAvg: DPFedAvgOptions
 
     @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.")
@@ -87,26 +89,27 @@ struct SimulateCommand: AsyncParsableCommand {
                                                     seed: seed, threads: threadsPerClient) }
         let defaults = training.defaults(seed: seed)
         let parts = try builder.partitions(of: split)
-        var clientObjects: [CNNClient] = []
+        var clientObjects: [any Client] = []
         for i in 0 ..< clients {
             let ledger = (out as NSString).appendingPathComponent("privacy/partition-\(i)")
             let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
-            clientObjects.append(CNNClient(partition: i, train: local.train, eval: local.eval, pool: pool,
-                                           defaults: defaults, logger: logger))
+            let bad = attacks.isMalicious(i)
+            let train = bad ? LocalData(dataset: attacks.attack.trainingData(local.train.dataset)) : local.train
+            let honest = CNNClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger)
+            clientObjects.append(bad ? attacks.attack.wrap(honest, partition: i, seed: seed) : honest)
         }
         logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each")
 
         let manager = InMemoryClientManager()
         let wire = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0), manager: manager, logger: logger)
         let port = try wire.start()
-        let plain = makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
+        let strategy = try dpFedAvg.wrap(strategyOptions.make(base: makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
                                   minClients: clients, initialParameters: evaluation.initialParameters,
-                                  fitConfig: [:], evaluateFn: evaluation.evaluateFn)
-        let strategy = try dpFedAvg.wrap(plain, samplingRate: fractionFit, logger: logger)
+                                  fitConfig: [:], evaluateFn: evaluation.evaluateFn)), samplingRate: fractionFit, logger: logger)
         let timeout = Duration.milliseconds(Int64(roundTimeout * 1000))
         let historyPath = (out as NSString).appendingPathComponent("history.jsonl")
         let server = Server(clientManager: manager, strategy: strategy,
-                            options: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath), logger: logger)
+                            options: strategyOptions.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath)), logger: logger)
 
         let clientLogger = Logger(label: "flwr.client")
         let tasks = clientObjects.enumerated().map { i, client in
