@@ -84,8 +84,9 @@ public enum DPConfigError: Error, Sendable, Equatable, CustomStringConvertible {
 ///    divided by the expected number of sampled clients. That is Flower's
 ///    `compute_stdv = z·C/num_sampled_clients` on the mean; the fixed denominator m̄ (McMahan
 ///    et al.'s estimator for Poisson sampling) keeps the sensitivity at Cₜ whatever the sample size.
-/// 4. **Adaptive clipping** (Andrew et al.): bᵢ = 1 if ‖Δᵢ‖ ≤ Cₜ; b̃ = (Σbᵢ + N(0, σ_b²))/m̄;
-///    Cₜ₊₁ = Cₜ·exp(−η(b̃ − γ)). The update noise uses z_Δ = (z⁻² − (2σ_b)⁻²)^(−1/2) so that the
+/// 4. **Adaptive clipping** (Andrew et al.): bᵢ = 1 if ‖Δᵢ‖ ≤ Cₜ; b̃ = (Σbᵢ + N(0, σ_b²))/m̄
+///    (Flower divides by the number of results, which is not a fixed-sensitivity query under
+///    Poisson sampling); Cₜ₊₁ = Cₜ·exp(−η(b̃ − γ)). The update noise uses z_Δ = (z⁻² − (2σ_b)⁻²)^(−1/2) so that the
 ///    two queries together are a Gaussian mechanism of multiplier z (Flower's
 ///    `compute_adaptive_noise_params`). The noise of round t is scaled to Cₜ, the bound used to
 ///    clip in round t, as in the paper; Flower scales it to the already updated Cₜ₊₁.
