@@ -89,6 +89,21 @@ public struct PrivacySpent: Sendable, Equatable, Codable {
         self.epsilon = epsilon
         self.delta = delta
     }
+
+    private enum CodingKeys: String, CodingKey { case epsilon, delta }
+
+    /// JSON (the checkpoint header) has no infinity: ε = ∞ (no noise) is stored as null.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(epsilon.isFinite ? epsilon : nil, forKey: .epsilon)
+        try c.encode(delta, forKey: .delta)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epsilon = try c.decodeIfPresent(Double.self, forKey: .epsilon) ?? .infinity
+        delta = try c.decode(Double.self, forKey: .delta)
+    }
 }
 
 /// The outcome of one round's aggregation: the new global model, the round's fit metrics and the

@@ -66,7 +66,14 @@ final class DPFedAvgTests: XCTestCase {
         let dp = try DPFedAvg(wrapping: fedAvg(try flat([1, 1, 1]), clients: 2),
                               config: DPFedAvgConfig(noiseMultiplier: 0, clipping: .fixed(clipNorm: 1), samplingRate: 1),
                               randomness: .seeded(1))
-        let summary = try await Server(clientManager: manager(clients), strategy: dp).fit(numRounds: 1, timeout: .seconds(30))
+        let dir = NSTemporaryDirectory() + "flwr-privacy-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let summary = try await Server(clientManager: manager(clients), strategy: dp,
+                                       options: ServerOptions(checkpointPath: dir + "/checkpoint.flwr"))
+            .fit(numRounds: 1, timeout: .seconds(30))
+        // ε = ∞ survives the checkpoint's JSON header (stored as null).
+        XCTAssertEqual(try Checkpoint.read(from: dir + "/checkpoint.flwr").history.rounds.first?.privacy?.epsilon, .infinity)
         let expected: [Float] = [1 + 0.45, 1 + 0.6, 1]
         for (got, want) in zip(summary.parameters.values, expected) {
             XCTAssertEqual(got, want, accuracy: 1e-6, "model \(summary.parameters.values) vs \(expected)")
