@@ -83,8 +83,8 @@ final class DPRandom: Sendable {
 }
 
 /// The kernel's CSPRNG read in blocks: `SystemRandomNumberGenerator` makes one getrandom(2) call
-/// per 8 bytes, 3.8 s per 10⁶ draws on the shared 2-core machine against 0.22–0.27 s for 32 KiB
-/// reads of /dev/urandom (BENCHMARKS.md, "User-level DP"); one noise vector per round is a model's
+/// per 8 bytes, 3.8–4.0 s per 10⁶ draws on the shared 2-core machine against 0.18–0.31 s for 32 KiB
+/// reads of /dev/urandom (Benchmarks/secure_random.swift, BENCHMARKS.md "User-level DP"); one noise vector per round is a model's
 /// worth of draws. Without /dev/urandom, or on a short read, it draws from
 /// `SystemRandomNumberGenerator` instead.
 struct KernelRandom: RandomNumberGenerator {
