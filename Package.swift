@@ -64,6 +64,12 @@ let package = Package(
         .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib"]),
         .target(name: "FlowerCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "FedAvg", dependencies: ["FlowerCore"]),
+        /// Flower's other strategies (FedAvgM, FedProx, FedOpt, FedMedian, FedTrimmedAvg, Krum, Bulyan).
+        .target(name: "Strategies", dependencies: ["FlowerCore", "FedAvg"]),
+        /// Attack simulation: a decorator over FlowerCore's `Client` (sign-flip, scale, gaussian, ...).
+        .target(name: "Attacks", dependencies: ["FlowerCore"]),
+        /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper.
+        .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log")]),
         .target(name: "FlowerWire", dependencies: [
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
@@ -73,7 +79,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",
+            "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -89,6 +95,8 @@ let package = Package(
             "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
+        .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore"]),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
             "FlowerWire", "FlowerCore", "CFlowerProto",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -96,6 +104,7 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg"]),
     ],
     swiftLanguageModes: [.v6]
 )

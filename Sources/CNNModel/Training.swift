@@ -29,7 +29,7 @@ extension CNN {
         guard epochs >= 0 else { throw CNNError.invalidArgument(name: "epochs", value: epochs) }
         guard batchSize > 0 else { throw CNNError.invalidArgument(name: "batchSize", value: batchSize) }
         for (name, v) in [("learningRate", sgd.learningRate), ("momentum", sgd.momentum),
-                          ("weightDecay", sgd.weightDecay)] where !(v.isFinite && v >= 0) {
+                          ("weightDecay", sgd.weightDecay), ("proximalMu", sgd.proximalMu)] where !(v.isFinite && v >= 0) {
             throw CNNError.invalidHyperparameter(name: name, value: v)
         }
         let count = labels.count
@@ -40,6 +40,8 @@ extension CNN {
         let batch = min(batchSize, count)
         let ws = workspace(for: batch)
         velocity.update(repeating: 0, count: parameterCount)
+        // FedProx: the parameters the round started from anchor the proximal term.
+        let anchor: [Float]? = sgd.proximalMu > 0 ? Array(UnsafeBufferPointer(start: params, count: parameterCount)) : nil
         let imageSize = channels * height * width
         var order = Array(0..<count)
         var rng = SplitMix64(seed: seed)
@@ -56,7 +58,9 @@ extension CNN {
                         ws.batchLabels.pointer[j] = labelBase[k]
                     }
                 }
-                let loss = trainStep(ws.batchImages.pointer, labels: ws.batchLabels.pointer, n: n, sgd: sgd, ws: ws)
+                let loss = anchor.withOptionalBuffer { a in
+                    trainStep(ws.batchImages.pointer, labels: ws.batchLabels.pointer, n: n, sgd: sgd, ws: ws, anchor: a)
+                }
                 lossSum += loss * Double(n); seen += n
                 progress?(TrainProgress(epoch: epoch, step: step, stepsPerEpoch: steps, examplesSeen: seen, loss: loss))
             }
@@ -66,9 +70,12 @@ extension CNN {
 
     /// One forward + backward + SGD update on n images already in the workspace; returns the loss.
     func trainStep(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int, sgd: SGDConfig,
-                   ws: Workspace) -> Double {
+                   ws: Workspace, anchor: UnsafePointer<Float>? = nil) -> Double {
         forward(images, n: n, ws: ws)
         let ce = backward(images, labels: labels, n: n, ws: ws)
+        if let anchor, sgd.proximalMu > 0 {
+            addProximalGradient(grads, params: params, anchor: anchor, count: parameterCount, mu: sgd.proximalMu)
+        }
         sgdStep(params, grads: grads, velocity: velocity, count: parameterCount, learningRate: sgd.learningRate,
                 momentum: sgd.momentum, weightDecay: sgd.weightDecay)
         timings?.mark(4 * blocks.count + 1)
@@ -121,5 +128,15 @@ extension CNN {
             }
         }
         return out
+    }
+}
+
+extension Optional where Wrapped == [Float] {
+    /// Calls `body` with the array's base address, or nil when there is no array.
+    func withOptionalBuffer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
+        switch self {
+        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: return body(nil)
+        }
     }
 }

@@ -8,9 +8,13 @@ public struct SGDConfig: Sendable, Equatable {
     public var momentum: Float
     /// L2 penalty added to the gradient (weightDecay * w).
     public var weightDecay: Float
+    /// FedProx's μ: adds μ·(w − w₀) to the gradient, w₀ the parameters at the start of `train`
+    /// (the global model of the round); 0 disables it.
+    public var proximalMu: Float
     /// Settings with PyTorch-style defaults for this project (lr 0.01, momentum 0.9, no decay).
-    public init(learningRate: Float = 0.01, momentum: Float = 0.9, weightDecay: Float = 0) {
+    public init(learningRate: Float = 0.01, momentum: Float = 0.9, weightDecay: Float = 0, proximalMu: Float = 0) {
         self.learningRate = learningRate; self.momentum = momentum; self.weightDecay = weightDecay
+        self.proximalMu = proximalMu
     }
 }
 

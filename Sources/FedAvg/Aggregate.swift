@@ -11,6 +11,8 @@ public enum UpdateRejection: Error, Sendable, Equatable, CustomStringConvertible
     case layoutMismatch(String)
     /// The weight (`numExamples`) is zero or negative.
     case nonPositiveExamples(Int)
+    /// Adding this weight would overflow the round's total of examples.
+    case examplesOverflow(Int, total: Int)
 
     public var description: String {
         switch self {
@@ -20,6 +22,8 @@ public enum UpdateRejection: Error, Sendable, Equatable, CustomStringConvertible
             return "update layout differs from the global model: \(s); client and server must build the same model"
         case .nonPositiveExamples(let n):
             return "update reports numExamples = \(n); a client must train on at least one example"
+        case .examplesOverflow(let n, let total):
+            return "update reports numExamples = \(n), which overflows the round's total \(total); bound it with --max-examples"
         }
     }
 }
@@ -44,6 +48,9 @@ public struct WeightedAverage: Sendable {
     /// Checks one update without adding it: layout, finiteness, positive weight.
     public func validate(_ update: Parameters, numExamples: Int) throws(UpdateRejection) {
         guard numExamples > 0 else { throw .nonPositiveExamples(numExamples) }
+        guard !totalExamples.addingReportingOverflow(numExamples).overflow else {
+            throw .examplesOverflow(numExamples, total: totalExamples)
+        }
         if let mismatch = update.layoutMismatch(against: template) { throw .layoutMismatch(mismatch) }
         if let i = update.firstNonFinite() {
             let name = update.layout.first { i >= $0.offset && i < $0.offset + $0.count }?.name ?? "?"
@@ -89,10 +96,15 @@ public func aggregate(_ results: [(parameters: Parameters, numExamples: Int)]) t
 }
 
 /// Loss averaged with weights `numExamples` (Flower's `weighted_loss_avg`); nil when the weights sum to 0.
+/// Weights are summed as Doubles, so no count can overflow; non-positive weights are skipped.
 public func weightedLossAvg(_ results: [(numExamples: Int, loss: Double)]) -> Double? {
-    let total = results.reduce(0) { $0 + $1.numExamples }
+    var total = 0.0, sum = 0.0
+    for r in results where r.numExamples > 0 {
+        total += Double(r.numExamples)
+        sum += Double(r.numExamples) * r.loss
+    }
     guard total > 0 else { return nil }
-    return results.reduce(0.0) { $0 + Double($1.numExamples) * $1.loss } / Double(total)
+    return sum / total
 }
 
 /// Running weighted averages of numeric metrics; a metric is averaged over the results that report it.

@@ -83,22 +83,15 @@ public struct FedAvg: Strategy {
         return clientManager.sample(count: n, using: &rng).map { ($0, ins) }
     }
 
-    public func makeFitAggregator(round: Int, parameters: Parameters) -> any FitAggregator {
-        FedAvgAggregator(template: parameters, minFitClients: minFitClients, acceptFailures: acceptFailures,
-                         metricsAggregation: fitMetricsAggregationFn)
+    public func makeFitAggregator(_ context: FitRoundContext) -> any FitAggregator {
+        makeAverage(context)
     }
 
-    public func aggregateFit(round: Int, results: [(client: any ClientProxy, res: FitRes)],
-                             failures: [ClientFailure]) throws(StrategyRefusal) -> (parameters: Parameters?, metrics: Metrics) {
-        guard let first = results.first else { throw refusal(results: 0, failures: failures) }
-        var aggregator = FedAvgAggregator(template: first.res.parameters, minFitClients: minFitClients,
-                                          acceptFailures: acceptFailures, metricsAggregation: fitMetricsAggregationFn)
-        var all = failures
-        for r in results {
-            do throws(ClientFailure) { try aggregator.add(r.res, from: r.client) } catch { all.append(error) }
-        }
-        let out = try aggregator.finish(failures: all)
-        return (out.parameters, out.metrics)
+    /// FedAvg's streaming weighted average for this round, as a concrete type that other
+    /// strategies (FedAvgM, FedOpt, DP-FedAvg) wrap.
+    public func makeAverage(_ context: FitRoundContext) -> FedAvgAggregator {
+        FedAvgAggregator(template: context.parameters, minFitClients: minFitClients, acceptFailures: acceptFailures,
+                         metricsAggregation: fitMetricsAggregationFn)
     }
 
     public func configureEvaluate(round: Int, parameters: Parameters,
@@ -120,11 +113,6 @@ public struct FedAvg: Strategy {
 
     public func evaluate(round: Int, parameters: Parameters) async throws -> (loss: Double, metrics: Metrics)? {
         try await evaluateFn?(round, parameters)
-    }
-
-    private func refusal(results: Int, failures: [ClientFailure]) -> StrategyRefusal {
-        FedAvgAggregator.refusal(results: results, failures: failures, minFitClients: minFitClients,
-                                 acceptFailures: acceptFailures) ?? StrategyRefusal("no results")
     }
 }
 
@@ -156,17 +144,17 @@ public struct FedAvgAggregator: FitAggregator {
         metrics.append((result.numExamples, result.metrics))
     }
 
-    public func finish(failures: [ClientFailure]) throws(StrategyRefusal) -> (parameters: Parameters, metrics: Metrics) {
+    public func finish(failures: [ClientFailure]) throws(StrategyRefusal) -> FitAggregate {
         if let refusal = Self.refusal(results: average.count, failures: failures, minFitClients: minFitClients,
                                       acceptFailures: acceptFailures) {
             throw refusal
         }
         guard let parameters = average.average() else { throw StrategyRefusal("no results to aggregate") }
-        return (parameters, metricsAggregation?(metrics) ?? weightedMetricsAvg(metrics))
+        return FitAggregate(parameters: parameters, metrics: metricsAggregation?(metrics) ?? weightedMetricsAvg(metrics))
     }
 
     /// The reason a round with `results` results and these failures cannot be aggregated, if any.
-    static func refusal(results: Int, failures: [ClientFailure], minFitClients: Int,
+    public static func refusal(results: Int, failures: [ClientFailure], minFitClients: Int,
                         acceptFailures: Bool) -> StrategyRefusal? {
         if !acceptFailures && !failures.isEmpty {
             let first = failures[0]

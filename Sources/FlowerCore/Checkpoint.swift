@@ -2,16 +2,20 @@ import Foundation
 
 /// The server's state after a completed round: enough to resume at the next round with nothing lost.
 ///
-/// File format (version 1), all integers little-endian:
+/// File format (version 2), all integers little-endian:
 /// ```
 /// 0      8 bytes   magic "FLWRCKPT"
-/// 8      u32       format version (1)
+/// 8      u32       format version (2)
 /// 12     u32       H: header length in bytes
-/// 16     H bytes   JSON header: {"round", "seed", "strategy", "layout": [{"name","shape","offset"}], "history"}
+/// 16     H bytes   JSON header: {"round", "seed", "strategy", "layout": [{"name","shape","offset"}], "history",
+///                  "state_tensors": [{"name", "count"}], "state_scalars": {name: double}}
 /// 16+H   u64       N: number of float32 values
 /// 24+H   N × 4     the flat parameter buffer, float32 little-endian, in layout order
+/// 24+H+4N S × 4    the strategy's state buffers (server optimiser moments), float32 little-endian,
+///                  back to back in `state_tensors` order (S = Σ count)
 /// ```
-/// The file is exactly `24 + H + 4N` bytes and is written atomically (temporary file + rename).
+/// The file is exactly `24 + H + 4N + 4S` bytes and is written atomically (temporary file +
+/// rename). Version 1 files (no state) are still read, with an empty state.
 public struct Checkpoint: Sendable, Equatable {
     /// The last completed round; a resumed run starts at `round + 1`.
     public var round: Int
@@ -23,18 +27,27 @@ public struct Checkpoint: Sendable, Equatable {
     public var seed: UInt64
     /// The strategy's name, checked on resume.
     public var strategy: String
+    /// The strategy's server-side state after `round` (FedOpt moments, FedAvgM velocity).
+    public var state: StrategyState
 
     /// A checkpoint of the given state.
-    public init(round: Int, parameters: Parameters, history: History, seed: UInt64, strategy: String) {
+    public init(round: Int, parameters: Parameters, history: History, seed: UInt64, strategy: String,
+                state: StrategyState = StrategyState()) {
         self.round = round
         self.parameters = parameters
         self.history = history
         self.seed = seed
         self.strategy = strategy
+        self.state = state
     }
 
     static let magic = Array("FLWRCKPT".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
+
+    private struct StateTensor: Codable {
+        var name: String
+        var count: Int
+    }
 
     private struct Header: Codable {
         var round: Int
@@ -42,6 +55,8 @@ public struct Checkpoint: Sendable, Equatable {
         var strategy: String
         var layout: [TensorSpec]
         var history: History
+        var state_tensors: [StateTensor]?
+        var state_scalars: [String: Double]?
     }
 
     /// The checkpoint's bytes in the format above.
@@ -51,7 +66,9 @@ public struct Checkpoint: Sendable, Equatable {
         let header: Data
         do {
             header = try encoder.encode(Header(round: round, seed: seed, strategy: strategy,
-                                               layout: parameters.layout, history: history))
+                                               layout: parameters.layout, history: history,
+                                               state_tensors: stateNames.map { StateTensor(name: $0, count: state.tensors[$0]?.count ?? 0) },
+                                               state_scalars: state.scalars))
         } catch {
             throw CheckpointError.malformed(path: "<memory>", detail: "header does not encode: \(error)")
         }
@@ -63,8 +80,14 @@ public struct Checkpoint: Sendable, Equatable {
         out += header
         Self.append(UInt64(parameters.count), to: &out)
         for v in parameters.values { Self.append(v.bitPattern, to: &out) }
+        for name in stateNames {
+            for v in state.tensors[name] ?? [] { Self.append(v.bitPattern, to: &out) }
+        }
         return out
     }
+
+    /// State buffer names in a stable (sorted) order.
+    private var stateNames: [String] { state.tensors.keys.sorted() }
 
     /// Parses checkpoint bytes; `path` only names the source in errors.
     public static func decode(_ bytes: [UInt8], path: String = "<memory>") throws(CheckpointError) -> Checkpoint {
@@ -72,14 +95,14 @@ public struct Checkpoint: Sendable, Equatable {
             throw .malformed(path: path, detail: "not a flwr checkpoint (no FLWRCKPT magic)")
         }
         let version: UInt32 = read(bytes, at: 8)
-        guard version == formatVersion else {
-            throw .malformed(path: path, detail: "format version \(version), this build reads \(formatVersion)")
+        guard version == 1 || version == formatVersion else {
+            throw .malformed(path: path, detail: "format version \(version), this build reads 1 and \(formatVersion)")
         }
         let h = Int(read(bytes, at: 12) as UInt32)
         guard 24 + h <= bytes.count else { throw .malformed(path: path, detail: "truncated header") }
         let n: UInt64 = read(bytes, at: 16 + h)
-        guard n <= UInt64(bytes.count), bytes.count == 24 + h + 4 * Int(n) else {
-            throw .malformed(path: path, detail: "file is \(bytes.count) bytes, expected \(24 + h) + 4 × \(n)")
+        guard n <= UInt64(bytes.count), 24 + h + 4 * Int(n) <= bytes.count else {
+            throw .malformed(path: path, detail: "file is \(bytes.count) bytes, expected at least \(24 + h) + 4 × \(n)")
         }
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
@@ -88,6 +111,17 @@ public struct Checkpoint: Sendable, Equatable {
             header = try decoder.decode(Header.self, from: Data(bytes[16 ..< 16 + h]))
         } catch {
             throw .malformed(path: path, detail: "header JSON: \(error)")
+        }
+        let stateSpecs = header.state_tensors ?? []
+        var stateCount = 0
+        for t in stateSpecs {
+            guard t.count >= 0, t.count <= bytes.count else {
+                throw .malformed(path: path, detail: "state tensor \(t.name) has count \(t.count)")
+            }
+            stateCount += t.count
+        }
+        guard bytes.count == 24 + h + 4 * Int(n) + 4 * stateCount else {
+            throw .malformed(path: path, detail: "file is \(bytes.count) bytes, expected \(24 + h) + 4 × \(n) + 4 × \(stateCount)")
         }
         var values = [Float](repeating: 0, count: Int(n))
         let base = 24 + h
@@ -104,8 +138,19 @@ public struct Checkpoint: Sendable, Equatable {
         guard header.history.lastRound == header.round else {
             throw .malformed(path: path, detail: "history ends at round \(header.history.lastRound) but the checkpoint is of round \(header.round)")
         }
+        var state = StrategyState(scalars: header.state_scalars ?? [:])
+        var offset = base + 4 * Int(n)
+        for t in stateSpecs {
+            guard state.tensors[t.name] == nil else {
+                throw .malformed(path: path, detail: "state tensor \(t.name) appears twice")
+            }
+            var buffer = [Float](repeating: 0, count: t.count)
+            for i in 0 ..< t.count { buffer[i] = Float(bitPattern: read(bytes, at: offset + 4 * i)) }
+            offset += 4 * t.count
+            state.tensors[t.name] = buffer
+        }
         return Checkpoint(round: header.round, parameters: parameters, history: header.history,
-                          seed: header.seed, strategy: header.strategy)
+                          seed: header.seed, strategy: header.strategy, state: state)
     }
 
     /// Writes the checkpoint to `path` atomically.

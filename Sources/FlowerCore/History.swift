@@ -26,11 +26,17 @@ public struct RoundRecord: Sendable, Equatable, Codable {
     public var federatedLoss: Double?
     /// Aggregated federated evaluation metrics.
     public var federatedMetrics: Metrics
+    /// Sampled clients whose answers declared an attack simulation (`flwr simulate --malicious`,
+    /// `flwr client --attack`), sorted; nil when none.
+    public var malicious: [String]?
+    /// User-level (ε, δ) spent by all models released up to this round (DP strategies only).
+    public var privacy: PrivacySpent?
 
     /// A record; metrics default to empty.
     public init(round: Int, loss: Double?, accuracy: Double?, fitClients: Int, failures: Int,
                 seconds: Double, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, fitMetrics: Metrics = [:],
-                centralMetrics: Metrics = [:], federatedLoss: Double? = nil, federatedMetrics: Metrics = [:]) {
+                centralMetrics: Metrics = [:], federatedLoss: Double? = nil, federatedMetrics: Metrics = [:],
+                malicious: [String]? = nil, privacy: PrivacySpent? = nil) {
         self.round = round
         self.loss = loss
         self.accuracy = accuracy
@@ -43,14 +49,39 @@ public struct RoundRecord: Sendable, Equatable, Codable {
         self.centralMetrics = centralMetrics
         self.federatedLoss = federatedLoss
         self.federatedMetrics = federatedMetrics
+        self.malicious = malicious
+        self.privacy = privacy
     }
 
     /// The `history.jsonl` line (no newline): exactly `round, loss, accuracy, fit_clients,
-    /// failures, seconds, bytes_in, bytes_out`, in that order; a missing or non-finite value is `null`.
+    /// failures, seconds, bytes_in, bytes_out`, in that order; a missing or non-finite value is
+    /// `null`. A round with malicious clients (attack simulation) adds `"malicious":["id",...]`;
+    /// a DP round adds `"epsilon"` and `"delta"` (the user-level guarantee so far; ε = ∞ is `null`).
     public var jsonLine: String {
-        "{\"round\":\(round),\"loss\":\(Self.json(loss)),\"accuracy\":\(Self.json(accuracy)),"
+        var line = "{\"round\":\(round),\"loss\":\(Self.json(loss)),\"accuracy\":\(Self.json(accuracy)),"
             + "\"fit_clients\":\(fitClients),\"failures\":\(failures),\"seconds\":\(Self.json(seconds)),"
-            + "\"bytes_in\":\(bytesIn),\"bytes_out\":\(bytesOut)}"
+            + "\"bytes_in\":\(bytesIn),\"bytes_out\":\(bytesOut)"
+        if let malicious {
+            line += ",\"malicious\":[" + malicious.map(Self.jsonString).joined(separator: ",") + "]"
+        }
+        if let privacy {
+            line += ",\"epsilon\":\(Self.json(privacy.epsilon)),\"delta\":\(Self.json(privacy.delta))"
+        }
+        return line + "}"
+    }
+
+    /// `s` as a JSON string literal.
+    private static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
     }
 
     private static func json(_ x: Double?) -> String {

@@ -15,16 +15,25 @@ public struct ServerOptions: Sendable {
     public var checkpointPath: String?
     /// How long to give all clients together to receive `finish`.
     public var finishTimeout: Duration
+    /// Largest `numExamples` a fit or evaluate answer may claim (`--max-examples`); larger is a
+    /// rejected answer. Bounded so no sum of weights can overflow.
+    public var maxExamples: Int
+    /// Server-side clipping (`--clip-norm`): each update wᵢ is scaled so ‖wᵢ − w‖₂ ≤ clipNorm
+    /// before the strategy sees it; nil: no clipping.
+    public var clipNorm: Double?
 
     /// Options; the defaults wait 10 minutes for clients and never retry a refused round.
     public init(waitTimeout: Duration = .seconds(600), roundAttempts: Int = 1, retryDelay: Duration = .seconds(1),
-                historyPath: String? = nil, checkpointPath: String? = nil, finishTimeout: Duration = .seconds(10)) {
+                historyPath: String? = nil, checkpointPath: String? = nil, finishTimeout: Duration = .seconds(10),
+                maxExamples: Int = AnswerChecks.defaultMaxExamples, clipNorm: Double? = nil) {
         self.waitTimeout = waitTimeout
         self.roundAttempts = roundAttempts
         self.retryDelay = retryDelay
         self.historyPath = historyPath
         self.checkpointPath = checkpointPath
         self.finishTimeout = finishTimeout
+        self.maxExamples = maxExamples
+        self.clipNorm = clipNorm
     }
 }
 
@@ -77,7 +86,13 @@ public struct FitSummary: Sendable {
     public var parameters: Parameters
     /// The last completed round.
     public var roundsCompleted: Int
+    /// Why training stopped before the last round (`Strategy.stopReason`), or nil.
+    public var stopReason: String? = nil
 }
+
+/// The fit-metric key an attack simulation sets (to the attack's name) on a malicious client's
+/// answers, so `history.jsonl` can record which sampled clients were malicious.
+public let attackMetricKey = "attack"
 
 /// The federated server loop (Flower's `Server.fit`): wait for clients, then per round sample,
 /// fit in parallel under a deadline, aggregate as results arrive, evaluate, record, checkpoint.
@@ -130,8 +145,16 @@ public final class Server: Sendable {
         guard options.roundAttempts >= 1 else {
             throw .invalidArgument("round attempts must be at least 1, got \(options.roundAttempts)")
         }
+        guard options.maxExamples >= 1 else {
+            throw .invalidArgument("--max-examples must be at least 1, got \(options.maxExamples)")
+        }
+        if let c = options.clipNorm, !(c > 0 && c.isFinite) {
+            throw .invalidArgument("--clip-norm must be a positive number, got \(c)")
+        }
         var history = History()
         var parameters: Parameters
+        var state = StrategyState()
+        var outlier: OutlierNote?
         if let checkpoint {
             if checkpoint.strategy != strategy.name {
                 logger.warning("checkpoint was written by strategy \(checkpoint.strategy), resuming with \(strategy.name)")
@@ -141,6 +164,7 @@ public final class Server: Sendable {
             }
             history = checkpoint.history
             parameters = checkpoint.parameters
+            state = checkpoint.state
             logger.info("resuming after round \(checkpoint.round) of \(numRounds)")
         } else {
             parameters = Parameters()
@@ -154,15 +178,25 @@ public final class Server: Sendable {
         try await waitForClients(afterRound: completed)
         if checkpoint == nil { parameters = try await initialParameters(timeout: timeout) }
 
+        var stopReason: String?
         for round in completed + 1 ... numRounds {
             if Task.isCancelled { throw .cancelled(afterRound: completed) }
-            let (next, record) = try await runRound(round, of: numRounds, parameters: parameters, timeout: timeout)
-            parameters = next
+            if let reason = strategy.stopReason(beforeRound: round) {
+                logger.notice("stopping before round \(round): \(reason)")
+                stopReason = reason
+                break
+            }
+            let outcome = try await runRound(round, of: numRounds, parameters: parameters, state: state,
+                                             previousOutlier: outlier, timeout: timeout)
+            parameters = outcome.aggregate.parameters
+            state = outcome.aggregate.state
+            outlier = outcome.outlier
+            let record = outcome.record
             history.rounds.append(record)
             completed = round
             if let path = options.checkpointPath {
                 let cp = Checkpoint(round: round, parameters: parameters, history: history,
-                                    seed: strategy.seed, strategy: strategy.name)
+                                    seed: strategy.seed, strategy: strategy.name, state: state)
                 do throws(CheckpointError) { try cp.write(to: path) } catch { throw .checkpoint(error) }
             }
             if let path = options.historyPath {
@@ -170,7 +204,7 @@ public final class Server: Sendable {
             }
             logger.info("\(Self.logLine(record, of: numRounds))")
         }
-        return FitSummary(history: history, parameters: parameters, roundsCompleted: completed)
+        return FitSummary(history: history, parameters: parameters, roundsCompleted: completed, stopReason: stopReason)
     }
 
     private func waitForClients(afterRound completed: Int) async throws(ServerError) {
@@ -205,9 +239,60 @@ public final class Server: Sendable {
         throw .noInitialParameters("none of \(candidates.count) connected clients answered")
     }
 
+    /// What one round produced.
+    private struct RoundOutcome {
+        var aggregate: FitAggregate
+        var record: RoundRecord
+        /// An outlier update the round accepted (`OutlierNote.find` over the accepted updates).
+        var outlier: OutlierNote?
+    }
+
+    /// Checks one fit answer before the strategy sees it (status, `numExamples` bound, finite
+    /// metrics), clips it under `--clip-norm`, and returns it with its distance from `global`.
+    private func screenFit(_ res: FitRes, from client: any ClientProxy, global: Parameters,
+                           previousOutlier: OutlierNote?) throws(ClientFailure) -> (res: FitRes, norm: Double?) {
+        guard res.status.code == .ok else {
+            throw ClientFailure(clientID: client.id, kind: .status,
+                                reason: "fit status \(res.status.code): \(res.status.message)")
+        }
+        do throws(AnswerRejection) {
+            try AnswerChecks.checkExamples(res.numExamples, max: options.maxExamples)
+            try AnswerChecks.checkMetrics(res.metrics)
+        } catch {
+            throw ClientFailure(clientID: client.id, kind: .rejected, reason: "update refused: \(error)")
+        }
+        var res = res
+        let norm = updateNorm(res.parameters, from: global)
+        if let norm, let c = options.clipNorm {
+            res.parameters = clipUpdate(res.parameters, around: global, norm: norm, maxNorm: c)
+        }
+        if norm == nil, res.parameters.hasSameLayout(as: global), let note = previousOutlier {
+            // Non-finite values in an update of the right layout, right after an outlier was
+            // accepted: the honest client's divergence is most likely the outlier's doing.
+            throw ClientFailure(clientID: client.id, kind: .rejected,
+                                reason: "update has non-finite values right after \(note); the poisoned global model, not this client's --lr, is the likely cause: use a robust --strategy (fedmedian, fedtrimmedavg, krum, multikrum, bulyan) or --clip-norm")
+        }
+        return (res, norm)
+    }
+
+    /// Checks one evaluate answer: status, `numExamples` bound, finite loss and metrics.
+    private func screenEvaluate(_ res: EvaluateRes, from client: any ClientProxy) throws(ClientFailure) {
+        guard res.status.code == .ok else {
+            throw ClientFailure(clientID: client.id, kind: .status,
+                                reason: "evaluate status \(res.status.code): \(res.status.message)")
+        }
+        do throws(AnswerRejection) {
+            try AnswerChecks.checkExamples(res.numExamples, max: options.maxExamples)
+            try AnswerChecks.checkLoss(res.loss)
+            try AnswerChecks.checkMetrics(res.metrics)
+        } catch {
+            throw ClientFailure(clientID: client.id, kind: .rejected, reason: "evaluation refused: \(error)")
+        }
+    }
+
     /// One round, retried per `options.roundAttempts` when the strategy refuses to aggregate.
-    private func runRound(_ round: Int, of numRounds: Int, parameters: Parameters,
-                          timeout: Duration) async throws(ServerError) -> (Parameters, RoundRecord) {
+    private func runRound(_ round: Int, of numRounds: Int, parameters: Parameters, state: StrategyState,
+                          previousOutlier: OutlierNote?, timeout: Duration) async throws(ServerError) -> RoundOutcome {
         var lastReason = ""
         for attempt in 1 ... options.roundAttempts {
             if attempt > 1 {
@@ -227,25 +312,31 @@ public final class Server: Sendable {
             }
             ledger.note(fitCalls.map(\.client))
             logger.info("round \(round)/\(numRounds): fit on \(fitCalls.count) of \(clientManager.count) clients")
-            var aggregator = strategy.makeFitAggregator(round: round, parameters: parameters)
+            var aggregator = strategy.makeFitAggregator(FitRoundContext(round: round, parameters: parameters, state: state))
+            var norms: [(client: String, norm: Double)] = []
+            var malicious: [String] = []
             var failures = await FanOut.run(fitCalls, timeout: timeout,
                                             call: { try await $0.fit($1, timeout: $2) },
-                                            onAnswer: { client, res throws(ClientFailure) in
-                guard res.status.code == .ok else {
-                    throw ClientFailure(clientID: client.id, kind: .status,
-                                        reason: "fit status \(res.status.code): \(res.status.message)")
-                }
+                                            onAnswer: { client, raw throws(ClientFailure) in
+                if case .string = raw.metrics[attackMetricKey] { malicious.append(client.id) }
+                let (res, norm) = try screenFit(raw, from: client, global: parameters, previousOutlier: previousOutlier)
                 try aggregator.add(res, from: client)
+                if let norm { norms.append((client.id, norm)) }
             })
             for f in failures { logger.warning("round \(round): fit failure: \(f)") }
-            let aggregated: (parameters: Parameters, metrics: Metrics)
+            let aggregated: FitAggregate
             do throws(StrategyRefusal) {
                 aggregated = try aggregator.finish(failures: failures)
             } catch {
                 lastReason = "\(aggregator.resultCount) results, \(failures.count) failures: \(error.reason)"
+                if let note = previousOutlier, failures.contains(where: { $0.reason.contains("non-finite") }) {
+                    lastReason += "; this follows \(note), which most likely poisoned the global model"
+                }
                 logger.error("round \(round): aggregation refused: \(lastReason)")
                 continue
             }
+            let outlier = OutlierNote.find(round: round, norms: norms)
+            if let outlier { logger.warning("\(outlier)") }
             let fitClients = aggregator.resultCount
 
             var central: (loss: Double, metrics: Metrics)?
@@ -262,10 +353,7 @@ public final class Server: Sendable {
             let evalFailures = await FanOut.run(evalCalls, timeout: timeout,
                                                 call: { try await $0.evaluate($1, timeout: $2) },
                                                 onAnswer: { client, res throws(ClientFailure) in
-                guard res.status.code == .ok else {
-                    throw ClientFailure(clientID: client.id, kind: .status,
-                                        reason: "evaluate status \(res.status.code): \(res.status.message)")
-                }
+                try screenEvaluate(res, from: client)
                 evalResults.append((client, res))
             })
             for f in evalFailures { logger.warning("round \(round): evaluate failure: \(f)") }
@@ -285,8 +373,9 @@ public final class Server: Sendable {
                 fitClients: fitClients, failures: failures.count, seconds: seconds,
                 bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut,
                 fitMetrics: aggregated.metrics, centralMetrics: central?.metrics ?? [:],
-                federatedLoss: federated.loss, federatedMetrics: federated.metrics)
-            return (aggregated.parameters, record)
+                federatedLoss: federated.loss, federatedMetrics: federated.metrics,
+                malicious: malicious.isEmpty ? nil : malicious.sorted(), privacy: aggregated.privacy)
+            return RoundOutcome(aggregate: aggregated, record: record, outlier: outlier)
         }
         throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
     }
@@ -306,7 +395,8 @@ public final class Server: Sendable {
         func mb(_ b: UInt64) -> String {
             b < 10_000 ? "\(b) B" : String(format: "%.2f MB", Double(b) / 1_000_000)
         }
+        let dp = r.privacy.map { ", ε \(num($0.epsilon)) at δ \($0.delta)" } ?? ""
         return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
-            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))"
+            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp
     }
 }

@@ -80,7 +80,8 @@ final class CNNClient: Client {
         let sgd = SGDConfig(
             learningRate: c["lr"]?.doubleValue.map(Float.init) ?? defaults.learningRate,
             momentum: c["momentum"]?.doubleValue.map(Float.init) ?? defaults.momentum,
-            weightDecay: c["weight_decay"]?.doubleValue.map(Float.init) ?? defaults.weightDecay)
+            weightDecay: c["weight_decay"]?.doubleValue.map(Float.init) ?? defaults.weightDecay,
+            proximalMu: c["proximal_mu"]?.doubleValue.map(Float.init) ?? 0)  // FedProx (Strategies/FedProx.swift)
         // Each (seed, round, partition) shuffles differently and reproducibly.
         let seed = defaults.seed &+ UInt64(ins.round) &* 1_000_003 &+ UInt64(partition) &* 7_919
         let data = train

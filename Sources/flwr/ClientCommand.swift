@@ -31,6 +31,7 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var training: TrainingOptions
     @OptionGroup var privacy: PrivacyOptions
+    @OptionGroup var attack: AttackOptions
 
     @Option(help: "Train on at most this many examples of the partition (the first ones), e.g. for a quick check.")
     var maxTrainExamples: Int?
@@ -68,8 +69,9 @@ struct ClientCommand: AsyncParsableCommand {
         let seed = data.seed
         let pool = ModelPool(size: 1) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
                                                 seed: seed, threads: threads) }
-        let client = CNNClient(partition: index, train: local.train, eval: local.eval, pool: pool,
-                               defaults: training.defaults(seed: seed), logger: logger)
+        let client = attack.wrap(CNNClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
+                                           eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger),
+                                 partition: index, seed: seed)
         let (host, port) = try parseHostPort(server)
         var config = WireClientConfig(host: host, port: port, clientID: clientId ?? "partition-\(index)", partition: index,
                                       authToken: authToken)

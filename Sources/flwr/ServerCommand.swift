@@ -21,6 +21,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup var federation: FederationOptions
     @OptionGroup var net: ServerNetworkOptions
+    @OptionGroup var strategyOptions: StrategyOptions
 
     @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).")
     var minClients: Int = 10
@@ -53,6 +54,7 @@ struct ServerCommand: AsyncParsableCommand {
     var plotOut: String?
 
     @OptionGroup var fitConfig: FitConfigOptions
+    @OptionGroup var dpFedAvg: DPFedAvgOptions
 
     @Flag(help: "After the last round keep running and answer late clients with Finish until SIGTERM (for a Kubernetes Deployment).")
     var linger = false
@@ -82,16 +84,18 @@ struct ServerCommand: AsyncParsableCommand {
         let port = try await wire.start()
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
-        let strategy = federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
-                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)
-        let server = Server(clientManager: manager, strategy: strategy, options: ServerOptions(
+        let strategy = try dpFedAvg.wrap(strategyOptions.make(base: federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
+                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)),
+                                         samplingRate: federation.fractionFit, logger: logger)
+        let server = Server(clientManager: manager, strategy: strategy, options: strategyOptions.apply(to: ServerOptions(
             waitTimeout: .milliseconds(Int64(waitTimeout * 1000)), roundAttempts: federation.roundAttempts,
-            historyPath: metricsOut, checkpointPath: checkpointPath), logger: logger)
+            historyPath: metricsOut, checkpointPath: checkpointPath)), logger: logger)
         let outcome = await runUntilSignal { try await server.fit(numRounds: federation.rounds, timeout: federation.timeout,
                                                                    resumingFrom: checkpoint) }
         switch outcome {
         case .finished(let summary):
             try writeOutputs(summary, logger: logger)
+            if let reason = summary.stopReason { logger.notice("stopped early: \(reason)") }
             if linger { await lingerUntilSignal(manager: manager, rounds: summary.roundsCompleted, logger: logger) }
             await wire.stop()
         case .failed(let error):

@@ -51,6 +51,9 @@ struct SimulateCommand: AsyncParsableCommand {
     var maxTestExamples: Int?
 
     @OptionGroup var privacy: PrivacyOptions
+    @OptionGroup var strategyOptions: StrategyOptions
+    @OptionGroup var attacks: SimulationAttackOptions
+    @OptionGroup var dpFedAvg: DPFedAvgOptions
 
     @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.")
     var out: String = "flwr-out"
@@ -86,25 +89,27 @@ struct SimulateCommand: AsyncParsableCommand {
                                                     seed: seed, threads: threadsPerClient) }
         let defaults = training.defaults(seed: seed)
         let parts = try builder.partitions(of: split)
-        var clientObjects: [CNNClient] = []
+        var clientObjects: [any Client] = []
         for i in 0 ..< clients {
             let ledger = (out as NSString).appendingPathComponent("privacy/partition-\(i)")
             let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
-            clientObjects.append(CNNClient(partition: i, train: local.train, eval: local.eval, pool: pool,
-                                           defaults: defaults, logger: logger))
+            let bad = attacks.isMalicious(i)
+            let train = bad ? LocalData(dataset: attacks.attack.trainingData(local.train.dataset)) : local.train
+            let honest = CNNClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger)
+            clientObjects.append(bad ? attacks.attack.wrap(honest, partition: i, seed: seed) : honest)
         }
         logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each")
 
         let manager = InMemoryClientManager()
         let wire = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0), manager: manager, logger: logger)
         let port = try await wire.start()
-        let strategy = makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
+        let strategy = try dpFedAvg.wrap(strategyOptions.make(base: makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
                                   minClients: clients, initialParameters: evaluation.initialParameters,
-                                  fitConfig: [:], evaluateFn: evaluation.evaluateFn)
+                                  fitConfig: [:], evaluateFn: evaluation.evaluateFn)), samplingRate: fractionFit, logger: logger)
         let timeout = Duration.milliseconds(Int64(roundTimeout * 1000))
         let historyPath = (out as NSString).appendingPathComponent("history.jsonl")
         let server = Server(clientManager: manager, strategy: strategy,
-                            options: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath), logger: logger)
+                            options: strategyOptions.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath)), logger: logger)
 
         let clientLogger = Logger(label: "flwr.client")
         let tasks = clientObjects.enumerated().map { i, client in
@@ -126,6 +131,7 @@ struct SimulateCommand: AsyncParsableCommand {
             try writeModel(summary.parameters, to: modelPath)
             try HistoryPlot().write(summary.history, to: plotPath)
             printSummary(summary.history, wall: (ContinuousClock.now - wallStart).seconds)
+            if let reason = summary.stopReason { print("stopped early: \(reason)") }
             print("wrote \(historyPath), \(modelPath), \(plotPath)")
         case .failed(let error):
             throw ExitMessage(error: error)
@@ -135,10 +141,11 @@ struct SimulateCommand: AsyncParsableCommand {
     }
 
     private func printSummary(_ history: History, wall: Double) {
-        print("round  accuracy  loss     clients  failures  seconds")
+        let dp = history.rounds.contains { $0.privacy != nil }
+        print("round  accuracy  loss     clients  failures  seconds" + (dp ? "  epsilon" : ""))
         for r in history.rounds {
             print(String(format: "%5d  %8.4f  %7.4f  %7d  %8d  %7.1f", r.round, r.accuracy ?? .nan, r.loss ?? .nan,
-                         r.fitClients, r.failures, r.seconds))
+                         r.fitClients, r.failures, r.seconds) + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
         }
         print(String(format: "wall time %.1f s, peak memory %.0f MB", wall, peakRSSMegabytes()))
     }

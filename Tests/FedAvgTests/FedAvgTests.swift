@@ -61,30 +61,43 @@ final class FedAvgTests: XCTestCase {
         XCTAssertEqual(calls[0].ins.config["batch_size"], .int(64))
     }
 
-    func testAggregateFitOverAListWeighsByExamplesAndTurnsBadUpdatesIntoFailures() throws {
+    /// Runs one round's aggregation over a list the way the server loop does: `add` each result,
+    /// collect refusals as failures, then `finish`.
+    private func aggregateRound(_ s: FedAvg, global: Parameters,
+                                _ results: [(client: any ClientProxy, res: FitRes)]) throws -> FitAggregate {
+        var agg = s.makeFitAggregator(FitRoundContext(round: 1, parameters: global))
+        var failures: [ClientFailure] = []
+        for r in results {
+            do throws(ClientFailure) { try agg.add(r.res, from: r.client) } catch { failures.append(error) }
+        }
+        return try agg.finish(failures: failures)
+    }
+
+    func testARoundWeighsByExamplesAndTurnsBadUpdatesIntoFailures() throws {
         let s = FedAvg(minFitClients: 2)
         let results: [(client: any ClientProxy, res: FitRes)] = [
             (StubClient("a"), FitRes(round: 1, parameters: try model([2, 4]), numExamples: 1, metrics: ["loss": .double(3)])),
             (StubClient("b"), FitRes(round: 1, parameters: try model([6, 8]), numExamples: 3, metrics: ["loss": .double(1)])),
             (StubClient("c"), FitRes(round: 1, parameters: try model([.nan, 0]), numExamples: 5)),
         ]
-        let (p, metrics) = try s.aggregateFit(round: 1, results: results, failures: [])
-        XCTAssertEqual(p?.values, [5, 7])  // (1·2 + 3·6)/4, (1·4 + 3·8)/4
-        XCTAssertEqual(metrics["loss"], .double(1.5))
+        let out = try aggregateRound(s, global: try model([0, 0]), results)
+        XCTAssertEqual(out.parameters.values, [5, 7])  // (1·2 + 3·6)/4, (1·4 + 3·8)/4
+        XCTAssertEqual(out.metrics["loss"], .double(1.5))
+        XCTAssertTrue(out.state.isEmpty, "FedAvg keeps no server state")
 
         let strict = FedAvg(minFitClients: 2, acceptFailures: false)
-        XCTAssertThrowsError(try strict.aggregateFit(round: 1, results: results, failures: [])) {
+        XCTAssertThrowsError(try aggregateRound(strict, global: try model([0, 0]), results)) {
             XCTAssertTrue("\($0)".contains("client c: update has a non-finite value"), "\($0)")
             XCTAssertTrue("\($0)".contains("failures are not accepted"), "\($0)")
         }
-        XCTAssertThrowsError(try s.aggregateFit(round: 1, results: [], failures: [])) {
+        XCTAssertThrowsError(try aggregateRound(s, global: try model([0, 0]), [])) {
             XCTAssertTrue("\($0)".contains("no client returned a usable update"), "\($0)")
         }
     }
 
     func testStreamingAggregatorRefusesBelowMinFitClients() throws {
         let s = FedAvg(minFitClients: 3)
-        var agg = s.makeFitAggregator(round: 1, parameters: try model([0, 0]))
+        var agg = s.makeFitAggregator(FitRoundContext(round: 1, parameters: try model([0, 0])))
         try agg.add(FitRes(round: 1, parameters: try model([1, 1]), numExamples: 1), from: StubClient("a"))
         try agg.add(FitRes(round: 1, parameters: try model([3, 3]), numExamples: 1), from: StubClient("b"))
         XCTAssertThrowsError(try agg.add(FitRes(round: 1, parameters: try model([1, 1, 1]), numExamples: 1),
@@ -97,7 +110,7 @@ final class FedAvgTests: XCTestCase {
             XCTAssertEqual(($0 as? StrategyRefusal)?.reason, "only 2 result(s), fewer than minFitClients = 3")
         }
         let relaxed = FedAvg(minFitClients: 2)
-        var ok = relaxed.makeFitAggregator(round: 1, parameters: try model([0, 0]))
+        var ok = relaxed.makeFitAggregator(FitRoundContext(round: 1, parameters: try model([0, 0])))
         try ok.add(FitRes(round: 1, parameters: try model([1, 1]), numExamples: 1), from: StubClient("a"))
         try ok.add(FitRes(round: 1, parameters: try model([3, 3]), numExamples: 1), from: StubClient("b"))
         XCTAssertEqual(try ok.finish(failures: [lost]).parameters.values, [2, 2])

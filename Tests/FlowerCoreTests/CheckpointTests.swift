@@ -111,3 +111,22 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(rounds, [1, 2, 3])
     }
 }
+
+extension CheckpointTests {
+    /// Version 2 stores the strategy's state (server optimiser moments) bit for bit after the
+    /// parameters: 24 + H + 4N + 4S bytes.
+    func testStrategyStateRoundTripsBitForBit() throws {
+        var cp = try sampleCheckpoint()
+        cp.state = StrategyState(tensors: ["m": [0.1, -.leastNonzeroMagnitude, 3e-38], "v": [1, 2, 3]],
+                                 scalars: ["step": 7, "clip": 0.1 + 0.2])
+        let bytes = try cp.encoded()
+        let headerLength = Int(bytes[12]) | Int(bytes[13]) << 8 | Int(bytes[14]) << 16 | Int(bytes[15]) << 24
+        XCTAssertEqual(bytes.count, 24 + headerLength + 4 * 3 + 4 * 6)
+        let back = try Checkpoint.decode(bytes)
+        XCTAssertEqual(back.state, cp.state)
+        XCTAssertEqual(back.state.scalars["clip"]?.bitPattern, (0.1 + 0.2).bitPattern)
+        XCTAssertThrowsError(try Checkpoint.decode(Array(bytes.dropLast(4)))) {
+            XCTAssertTrue("\($0)".contains("expected"), "\($0)")
+        }
+    }
+}

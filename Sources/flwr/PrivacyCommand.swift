@@ -1,0 +1,83 @@
+// `flwr privacy epsilon`: plan a user-level DP budget before a run (Opacus's and TF Privacy's
+// calculators, over this binary's RDP accountant: Sources/Privacy).
+import ArgumentParser
+import Foundation
+import Privacy
+
+/// `flwr privacy`: privacy accounting tools.
+struct PrivacyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "privacy",
+        abstract: "Privacy accounting for DP-FedAvg: ε of a planned run, or the noise a target ε needs.",
+        subcommands: [EpsilonCommand.self])
+}
+
+/// `flwr privacy epsilon`: ε of T rounds of the subsampled Gaussian mechanism, or z for a target ε.
+struct EpsilonCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "epsilon",
+        abstract: "Print the (ε, δ) of T DP-FedAvg rounds, or with --target-epsilon the noise multiplier that reaches it.",
+        discussion: """
+            RDP accountant of the Poisson-subsampled Gaussian mechanism (Mironov, Talwar, Zhang 2019) \
+            at dp-accounting's orders 1.1 … 1024, composed over the rounds, converted to (ε, δ) with \
+            the bound of Canonne, Kamath, Steinke 2020 (Prop. 12), as Google's dp-accounting does. \
+            The sampling rate is the chance that one client takes part in a round (--fraction-fit of \
+            `flwr simulate`/`flwr server` with --dp-noise-multiplier, which samples each client \
+            independently with that probability). The guarantee is user-level: it covers everything \
+            one client contributes.
+            """)
+
+    @Option(help: "Noise multiplier z: noise std divided by the clipping norm (needed unless --target-epsilon).")
+    var noiseMultiplier: Double?
+
+    @Option(help: "Probability q that a client takes part in a round (--fraction-fit).")
+    var samplingRate: Double
+
+    @Option(help: "Federated rounds T.")
+    var rounds: Int
+
+    @Option(help: "δ of the (ε, δ) guarantee; below 1/number of clients.")
+    var delta: Double = 1e-5
+
+    @Option(help: "Solve for the smallest noise multiplier whose T rounds stay within this ε.")
+    var targetEpsilon: Double?
+
+    @Flag(help: "Print one JSON line: {\"epsilon\": …, \"delta\": …, \"order\": …} (plus \"noise_multiplier\" with --target-epsilon).")
+    var json = false
+
+    func validate() throws {
+        if noiseMultiplier == nil && targetEpsilon == nil {
+            throw ValidationError("give --noise-multiplier to compute ε, or --target-epsilon to solve for the noise multiplier")
+        }
+        if noiseMultiplier != nil && targetEpsilon != nil {
+            throw ValidationError("--noise-multiplier and --target-epsilon exclude each other: the second solves for the first")
+        }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
+    }
+
+    func run() throws {
+        do throws(PrivacyError) {
+            let z: Double
+            if let target = targetEpsilon {
+                z = try solveNoiseMultiplier(targetEpsilon: target, samplingRate: samplingRate, rounds: rounds, delta: delta)
+            } else {
+                z = noiseMultiplier ?? 0
+            }
+            let (eps, order) = try computeEpsilon(noiseMultiplier: z, samplingRate: samplingRate, rounds: rounds, delta: delta)
+            if json {
+                var fields = ["\"epsilon\": \(jsonNumber(eps))", "\"delta\": \(jsonNumber(delta))", "\"order\": \(jsonNumber(order))"]
+                if targetEpsilon != nil { fields.append("\"noise_multiplier\": \(jsonNumber(z))") }
+                print("{" + fields.joined(separator: ", ") + "}")
+            } else {
+                if targetEpsilon != nil { print(String(format: "noise multiplier z = %.6g", z)) }
+                print(String(format: "ε = %.6g at δ = %g (Rényi order %g) after %d rounds at q = %g, z = %g",
+                             eps, delta, order, rounds, samplingRate, z))
+            }
+        } catch {
+            throw ValidationError(error.description)
+        }
+    }
+
+    /// A JSON number; +∞ (no noise) is written as null since JSON has no infinity.
+    private func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+}
