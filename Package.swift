@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         /// YAML for `flwr deploy`'s FLDeployment descriptors and rendered manifests.
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        /// CSV for `--dataset csv` (a streaming reader that hands back each row as it is, so ragged
+        /// rows are seen; SwiftCSV pads them silently).
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // MARK: C libraries
@@ -59,7 +62,8 @@ let package = Package(
                                                "TensorGEMMAVX512"],
                 exclude: ["CPU", "GEMMKernels"]),
         .target(name: "CNNModel", dependencies: ["Tensor"]),
-        .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib"]),
+        .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib",
+                                                   .product(name: "CSV", package: "CSV.swift")]),
         .target(name: "FlowerCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "FedAvg", dependencies: ["FlowerCore"]),
         .target(name: "FlowerWire", dependencies: [
