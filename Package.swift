@@ -29,6 +29,10 @@ let package = Package(
         /// The code protoc-c generates from proto/flower.proto (scripts/gen-proto; committed).
         .target(name: "CFlowerProto", dependencies: ["CProtobufC"], path: "Sources/CFlowerProto",
                 linkerSettings: [protobufCArchive]),
+        /// The code protoc-c generates from proto/onnx/onnx.proto, ONNX's schema (scripts/gen-onnx;
+        /// committed): `flwr export --format onnx` packs ModelProto messages with it.
+        .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Sources/CONNXProto",
+                linkerSettings: [protobufCArchive]),
         /// zlib (Debian zlib1g-dev), with the init macros wrapped as inline functions.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         /// Swift wrapper over zlib shared by the wire (frame compression) and the loaders (.gz).
@@ -64,6 +68,8 @@ let package = Package(
         .target(name: "CNNModel", dependencies: ["Tensor"]),
         .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib",
                                                    .product(name: "CSV", package: "CSV.swift")]),
+        /// ONNX export of any resolved network (zoo or spec) with its trained weights.
+        .target(name: "ONNXExport", dependencies: ["CNNModel", "CONNXProto"]),
         .target(name: "FlowerCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "FedAvg", dependencies: ["FlowerCore"]),
         .target(name: "FlowerWire", dependencies: [
@@ -71,7 +77,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",
+            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "ONNXExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -81,6 +87,7 @@ let package = Package(
         .testTarget(name: "FlowerZlibTests", dependencies: ["FlowerZlib"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CNNModelTests", dependencies: ["CNNModel", "Tensor"]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "CNNModel", "CONNXProto"]),
         .testTarget(name: "CIFARLoaderTests", dependencies: ["CIFARLoader", "FlowerZlib"]),
         .testTarget(name: "FlowerCoreTests", dependencies: [
             "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),
