@@ -66,8 +66,13 @@ let package = Package(
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        /// The glue between federation and models: a FlowerCore `Client` and the server's central
+        /// evaluation over any CNNModel `Model`, the model pool and its dedicated compute threads.
+        .target(name: "FlowerLearning", dependencies: [
+            "FlowerCore", "CNNModel", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",
+            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "FlowerLearning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -84,6 +89,9 @@ let package = Package(
         .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: ["FlowerWire", "FlowerCore", "CFlowerProto"]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
+        .testTarget(name: "FlowerLearningTests", dependencies: [
+            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
