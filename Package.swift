@@ -76,8 +76,14 @@ let package = Package(
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        /// The glue between federation and models: a FlowerCore `Client` and the server's central
+        /// evaluation over any CNNModel `Model`, the model pool and its dedicated compute threads.
+        .target(name: "FlowerLearning", dependencies: [
+            "FlowerCore", "CNNModel", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "ONNXExport",
+            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "FlowerLearning",
+            "ONNXExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -95,6 +101,9 @@ let package = Package(
         .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: ["FlowerWire", "FlowerCore", "CFlowerProto"]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
+        .testTarget(name: "FlowerLearningTests", dependencies: [
+            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -39,9 +39,12 @@ public protocol Model: AnyObject, Sendable {
     /// Frees the activation workspace (the next pass reallocates it).
     func releaseWorkspace()
 
-    /// Trains for `epochs` passes in shuffled batches (seeded); momentum starts at zero.
+    /// Trains for `epochs` passes in shuffled batches (seeded); momentum starts at zero;
+    /// `adjustGradients(grads, params)` runs between backward and each SGD step.
     func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
-               batchSize: Int, sgd: SGDConfig, seed: UInt64, progress: ((TrainProgress) -> Void)?) throws -> TrainResult
+               batchSize: Int, sgd: SGDConfig, seed: UInt64,
+               adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?,
+               progress: ((TrainProgress) -> Void)?) throws -> TrainResult
     /// Mean loss and accuracy over the data.
     func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, batchSize: Int) throws -> EvalResult
     /// Logits [count, classes] of `count` examples.
@@ -60,7 +63,15 @@ extension Model {
     /// Trains without a progress callback.
     public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
                       batchSize: Int, sgd: SGDConfig, seed: UInt64) throws -> TrainResult {
-        try train(images: images, labels: labels, epochs: epochs, batchSize: batchSize, sgd: sgd, seed: seed, progress: nil)
+        try train(images: images, labels: labels, epochs: epochs, batchSize: batchSize, sgd: sgd, seed: seed,
+                  adjustGradients: nil, progress: nil)
+    }
+
+    /// Trains with a progress callback.
+    public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
+                      batchSize: Int, sgd: SGDConfig, seed: UInt64, progress: ((TrainProgress) -> Void)?) throws -> TrainResult {
+        try train(images: images, labels: labels, epochs: epochs, batchSize: batchSize, sgd: sgd, seed: seed,
+                  adjustGradients: nil, progress: progress)
     }
 
     /// Evaluates in batches of up to 256.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CIFARLoader
 import CNNModel
+import FlowerLearning
 import FlowerCore
 import FlowerWire
 import Foundation
@@ -44,6 +45,7 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "Seconds to keep retrying to reach the server before giving up.")
     var connectDeadline: Double = 600
 
+    @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -64,11 +66,12 @@ struct ClientCommand: AsyncParsableCommand {
         let local = try ClientDataBuilder(numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
             .build(split: split, partition: index, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))
         let threads = training.threadCount
-        let shape = (c: split.train.channels, h: split.train.height, w: split.train.width, k: split.train.classes)
+        let input = modelInputShape(split.train), classes = split.train.classes
         let seed = data.seed
-        let pool = ModelPool(size: 1) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
-                                                seed: seed, threads: threads) }
-        let client = CNNClient(partition: index, train: local.train, eval: local.eval, pool: pool,
+        let selection = try modelOptions.selection()
+        let pool = ModelPool(size: 1) { try selection.build(input: input, classes: classes, seed: seed, threads: threads) }
+        try pool.withModelNow { _ in }  // a spec that does not fit the data fails here, before connecting
+        let client = ModelClient(partition: index, train: local.train, eval: local.eval, pool: pool,
                                defaults: training.defaults(seed: seed), logger: logger)
         let (host, port) = try parseHostPort(server)
         var config = WireClientConfig(host: host, port: port, clientID: clientId ?? "partition-\(index)", partition: index,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CIFARLoader
 import CNNModel
+import FlowerLearning
 import FedAvg
 import FlowerCore
 import FlowerWire
@@ -60,6 +61,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Threads for central evaluation (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var initial: InitialModelOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -71,9 +74,17 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.server")
-        let evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, maxTestExamples: maxTestExamples,
+        var evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, maxTestExamples: maxTestExamples,
+                                                    model: try modelOptions.selection(),
                                                     threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                     seed: federation.seed, logger: logger)
+        if let path = initial.initialModel {
+            guard let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) else {
+                throw ValidationError("--initial-model needs --dataset (not none): the weights are checked against the model built for it")
+            }
+            evaluation?.initialParameters = try loadWeights(path, layout: layout)
+            logger.info("initial model from \(path) (\(layout.count) tensors, names and shapes checked)")
+        }
         let checkpoint = try loadCheckpoint(logger: logger)
         let manager = InMemoryClientManager(maxClients: net.maxClients)
         let wire = WireServer(config: try net.wireConfig(), manager: manager, logger: logger)

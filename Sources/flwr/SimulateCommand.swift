@@ -1,6 +1,7 @@
 import ArgumentParser
 import CIFARLoader
 import CNNModel
+import FlowerLearning
 import FedAvg
 import FlowerCore
 import FlowerWire
@@ -55,6 +56,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.")
     var out: String = "flwr-out"
 
+    @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -77,23 +79,23 @@ struct SimulateCommand: AsyncParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let slots = parallel ?? min(cores, clients)
         let threadsPerClient = training.threads ?? max(1, cores / slots)
-        let evaluation = try CentralEvaluation(test: test, threads: cores, seed: seed, logger: logger)
+        let selection = try modelOptions.selection()
+        let evaluation = try CentralEvaluation(test: test, model: selection, threads: cores, seed: seed, logger: logger)
 
         let scheme: Partitioner = alpha > 0 ? .dirichlet(alpha: alpha, minPartitionSize: 10) : .iid
         let builder = ClientDataBuilder(numPartitions: clients, scheme: scheme, seed: seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
-        let shape = (c: split.train.channels, h: split.train.height, w: split.train.width, k: split.train.classes)
-        let pool = ModelPool(size: slots) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
-                                                    seed: seed, threads: threadsPerClient) }
+        let input = modelInputShape(split.train), classes = split.train.classes
+        let pool = ModelPool(size: slots) { try selection.build(input: input, classes: classes, seed: seed, threads: threadsPerClient) }
         let defaults = training.defaults(seed: seed)
         let parts = try builder.partitions(of: split)
-        var clientObjects: [CNNClient] = []
+        var clientObjects: [ModelClient] = []
         for i in 0 ..< clients {
             let ledger = (out as NSString).appendingPathComponent("privacy/partition-\(i)")
             let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
-            clientObjects.append(CNNClient(partition: i, train: local.train, eval: local.eval, pool: pool,
+            clientObjects.append(ModelClient(partition: i, train: local.train, eval: local.eval, pool: pool,
                                            defaults: defaults, logger: logger))
         }
-        logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each")
+        logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
 
         let manager = InMemoryClientManager()
         let wire = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0), manager: manager, logger: logger)
