@@ -13,10 +13,10 @@ public struct CentralEvaluation: Sendable {
     public let evaluateFn: (@Sendable (Int, Parameters) async throws -> (loss: Double, metrics: Metrics)?)?
 
     /// nil for `--dataset none`.
-    public static func load(dataset: String, dataDir: String?, maxTestExamples: Int?, model: ModelSelection, threads: Int,
-                            seed: UInt64, logger: Logger) throws -> CentralEvaluation? {
+    public static func load(dataset: String, dataDir: String?, files: DataFiles = DataFiles(), maxTestExamples: Int?,
+                            model: ModelSelection, threads: Int, seed: UInt64, logger: Logger) throws -> CentralEvaluation? {
         guard dataset != "none" else { return nil }
-        let split = try loadDataset(try DatasetKind.parse(dataset), dataDir: dataDir)
+        let split = try loadDataset(try DatasetKind.parse(dataset), dataDir: dataDir, files: files)
         var test = split.test
         if let m = maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
         return try CentralEvaluation(test: test, model: model, threads: threads, seed: seed, logger: logger)

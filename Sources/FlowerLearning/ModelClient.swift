@@ -40,6 +40,8 @@ public struct LocalData: Sendable {
 /// `Normalize((0.5,), (0.5,))`. A fixed map keeps every client's inputs on the same scale
 /// (per-partition statistics would not be), and zero-centred inputs train faster than [0, 1].
 public func modelInput(_ dataset: Dataset) -> [Float] {
+    // Tabular features are already standardised by the loader (CIFARLoader/Tabular.swift).
+    if dataset.inputKind == .features { return dataset.allImages() }
     var images = dataset.allImages()
     images.withUnsafeMutableBufferPointer { buf in
         for i in buf.indices { buf[i] = buf[i] * 2 - 1 }

@@ -56,9 +56,10 @@ public struct ModelSelection: Sendable, Equatable {
     }
 }
 
-/// The per-example input shape a dataset feeds a model: C×H×W images.
+/// The per-example input shape a dataset feeds a model: C×H×W images, or F tabular features.
 public func modelInputShape(_ d: Dataset) -> TensorShape {
-    .image(channels: d.channels, height: d.height, width: d.width)
+    if d.inputKind == .features { return .vector(d.featureCount) }
+    return .image(channels: d.channels, height: d.height, width: d.width)
 }
 
 /// Reads `path` (.npz, one float array per tensor, e.g. from `--model-out` or PyTorch's

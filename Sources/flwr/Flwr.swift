@@ -14,7 +14,7 @@ struct Flwr: AsyncParsableCommand {
             """,
         version: flwrVersion,
         subcommands: [ServerCommand.self, ClientCommand.self, SimulateCommand.self, TrainCommand.self,
-                      PartitionCommand.self, PrivatizeCommand.self, Deploy.self, Bench.self]
+                      PartitionCommand.self, PrivatizeCommand.self, Deploy.self, Bench.self, ExportCommand.self]
     )
 
     /// Parses the command line with `FLWR_*` variables filling absent options

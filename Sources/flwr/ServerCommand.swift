@@ -29,11 +29,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for --min-clients before giving up.")
     var waitTimeout: Double = 600
 
-    @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, or none (federated evaluation on the clients instead).")
+    @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, csv, or none (federated evaluation on the clients instead).")
     var dataset: String = "fashion-mnist"
 
     @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>).")
     var dataDir: String?
+
+    @OptionGroup var fileOptions: DataFileOptions
 
     @Option(help: "Evaluate on at most this many test images.")
     var maxTestExamples: Int?
@@ -74,7 +76,8 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.server")
-        var evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, maxTestExamples: maxTestExamples,
+        var evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, files: fileOptions.files,
+                                                    maxTestExamples: maxTestExamples,
                                                     model: try modelOptions.selection(),
                                                     threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                     seed: federation.seed, logger: logger)
