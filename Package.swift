@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "FlowerZlibTests", dependencies: ["FlowerZlib"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CNNModelTests", dependencies: ["CNNModel", "Tensor"]),
-        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "CNNModel", "CONNXProto"]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "CNNModel", "CONNXProto", "CIFARLoader", "FlowerLearning"]),
         .testTarget(name: "CIFARLoaderTests", dependencies: ["CIFARLoader", "FlowerZlib"]),
         .testTarget(name: "FlowerCoreTests", dependencies: [
             "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),
