@@ -39,6 +39,8 @@ struct SpecTests {
         #expect(try count(Zoo.lenet5(classes: 10), cifar) == 62_006)
         #expect(try count(Zoo.lenet5(classes: 10), mnist) == 44_426)
         #expect(try count(Zoo.mlp(hidden: [256, 128], classes: 10), mnist) == 784 * 256 + 256 + 256 * 128 + 128 + 1290)
+        #expect(try count(Zoo.resnet8(classes: 10), mnist) == 78_090)
+        #expect(try count(Zoo.resnet8(classes: 10), cifar) == 78_378)
         let lenet = NetworkSpec.parameterEntries(try Zoo.lenet5(classes: 10).resolve(input: cifar, classes: 10))
         #expect(lenet.map(\.name) == ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
                                       "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"])
