@@ -34,7 +34,9 @@ final class NetworkWorkspace {
         self.capacity = capacity
         let sizes = net.shapes.enumerated().map { v, s in v == 0 ? 1 : capacity * s.count }
         values = sizes.map { Scratch($0) }
-        gradients = sizes.map { Scratch($0) }
+        var slotSizes = [Int](repeating: 1, count: max(1, net.slotCount))
+        for (v, s) in net.gradSlot.enumerated() where s >= 0 { slotSizes[s] = max(slotSizes[s], sizes[v]) }
+        gradients = slotSizes.map { Scratch($0) }
         extras = net.ops.map { Scratch($0.extraFloats(capacity)) }
         let largest = sizes.max() ?? 1
         scratch = [Scratch(largest), Scratch(largest)]
@@ -42,7 +44,7 @@ final class NetworkWorkspace {
         act = .allocate(capacity: values.count); grad = .allocate(capacity: values.count)
         extra = .allocate(capacity: max(1, extras.count))
         for (v, s) in values.enumerated() { act[v] = s.pointer }
-        for (v, s) in gradients.enumerated() { grad[v] = s.pointer }
+        for v in values.indices { grad[v] = gradients[max(0, net.gradSlot[v])].pointer }
         for (i, s) in extras.enumerated() { extra[i] = s.pointer }
         batchImages = Scratch(capacity * inputCount); batchLabels = Scratch(capacity)
     }

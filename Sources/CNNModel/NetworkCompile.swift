@@ -26,6 +26,12 @@ struct CompiledNetwork {
     var routes: [[GradientRoute]]
     /// Value holding the logits.
     var logits: Int
+    /// gradSlot[v]: which shared gradient buffer holds value v's gradient (-1: none, the input).
+    /// Values whose gradients are never live at once share a buffer (a chain alternates two), as
+    /// the reference CNN's hand-written passes did.
+    var gradSlot: [Int]
+    /// Number of gradient buffers.
+    var slotCount: Int
 }
 
 func compile(_ layers: [ResolvedLayer], input: TensorShape) -> CompiledNetwork {
@@ -122,5 +128,18 @@ func compile(_ layers: [ResolvedLayer], input: TensorShape) -> CompiledNetwork {
             return .accumulate(value: v, slot: slot)
         }
     }
-    return CompiledNetwork(ops: ops, shapes: shapes, routes: routes, logits: logits)
+    // 5. Gradient buffers by liveness: value v's gradient lives from its first write (backward of
+    // its last consumer, or the loss for the logits) until its producer's backward is done.
+    var slot = [Int](repeating: -1, count: shapes.count)
+    var free: [Int] = [], slotCount = 0
+    func acquire(_ v: Int) {
+        guard v != 0, slot[v] < 0 else { return }
+        if let s = free.popLast() { slot[v] = s } else { slot[v] = slotCount; slotCount += 1 }
+    }
+    acquire(logits)
+    for k in stride(from: ops.count - 1, through: 0, by: -1) {
+        for v in ops[k].inputs { acquire(v) }
+        if slot[ops[k].output] >= 0 { free.append(slot[ops[k].output]) }
+    }
+    return CompiledNetwork(ops: ops, shapes: shapes, routes: routes, logits: logits, gradSlot: slot, slotCount: slotCount)
 }

@@ -43,7 +43,7 @@ private func parseLayer(_ item: Any, path: String) throws -> NamedLayer {
             if let fallback { return fallback }
             throw ModelSpecError.badField(layer: path, field: key, why: "is missing")
         }
-        guard let n = v as? NSNumber, !(v is Bool), let i = Int(exactly: n.doubleValue) else {
+        guard !isBool(v), let n = v as? NSNumber, let i = Int(exactly: n.doubleValue) else {
             throw ModelSpecError.badField(layer: path, field: key, why: "must be an integer, got \(v)")
         }
         return i
@@ -51,7 +51,7 @@ private func parseLayer(_ item: Any, path: String) throws -> NamedLayer {
     func optInt(_ key: String) throws -> Int? { o[key] == nil ? nil : try int(key) }
     func double(_ key: String, _ fallback: Double) throws -> Double {
         guard let v = o[key] else { return fallback }
-        guard let n = v as? NSNumber, !(v is Bool) else {
+        guard !isBool(v), let n = v as? NSNumber else {
             throw ModelSpecError.badField(layer: path, field: key, why: "must be a number, got \(v)")
         }
         return n.doubleValue
@@ -111,3 +111,7 @@ private func jsonObject(_ n: NamedLayer) -> [String: Any] {
     }
     return o
 }
+
+/// JSON true/false (Foundation on Linux bridges 0/1 numbers to Bool in `is` checks, so ask the
+/// dynamic type instead).
+private func isBool(_ v: Any) -> Bool { type(of: v) == Bool.self || String(describing: type(of: v)).hasSuffix("Boolean") }

@@ -89,3 +89,14 @@ public func loadWeights(_ path: String, layout: [(name: String, shape: [Int])]) 
     }
     return try Parameters(shapes: layout, values: values)
 }
+
+/// "<label>|<digest>": what server and client state at Hello/Welcome. The digest is FNV-1a 64
+/// over every parameter's name and shape, so two models match when their layouts do.
+public func modelFingerprint(label: String, layout: [(name: String, shape: [Int])]) -> String {
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for (name, shape) in layout {
+        for b in "\(name):\(shape.map(String.init).joined(separator: "x"));".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    }
+    let hex = String(h, radix: 16)
+    return "\(label)|\(String(repeating: "0", count: 16 - hex.count) + hex)"
+}

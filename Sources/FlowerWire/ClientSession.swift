@@ -39,7 +39,7 @@ struct Session {
         let proof = config.authToken.map { HMACSHA256.proof(token: $0, nonce: challenge.nonce, clientID: config.clientID) } ?? []
         let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: config.clientID, partition: config.partition,
                           acceptsZlib: config.acceptCompression, authProof: proof, agent: config.agent,
-                          maxFrameBytes: config.maxFrameBytes)
+                          maxFrameBytes: config.maxFrameBytes, model: config.model)
         let helloFrame = try WireEncoder.frame(.hello(hello))
         let answer = try await onThread("flwr-hello") {
             try io.write(helloFrame, deadline: deadline, timeout: config.connectTimeout, what: "Hello to \(target)")

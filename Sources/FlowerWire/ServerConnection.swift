@@ -99,7 +99,7 @@ struct ServerConnection {
         }
         defer { server.manager.unregister(id: proxy.id) }
         do {
-            let welcome = Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: proxy.zlib)
+            let welcome = Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: proxy.zlib, model: config.model)
             try io.write(try WireEncoder.frame(.welcome(welcome)), deadline: handshakeDeadline,
                          timeout: config.handshakeTimeout, what: "Welcome to \(hello.clientID)")
         } catch {
@@ -126,6 +126,9 @@ struct ServerConnection {
                                    : "authentication proof does not match: set the same --auth-token (FLWR_AUTH_TOKEN) on server and clients")
             }
         }
+        if let why = modelMismatch(server: config.model, client: hello.model) {
+            return Refusal(reason: .protocolError, message: why)
+        }
         if hello.clientID.isEmpty {
             return Refusal(reason: .protocolError, message: "empty client_id: give the client a --client-id or --partition")
         }
@@ -142,4 +145,18 @@ struct ServerConnection {
         }
         io.lingeringClose(within: .seconds(1))
     }
+}
+
+/// Why a client's stated model ("<name>|<layout digest>") cannot join a server's, if it cannot:
+/// both stated and the digests differ. Names are only for the message.
+func modelMismatch(server: String, client: String) -> String? {
+    guard !server.isEmpty, !client.isEmpty else { return nil }
+    func split(_ s: String) -> (String, Substring) {
+        guard let bar = s.lastIndex(of: "|") else { return (s, Substring(s)) }
+        return (String(s[..<bar]).prefix(200).description, s[s.index(after: bar)...])
+    }
+    let (sn, sd) = split(server), (cn, cd) = split(client)
+    guard sd != cd else { return nil }
+    return "the client trains \(cn.debugDescription) but the server runs \(sn.debugDescription) (different parameter layouts): "
+        + "start the clients with the server's --model/--model-spec and dataset"
 }

@@ -25,6 +25,9 @@ public struct WireServerConfig: Sendable {
     public var compressionAllowed: Bool = true
     /// Keep freed frame buffers in the heap for the next round (`WireMemory.retainLargeBuffers`).
     public var retainFrameBuffers: Bool = true
+    /// The model this server runs, "<name>|<layout digest>"; clients stating another are refused
+    /// at Hello ("" = no check).
+    public var model: String = ""
 
     /// Defaults: 0.0.0.0:8080, no token, 256 MiB frames, 10 s handshake.
     public init(host: String = "0.0.0.0", port: Int = 8080, authToken: String? = nil,

@@ -46,6 +46,9 @@ struct BenchTrain: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    @Flag(help: "Print the model's spec (JSON, PyTorch names) for the first --input and exit (Benchmarks/pytorch_train.py builds its twin from it).")
+    var printSpec = false
+
     /// The model under test (--model / --model-spec; default the reference CNN) for C×H×W inputs and 10 classes.
     private func makeModel(c: Int, h: Int, w: Int, threads: Int) throws -> any Model {
         try modelOptions.selection().build(input: .image(channels: c, height: h, width: w), classes: 10, seed: seed,
@@ -84,6 +87,11 @@ struct BenchTrain: AsyncParsableCommand {
     func run() async throws {
         let parts = Set(only.split(separator: ",").map(String.init))
         let inputs = self.inputs
+        if printSpec, let (c, h, w) = inputs.first {
+            let spec = try modelOptions.selection().networkSpec(input: .image(channels: c, height: h, width: w), classes: 10)
+            print(String(decoding: try spec.jsonData(), as: UTF8.self))
+            return
+        }
         let level = try KernelLevel.preferred()     // what the GEMM figures use (FLWR_KERNELS lowers it)
         if parts.contains("memory") {
             // A fresh process per figure: the peak of one must not hide inside another's.

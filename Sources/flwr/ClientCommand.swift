@@ -70,13 +70,15 @@ struct ClientCommand: AsyncParsableCommand {
         let seed = data.seed
         let selection = try modelOptions.selection()
         let pool = ModelPool(size: 1) { try selection.build(input: input, classes: classes, seed: seed, threads: threads) }
-        try pool.withModelNow { _ in }  // a spec that does not fit the data fails here, before connecting
+        // A spec that does not fit the data fails here, before connecting.
+        let fingerprint = try pool.withModelNow { modelFingerprint(label: selection.label, layout: $0.layout) }
         let client = ModelClient(partition: index, train: local.train, eval: local.eval, pool: pool,
                                defaults: training.defaults(seed: seed), logger: logger)
         let (host, port) = try parseHostPort(server)
         var config = WireClientConfig(host: host, port: port, clientID: clientId ?? "partition-\(index)", partition: index,
                                       authToken: authToken)
         config.maxFrameBytes = maxFrameMb << 20
+        config.model = fingerprint
         config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
         config.retry.seed = seed &+ UInt64(index)
         let wireConfig = config

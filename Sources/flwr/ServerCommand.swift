@@ -90,7 +90,11 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let checkpoint = try loadCheckpoint(logger: logger)
         let manager = InMemoryClientManager(maxClients: net.maxClients)
-        let wire = WireServer(config: try net.wireConfig(), manager: manager, logger: logger)
+        var wireConfig = try net.wireConfig()
+        if let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) {
+            wireConfig.model = modelFingerprint(label: try modelOptions.selection().label, layout: layout)
+        }
+        let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
         let port = try wire.start()
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 

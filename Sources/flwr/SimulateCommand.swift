@@ -98,7 +98,9 @@ struct SimulateCommand: AsyncParsableCommand {
         logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
 
         let manager = InMemoryClientManager()
-        let wire = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0), manager: manager, logger: logger)
+        var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
+        wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
+        let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
         let port = try wire.start()
         let strategy = makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
                                   minClients: clients, initialParameters: evaluation.initialParameters,
@@ -109,10 +111,12 @@ struct SimulateCommand: AsyncParsableCommand {
                             options: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath), logger: logger)
 
         let clientLogger = Logger(label: "flwr.client")
+        let clientModel = wireConfig.model
         let tasks = clientObjects.enumerated().map { i, client in
             Task {
                 var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "partition-\(i)", partition: i)
                 config.retry.seed = seed &+ UInt64(i)
+                config.model = clientModel
                 let wireConfig = config
                 return try await WireClient.run(config: wireConfig, client: client, logger: clientLogger)
             }
