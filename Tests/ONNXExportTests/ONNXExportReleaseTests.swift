@@ -57,6 +57,50 @@ final class ONNXExportReleaseTests: XCTestCase {
         try check(model: ["--model-spec", dir + "/net.json"], selection: try ModelSelection(specFile: dir + "/net.json"))
     }
 
+    /// A CSV end to end: `flwr simulate --model mlp --dataset csv` (string labels, header, Dirichlet
+    /// split) learns, `flwr export --input 5` writes an [N, 5] model, and onnxruntime gives our
+    /// logits on the held-out rows.
+    func testTabularMLPFederatedThenExported() throws {
+        let dir = try temporaryFolder(self)
+        _ = try runPython("""
+            import numpy as np
+            rng = np.random.default_rng(3)
+            names = np.array(['setosa', 'versicolor', 'virginica'])
+            y = rng.integers(0, 3, 600)
+            x = rng.normal(size=(600, 5)) + np.eye(3, 5)[y] * 3 + np.array([10, -4, 0.5, 100, 7])
+            with open('\(dir)/data.csv', 'w') as f:
+                f.write('f0,f1,species,f2,f3,f4\\n')
+                for row, label in zip(x, names[y]):
+                    f.write(','.join([f'{row[0]:.5f}', f'{row[1]:.5f}', label] + [f'{v:.5f}' for v in row[2:]]) + '\\n')
+            """, self)
+        let data = ["--dataset", "csv", "--data-file", dir + "/data.csv", "--label-column", "species"]
+        let model = ["--model", "mlp", "--hidden", "16"]
+        _ = try flwr(["simulate"] + model + data + ["--clients", "3", "--alpha", "1", "--rounds", "5", "--epochs", "2", "--lr", "0.05",
+                                                    "--out", dir + "/run"])
+        let history = try String(contentsOfFile: dir + "/run/history.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(history.count, 5)
+        let last = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(history.last!.utf8)) as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(last["accuracy"] as? Double), 0.85, "three well separated classes (chance 0.33): \(last)")
+        _ = try flwr(["export"] + model + ["--input", "5", "--classes", "3", "--weights", dir + "/run/model.npz",
+                                           "--out", dir + "/model.onnx"])
+        let test = try loadDataset(.csv, dataDir: nil, files: DataFiles(dataFile: dir + "/data.csv", labelColumn: "species")).test
+        XCTAssertEqual(test.count, 120)
+        let x = modelInput(test)
+        let network = try ModelSelection(zoo: "mlp", hidden: [16]).build(input: modelInputShape(test), classes: 3, seed: 1, threads: 1)
+        try network.setParameters(try loadWeights(dir + "/run/model.npz", layout: network.layout).values)
+        let ours = try x.withUnsafeBufferPointer { try network.logits(images: $0, count: test.count) }
+        try writeFloats(x, to: dir + "/x.bin"); try writeFloats(ours, to: dir + "/ours.bin")
+        let out = try runPython("""
+            import numpy as np, onnx, onnxruntime as ort
+            m = onnx.load('\(dir)/model.onnx'); onnx.checker.check_model(m, full_check=True)
+            x = np.fromfile('\(dir)/x.bin', dtype=np.float32).reshape(120, 5)
+            ours = np.fromfile('\(dir)/ours.bin', dtype=np.float32).reshape(120, 3)
+            got = ort.InferenceSession('\(dir)/model.onnx', providers=['CPUExecutionProvider']).run(['logits'], {'input': x})[0]
+            print(float(np.abs(got - ours).max()))
+            """, self)
+        XCTAssertLessThan(try XCTUnwrap(Double(out), "python printed: \(out)"), 1e-4)
+    }
+
     private func check(model: [String], selection: ModelSelection) throws {
         let dir = try temporaryFolder(self)
         _ = try flwr(["train"] + model + ["--epochs", "1", "--max-train-examples", "2000", "--lr", "0.05",
