@@ -102,6 +102,7 @@ public enum Tabular {
             throw LoaderError.malformed(path: path, detail: "not UTF-8 text; save the CSV as UTF-8")
         }
         var body = Substring(text), line = 1
+        if body.first == "\u{FEFF}" { body = body.dropFirst() }   // a UTF-8 byte-order mark (spreadsheet exports)
         for _ in 0 ..< skipLines {
             guard let newline = body.firstIndex(of: "\n") else { body = ""; break }
             body = body[body.index(after: newline)...]; line += 1

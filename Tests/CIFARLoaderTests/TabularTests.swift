@@ -55,6 +55,14 @@ private func errorText(_ body: () throws -> Void) -> String? {
         #expect(split.test.allImages() == [-4, -5])
     }
 
+    /// A spreadsheet export: byte-order mark, CRLF, a quoted header name, spaces around numbers.
+    @Test func byteOrderMarkAndCRLFAreRead() throws {
+        let path = try csvFile("\u{FEFF}\"size\",label\r\n 1.5 ,x\r\n2.5,y\r\n")
+        let split = try loadDataset(.csv, dataDir: nil, files: DataFiles(dataFile: path, testFile: path, labelColumn: "label"))
+        #expect(split.train.featureNames == ["size"] && split.train.labels == [0, 1] && split.train.classNames == ["x", "y"])
+        #expect(split.train.allImages() == [-1, 1], "mean 2, std 0.5")
+    }
+
     /// The format scikit-learn ships (sklearn/datasets/data/*.csv): a preamble line, no header.
     @Test func headerlessFileWithAPreambleNamesColumnsByIndex() throws {
         let path = try csvFile("3,2,setosa,versicolor\n5.1,3.5,0\n4.9,3.0,1\n4.7,3.2,0\n")
