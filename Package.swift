@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         /// The wire's transport: event loops, channel pipelines, backpressure (DESIGN.md "Modules").
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        /// CSV for `--dataset csv` (a streaming reader that hands back each row as it is, so ragged
+        /// rows are seen; SwiftCSV pads them silently).
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // MARK: C libraries
@@ -27,6 +30,10 @@ let package = Package(
                        providers: [.apt(["libprotobuf-c-dev"])]),
         /// The code protoc-c generates from proto/flower.proto (scripts/gen-proto; committed).
         .target(name: "CFlowerProto", dependencies: ["CProtobufC"], path: "Sources/CFlowerProto",
+                linkerSettings: [protobufCArchive]),
+        /// The code protoc-c generates from proto/onnx/onnx.proto, ONNX's schema (scripts/gen-onnx;
+        /// committed): `flwr export --format onnx` packs ModelProto messages with it.
+        .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Sources/CONNXProto",
                 linkerSettings: [protobufCArchive]),
         /// zlib (Debian zlib1g-dev), with the init macros wrapped as inline functions.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -61,7 +68,10 @@ let package = Package(
                                                "TensorGEMMAVX512"],
                 exclude: ["CPU", "GEMMKernels"]),
         .target(name: "CNNModel", dependencies: ["Tensor"]),
-        .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib"]),
+        .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib",
+                                                   .product(name: "CSV", package: "CSV.swift")]),
+        /// ONNX export of any resolved network (zoo or spec) with its trained weights.
+        .target(name: "ONNXExport", dependencies: ["CNNModel", "CONNXProto"]),
         .target(name: "FlowerCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "FedAvg", dependencies: ["FlowerCore"]),
         /// Flower's other strategies (FedAvgM, FedProx, FedOpt, FedMedian, FedTrimmedAvg, Krum, Bulyan).
@@ -78,8 +88,14 @@ let package = Package(
             /// EmbeddedChannel, for the fuzz entry driving the NIO frame decoder (FuzzEntry.swift).
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        /// The glue between federation and models: a FlowerCore `Client` and the server's central
+        /// evaluation over any CNNModel `Model`, the model pool and its dedicated compute threads.
+        .target(name: "FlowerLearning", dependencies: [
+            "FlowerCore", "CNNModel", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
+            "FlowerLearning", "ONNXExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -90,6 +106,7 @@ let package = Package(
         .testTarget(name: "FlowerZlibTests", dependencies: ["FlowerZlib"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CNNModelTests", dependencies: ["CNNModel", "Tensor"]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "CNNModel", "CONNXProto", "CIFARLoader", "FlowerLearning"]),
         .testTarget(name: "CIFARLoaderTests", dependencies: ["CIFARLoader", "FlowerZlib"]),
         .testTarget(name: "FlowerCoreTests", dependencies: [
             "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),
@@ -105,6 +122,9 @@ let package = Package(
         ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg"]),
+        .testTarget(name: "FlowerLearningTests", dependencies: [
+            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

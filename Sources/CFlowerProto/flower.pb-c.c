@@ -1259,7 +1259,7 @@ const ProtobufCMessageDescriptor flwr__challenge__descriptor =
   (ProtobufCMessageInit) flwr__challenge__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__hello__field_descriptors[7] =
+static const ProtobufCFieldDescriptor flwr__hello__field_descriptors[8] =
 {
   {
     "protocol_version",
@@ -1345,6 +1345,18 @@ static const ProtobufCFieldDescriptor flwr__hello__field_descriptors[7] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Hello, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__hello__field_indices_by_name[] = {
   3,   /* field[3] = accept_compression */
@@ -1352,13 +1364,14 @@ static const unsigned flwr__hello__field_indices_by_name[] = {
   4,   /* field[4] = auth_proof */
   1,   /* field[1] = client_id */
   6,   /* field[6] = max_frame_bytes */
+  7,   /* field[7] = model */
   2,   /* field[2] = partition */
   0,   /* field[0] = protocol_version */
 };
 static const ProtobufCIntRange flwr__hello__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor flwr__hello__descriptor =
 {
@@ -1368,14 +1381,14 @@ const ProtobufCMessageDescriptor flwr__hello__descriptor =
   "Flwr__Hello",
   "flwr",
   sizeof(Flwr__Hello),
-  7,
+  8,
   flwr__hello__field_descriptors,
   flwr__hello__field_indices_by_name,
   1,  flwr__hello__number_ranges,
   (ProtobufCMessageInit) flwr__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[3] =
+static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[4] =
 {
   {
     "protocol_version",
@@ -1413,16 +1426,29 @@ static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[3] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "model",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Welcome, model),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__welcome__field_indices_by_name[] = {
   2,   /* field[2] = compression */
+  3,   /* field[3] = model */
   0,   /* field[0] = protocol_version */
   1,   /* field[1] = session_id */
 };
 static const ProtobufCIntRange flwr__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 3 }
+  { 0, 4 }
 };
 const ProtobufCMessageDescriptor flwr__welcome__descriptor =
 {
@@ -1432,7 +1458,7 @@ const ProtobufCMessageDescriptor flwr__welcome__descriptor =
   "Flwr__Welcome",
   "flwr",
   sizeof(Flwr__Welcome),
-  3,
+  4,
   flwr__welcome__field_descriptors,
   flwr__welcome__field_indices_by_name,
   1,  flwr__welcome__number_ranges,

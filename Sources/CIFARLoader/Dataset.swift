@@ -9,7 +9,16 @@ enum PixelStorage: Sendable {
     case floats([Float])
 }
 
-/// Images (NCHW, one sample after the other, C·H·W values each) and their labels.
+/// What a sample is: an image (pixels nominally in [0, 1]) or a row of tabular features.
+public enum InputKind: String, Sendable {
+    /// NCHW pixels in [0, 1]; a model maps them to its own input scale.
+    case pixels
+    /// F standardised features per sample (stored as F channels of 1×1): feed them as they are.
+    case features
+}
+
+/// Images (NCHW, one sample after the other, C·H·W values each) and their labels; or, with
+/// `inputKind == .features`, N×F standardised features (F channels of 1×1).
 public struct Dataset: Sendable {
     /// Number of samples.
     public var count: Int
@@ -29,7 +38,20 @@ public struct Dataset: Sendable {
     public var channelStd: [Float]
     /// Where the data came from, for messages and fingerprints (e.g. "fashion-mnist/train").
     public var name: String
+    /// Pixels or tabular features.
+    public var inputKind: InputKind = .pixels
+    /// Feature column names (tabular data only).
+    public var featureNames: [String] = []
+    /// The mean subtracted from each feature column (tabular data only).
+    public var featureMean: [Float] = []
+    /// The standard deviation each feature column was divided by (tabular data only).
+    public var featureStd: [Float] = []
+    /// Class names in index order, where the file named them (CSV string labels).
+    public var classNames: [String] = []
     var storage: PixelStorage
+
+    /// Features per sample of tabular data (C·H·W in general).
+    public var featureCount: Int { imageSize }
 
     /// Values per image: C·H·W.
     public var imageSize: Int { channels * height * width }
@@ -59,6 +81,17 @@ public struct Dataset: Sendable {
         self.channelMean = channelMean ?? Array(repeating: 0, count: channels)
         self.channelStd = channelStd ?? Array(repeating: 1, count: channels)
         if channelMean == nil { (self.channelMean, self.channelStd) = computeChannelStats() }
+    }
+
+    /// N×F already standardised features (F channels of 1×1): `images(at:)` returns them as stored.
+    public init(features: [Float], labels: [Int32], featureCount: Int, classes: Int, name: String,
+                featureNames: [String], featureMean: [Float], featureStd: [Float], classNames: [String] = []) {
+        self.init(floats: features, labels: labels, channels: featureCount, height: 1, width: 1, classes: classes,
+                  name: name, channelMean: Array(repeating: 0, count: featureCount),
+                  channelStd: Array(repeating: 1, count: featureCount))
+        self.inputKind = .features
+        self.featureNames = featureNames; self.featureMean = featureMean; self.featureStd = featureStd
+        self.classNames = classNames
     }
 
     /// NCHW float32 for just these samples: pixels in [0, 1], or (x − mean_c) / std_c if `normalize`.

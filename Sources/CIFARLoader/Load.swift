@@ -8,10 +8,13 @@ public enum DatasetKind: String, CaseIterable, Sendable {
     case mnist = "mnist"
     /// CIFAR-10 (Krizhevsky 2009): 3×32×32, 10 classes, binary batches.
     case cifar10 = "cifar10"
-    /// A released copy written by `flwr privatize`: DIR/partition.npz (and DIR/test.npz if present).
+    /// Numpy arrays: DIR/partition.npz from `flwr privatize` (and DIR/test.npz if present), or
+    /// any --data-file F.npz holding `images` (N×C×H×W or N×H×W) or `features` (N×F) and `labels`.
     case npz = "npz"
+    /// A CSV file of numeric features and a label column (--data-file, --label-column).
+    case csv = "csv"
 
-    /// Parses "fashion-mnist" | "mnist" | "cifar10" | "npz"; anything else is an error listing them.
+    /// Parses "fashion-mnist" | "mnist" | "cifar10" | "npz" | "csv"; anything else is an error listing them.
     public static func parse(_ text: String) throws -> DatasetKind {
         let lowered = text.lowercased()
         let aliases: [String: DatasetKind] = ["fashion_mnist": .fashionMNIST, "fmnist": .fashionMNIST,
@@ -26,7 +29,7 @@ public enum DatasetKind: String, CaseIterable, Sendable {
         case .fashionMNIST: return "/usr/share/datasets/fashion-mnist"
         case .mnist: return "/usr/share/datasets/mnist"
         case .cifar10: return "/usr/share/datasets/cifar10"
-        case .npz: return nil
+        case .npz, .csv: return nil
         }
     }
 }
@@ -39,8 +42,34 @@ public let npzTestFile = "test.npz"
 /// Loads train and test sets of `kind` from `dataDir` (nil: the kind's default folder; for
 /// Fashion-MNIST /usr/share/datasets/fashion-mnist as installed by Debian's dataset-fashion-mnist).
 /// For `.npz`, DIR/partition.npz is the training set and DIR/test.npz, if present, the test set
-/// (otherwise the test set is empty). Pixels stay raw bytes until `images(at:)` converts them.
-public func loadDataset(_ kind: DatasetKind, dataDir: String?) throws -> DatasetSplit {
+/// (otherwise the test set is empty); with `files.dataFile`, that file (and `files.testFile`).
+/// `.csv` reads `files` (see `Tabular`). Pixels stay raw bytes until `images(at:)` converts them;
+/// tabular features (CSV, or an npz `features` array) are standardised as `Tabular` describes.
+public func loadDataset(_ kind: DatasetKind, dataDir: String?, files: DataFiles = DataFiles()) throws -> DatasetSplit {
+    if kind == .csv { return try Tabular.load(files) }
+    if kind == .npz, let file = files.dataFile {
+        let train = try NPZ.readDataset(file)
+        var test: Dataset
+        if let testFile = files.testFile {
+            test = try NPZ.readDataset(testFile)
+            guard test.inputKind == train.inputKind, test.imageSize == train.imageSize,
+                  test.inputKind == .features || (test.channels, test.height, test.width) == (train.channels, train.height, train.width) else {
+                throw LoaderError.malformed(path: testFile, detail: "its samples (\(test.channels)×\(test.height)×\(test.width) \(test.inputKind.rawValue)) differ from \(file)'s (\(train.channels)×\(train.height)×\(train.width) \(train.inputKind.rawValue)); use a test file of the same data")
+            }
+            test.classes = max(test.classes, train.classes)
+        } else {
+            test = train.subset([])
+            test.name = "npz/test (none)"
+        }
+        var split = DatasetSplit(train: train, test: test)
+        split.train.classes = max(train.classes, test.classes)
+        if train.inputKind == .features {
+            split = try Tabular.standardized(split, featureStats: files.featureStats)
+        } else {
+            split.test.channelMean = train.channelMean; split.test.channelStd = train.channelStd
+        }
+        return split
+    }
     let dir: String
     if let given = dataDir {
         dir = given
@@ -58,6 +87,8 @@ public func loadDataset(_ kind: DatasetKind, dataDir: String?) throws -> Dataset
         return DatasetSplit(train: train, test: test)
     case .cifar10:
         return try CIFAR10.load(dir)
+    case .csv:
+        return try Tabular.load(files)
     case .npz:
         let train = try NPZ.readDataset(joinPath(dir, npzPartitionFile))
         let testPath = joinPath(dir, npzTestFile)

@@ -1,6 +1,8 @@
 // NPZDataset: a dataset as an .npz (what `flwr privatize --out DIR` writes and `--dataset npz`
 // reads): float32 `images` N×C×H×W in [0, 1] (N×H×W means C = 1; uint8 images are kept as raw
-// bytes), integer `labels` of length N, and an optional scalar int64 `classes`.
+// bytes), integer `labels` of length N, and an optional scalar int64 `classes`. Any numpy-written
+// file with `images` (N×C×H×W or N×H×W, float or uint8) or `features` (N×F, float or integer)
+// and `labels` reads the same way; features come back unstandardised (`loadDataset` standardises).
 
 extension NPZ {
     /// Writes `dataset` to `path`: float32 `images` (N×C×H×W), int64 `labels`, int64 `classes`.
@@ -24,19 +26,27 @@ extension NPZ {
     public static func readDataset(_ path: String) throws -> Dataset {
         let arrays = try read(path)
         func named(_ names: [String]) -> NPZArray? { arrays.first { names.contains($0.name) } }
-        guard let images = named(["images", "x", "x_train"]) else {
-            throw LoaderError.malformed(path: path, detail: "no 'images' array (found: \(arrays.map(\.name).joined(separator: ", "))); write it with `flwr privatize` or numpy.savez(path, images=..., labels=...)")
+        let featureArray = named(["features"])
+        guard let images = named(["images", "x", "x_train"]) ?? featureArray else {
+            throw LoaderError.malformed(path: path, detail: "no 'images' array (nor 'features'; found: \(arrays.map(\.name).joined(separator: ", "))); write it with `flwr privatize` or numpy.savez(path, images=..., labels=...) / numpy.savez(path, features=..., labels=...)")
         }
         guard let labelArray = named(["labels", "y", "y_train"]) else {
             throw LoaderError.malformed(path: path, detail: "no 'labels' array (found: \(arrays.map(\.name).joined(separator: ", ")))")
         }
+        let isFeatures = images.name == "features"
         let shape = images.shape
         let (n, c, h, w): (Int, Int, Int, Int)
-        switch shape.count {
-        case 4: (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-        case 3: (n, c, h, w) = (shape[0], 1, shape[1], shape[2])
-        default:
-            throw LoaderError.malformed(path: path, detail: "'images' has shape \(shape); expected N×C×H×W or N×H×W")
+        switch (isFeatures, shape.count) {
+        case (false, 4): (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+        case (false, 3): (n, c, h, w) = (shape[0], 1, shape[1], shape[2])
+        case (true, 2): (n, c, h, w) = (shape[0], shape[1], 1, 1)
+        case (false, _):
+            throw LoaderError.malformed(path: path, detail: "'images' has shape \(shape); expected N×C×H×W or N×H×W (tabular data goes in a 'features' array N×F)")
+        case (true, _):
+            throw LoaderError.malformed(path: path, detail: "'features' has shape \(shape); expected N×F (images go in an 'images' array)")
+        }
+        guard c >= 1, h >= 1, w >= 1 else {
+            throw LoaderError.malformed(path: path, detail: "'\(images.name)' has shape \(shape) with a zero-sized sample; every sample needs at least one value")
         }
         guard labelArray.shape.count == 1, [.int64, .int32, .uint8].contains(labelArray.dtype) else {
             throw LoaderError.malformed(path: path, detail: "'labels' must be a 1-d integer array, found \(labelArray.dtype.descr) of shape \(labelArray.shape)")
@@ -58,6 +68,15 @@ extension NPZ {
             labels[i] = Int32(l)
         }
         let name = "npz:" + path
+        if isFeatures {
+            let floats = images.floats()
+            if let bad = floats.firstIndex(where: { !$0.isFinite }) {
+                throw LoaderError.malformed(path: path, detail: "'features' holds a non-finite value in row \(bad / c), column \(bad % c); replace NaN/inf before saving")
+            }
+            return Dataset(features: floats, labels: labels, featureCount: c, classes: classes, name: name,
+                           featureNames: (0 ..< c).map(String.init), featureMean: Array(repeating: 0, count: c),
+                           featureStd: Array(repeating: 1, count: c))
+        }
         switch images.dtype {
         case .uint8:
             return Dataset(bytes: images.data, labels: labels, channels: c, height: h, width: w, classes: classes, name: name)

@@ -58,6 +58,9 @@ public struct PrivatizedData: Sendable {
 /// Charges the ledger for `request` on `data` (refusing past the budget), then returns the data
 /// clipped, noised with Laplace(0, Δ/ε) and clipped again. Nothing is noised if the ledger refuses.
 public func privatize(_ data: Dataset, request: PrivacyRequest) throws -> PrivatizedData {
+    guard data.inputKind == .pixels else {
+        throw LoaderError.invalidPrivacy("\(data.name): the Laplace preprocessor's sensitivity assumes pixels in [0, 1]; tabular features are unbounded, so it cannot release them with a stated ε (train without --dp-epsilon)")
+    }
     try request.validate()
     var ledger = try PrivacyLedger(directory: request.ledgerDirectory)
     let outcome = try ledger.record(epsilon: request.epsilon, unit: request.unit, pixelsPerImage: data.imageSize,
@@ -75,11 +78,11 @@ public func privatize(_ data: Dataset, request: PrivacyRequest) throws -> Privat
 /// same (labels, numPartitions, scheme, seed) every client uses. Only the partition's raw bytes
 /// are copied.
 public func loadPartition(_ kind: DatasetKind, dataDir: String?, index: Int, numPartitions: Int,
-                          scheme: Partitioner, seed: UInt64) throws -> DatasetSplit {
+                          scheme: Partitioner, seed: UInt64, files: DataFiles = DataFiles()) throws -> DatasetSplit {
     guard index >= 0 && index < numPartitions else {
         throw LoaderError.invalidPartitioning("--partition \(index) is outside 0..<\(numPartitions) (--num-partitions)")
     }
-    let split = try loadDataset(kind, dataDir: dataDir)
+    let split = try loadDataset(kind, dataDir: dataDir, files: files)
     let parts = try partition(labels: split.train.labels, numPartitions: numPartitions, scheme: scheme, seed: seed)
     var train = split.train.subset(parts[index])
     train.name = "\(split.train.name) partition \(index)/\(numPartitions)"

@@ -36,3 +36,45 @@ public enum CNNError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+/// Errors in a network spec (`--model-spec`, the zoo) or in weights loaded for one; each names
+/// the layer (its path in the spec, e.g. "3" or "2.body.0") or the tensor.
+public enum ModelSpecError: Error, CustomStringConvertible, Equatable {
+    /// The JSON is not a list of layer objects.
+    case malformed(String)
+    /// A layer "type" this version does not know.
+    case unknownLayer(layer: String, type: String)
+    /// A layer field is missing, has the wrong type, or is out of range.
+    case badField(layer: String, field: String, why: String)
+    /// The layer does not accept the shape it receives (or produces an empty one).
+    case inconsistentShape(layer: String, input: String, why: String)
+    /// The network's output is not a vector of `classes` logits.
+    case wrongOutput(got: String, classes: Int)
+    /// No zoo model has this name.
+    case unknownModel(String)
+    /// Weights whose names or shapes differ from the model's layout.
+    case weightsMismatch(String)
+
+    /// Human-readable description with a remedy.
+    public var description: String {
+        switch self {
+        case let .malformed(why):
+            return "model spec: \(why); a spec is a JSON list of layer objects such as "
+                + #"[{"type": "flatten"}, {"type": "linear", "out_features": 10}] (README, "Models")"#
+        case let .unknownLayer(layer, type):
+            return "model spec layer \(layer): unknown type \"\(type)\"; known types: conv2d, maxpool2d, avgpool2d, "
+                + "global_avgpool, relu, flatten, linear, dropout, groupnorm, residual"
+        case let .badField(layer, field, why):
+            return "model spec layer \(layer): \"\(field)\" \(why)"
+        case let .inconsistentShape(layer, input, why):
+            return "model spec layer \(layer): input \(input): \(why)"
+        case let .wrongOutput(got, classes):
+            return "the network ends with output \(got) but the dataset has \(classes) classes; "
+                + "end the spec with a linear layer of out_features \(classes)"
+        case let .unknownModel(name):
+            return "unknown model \"\(name)\"; choose one of cnn4, lenet5, mlp, resnet8 or pass --model-spec FILE"
+        case let .weightsMismatch(why):
+            return "weights do not fit the model: \(why); use weights saved from the same --model/--model-spec and dataset"
+        }
+    }
+}

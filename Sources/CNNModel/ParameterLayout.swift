@@ -12,27 +12,3 @@ public struct ParameterEntry: Sendable, Equatable {
     public var count: Int { shape.reduce(1, *) }
 }
 
-/// Output channels of the four convolutions.
-let convChannels = [32, 64, 128, 256]
-
-/// Builds the layout for a C×H×W input and K classes, in PyTorch's state_dict order:
-/// conv1.weight [32,C,3,3], conv1.bias [32], ..., conv4.bias [256], fc.weight [K, 256*h*w], fc.bias [K]
-/// where h = H/16, w = W/16 (floors after four 2×2 poolings).
-func makeLayout(channels: Int, height: Int, width: Int, classes: Int) -> [ParameterEntry] {
-    var entries: [ParameterEntry] = []
-    var offset = 0
-    func add(_ name: String, _ shape: [Int]) {
-        entries.append(ParameterEntry(name: name, shape: shape, offset: offset))
-        offset += shape.reduce(1, *)
-    }
-    var cin = channels
-    for (i, cout) in convChannels.enumerated() {
-        add("conv\(i + 1).weight", [cout, cin, 3, 3])
-        add("conv\(i + 1).bias", [cout])
-        cin = cout
-    }
-    let features = cin * (height / 16) * (width / 16)
-    add("fc.weight", [classes, features])
-    add("fc.bias", [classes])
-    return entries
-}

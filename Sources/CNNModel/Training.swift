@@ -1,14 +1,14 @@
-// Training, evaluation and inference entry points of the CNN.
+// Training, evaluation and inference entry points of a Network.
 import Tensor
 
 /// Largest batch a forward-only pass uses: results do not depend on it, and it bounds the
-/// workspace (~50 MB for 3x32x32 at 64 images) since `flwr simulate` holds many models.
+/// workspace (~50 MB for cnn4 on 3x32x32 at 64 images) since `flwr simulate` holds many models.
 let maxInferenceBatch = 64
 
-extension CNN {
-    /// Checks that `images` holds exactly `count` NCHW images and every label is in 0..<classes.
+extension Network {
+    /// Checks that `images` holds exactly `count` examples and every label is in 0..<classes.
     func validate(images: UnsafeBufferPointer<Float>, count: Int, labels: UnsafeBufferPointer<Int32>?) throws {
-        let expected = count * channels * height * width
+        let expected = count * inputShape.count
         guard images.count == expected, images.baseAddress != nil || expected == 0 else {
             throw CNNError.imageCountMismatch(expectedFloats: expected, gotFloats: images.count)
         }
@@ -20,12 +20,14 @@ extension CNN {
     }
 
     /// Trains for `epochs` passes over the data in batches of `batchSize` (the last partial batch
-    /// included), shuffling with a generator seeded by `seed` each epoch. The momentum buffer
-    /// starts at zero on every call, like a fresh torch optimizer per fit. Calls `progress`
-    /// after every step. Images: N×C×H×W NCHW floats; labels: N values in 0..<classes.
+    /// included), shuffling with a generator seeded by `seed` each epoch (dropout masks from a
+    /// second generator derived from it). The momentum buffer starts at zero on every call, like a
+    /// fresh torch optimizer per fit. `adjustGradients(grads, params)` runs between backward and
+    /// the SGD step (e.g. a proximal term); `progress` after every step.
     public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
                       batchSize: Int, sgd: SGDConfig, seed: UInt64,
-                      progress: ((TrainProgress) -> Void)? = nil) throws -> TrainResult {
+                      adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?,
+                      progress: ((TrainProgress) -> Void)?) throws -> TrainResult {
         guard epochs >= 0 else { throw CNNError.invalidArgument(name: "epochs", value: epochs) }
         guard batchSize > 0 else { throw CNNError.invalidArgument(name: "batchSize", value: batchSize) }
         for (name, v) in [("learningRate", sgd.learningRate), ("momentum", sgd.momentum),
@@ -40,9 +42,10 @@ extension CNN {
         let batch = min(batchSize, count)
         let ws = workspace(for: batch)
         velocity.update(repeating: 0, count: parameterCount)
-        // FedProx: the parameters the round started from anchor the proximal term.
+        for case let op as DropoutOp in compiled.ops { op.rng = SplitMix64(seed: seed ^ 0xD1B5_4A32_D192_ED03 &+ UInt64(op.index)) }
+        // FedProx: the parameters the round started from anchor the proximal term (Tensor/Proximal.swift).
         let anchor: [Float]? = sgd.proximalMu > 0 ? Array(UnsafeBufferPointer(start: params, count: parameterCount)) : nil
-        let imageSize = channels * height * width
+        let imageSize = inputShape.count
         var order = Array(0..<count)
         var rng = SplitMix64(seed: seed)
         let steps = (count + batch - 1) / batch
@@ -58,9 +61,20 @@ extension CNN {
                         ws.batchLabels.pointer[j] = labelBase[k]
                     }
                 }
-                let loss = anchor.withOptionalBuffer { a in
-                    trainStep(ws.batchImages.pointer, labels: ws.batchLabels.pointer, n: n, sgd: sgd, ws: ws, anchor: a)
+                _ = forward(ws.batchImages.pointer, n: n, training: true, ws: ws)
+                let loss = backward(labels: ws.batchLabels.pointer, n: n, ws: ws).loss
+                if let anchor {
+                    anchor.withUnsafeBufferPointer { a in
+                        if let base = a.baseAddress {
+                            addProximalGradient(grads, params: params, anchor: base, count: parameterCount, mu: sgd.proximalMu)
+                        }
+                    }
                 }
+                if let adjustGradients {
+                    adjustGradients(UnsafeMutableBufferPointer(start: grads, count: parameterCount),
+                                    UnsafeBufferPointer(start: params, count: parameterCount))
+                }
+                self.step(sgd)
                 lossSum += loss * Double(n); seen += n
                 progress?(TrainProgress(epoch: epoch, step: step, stepsPerEpoch: steps, examplesSeen: seen, loss: loss))
             }
@@ -68,24 +82,10 @@ extension CNN {
         return TrainResult(meanLoss: lossSum / Double(seen), examples: seen)
     }
 
-    /// One forward + backward + SGD update on n images already in the workspace; returns the loss.
-    func trainStep(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int, sgd: SGDConfig,
-                   ws: Workspace, anchor: UnsafePointer<Float>? = nil) -> Double {
-        forward(images, n: n, ws: ws)
-        let ce = backward(images, labels: labels, n: n, ws: ws)
-        if let anchor, sgd.proximalMu > 0 {
-            addProximalGradient(grads, params: params, anchor: anchor, count: parameterCount, mu: sgd.proximalMu)
-        }
-        sgdStep(params, grads: grads, velocity: velocity, count: parameterCount, learningRate: sgd.learningRate,
-                momentum: sgd.momentum, weightDecay: sgd.weightDecay)
-        timings?.mark(4 * blocks.count + 1)
-        return ce.loss
-    }
-
-    /// Mean loss and accuracy over the data, in batches of at most `batchSize` images (results
+    /// Mean loss and accuracy over the data, in batches of at most `batchSize` examples (results
     /// do not depend on it; it only bounds the workspace).
     public func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
-                         batchSize: Int = 256) throws -> EvalResult {
+                         batchSize: Int) throws -> EvalResult {
         guard batchSize > 0 else { throw CNNError.invalidArgument(name: "batchSize", value: batchSize) }
         let count = labels.count
         try validate(images: images, count: count, labels: labels)
@@ -94,36 +94,35 @@ extension CNN {
         }
         let batch = min(batchSize, count, maxInferenceBatch)
         let ws = workspace(for: batch)
-        let imageSize = channels * height * width
+        let imageSize = inputShape.count
         var lossSum = 0.0, correct = 0
         var lo = 0
         while lo < count {
             let n = min(batch, count - lo)
-            forward(src + lo * imageSize, n: n, ws: ws)
-            let ce = softmaxCrossEntropy(ws.logits.pointer, labels: labelBase + lo, batch: n, classes: classes,
-                                         logitsGrad: nil)
+            let z = forward(src + lo * imageSize, n: n, training: false, ws: ws)
+            let ce = softmaxCrossEntropy(z, labels: labelBase + lo, batch: n, classes: classes, logitsGrad: nil)
             lossSum += ce.loss * Double(n); correct += ce.correct
             lo += n
         }
         return EvalResult(loss: lossSum / Double(count), accuracy: Double(correct) / Double(count), examples: count)
     }
 
-    /// Logits ([count, classes] row-major) of `count` NCHW images, in internal batches of up to `maxInferenceBatch`.
+    /// Logits ([count, classes] row-major) of `count` examples, in internal batches of up to `maxInferenceBatch`.
     public func logits(images: UnsafeBufferPointer<Float>, count: Int) throws -> [Float] {
         guard count >= 0 else { throw CNNError.invalidArgument(name: "count", value: count) }
         try validate(images: images, count: count, labels: nil)
         guard count > 0, let src = images.baseAddress else { return [] }
         let batch = min(maxInferenceBatch, count)
         let ws = workspace(for: batch)
-        let imageSize = channels * height * width
+        let imageSize = inputShape.count
         var out = [Float](repeating: 0, count: count * classes)
         out.withUnsafeMutableBufferPointer { dst in
             guard let base = dst.baseAddress else { return }
             var lo = 0
             while lo < count {
                 let n = min(batch, count - lo)
-                forward(src + lo * imageSize, n: n, ws: ws)
-                (base + lo * classes).update(from: ws.logits.pointer, count: n * classes)
+                let z = forward(src + lo * imageSize, n: n, training: false, ws: ws)
+                (base + lo * classes).update(from: z, count: n * classes)
                 lo += n
             }
         }
@@ -131,12 +130,9 @@ extension CNN {
     }
 }
 
-extension Optional where Wrapped == [Float] {
-    /// Calls `body` with the array's base address, or nil when there is no array.
-    func withOptionalBuffer<R>(_ body: (UnsafePointer<Float>?) -> R) -> R {
-        switch self {
-        case .some(let a): return a.withUnsafeBufferPointer { body($0.baseAddress) }
-        case .none: return body(nil)
-        }
-    }
+/// The reference CNN (zoo "cnn4") for C×H×W inputs: 390,410 parameters for 1×28×28 and 10
+/// classes, 398,666 for 3×32×32.
+public func referenceCNN(channels: Int, height: Int, width: Int, classes: Int, seed: UInt64, threads: Int = 2) throws -> Network {
+    try Network(spec: Zoo.cnn4(classes: classes), input: .image(channels: channels, height: height, width: width),
+                classes: classes, seed: seed, threads: threads)
 }

@@ -38,7 +38,7 @@ struct Session {
         let proof = config.authToken.map { HMACSHA256.proof(token: $0, nonce: challenge.nonce, clientID: config.clientID) } ?? []
         let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: config.clientID, partition: config.partition,
                           acceptsZlib: config.acceptCompression, authProof: proof, agent: config.agent,
-                          maxFrameBytes: config.maxFrameBytes)
+                          maxFrameBytes: config.maxFrameBytes, model: config.model)
         // The session's limits apply from the Hello on: the server may send its first instruction
         // right behind the Welcome, before this task has looked at the Welcome.
         try await connection.established(limit: config.maxFrameBytes, compression: config.acceptCompression)

@@ -110,7 +110,8 @@ enum PayloadLimits {
             1: ("protocol_version", .varint), 2: ("nonce", .bytes(max: WireLimits.maxTokenBytes)), 3: ("auth_required", .varint),
             4: ("max_frame_bytes", .varint),
         ]),
-        schema("Welcome", Flwr__Welcome.self, [1: ("protocol_version", .varint), 2: ("session_id", identifier), 3: ("compression", .varint)]),
+        schema("Welcome", Flwr__Welcome.self, [1: ("protocol_version", .varint), 2: ("session_id", identifier), 3: ("compression", .varint),
+                                               4: ("model", text)]),
         schema("Refusal", Flwr__Refusal.self, [1: ("reason", .varint), 2: ("message", text)]),
         schema("GetParametersIns", Flwr__GetParametersIns.self, [1: ("config", .counted(mapEntry, .mapEntries))]),
         schema("FitIns", Flwr__FitIns.self, [1: ("round", .varint), 2: ("parameters", .message(parameters)), 3: ("config", .counted(mapEntry, .mapEntries))]),
@@ -121,7 +122,7 @@ enum PayloadLimits {
         schema("Hello", Flwr__Hello.self, [
             1: ("protocol_version", .varint), 2: ("client_id", identifier), 3: ("partition", .varint),
             4: ("accept_compression", .repeatedVarint(.compressions)), 5: ("auth_proof", .bytes(max: WireLimits.maxTokenBytes)),
-            6: ("agent", text), 7: ("max_frame_bytes", .varint),
+            6: ("agent", text), 7: ("max_frame_bytes", .varint), 8: ("model", text),
         ]),
         schema("ParametersRes", Flwr__ParametersRes.self, [1: ("status", .message(status)), 2: ("parameters", .message(parameters))]),
         schema("FitRes", Flwr__FitRes.self, [

@@ -58,7 +58,7 @@ public enum WireDecoder {
         case FLWR__SERVER_MESSAGE__MSG_WELCOME:
             let x = try required(msg.welcome, "Welcome").pointee
             return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),  // printable (PayloadLimits)
-                                    zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB))
+                                    zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB, model: text(x.model)))
         case FLWR__SERVER_MESSAGE__MSG_REFUSAL:
             let x = try required(msg.refusal, "Refusal").pointee
             return .refusal(Refusal(reason: RefusalReason(x.reason), message: text(x.message)))
@@ -116,7 +116,7 @@ public enum WireDecoder {
                                 partition: x.partition >= 0 ? Int(x.partition) : nil,
                                 acceptsZlib: accepts.contains(FLWR__COMPRESSION__COMPRESSION_ZLIB),
                                 authProof: binary(x.auth_proof), agent: text(x.agent),
-                                maxFrameBytes: Int(clamping: x.max_frame_bytes)))
+                                maxFrameBytes: Int(clamping: x.max_frame_bytes), model: text(x.model)))
         case FLWR__CLIENT_MESSAGE__MSG_PARAMETERS_RES:
             let x = try required(msg.parameters_res, "ParametersRes").pointee
             return .parametersRes(ParametersRes(status: try status(x.status), parameters: try parameters(x.parameters, data)))

@@ -239,6 +239,7 @@ public enum WireEncoder {
             x.pointee.protocol_version = w.protocolVersion
             x.pointee.session_id = try arena.checked(w.sessionID, "session_id", max: WireLimits.maxIdentifierBytes)
             x.pointee.compression = w.zlib ? FLWR__COMPRESSION__COMPRESSION_ZLIB : FLWR__COMPRESSION__COMPRESSION_NONE
+            x.pointee.model = try arena.cString(w.model)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_WELCOME; m.pointee.welcome = x
         case .refusal(let r):
             let x = try arena.make(Flwr__Refusal.self); flwr__refusal__init(x)
@@ -295,6 +296,7 @@ public enum WireEncoder {
             x.pointee.auth_proof = try arena.binary(h.authProof)
             x.pointee.agent = try arena.text(h.agent)
             x.pointee.max_frame_bytes = UInt64(max(0, h.maxFrameBytes))
+            x.pointee.model = try arena.cString(h.model)
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_HELLO; m.pointee.hello = x
         case .parametersRes(let res):
             let x = try arena.make(Flwr__ParametersRes.self); flwr__parameters_res__init(x)

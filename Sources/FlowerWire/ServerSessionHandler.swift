@@ -241,7 +241,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
         policy.compressionAllowed = zlib
         _ = context.pipeline.syncOperations.removeHandler(name: Self.idleHandlerName)
         becomeIdle(proxy)
-        write(context, .welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: zlib)), proxy: proxy)
+        write(context, .welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: zlib, model: config.model)), proxy: proxy)
         logger.info("client \(loggable(hello.clientID)) joined from \(peer) (session \(sessionID), partition \(hello.partition.map(String.init) ?? "none"), \(loggable(hello.agent)))")
     }
 
@@ -259,6 +259,9 @@ final class ServerSessionHandler: ChannelInboundHandler {
                                    ? "the server requires authentication: set the same --auth-token (FLWR_AUTH_TOKEN) on the client"
                                    : "authentication proof does not match: set the same --auth-token (FLWR_AUTH_TOKEN) on server and clients")
             }
+        }
+        if let why = modelMismatch(server: config.model, client: hello.model) {
+            return Refusal(reason: .protocolError, message: why)
         }
         if hello.clientID.isEmpty {
             return Refusal(reason: .protocolError, message: "empty client_id: give the client a --client-id or --partition")
@@ -388,4 +391,18 @@ final class ServerSessionHandler: ChannelInboundHandler {
         closeReason = reason
         context.close(promise: nil)
     }
+}
+
+/// Why a client's stated model ("<name>|<layout digest>") cannot join a server's, if it cannot:
+/// both stated and the digests differ. Names are only for the message.
+func modelMismatch(server: String, client: String) -> String? {
+    guard !server.isEmpty, !client.isEmpty else { return nil }
+    func split(_ s: String) -> (String, Substring) {
+        guard let bar = s.lastIndex(of: "|") else { return (s, Substring(s)) }
+        return (String(s[..<bar]).prefix(200).description, s[s.index(after: bar)...])
+    }
+    let (sn, sd) = split(server), (cn, cd) = split(client)
+    guard sd != cd else { return nil }
+    return "the client trains \(loggable(cn).debugDescription) but the server runs \(sn.debugDescription) (different parameter layouts): "
+        + "start the clients with the server's --model/--model-spec and dataset"
 }

@@ -69,6 +69,8 @@ public struct WireClientConfig: Sendable {
     public var retainFrameBuffers: Bool = true
     /// Free-form description sent in Hello.
     public var agent: String = "flwr/\(flwrVersion) swift"
+    /// The model this client trains, "<name>|<layout digest>", sent in Hello ("" = unstated).
+    public var model: String = ""
 
     /// A configuration for `clientID` connecting to `host:port`.
     public init(host: String, port: Int = 8080, clientID: String, partition: Int? = nil,

@@ -37,10 +37,13 @@ public struct Hello: Sendable, Equatable {
     public var agent: String
     /// Largest frame payload the client accepts (0 = unstated).
     public var maxFrameBytes: Int
+    /// The model the client trains, "<name>|<layout digest>" ("" = unstated).
+    public var model: String
 
     /// A hello from its fields.
     public init(protocolVersion: UInt32, clientID: String, partition: Int?, acceptsZlib: Bool,
-                authProof: [UInt8], agent: String, maxFrameBytes: Int) {
+                authProof: [UInt8], agent: String, maxFrameBytes: Int, model: String = "") {
+        self.model = model
         self.protocolVersion = protocolVersion
         self.clientID = clientID
         self.partition = partition
@@ -60,8 +63,12 @@ public struct Welcome: Sendable, Equatable {
     /// Whether zlib compression may be used (when it pays) in both directions.
     public var zlib: Bool
 
+    /// The server's model, "<name>|<layout digest>" ("" = unstated).
+    public var model: String = ""
+
     /// A welcome from its fields.
-    public init(protocolVersion: UInt32, sessionID: String, zlib: Bool) {
+    public init(protocolVersion: UInt32, sessionID: String, zlib: Bool, model: String = "") {
+        self.model = model
         self.protocolVersion = protocolVersion
         self.sessionID = sessionID
         self.zlib = zlib

@@ -43,6 +43,9 @@ public struct WireServerConfig: Sendable {
     public var retainFrameBuffers: Bool = true
     /// Raise the process's soft RLIMIT_NOFILE to its hard limit at start.
     public var raiseDescriptorLimit: Bool = true
+    /// The model this server runs, "<name>|<layout digest>"; clients stating another are refused
+    /// at Hello ("" = no check).
+    public var model: String = ""
 
     /// Defaults: 0.0.0.0:8080, no token, 256 MiB frames, 10 s handshake.
     public init(host: String = "0.0.0.0", port: Int = 8080, authToken: String? = nil,

@@ -1,6 +1,7 @@
 // `flwr bench train`: training/inference images/s of the reference CNN and GEMM GFLOPS.
 import ArgumentParser
 import CNNModel
+import FlowerLearning
 import Dispatch
 import Foundation
 import Tensor
@@ -12,7 +13,7 @@ import Glibc
 struct BenchTrain: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Training and inference images/s of the reference CNN, and GEMM GFLOPS.",
+        abstract: "Training and inference images/s of a model (default: the reference CNN), and GEMM GFLOPS.",
         discussion: """
             Lines: {"bench":"train","input":"1x28x28","batch":32,"threads":2,"images_per_s":...}, \
             {"bench":"infer",...}, {"bench":"gemm","m":...,"n":...,"k":...,"threads":...,"gflops":...}.
@@ -42,6 +43,17 @@ struct BenchTrain: AsyncParsableCommand {
 
     @Option(help: "Seed for the model and the synthetic data.")
     var seed: UInt64 = 1
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Flag(help: "Print the model's spec (JSON, PyTorch names) for the first --input and exit (Benchmarks/pytorch_train.py builds its twin from it).")
+    var printSpec = false
+
+    /// The model under test (--model / --model-spec; default the reference CNN) for C×H×W inputs and 10 classes.
+    private func makeModel(c: Int, h: Int, w: Int, threads: Int) throws -> any Model {
+        try modelOptions.selection().build(input: .image(channels: c, height: h, width: w), classes: 10, seed: seed,
+                                           threads: threads)
+    }
 
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be > 0") }
@@ -75,6 +87,11 @@ struct BenchTrain: AsyncParsableCommand {
     func run() async throws {
         let parts = Set(only.split(separator: ",").map(String.init))
         let inputs = self.inputs
+        if printSpec, let (c, h, w) = inputs.first {
+            let spec = try modelOptions.selection().networkSpec(input: .image(channels: c, height: h, width: w), classes: 10)
+            print(String(decoding: try spec.jsonData(), as: UTF8.self))
+            return
+        }
         let level = try KernelLevel.preferred()     // what the GEMM figures use (FLWR_KERNELS lowers it)
         if parts.contains("memory") {
             // A fresh process per figure: the peak of one must not hide inside another's.
@@ -169,7 +186,7 @@ struct BenchTrain: AsyncParsableCommand {
         let before = procStatusKB("VmRSS")
         let examples: Int
         do {
-            let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+            let model = try makeModel(c: c, h: h, w: w, threads: threads)
             examples = try images.withUnsafeBufferPointer { x in
                 try labels.withUnsafeBufferPointer { y in
                     try model.train(images: x, labels: y, epochs: 1, batchSize: 64, sgd: SGDConfig(), seed: seed)
@@ -226,7 +243,7 @@ struct BenchTrain: AsyncParsableCommand {
 
     private func trainRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws
         -> (perSecond: Double, perCPUSecond: Double) {
-        let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+        let model = try makeModel(c: c, h: h, w: w, threads: threads)
         let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
         return try images.withUnsafeBufferPointer { x in
             try labels.withUnsafeBufferPointer { y in
@@ -240,14 +257,15 @@ struct BenchTrain: AsyncParsableCommand {
 
     /// Per-phase milliseconds per training step, from PhaseTimings.
     private func printBreakdown(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws {
-        let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+        let model = try makeModel(c: c, h: h, w: w, threads: threads)
         let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
-        let timings = PhaseTimings(blocks: 4)
+        guard let network = model as? Network else { return }
+        let timings = PhaseTimings(names: network.phaseNames)
         var steps = 0
         try images.withUnsafeBufferPointer { x in
             try labels.withUnsafeBufferPointer { y in
                 _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
-                model.timings = timings
+                network.timings = timings
                 _ = try measure(units: 8) {
                     _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
                     steps += 8
@@ -261,7 +279,7 @@ struct BenchTrain: AsyncParsableCommand {
     }
 
     private func inferRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws -> Double {
-        let model = try CNN(channels: c, height: h, width: w, classes: 10, seed: seed, threads: threads)
+        let model = try makeModel(c: c, h: h, w: w, threads: threads)
         let (images, _) = syntheticData(count: batch, c: c, h: h, w: w)
         return try images.withUnsafeBufferPointer { x in
             try measure(units: Double(batch)) { _ = try model.logits(images: x, count: batch) }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CIFARLoader
 import CNNModel
+import FlowerLearning
 import FlowerCore
 import FlowerWire
 import Foundation
@@ -45,6 +46,7 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "Seconds to keep retrying to reach the server before giving up.")
     var connectDeadline: Double = 600
 
+    @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -65,17 +67,20 @@ struct ClientCommand: AsyncParsableCommand {
         let local = try ClientDataBuilder(numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
             .build(split: split, partition: index, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))
         let threads = training.threadCount
-        let shape = (c: split.train.channels, h: split.train.height, w: split.train.width, k: split.train.classes)
+        let input = modelInputShape(split.train), classes = split.train.classes
         let seed = data.seed
-        let pool = ModelPool(size: 1) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
-                                                seed: seed, threads: threads) }
-        let client = attack.wrap(CNNClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
-                                           eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger),
+        let selection = try modelOptions.selection()
+        let pool = ModelPool(size: 1) { try selection.build(input: input, classes: classes, seed: seed, threads: threads) }
+        // A spec that does not fit the data fails here, before connecting.
+        let fingerprint = try pool.withModelNow { modelFingerprint(label: selection.label, layout: $0.layout) }
+        let client = attack.wrap(ModelClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
+                                             eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger),
                                  partition: index, seed: seed)
         let (host, port) = try parseHostPort(server)
         var config = WireClientConfig(host: host, port: port, clientID: clientId ?? "partition-\(index)", partition: index,
                                       authToken: authToken)
         config.maxFrameBytes = maxFrameMb << 20
+        config.model = fingerprint
         config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
         config.retry.seed = seed &+ UInt64(index)
         let wireConfig = config

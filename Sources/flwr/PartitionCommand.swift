@@ -6,17 +6,19 @@ import CIFARLoader
 /// The flags that choose a dataset: `--dataset` and `--data-dir` (train, simulate, and through
 /// `DataOptions` partition, privatize and client).
 struct DatasetSource: ParsableArguments {
-    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, or npz (a folder written by `flwr privatize --out`).")
+    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, npz (a folder written by `flwr privatize --out`, or --data-file F.npz), or csv (--data-file F.csv --label-column NAME).")
     var dataset: String = "fashion-mnist"
 
     @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>; Fashion-MNIST there comes from Debian's dataset-fashion-mnist).")
     var dataDir: String?
 
+    @OptionGroup var fileOptions: DataFileOptions
+
     /// The parsed dataset kind.
     func kind() throws -> DatasetKind { try DatasetKind.parse(dataset) }
 
     /// Reads the training and test sets.
-    func load() throws -> DatasetSplit { try loadDataset(try kind(), dataDir: dataDir) }
+    func load() throws -> DatasetSplit { try loadDataset(try kind(), dataDir: dataDir, files: fileOptions.files) }
 
     func validate() throws {
         do { _ = try kind() } catch { throw ValidationError("\(error)") }

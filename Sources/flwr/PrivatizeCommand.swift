@@ -87,7 +87,8 @@ struct PrivatizeCommand: ParsableCommand {
     func run() throws {
         guard let request = try privacy.request(defaultLedgerDirectory: out) else { return }
         let split = try loadPartition(try data.kind(), dataDir: data.dataDir, index: partition,
-                                      numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
+                                      numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed,
+                                      files: data.source.fileOptions.files)
         let result = try privatize(split.train, request: request)
         let path = out.hasSuffix("/") ? out + npzPartitionFile : out + "/" + npzPartitionFile
         try NPZ.writeDataset(result.dataset, to: path)

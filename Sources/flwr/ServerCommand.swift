@@ -1,6 +1,7 @@
 import ArgumentParser
 import CIFARLoader
 import CNNModel
+import FlowerLearning
 import FedAvg
 import FlowerCore
 import FlowerWire
@@ -29,11 +30,13 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for --min-clients before giving up.")
     var waitTimeout: Double = 600
 
-    @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, or none (federated evaluation on the clients instead).")
+    @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, csv, or none (federated evaluation on the clients instead).")
     var dataset: String = "fashion-mnist"
 
     @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>).")
     var dataDir: String?
+
+    @OptionGroup var fileOptions: DataFileOptions
 
     @Option(help: "Evaluate on at most this many test images.")
     var maxTestExamples: Int?
@@ -62,6 +65,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Threads for central evaluation (default: all cores).")
     var threads: Int?
 
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var initial: InitialModelOptions
     @OptionGroup var log: LogOptions
 
     @OptionGroup(title: "Connection limits") var connections: ServerConnectionOptions
@@ -75,12 +80,25 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.server")
-        let evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, maxTestExamples: maxTestExamples,
+        var evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, files: fileOptions.files,
+                                                    maxTestExamples: maxTestExamples,
+                                                    model: try modelOptions.selection(),
                                                     threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                     seed: federation.seed, logger: logger)
+        if let path = initial.initialModel {
+            guard let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) else {
+                throw ValidationError("--initial-model needs --dataset (not none): the weights are checked against the model built for it")
+            }
+            evaluation?.initialParameters = try loadWeights(path, layout: layout)
+            logger.info("initial model from \(path) (\(layout.count) tensors, names and shapes checked)")
+        }
         let checkpoint = try loadCheckpoint(logger: logger)
         let manager = InMemoryClientManager(maxClients: net.maxClients)
-        let wire = WireServer(config: connections.apply(try net.wireConfig()), manager: manager, logger: logger)
+        var wireConfig = connections.apply(try net.wireConfig())
+        if let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) {
+            wireConfig.model = modelFingerprint(label: try modelOptions.selection().label, layout: layout)
+        }
+        let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
         let port = try await wire.start()
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 

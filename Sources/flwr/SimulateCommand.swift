@@ -1,6 +1,7 @@
 import ArgumentParser
 import CIFARLoader
 import CNNModel
+import FlowerLearning
 import FedAvg
 import FlowerCore
 import FlowerWire
@@ -58,6 +59,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.")
     var out: String = "flwr-out"
 
+    @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -80,13 +82,13 @@ struct SimulateCommand: AsyncParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let slots = parallel ?? min(cores, clients)
         let threadsPerClient = training.threads ?? max(1, cores / slots)
-        let evaluation = try CentralEvaluation(test: test, threads: cores, seed: seed, logger: logger)
+        let selection = try modelOptions.selection()
+        let evaluation = try CentralEvaluation(test: test, model: selection, threads: cores, seed: seed, logger: logger)
 
         let scheme: Partitioner = alpha > 0 ? .dirichlet(alpha: alpha, minPartitionSize: 10) : .iid
         let builder = ClientDataBuilder(numPartitions: clients, scheme: scheme, seed: seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
-        let shape = (c: split.train.channels, h: split.train.height, w: split.train.width, k: split.train.classes)
-        let pool = ModelPool(size: slots) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
-                                                    seed: seed, threads: threadsPerClient) }
+        let input = modelInputShape(split.train), classes = split.train.classes
+        let pool = ModelPool(size: slots) { try selection.build(input: input, classes: classes, seed: seed, threads: threadsPerClient) }
         let defaults = training.defaults(seed: seed)
         let parts = try builder.partitions(of: split)
         var clientObjects: [any Client] = []
@@ -95,13 +97,15 @@ struct SimulateCommand: AsyncParsableCommand {
             let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
             let bad = attacks.isMalicious(i)
             let train = bad ? LocalData(dataset: attacks.attack.trainingData(local.train.dataset)) : local.train
-            let honest = CNNClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger)
+            let honest = ModelClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger)
             clientObjects.append(bad ? attacks.attack.wrap(honest, partition: i, seed: seed) : honest)
         }
-        logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each")
+        logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
 
         let manager = InMemoryClientManager()
-        let wire = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0), manager: manager, logger: logger)
+        var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
+        wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
+        let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
         let port = try await wire.start()
         let strategy = try dpFedAvg.wrap(strategyOptions.make(base: makeFedAvg(fractionFit: fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
                                   minClients: clients, initialParameters: evaluation.initialParameters,
@@ -112,10 +116,12 @@ struct SimulateCommand: AsyncParsableCommand {
                             options: strategyOptions.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath)), logger: logger)
 
         let clientLogger = Logger(label: "flwr.client")
+        let clientModel = wireConfig.model
         let tasks = clientObjects.enumerated().map { i, client in
             Task {
                 var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "partition-\(i)", partition: i)
                 config.retry.seed = seed &+ UInt64(i)
+                config.model = clientModel
                 let wireConfig = config
                 return try await WireClient.run(config: wireConfig, client: client, logger: clientLogger)
             }

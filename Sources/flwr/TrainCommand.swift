@@ -1,6 +1,7 @@
 import ArgumentParser
 import CIFARLoader
 import CNNModel
+import FlowerLearning
 import FlowerCore
 import Foundation
 
@@ -8,7 +9,7 @@ import Foundation
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the reference CNN centrally (no federation), with test accuracy after each epoch.",
+        abstract: "Train a model (default: the reference CNN) centrally (no federation), with test accuracy after each epoch.",
         discussion: """
             A progress bar (images/s, loss) is drawn when stderr is a terminal, plain lines otherwise. \
             With --dp-epsilon the training images get Laplace noise first (see `flwr privatize --help` \
@@ -19,6 +20,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var training: TrainingOptions
     @OptionGroup var privacy: PrivacyOptions
+    @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var logOptions: LogOptions
 
     @Option(help: "Seed of initialisation and shuffling.")
@@ -50,9 +52,10 @@ struct TrainCommand: ParsableCommand {
         guard train.count > 0 else { throw CLIError.emptyData("the training set of \(source.dataset) is empty") }
         let trainImages = modelInput(train)
         let testImages = modelInput(split.test)
-        let model = try CNN(channels: train.channels, height: train.height, width: train.width,
-                            classes: train.classes, seed: seed, threads: training.threadCount)
-        logger.info("\(train.name): \(train.count) training and \(split.test.count) test images; CNN with \(model.parameterCount) parameters, \(training.threadCount) threads")
+        let selection = try modelOptions.selection()
+        let model = try selection.build(input: modelInputShape(train), classes: train.classes, seed: seed,
+                                        threads: training.threadCount)
+        logger.info("\(train.name): \(train.count) training and \(split.test.count) test images; \(selection.label) with \(model.parameterCount) parameters, \(training.threadCount) threads")
 
         let metrics = try metricsOut.map { try JSONLinesFile(path: $0) }
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)

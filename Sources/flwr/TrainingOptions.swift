@@ -1,5 +1,6 @@
 import ArgumentParser
 import CNNModel
+import FlowerLearning
 import Foundation
 
 /// Local training flags shared by `flwr train`, `flwr client` and `flwr simulate`.

@@ -3,7 +3,7 @@ import XCTest
 @testable import Tensor
 
 /// Trains `model` on (x, y) and returns the result.
-func train(_ model: CNN, _ x: [Float], _ y: [Int32], epochs: Int, batch: Int, sgd: SGDConfig = SGDConfig(),
+func train(_ model: Network, _ x: [Float], _ y: [Int32], epochs: Int, batch: Int, sgd: SGDConfig = SGDConfig(),
            seed: UInt64 = 1, progress: ((TrainProgress) -> Void)? = nil) throws -> TrainResult {
     try x.withUnsafeBufferPointer { xs in try y.withUnsafeBufferPointer {
         try model.train(images: xs, labels: $0, epochs: epochs, batchSize: batch, sgd: sgd, seed: seed, progress: progress)
@@ -13,7 +13,7 @@ func train(_ model: CNN, _ x: [Float], _ y: [Int32], epochs: Int, batch: Int, sg
 /// Training-loop semantics that are cheap enough for debug builds.
 final class TrainingTests: XCTestCase {
     func testStepsExamplesAndProgressIncludeThePartialBatch() throws {
-        let m = try CNN(channels: 1, height: 16, width: 16, classes: 3, seed: 1, threads: 1)
+        let m = try referenceCNN(channels: 1, height: 16, width: 16, classes: 3, seed: 1, threads: 1)
         let (x, y) = syntheticBatch(count: 5, c: 1, h: 16, w: 16, classes: 3, seed: 2)
         var seen: [TrainProgress] = []
         let r = try train(m, x, y, epochs: 2, batch: 2) { seen.append($0) }
@@ -27,7 +27,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testEvaluateMatchesLogitsAndIgnoresBatchSize() throws {
-        let m = try CNN(channels: 3, height: 16, width: 16, classes: 4, seed: 5, threads: 2)
+        let m = try referenceCNN(channels: 3, height: 16, width: 16, classes: 4, seed: 5, threads: 2)
         let (x, y) = syntheticBatch(count: 7, c: 3, h: 16, w: 16, classes: 4, seed: 6)
         let logits = try x.withUnsafeBufferPointer { try m.logits(images: $0, count: 7) }
         XCTAssertEqual(logits.count, 28)
@@ -56,7 +56,7 @@ final class TrainingReleaseTests: XCTestCase {
 
     /// A few dozen steps on one fixed batch drive the loss near zero.
     func testOverfitsOneSmallBatch() throws {
-        let m = try CNN(channels: 1, height: 28, width: 28, classes: 10, seed: 1, threads: 2)
+        let m = try referenceCNN(channels: 1, height: 28, width: 28, classes: 10, seed: 1, threads: 2)
         // 16 noisy images, each with a bright 6×6 patch at a place that depends on its label.
         var (x, y) = syntheticBatch(count: 16, c: 1, h: 28, w: 28, classes: 10, seed: 9)
         for i in 0..<16 {
@@ -81,13 +81,13 @@ final class TrainingReleaseTests: XCTestCase {
         let (x, y) = syntheticBatch(count: 40, c: 3, h: 32, w: 32, classes: 10, seed: 3)
         var results: [[Float]] = []
         for threads in [1, 2, 2] {
-            let m = try CNN(channels: 3, height: 32, width: 32, classes: 10, seed: 4, threads: threads)
+            let m = try referenceCNN(channels: 3, height: 32, width: 32, classes: 10, seed: 4, threads: threads)
             _ = try train(m, x, y, epochs: 2, batch: 16, sgd: SGDConfig(learningRate: 0.02, momentum: 0.9, weightDecay: 1e-4), seed: 5)
             results.append(m.parameters())
         }
         XCTAssertEqual(results[0], results[1], "1 vs 2 threads")
         XCTAssertEqual(results[1], results[2], "two runs, same seeds")
-        let m = try CNN(channels: 3, height: 32, width: 32, classes: 10, seed: 4, threads: 2)
+        let m = try referenceCNN(channels: 3, height: 32, width: 32, classes: 10, seed: 4, threads: 2)
         _ = try train(m, x, y, epochs: 2, batch: 16, seed: 6)
         XCTAssertNotEqual(m.parameters(), results[0], "a different shuffle seed changes the result")
     }
@@ -95,14 +95,14 @@ final class TrainingReleaseTests: XCTestCase {
     /// After the first step every buffer is reused (the step itself allocates nothing: all
     /// activations, gradients, packing buffers and the batch gather live in the workspace).
     func testTrainingStepsReuseTheWorkspace() throws {
-        let m = try CNN(channels: 1, height: 28, width: 28, classes: 10, seed: 1, threads: 2)
+        let m = try referenceCNN(channels: 1, height: 28, width: 28, classes: 10, seed: 1, threads: 2)
         let (x, y) = syntheticBatch(count: 64, c: 1, h: 28, w: 28, classes: 10, seed: 2)
         _ = try train(m, x, y, epochs: 1, batch: 32)
         let ws = try XCTUnwrap(m.workspace)
-        let dAct = ws.dAct.pointer, gemmWS = m.gemmWorkspace
+        let dAct = ws.gradients[1].pointer, gemmWS = m.gemmWorkspace
         _ = try train(m, x, y, epochs: 3, batch: 32)
         XCTAssertTrue(m.workspace === ws, "the workspace must not be reallocated")
-        XCTAssertEqual(m.workspace?.dAct.pointer, dAct)
+        XCTAssertEqual(m.workspace?.gradients[1].pointer, dAct)
         XCTAssertTrue(m.gemmWorkspace === gemmWS, "the GEMM packing buffers must not be reallocated")
         _ = try train(m, x, y, epochs: 1, batch: 16)
         XCTAssertTrue(m.workspace === ws, "a smaller batch reuses the workspace")

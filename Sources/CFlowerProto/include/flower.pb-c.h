@@ -244,10 +244,16 @@ struct  Flwr__Hello
    * its own limit). The server refuses to send a larger frame rather than send one the client drops.
    */
   uint64_t max_frame_bytes;
+  /*
+   * The model the client trains, as "<name>|<layout digest>" (e.g. "cnn4|9f...": FNV-1a 64 of
+   * every parameter's name and shape); empty = unstated. A server that states its own refuses a
+   * client whose digest differs (PROTOCOL_ERROR, naming both models).
+   */
+  char *model;
 };
 #define FLWR__HELLO__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__hello__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL, {0,NULL}, (char *)protobuf_c_empty_string, 0 }
+    , 0, (char *)protobuf_c_empty_string, 0, 0,NULL, {0,NULL}, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -265,10 +271,14 @@ struct  Flwr__Welcome
    * Compression the server will use when it pays; the client may use it too.
    */
   Flwr__Compression compression;
+  /*
+   * The server's model in the same form as Hello.model; empty = unstated.
+   */
+  char *model;
 };
 #define FLWR__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__welcome__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE }
+    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string }
 
 
 /*

@@ -1,5 +1,5 @@
 import CNNModel
-@testable import flwr
+@testable import FlowerLearning
 import Synchronization
 import XCTest
 
@@ -7,7 +7,7 @@ final class ModelPoolTests: XCTestCase {
     /// One model, held while four clients queue with different amounts of work: the freed model
     /// goes to the largest job first (ties in arrival order), one task at a time.
     func testFreedModelGoesToTheLargestWaitingJob() async throws {
-        let pool = ModelPool(size: 1) { try CNN(channels: 1, height: 16, width: 16, classes: 2, seed: 1, threads: 1) }
+        let pool = ModelPool(size: 1) { try referenceCNN(channels: 1, height: 16, width: 16, classes: 2, seed: 1, threads: 1) }
         let record = Record()
         let held = try await pool.acquire(work: 0)
         var waiters: [Task<Void, Error>] = []

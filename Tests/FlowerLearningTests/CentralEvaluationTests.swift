@@ -1,7 +1,7 @@
 import CIFARLoader
 import CNNModel
 import FlowerCore
-@testable import flwr
+@testable import FlowerLearning
 import Logging
 import XCTest
 
@@ -17,7 +17,7 @@ final class CentralEvaluationTests: XCTestCase {
         let test = Dataset(bytes: bytes, labels: labels, channels: 1, height: 16, width: 16, classes: 3, name: "synthetic")
         let logger = Logger(label: "test")
 
-        let reference = try CNN(channels: 1, height: 16, width: 16, classes: 3, seed: 5, threads: 1)
+        let reference = try referenceCNN(channels: 1, height: 16, width: 16, classes: 3, seed: 5, threads: 1)
         let images = modelInput(test)
         let expected = try images.withUnsafeBufferPointer { ib in
             try labels.withUnsafeBufferPointer { lb in try reference.evaluate(images: ib, labels: lb) }
@@ -25,7 +25,7 @@ final class CentralEvaluationTests: XCTestCase {
         let parameters = try Parameters(shapes: reference.layout, values: reference.parameters())
         XCTAssert(expected.accuracy > 0 && expected.accuracy < 1, "a degenerate set would not test the sum")
         for shards in [2, 3] {
-            let evaluation = try CentralEvaluation(test: test, threads: shards, seed: 5, logger: logger)
+            let evaluation = try CentralEvaluation(test: test, model: .reference, threads: shards, seed: 5, logger: logger)
             XCTAssertEqual(evaluation.initialParameters.values, parameters.values, "seeded initial model")
             let evaluate = try XCTUnwrap(evaluation.evaluateFn)
             let result = try await evaluate(1, parameters)

@@ -1,20 +1,20 @@
 import CNNModel
 import Synchronization
 
-/// A fixed set of CNN instances shared by the clients of one process (`flwr simulate`), so that
+/// A fixed set of model instances shared by the clients of one process (`flwr simulate`), so that
 /// at most `size` clients train at once: the machine's cores are used and not oversubscribed, and
 /// memory holds `size` model workspaces however many clients there are.
 ///
 /// When clients wait, a freed model goes to the one with the most work (longest job first, ties in
 /// arrival order): with non-IID partitions of very different sizes this keeps every slot busy
 /// until the end of the round instead of leaving a core idle while one large client finishes.
-final class ModelPool: Sendable {
+public final class ModelPool: Sendable {
     private struct Waiter {
         let work: Int
-        let continuation: CheckedContinuation<CNNBox, Never>
+        let continuation: CheckedContinuation<ModelBox, Never>
     }
     private struct State {
-        var idle: [CNNBox] = []
+        var idle: [ModelBox] = []
         var created = 0
         var waiters: [Waiter] = []
 
@@ -27,27 +27,29 @@ final class ModelPool: Sendable {
     }
     private let state = Mutex(State())
     private let size: Int
-    private let make: @Sendable () throws -> CNN
+    private let make: @Sendable () throws -> any Model
 
     /// A pool of at most `size` models built on demand by `make`.
-    init(size: Int, make: @escaping @Sendable () throws -> CNN) {
+    public init(size: Int, make: @escaping @Sendable () throws -> any Model) {
         self.size = max(1, size)
         self.make = make
     }
 
     /// Runs `body` with exclusive use of one model, waiting for a free one if all are busy;
     /// `work` (e.g. examples × epochs) orders the waiters, largest first.
-    func withModel<R: Sendable>(work: Int = 0, _ body: (CNN) throws -> R) async throws -> R {
+    /// The body runs on the model's own compute thread (ComputeThread), never on Swift's
+    /// cooperative pool or an event loop, so timers and I/O stay on time while the cores train.
+    public func withModel<R: Sendable>(work: Int = 0, _ body: @escaping @Sendable (any Model) throws -> R) async throws -> R {
         let box = try await acquire(work: work)
         defer { release(box) }
-        return try body(box.model)
+        return try await box.thread.run { try body(box.model) }
     }
 
     /// A model for exclusive use, waiting (largest `work` first) while all are busy.
-    func acquire(work: Int) async throws -> CNNBox {
+    public func acquire(work: Int) async throws -> ModelBox {
         if let box = try acquireNow() { return box }
         return await withCheckedContinuation { cont in
-            let ready: CNNBox? = state.withLock { s in
+            let ready: ModelBox? = state.withLock { s in
                 if let b = s.idle.popLast() { return b }
                 s.waiters.append(Waiter(work: work, continuation: cont))
                 return nil
@@ -57,8 +59,8 @@ final class ModelPool: Sendable {
     }
 
     /// An idle model, else a new one if the pool has room, else nil (all `size` models busy).
-    private func acquireNow() throws -> CNNBox? {
-        enum Step { case got(CNNBox), build, full }
+    private func acquireNow() throws -> ModelBox? {
+        enum Step { case got(ModelBox), build, full }
         let step: Step = state.withLock { s in
             if let b = s.idle.popLast() { return .got(b) }
             if s.created < size { s.created += 1; return .build }
@@ -68,7 +70,7 @@ final class ModelPool: Sendable {
         case .got(let b): return b
         case .full: return nil
         case .build:
-            do { return CNNBox(model: try make()) } catch {
+            do { return ModelBox(model: try make()) } catch {
                 state.withLock { $0.created -= 1 }
                 throw error
             }
@@ -77,17 +79,17 @@ final class ModelPool: Sendable {
 
     /// Runs `body` on a model from a synchronous context (setup code): a pooled one if one is
     /// free or can be built, else a temporary model outside the pool.
-    func withModelNow<R>(_ body: (CNN) throws -> R) throws -> R {
+    public func withModelNow<R>(_ body: (any Model) throws -> R) throws -> R {
         guard let box = try acquireNow() else { return try body(try make()) }
         defer { release(box) }
         return try body(box.model)
     }
 
     /// Tasks waiting for a model now.
-    var waitingCount: Int { state.withLock { $0.waiters.count } }
+    public var waitingCount: Int { state.withLock { $0.waiters.count } }
 
-    func release(_ box: CNNBox) {
-        let waiter: CheckedContinuation<CNNBox, Never>? = state.withLock { s in
+    public func release(_ box: ModelBox) {
+        let waiter: CheckedContinuation<ModelBox, Never>? = state.withLock { s in
             if s.waiters.isEmpty { s.idle.append(box); return nil }
             return s.takeLargestWaiter()?.continuation
         }
@@ -95,8 +97,12 @@ final class ModelPool: Sendable {
     }
 }
 
-/// Moves a CNN between tasks; the pool guarantees one user at a time.
-final class CNNBox: @unchecked Sendable {
-    let model: CNN
-    init(model: CNN) { self.model = model }
+/// Moves a model between tasks (the pool guarantees one user at a time), with the thread its
+/// training and evaluation run on.
+public final class ModelBox: @unchecked Sendable {
+    /// The model.
+    public let model: any Model
+    /// The dedicated thread this model's work runs on.
+    public let thread = ComputeThread(name: "flwr-compute")
+    init(model: any Model) { self.model = model }
 }

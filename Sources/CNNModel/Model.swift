@@ -1,0 +1,81 @@
+// Model: what a client, the server's central evaluation, `flwr train` and `flwr bench train` need
+// from a network, so none of them names a concrete one. `Network` (Network.swift) implements it
+// for any NetworkSpec; the zoo (Zoo.swift) and `--model-spec` build specs.
+
+/// A trainable classifier over NCHW float32 inputs, its parameters in one flat buffer laid out
+/// by `parameterEntries` (PyTorch state_dict names and shapes, stable order). Not thread-safe:
+/// one user at a time (a pool hands instances out), hence `@unchecked Sendable` conformers.
+public protocol Model: AnyObject, Sendable {
+    /// Shape of one input example.
+    var inputShape: TensorShape { get }
+    /// Number of output logits.
+    var classes: Int { get }
+    /// Floats in the flat parameter buffer.
+    var parameterCount: Int { get }
+    /// Name, shape and offset of every parameter tensor, in flat-buffer order.
+    var parameterEntries: [ParameterEntry] { get }
+    /// Threads the kernels use (>= 1).
+    var threads: Int { get set }
+    /// Bytes of activation workspace held now.
+    var workspaceBytes: Int { get }
+
+    /// A copy of all parameters in layout order.
+    func parameters() -> [Float]
+    /// Replaces all parameters (throws if the count differs).
+    func setParameters(_ flat: UnsafeBufferPointer<Float>) throws
+    /// Read-only view of the flat parameters (valid inside `body` only).
+    func withParameters<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R
+
+    /// Forward pass of `n` NCHW examples at `images` in training mode, backward pass of the mean
+    /// cross-entropy against `labels`: gradients into the flat gradient buffer (overwritten).
+    /// Returns the batch's mean loss. `n` must not exceed the workspace capacity (`reserve`).
+    func forwardBackward(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int) -> Double
+    /// Read-write view of the flat gradient buffer (e.g. to add a proximal term before `step`).
+    func withGradients<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R
+    /// One SGD update of the parameters from the gradient buffer.
+    func step(_ sgd: SGDConfig)
+    /// Makes the workspace hold batches of up to `batch` examples.
+    func reserve(batch: Int)
+    /// Frees the activation workspace (the next pass reallocates it).
+    func releaseWorkspace()
+
+    /// Trains for `epochs` passes in shuffled batches (seeded); momentum starts at zero;
+    /// `adjustGradients(grads, params)` runs between backward and each SGD step.
+    func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
+               batchSize: Int, sgd: SGDConfig, seed: UInt64,
+               adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?,
+               progress: ((TrainProgress) -> Void)?) throws -> TrainResult
+    /// Mean loss and accuracy over the data.
+    func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, batchSize: Int) throws -> EvalResult
+    /// Logits [count, classes] of `count` examples.
+    func logits(images: UnsafeBufferPointer<Float>, count: Int) throws -> [Float]
+}
+
+extension Model {
+    /// (name, PyTorch shape) of every parameter tensor, in flat-buffer order.
+    public var layout: [(name: String, shape: [Int])] { parameterEntries.map { ($0.name, $0.shape) } }
+
+    /// Replaces all parameters from an array (throws if the count differs).
+    public func setParameters(_ flat: [Float]) throws {
+        try flat.withUnsafeBufferPointer { try setParameters($0) }
+    }
+
+    /// Trains without a progress callback.
+    public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
+                      batchSize: Int, sgd: SGDConfig, seed: UInt64) throws -> TrainResult {
+        try train(images: images, labels: labels, epochs: epochs, batchSize: batchSize, sgd: sgd, seed: seed,
+                  adjustGradients: nil, progress: nil)
+    }
+
+    /// Trains with a progress callback.
+    public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
+                      batchSize: Int, sgd: SGDConfig, seed: UInt64, progress: ((TrainProgress) -> Void)?) throws -> TrainResult {
+        try train(images: images, labels: labels, epochs: epochs, batchSize: batchSize, sgd: sgd, seed: seed,
+                  adjustGradients: nil, progress: progress)
+    }
+
+    /// Evaluates in batches of up to 256.
+    public func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>) throws -> EvalResult {
+        try evaluate(images: images, labels: labels, batchSize: 256)
+    }
+}

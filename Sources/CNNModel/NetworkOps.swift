@@ -1,0 +1,45 @@
+// The operations a Network runs: one per layer after compilation (NetworkCompile.swift), each a
+// forward/backward pair over raw buffers of the workspace. Values between ops are CNHW images
+// ([C, N*H*W], one GEMM per convolution over the batch) or [N, F] row-major vectors; only the
+// network input (value 0) is NCHW. Backward writes (overwrites) the input gradients it is given;
+// the network routes them (accumulating where a value has several consumers).
+import Tensor
+
+/// Raw pointers of one pass: per-value activations and gradients, per-op extra buffers.
+struct Pass {
+    let n: Int, training: Bool
+    let act: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let grad: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let extra: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
+    let params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>
+    let col: UnsafeMutablePointer<Float>
+    let threads: Int, gemm: GEMMWorkspace
+}
+
+/// Base class of the operations (overridden per layer family).
+class Op {
+    /// Layer path and kind, e.g. "conv1 conv2d+relu" (used by PhaseTimings).
+    var name: String
+    /// Input value indices (one; two for Add) and the output value index.
+    var inputs: [Int], output: Int
+    /// Per-example input and output shapes.
+    let inShape: TensorShape, outShape: TensorShape
+    /// Index in the network's op list (selects its extra buffer).
+    var index = 0
+
+    init(name: String, inputs: [Int], output: Int, inShape: TensorShape, outShape: TensorShape) {
+        self.name = name; self.inputs = inputs; self.output = output; self.inShape = inShape; self.outShape = outShape
+    }
+    /// Floats of per-op scratch for a batch of `n` (statistics, masks).
+    func extraFloats(_ n: Int) -> Int { 0 }
+    /// Floats of im2col columns this op needs for a batch of `n`.
+    func colFloats(_ n: Int) -> Int { 0 }
+    func forward(_ p: Pass) {}
+    func backward(_ p: Pass, _ d0: UnsafeMutablePointer<Float>?, _ d1: UnsafeMutablePointer<Float>?) {}
+
+    /// Layout of value `v` holding per-example shape `s` for a batch of n.
+    func layout(_ v: Int, _ s: TensorShape, _ n: Int) -> ImageLayout {
+        guard case let .image(c, h, w) = s else { return .nchw(n, s.count, 1, 1) }
+        return v == 0 ? .nchw(n, c, h, w) : .cnhw(n, c, h, w)
+    }
+}

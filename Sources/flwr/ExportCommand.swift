@@ -1,0 +1,75 @@
+// `flwr export --format onnx`: a trained model (.npz from --model-out, a checkpoint, or PyTorch's
+// state_dict saved with numpy) as an ONNX file onnxruntime and other ONNX tools can run.
+import ArgumentParser
+import CNNModel
+import FlowerLearning
+import Foundation
+import ONNXExport
+
+/// `flwr export`.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a trained model (zoo or --model-spec, weights from an .npz) as an ONNX file.",
+        discussion: """
+            The ONNX graph (opset 17) has one input `input`, float32 N×C×H×W (N×F for a vector \
+            input such as tabular features), and one output `logits`, float32 N×classes; N is \
+            free. Feed it what the network saw in training: image pixels in [0, 1] mapped to \
+            2x − 1, tabular features standardised as `--dataset csv` does. Initialisers keep the \
+            PyTorch parameter names.
+            """
+    )
+
+    @Option(help: ArgumentHelp("Output format (only onnx).", valueName: "format"))
+    var format: String = "onnx"
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(help: ArgumentHelp("Per-example input shape: CxHxW for images (e.g. 1x28x28, 3x32x32) or F for features (e.g. 30).",
+                               valueName: "shape"))
+    var input: String = "1x28x28"
+
+    @Option(help: "Number of classes (logits) of the model.")
+    var classes: Int = 10
+
+    @Option(help: ArgumentHelp("The trained weights (.npz, one float array per parameter, named as the model's parameters).",
+                               valueName: "file"))
+    var weights: String
+
+    @Option(help: ArgumentHelp("Where to write the ONNX model.", valueName: "file"))
+    var out: String
+
+    func validate() throws {
+        guard format.lowercased() == "onnx" else {
+            throw ValidationError("--format \(format) is not supported; the only export format is onnx")
+        }
+        _ = try inputShape()
+        guard classes >= 1 else { throw ValidationError("--classes must be at least 1, got \(classes)") }
+    }
+
+    /// `--input` parsed: "1x28x28" → image, "30" → vector.
+    func inputShape() throws -> TensorShape {
+        let parts = input.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+            throw ValidationError("--input \(input) is not a shape; write CxHxW (e.g. 1x28x28) or a feature count (e.g. 30), every size >= 1")
+        }
+        let sizes = parts.compactMap { $0 }
+        switch sizes.count {
+        case 1: return .vector(sizes[0])
+        case 3: return .image(channels: sizes[0], height: sizes[1], width: sizes[2])
+        default: throw ValidationError("--input \(input) has \(sizes.count) sizes; write CxHxW (e.g. 1x28x28) or a feature count (e.g. 30)")
+        }
+    }
+
+    func run() throws {
+        let shape = try inputShape()
+        let selection = try modelOptions.selection()
+        let spec = try selection.networkSpec(input: shape, classes: classes)
+        let layers = try spec.resolve(input: shape, classes: classes)
+        let layout = NetworkSpec.parameterEntries(layers).map { (name: $0.name, shape: $0.shape) }
+        let parameters = try loadWeights(weights, layout: layout)
+        let graph = try ONNXGraph(layers: layers, input: shape, parameters: parameters.values, name: selection.label)
+        try graph.write(to: out)
+        print("wrote \(out): \(selection.label), input [N, \(shape.withBatch(1).dropFirst().map(String.init).joined(separator: ", "))] → logits [N, \(classes)], \(graph.nodes.count) nodes, \(parameters.values.count) parameters, ONNX opset \(onnxOpsetVersion)")
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import CNNModel
+import FlowerLearning
+
+/// Which network a command builds: `--model NAME` (the zoo) or `--model-spec FILE` (JSON).
+struct ModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Network from the zoo: cnn4 (the reference CNN), lenet5 (kubeFlower's), mlp, resnet8.",
+                               valueName: "name"))
+    var model: String = "cnn4"
+
+    @Option(help: ArgumentHelp("Hidden layer sizes of --model mlp, comma-separated.", valueName: "sizes"))
+    var hidden: String = "256,128"
+
+    @Option(help: ArgumentHelp("A network as a JSON list of layers (README, \"Models\"); replaces --model.", valueName: "file"))
+    var modelSpec: String?
+
+    func validate() throws {
+        guard Zoo.names.contains(model) else {
+            throw ValidationError("--model \(model) is not in the zoo; choose one of \(Zoo.names.joined(separator: ", ")) or pass --model-spec FILE")
+        }
+        _ = try hiddenSizes()
+    }
+
+    /// The sizes of --hidden.
+    func hiddenSizes() throws -> [Int] {
+        let parts = hidden.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let sizes = parts.compactMap { Int($0) }
+        guard !parts.isEmpty, sizes.count == parts.count, sizes.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--hidden must be positive integers separated by commas (e.g. 256,128), got \(hidden)")
+        }
+        return sizes
+    }
+
+    /// The selection (reads and parses --model-spec).
+    func selection() throws -> ModelSelection {
+        if let modelSpec { return try ModelSelection(specFile: modelSpec) }
+        return try ModelSelection(zoo: model, hidden: try hiddenSizes())
+    }
+}
+
+/// `flwr server --initial-model`: start from given weights instead of a seeded initialisation.
+struct InitialModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Start from these weights (.npz, one float array per parameter, e.g. a PyTorch state_dict saved with numpy or an earlier --model-out); names and shapes must match the model.",
+                               valueName: "file"))
+    var initialModel: String?
+}
