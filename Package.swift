@@ -66,11 +66,12 @@ let package = Package(
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        /// `flwr deploy`'s FLDeployment descriptor → Kubernetes objects (YAML in and out).
+        .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",
+            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "FlowerDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ]),
 
         // MARK: Tests
@@ -83,6 +84,7 @@ let package = Package(
         ]),
         .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: ["FlowerWire", "FlowerCore", "CFlowerProto"]),
+        .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
     ],
     swiftLanguageModes: [.v6]
