@@ -8,7 +8,7 @@ each direction of each connection from the sequence numbers, and checks
   1. the bytes match parameters only: P = 4 × (parameters in MODEL_NPZ) bytes per model; clients
      send ROUNDS×CLIENTS FitRes + 1 GetParameters answer (the server has no data to initialise
      from), the server sends ROUNDS×CLIENTS FitIns + ROUNDS×CLIENTS EvaluateIns; what is left over
-     per message (framing, names, shapes, config, metrics) is at most 4 KiB, far below one training
+     per message (framing, names, shapes, config, metrics) is at most 1 KiB, far below one training
      image set;
   2. no training image of any site appears in either direction, neither as its raw bytes nor as
      float32 (pixels/255, what a privatised or converted copy would carry): 64 images per site,
@@ -20,7 +20,7 @@ import sys
 
 import numpy as np
 
-PER_MESSAGE_SLACK = 4096
+PER_MESSAGE_SLACK = 1024
 
 
 def packets(path):
@@ -103,6 +103,9 @@ def main():
     server = bytes(int(x) for x in server_ip.split("."))
     with np.load(model) as z:
         parameters = sum(z[name].size for name in z.files)
+        largest = max(z.files, key=lambda name: z[name].size)
+        # The final model went out in the last EvaluateIns: a window of it must be found (control).
+        control = z[largest].astype("<f4").tobytes()[4096:4096 + 384]
     p = 4 * parameters
     flows = streams(pcap, port)
     up = sum(len(b) for (src, _, _, _), b in flows.items() if src != server)
@@ -119,6 +122,10 @@ def main():
             sys.exit(f"FAIL: {name} carried {total:,} bytes, not {messages} parameter messages of {p:,} bytes "
                      f"plus at most {PER_MESSAGE_SLACK} bytes each")
     everything = list(flows.values())
+    if not any(control in stream for (src, _, _, _), stream in flows.items() if src == server):
+        sys.exit(f"FAIL: control: a window of the final model's {largest} is not found in what the server sent; "
+                 "the search would miss data too")
+    print(f"control: the final model's {largest} is found in what the server sent")
     checked = 0
     for site in sites:
         with np.load(f"{site}/partition.npz") as z:

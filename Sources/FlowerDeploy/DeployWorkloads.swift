@@ -141,7 +141,8 @@ extension ManifestRenderer {
     }
 
     /// `flwr privatize` on the client's own volume: the whole of it, ε = budget, the ledger beside
-    /// it; `--resume` re-creates an earlier release after a restart instead of spending again.
+    /// it; `--resume` re-creates an earlier release after a restart instead of spending again;
+    /// the site's test set (if any) is copied un-noised for the client's own evaluation.
     func privatizeContainer(data: ClientData, mountPath: String, budget: Double, resources: YAMLValue) -> YAMLValue {
         let epsilon = formatNumber(budget)
         let base = mountPath.hasSuffix("/") ? mountPath : mountPath + "/"
@@ -151,7 +152,7 @@ extension ManifestRenderer {
             ("imagePullPolicy", .string(d.client.imagePullPolicy)),
             ("args", .list(["privatize", "--dataset", data.format, "--data-dir", mountPath,
                             "--out", base + DeployLayout.releaseSubPath, "--ledger-dir", base + DeployLayout.ledgerSubPath,
-                            "--dp-epsilon", epsilon, "--privacy-budget", epsilon, "--resume"].map(YAMLValue.string))),
+                            "--dp-epsilon", epsilon, "--privacy-budget", epsilon, "--resume", "--include-test"].map(YAMLValue.string))),
             ("resources", resources),
             ("securityContext", containerSecurity),
             ("volumeMounts", .list([

@@ -189,6 +189,7 @@ struct DeployEdgeTests {
         #expect(initContainer["args"] as? [String] == [
             "privatize", "--dataset", "npz", "--data-dir", "/srv/site", "--out", "/srv/site/flwr-private/release",
             "--ledger-dir", "/srv/site/flwr-private/ledger", "--dp-epsilon", "0.5", "--privacy-budget", "0.5", "--resume",
+            "--include-test",
         ])
         #expect(initContainer["envFrom"] == nil, "the client's settings are not the release's")
         let initMounts = initContainer["volumeMounts"] as? [Object] ?? []
