@@ -93,9 +93,11 @@ let package = Package(
         .target(name: "FlowerLearning", dependencies: [
             "FlowerCore", "CNNModel", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
         ]),
+        /// `flwr deploy`'s FLDeployment descriptor → Kubernetes objects (YAML in and out).
+        .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
-            "FlowerLearning", "ONNXExport",
+            "FlowerLearning", "ONNXExport", "FlowerDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -120,6 +122,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg"]),
         .testTarget(name: "FlowerLearningTests", dependencies: [

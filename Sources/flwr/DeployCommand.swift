@@ -1,6 +1,7 @@
 // `flwr deploy`: an FLDeployment descriptor in, Kubernetes manifests out (stdout or one file per
 // object), for `flwr deploy -f flwr-deploy.yaml | kubectl apply -f -`.
 import ArgumentParser
+import FlowerDeploy
 import Foundation
 
 /// The `flwr deploy` subcommand.
@@ -18,6 +19,15 @@ struct Deploy: ParsableCommand {
             `kubectl delete all,cm,pvc,netpol -l app.kubernetes.io/instance=NAME`.
             spec.client.privacy.budget ε sets FLWR_PRIVACY_BUDGET and FLWR_DP_EPSILON for every \
             client: each privatises its data once with ε = budget before training.
+            Clients on their own data (deploy/README.md, "Edge sites"): spec.client.data \
+            (hostPath: PATH on every node, or persistentVolumeClaim: PREFIX, claim PREFIX-i for client i) \
+            makes each client train on all of its volume, with privacy as an init container writing \
+            the release and its ledger on that volume; spec.client.placement (one \
+            nodeSelector/affinity, or a list by index), tolerations, resources and \
+            priorityClassName place the pods; two clients never share a node unless \
+            spec.client.allowSharedNodes is true; spec.client.restartPolicy: Always runs the \
+            clients as a StatefulSet (pods NAME-client-i). Clients that differ by index (a claim \
+            each, or per-index placement) get one Job or StatefulSet each, NAME-client-i.
             """
     )
 
@@ -72,37 +82,7 @@ struct Deploy: ParsableCommand {
     }
 }
 
-/// A descriptor that cannot be read or a manifest that cannot be written.
-struct DeployFileError: Error, CustomStringConvertible, Equatable {
-    /// What failed, on which path, and what to do.
-    var message: String
-    var description: String { message }
-}
-
 /// One line on stderr for the operator.
 private func note(_ message: String) {
     FileHandle.standardError.write(Data("flwr deploy: \(message)\n".utf8))
-}
-
-/// Writes each object to its own file in `directory` (created if missing); returns the paths.
-func writeManifests(_ objects: [KubeObject], to directory: String) throws -> [String] {
-    let manager = FileManager.default
-    do {
-        try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    } catch {
-        throw DeployFileError(message: "cannot create --output-dir \(directory) (\(error.localizedDescription)); "
-            + "choose a writable directory")
-    }
-    var paths: [String] = []
-    for (position, object) in objects.enumerated() {
-        let path = (directory as NSString).appendingPathComponent(object.fileName(position: position))
-        do {
-            try Data(object.body.rendered().utf8).write(to: URL(fileURLWithPath: path))
-        } catch {
-            throw DeployFileError(message: "cannot write \(path) (\(error.localizedDescription)); "
-                + "choose a writable --output-dir")
-        }
-        paths.append(path)
-    }
-    return paths
 }

@@ -1,6 +1,8 @@
 // The Kubernetes objects for one FLDeployment: per-role ConfigMaps holding the FLWR_* settings,
 // a PersistentVolumeClaim for checkpoints, NetworkPolicies (isolation), the server Service and
-// Deployment, and the clients as one Indexed Job. Every object carries the same labels, so
+// Deployment, and the clients (an Indexed Job, a StatefulSet, or one of either per client:
+// DeployWorkloads.swift; their descriptor fields: DeployPlacement.swift). The list `objects()`
+// returns is where further kinds (e.g. Secrets) join. Every object carries the same labels, so
 // `kubectl delete all,cm,pvc,netpol -l app.kubernetes.io/instance=<name>` removes exactly them.
 //
 // Settings travel as FLWR_* variables (Environment.swift turns them into flags), one ConfigMap per
@@ -9,27 +11,32 @@
 import FlowerCore
 
 /// One rendered object.
-struct KubeObject: Equatable, Sendable {
+public struct KubeObject: Equatable, Sendable {
     /// Its kind, e.g. `Deployment`.
-    var kind: String
+    public var kind: String
     /// metadata.name.
-    var name: String
+    public var name: String
     /// The whole object.
-    var body: YAMLValue
+    public var body: YAMLValue
 
     /// The file `--output-dir` writes it to; the number keeps `kubectl apply -f DIR` in order.
-    func fileName(position: Int) -> String {
+    public func fileName(position: Int) -> String {
         let number = position < 9 ? "0\(position + 1)" : "\(position + 1)"
         return "\(number)-\(kind.lowercased())-\(name).yaml"
     }
 }
 
 /// What the command line adds to a descriptor.
-struct DeployOptions: Equatable, Sendable {
+public struct DeployOptions: Equatable, Sendable {
     /// Overrides metadata.namespace.
-    var namespace: String?
+    public var namespace: String?
     /// Overrides spec.server.image and spec.client.image.
-    var image: String?
+    public var image: String?
+
+    /// The command line's overrides (nil: the descriptor's values).
+    public init(namespace: String? = nil, image: String? = nil) {
+        self.namespace = namespace; self.image = image
+    }
 }
 
 /// Paths and identities inside the container (deploy/Dockerfile creates them).
@@ -44,6 +51,15 @@ enum DeployLayout {
     static let metricsOut = stateDir + "/metrics.jsonl"
     /// --model-out, on the PVC.
     static let modelOut = stateDir + "/model.npz"
+    /// Where a persistentVolumeClaim of spec.client.data is mounted (a hostPath keeps its own path).
+    static let dataDir = stateDir + "/data"
+    /// Where the client reads its privatised release (the data volume's `releaseSubPath`, read-only).
+    static let releaseMount = stateDir + "/release"
+    /// The release and the ledger on the data volume, written by the privatize init container.
+    static let releaseSubPath = "flwr-private/release"
+    static let ledgerSubPath = "flwr-private/ledger"
+    /// The label that tells one client's pods (and workload) from another's when each has its own.
+    static let indexLabel = "flwr.dev/client-index"
     /// The default image when neither --image nor spec.*.image is given.
     static let defaultImage = "flwr:\(flwrVersion)"
     /// Size requested for the checkpoints volume.
@@ -52,16 +68,16 @@ enum DeployLayout {
 
 /// Renders every object of `deployment`, in the order `kubectl apply` should create them
 /// (policies before the pods they protect).
-func renderManifests(_ deployment: FLDeployment, options: DeployOptions = .init()) -> [KubeObject] {
+public func renderManifests(_ deployment: FLDeployment, options: DeployOptions = .init()) -> [KubeObject] {
     ManifestRenderer(d: deployment, options: options).objects()
 }
 
 /// The objects as one multi-document YAML stream for `kubectl apply -f -`.
-func renderYAMLStream(_ objects: [KubeObject]) -> String {
+public func renderYAMLStream(_ objects: [KubeObject]) -> String {
     objects.map { "---\n" + $0.body.rendered() }.joined()
 }
 
-private struct ManifestRenderer {
+struct ManifestRenderer {
     let d: FLDeployment
     let options: DeployOptions
 
@@ -88,7 +104,7 @@ private struct ManifestRenderer {
             ])])),
         ])]))
         result.append(serverDeployment())
-        result.append(clientJob())
+        result += clientWorkloads()
         return result
     }
 
@@ -110,6 +126,8 @@ private struct ManifestRenderer {
             ("FLWR_MODEL_OUT", .string(DeployLayout.modelOut)),
         ]
         if let path = d.client.datasetPath { s.append(("FLWR_DATA_DIR", .string(path))) }
+        // Clients on their own data: the server holds none and evaluation happens on the clients.
+        if d.client.data != nil { s.append(("FLWR_DATASET", .string("none"))) }
         return s
     }
 
@@ -117,7 +135,17 @@ private struct ManifestRenderer {
     /// --dp-epsilon). The partition is the pod's JOB_COMPLETION_INDEX (PartitionResolver.swift).
     /// privacy.budget ε becomes both the ledger's budget and the ε of the one Laplace release the
     /// client makes before training: the whole budget is spent once, up front.
+    /// With spec.client.data there are no partition flags: each client trains on all of its own
+    /// volume (FLWR_DATASET/FLWR_DATA_DIR), or on the release its init container wrote there.
     var clientSettings: [(String, YAMLValue)] {
+        if let data = d.client.data {
+            let privateRelease = d.client.privacy != nil
+            return [
+                ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
+                ("FLWR_DATASET", .string(privateRelease ? "npz" : data.format)),
+                ("FLWR_DATA_DIR", .string(privateRelease ? DeployLayout.releaseMount : dataMountPath(data))),
+            ]
+        }
         var s: [(String, YAMLValue)] = [
             ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
             ("FLWR_NUM_PARTITIONS", .string(String(d.client.numClients))),
@@ -174,7 +202,7 @@ private struct ManifestRenderer {
         }
         var container = container(role: "server", image: options.image ?? d.server.image,
                                   pullPolicy: d.server.imagePullPolicy, args: d.server.args,
-                                  resources: ("500m", "256Mi", "2", "2Gi"))
+                                  resources: d.server.resources ?? defaultResources("256Mi"))
         container.append(("ports", .list([.map([("name", .string("flwr")), ("containerPort", .int(d.server.port)),
                                                  ("protocol", .string("TCP"))])])))
         container.append(("readinessProbe", probe(2, 5)))
@@ -194,55 +222,46 @@ private struct ManifestRenderer {
             ("strategy", .map([("type", .string("Recreate"))])),
             ("selector", .map([("matchLabels", selector("server"))])),
             ("template", podTemplate(component: "server", container: container, volumes: volumes,
-                                     restartPolicy: "Always", nodeName: d.server.nodeName)),
+                                     restartPolicy: "Always", scheduling: serverScheduling)),
         ])])
     }
 
-    func clientJob() -> KubeObject {
-        var container = container(role: "client", image: options.image ?? d.client.image,
-                                  pullPolicy: d.client.imagePullPolicy, args: d.client.args,
-                                  resources: ("500m", "512Mi", "2", "2Gi"))
-        container.append(("volumeMounts", .list([
-            .map([("name", .string("work")), ("mountPath", .string(DeployLayout.stateDir))]),
-            .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
-        ])))
-        let volumes: YAMLValue = .list([
-            .map([("name", .string("work")), ("emptyDir", .map([]))]),
-            .map([("name", .string("tmp")), ("emptyDir", .map([]))]),
+    /// Today's defaults: 500m CPU and `memory` requested, 2 CPUs and 2Gi at most.
+    func defaultResources(_ memory: String) -> YAMLValue {
+        .map([
+            ("requests", .map([("cpu", .string("500m")), ("memory", .string(memory))])),
+            ("limits", .map([("cpu", .string("2")), ("memory", .string("2Gi"))])),
         ])
-        return object("Job", clientName, component: "client", ["spec": .map([
-            ("completionMode", .string("Indexed")),
-            ("completions", .int(d.client.numClients)),
-            ("parallelism", .int(d.client.numClients)),
-            ("backoffLimit", .int(max(6, 3 * d.client.numClients))),
-            ("template", podTemplate(component: "client", container: container, volumes: volumes,
-                                     restartPolicy: "OnFailure", nodeName: d.client.nodeName)),
-        ])])
     }
 
     func container(role: String, image: String?, pullPolicy: String, args: [String],
-                   resources: (cpu: String, memory: String, cpuLimit: String, memoryLimit: String))
-        -> [(String, YAMLValue)] {
+                   resources: YAMLValue) -> [(String, YAMLValue)] {
         [
             ("name", .string(role)),
             ("image", .string(image ?? DeployLayout.defaultImage)),
             ("imagePullPolicy", .string(pullPolicy)),
             ("args", .list(([role] + args).map(YAMLValue.string))),
             ("envFrom", .list([.map([("configMapRef", .map([("name", .string(d.name + "-" + role))]))])])),
-            ("resources", .map([
-                ("requests", .map([("cpu", .string(resources.cpu)), ("memory", .string(resources.memory))])),
-                ("limits", .map([("cpu", .string(resources.cpuLimit)), ("memory", .string(resources.memoryLimit))])),
-            ])),
-            ("securityContext", .map([
-                ("allowPrivilegeEscalation", .bool(false)),
-                ("readOnlyRootFilesystem", .bool(true)),
-                ("capabilities", .map([("drop", .list([.string("ALL")]))])),
-            ])),
+            ("resources", resources),
+            ("securityContext", containerSecurity),
         ]
     }
 
+    /// No privilege escalation, read-only root filesystem, no capabilities.
+    var containerSecurity: YAMLValue {
+        .map([
+                ("allowPrivilegeEscalation", .bool(false)),
+                ("readOnlyRootFilesystem", .bool(true)),
+                ("capabilities", .map([("drop", .list([.string("ALL")]))])),
+        ])
+    }
+
+    /// A pod template. `scheduling`: nodeName, priorityClassName, nodeSelector, affinity,
+    /// tolerations, topologySpreadConstraints (as present); `initContainers` run first;
+    /// `extraLabels` tell one client's pods from another's.
     func podTemplate(component: String, container: [(String, YAMLValue)], volumes: YAMLValue,
-                     restartPolicy: String, nodeName: String?) -> YAMLValue {
+                     restartPolicy: String, scheduling: [(String, YAMLValue)],
+                     initContainers: [YAMLValue] = [], extraLabels: [(String, YAMLValue)] = []) -> YAMLValue {
         var spec: [(String, YAMLValue)] = [
             ("restartPolicy", .string(restartPolicy)),
             // No API access, and no Service variables whose names could collide with FLWR_*.
@@ -256,10 +275,13 @@ private struct ManifestRenderer {
                 ("seccompProfile", .map([("type", .string("RuntimeDefault"))])),
             ])),
         ]
-        if let nodeName { spec.append(("nodeName", .string(nodeName))) }
+        spec += scheduling
+        if !initContainers.isEmpty { spec.append(("initContainers", .list(initContainers))) }
         spec.append(("containers", .list([.map(container)])))
         spec.append(("volumes", volumes))
-        return .map([("metadata", .map([("labels", labels(component))])), ("spec", .map(spec))])
+        var podLabels = labels(component)
+        if case let .map(pairs) = podLabels { podLabels = .map(pairs + extraLabels) }
+        return .map([("metadata", .map([("labels", podLabels)])), ("spec", .map(spec))])
     }
 
     // MARK: metadata
@@ -283,22 +305,28 @@ private struct ManifestRenderer {
 
     func object(_ kind: String, _ name: String, component: String,
                 _ fields: KeyValuePairs<String, YAMLValue>) -> KubeObject {
+        object(kind, name, component: component, extraLabels: [], fields.map { ($0.key, $0.value) })
+    }
+
+    func object(_ kind: String, _ name: String, component: String, extraLabels: [(String, YAMLValue)],
+                _ fields: [(String, YAMLValue)]) -> KubeObject {
         let apiVersion: String
         switch kind {
         case "Deployment": apiVersion = "apps/v1"
         case "Job": apiVersion = "batch/v1"
+        case "StatefulSet": apiVersion = "apps/v1"
         case "NetworkPolicy": apiVersion = "networking.k8s.io/v1"
         default: apiVersion = "v1"
         }
         var metadata: [(String, YAMLValue)] = [("name", .string(name))]
         if let namespace { metadata.append(("namespace", .string(namespace))) }
-        metadata.append(("labels", labels(component)))
+        if case let .map(pairs) = labels(component) { metadata.append(("labels", .map(pairs + extraLabels))) }
         if !d.annotations.isEmpty {
             metadata.append(("annotations", .map(d.annotations.sorted { $0.key < $1.key }
                 .map { ($0.key, YAMLValue.string($0.value)) })))
         }
         let body: [(String, YAMLValue)] = [("apiVersion", .string(apiVersion)), ("kind", .string(kind)),
-                                           ("metadata", .map(metadata))] + fields.map { ($0.key, $0.value) }
+                                           ("metadata", .map(metadata))] + fields
         return KubeObject(kind: kind, name: name, body: .map(body))
     }
 }
