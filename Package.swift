@@ -70,11 +70,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        /// `flwr deploy`'s FLDeployment descriptor → Kubernetes objects (YAML in and out).
+        .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor",
+            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "FlowerDeploy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ]),
 
         // MARK: Tests
@@ -92,6 +93,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
     ],
     swiftLanguageModes: [.v6]

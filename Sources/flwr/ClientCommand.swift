@@ -10,9 +10,13 @@ import Logging
 struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
-        abstract: "Run one federated client: train the CNN on partition N of the dataset when the server asks.",
+        abstract: "Run one federated client: train the CNN on its own data (or partition N of a dataset) when the server asks.",
         discussion: """
-            The partition comes from --partition, else FLWR_PARTITION, else JOB_COMPLETION_INDEX (a \
+            With none of --partition, --num-partitions, --alpha the client trains on its own data: \
+            everything in --data-dir (e.g. --dataset npz --data-dir /data on an edge site), and \
+            evaluates on the folder's test set if it has one; it announces its hostname as identity. \
+            With any of them it trains on one partition of a shared dataset: the partition comes \
+            from --partition, else FLWR_PARTITION, else JOB_COMPLETION_INDEX (a \
             Kubernetes Indexed Job), else the ordinal at the end of the hostname (flwr-client-3 → 3). \
             Every client computes the same split from --num-partitions, --alpha and --seed, so pods \
             need no coordination. The client retries the connection with exponential backoff and \
@@ -25,7 +29,7 @@ struct ClientCommand: AsyncParsableCommand {
     @Option(help: "This client's partition, 0-based (default: see below).")
     var partition: Int?
 
-    @Option(help: "Identity announced to the server (default: partition-N).")
+    @Option(help: "Identity announced to the server (default: partition-N, or the hostname when training on the whole --data-dir).")
     var clientId: String?
 
     @OptionGroup var data: DataOptions
@@ -56,13 +60,13 @@ struct ClientCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.client")
         let env = ProcessInfo.processInfo.environment
-        let index = try resolvePartition(flag: partition, environment: env, hostname: ProcessInfo.processInfo.hostName)
-        guard index < data.numPartitions else {
-            throw ValidationError("partition \(index) is outside 0..<\(data.numPartitions) (--num-partitions)")
-        }
+        let hostname = ProcessInfo.processInfo.hostName
+        let selection = try resolveDataSelection(partitionFlag: partition, asksForSplit: data.asksForSplit,
+                                                 numPartitions: data.numPartitions, environment: env, hostname: hostname)
+        let index = selection.index ?? 0
         let split = try data.source.load()
         let local = try ClientDataBuilder(numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
-            .build(split: split, partition: index, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))
+            .build(split: split, selection: selection, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))
         let threads = training.threadCount
         let shape = (c: split.train.channels, h: split.train.height, w: split.train.width, k: split.train.classes)
         let seed = data.seed
@@ -71,13 +75,14 @@ struct ClientCommand: AsyncParsableCommand {
         let client = CNNClient(partition: index, train: local.train, eval: local.eval, pool: pool,
                                defaults: training.defaults(seed: seed), logger: logger)
         let (host, port) = try parseHostPort(server)
-        var config = WireClientConfig(host: host, port: port, clientID: clientId ?? "partition-\(index)", partition: index,
-                                      authToken: authToken)
+        var config = WireClientConfig(host: host, port: port, clientID: clientId ?? defaultClientID(selection, hostname: hostname),
+                                      partition: selection.index, authToken: authToken)
         config.maxFrameBytes = maxFrameMb << 20
         config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
         config.retry.seed = seed &+ UInt64(index)
         let wireConfig = config
-        logger.info("partition \(index) of \(data.numPartitions): \(local.train.count) training examples; connecting to \(host):\(port)")
+        let what = selection.index.map { "partition \($0) of \(data.numPartitions)" } ?? "all of \(split.train.name)"
+        logger.info("\(what): \(local.train.count) training examples; connecting to \(host):\(port)")
         let outcome = await runUntilSignal { try await WireClient.run(config: wireConfig, client: client, logger: logger) }
         switch outcome {
         case .finished(let rounds):

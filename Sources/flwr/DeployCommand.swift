@@ -1,6 +1,7 @@
 // `flwr deploy`: an FLDeployment descriptor in, Kubernetes manifests out (stdout or one file per
 // object), for `flwr deploy -f flwr-deploy.yaml | kubectl apply -f -`.
 import ArgumentParser
+import FlowerDeploy
 import Foundation
 
 /// The `flwr deploy` subcommand.
@@ -72,37 +73,7 @@ struct Deploy: ParsableCommand {
     }
 }
 
-/// A descriptor that cannot be read or a manifest that cannot be written.
-struct DeployFileError: Error, CustomStringConvertible, Equatable {
-    /// What failed, on which path, and what to do.
-    var message: String
-    var description: String { message }
-}
-
 /// One line on stderr for the operator.
 private func note(_ message: String) {
     FileHandle.standardError.write(Data("flwr deploy: \(message)\n".utf8))
-}
-
-/// Writes each object to its own file in `directory` (created if missing); returns the paths.
-func writeManifests(_ objects: [KubeObject], to directory: String) throws -> [String] {
-    let manager = FileManager.default
-    do {
-        try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    } catch {
-        throw DeployFileError(message: "cannot create --output-dir \(directory) (\(error.localizedDescription)); "
-            + "choose a writable directory")
-    }
-    var paths: [String] = []
-    for (position, object) in objects.enumerated() {
-        let path = (directory as NSString).appendingPathComponent(object.fileName(position: position))
-        do {
-            try Data(object.body.rendered().utf8).write(to: URL(fileURLWithPath: path))
-        } catch {
-            throw DeployFileError(message: "cannot write \(path) (\(error.localizedDescription)); "
-                + "choose a writable --output-dir")
-        }
-        paths.append(path)
-    }
-    return paths
 }

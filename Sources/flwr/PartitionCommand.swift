@@ -27,8 +27,15 @@ struct DatasetSource: ParsableArguments {
 struct DataOptions: ParsableArguments {
     @OptionGroup var source: DatasetSource
 
-    @Option(help: "Number of partitions (clients) the training set is split into.")
-    var numPartitions: Int = 10
+    @Option(name: .customLong("num-partitions"),
+            help: "Number of partitions (clients) the training set is split into (default 10). A client given none of --partition, --num-partitions, --alpha trains on the whole of --data-dir (its own data).")
+    var numPartitionsFlag: Int?
+
+    /// --num-partitions, 10 when not given.
+    var numPartitions: Int { numPartitionsFlag ?? 10 }
+
+    /// Whether a flag that asks for a split (--num-partitions, --alpha) was given.
+    var asksForSplit: Bool { numPartitionsFlag != nil || alpha != nil }
 
     @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.")
     var alpha: Double?

@@ -1,10 +1,15 @@
-// Which data partition a client trains on, from wherever the deployment put it.
+// What a client trains on. With none of --partition, --num-partitions, --alpha it is the client's
+// own data: everything in --data-dir, as on an edge site whose folder holds that site's data and
+// nothing else. With any of them it is one partition of a shared dataset (simulation-style runs),
+// and the partition comes from wherever the deployment put it.
 //
-// Order: `--partition`, else FLWR_PARTITION, else JOB_COMPLETION_INDEX (set by Kubernetes in every
+// Order for the partition: `--partition`, else FLWR_PARTITION, else JOB_COMPLETION_INDEX (set by Kubernetes in every
 // pod of an Indexed Job), else the ordinal at the end of the hostname (a StatefulSet pod
 // `flwr-client-3`, or an Indexed Job pod `<job>-3`), else an error saying how to set it.
 
+import CIFARLoader
 import Foundation
+import Logging
 
 /// Why no partition could be determined.
 enum PartitionError: Error, CustomStringConvertible, Equatable {
@@ -14,6 +19,8 @@ enum PartitionError: Error, CustomStringConvertible, Equatable {
     case negativeFlag(Int)
     /// No flag, no variable and no ordinal at the end of the hostname.
     case unresolved(hostname: String?)
+    /// The partition is not below --num-partitions.
+    case outOfRange(index: Int, count: Int)
 
     var description: String {
         switch self {
@@ -25,7 +32,11 @@ enum PartitionError: Error, CustomStringConvertible, Equatable {
         case let .unresolved(hostname):
             let host = hostname.map { "the hostname \"\($0)\" does not end in -<number>" } ?? "no hostname"
             return "cannot tell which partition this client trains on: no --partition, no FLWR_PARTITION, "
-                + "no JOB_COMPLETION_INDEX, and \(host); pass --partition N (0-based)"
+                + "no JOB_COMPLETION_INDEX, and \(host); pass --partition N (0-based), or none of "
+                + "--partition/--num-partitions/--alpha to train on the whole of --data-dir"
+        case let .outOfRange(index, count):
+            return "partition \(index) is outside 0..<\(count) (--num-partitions); raise --num-partitions "
+                + "or use a partition below it"
         }
     }
 }
@@ -57,4 +68,57 @@ func hostnameOrdinal(_ hostname: String) -> Int? {
     let digits = label[label.index(after: dash)...]
     guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy({ $0.isASCII && $0.isNumber }) else { return nil }
     return Int(digits)
+}
+
+/// What a client trains on: all of its data folder, or one partition of a shared dataset.
+enum DataSelection: Equatable, Sendable {
+    /// Everything the dataset reader finds in --data-dir (training set and, if any, test set).
+    case whole
+    /// Partition `index` of `count` of the training set, every `count`-th test example for evaluation.
+    case partition(index: Int, count: Int)
+
+    /// The partition index, if partitioned.
+    var index: Int? {
+        if case let .partition(index, _) = self { return index }
+        return nil
+    }
+}
+
+/// `.whole` when no flag asks for a split (`partitionFlag` nil and `asksForSplit` false), else the
+/// partition `resolvePartition` finds, checked against `numPartitions`.
+func resolveDataSelection(partitionFlag: Int?, asksForSplit: Bool, numPartitions: Int,
+                          environment: [String: String], hostname: String?) throws -> DataSelection {
+    if partitionFlag == nil && !asksForSplit { return .whole }
+    let index = try resolvePartition(flag: partitionFlag, environment: environment, hostname: hostname)
+    guard index < numPartitions else { throw PartitionError.outOfRange(index: index, count: numPartitions) }
+    return .partition(index: index, count: numPartitions)
+}
+
+/// The identity a client announces when no --client-id is given: `partition-N` for a partition,
+/// else the hostname's first label (a pod's name, `fl-deployment-client-3`; unique per pod).
+func defaultClientID(_ selection: DataSelection, hostname: String) -> String {
+    if let index = selection.index { return "partition-\(index)" }
+    let label = hostname.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
+    return label.isEmpty ? "client" : label
+}
+
+extension ClientDataBuilder {
+    /// The client's training and evaluation data for `selection`: for `.whole`, the training set
+    /// as read (noised when DP is on) and the test set when the folder has one.
+    func build(split: DatasetSplit, selection: DataSelection,
+               ledgerDirectory: String) throws -> (train: LocalData, eval: LocalData?) {
+        if case let .partition(index, _) = selection {
+            return try build(split: split, partition: index, ledgerDirectory: ledgerDirectory)
+        }
+        var train = split.train
+        if train.count == 0 { throw CLIError.emptyData("\(train.name) holds no training examples") }
+        if let m = maxTrainExamples, m < train.count { train = train.subset(Array(0 ..< m)) }
+        if let request = try privacy.request(defaultLedgerDirectory: ledgerDirectory) {
+            let released = try privatize(train, request: request)
+            train = released.dataset
+            logger.info("\(train.name); ledger \(released.ledgerPath): spent \(released.spent) of \(request.budget)")
+        }
+        let eval = split.test.count == 0 ? nil : LocalData(dataset: split.test)
+        return (LocalData(dataset: train), eval)
+    }
 }

@@ -68,8 +68,11 @@ struct PrivatizeCommand: ParsableCommand {
     @OptionGroup var data: DataOptions
     @OptionGroup var privacy: PrivacyOptions
 
-    @Option(help: "Which partition (client) to release, 0-based.")
-    var partition: Int
+    @Option(help: "Which partition (client) to release, 0-based. With none of --partition, --num-partitions, --alpha the whole of --data-dir is released (a site's own data).")
+    var partition: Int?
+
+    @Flag(help: "Without --dp-seed: when the ledger already records a release of this very data at this ε and unit, re-create that release (its recorded seed) instead of drawing new noise, spending nothing more. For an init container that runs again after a pod restart.")
+    var resume = false
 
     @Option(help: "Output folder: partition.npz (float32 images N×C×H×W, int64 labels) is written there.")
     var out: String
@@ -79,15 +82,32 @@ struct PrivatizeCommand: ParsableCommand {
 
     func validate() throws {
         guard privacy.dpEpsilon != nil else { throw ValidationError("flwr privatize needs --dp-epsilon") }
-        guard partition >= 0 && partition < data.numPartitions else {
+        if let partition, !(partition >= 0 && partition < data.numPartitions) {
             throw ValidationError("--partition \(partition) is outside 0..<\(data.numPartitions) (--num-partitions)")
+        }
+        if partition == nil && data.asksForSplit {
+            throw ValidationError("--num-partitions/--alpha split the dataset: say which part to release with --partition N, or drop them to release the whole of --data-dir")
+        }
+        if resume && privacy.dpSeed != nil {
+            throw ValidationError("--resume re-uses the seed the ledger recorded; drop --dp-seed (or --resume)")
         }
     }
 
     func run() throws {
-        guard let request = try privacy.request(defaultLedgerDirectory: out) else { return }
-        let split = try loadPartition(try data.kind(), dataDir: data.dataDir, index: partition,
-                                      numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
+        guard var request = try privacy.request(defaultLedgerDirectory: out) else { return }
+        let split = try partition.map {
+            try loadPartition(try data.kind(), dataDir: data.dataDir, index: $0,
+                              numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
+        } ?? loadDataset(try data.kind(), dataDir: data.dataDir)
+        if resume {
+            let fingerprint = split.train.fingerprint()
+            let ledger = try PrivacyLedger(directory: request.ledgerDirectory)
+            if let earlier = ledger.releases.last(where: {
+                $0.fingerprint == fingerprint && $0.epsilon == request.epsilon && $0.unit == request.unit
+            }), let seed = UInt64(earlier.seed) {
+                request.seed = seed
+            }
+        }
         let result = try privatize(split.train, request: request)
         let path = out.hasSuffix("/") ? out + npzPartitionFile : out + "/" + npzPartitionFile
         try NPZ.writeDataset(result.dataset, to: path)

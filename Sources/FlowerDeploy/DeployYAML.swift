@@ -3,7 +3,7 @@
 // string (so a ConfigMap value "10" or "true" stays a string: Kubernetes rejects numbers there).
 
 /// A YAML value with ordered mappings.
-indirect enum YAMLValue: Equatable, Sendable {
+public indirect enum YAMLValue: Equatable, Sendable {
     case string(String)
     case int(Int)
     case double(Double)
@@ -11,7 +11,7 @@ indirect enum YAMLValue: Equatable, Sendable {
     case list([YAMLValue])
     case map([(String, YAMLValue)])
 
-    static func == (lhs: YAMLValue, rhs: YAMLValue) -> Bool {
+    public static func == (lhs: YAMLValue, rhs: YAMLValue) -> Bool {
         switch (lhs, rhs) {
         case let (.string(a), .string(b)): return a == b
         case let (.int(a), .int(b)): return a == b
@@ -24,13 +24,13 @@ indirect enum YAMLValue: Equatable, Sendable {
     }
 
     /// The value under `key` of a mapping, nil otherwise.
-    subscript(key: String) -> YAMLValue? {
+    public subscript(key: String) -> YAMLValue? {
         guard case let .map(pairs) = self else { return nil }
         return pairs.first { $0.0 == key }?.1
     }
 
     /// The document as YAML text ending in a newline.
-    func rendered() -> String {
+    public func rendered() -> String {
         var out = ""
         switch self {
         case .map(let pairs) where !pairs.isEmpty: writeMap(pairs, indent: 0, into: &out)

@@ -5,66 +5,66 @@ import Foundation
 import Yams
 
 /// A parsed, validated FLDeployment.
-struct FLDeployment: Equatable, Sendable {
+public struct FLDeployment: Equatable, Sendable {
     /// metadata.name: prefix of every object's name and the `app.kubernetes.io/instance` label.
-    var name: String
+    public var name: String
     /// metadata.namespace, if given.
-    var namespace: String?
+    public var namespace: String?
     /// metadata.labels, added to every object.
-    var labels: [String: String] = [:]
+    public var labels: [String: String] = [:]
     /// metadata.annotations, added to every object.
-    var annotations: [String: String] = [:]
+    public var annotations: [String: String] = [:]
     /// spec.server.
-    var server = Server()
+    public var server = Server()
     /// spec.client.
-    var client = Client()
+    public var client = Client()
 
     /// spec.server, with the operator's defaults.
-    struct Server: Equatable, Sendable {
-        var image: String?
-        var imagePullPolicy = "IfNotPresent"
-        var nodeName: String?
-        var port = 8080
-        var replicas = 1
+    public struct Server: Equatable, Sendable {
+        public var image: String?
+        public var imagePullPolicy = "IfNotPresent"
+        public var nodeName: String?
+        public var port = 8080
+        public var replicas = 1
         /// nil: as many as spec.client.num_clients (kubeFlower's operator defaulted to 2).
-        var minClients: Int?
-        var rounds = 5
-        var args: [String] = []
+        public var minClients: Int?
+        public var rounds = 5
+        public var args: [String] = []
     }
 
     /// spec.client, with the operator's defaults.
-    struct Client: Equatable, Sendable {
-        var image: String?
-        var imagePullPolicy = "IfNotPresent"
-        var nodeName: String?
+    public struct Client: Equatable, Sendable {
+        public var image: String?
+        public var imagePullPolicy = "IfNotPresent"
+        public var nodeName: String?
         /// Accepted for compatibility; flwr clients listen on no port.
-        var port: Int?
-        var numClients = 2
-        var isolation = true
-        var datasetDownload = false
-        var datasetPath: String?
+        public var port: Int?
+        public var numClients = 2
+        public var isolation = true
+        public var datasetDownload = false
+        public var datasetPath: String?
         /// nil when the descriptor has no `privacy` block: no differential privacy.
-        var privacy: Privacy?
-        var args: [String] = []
+        public var privacy: Privacy?
+        public var args: [String] = []
     }
 
     /// spec.client.privacy.
-    struct Privacy: Equatable, Sendable {
+    public struct Privacy: Equatable, Sendable {
         /// ε each client may spend; its data is privatised once with ε = budget.
-        var budget = 1.0
-        var rate = 1.0
+        public var budget = 1.0
+        public var rate = 1.0
     }
 
     /// The server's --min-clients: spec.server.minClients, else every client.
-    var minClients: Int { server.minClients ?? client.numClients }
+    public var minClients: Int { server.minClients ?? client.numClients }
 }
 
 /// What is wrong with a descriptor, by field path, and what to change.
-struct DeployError: Error, CustomStringConvertible, Equatable {
+public struct DeployError: Error, CustomStringConvertible, Equatable {
     /// One problem per line, each naming its field.
-    var problems: [String]
+    public var problems: [String]
 
-    var description: String {
+    public var description: String {
         problems.count == 1
             ? "invalid FLDeployment: \(problems[0])"
             : "invalid FLDeployment (\(problems.count) problems):\n" + problems.map { "  - " + $0 }.joined(separator: "\n")
@@ -85,7 +85,7 @@ extension FLDeployment {
     ]
 
     /// Parses and validates a descriptor; every problem found is reported at once.
-    static func parse(yaml: String) throws(DeployError) -> FLDeployment {
+    public static func parse(yaml: String) throws(DeployError) -> FLDeployment {
         let root: Node
         do {
             var sequence = try Yams.compose_all(yaml: yaml)
@@ -353,7 +353,7 @@ private func line(_ node: Node) -> String {
 }
 
 /// A DNS-1123 label (DNS-1035 when it must start with a letter): [a-z0-9-], alphanumeric ends.
-func isDNSLabel(_ s: String, startsWithLetter: Bool) -> Bool {
+public func isDNSLabel(_ s: String, startsWithLetter: Bool) -> Bool {
     guard let first = s.first, let last = s.last else { return false }
     let allowed = s.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
     let firstOK = startsWithLetter ? (first.isASCII && first.isLowercase) : (first.isASCII && (first.isLowercase || first.isNumber))

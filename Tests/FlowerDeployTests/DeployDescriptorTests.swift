@@ -1,7 +1,7 @@
 // FLDeployment parsing: kubeFlower's own example, the operator's defaults, and bad descriptors
 // whose errors must name the field and say what to change.
 import XCTest
-@testable import flwr
+@testable import FlowerDeploy
 
 /// kubeFlower's example descriptor, verbatim (../shared/KUBEFLOWER.md).
 let kubeFlowerExample = """

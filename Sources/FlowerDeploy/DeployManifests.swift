@@ -9,27 +9,32 @@
 import FlowerCore
 
 /// One rendered object.
-struct KubeObject: Equatable, Sendable {
+public struct KubeObject: Equatable, Sendable {
     /// Its kind, e.g. `Deployment`.
-    var kind: String
+    public var kind: String
     /// metadata.name.
-    var name: String
+    public var name: String
     /// The whole object.
-    var body: YAMLValue
+    public var body: YAMLValue
 
     /// The file `--output-dir` writes it to; the number keeps `kubectl apply -f DIR` in order.
-    func fileName(position: Int) -> String {
+    public func fileName(position: Int) -> String {
         let number = position < 9 ? "0\(position + 1)" : "\(position + 1)"
         return "\(number)-\(kind.lowercased())-\(name).yaml"
     }
 }
 
 /// What the command line adds to a descriptor.
-struct DeployOptions: Equatable, Sendable {
+public struct DeployOptions: Equatable, Sendable {
     /// Overrides metadata.namespace.
-    var namespace: String?
+    public var namespace: String?
     /// Overrides spec.server.image and spec.client.image.
-    var image: String?
+    public var image: String?
+
+    /// The command line's overrides (nil: the descriptor's values).
+    public init(namespace: String? = nil, image: String? = nil) {
+        self.namespace = namespace; self.image = image
+    }
 }
 
 /// Paths and identities inside the container (deploy/Dockerfile creates them).
@@ -52,12 +57,12 @@ enum DeployLayout {
 
 /// Renders every object of `deployment`, in the order `kubectl apply` should create them
 /// (policies before the pods they protect).
-func renderManifests(_ deployment: FLDeployment, options: DeployOptions = .init()) -> [KubeObject] {
+public func renderManifests(_ deployment: FLDeployment, options: DeployOptions = .init()) -> [KubeObject] {
     ManifestRenderer(d: deployment, options: options).objects()
 }
 
 /// The objects as one multi-document YAML stream for `kubectl apply -f -`.
-func renderYAMLStream(_ objects: [KubeObject]) -> String {
+public func renderYAMLStream(_ objects: [KubeObject]) -> String {
     objects.map { "---\n" + $0.body.rendered() }.joined()
 }
 

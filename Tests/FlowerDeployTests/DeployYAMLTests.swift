@@ -2,7 +2,7 @@
 // the layout is the block style kubectl users read.
 import XCTest
 import Yams
-@testable import flwr
+@testable import FlowerDeploy
 
 final class DeployYAMLTests: XCTestCase {
     func testQuotingDecisions() {

@@ -2,7 +2,7 @@
 // Job, the settings, the labels, and the NetworkPolicy semantics of isolation-by-design.
 import XCTest
 import Yams
-@testable import flwr
+@testable import FlowerDeploy
 
 final class DeployManifestsTests: XCTestCase {
     private typealias Object = [String: Any]
