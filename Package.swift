@@ -19,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         /// The wire's transport: event loops, channel pipelines, backpressure (DESIGN.md "Modules").
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        /// Operations (FlowerOps): the metrics API and its Prometheus text exposition for /metrics.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries
@@ -70,10 +73,27 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        /// The code protoc-c generates from proto/tensorboard/tensorboard.proto (TensorBoard's Event
+        /// and Summary, the subset flwr writes; scripts/gen-proto; committed).
+        .target(name: "CTensorBoardProto", dependencies: ["CProtobufC"], path: "Sources/CTensorBoardProto",
+                linkerSettings: [protobufCArchive]),
+        /// Operations: the HTTP listener for /healthz, /readyz and /metrics (NIOHTTP1 on the wire's
+        /// event loops), the Prometheus metrics of servers and clients, JSON log lines, and
+        /// TensorBoard event files.
+        .target(name: "FlowerOps", dependencies: [
+            "FlowerCore", "CTensorBoardProto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         /// `flwr deploy`'s FLDeployment descriptor → Kubernetes objects (YAML in and out).
         .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
-            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "FlowerDeploy",
+            "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "FlowerDeploy", "FlowerOps",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -94,6 +114,12 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "FlowerOpsTests", dependencies: [
+            "FlowerOps", "FlowerCore", "CTensorBoardProto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
     ],
     swiftLanguageModes: [.v6]

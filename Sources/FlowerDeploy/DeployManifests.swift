@@ -30,10 +30,12 @@ public struct DeployOptions: Equatable, Sendable {
     public var namespace: String?
     /// Overrides spec.server.image and spec.client.image.
     public var image: String?
+    /// Also render a prometheus-operator ServiceMonitor scraping the server's /metrics.
+    public var serviceMonitor: Bool
 
     /// The command line's overrides (nil: the descriptor's values).
-    public init(namespace: String? = nil, image: String? = nil) {
-        self.namespace = namespace; self.image = image
+    public init(namespace: String? = nil, image: String? = nil, serviceMonitor: Bool = false) {
+        self.namespace = namespace; self.image = image; self.serviceMonitor = serviceMonitor
     }
 }
 
@@ -53,6 +55,8 @@ enum DeployLayout {
     static let defaultImage = "flwr:\(flwrVersion)"
     /// Size requested for the checkpoints volume.
     static let checkpointStorage = "1Gi"
+    /// --http-port of every pod: /healthz, /readyz and /metrics (FlowerOps).
+    static let httpPort = 9090
 }
 
 /// Renders every object of `deployment`, in the order `kubectl apply` should create them
@@ -90,10 +94,14 @@ private struct ManifestRenderer {
             ("ports", .list([.map([
                 ("name", .string("flwr")), ("protocol", .string("TCP")),
                 ("port", .int(d.server.port)), ("targetPort", .int(d.server.port)),
+            ]), .map([
+                ("name", .string("http")), ("protocol", .string("TCP")),
+                ("port", .int(DeployLayout.httpPort)), ("targetPort", .string("http")),
             ])])),
         ])]))
         result.append(serverDeployment())
         result.append(clientJob())
+        if options.serviceMonitor { result.append(serviceMonitor()) }
         return result
     }
 
@@ -104,6 +112,7 @@ private struct ManifestRenderer {
     var serverSettings: [(String, YAMLValue)] {
         var s: [(String, YAMLValue)] = [
             ("FLWR_PORT", .string(String(d.server.port))),
+            ("FLWR_HTTP_PORT", .string(String(DeployLayout.httpPort))),
             ("FLWR_ROUNDS", .string(String(d.server.rounds))),
             ("FLWR_MIN_CLIENTS", .string(String(d.minClients))),
             ("FLWR_CHECKPOINT_DIR", .string(DeployLayout.checkpointDir)),
@@ -126,6 +135,7 @@ private struct ManifestRenderer {
         var s: [(String, YAMLValue)] = [
             ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
             ("FLWR_NUM_PARTITIONS", .string(String(d.client.numClients))),
+            ("FLWR_HTTP_PORT", .string(String(DeployLayout.httpPort))),
         ]
         if let path = d.client.datasetPath { s.append(("FLWR_DATA_DIR", .string(path))) }
         if let privacy = d.client.privacy {
@@ -172,18 +182,15 @@ private struct ManifestRenderer {
     // MARK: workloads
 
     func serverDeployment() -> KubeObject {
-        let probe = { (delay: Int, period: Int) -> YAMLValue in
-            .map([("tcpSocket", .map([("port", .int(d.server.port))])),
-                  ("initialDelaySeconds", .int(delay)), ("periodSeconds", .int(period)),
-                  ("timeoutSeconds", .int(5)), ("failureThreshold", .int(3))])
-        }
         var container = container(role: "server", image: options.image ?? d.server.image,
                                   pullPolicy: d.server.imagePullPolicy, args: d.server.args,
                                   resources: ("500m", "256Mi", "2", "2Gi"))
         container.append(("ports", .list([.map([("name", .string("flwr")), ("containerPort", .int(d.server.port)),
-                                                 ("protocol", .string("TCP"))])])))
-        container.append(("readinessProbe", probe(2, 5)))
-        container.append(("livenessProbe", probe(15, 20)))
+                                                 ("protocol", .string("TCP"))]), httpContainerPort])))
+        // /readyz: listening (never "has its minimum clients": clients reach the server through
+        // this Service, which only routes to ready pods). /healthz: every event loop answers.
+        container.append(("readinessProbe", httpProbe("/readyz", delay: 2, period: 5)))
+        container.append(("livenessProbe", httpProbe("/healthz", delay: 15, period: 20)))
         container.append(("volumeMounts", .list([
             .map([("name", .string("state")), ("mountPath", .string(DeployLayout.stateDir))]),
             .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
@@ -207,6 +214,10 @@ private struct ManifestRenderer {
         var container = container(role: "client", image: options.image ?? d.client.image,
                                   pullPolicy: d.client.imagePullPolicy, args: d.client.args,
                                   resources: ("500m", "512Mi", "2", "2Gi"))
+        container.append(("ports", .list([httpContainerPort])))
+        // /readyz: connected and registered with the server; /healthz: every event loop answers.
+        container.append(("readinessProbe", httpProbe("/readyz", delay: 2, period: 10)))
+        container.append(("livenessProbe", httpProbe("/healthz", delay: 15, period: 20)))
         container.append(("volumeMounts", .list([
             .map([("name", .string("work")), ("mountPath", .string(DeployLayout.stateDir))]),
             .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
@@ -264,7 +275,37 @@ private struct ManifestRenderer {
         if let nodeName { spec.append(("nodeName", .string(nodeName))) }
         spec.append(("containers", .list([.map(container)])))
         spec.append(("volumes", volumes))
-        return .map([("metadata", .map([("labels", labels(component))])), ("spec", .map(spec))])
+        return .map([("metadata", .map([("labels", labels(component)), ("annotations", scrapeAnnotations)])),
+                     ("spec", .map(spec))])
+    }
+
+    // MARK: operations (FlowerOps' HTTP listener)
+
+    /// The container port of the operations listener.
+    var httpContainerPort: YAMLValue {
+        .map([("name", .string("http")), ("containerPort", .int(DeployLayout.httpPort)), ("protocol", .string("TCP"))])
+    }
+
+    /// An HTTP GET probe on the operations port.
+    func httpProbe(_ path: String, delay: Int, period: Int) -> YAMLValue {
+        .map([("httpGet", .map([("path", .string(path)), ("port", .string("http"))])),
+              ("initialDelaySeconds", .int(delay)), ("periodSeconds", .int(period)),
+              ("timeoutSeconds", .int(5)), ("failureThreshold", .int(3))])
+    }
+
+    /// The annotations Prometheus' usual `kubernetes-pods` scrape configuration reads.
+    var scrapeAnnotations: YAMLValue {
+        .map([("prometheus.io/scrape", .string("true")), ("prometheus.io/port", .string(String(DeployLayout.httpPort))),
+              ("prometheus.io/path", .string("/metrics"))])
+    }
+
+    /// A prometheus-operator ServiceMonitor scraping the server Service's `http` port.
+    func serviceMonitor() -> KubeObject {
+        object("ServiceMonitor", serverName, component: "server", ["spec": .map([
+            ("selector", .map([("matchLabels", selector("server"))])),
+            ("endpoints", .list([.map([("port", .string("http")), ("path", .string("/metrics")),
+                                       ("interval", .string("15s"))])])),
+        ])])
     }
 
     // MARK: metadata
@@ -293,6 +334,7 @@ private struct ManifestRenderer {
         case "Deployment": apiVersion = "apps/v1"
         case "Job": apiVersion = "batch/v1"
         case "NetworkPolicy": apiVersion = "networking.k8s.io/v1"
+        case "ServiceMonitor": apiVersion = "monitoring.coreos.com/v1"
         default: apiVersion = "v1"
         }
         var metadata: [(String, YAMLValue)] = [("name", .string(name))]

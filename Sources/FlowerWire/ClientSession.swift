@@ -50,6 +50,8 @@ struct Session {
         }
         try await connection.established(limit: config.maxFrameBytes, compression: welcome.zlib)
         logger.info("joined \(target) as \(config.clientID) (session \(welcome.sessionID), compression \(welcome.zlib ? "zlib when it pays" : "off"))")
+        config.onSessionChange?(true)
+        defer { config.onSessionChange?(false) }
 
         do {
             return try await serve(connection, zlib: welcome.zlib, peerLimit: peerLimit)

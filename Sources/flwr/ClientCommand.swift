@@ -49,6 +49,7 @@ struct ClientCommand: AsyncParsableCommand {
     var connectDeadline: Double = 600
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var ops: OpsOptions
 
     func validate() throws {
         _ = try parseHostPort(server)
@@ -59,6 +60,8 @@ struct ClientCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.client")
+        let clientOps = try await ClientOps(ops: ops, logger: logger)
+        defer { Task { await clientOps.stop() } }
         let env = ProcessInfo.processInfo.environment
         let hostname = ProcessInfo.processInfo.hostName
         let selection = try resolveDataSelection(partitionFlag: partition, asksForSplit: data.asksForSplit,
@@ -72,14 +75,16 @@ struct ClientCommand: AsyncParsableCommand {
         let seed = data.seed
         let pool = ModelPool(size: 1) { try CNN(channels: shape.c, height: shape.h, width: shape.w, classes: shape.k,
                                                 seed: seed, threads: threads) }
-        let client = CNNClient(partition: index, train: local.train, eval: local.eval, pool: pool,
-                               defaults: training.defaults(seed: seed), logger: logger)
+        let client = clientOps.instrument(CNNClient(partition: index, train: local.train, eval: local.eval, pool: pool,
+                                                    defaults: training.defaults(seed: seed), logger: logger),
+                                          defaultEpochs: training.epochs, epsilon: privacy.dpEpsilon)
         let (host, port) = try parseHostPort(server)
         var config = WireClientConfig(host: host, port: port, clientID: clientId ?? defaultClientID(selection, hostname: hostname),
                                       partition: selection.index, authToken: authToken)
         config.maxFrameBytes = maxFrameMb << 20
         config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
         config.retry.seed = seed &+ UInt64(index)
+        clientOps.observe(&config)
         let wireConfig = config
         let what = selection.index.map { "partition \($0) of \(data.numPartitions)" } ?? "all of \(split.train.name)"
         logger.info("\(what): \(local.train.count) training examples; connecting to \(host):\(port)")

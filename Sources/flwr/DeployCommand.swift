@@ -38,6 +38,9 @@ struct Deploy: ParsableCommand {
     @Option(help: "Container image for server and clients (overrides spec.server.image and spec.client.image).")
     var image: String?
 
+    @Flag(help: "Also render a prometheus-operator ServiceMonitor that scrapes the server's /metrics (needs the monitoring.coreos.com CRDs in the cluster).")
+    var serviceMonitor = false
+
     func validate() throws {
         if let namespace, !isDNSLabel(namespace, startsWithLetter: false) || namespace.count > 63 {
             throw ValidationError("--namespace \"\(namespace)\" is not a Kubernetes namespace name; "
@@ -63,7 +66,8 @@ struct Deploy: ParsableCommand {
         if deployment.client.port != nil {
             note("spec.client.port is ignored: flwr clients open no port (they dial the server)")
         }
-        let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image))
+        let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image,
+                                                                         serviceMonitor: serviceMonitor))
         if let outputDir {
             let written = try writeManifests(objects, to: outputDir)
             note("wrote \(written.count) objects to \(outputDir)")

@@ -61,6 +61,11 @@ struct ServerCommand: AsyncParsableCommand {
     var threads: Int?
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var ops: OpsOptions
+    @OptionGroup var tensorboard: TensorBoardOptions
+
+    @Flag(help: "/readyz answers 503 until --min-clients clients are connected (default: ready once listening).")
+    var readyWhenMinClients = false
 
     func validate() throws {
         guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
@@ -71,20 +76,28 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.server")
+        let manager = InMemoryClientManager(maxClients: net.maxClients)
+        let serverOps = try await ServerOps(ops: ops, tensorboard: tensorboard, host: net.host,
+                                            readyWhenMinClients: readyWhenMinClients, minClients: minClients,
+                                            manager: manager, logger: logger)
+        defer { Task { await serverOps.stop() } }
         let evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, maxTestExamples: maxTestExamples,
                                                     threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                     seed: federation.seed, logger: logger)
         let checkpoint = try loadCheckpoint(logger: logger)
-        let manager = InMemoryClientManager(maxClients: net.maxClients)
         let wire = WireServer(config: try net.wireConfig(), manager: manager, logger: logger)
         let port = try await wire.start()
+        serverOps.listening(wire: wire, manager: manager)
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
         let strategy = federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
                                            fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)
-        let server = Server(clientManager: manager, strategy: strategy, options: ServerOptions(
+        var serverOptions = ServerOptions(
             waitTimeout: .milliseconds(Int64(waitTimeout * 1000)), roundAttempts: federation.roundAttempts,
-            historyPath: metricsOut, checkpointPath: checkpointPath), logger: logger)
+            historyPath: metricsOut, checkpointPath: checkpointPath)
+        serverOptions.observer = serverOps.observer
+        serverOps.metrics.start(plannedRounds: federation.rounds, completed: checkpoint?.round ?? 0)
+        let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
         let outcome = await runUntilSignal { try await server.fit(numRounds: federation.rounds, timeout: federation.timeout,
                                                                    resumingFrom: checkpoint) }
         switch outcome {

@@ -3,6 +3,7 @@ import CIFARLoader
 import CNNModel
 import FedAvg
 import FlowerCore
+import FlowerOps
 import FlowerWire
 import Foundation
 import Logging
@@ -56,6 +57,7 @@ struct SimulateCommand: AsyncParsableCommand {
     var out: String = "flwr-out"
 
     @OptionGroup var log: LogOptions
+    @OptionGroup var tensorboard: TensorBoardOptions
 
     func validate() throws {
         guard clients >= 1 else { throw ValidationError("--clients must be at least 1, got \(clients)") }
@@ -103,8 +105,9 @@ struct SimulateCommand: AsyncParsableCommand {
                                   fitConfig: [:], evaluateFn: evaluation.evaluateFn)
         let timeout = Duration.milliseconds(Int64(roundTimeout * 1000))
         let historyPath = (out as NSString).appendingPathComponent("history.jsonl")
-        let server = Server(clientManager: manager, strategy: strategy,
-                            options: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath), logger: logger)
+        var serverOptions = ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath)
+        serverOptions.observer = try tensorboard.writer(logger: logger)
+        let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
 
         let clientLogger = Logger(label: "flwr.client")
         let tasks = clientObjects.enumerated().map { i, client in
@@ -112,7 +115,10 @@ struct SimulateCommand: AsyncParsableCommand {
                 var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "partition-\(i)", partition: i)
                 config.retry.seed = seed &+ UInt64(i)
                 let wireConfig = config
-                return try await WireClient.run(config: wireConfig, client: client, logger: clientLogger)
+                // Reports data-level ε in its fit metrics (RoundEpsilon), for history and TensorBoard.
+                let reporting = InstrumentedClient(client, defaultEpochs: training.epochs, epsilon: privacy.dpEpsilon,
+                                                   factory: FlwrMetricsFactory())
+                return try await WireClient.run(config: wireConfig, client: reporting, logger: clientLogger)
             }
         }
         let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }
