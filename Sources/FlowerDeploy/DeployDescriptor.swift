@@ -30,6 +30,13 @@ public struct FLDeployment: Equatable, Sendable {
         public var minClients: Int?
         public var rounds = 5
         public var args: [String] = []
+        /// Where the server pod may run (nodeSelector / affinity).
+        public var placement: Placement?
+        /// Pod tolerations, each a Kubernetes toleration as written.
+        public var tolerations: [YAMLValue] = []
+        /// Container resources (requests/limits); nil: 500m/256Mi requested, 2/2Gi limit.
+        public var resources: YAMLValue?
+        public var priorityClassName: String?
     }
 
     /// spec.client, with the operator's defaults.
@@ -46,6 +53,19 @@ public struct FLDeployment: Equatable, Sendable {
         /// nil when the descriptor has no `privacy` block: no differential privacy.
         public var privacy: Privacy?
         public var args: [String] = []
+        /// spec.client.data: each client's own data on its node (nil: dataset.path in the image).
+        public var data: ClientData?
+        /// Where client pods run: one placement for all, or one per client index.
+        public var placement: ClientPlacement?
+        /// Pod tolerations, each a Kubernetes toleration as written.
+        public var tolerations: [YAMLValue] = []
+        /// Container resources (requests/limits); nil: 500m/512Mi requested, 2/2Gi limit.
+        public var resources: YAMLValue?
+        public var priorityClassName: String?
+        /// OnFailure or Never: a Job; Always: a StatefulSet (long-lived clients).
+        public var restartPolicy = "OnFailure"
+        /// false: two clients never share a node (required pod anti-affinity on the hostname).
+        public var allowSharedNodes = false
     }
 
     /// spec.client.privacy.
@@ -77,9 +97,22 @@ extension FLDeployment {
         "": ["apiVersion", "kind", "metadata", "spec"],
         "metadata": ["name", "namespace", "labels", "annotations"],
         "spec": ["server", "client"],
-        "spec.server": ["image", "imagePullPolicy", "nodeName", "port", "replicas", "minClients", "rounds", "args"],
+        "spec.server": ["image", "imagePullPolicy", "nodeName", "port", "replicas", "minClients", "rounds", "args",
+                        "placement", "tolerations", "resources", "priorityClassName"],
         "spec.client": ["image", "imagePullPolicy", "nodeName", "port", "num_clients", "isolation",
-                        "dataset", "privacy", "args"],
+                        "dataset", "privacy", "args", "data", "placement", "tolerations", "resources",
+                        "priorityClassName", "restartPolicy", "allowSharedNodes"],
+        "spec.client.data": ["hostPath", "persistentVolumeClaim", "format"],
+        "spec.server.placement": ["nodeSelector", "affinity"],
+        "spec.client.placement": ["nodeSelector", "affinity"],
+        "spec.client.placement[]": ["index", "nodeSelector", "affinity"],
+        "spec.server.tolerations[]": tolerationFields,
+        "spec.client.tolerations[]": tolerationFields,
+        "spec.server.resources": ["requests", "limits"],
+        "spec.client.resources": ["requests", "limits"],
+        "spec.server.placement.affinity": affinityFields,
+        "spec.client.placement.affinity": affinityFields,
+        "spec.client.placement[].affinity": affinityFields,
         "spec.client.dataset": ["download", "path"],
         "spec.client.privacy": ["budget", "rate"],
     ]
@@ -110,7 +143,7 @@ extension FLDeployment {
 }
 
 /// Walks the YAML tree, collecting problems instead of stopping at the first.
-private struct DescriptorReader {
+struct DescriptorReader {
     var problems: [String] = []
 
     mutating func read(_ root: Node) -> FLDeployment {
@@ -153,6 +186,10 @@ private struct DescriptorReader {
             d.server.minClients = int(server, p, "minClients", in: 1...100_000, hint: "set it to at least 1")
             d.server.rounds = int(server, p, "rounds", in: 1...1_000_000, hint: "set it to at least 1") ?? d.server.rounds
             d.server.args = stringList(server, p, "args")
+            if let node = child(server, p, "placement") { d.server.placement = placement(node, p + ".placement") }
+            d.server.tolerations = tolerations(server, p)
+            d.server.resources = resources(server, p)
+            d.server.priorityClassName = priorityClassName(server, p)
         }
         if let client = child(spec, "spec", "client").flatMap({ mapping($0, "spec.client") }) {
             let p = "spec.client"
@@ -190,6 +227,7 @@ private struct DescriptorReader {
                 d.client.privacy = settings
             }
             d.client.args = stringList(client, p, "args")
+            readEdgeFields(client, into: &d.client)
         }
         if let min = d.server.minClients, min > d.client.numClients {
             problems.append("spec.server.minClients \(min) exceeds spec.client.num_clients \(d.client.numClients): "
@@ -206,7 +244,7 @@ private struct DescriptorReader {
             problems.append("\(path.isEmpty ? "the document" : path) must be a mapping, got \(describe(node))")
             return nil
         }
-        let known = FLDeployment.knownFields[path]
+        let known = FLDeployment.knownFields[schemaPath(path)]
         for key in map.keys {
             let name = key.string ?? "\(key)"
             if let known, !known.contains(name) {
@@ -318,7 +356,7 @@ private struct DescriptorReader {
     }
 }
 
-private func isCollection(_ node: Node) -> Bool {
+func isCollection(_ node: Node) -> Bool {
     switch node {
     case .mapping, .sequence: return true
     default: return false
@@ -326,12 +364,12 @@ private func isCollection(_ node: Node) -> Bool {
 }
 
 /// `path.key`, or `key` at the top level.
-private func join(_ path: String, _ key: String) -> String {
+func join(_ path: String, _ key: String) -> String {
     path.isEmpty ? key : path + "." + key
 }
 
 /// A short description of a node for error messages: its type and, for scalars, its text.
-private func describe(_ node: Node) -> String {
+func describe(_ node: Node) -> String {
     switch node {
     case let .scalar(s):
         switch tagName(node) {
@@ -348,7 +386,7 @@ private func describe(_ node: Node) -> String {
 }
 
 /// " (line N)" when the node knows where it came from.
-private func line(_ node: Node) -> String {
+func line(_ node: Node) -> String {
     node.mark.map { " (line \($0.line))" } ?? ""
 }
 
@@ -361,6 +399,6 @@ public func isDNSLabel(_ s: String, startsWithLetter: Bool) -> Bool {
 }
 
 /// The node's resolved tag (str, int, float, bool, null, map, seq).
-private func tagName(_ node: Node) -> Tag.Name {
+func tagName(_ node: Node) -> Tag.Name {
     Tag.Name(rawValue: node.tag.rawValue)
 }

@@ -51,6 +51,15 @@ enum DeployLayout {
     static let metricsOut = stateDir + "/metrics.jsonl"
     /// --model-out, on the PVC.
     static let modelOut = stateDir + "/model.npz"
+    /// Where a persistentVolumeClaim of spec.client.data is mounted (a hostPath keeps its own path).
+    static let dataDir = stateDir + "/data"
+    /// Where the client reads its privatised release (the data volume's `releaseSubPath`, read-only).
+    static let releaseMount = stateDir + "/release"
+    /// The release and the ledger on the data volume, written by the privatize init container.
+    static let releaseSubPath = "flwr-private/release"
+    static let ledgerSubPath = "flwr-private/ledger"
+    /// The label that tells one client's pods (and workload) from another's when each has its own.
+    static let indexLabel = "flwr.dev/client-index"
     /// The default image when neither --image nor spec.*.image is given.
     static let defaultImage = "flwr:\(flwrVersion)"
     /// Size requested for the checkpoints volume.
@@ -70,7 +79,7 @@ public func renderYAMLStream(_ objects: [KubeObject]) -> String {
     objects.map { "---\n" + $0.body.rendered() }.joined()
 }
 
-private struct ManifestRenderer {
+struct ManifestRenderer {
     let d: FLDeployment
     let options: DeployOptions
 
@@ -100,7 +109,7 @@ private struct ManifestRenderer {
             ])])),
         ])]))
         result.append(serverDeployment())
-        result.append(clientJob())
+        result += clientWorkloads()
         if options.serviceMonitor { result.append(serviceMonitor()) }
         return result
     }
@@ -124,6 +133,8 @@ private struct ManifestRenderer {
             ("FLWR_MODEL_OUT", .string(DeployLayout.modelOut)),
         ]
         if let path = d.client.datasetPath { s.append(("FLWR_DATA_DIR", .string(path))) }
+        // Clients on their own data: the server holds none and evaluation happens on the clients.
+        if d.client.data != nil { s.append(("FLWR_DATASET", .string("none"))) }
         return s
     }
 
@@ -131,7 +142,18 @@ private struct ManifestRenderer {
     /// --dp-epsilon). The partition is the pod's JOB_COMPLETION_INDEX (PartitionResolver.swift).
     /// privacy.budget ε becomes both the ledger's budget and the ε of the one Laplace release the
     /// client makes before training: the whole budget is spent once, up front.
+    /// With spec.client.data there are no partition flags: each client trains on all of its own
+    /// volume (FLWR_DATASET/FLWR_DATA_DIR), or on the release its init container wrote there.
     var clientSettings: [(String, YAMLValue)] {
+        if let data = d.client.data {
+            let privateRelease = d.client.privacy != nil
+            return [
+                ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
+                ("FLWR_DATASET", .string(privateRelease ? "npz" : data.format)),
+                ("FLWR_DATA_DIR", .string(privateRelease ? DeployLayout.releaseMount : dataMountPath(data))),
+                ("FLWR_HTTP_PORT", .string(String(DeployLayout.httpPort))),
+            ]
+        }
         var s: [(String, YAMLValue)] = [
             ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
             ("FLWR_NUM_PARTITIONS", .string(String(d.client.numClients))),
@@ -184,7 +206,7 @@ private struct ManifestRenderer {
     func serverDeployment() -> KubeObject {
         var container = container(role: "server", image: options.image ?? d.server.image,
                                   pullPolicy: d.server.imagePullPolicy, args: d.server.args,
-                                  resources: ("500m", "256Mi", "2", "2Gi"))
+                                  resources: d.server.resources ?? defaultResources("256Mi"))
         container.append(("ports", .list([.map([("name", .string("flwr")), ("containerPort", .int(d.server.port)),
                                                  ("protocol", .string("TCP"))]), httpContainerPort])))
         // /readyz: listening (never "has its minimum clients": clients reach the server through
@@ -206,59 +228,46 @@ private struct ManifestRenderer {
             ("strategy", .map([("type", .string("Recreate"))])),
             ("selector", .map([("matchLabels", selector("server"))])),
             ("template", podTemplate(component: "server", container: container, volumes: volumes,
-                                     restartPolicy: "Always", nodeName: d.server.nodeName)),
+                                     restartPolicy: "Always", scheduling: serverScheduling)),
         ])])
     }
 
-    func clientJob() -> KubeObject {
-        var container = container(role: "client", image: options.image ?? d.client.image,
-                                  pullPolicy: d.client.imagePullPolicy, args: d.client.args,
-                                  resources: ("500m", "512Mi", "2", "2Gi"))
-        container.append(("ports", .list([httpContainerPort])))
-        // /readyz: connected and registered with the server; /healthz: every event loop answers.
-        container.append(("readinessProbe", httpProbe("/readyz", delay: 2, period: 10)))
-        container.append(("livenessProbe", httpProbe("/healthz", delay: 15, period: 20)))
-        container.append(("volumeMounts", .list([
-            .map([("name", .string("work")), ("mountPath", .string(DeployLayout.stateDir))]),
-            .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
-        ])))
-        let volumes: YAMLValue = .list([
-            .map([("name", .string("work")), ("emptyDir", .map([]))]),
-            .map([("name", .string("tmp")), ("emptyDir", .map([]))]),
+    /// Today's defaults: 500m CPU and `memory` requested, 2 CPUs and 2Gi at most.
+    func defaultResources(_ memory: String) -> YAMLValue {
+        .map([
+            ("requests", .map([("cpu", .string("500m")), ("memory", .string(memory))])),
+            ("limits", .map([("cpu", .string("2")), ("memory", .string("2Gi"))])),
         ])
-        return object("Job", clientName, component: "client", ["spec": .map([
-            ("completionMode", .string("Indexed")),
-            ("completions", .int(d.client.numClients)),
-            ("parallelism", .int(d.client.numClients)),
-            ("backoffLimit", .int(max(6, 3 * d.client.numClients))),
-            ("template", podTemplate(component: "client", container: container, volumes: volumes,
-                                     restartPolicy: "OnFailure", nodeName: d.client.nodeName)),
-        ])])
     }
 
     func container(role: String, image: String?, pullPolicy: String, args: [String],
-                   resources: (cpu: String, memory: String, cpuLimit: String, memoryLimit: String))
-        -> [(String, YAMLValue)] {
+                   resources: YAMLValue) -> [(String, YAMLValue)] {
         [
             ("name", .string(role)),
             ("image", .string(image ?? DeployLayout.defaultImage)),
             ("imagePullPolicy", .string(pullPolicy)),
             ("args", .list(([role] + args).map(YAMLValue.string))),
             ("envFrom", .list([.map([("configMapRef", .map([("name", .string(d.name + "-" + role))]))])])),
-            ("resources", .map([
-                ("requests", .map([("cpu", .string(resources.cpu)), ("memory", .string(resources.memory))])),
-                ("limits", .map([("cpu", .string(resources.cpuLimit)), ("memory", .string(resources.memoryLimit))])),
-            ])),
-            ("securityContext", .map([
-                ("allowPrivilegeEscalation", .bool(false)),
-                ("readOnlyRootFilesystem", .bool(true)),
-                ("capabilities", .map([("drop", .list([.string("ALL")]))])),
-            ])),
+            ("resources", resources),
+            ("securityContext", containerSecurity),
         ]
     }
 
+    /// No privilege escalation, read-only root filesystem, no capabilities.
+    var containerSecurity: YAMLValue {
+        .map([
+                ("allowPrivilegeEscalation", .bool(false)),
+                ("readOnlyRootFilesystem", .bool(true)),
+                ("capabilities", .map([("drop", .list([.string("ALL")]))])),
+        ])
+    }
+
+    /// A pod template. `scheduling`: nodeName, priorityClassName, nodeSelector, affinity,
+    /// tolerations, topologySpreadConstraints (as present); `initContainers` run first;
+    /// `extraLabels` tell one client's pods from another's.
     func podTemplate(component: String, container: [(String, YAMLValue)], volumes: YAMLValue,
-                     restartPolicy: String, nodeName: String?) -> YAMLValue {
+                     restartPolicy: String, scheduling: [(String, YAMLValue)],
+                     initContainers: [YAMLValue] = [], extraLabels: [(String, YAMLValue)] = []) -> YAMLValue {
         var spec: [(String, YAMLValue)] = [
             ("restartPolicy", .string(restartPolicy)),
             // No API access, and no Service variables whose names could collide with FLWR_*.
@@ -272,11 +281,13 @@ private struct ManifestRenderer {
                 ("seccompProfile", .map([("type", .string("RuntimeDefault"))])),
             ])),
         ]
-        if let nodeName { spec.append(("nodeName", .string(nodeName))) }
+        spec += scheduling
+        if !initContainers.isEmpty { spec.append(("initContainers", .list(initContainers))) }
         spec.append(("containers", .list([.map(container)])))
         spec.append(("volumes", volumes))
-        return .map([("metadata", .map([("labels", labels(component)), ("annotations", scrapeAnnotations)])),
-                     ("spec", .map(spec))])
+        var podLabels = labels(component)
+        if case let .map(pairs) = podLabels { podLabels = .map(pairs + extraLabels) }
+        return .map([("metadata", .map([("labels", podLabels), ("annotations", scrapeAnnotations)])), ("spec", .map(spec))])
     }
 
     // MARK: operations (FlowerOps' HTTP listener)
@@ -329,23 +340,29 @@ private struct ManifestRenderer {
 
     func object(_ kind: String, _ name: String, component: String,
                 _ fields: KeyValuePairs<String, YAMLValue>) -> KubeObject {
+        object(kind, name, component: component, extraLabels: [], fields.map { ($0.key, $0.value) })
+    }
+
+    func object(_ kind: String, _ name: String, component: String, extraLabels: [(String, YAMLValue)],
+                _ fields: [(String, YAMLValue)]) -> KubeObject {
         let apiVersion: String
         switch kind {
         case "Deployment": apiVersion = "apps/v1"
         case "Job": apiVersion = "batch/v1"
+        case "StatefulSet": apiVersion = "apps/v1"
         case "NetworkPolicy": apiVersion = "networking.k8s.io/v1"
         case "ServiceMonitor": apiVersion = "monitoring.coreos.com/v1"
         default: apiVersion = "v1"
         }
         var metadata: [(String, YAMLValue)] = [("name", .string(name))]
         if let namespace { metadata.append(("namespace", .string(namespace))) }
-        metadata.append(("labels", labels(component)))
+        if case let .map(pairs) = labels(component) { metadata.append(("labels", .map(pairs + extraLabels))) }
         if !d.annotations.isEmpty {
             metadata.append(("annotations", .map(d.annotations.sorted { $0.key < $1.key }
                 .map { ($0.key, YAMLValue.string($0.value)) })))
         }
         let body: [(String, YAMLValue)] = [("apiVersion", .string(apiVersion)), ("kind", .string(kind)),
-                                           ("metadata", .map(metadata))] + fields.map { ($0.key, $0.value) }
+                                           ("metadata", .map(metadata))] + fields
         return KubeObject(kind: kind, name: name, body: .map(body))
     }
 }

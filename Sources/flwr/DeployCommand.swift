@@ -19,6 +19,15 @@ struct Deploy: ParsableCommand {
             `kubectl delete all,cm,pvc,netpol -l app.kubernetes.io/instance=NAME`.
             spec.client.privacy.budget ε sets FLWR_PRIVACY_BUDGET and FLWR_DP_EPSILON for every \
             client: each privatises its data once with ε = budget before training.
+            Clients on their own data (deploy/README.md, "Edge sites"): spec.client.data \
+            (hostPath: PATH on every node, or persistentVolumeClaim: PREFIX, claim PREFIX-i for client i) \
+            makes each client train on all of its volume, with privacy as an init container writing \
+            the release and its ledger on that volume; spec.client.placement (one \
+            nodeSelector/affinity, or a list by index), tolerations, resources and \
+            priorityClassName place the pods; two clients never share a node unless \
+            spec.client.allowSharedNodes is true; spec.client.restartPolicy: Always runs the \
+            clients as a StatefulSet (pods NAME-client-i). Clients that differ by index (a claim \
+            each, or per-index placement) get one Job or StatefulSet each, NAME-client-i.
             """
     )
 

@@ -77,7 +77,7 @@ struct PrivatizeCommand: ParsableCommand {
     @Option(help: "Output folder: partition.npz (float32 images N×C×H×W, int64 labels) is written there.")
     var out: String
 
-    @Flag(help: "Also write the dataset's (public, un-noised) test set as DIR/test.npz.")
+    @Flag(help: "Also write the dataset's test set, un-noised, as DIR/test.npz (when it has one), for the client's evaluation.")
     var includeTest = false
 
     func validate() throws {
@@ -111,7 +111,7 @@ struct PrivatizeCommand: ParsableCommand {
         let result = try privatize(split.train, request: request)
         let path = out.hasSuffix("/") ? out + npzPartitionFile : out + "/" + npzPartitionFile
         try NPZ.writeDataset(result.dataset, to: path)
-        if includeTest {
+        if includeTest && split.test.count > 0 {
             try NPZ.writeDataset(split.test, to: out.hasSuffix("/") ? out + npzTestFile : out + "/" + npzTestFile)
         }
         let d = split.train.imageSize

@@ -74,8 +74,9 @@ final class DeployDescriptorTests: XCTestCase {
             spec:
               server: {image: "reg/flwr:1", imagePullPolicy: Always, nodeName: n1, port: 9000, replicas: 1,
                        minClients: 3, rounds: 2, args: ["--seed", 42]}
-              client: {image: "reg/flwr:2", nodeName: n2, num_clients: 4, isolation: false,
-                       dataset: {download: false, path: /data}, privacy: {budget: 2, rate: 1.0}, args: [--alpha, 0.5]}
+              client: {image: "reg/flwr:2", nodeName: n2, num_clients: 4, isolation: false, allowSharedNodes: true,
+                       dataset: {download: false, path: /data}, privacy: {budget: 2, rate: 1.0}, args: [--alpha, 0.5],
+                       restartPolicy: Always, priorityClassName: fl}
             """)
         XCTAssertEqual(d.namespace, "research")
         XCTAssertEqual(d.labels, ["team": "vision"])
@@ -91,6 +92,9 @@ final class DeployDescriptorTests: XCTestCase {
         XCTAssertFalse(d.client.isolation)
         XCTAssertEqual(d.client.datasetPath, "/data")
         XCTAssertEqual(d.client.privacy?.budget, 2)
+        XCTAssertTrue(d.client.allowSharedNodes)
+        XCTAssertEqual(d.client.restartPolicy, "Always")
+        XCTAssertEqual(d.client.priorityClassName, "fl")
     }
 
     func testMissingRequiredFields() {

@@ -86,6 +86,78 @@ final class DeployCommandReleaseTests: XCTestCase {
         XCTAssertEqual(committed, rendered.stdout, "regenerate deploy/examples/rendered.yaml (deploy/README.md)")
     }
 
+    /// The cloud–edge forms (issue 18), each rendered by the binary and validated strictly against
+    /// both Kubernetes versions: every object named must pass in each.
+    func testEdgeFormsValidateAgainstKubernetesSchemas() throws {
+        func descriptor(_ name: String, client: String, server: String = "rounds: 3") -> String {
+            """
+            apiVersion: flwr.dev/v1
+            kind: FLDeployment
+            metadata: {name: \(name)}
+            spec:
+              server: {\(server)}
+              client: {\(client)}
+
+            """
+        }
+        let scheduling = """
+            tolerations: [{key: flwr.dev/edge, operator: Exists, effect: NoSchedule}, \
+            {key: dedicated, value: fl, effect: NoExecute, tolerationSeconds: 300}], \
+            resources: {requests: {cpu: 250m, memory: 300Mi}, limits: {cpu: 1, memory: 1Gi, nvidia.com/gpu: 1}}, \
+            priorityClassName: fl-edge
+            """
+        let cases: [(descriptor: String, objects: [String])] = [
+            (descriptor("hostpath", client: "num_clients: 3, data: {hostPath: /srv/flwr/site-data}"),
+             ["job/hostpath-client", "configmap/hostpath-client"]),
+            (descriptor("claims", client: "num_clients: 2, data: {persistentVolumeClaim: site-data, format: cifar10}, "
+                        + "privacy: {budget: 2}"),
+             ["job/claims-client-0", "job/claims-client-1"]),
+            (descriptor("placed", client: "num_clients: 3, data: {hostPath: /data}, placement: ["
+                        + "{index: 0, nodeSelector: {flwr.dev/site: bristol}}, "
+                        + "{index: 2, affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
+                        + "{nodeSelectorTerms: [{matchExpressions: [{key: topology.kubernetes.io/zone, operator: In, "
+                        + "values: [uk-north]}]}]}}}}]"),
+             ["job/placed-client-0", "job/placed-client-1", "job/placed-client-2"]),
+            (descriptor("sched", client: "num_clients: 2, allowSharedNodes: true, " + scheduling,
+                        server: "rounds: 3, placement: {nodeSelector: {flwr.dev/tier: cloud}}, " + scheduling),
+             ["deployment/sched-server", "job/sched-client"]),
+            (descriptor("sts", client: "num_clients: 3, restartPolicy: Always, data: {hostPath: /data}, privacy: {budget: 1}"),
+             ["service/sts-client", "statefulset/sts-client"]),
+            (descriptor("stsclaims", client: "num_clients: 2, restartPolicy: Always, data: {persistentVolumeClaim: d}, "
+                        + "placement: {nodeSelector: {flwr.dev/role: edge}}"),
+             ["service/stsclaims-client", "statefulset/stsclaims-client-0", "statefulset/stsclaims-client-1"]),
+        ]
+        let dir = try temporaryDirectory()
+        var files: [String] = []
+        var expected: [String] = []
+        for (index, item) in cases.enumerated() {
+            let descriptorFile = dir.appendingPathComponent("edge\(index).yaml")
+            try item.descriptor.write(to: descriptorFile, atomically: true, encoding: .utf8)
+            let rendered = try run(try flwrBinaryPath(), ["deploy", "-f", descriptorFile.path])
+            XCTAssertEqual(rendered.status, 0, "\(item.descriptor)\n\(rendered.stderr)")
+            let out = dir.appendingPathComponent("rendered\(index).yaml")
+            try rendered.stdout.write(to: out, atomically: true, encoding: .utf8)
+            files.append(out.path)
+            expected += item.objects
+        }
+        // The committed edge example too, and its committed rendering is today's.
+        let edge = try run(try flwrBinaryPath(), ["deploy", "-f", packageRoot.appendingPathComponent("deploy/examples/edge-three-sites.yaml").path])
+        XCTAssertEqual(edge.status, 0, edge.stderr)
+        let edgeFile = dir.appendingPathComponent("edge-example.yaml")
+        try edge.stdout.write(to: edgeFile, atomically: true, encoding: .utf8)
+        files.append(edgeFile.path)
+        expected += ["deployment/fl-edge-server", "job/fl-edge-client-0", "job/fl-edge-client-1", "job/fl-edge-client-2"]
+        let committed = try String(contentsOfFile: packageRoot.appendingPathComponent("deploy/examples/rendered-edge.yaml").path,
+                                   encoding: .utf8)
+        XCTAssertEqual(committed, edge.stdout, "regenerate deploy/examples/rendered-edge.yaml (deploy/README.md)")
+
+        let output = try validate(files)
+        for object in expected {
+            XCTAssertEqual(output.components(separatedBy: "passed for resource \(object) ").count - 1,
+                           Self.kubernetesVersions.count, "\(object) not validated:\n\(output)")
+        }
+    }
+
     func testValidatorRejectsABrokenObject() throws {
         let rendered = try run(try flwrBinaryPath(), ["deploy", "-f", example])
         let file = try temporaryDirectory().appendingPathComponent("broken.yaml")
@@ -126,6 +198,11 @@ final class DeployCommandReleaseTests: XCTestCase {
              "spec.client.num_clients is 0"),
             ("apiVersion: flwr.dev/v1\nkind: FLDeployment\nmetadata: {name: fl}\nspec: {server: {port: 65536}}\n",
              "spec.server.port is 65536, outside 1...65535"),
+            ("apiVersion: flwr.dev/v1\nkind: FLDeployment\nmetadata: {name: fl}\nspec: {client: {data: {hostpath: /srv}}}\n",
+             "unknown field spec.client.data.hostpath"),
+            ("apiVersion: flwr.dev/v1\nkind: FLDeployment\nmetadata: {name: fl}\n"
+                + "spec: {client: {placement: [{index: 5, nodeSelector: {site: a}}]}}\n",
+             "spec.client.placement[0].index is 5, outside 0...1"),
         ]
         for (index, (yaml, message)) in cases.enumerated() {
             let file = dir.appendingPathComponent("bad\(index).yaml")

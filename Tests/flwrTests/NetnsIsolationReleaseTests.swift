@@ -1,6 +1,8 @@
 // scripts/netns-federation-test --isolation-only: the NetworkPolicy rules, as nftables rules in
 // Linux network namespaces, let a client reach the server port and nothing else, and let nothing
-// reach a client. Skips (with the script's reason) where namespaces cannot be created.
+// reach a client; with a flwr binary a federation completes across them; with --own-data each
+// client reads only its own site's folder and the wire carries parameters only. Skips (with the
+// script's reason) where namespaces cannot be created.
 import Foundation
 import XCTest
 
@@ -24,6 +26,18 @@ final class NetnsIsolationReleaseTests: XCTestCase {
         let text = try runScript([try flwrBinaryPath()])
         XCTAssertTrue(text.contains("during the federation a client cannot connect to another client"), text)
         XCTAssertTrue(text.contains("federation completed"), text)
+    }
+
+    /// Edge sites (issue 18): each client host reads its own folder (an .npz of a Dirichlet split
+    /// written beforehand) with no partition flags; the server host holds no dataset; the tcpdump
+    /// capture on the server's interface holds parameter messages only and no training image.
+    func testClientsOnTheirOwnDataSendParametersOnly() throws {
+        let text = try runScript(["--own-data", try flwrBinaryPath()])
+        for check in ["ok: the server host holds no dataset", "ok: each client trained on all of its own folder",
+                      "no training image on the wire", "ok: the wire carried parameters only",
+                      "during the federation a client cannot connect to another client", "federation completed"] {
+            XCTAssertTrue(text.contains(check), "missing \"\(check)\" in:\n\(text)")
+        }
     }
 
     /// Runs scripts/netns-federation-test; skips with its reason when it exits 77 (no namespaces),
