@@ -61,7 +61,6 @@ struct ClientCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.client")
         let clientOps = try await ClientOps(ops: ops, logger: logger)
-        defer { Task { await clientOps.stop() } }
         let env = ProcessInfo.processInfo.environment
         let hostname = ProcessInfo.processInfo.hostName
         let selection = try resolveDataSelection(partitionFlag: partition, asksForSplit: data.asksForSplit,

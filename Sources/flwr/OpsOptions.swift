@@ -64,7 +64,8 @@ enum ProcessMetrics {
 final class ServerOps: Sendable {
     let metrics: ServerMetrics
     let board: TensorBoardWriter?
-    private let http = Mutex<OpsHTTPServer?>(nil)
+    /// The listener (nil without --http-port); it serves until the process exits.
+    let http: OpsHTTPServer?
     private let listening = Flag()
 
     /// A boolean shared with the readiness closure.
@@ -88,7 +89,7 @@ final class ServerOps: Sendable {
             }
             return .ready
         }, factory: factory, logger: logger)
-        http.withLock { $0 = server }
+        http = server
     }
 
     /// The wire is listening: readiness can turn green, and scrapes read its counters.
@@ -106,16 +107,12 @@ final class ServerOps: Sendable {
         ServerObservers([metrics] + (board.map { [$0] } ?? []))
     }
 
-    func stop() async {
-        listening.on.withLock { $0 = false }
-        let s = http.withLock { $0 }
-        await s?.stop()
-    }
 }
 
 /// What `flwr client` runs besides the wire client: metrics, connection state, the HTTP listener.
 struct ClientOps {
     let state: ClientConnectionState
+    /// The listener (nil without --http-port); it serves until the process exits.
     let http: OpsHTTPServer?
 
     init(ops: OpsOptions, logger: Logger) async throws {
@@ -138,5 +135,4 @@ struct ClientOps {
         }
     }
 
-    func stop() async { await http?.stop() }
 }

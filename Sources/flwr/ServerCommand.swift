@@ -80,7 +80,6 @@ struct ServerCommand: AsyncParsableCommand {
         let serverOps = try await ServerOps(ops: ops, tensorboard: tensorboard, host: net.host,
                                             readyWhenMinClients: readyWhenMinClients, minClients: minClients,
                                             manager: manager, logger: logger)
-        defer { Task { await serverOps.stop() } }
         let evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, maxTestExamples: maxTestExamples,
                                                     threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                     seed: federation.seed, logger: logger)

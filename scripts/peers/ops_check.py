@@ -7,7 +7,8 @@
       in AFTER than in BEFORE. Prints one JSON object with the families' values.
   ops_check.py tensorboard DIR HISTORY_JSONL [EPSILON]
       Loads DIR with TensorBoard's EventAccumulator and checks that the accuracy, loss and
-      round_seconds scalars equal history.jsonl's accuracy, loss and seconds per round (float32),
+      round_seconds scalars equal history.jsonl's accuracy, loss and seconds per round (per epoch
+      for `flwr train --metrics-out`; float32),
       and, given EPSILON, that the epsilon scalar is EPSILON at every round.
 """
 import json
@@ -71,6 +72,11 @@ def check_metrics(args):
         sys.exit(1)
 
 
+def step_of(line):
+    # history.jsonl lines have a round; `flwr train --metrics-out` lines an epoch.
+    return line["round"] if "round" in line else line["epoch"]
+
+
 def check_tensorboard(args):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     acc = EventAccumulator(args[0], size_guidance={"scalars": 0})
@@ -86,7 +92,7 @@ def check_tensorboard(args):
             problems.append(f"scalar {tag} missing; event file has {tags}")
             continue
         events = {e.step: e.value for e in acc.Scalars(tag)}
-        want = {h["round"]: h[key] for h in history if h.get(key) is not None}
+        want = {step_of(h): h[key] for h in history if h.get(key) is not None}
         if sorted(events) != sorted(want):
             problems.append(f"{tag}: steps {sorted(events)} != rounds {sorted(want)}")
         for step, value in want.items():
@@ -98,7 +104,7 @@ def check_tensorboard(args):
     if len(args) > 2:
         eps = float(args[2])
         got = [(e.step, e.value) for e in acc.Scalars("epsilon")] if "epsilon" in tags else []
-        if [s for s, _ in got] != [h["round"] for h in history] or any(abs(v - eps) > 1e-6 for _, v in got):
+        if [s for s, _ in got] != [step_of(h) for h in history] or any(abs(v - eps) > 1e-6 for _, v in got):
             problems.append(f"epsilon scalars {got}, expected {eps} at every round")
     extra = {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in tags if t not in dict(pairs)}
     print(json.dumps({"tags": sorted(tags), "checked": checked, "extra": extra}))
