@@ -96,6 +96,7 @@ let package = Package(
             "FlowerCore", "FlowerWire", "FedAvg", "CNNModel", "CIFARLoader", "Tensor", "FlowerDeploy", "FlowerOps",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
 
         // MARK: Tests

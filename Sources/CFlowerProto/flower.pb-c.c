@@ -2229,7 +2229,7 @@ const ProtobufCMessageDescriptor flwr__reconnect__descriptor =
   (ProtobufCMessageInit) flwr__reconnect__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__finish__field_descriptors[2] =
+static const ProtobufCFieldDescriptor flwr__finish__field_descriptors[3] =
 {
   {
     "rounds_completed",
@@ -2255,15 +2255,28 @@ static const ProtobufCFieldDescriptor flwr__finish__field_descriptors[2] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "failed",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Finish, failed),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__finish__field_indices_by_name[] = {
+  2,   /* field[2] = failed */
   1,   /* field[1] = reason */
   0,   /* field[0] = rounds_completed */
 };
 static const ProtobufCIntRange flwr__finish__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor flwr__finish__descriptor =
 {
@@ -2273,7 +2286,7 @@ const ProtobufCMessageDescriptor flwr__finish__descriptor =
   "Flwr__Finish",
   "flwr",
   sizeof(Flwr__Finish),
-  2,
+  3,
   flwr__finish__field_descriptors,
   flwr__finish__field_indices_by_name,
   1,  flwr__finish__number_ranges,

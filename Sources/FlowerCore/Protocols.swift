@@ -26,8 +26,18 @@ public protocol ClientProxy: AnyObject, Sendable {
     func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes
     /// Tells the client training is over (it then exits successfully) and closes the connection.
     func finish(roundsCompleted: Int, reason: String) async
+    /// Tells the client training is over, saying whether the run failed (a failed run makes the
+    /// client exit non-zero); transports without that notion fall back to `finish(roundsCompleted:reason:)`.
+    func finish(roundsCompleted: Int, reason: String, failed: Bool) async
     /// Asks the client to disconnect and come back after `seconds`.
     func reconnect(seconds: Int, reason: String) async
+}
+
+extension ClientProxy {
+    /// Default: the success/failure flag is not carried.
+    public func finish(roundsCompleted: Int, reason: String, failed: Bool) async {
+        await finish(roundsCompleted: roundsCompleted, reason: reason)
+    }
 }
 
 /// Why a client could not join.

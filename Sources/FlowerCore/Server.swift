@@ -119,7 +119,9 @@ public final class Server: Sendable {
         case .success: reason = "training finished after \(completed) rounds"
         case .failure(let e): reason = "server stopped: \(e)"
         }
-        await finishAll(roundsCompleted: completed, reason: reason)
+        let failed: Bool
+        if case .failure = result { failed = true } else { failed = false }
+        await finishAll(roundsCompleted: completed, reason: reason, failed: failed)
         return try result.get()
     }
 
@@ -298,10 +300,10 @@ public final class Server: Sendable {
     }
 
     /// Sends `finish` to every connected client, in parallel, bounded by `options.finishTimeout`.
-    private func finishAll(roundsCompleted: Int, reason: String) async {
+    private func finishAll(roundsCompleted: Int, reason: String, failed: Bool) async {
         let clients = clientManager.all()
         let failures = await FanOut.run(clients.map { (client: $0, ins: reason) }, timeout: options.finishTimeout,
-                                        call: { client, reason, _ in await client.finish(roundsCompleted: roundsCompleted, reason: reason) },
+                                        call: { client, reason, _ in await client.finish(roundsCompleted: roundsCompleted, reason: reason, failed: failed) },
                                         onAnswer: { _, _ in })
         for f in failures { logger.warning("finish not delivered: \(f)") }
     }

@@ -39,6 +39,9 @@ struct Session {
         let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: config.clientID, partition: config.partition,
                           acceptsZlib: config.acceptCompression, authProof: proof, agent: config.agent,
                           maxFrameBytes: config.maxFrameBytes)
+        // The session's limits apply from the Hello on: the server may send its first instruction
+        // right behind the Welcome, before this task has looked at the Welcome.
+        try await connection.established(limit: config.maxFrameBytes, compression: config.acceptCompression)
         try await connection.send(try WireEncoder.frameBuffer(.hello(hello)), timeout: deadline.remaining, what: "Hello")
         let answer = try await connection.receive(timeout: deadline.remaining, what: "Welcome from \(target)")
             .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
@@ -48,7 +51,6 @@ struct Session {
         case .refusal(let r): throw WireError.refused(reason: r.reason, message: r.message)
         default: throw WireError.unexpectedMessage(got: answer.kind, expected: "Welcome or Refusal")
         }
-        try await connection.established(limit: config.maxFrameBytes, compression: welcome.zlib)
         logger.info("joined \(target) as \(config.clientID) (session \(welcome.sessionID), compression \(welcome.zlib ? "zlib when it pays" : "off"))")
         config.onSessionChange?(true)
         defer { config.onSessionChange?(false) }
@@ -99,7 +101,11 @@ struct Session {
             case .reconnect(let seconds, let reason):
                 logger.info("server asks to reconnect in \(seconds) s: \(reason)")
                 return .reconnect(seconds: seconds)
-            case .finish(let rounds, let reason):
+            case .finish(let rounds, let reason, let failed):
+                if failed {
+                    logger.error("server stopped with an error after \(rounds) rounds: \(reason)")
+                    throw WireError.serverFailed(roundsCompleted: rounds, reason: reason)
+                }
                 logger.info("server finished after \(rounds) rounds: \(reason)")
                 return .finished(rounds)
             default:

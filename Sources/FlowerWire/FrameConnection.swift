@@ -84,10 +84,14 @@ final class FrameInbox: ChannelInboundHandler {
         waiter = nil
     }
 
-    func setLimit(_ limit: Int, compression: Bool) {
+    func setLimit(_ limit: Int, compression: Bool, slots: PayloadSlots?) {
         policy.limit = limit
         policy.stateLimited = false
         policy.compressionAllowed = compression
+        if let slots {
+            policy.slots = slots
+            policy.slotted = true
+        }
     }
 }
 
@@ -159,9 +163,11 @@ struct FrameConnection: Sendable {
     }
 
     /// After the handshake: the session's frame limit and compression agreement.
-    func established(limit: Int, compression: Bool) async throws {
+    /// With `slots`, large frames wait for one of them before being buffered (released by the
+    /// consumer through the frame's slot).
+    func established(limit: Int, compression: Bool, slots: PayloadSlots? = nil) async throws {
         let inbox = self.inbox
-        try await channel.eventLoop.submit { inbox.value.setLimit(limit, compression: compression) }.get()
+        try await channel.eventLoop.submit { inbox.value.setLimit(limit, compression: compression, slots: slots) }.get()
     }
 
     /// Closes the connection.

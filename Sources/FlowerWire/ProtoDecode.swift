@@ -64,7 +64,7 @@ public enum WireDecoder {
             return .reconnect(seconds: Int(x.seconds), reason: string(x.reason))
         case FLWR__SERVER_MESSAGE__MSG_FINISH:
             let x = try required(msg.finish, "Finish").pointee
-            return .finish(roundsCompleted: try int(x.rounds_completed, "Finish.rounds_completed"), reason: string(x.reason))
+            return .finish(roundsCompleted: try int(x.rounds_completed, "Finish.rounds_completed"), reason: string(x.reason), failed: x.failed != 0)
         default:
             throw WireError.malformedMessage("ServerMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
         }

@@ -247,9 +247,10 @@ public enum WireEncoder {
             x.pointee.seconds = UInt32(clamping: seconds)
             x.pointee.reason = try arena.cString(reason)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_RECONNECT; m.pointee.reconnect = x
-        case .finish(let rounds, let reason):
+        case .finish(let rounds, let reason, let failed):
             let x = try arena.make(Flwr__Finish.self); flwr__finish__init(x)
             x.pointee.rounds_completed = UInt64(max(0, rounds))
+            x.pointee.failed = failed ? 1 : 0
             x.pointee.reason = try arena.cString(reason)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_FINISH; m.pointee.finish = x
         }

@@ -75,6 +75,10 @@ public final class WireClientProxy: ClientProxy, Sendable {
         await sendFinal(.finish(roundsCompleted: roundsCompleted, reason: reason))
     }
 
+    public func finish(roundsCompleted: Int, reason: String, failed: Bool) async {
+        await sendFinal(.finish(roundsCompleted: roundsCompleted, reason: reason, failed: failed))
+    }
+
     public func reconnect(seconds: Int, reason: String) async {
         await sendFinal(.reconnect(seconds: seconds, reason: reason))
     }

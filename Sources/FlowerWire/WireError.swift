@@ -51,6 +51,8 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     case resolve(host: String, detail: String)
     /// The client gave up connecting after its retry budget.
     case unreachable(host: String, port: Int, attempts: Int, lastError: String)
+    /// The server ended the federation with an error (Finish with `failed`).
+    case serverFailed(roundsCompleted: Int, reason: String)
     /// A call was made on a client connection that is already closed or busy.
     case notReady(String)
 
@@ -88,6 +90,8 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
             return "cannot resolve host \(host): \(detail); check --server and DNS"
         case .unreachable(let host, let port, let attempts, let lastError):
             return "could not reach a flwr server at \(host):\(port) after \(attempts) attempts (last error: \(lastError)); start the server or fix --server"
+        case .serverFailed(let rounds, let reason):
+            return "the server stopped the federation with an error after \(rounds) completed rounds: \(reason); see the server's log"
         case .notReady(let why):
             return why
         }

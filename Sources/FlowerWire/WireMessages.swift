@@ -91,7 +91,8 @@ public enum ServerMessage: Sendable {
     case fit(FitIns)
     case evaluate(EvaluateIns)
     case reconnect(seconds: Int, reason: String)
-    case finish(roundsCompleted: Int, reason: String)
+    /// Training is over; `failed` when the server stopped with an error.
+    case finish(roundsCompleted: Int, reason: String, failed: Bool = false)
 
     /// The message kind, for logs and errors.
     public var kind: String {

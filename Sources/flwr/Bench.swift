@@ -6,6 +6,6 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure throughput; every figure is one JSON line on stdout.",
-        subcommands: [BenchTrain.self, BenchWire.self]
+        subcommands: [BenchTrain.self, BenchWire.self, BenchClients.self]
     )
 }

@@ -41,14 +41,52 @@ func runUntilSignal<T: Sendable>(_ body: @escaping @Sendable () async throws -> 
     }
 }
 
-/// Calls `handler` with the signal's name on SIGTERM or SIGINT instead of dying.
-func watchSignals(_ handler: @escaping @Sendable (String) -> Void) -> [any DispatchSourceSignal] {
-    [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].map { sig, name in
-        signal(sig, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-        source.setEventHandler { handler(name) }
-        source.resume()
-        return source
+/// Calls `handler` with the signal's name on SIGTERM or SIGINT instead of dying, until the
+/// returned subscription is cancelled.
+func watchSignals(_ handler: @escaping @Sendable (String) -> Void) -> [SignalSubscription] {
+    [SignalWatcher.shared.subscribe(handler)]
+}
+
+/// One subscription to SIGTERM/SIGINT.
+struct SignalSubscription: Sendable {
+    let id: Int
+    func cancel() { SignalWatcher.shared.unsubscribe(id) }
+}
+
+/// The process's SIGTERM/SIGINT sources, created once and never cancelled. (Cancelling a
+/// dispatch signal source and creating a new one for the same signal lost the signal: `--linger`
+/// after training ignored SIGTERM until the pod was killed.) Handlers subscribe and unsubscribe.
+final class SignalWatcher: Sendable {
+    static let shared = SignalWatcher()
+    private let handlers = Mutex<(next: Int, byID: [Int: @Sendable (String) -> Void])>((0, [:]))
+    /// Kept only so the sources live as long as the process; written once in init, never mutated.
+    private nonisolated(unsafe) let sources: [any DispatchSourceSignal]
+
+    private init() {
+        sources = [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")].map { sig, name in
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { SignalWatcher.shared.deliver(name) }
+            source.resume()
+            return source
+        }
+    }
+
+    func subscribe(_ handler: @escaping @Sendable (String) -> Void) -> SignalSubscription {
+        let id = handlers.withLock { h -> Int in
+            h.next += 1
+            h.byID[h.next] = handler
+            return h.next
+        }
+        return SignalSubscription(id: id)
+    }
+
+    private func deliver(_ name: String) {
+        for h in handlers.withLock({ Array($0.byID.values) }) { h(name) }
+    }
+
+    func unsubscribe(_ id: Int) {
+        handlers.withLock { _ = $0.byID.removeValue(forKey: id) }
     }
 }
 
@@ -65,6 +103,7 @@ func lingerUntilSignal(manager: InMemoryClientManager, rounds: Int, logger: Logg
         }
         try? await Task.sleep(for: .milliseconds(500))
     }
+    logger.notice("stopping on \(stop.name.withLock { $0 } ?? "a signal") after lingering")
 }
 
 /// Central evaluation on the server's test set, and the seeded initial model.

@@ -67,6 +67,8 @@ struct ServerCommand: AsyncParsableCommand {
     @Flag(help: "/readyz answers 503 until --min-clients clients are connected (default: ready once listening).")
     var readyWhenMinClients = false
 
+    @OptionGroup(title: "Connection limits") var connections: ServerConnectionOptions
+
     func validate() throws {
         guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
         guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
@@ -84,7 +86,7 @@ struct ServerCommand: AsyncParsableCommand {
                                                     threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
                                                     seed: federation.seed, logger: logger)
         let checkpoint = try loadCheckpoint(logger: logger)
-        let wire = WireServer(config: try net.wireConfig(), manager: manager, logger: logger)
+        let wire = WireServer(config: connections.apply(try net.wireConfig()), manager: manager, logger: logger)
         let port = try await wire.start()
         serverOps.listening(wire: wire, manager: manager)
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")

@@ -74,7 +74,7 @@ final class ProtoCodecTests: XCTestCase {
         XCTAssertEqual(e.round, 2); XCTAssertEqual(e.parameters, model); XCTAssertEqual(e.config, config)
         guard case .reconnect(let s, let why) = try decodeServer(try WireEncoder.frame(.reconnect(seconds: 30, reason: "busy"))) else { return XCTFail() }
         XCTAssertEqual(s, 30); XCTAssertEqual(why, "busy")
-        guard case .finish(let n, let why2) = try decodeServer(try WireEncoder.frame(.finish(roundsCompleted: 5, reason: "done"))) else { return XCTFail() }
+        guard case .finish(let n, let why2, _) = try decodeServer(try WireEncoder.frame(.finish(roundsCompleted: 5, reason: "done"))) else { return XCTFail() }
         XCTAssertEqual(n, 5); XCTAssertEqual(why2, "done")
     }
 

@@ -186,7 +186,7 @@ final class TensorScannerTests: XCTestCase {
         guard case .evaluate(let e) = try WireDecoder.serverMessage(fitPart + evalPart) else { return XCTFail("expected EvaluateIns") }
         XCTAssertEqual(e.parameters.layout.map(\.name), ["z"])
         XCTAssertEqual(e.parameters.values, [3, 4])
-        guard case .finish(let rounds, _) = try WireDecoder.serverMessage(fitPart + PB.bytes(8, PB.field(1, 5))) else { return XCTFail("expected Finish") }
+        guard case .finish(let rounds, _, _) = try WireDecoder.serverMessage(fitPart + PB.bytes(8, PB.field(1, 5))) else { return XCTFail("expected Finish") }
         XCTAssertEqual(rounds, 5)
     }
 

@@ -464,10 +464,15 @@ struct  Flwr__Finish
   ProtobufCMessage base;
   uint64_t rounds_completed;
   char *reason;
+  /*
+   * True when the server stopped because of an error (the federation failed): the client then
+   * exits non-zero. False (the default, also what servers before this field send) = success.
+   */
+  protobuf_c_boolean failed;
 };
 #define FLWR__FINISH__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__finish__descriptor) \
-    , 0, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, 0 }
 
 
 /*

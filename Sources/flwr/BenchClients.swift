@@ -1,0 +1,91 @@
+// `flwr bench clients`: opens thousands of handshaken FlowerWire clients against a server, keeps
+// them idle (answering any instruction like an echo client), and reports what it took.
+import ArgumentParser
+import FlowerWire
+import Foundation
+import Logging
+
+/// Loads a FlowerWire server with many idle clients; prints JSON lines (BENCHMARKS.md, "Wire at scale").
+struct BenchClients: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clients",
+        abstract: "Open many handshaken idle FlowerWire clients against a server (loopback load test).",
+        discussion: """
+            Each client completes the real handshake, then waits; asked to fit it returns the model \
+            it got plus 1e-3 on every value, asked to evaluate a loss of 0; Finish ends it. Clients \
+            share the event loops (no thread each); at most --processing instructions are buffered \
+            at once. Raises this process's open-file limit to its hard limit. Prints one JSON line \
+            when all handshakes are done and one when the clients end (Finish, --hold, or SIGTERM).
+            """
+    )
+
+    @Option(help: "Server to load, HOST:PORT.")
+    var server: String = "127.0.0.1:8080"
+
+    @Option(help: "Number of clients to open (at most 60000).")
+    var clients: Int = 1000
+
+    @Option(help: "Handshakes in flight at once (keep it under the server's --max-handshakes-per-address).")
+    var concurrency: Int = 64
+
+    @Option(help: "Instructions buffered and answered at once over all clients.")
+    var processing: Int = 8
+
+    @Option(help: "Seconds to keep the clients after the handshakes (0: until every client got Finish, or SIGTERM).")
+    var hold: Double = 0
+
+    @Option(help: "Identity prefix (identities are PREFIX + index).")
+    var idPrefix: String = "load-"
+
+    @Option(help: "Shared secret, when the server requires one.")
+    var authToken: String?
+
+    func validate() throws {
+        _ = try parseHostPort(server)
+        guard (1 ... 60_000).contains(clients) else { throw ValidationError("--clients must be in 1...60000, got \(clients)") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
+        guard processing >= 1 else { throw ValidationError("--processing must be at least 1, got \(processing)") }
+        guard hold >= 0 else { throw ValidationError("--hold must be >= 0 seconds, got \(hold)") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "flwr.bench.clients")
+        logger.logLevel = .warning
+        let (host, port) = try parseHostPort(server)
+        let (before, after) = DescriptorLimit.raiseToHard()
+        if after < UInt64(clients) + 64 {
+            throw ValidationError("the open-file limit is \(after) (hard); \(clients) clients need more: raise it (ulimit -Hn) or open fewer")
+        }
+        var config = LoadClientsConfig(host: host, port: port, count: clients)
+        config.concurrency = concurrency
+        config.processing = processing
+        config.idPrefix = idPrefix
+        config.authToken = authToken
+        let started = Date()
+        let swarm = await LoadClients.open(config, logger: logger)
+        let (failed, first) = swarm.failureSummary
+        emit(json(["bench": "clients", "phase": "connected", "clients": swarm.connected, "failed": failed,
+                    "seconds": Date().timeIntervalSince(started), "nofile_before": before, "nofile_after": after,
+                    "peak_rss_mb": peakRSSMegabytes()]))
+        for f in first.prefix(5) { FileHandle.standardError.write(Data("handshake failed: \(f)\n".utf8)) }
+        let outcome = await runUntilSignal { () async throws -> Bool in
+            if hold > 0 {
+                try await Task.sleep(for: .milliseconds(Int64(hold * 1000)))
+                return true
+            }
+            return await swarm.waitUntilEnded(timeout: .seconds(86_400))
+        }
+        await swarm.close()
+        var ending = "hold"
+        if case .signalled(let name) = outcome { ending = name } else if hold == 0 { ending = "finished" }
+        emit(json(["bench": "clients", "phase": "ended", "by": ending, "fits": swarm.fits, "evaluations": swarm.evaluations,
+                    "finished": swarm.finished, "seconds": Date().timeIntervalSince(started), "peak_rss_mb": peakRSSMegabytes()]))
+        if failed > 0 { throw ExitMessage(error: ValidationError("\(failed) of \(clients) handshakes failed, first: \(first.first ?? "")")) }
+    }
+}
+
+/// Writes one line to stdout unbuffered (scripts wait for the "connected" line while the clients
+/// stay connected; `print` into a pipe or file would hold it in a buffer).
+private func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
