@@ -20,7 +20,7 @@ public struct LivenessCheck: Sendable {
     public let timeout: TimeAmount
 
     /// A check of `group` with a per-probe deadline.
-    public init(group: any EventLoopGroup, timeout: TimeAmount = .seconds(1)) {
+    public init(group: any EventLoopGroup, timeout: TimeAmount = .seconds(2)) {
         self.group = group
         self.timeout = timeout
     }

@@ -103,7 +103,7 @@ final class OpsReleaseTests: XCTestCase {
                               "flwr_client_evaluations_total:counter", "flwr_client_examples_trained_total:counter",
                               "flwr_client_images_per_second:gauge", "flwr_client_privacy_epsilon:gauge"]
         let clientReport = try check(["metrics", clientBefore, clientAfter] + clientFamilies + ["--moves",
-                                      "flwr_client_connected", "flwr_client_fit_duration_seconds", "flwr_client_fits_total",
+                                      "flwr_client_fit_duration_seconds", "flwr_client_fits_total",
                                       "flwr_client_examples_trained_total", "flwr_client_images_per_second"])
         // Each fit: 600 examples, one epoch (the client's default).
         XCTAssertTrue(clientReport.contains("\"flwr_client_examples_trained_total\": {\"after\": \(600 * fits).0, \"before\": 0.0}"), clientReport)
