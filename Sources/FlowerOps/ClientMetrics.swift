@@ -4,9 +4,34 @@ import FlowerCore
 import Metrics
 import Synchronization
 
-/// A `Client` that records every call in swift-metrics (see `FlwrMetrics.client`) and, when the
-/// client's data is privatised, reports the data-level ε in its fit metrics (`RoundEpsilon.dataKey`)
-/// so the server can expose it.
+/// A client process's metrics (see `FlwrMetrics.client`), all present from the first scrape.
+public final class ClientMetrics: Sendable {
+    let fitDuration: CoreMetrics.Timer
+    let fits: Counter
+    let fitFailures: Counter
+    let evaluations: Counter
+    let examples: Counter
+    let imagesPerSecond: Gauge
+    let epsilon: Gauge
+
+    /// Creates every client metric in `factory` (counters at 0, gauges at 0 or NaN).
+    public init(factory: any MetricsFactory) {
+        fitDuration = CoreMetrics.Timer(label: FlwrMetrics.clientFitDuration.name, factory: factory)
+        fits = Counter(label: FlwrMetrics.clientFits.name, factory: factory)
+        fitFailures = Counter(label: FlwrMetrics.clientFitFailures.name, factory: factory)
+        evaluations = Counter(label: FlwrMetrics.clientEvaluations.name, factory: factory)
+        examples = Counter(label: FlwrMetrics.clientExamplesTrained.name, factory: factory)
+        imagesPerSecond = Gauge(label: FlwrMetrics.clientImagesPerSecond.name, factory: factory)
+        epsilon = Gauge(label: FlwrMetrics.clientEpsilon.name, factory: factory)
+        for c in [fits, fitFailures, evaluations, examples] { c.increment(by: 0) }
+        imagesPerSecond.record(0)
+        epsilon.record(Double.nan)
+    }
+}
+
+/// A `Client` that records every call in `ClientMetrics` and, when the client's data is
+/// privatised, reports the data-level ε in its fit metrics (`RoundEpsilon.dataKey`) so the server
+/// can expose it.
 public struct InstrumentedClient: Client {
     /// The client doing the work.
     public let inner: any Client
@@ -14,27 +39,15 @@ public struct InstrumentedClient: Client {
     public let defaultEpochs: Int
     /// ε of the Laplace release this client trains on; nil without data-level DP.
     public let epsilon: Double?
-    private let fitDuration: CoreMetrics.Timer
-    private let fits: Counter
-    private let fitFailures: Counter
-    private let evaluations: Counter
-    private let examples: Counter
-    private let imagesPerSecond: Gauge
+    private let metrics: ClientMetrics
 
-    /// Wraps `inner`, creating the client metrics in `factory` (present from the first scrape).
-    public init(_ inner: any Client, defaultEpochs: Int, epsilon: Double?, factory: any MetricsFactory) {
+    /// Wraps `inner`, recording into `metrics`.
+    public init(_ inner: any Client, defaultEpochs: Int, epsilon: Double?, metrics: ClientMetrics) {
         self.inner = inner
         self.defaultEpochs = defaultEpochs
         self.epsilon = epsilon
-        fitDuration = CoreMetrics.Timer(label: FlwrMetrics.clientFitDuration.name, factory: factory)
-        fits = Counter(label: FlwrMetrics.clientFits.name, factory: factory)
-        fitFailures = Counter(label: FlwrMetrics.clientFitFailures.name, factory: factory)
-        evaluations = Counter(label: FlwrMetrics.clientEvaluations.name, factory: factory)
-        examples = Counter(label: FlwrMetrics.clientExamplesTrained.name, factory: factory)
-        imagesPerSecond = Gauge(label: FlwrMetrics.clientImagesPerSecond.name, factory: factory)
-        for c in [fits, fitFailures, evaluations, examples] { c.increment(by: 0) }
-        imagesPerSecond.record(0)
-        if let epsilon { Gauge(label: FlwrMetrics.clientEpsilon.name, factory: factory).record(epsilon) }
+        self.metrics = metrics
+        if let epsilon { metrics.epsilon.record(epsilon) }
     }
 
     public func getParameters(_ ins: GetParametersIns) async throws -> ParametersRes {
@@ -45,22 +58,22 @@ public struct InstrumentedClient: Client {
         let start = ContinuousClock.now
         var res: FitRes
         do { res = try await inner.fit(ins) } catch {
-            fitFailures.increment()
+            metrics.fitFailures.increment()
             throw error
         }
         guard res.status.code == .ok else {
-            fitFailures.increment()
+            metrics.fitFailures.increment()
             return res
         }
         let elapsed = start.duration(to: .now)
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         let epochs = max(1, ins.config["epochs"]?.intValue ?? defaultEpochs)
         let (trained, overflow) = max(0, res.numExamples).multipliedReportingOverflow(by: epochs)
-        fits.increment()
-        fitDuration.recordNanoseconds(Int64(seconds * 1e9))
+        metrics.fits.increment()
+        metrics.fitDuration.recordNanoseconds(Int64(seconds * 1e9))
         if !overflow {
-            examples.increment(by: trained)
-            imagesPerSecond.record(Double(trained) / max(seconds, 1e-9))
+            metrics.examples.increment(by: trained)
+            metrics.imagesPerSecond.record(Double(trained) / max(seconds, 1e-9))
         }
         if let epsilon { res.metrics[RoundEpsilon.dataKey] = .double(epsilon) }
         return res
@@ -68,7 +81,7 @@ public struct InstrumentedClient: Client {
 
     public func evaluate(_ ins: EvaluateIns) async throws -> EvaluateRes {
         let res = try await inner.evaluate(ins)
-        evaluations.increment()
+        metrics.evaluations.increment()
         return res
     }
 }

@@ -73,7 +73,7 @@ struct Deploy: ParsableCommand {
         let deployment = try FLDeployment.parse(yaml: text)
         // Notes go to stderr: stdout carries the manifests for `kubectl apply -f -`.
         if deployment.client.port != nil {
-            note("spec.client.port is ignored: flwr clients open no port (they dial the server)")
+            note("spec.client.port is ignored: flwr clients dial the server (their only listener is the probes and metrics port, 9090)")
         }
         let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image,
                                                                          serviceMonitor: serviceMonitor))

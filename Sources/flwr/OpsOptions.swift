@@ -112,19 +112,23 @@ final class ServerOps: Sendable {
 /// What `flwr client` runs besides the wire client: metrics, connection state, the HTTP listener.
 struct ClientOps {
     let state: ClientConnectionState
+    let metrics: ClientMetrics
     /// The listener (nil without --http-port); it serves until the process exits.
     let http: OpsHTTPServer?
 
+    /// Creates the client's metrics and starts the listener (if --http-port) before the data
+    /// loads, so probes and scrapes answer from the start.
     init(ops: OpsOptions, logger: Logger) async throws {
         let factory = ProcessMetrics.factory
         let state = ClientConnectionState(factory: factory)
         self.state = state
+        metrics = ClientMetrics(factory: factory)
         http = try await ops.start(defaultHost: "0.0.0.0", readiness: { state.readiness }, factory: factory, logger: logger)
     }
 
     /// `client` with its work counted on /metrics (and data-level ε reported to the server).
     func instrument(_ client: any Client, defaultEpochs: Int, epsilon: Double?) -> any Client {
-        InstrumentedClient(client, defaultEpochs: defaultEpochs, epsilon: epsilon, factory: ProcessMetrics.factory)
+        InstrumentedClient(client, defaultEpochs: defaultEpochs, epsilon: epsilon, metrics: metrics)
     }
 
     /// Sets the wire client's session hook to track readiness.

@@ -117,7 +117,7 @@ struct SimulateCommand: AsyncParsableCommand {
                 let wireConfig = config
                 // Reports data-level ε in its fit metrics (RoundEpsilon), for history and TensorBoard.
                 let reporting = InstrumentedClient(client, defaultEpochs: training.epochs, epsilon: privacy.dpEpsilon,
-                                                   factory: FlwrMetricsFactory())
+                                                   metrics: ClientMetrics(factory: FlwrMetricsFactory()))
                 return try await WireClient.run(config: wireConfig, client: reporting, logger: clientLogger)
             }
         }
