@@ -22,6 +22,9 @@ let package = Package(
         /// CSV for `--dataset csv` (a streaming reader that hands back each row as it is, so ragged
         /// rows are seen; SwiftCSV pads them silently).
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        /// Operations (FlowerOps): the metrics API and its Prometheus text exposition for /metrics.
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C libraries
@@ -93,11 +96,28 @@ let package = Package(
         .target(name: "FlowerLearning", dependencies: [
             "FlowerCore", "CNNModel", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
         ]),
+        /// The code protoc-c generates from proto/tensorboard/tensorboard.proto (TensorBoard's Event
+        /// and Summary, the subset flwr writes; scripts/gen-proto; committed).
+        .target(name: "CTensorBoardProto", dependencies: ["CProtobufC"], path: "Sources/CTensorBoardProto",
+                linkerSettings: [protobufCArchive]),
+        /// Operations: the HTTP listener for /healthz, /readyz and /metrics (NIOHTTP1 on the wire's
+        /// event loops), the Prometheus metrics of servers and clients, JSON log lines, and
+        /// TensorBoard event files.
+        .target(name: "FlowerOps", dependencies: [
+            "FlowerCore", "CTensorBoardProto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
         /// `flwr deploy`'s FLDeployment descriptor → Kubernetes objects (YAML in and out).
         .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
-            "FlowerLearning", "ONNXExport", "FlowerDeploy",
+            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -123,6 +143,12 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "FlowerOpsTests", dependencies: [
+            "FlowerOps", "FlowerCore", "CTensorBoardProto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg"]),
         .testTarget(name: "FlowerLearningTests", dependencies: [

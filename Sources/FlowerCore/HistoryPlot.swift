@@ -53,13 +53,15 @@ public struct HistoryPlot: Sendable {
         if let lo = points.map(\.1).min(), lo < yMin { yMin = lo }
         if let hi = points.map(\.1).max(), hi > yMax { yMax = hi }
         if yMax <= yMin { yMax = yMin + 1 }
+        let ticks = Self.niceTicks(yMin, yMax)
+        (yMin, yMax) = (ticks.first ?? yMin, ticks.last ?? yMax)
+        let decimals = Self.decimals(ticks.count > 1 ? ticks[1] - ticks[0] : 1)
         func x(_ r: Double) -> Double { xMax > xMin ? left + (r - xMin) / (xMax - xMin) * (right - left) : (left + right) / 2 }
         func y(_ v: Double) -> Double { bottom - (v - yMin) / (yMax - yMin) * (bottom - top) }
 
-        for k in 0 ... 4 {  // horizontal grid and y labels
-            let v = yMin + (yMax - yMin) * Double(k) / 4
+        for v in ticks {  // horizontal grid and y labels at round values
             out += "<line x1=\"\(f(left))\" y1=\"\(f(y(v)))\" x2=\"\(f(right))\" y2=\"\(f(y(v)))\" stroke=\"#ddd\"/>\n"
-            out += text(left - 6, y(v) + 4, String(format: "%.3g", v), size: 10, anchor: "end")
+            out += text(left - 6, y(v) + 4, String(format: "%.\(decimals)f", v), size: 10, anchor: "end")
         }
         let step = max(1, rounds.count / 10)
         for (i, r) in rounds.enumerated() where i % step == 0 || i == rounds.count - 1 {  // x labels
@@ -76,6 +78,25 @@ public struct HistoryPlot: Sendable {
         }
         out += "</g>\n"
         return out
+    }
+
+    /// Round tick values covering [lo, hi], as plotting libraries choose them: a step of 1, 2,
+    /// 2.5 or 5 times a power of ten giving about four intervals, the ends rounded outwards to
+    /// multiples of it (0…1 → 0, 0.25, …, 1; 0…1.25 → 0, 0.5, 1.0, 1.5).
+    static func niceTicks(_ lo: Double, _ hi: Double) -> [Double] {
+        guard lo.isFinite, hi.isFinite, hi > lo else { return [lo, lo + 1] }
+        let raw = (hi - lo) / 4
+        let magnitude = pow(10, (log10(raw)).rounded(.down))
+        let step = ([1, 2, 2.5, 5, 10].first { $0 * magnitude >= raw * (1 - 1e-9) } ?? 10) * magnitude
+        let first = (lo / step + 1e-9).rounded(.down), last = (hi / step - 1e-9).rounded(.up)
+        return stride(from: first, through: last, by: 1).map { ($0 * step * 1e9).rounded() / 1e9 }
+    }
+
+    /// Decimals needed to print multiples of `step` exactly (0.25 → 2, 0.5 → 1, 2 → 0).
+    static func decimals(_ step: Double) -> Int {
+        var d = 0
+        while d < 6 && abs(step * pow(10, Double(d)) - (step * pow(10, Double(d))).rounded()) > 1e-6 { d += 1 }
+        return d
     }
 
     private func text(_ x: Double, _ y: Double, _ s: String, size: Int, anchor: String, rotate: Bool = false) -> String {

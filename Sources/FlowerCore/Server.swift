@@ -3,6 +3,8 @@ import Logging
 
 /// How the server waits, retries and where it writes (the round deadline is `fit`'s `timeout`).
 public struct ServerOptions: Sendable {
+    /// Told about every round as it runs (metrics, TensorBoard); nil: nobody watches.
+    public var observer: (any ServerObserver)? = nil
     /// How long to wait for `minAvailableClients` before each round attempt.
     public var waitTimeout: Duration
     /// Attempts per round when the strategy refuses to aggregate (1: stop at the first refusal).
@@ -203,6 +205,7 @@ public final class Server: Sendable {
                 do throws(FileError) { try HistoryLog(path: path).append(record) } catch { throw .history(error) }
             }
             logger.info("\(Self.logLine(record, of: numRounds))")
+            options.observer?.roundCompleted(record, of: numRounds)
         }
         return FitSummary(history: history, parameters: parameters, roundsCompleted: completed, stopReason: stopReason)
     }
@@ -312,6 +315,7 @@ public final class Server: Sendable {
             }
             ledger.note(fitCalls.map(\.client))
             logger.info("round \(round)/\(numRounds): fit on \(fitCalls.count) of \(clientManager.count) clients")
+            options.observer?.roundStarted(round: round, of: numRounds, sampled: fitCalls.count)
             var aggregator = strategy.makeFitAggregator(FitRoundContext(round: round, parameters: parameters, state: state))
             var norms: [(client: String, norm: Double)] = []
             var malicious: [String] = []
@@ -324,6 +328,7 @@ public final class Server: Sendable {
                 if let norm { norms.append((client.id, norm)) }
             })
             for f in failures { logger.warning("round \(round): fit failure: \(f)") }
+            options.observer?.fitFinished(round: round, results: aggregator.resultCount, failures: failures)
             let aggregated: FitAggregate
             do throws(StrategyRefusal) {
                 aggregated = try aggregator.finish(failures: failures)
@@ -357,6 +362,9 @@ public final class Server: Sendable {
                 evalResults.append((client, res))
             })
             for f in evalFailures { logger.warning("round \(round): evaluate failure: \(f)") }
+            if !evalCalls.isEmpty {
+                options.observer?.evaluateFinished(round: round, results: evalResults.count, failures: evalFailures)
+            }
             var federated: (loss: Double?, metrics: Metrics) = (nil, [:])
             if !evalCalls.isEmpty {
                 federated = strategy.aggregateEvaluate(round: round, results: evalResults, failures: evalFailures)

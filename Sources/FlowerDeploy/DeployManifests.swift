@@ -32,10 +32,12 @@ public struct DeployOptions: Equatable, Sendable {
     public var namespace: String?
     /// Overrides spec.server.image and spec.client.image.
     public var image: String?
+    /// Also render a prometheus-operator ServiceMonitor scraping the server's /metrics.
+    public var serviceMonitor: Bool
 
     /// The command line's overrides (nil: the descriptor's values).
-    public init(namespace: String? = nil, image: String? = nil) {
-        self.namespace = namespace; self.image = image
+    public init(namespace: String? = nil, image: String? = nil, serviceMonitor: Bool = false) {
+        self.namespace = namespace; self.image = image; self.serviceMonitor = serviceMonitor
     }
 }
 
@@ -64,6 +66,8 @@ enum DeployLayout {
     static let defaultImage = "flwr:\(flwrVersion)"
     /// Size requested for the checkpoints volume.
     static let checkpointStorage = "1Gi"
+    /// --http-port of every pod: /healthz, /readyz and /metrics (FlowerOps).
+    static let httpPort = 9090
 }
 
 /// Renders every object of `deployment`, in the order `kubectl apply` should create them
@@ -101,10 +105,14 @@ struct ManifestRenderer {
             ("ports", .list([.map([
                 ("name", .string("flwr")), ("protocol", .string("TCP")),
                 ("port", .int(d.server.port)), ("targetPort", .int(d.server.port)),
+            ]), .map([
+                ("name", .string("http")), ("protocol", .string("TCP")),
+                ("port", .int(DeployLayout.httpPort)), ("targetPort", .string("http")),
             ])])),
         ])]))
         result.append(serverDeployment())
         result += clientWorkloads()
+        if options.serviceMonitor { result.append(serviceMonitor()) }
         return result
     }
 
@@ -115,6 +123,7 @@ struct ManifestRenderer {
     var serverSettings: [(String, YAMLValue)] {
         var s: [(String, YAMLValue)] = [
             ("FLWR_PORT", .string(String(d.server.port))),
+            ("FLWR_HTTP_PORT", .string(String(DeployLayout.httpPort))),
             ("FLWR_ROUNDS", .string(String(d.server.rounds))),
             ("FLWR_MIN_CLIENTS", .string(String(d.minClients))),
             ("FLWR_CHECKPOINT_DIR", .string(DeployLayout.checkpointDir)),
@@ -144,11 +153,13 @@ struct ManifestRenderer {
                 ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
                 ("FLWR_DATASET", .string(privateRelease ? "npz" : data.format)),
                 ("FLWR_DATA_DIR", .string(privateRelease ? DeployLayout.releaseMount : dataMountPath(data))),
+                ("FLWR_HTTP_PORT", .string(String(DeployLayout.httpPort))),
             ]
         }
         var s: [(String, YAMLValue)] = [
             ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
             ("FLWR_NUM_PARTITIONS", .string(String(d.client.numClients))),
+            ("FLWR_HTTP_PORT", .string(String(DeployLayout.httpPort))),
         ]
         if let path = d.client.datasetPath { s.append(("FLWR_DATA_DIR", .string(path))) }
         if let privacy = d.client.privacy {
@@ -195,18 +206,15 @@ struct ManifestRenderer {
     // MARK: workloads
 
     func serverDeployment() -> KubeObject {
-        let probe = { (delay: Int, period: Int) -> YAMLValue in
-            .map([("tcpSocket", .map([("port", .int(d.server.port))])),
-                  ("initialDelaySeconds", .int(delay)), ("periodSeconds", .int(period)),
-                  ("timeoutSeconds", .int(5)), ("failureThreshold", .int(3))])
-        }
         var container = container(role: "server", image: options.image ?? d.server.image,
                                   pullPolicy: d.server.imagePullPolicy, args: d.server.args,
                                   resources: d.server.resources ?? defaultResources("256Mi"))
         container.append(("ports", .list([.map([("name", .string("flwr")), ("containerPort", .int(d.server.port)),
-                                                 ("protocol", .string("TCP"))])])))
-        container.append(("readinessProbe", probe(2, 5)))
-        container.append(("livenessProbe", probe(15, 20)))
+                                                 ("protocol", .string("TCP"))]), httpContainerPort])))
+        // /readyz: listening (never "has its minimum clients": clients reach the server through
+        // this Service, which only routes to ready pods). /healthz: every event loop answers.
+        container.append(("readinessProbe", httpProbe("/readyz", delay: 2, period: 5)))
+        container.append(("livenessProbe", httpProbe("/healthz", delay: 15, period: 20)))
         container.append(("volumeMounts", .list([
             .map([("name", .string("state")), ("mountPath", .string(DeployLayout.stateDir))]),
             .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
@@ -281,7 +289,36 @@ struct ManifestRenderer {
         spec.append(("volumes", volumes))
         var podLabels = labels(component)
         if case let .map(pairs) = podLabels { podLabels = .map(pairs + extraLabels) }
-        return .map([("metadata", .map([("labels", podLabels)])), ("spec", .map(spec))])
+        return .map([("metadata", .map([("labels", podLabels), ("annotations", scrapeAnnotations)])), ("spec", .map(spec))])
+    }
+
+    // MARK: operations (FlowerOps' HTTP listener)
+
+    /// The container port of the operations listener.
+    var httpContainerPort: YAMLValue {
+        .map([("name", .string("http")), ("containerPort", .int(DeployLayout.httpPort)), ("protocol", .string("TCP"))])
+    }
+
+    /// An HTTP GET probe on the operations port.
+    func httpProbe(_ path: String, delay: Int, period: Int) -> YAMLValue {
+        .map([("httpGet", .map([("path", .string(path)), ("port", .string("http"))])),
+              ("initialDelaySeconds", .int(delay)), ("periodSeconds", .int(period)),
+              ("timeoutSeconds", .int(5)), ("failureThreshold", .int(3))])
+    }
+
+    /// The annotations Prometheus' usual `kubernetes-pods` scrape configuration reads.
+    var scrapeAnnotations: YAMLValue {
+        .map([("prometheus.io/scrape", .string("true")), ("prometheus.io/port", .string(String(DeployLayout.httpPort))),
+              ("prometheus.io/path", .string("/metrics"))])
+    }
+
+    /// A prometheus-operator ServiceMonitor scraping the server Service's `http` port.
+    func serviceMonitor() -> KubeObject {
+        object("ServiceMonitor", serverName, component: "server", ["spec": .map([
+            ("selector", .map([("matchLabels", selector("server"))])),
+            ("endpoints", .list([.map([("port", .string("http")), ("path", .string("/metrics")),
+                                       ("interval", .string("15s"))])])),
+        ])])
     }
 
     // MARK: metadata
@@ -316,6 +353,7 @@ struct ManifestRenderer {
         case "Job": apiVersion = "batch/v1"
         case "StatefulSet": apiVersion = "apps/v1"
         case "NetworkPolicy": apiVersion = "networking.k8s.io/v1"
+        case "ServiceMonitor": apiVersion = "monitoring.coreos.com/v1"
         default: apiVersion = "v1"
         }
         var metadata: [(String, YAMLValue)] = [("name", .string(name))]

@@ -127,6 +127,10 @@ extension ManifestRenderer {
                                      ("persistentVolumeClaim", .map([("claimName", .string(claim))]))]))
             }
         }
+        container.append(("ports", .list([httpContainerPort])))
+        // /readyz: connected and registered with the server; /healthz: every event loop answers.
+        container.append(("readinessProbe", httpProbe("/readyz", delay: 2, period: 10)))
+        container.append(("livenessProbe", httpProbe("/healthz", delay: 15, period: 20)))
         container.append(("volumeMounts", .list(mounts)))
         let stateful = d.client.restartPolicy == "Always"
         let placement = index.flatMap { d.client.placement?.placement(index: $0) }

@@ -52,6 +52,8 @@ struct Session {
         default: throw WireError.unexpectedMessage(got: answer.kind, expected: "Welcome or Refusal")
         }
         logger.info("joined \(target) as \(config.clientID) (session \(welcome.sessionID), compression \(welcome.zlib ? "zlib when it pays" : "off"))")
+        config.onSessionChange?(true)
+        defer { config.onSessionChange?(false) }
 
         do {
             return try await serve(connection, zlib: welcome.zlib, peerLimit: peerLimit)

@@ -71,6 +71,9 @@ public struct WireClientConfig: Sendable {
     public var agent: String = "flwr/\(flwrVersion) swift"
     /// The model this client trains, "<name>|<layout digest>", sent in Hello ("" = unstated).
     public var model: String = ""
+    /// Called with `true` when a session is established (Welcome received) and `false` when it
+    /// ends, for readiness probes and metrics (FlowerOps); nil: nobody watches.
+    public var onSessionChange: (@Sendable (Bool) -> Void)? = nil
 
     /// A configuration for `clientID` connecting to `host:port`.
     public init(host: String, port: Int = 8080, clientID: String, partition: Int? = nil,

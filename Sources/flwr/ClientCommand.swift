@@ -52,6 +52,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
+    @OptionGroup var ops: OpsOptions
 
     func validate() throws {
         _ = try parseHostPort(server)
@@ -62,6 +63,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.client")
+        let clientOps = try await ClientOps(ops: ops, logger: logger)
         let env = ProcessInfo.processInfo.environment
         let hostname = ProcessInfo.processInfo.hostName
         let selection = try resolveDataSelection(partitionFlag: partition, asksForSplit: data.asksForSplit,
@@ -78,9 +80,11 @@ struct ClientCommand: AsyncParsableCommand {
         let pool = ModelPool(size: 1) { try selection.build(input: input, classes: classes, seed: seed, threads: threads) }
         // A spec that does not fit the data fails here, before connecting.
         let fingerprint = try pool.withModelNow { modelFingerprint(label: selection.label, layout: $0.layout) }
-        let client = attack.wrap(ModelClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
-                                             eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger),
-                                 partition: index, seed: seed)
+        let client = clientOps.instrument(
+            attack.wrap(ModelClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
+                                    eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger),
+                        partition: index, seed: seed),
+            defaultEpochs: training.epochs, epsilon: privacy.dpEpsilon)
         let (host, port) = try parseHostPort(server)
         var config = WireClientConfig(host: host, port: port, clientID: clientId ?? defaultClientID(selection, hostname: hostname),
                                       partition: selection.index, authToken: authToken)
@@ -88,6 +92,7 @@ struct ClientCommand: AsyncParsableCommand {
         config.model = fingerprint
         config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
         config.retry.seed = seed &+ UInt64(index)
+        clientOps.observe(&config)
         let wireConfig = config
         let what = selection.index.map { "partition \($0) of \(data.numPartitions)" } ?? "all of \(split.train.name)"
         logger.info("\(what): \(local.train.count) training examples; connecting to \(host):\(port)")

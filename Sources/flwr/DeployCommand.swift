@@ -47,6 +47,9 @@ struct Deploy: ParsableCommand {
     @Option(help: "Container image for server and clients (overrides spec.server.image and spec.client.image).")
     var image: String?
 
+    @Flag(help: "Also render a prometheus-operator ServiceMonitor that scrapes the server's /metrics (needs the monitoring.coreos.com CRDs in the cluster).")
+    var serviceMonitor = false
+
     func validate() throws {
         if let namespace, !isDNSLabel(namespace, startsWithLetter: false) || namespace.count > 63 {
             throw ValidationError("--namespace \"\(namespace)\" is not a Kubernetes namespace name; "
@@ -70,9 +73,10 @@ struct Deploy: ParsableCommand {
         let deployment = try FLDeployment.parse(yaml: text)
         // Notes go to stderr: stdout carries the manifests for `kubectl apply -f -`.
         if deployment.client.port != nil {
-            note("spec.client.port is ignored: flwr clients open no port (they dial the server)")
+            note("spec.client.port is ignored: flwr clients dial the server (their only listener is the probes and metrics port, 9090)")
         }
-        let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image))
+        let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image,
+                                                                         serviceMonitor: serviceMonitor))
         if let outputDir {
             let written = try writeManifests(objects, to: outputDir)
             note("wrote \(written.count) objects to \(outputDir)")

@@ -68,6 +68,11 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var initial: InitialModelOptions
     @OptionGroup var log: LogOptions
+    @OptionGroup var ops: OpsOptions
+    @OptionGroup var tensorboard: TensorBoardOptions
+
+    @Flag(help: "/readyz answers 503 until --min-clients clients are connected (default: ready once listening).")
+    var readyWhenMinClients = false
 
     @OptionGroup(title: "Connection limits") var connections: ServerConnectionOptions
 
@@ -80,6 +85,10 @@ struct ServerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.server")
+        let manager = InMemoryClientManager(maxClients: net.maxClients)
+        let serverOps = try await ServerOps(ops: ops, tensorboard: tensorboard, host: net.host,
+                                            readyWhenMinClients: readyWhenMinClients, minClients: minClients,
+                                            manager: manager, logger: logger)
         var evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, files: fileOptions.files,
                                                     maxTestExamples: maxTestExamples,
                                                     model: try modelOptions.selection(),
@@ -93,21 +102,24 @@ struct ServerCommand: AsyncParsableCommand {
             logger.info("initial model from \(path) (\(layout.count) tensors, names and shapes checked)")
         }
         let checkpoint = try loadCheckpoint(logger: logger)
-        let manager = InMemoryClientManager(maxClients: net.maxClients)
         var wireConfig = connections.apply(try net.wireConfig())
         if let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) {
             wireConfig.model = modelFingerprint(label: try modelOptions.selection().label, layout: layout)
         }
         let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
         let port = try await wire.start()
+        serverOps.listening(wire: wire, manager: manager)
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
         let strategy = try dpFedAvg.wrap(strategyOptions.make(base: federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
                                            fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)),
                                          samplingRate: federation.fractionFit, logger: logger)
-        let server = Server(clientManager: manager, strategy: strategy, options: strategyOptions.apply(to: ServerOptions(
+        var serverOptions = strategyOptions.apply(to: ServerOptions(
             waitTimeout: .milliseconds(Int64(waitTimeout * 1000)), roundAttempts: federation.roundAttempts,
-            historyPath: metricsOut, checkpointPath: checkpointPath)), logger: logger)
+            historyPath: metricsOut, checkpointPath: checkpointPath))
+        serverOptions.observer = serverOps.observer
+        serverOps.metrics.start(plannedRounds: federation.rounds, completed: checkpoint?.round ?? 0)
+        let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
         let outcome = await runUntilSignal { try await server.fit(numRounds: federation.rounds, timeout: federation.timeout,
                                                                    resumingFrom: checkpoint) }
         switch outcome {

@@ -4,6 +4,7 @@ import CNNModel
 import FlowerLearning
 import FedAvg
 import FlowerCore
+import FlowerOps
 import FlowerWire
 import Foundation
 import Logging
@@ -61,6 +62,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
+    @OptionGroup var tensorboard: TensorBoardOptions
 
     func validate() throws {
         guard clients >= 1 else { throw ValidationError("--clients must be at least 1, got \(clients)") }
@@ -112,8 +114,9 @@ struct SimulateCommand: AsyncParsableCommand {
                                   fitConfig: [:], evaluateFn: evaluation.evaluateFn)), samplingRate: fractionFit, logger: logger)
         let timeout = Duration.milliseconds(Int64(roundTimeout * 1000))
         let historyPath = (out as NSString).appendingPathComponent("history.jsonl")
-        let server = Server(clientManager: manager, strategy: strategy,
-                            options: strategyOptions.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath)), logger: logger)
+        var serverOptions = strategyOptions.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath))
+        serverOptions.observer = try tensorboard.writer(logger: logger)
+        let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
 
         let clientLogger = Logger(label: "flwr.client")
         let clientModel = wireConfig.model
@@ -123,7 +126,10 @@ struct SimulateCommand: AsyncParsableCommand {
                 config.retry.seed = seed &+ UInt64(i)
                 config.model = clientModel
                 let wireConfig = config
-                return try await WireClient.run(config: wireConfig, client: client, logger: clientLogger)
+                // Reports data-level ε in its fit metrics (RoundEpsilon), for history and TensorBoard.
+                let reporting = InstrumentedClient(client, defaultEpochs: training.epochs, epsilon: privacy.dpEpsilon,
+                                                   metrics: ClientMetrics(factory: FlwrMetricsFactory()))
+                return try await WireClient.run(config: wireConfig, client: reporting, logger: clientLogger)
             }
         }
         let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }

@@ -22,6 +22,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var privacy: PrivacyOptions
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var logOptions: LogOptions
+    @OptionGroup var tensorboard: TensorBoardOptions
 
     @Option(help: "Seed of initialisation and shuffling.")
     var seed: UInt64 = 42
@@ -58,6 +59,7 @@ struct TrainCommand: ParsableCommand {
         logger.info("\(train.name): \(train.count) training and \(split.test.count) test images; \(selection.label) with \(model.parameterCount) parameters, \(training.threadCount) threads")
 
         let metrics = try metricsOut.map { try JSONLinesFile(path: $0) }
+        let board = try tensorboard.writer(logger: logger)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
         for epoch in 1 ... training.epochs {
             let start = ContinuousClock.now
@@ -81,6 +83,9 @@ struct TrainCommand: ParsableCommand {
             logger.info("\(line)")
             try metrics?.append(["epoch": .int(Int64(epoch)), "loss": .double(result.meanLoss), "accuracy": .double(eval.accuracy),
                                  "test_loss": .double(eval.loss), "seconds": .double(seconds), "images_per_s": .double(rate)])
+            try board?.add(step: epoch, scalars: [("accuracy", eval.accuracy), ("loss", result.meanLoss),
+                                                  ("test_loss", eval.loss), ("round_seconds", seconds)]
+                           + (privacy.dpEpsilon.map { [("epsilon", $0)] } ?? []))
         }
         if let path = modelOut {
             try writeModel(try Parameters(shapes: model.layout, values: model.parameters()), to: path)

@@ -61,7 +61,7 @@ struct DeployEdgeTests {
         #expect(mount["mountPath"] as? String == "/srv/flwr/site-data")
         #expect(mount["readOnly"] as? Bool == true)
         #expect(try settings(objects, "fl-edge-client") == ["FLWR_SERVER": "fl-edge-server:8080", "FLWR_DATASET": "npz",
-                                                            "FLWR_DATA_DIR": "/srv/flwr/site-data"])
+                                                            "FLWR_DATA_DIR": "/srv/flwr/site-data", "FLWR_HTTP_PORT": "9090"])
         // The server is given no dataset: evaluation happens on the clients.
         let server = try settings(objects, "fl-edge-server")
         #expect(server["FLWR_DATASET"] == "none")
@@ -201,7 +201,7 @@ struct DeployEdgeTests {
         #expect(data["mountPath"] as? String == DeployLayout.releaseMount)
         #expect(data["readOnly"] as? Bool == true)
         #expect(try settings(objects, "fl-edge-client") == ["FLWR_SERVER": "fl-edge-server:8080", "FLWR_DATASET": "npz",
-                                                            "FLWR_DATA_DIR": DeployLayout.releaseMount])
+                                                            "FLWR_DATA_DIR": DeployLayout.releaseMount, "FLWR_HTTP_PORT": "9090"])
     }
 
     /// One bad descriptor per new field: the message names the path and says what to do.

@@ -62,6 +62,7 @@ final class DeployManifestsTests: XCTestCase {
         XCTAssertEqual(server["FLWR_CHECKPOINT_DIR"], DeployLayout.checkpointDir)
         let client = try XCTUnwrap(at(try one(objects, "ConfigMap", "fl-deployment-client"), "data") as? [String: String])
         XCTAssertEqual(client, ["FLWR_SERVER": "fl-deployment-server:8080", "FLWR_NUM_PARTITIONS": "10",
+                                "FLWR_HTTP_PORT": "9090",
                                 "FLWR_PRIVACY_BUDGET": "0.7", "FLWR_DP_EPSILON": "0.7",
                                 "FLWR_LEDGER_DIR": DeployLayout.stateDir + "/privacy"])
         XCTAssertEqual(server["FLWR_LINGER"], "true", "a Deployment restarts an exiting server: it must linger")
@@ -70,8 +71,13 @@ final class DeployManifestsTests: XCTestCase {
         let container = try XCTUnwrap((at(deployment, "spec", "template", "spec", "containers") as? [Object])?.first)
         XCTAssertEqual(at((container["envFrom"] as? [Any])?.first, "configMapRef", "name") as? String, "fl-deployment-server")
         XCTAssertEqual(container["args"] as? [String], ["server"])
-        XCTAssertEqual(at(container, "readinessProbe", "tcpSocket", "port") as? Int, 8080)
-        XCTAssertEqual(at(container, "livenessProbe", "tcpSocket", "port") as? Int, 8080)
+        XCTAssertEqual(server["FLWR_HTTP_PORT"], "9090")
+        XCTAssertEqual(at(container, "readinessProbe", "httpGet", "path") as? String, "/readyz")
+        XCTAssertEqual(at(container, "readinessProbe", "httpGet", "port") as? String, "http")
+        XCTAssertEqual(at(container, "livenessProbe", "httpGet", "path") as? String, "/healthz")
+        XCTAssertTrue((container["ports"] as? [Object] ?? []).contains {
+            $0["name"] as? String == "http" && $0["containerPort"] as? Int == 9090
+        })
         XCTAssertNotNil(at(container, "resources", "limits", "memory"))
         let mounts = container["volumeMounts"] as? [Object] ?? []
         XCTAssertTrue(mounts.contains { $0["mountPath"] as? String == DeployLayout.stateDir && $0["name"] as? String == "state" })
@@ -178,5 +184,32 @@ final class DeployManifestsTests: XCTestCase {
         for (path, object) in zip(paths, objects) {
             XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), object.body.rendered())
         }
+    }
+
+    /// Both pod templates carry the usual prometheus.io annotations and HTTP probes; the Service
+    /// exposes the operations port; --service-monitor adds a ServiceMonitor on it.
+    func testScrapeAnnotationsProbesAndServiceMonitor() throws {
+        let plain = try render()
+        XCTAssertFalse(plain.contains { $0["kind"] as? String == "ServiceMonitor" }, "only with --service-monitor")
+        for (kind, name) in [("Deployment", "fl-deployment-server"), ("Job", "fl-deployment-client")] {
+            let object = try one(plain, kind, name)
+            let annotations = at(object, "spec", "template", "metadata", "annotations") as? [String: String]
+            XCTAssertEqual(annotations, ["prometheus.io/scrape": "true", "prometheus.io/port": "9090",
+                                         "prometheus.io/path": "/metrics"], name)
+            let container = try XCTUnwrap((at(object, "spec", "template", "spec", "containers") as? [Object])?.first)
+            XCTAssertEqual(at(container, "livenessProbe", "httpGet", "path") as? String, "/healthz", name)
+            XCTAssertEqual(at(container, "readinessProbe", "httpGet", "path") as? String, "/readyz", name)
+        }
+        let ports = at(try one(plain, "Service", "fl-deployment-server"), "spec", "ports") as? [Object] ?? []
+        XCTAssertTrue(ports.contains { $0["name"] as? String == "http" && $0["port"] as? Int == 9090 })
+
+        let objects = try render(kubeFlowerExample, DeployOptions(serviceMonitor: true))
+        let monitor = try one(objects, "ServiceMonitor", "fl-deployment-server")
+        XCTAssertEqual(monitor["apiVersion"] as? String, "monitoring.coreos.com/v1")
+        XCTAssertEqual(at(monitor, "spec", "selector", "matchLabels") as? [String: String],
+                       at(try one(objects, "Service", "fl-deployment-server"), "spec", "selector") as? [String: String])
+        let endpoint = (at(monitor, "spec", "endpoints") as? [Object])?.first
+        XCTAssertEqual(endpoint?["port"] as? String, "http")
+        XCTAssertEqual(endpoint?["path"] as? String, "/metrics")
     }
 }

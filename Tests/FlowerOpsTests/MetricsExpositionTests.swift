@@ -1,0 +1,32 @@
+import FlowerCore
+import Foundation
+import Testing
+@testable import FlowerOps
+
+/// The exposition text names every catalogued metric with its type and help, and moves with events.
+struct MetricsExpositionTests {
+    @Test func everyServerMetricHasTypeAndHelp() {
+        let factory = FlwrMetricsFactory()
+        let metrics = ServerMetrics(factory: factory)
+        factory.onScrape { metrics.setClientsConnected(3); metrics.setWireTotals(received: 1000, sent: 2000) }
+        metrics.start(plannedRounds: 5, completed: 0)
+        metrics.roundStarted(round: 1, of: 5, sampled: 3)
+        metrics.fitFinished(round: 1, results: 2, failures: [ClientFailure(clientID: "c", kind: .timeout, reason: "late")])
+        metrics.roundCompleted(RoundRecord(round: 1, loss: 0.7, accuracy: 0.6, fitClients: 2, failures: 1, seconds: 3,
+                                           fitMetrics: ["epsilon": .double(1.5)]), of: 5)
+        let text = factory.exposition()
+        for m in FlwrMetrics.server {
+            #expect(text.contains("# TYPE \(m.name) \(m.kind.rawValue)\n"), "\(m.name) missing in\n\(text)")
+            #expect(text.contains("# HELP \(m.name) "), "\(m.name) has no help")
+        }
+        #expect(text.contains("flwr_rounds_completed_total 1\n"))
+        #expect(text.contains("flwr_fit_failures_total{kind=\"timeout\"} 1\n"))
+        #expect(text.contains("flwr_fit_failures_total{kind=\"error\"} 0\n"))
+        #expect(text.contains("flwr_clients_connected 3"))
+        #expect(text.contains("flwr_received_bytes_total 1000\n"))
+        #expect(text.contains("flwr_privacy_epsilon{mechanism=\"data\"} 1.5"))
+        #expect(text.contains("flwr_round_duration_seconds_count 1\n"))
+        // Scraping again must not count the same wire bytes twice.
+        #expect(factory.exposition().contains("flwr_received_bytes_total 1000\n"))
+    }
+}
