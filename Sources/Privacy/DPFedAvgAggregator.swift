@@ -122,6 +122,8 @@ final class FixedSample: SamplingClientManager {
 
     func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal> { base.register(client) }
     func unregister(id: String) { base.unregister(id: id) }
+    func unregister(_ client: any ClientProxy) { base.unregister(client) }
+    func replace(with client: any ClientProxy) -> (any ClientProxy)? { base.replace(with: client) }
     var count: Int { base.count }
     func all() -> [any ClientProxy] { base.all() }
     func waitFor(count: Int, timeout: Duration) async -> Bool { await base.waitFor(count: count, timeout: timeout) }

@@ -76,10 +76,10 @@ struct ClientCommand: AsyncParsableCommand {
         let threads = training.threadCount
         let input = modelInputShape(split.train), classes = split.train.classes
         let seed = data.seed
-        let selection = try modelOptions.selection()
-        let pool = ModelPool(size: 1) { try selection.build(input: input, classes: classes, seed: seed, threads: threads) }
+        let model = try modelOptions.selection()
+        let pool = ModelPool(size: 1) { try model.build(input: input, classes: classes, seed: seed, threads: threads) }
         // A spec that does not fit the data fails here, before connecting.
-        let fingerprint = try pool.withModelNow { modelFingerprint(label: selection.label, layout: $0.layout) }
+        let fingerprint = try pool.withModelNow { modelFingerprint(label: model.label, layout: $0.layout) }
         let client = clientOps.instrument(
             attack.wrap(ModelClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
                                     eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger),

@@ -8,6 +8,7 @@
 // `flwr-client-3`, or an Indexed Job pod `<job>-3`), else an error saying how to set it.
 
 import CIFARLoader
+import FlowerLearning
 import Foundation
 import Logging
 

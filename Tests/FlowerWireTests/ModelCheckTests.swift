@@ -34,7 +34,7 @@ final class ModelCheckTests: XCTestCase {
         var config = WireServerConfig(host: "127.0.0.1", port: 0, maxFrameBytes: 1 << 20)
         config.model = "cnn4|1111"
         let server = WireServer(config: config, manager: manager, logger: quietLogger)
-        let port = try server.start()
+        let port = try await server.start()
         var client = clientConfig(port, id: "wrong", attempts: 1)
         client.model = "mlp(256,128)|2222"
         do {
