@@ -12,7 +12,10 @@
 #   Benchmarks/strategies.sh memory       # peak RSS of one round at 100 clients, α 0.5:
 #                                         # fedavg (streaming) vs the order-statistic strategies
 #
-# Each run goes through `nice` (the build machine is shared). Needs the release binary
+# Each run goes through `nice` (the build machine is shared). SLICE adds flags to every run, e.g.
+# SLICE="--max-train-examples 600 --max-test-examples 2000" for a slice of the data on a loaded
+# machine (BENCHMARKS.md says which runs used one). ONLY="name1 name2" runs just those runs of the
+# mode (to spread a mode over several shells). Needs the release binary
 # (`swift build -c release --product flwr`) and the dataset (`scripts/bootstrap`). Writes under
 # ${OUT:-/tmp/flwr-strategies-bench}/MODE/NAME/ and prints one summary line per run (also
 # appended to MODE/summary.txt): accuracy per round, wall time, peak RSS.
@@ -26,10 +29,12 @@ mkdir -p "$root"
 
 run() {  # NAME ARGS...: one simulate run, then its summary line
     local name=$1; shift
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return 0; fi
     local out=$root/$name
     rm -rf "$out"; mkdir -p "$out"
     local status=ok
-    nice /usr/bin/time -f '%e %M' -o "$out/time" "$bin" simulate --seed 42 --out "$out" "$@" \
+    # shellcheck disable=SC2086  # SLICE is a list of flags
+    nice /usr/bin/time -f '%e %M' -o "$out/time" "$bin" simulate --seed 42 --out "$out" "$@" ${SLICE:-} \
         > "$out/stdout" 2> "$out/stderr" || status="stopped: $(grep -v '^Command exited' "$out/stderr" | tail -1)"
     python3 - "$name" "$out" "$status" <<'PY' | tee -a "$root/summary.txt"
 import json, sys

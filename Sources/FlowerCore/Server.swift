@@ -273,7 +273,7 @@ public final class Server: Sendable {
             // Non-finite values in an update of the right layout, right after an outlier was
             // accepted: the honest client's divergence is most likely the outlier's doing.
             throw ClientFailure(clientID: client.id, kind: .rejected,
-                                reason: "update has non-finite values right after \(note); the poisoned global model, not this client's --lr, is the likely cause: use a robust --strategy (fedmedian, fedtrimmedavg, krum, multikrum, bulyan) or --clip-norm")
+                                reason: "update has non-finite values right after round \(note.round), in which client \(note.clientID) sent an outlier update (\(note.size)) that the strategy accepted; the poisoned global model, not this client's --lr, is the likely cause: use a robust --strategy (fedmedian, fedtrimmedavg, krum, multikrum, bulyan) or --clip-norm")
         }
         return (res, norm)
     }
@@ -335,7 +335,7 @@ public final class Server: Sendable {
             } catch {
                 lastReason = "\(aggregator.resultCount) results, \(failures.count) failures: \(error.reason)"
                 if let note = previousOutlier, failures.contains(where: { $0.reason.contains("non-finite") }) {
-                    lastReason += "; this follows \(note), which most likely poisoned the global model"
+                    lastReason += "; this follows the outlier update of round \(note.round) from client \(note.clientID), which most likely poisoned the global model"
                 }
                 logger.error("round \(round): aggregation refused: \(lastReason)")
                 continue

@@ -84,7 +84,7 @@ public func clipUpdate(_ update: Parameters, around global: Parameters, norm: Do
     return out
 }
 
-/// An accepted update far larger than the others of its round: the likely cause when honest
+/// An update the strategy accepted (`add` took it) far larger than the others of its round: the likely cause when honest
 /// updates diverge in the next round.
 public struct OutlierNote: Sendable, Equatable, CustomStringConvertible {
     /// The round that accepted it.
@@ -108,7 +108,12 @@ public struct OutlierNote: Sendable, Equatable, CustomStringConvertible {
     public static let threshold = 10.0
 
     public var description: String {
-        "round \(round) accepted an outlier update from client \(clientID) (‖wᵢ − w‖₂ = \(String(format: "%.3g", norm)), \(String(format: "%.0f", ratio))× the round's median)"
+        "in round \(round) client \(clientID) sent an outlier update (\(size)) that the strategy accepted"
+    }
+
+    /// The update's norm and its ratio to the round's median, for log lines.
+    public var size: String {
+        "‖wᵢ − w‖₂ = \(String(format: "%.3g", norm)), \(String(format: "%.0f", ratio))× the round's median"
     }
 
     /// The outlier among `norms` (client, norm) of one round, if the largest is over `threshold`

@@ -108,8 +108,8 @@ import Testing
             _ = try await Server(clientManager: manager([honest("h1"), honest("h2"), honest("h3"), attacker]),
                                  strategy: strategy, logger: logs.logger).fit(numRounds: 2, timeout: .seconds(30))
         }
-        #expect(logs.contains("round 1 accepted an outlier update from client attacker"), "\(logs.all)")
-        #expect(logs.contains("client h1: update has non-finite values right after round 1 accepted an outlier update from client attacker"),
+        #expect(logs.contains("in round 1 client attacker sent an outlier update"), "\(logs.all)")
+        #expect(logs.contains("client h1: update has non-finite values right after round 1, in which client attacker sent an outlier update"),
                 "\(logs.all)")
         #expect(!logs.contains("lower its --lr"), "\(logs.all)")
         #expect(logs.contains("which most likely poisoned the global model"), "\(logs.all)")

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Markdown tables of BENCHMARKS.md ("Strategies and attacks") from the runs of
+Benchmarks/strategies.sh: reads OUT/MODE/NAME/{history.jsonl,time} (OUT defaults to
+/tmp/flwr-strategies-bench) and prints the Byzantine, strategy and memory tables; runs that did
+not finish are marked."""
+import json
+import os
+import sys
+
+root = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OUT", "/tmp/flwr-strategies-bench")
+
+
+def load(mode, name):
+    d = os.path.join(root, mode, name)
+    try:
+        rows = [json.loads(l) for l in open(os.path.join(d, "history.jsonl")) if l.strip()]
+    except OSError:
+        return None
+    wall = rss = None
+    try:
+        parts = open(os.path.join(d, "time")).read().split()
+        wall, rss = float(parts[-2]), int(parts[-1]) // 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return rows, wall, rss
+
+
+def stopped(mode, name):
+    try:
+        return any(l.startswith("Error:") for l in open(os.path.join(root, mode, name, "stderr")))
+    except OSError:
+        return False
+
+
+def acc(rows, k):
+    return f"{rows[k]['accuracy']:.4f}" if len(rows) > k and rows[k]["accuracy"] is not None else "—"
+
+
+strategies = ["fedavg", "fedmedian", "fedtrimmedavg", "krum", "multikrum", "bulyan"]
+honest = load("byzantine", "honest-fedavg")
+h5 = honest[0][4]["accuracy"] if honest and len(honest[0]) >= 5 else None
+print("| strategy | sign-flip ×10: accuracy after round 5 | gap to honest fedavg | gaussian ×10: accuracy after round 5 | gap |")
+print("|---|---|---|---|---|")
+print(f"| honest fedavg (no attack) | {acc(honest[0], 4) if honest else '—'} | | | |")
+for s in strategies:
+    cells = []
+    for attack in ["sign-flip", "gaussian"]:
+        r = load("byzantine", f"{attack}-{s}")
+        if r is None or len(r[0]) < 5:
+            done = 0 if r is None else len(r[0])
+            if stopped("byzantine", f"{attack}-{s}"):
+                last = acc(r[0], done - 1) if done else "—"
+                cells += [f"collapsed: server stopped in round {done + 1} (non-finite updates); {last} after round {done}", ""]
+            else:
+                cells += [f"not measured in time ({done}/5 rounds done)", ""]
+            continue
+        a = r[0][4]["accuracy"]
+        cells += [f"{a:.4f}", f"{(a - h5) * 100:+.1f} pts" if h5 is not None else ""]
+    print(f"| {s} | " + " | ".join(cells) + " |")
+
+print()
+names = ["fedavg", "fedavgm", "fedprox", "fedadam", "fedyogi", "fedadagrad"]
+print("| round | " + " | ".join(names) + " |")
+print("|---|" + "---|" * len(names))
+runs = {n: load("strategies", n) for n in names}
+for k in range(10):
+    print(f"| {k + 1} | " + " | ".join(acc(runs[n][0], k) if runs[n] else "not measured in time" for n in names) + " |")
+print("| wall time | " + " | ".join(f"{runs[n][1]:.0f} s" if runs[n] and runs[n][1] else "—" for n in names) + " |")
+
+print()
+print("| strategy (100 clients, 1 round) | peak RSS of the whole simulation | wall time |")
+print("|---|---|---|")
+for s in ["fedavg", "fedmedian", "fedtrimmedavg", "krum", "multikrum", "bulyan"]:
+    r = load("memory", f"{s}-100")
+    print(f"| {s} | {r[2]} MB | {r[1]:.0f} s |" if r and r[1] else f"| {s} | — | — |")

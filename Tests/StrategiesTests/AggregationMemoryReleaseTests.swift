@@ -1,0 +1,93 @@
+import FedAvg
+import FlowerCore
+import Foundation
+import Strategies
+import XCTest
+
+/// Peak memory of one round's aggregation at 100 clients with the reference CNN's size (390,410
+/// float32 values, 1.56 MB): the streaming strategies hold one running sum, the order-statistic
+/// ones every update. Measured as the growth of the process's peak RSS (VmHWM, reset through
+/// /proc/self/clear_refs before each strategy). Prints one line per strategy (BENCHMARKS.md,
+/// "Strategies and attacks"): `swift test -c release --filter AggregationMemoryReleaseTests`.
+final class AggregationMemoryReleaseTests: XCTestCase {
+    static let modelSize = 390_410
+    static let clients = 100
+
+    override func setUpWithError() throws {
+        #if DEBUG
+        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
+        #endif
+    }
+
+    /// VmHWM and VmRSS of this process, in bytes.
+    private func memory() -> (peak: Int, now: Int) {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+        }
+        return (field("VmHWM"), field("VmRSS"))
+    }
+
+    private func resetPeak() {
+        FileManager.default.createFile(atPath: "/proc/self/clear_refs", contents: Data("5".utf8))
+    }
+
+    func testOrderStatisticStrategiesBufferTheRoundAndStreamingOnesDoNot() throws {
+        let global = try Parameters(shapes: [("w", [Self.modelSize])], values: [Float](repeating: 0, count: Self.modelSize))
+        // The updates arrive one at a time and are dropped by the caller after `add`, as answers
+        // leave the wire: each is generated just before it is added.
+        func update(_ k: Int) -> FitRes {
+            var p = global
+            p.values.withUnsafeMutableBufferPointer { b in
+                for i in 0 ..< b.count { b[i] = Float((i &* 31 &+ k &* 17) % 1000) * 1e-3 - 0.5 }
+            }
+            return FitRes(round: 1, parameters: p, numExamples: 100 + k)
+        }
+        let base = FedAvg(minFitClients: 1)
+        let strategies: [(String, any Strategy)] = [
+            ("fedavg", base),
+            ("fedadam", FedAdam(base: base)),
+            ("fedmedian", FedMedian(base: base)),
+            ("fedtrimmedavg", FedTrimmedAvg(base: base, beta: 0.2)),
+            ("krum", Krum(base: base, numMaliciousClients: 10)),
+            ("multikrum", MultiKrum(base: base, numMaliciousClients: 10, numClientsToKeep: 50)),
+            ("bulyan", Bulyan(base: base, numMaliciousClients: 10)),
+        ]
+        let modelMB = Double(4 * Self.modelSize) / 1e6
+        var growth: [String: Double] = [:]
+        for (name, strategy) in strategies {
+            resetPeak()
+            let before = memory().now
+            let start = ContinuousClock.now
+            var agg = strategy.makeFitAggregator(FitRoundContext(round: 1, parameters: global))
+            for k in 0 ..< Self.clients { try agg.add(update(k), from: Proxy("c\(k)")) }
+            let out = try agg.finish(failures: [])
+            let elapsed = start.duration(to: .now)
+            XCTAssertEqual(out.parameters.count, Self.modelSize)
+            let grew = Double(memory().peak - before) / 1e6
+            growth[name] = grew
+            print(String(format: "aggregation memory: %@ at %d clients × %.2f MB: peak +%.0f MB (%.1f models), %.2f s",
+                         name, Self.clients, modelMB, grew, grew / modelMB,
+                         Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+        }
+        // Streaming: a running sum in Double (2 models) plus the update in hand, whatever the count.
+        XCTAssertLessThan(try XCTUnwrap(growth["fedavg"]), 10 * modelMB)
+        // Buffered: at least the 100 updates.
+        for name in ["fedmedian", "krum", "bulyan"] {
+            XCTAssertGreaterThan(try XCTUnwrap(growth[name]), 0.9 * Double(Self.clients) * modelMB, name)
+        }
+    }
+}
+
+/// A client identity for the aggregators.
+private final class Proxy: ClientProxy {
+    let id: String
+    let partition: Int? = nil
+    init(_ id: String) { self.id = id }
+    func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes { throw StubError() }
+    func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes { throw StubError() }
+    func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes { throw StubError() }
+    func finish(roundsCompleted: Int, reason: String) async {}
+    func reconnect(seconds: Int, reason: String) async {}
+}
