@@ -5,10 +5,11 @@
 #   2. a real `flwr client` (partition 0 of 100, 300 examples) joins: one round with all N+1
 #      clients sampled (each bench client returns the model + 1e-3); round time from the
 #      server's history, server peak RSS (VmHWM).
-# Usage: Benchmarks/wire_scale.sh [N] [BINARY]   (default 10000, .build/release/flwr)
+# Usage: Benchmarks/wire_scale.sh [N] [SERVER_AND_CLIENT_BINARY] [BENCH_BINARY]   (default 10000, .build/release/flwr x2)
 set -euo pipefail
 N=${1:-10000}
 B=${2:-.build/release/flwr}
+T=${3:-.build/release/flwr}  # the binary that provides `bench clients` (lets B be an older server)
 PORT=${PORT:-$((20000 + RANDOM % 30000))}
 dir=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 ulimit -n "$(ulimit -Hn)"
@@ -17,7 +18,7 @@ ulimit -n "$(ulimit -Hn)"
   >"$dir/server.log" 2>&1 &
 spid=$!
 until grep -q "waiting for" "$dir/server.log"; do sleep 0.2; done
-"$B" bench clients --server "127.0.0.1:$PORT" --clients "$N" >"$dir/bench.log" 2>&1 &
+"$T" bench clients --server "127.0.0.1:$PORT" --clients "$N" >"$dir/bench.log" 2>&1 &
 bpid=$!
 until grep -q '"phase":"connected"' "$dir/bench.log"; do sleep 0.2; kill -0 $bpid; done
 head -1 "$dir/bench.log"
