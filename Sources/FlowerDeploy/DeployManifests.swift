@@ -1,6 +1,8 @@
 // The Kubernetes objects for one FLDeployment: per-role ConfigMaps holding the FLWR_* settings,
 // a PersistentVolumeClaim for checkpoints, NetworkPolicies (isolation), the server Service and
-// Deployment, and the clients as one Indexed Job. Every object carries the same labels, so
+// Deployment, and the clients (an Indexed Job, a StatefulSet, or one of either per client:
+// DeployWorkloads.swift; their descriptor fields: DeployPlacement.swift). The list `objects()`
+// returns is where further kinds (e.g. Secrets) join. Every object carries the same labels, so
 // `kubectl delete all,cm,pvc,netpol -l app.kubernetes.io/instance=<name>` removes exactly them.
 //
 // Settings travel as FLWR_* variables (Environment.swift turns them into flags), one ConfigMap per

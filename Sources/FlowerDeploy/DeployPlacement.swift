@@ -121,6 +121,12 @@ extension DescriptorReader {
                     + "or Always (a StatefulSet of long-lived clients)")
             }
         }
+        if c.restartPolicy == "Always", c.privacy != nil, c.data == nil {
+            problems.append("spec.client.privacy with restartPolicy: Always needs spec.client.data: a long-lived "
+                + "client restarts, and with its data in the image it would release it again (refused by its "
+                + "ledger, budget spent); put the data on a volume (the release and ledger are kept there) or use "
+                + "restartPolicy: OnFailure")
+        }
         c.allowSharedNodes = bool(client, p, "allowSharedNodes") ?? c.allowSharedNodes
         if let node = c.nodeName, !c.allowSharedNodes, c.numClients > 1 {
             problems.append("spec.client.nodeName \"\(node)\" puts all \(c.numClients) clients on one node, which "

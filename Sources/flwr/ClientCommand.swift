@@ -65,7 +65,8 @@ struct ClientCommand: AsyncParsableCommand {
         let hostname = ProcessInfo.processInfo.hostName
         let selection = try resolveDataSelection(partitionFlag: partition, asksForSplit: data.asksForSplit,
                                                  numPartitions: data.numPartitions, environment: env, hostname: hostname)
-        let index = selection.index ?? 0
+        // On its own data a client still has an ordinal when the pod gives one (shuffling, retry jitter).
+        let index = selection.index ?? (try? resolvePartition(flag: nil, environment: env, hostname: hostname)) ?? 0
         let split = try data.source.load()
         let local = try ClientDataBuilder(numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
             .build(split: split, selection: selection, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))

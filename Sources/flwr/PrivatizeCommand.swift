@@ -4,6 +4,7 @@
 // privatise on the fly (`privacyOptions.request(...)` then CIFARLoader's `privatize(_:request:)`).
 import ArgumentParser
 import CIFARLoader
+import Foundation
 
 /// The DP flags of a release; all optional so commands can train without DP.
 struct PrivacyOptions: ParsableArguments {
@@ -74,7 +75,7 @@ struct PrivatizeCommand: ParsableCommand {
     @Flag(help: "Without --dp-seed: when the ledger already records a release of this very data at this ε and unit, re-create that release (its recorded seed) instead of drawing new noise, spending nothing more. For an init container that runs again after a pod restart.")
     var resume = false
 
-    @Option(help: "Output folder: partition.npz (float32 images N×C×H×W, int64 labels) is written there.")
+    @Option(help: "Output folder (created if missing): partition.npz (float32 images N×C×H×W, int64 labels) is written there.")
     var out: String
 
     @Flag(help: "Also write the dataset's test set, un-noised, as DIR/test.npz (when it has one), for the client's evaluation.")
@@ -109,6 +110,11 @@ struct PrivatizeCommand: ParsableCommand {
             }
         }
         let result = try privatize(split.train, request: request)
+        do {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        } catch {
+            throw CLIError.io(path: out, detail: "cannot create the folder (\(error.localizedDescription))")
+        }
         let path = out.hasSuffix("/") ? out + npzPartitionFile : out + "/" + npzPartitionFile
         try NPZ.writeDataset(result.dataset, to: path)
         if includeTest && split.test.count > 0 {

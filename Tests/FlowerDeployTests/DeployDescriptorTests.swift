@@ -76,7 +76,7 @@ final class DeployDescriptorTests: XCTestCase {
                        minClients: 3, rounds: 2, args: ["--seed", 42]}
               client: {image: "reg/flwr:2", nodeName: n2, num_clients: 4, isolation: false, allowSharedNodes: true,
                        dataset: {download: false, path: /data}, privacy: {budget: 2, rate: 1.0}, args: [--alpha, 0.5],
-                       restartPolicy: Always, priorityClassName: fl}
+                       restartPolicy: Never, priorityClassName: fl}
             """)
         XCTAssertEqual(d.namespace, "research")
         XCTAssertEqual(d.labels, ["team": "vision"])
@@ -93,7 +93,7 @@ final class DeployDescriptorTests: XCTestCase {
         XCTAssertEqual(d.client.datasetPath, "/data")
         XCTAssertEqual(d.client.privacy?.budget, 2)
         XCTAssertTrue(d.client.allowSharedNodes)
-        XCTAssertEqual(d.client.restartPolicy, "Always")
+        XCTAssertEqual(d.client.restartPolicy, "Never")
         XCTAssertEqual(d.client.priorityClassName, "fl")
     }
 

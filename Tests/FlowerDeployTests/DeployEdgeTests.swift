@@ -238,6 +238,7 @@ struct DeployEdgeTests {
         ("restartPolicy: Sometimes", "spec.client.restartPolicy \"Sometimes\" must be OnFailure or Never"),
         ("allowSharedNodes: maybe", "spec.client.allowSharedNodes must be true or false"),
         ("nodeName: edge-1", "spec.client.nodeName \"edge-1\" puts all 2 clients on one node"),
+        ("restartPolicy: Always\nprivacy: {budget: 1}", "spec.client.privacy with restartPolicy: Always needs spec.client.data"),
     ])
     func badClientField(_ field: String, _ message: String) throws {
         let yaml = edgeDescriptor(client: "num_clients: 2\n" + field)
