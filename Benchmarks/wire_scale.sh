@@ -3,21 +3,24 @@
 #   1. a `flwr server` waiting for N+1 clients; `flwr bench clients` opens N handshaken idle
 #      clients; the server's RSS and thread count are read from /proc;
 #   2. a real `flwr client` (partition 0 of 100, 300 examples) joins: one round with all N+1
-#      clients sampled (each bench client returns the model + 1e-3); round time from the
-#      server's history, server peak RSS (VmHWM).
-# Usage: Benchmarks/wire_scale.sh [N] [BINARY]   (default 10000, .build/release/flwr)
+#      clients sampled (each bench client returns the model + 1e-3; with DECLINE=1 it answers
+#      FIT_FAILED at once, so only the real client's model is aggregated: for N = 10,000, where
+#      10,000 echoed models would not fit the kernel's TCP buffers while the bench holds
+#      them back); round time from the server's history, server peak RSS (VmHWM).
+# Usage: Benchmarks/wire_scale.sh [N] [SERVER_AND_CLIENT_BINARY] [BENCH_BINARY]   (default 10000, .build/release/flwr x2)
 set -euo pipefail
 N=${1:-10000}
 B=${2:-.build/release/flwr}
+T=${3:-.build/release/flwr}  # the binary that provides `bench clients` (lets B be an older server)
 PORT=${PORT:-$((20000 + RANDOM % 30000))}
 dir=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
 ulimit -n "$(ulimit -Hn)"
-"$B" server --host 127.0.0.1 --port "$PORT" --rounds 1 --min-clients $((N + 1)) --fraction-fit 1 \
+"$B" server --host 127.0.0.1 --port "$PORT" --rounds 1 --min-clients $((N + 1)) --fraction-fit 1 --min-fit-clients 1 \
   --max-test-examples 300 --wait-timeout 600 --round-timeout 600 --metrics-out "$dir/history.jsonl" \
   >"$dir/server.log" 2>&1 &
 spid=$!
 until grep -q "waiting for" "$dir/server.log"; do sleep 0.2; done
-"$B" bench clients --server "127.0.0.1:$PORT" --clients "$N" >"$dir/bench.log" 2>&1 &
+"$T" bench clients --server "127.0.0.1:$PORT" --clients "$N" ${DECLINE:+--decline} >"$dir/bench.log" 2>&1 &
 bpid=$!
 until grep -q '"phase":"connected"' "$dir/bench.log"; do sleep 0.2; kill -0 $bpid; done
 head -1 "$dir/bench.log"

@@ -154,9 +154,14 @@ struct FrameConnection: Sendable {
     func send(_ frame: ByteBuffer, timeout: Duration, what: String) async throws {
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: timeAmount(timeout)) { channel.close(promise: nil) }
-        defer { timer.cancel() }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(frame, promise: written)
+        // Cancelled on the event loop as soon as the write completes, not when this task resumes:
+        // with the cooperative threads busy training, the task can resume minutes later, and the
+        // timer then closed a healthy connection (seen in `flwr simulate` under load).
+        written.futureResult.whenComplete { _ in timer.cancel() }
         do {
-            try await channel.writeAndFlush(frame).get()
+            try await written.futureResult.get()
         } catch {
             throw WireError.connectionClosed("the server while sending \(what) (\(error))")
         }

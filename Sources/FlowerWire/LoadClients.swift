@@ -25,6 +25,10 @@ public struct LoadClientsConfig: Sendable {
     public var concurrency = 64
     /// Instructions buffered and answered at once over all clients.
     public var processing = 8
+    /// Answer FitIns with a FIT_FAILED status instead of the model (reads every instruction at
+    /// once, nothing is held back): the clients stay in a round without loading the server's
+    /// aggregation, e.g. to let one real client train among thousands of idle ones.
+    public var decline = false
     /// Time allowed for each connect + handshake.
     public var connectTimeout: Duration = .seconds(20)
 
@@ -115,7 +119,9 @@ public final class LoadClients: Sendable {
             let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: id, partition: nil, acceptsZlib: false,
                               authProof: proof, agent: "flwr bench clients", maxFrameBytes: 256 << 20)
             // Limits first: an instruction may follow the Welcome at once.
-            try await connection.established(limit: 256 << 20, compression: false, slots: slots)
+            // Declining clients read at once (their answers are tiny); answering ones take turns
+            // through `slots` so that at most `processing` models are held in this process.
+            try await connection.established(limit: 256 << 20, compression: false, slots: config.decline ? nil : slots)
             try await connection.send(try WireEncoder.frameBuffer(.hello(hello)), timeout: deadline.remaining, what: "Hello")
             let answer = try await connection.receive(timeout: deadline.remaining, what: "Welcome")
                 .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
@@ -125,14 +131,15 @@ public final class LoadClients: Sendable {
                 throw WireError.unexpectedMessage(got: answer.kind, expected: "Welcome")
             }
             sessions.withLock { $0.append(connection) }
-            let task = Task { await self.serve(connection, logger: logger) }
+            let decline = config.decline
+            let task = Task { await self.serve(connection, decline: decline, logger: logger) }
             tasks.withLock { $0.append(task) }
         } catch {
             failures.withLock { $0.append("\(id): \(error)") }
         }
     }
 
-    private func serve(_ connection: FrameConnection, logger: Logger) async {
+    private func serve(_ connection: FrameConnection, decline: Bool, logger: Logger) async {
         defer {
             connection.close()
             endedCount.add(1, ordering: .relaxed)
@@ -146,6 +153,10 @@ public final class LoadClients: Sendable {
             }
             let reply: ClientMessage
             switch message {
+            case .fit(let ins) where decline:
+                reply = .fitRes(FitRes(status: Status(code: .fitFailed, message: "idle load client (flwr bench clients --decline)"),
+                                       round: ins.round, parameters: Parameters(), numExamples: 0))
+                answeredFits.add(1, ordering: .relaxed)
             case .fit(let ins):
                 var p = ins.parameters
                 for i in p.values.indices { p.values[i] += 1e-3 }

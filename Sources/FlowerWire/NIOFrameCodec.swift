@@ -25,6 +25,39 @@ public struct ReceivedFrame: Sendable {
     /// The server's payload slot this frame holds (released once it is decoded), if any.
     var slot: PayloadSlot?
 
+    /// A received frame from its parts (tools and benchmarks).
+    public init(compressed: Bool, payload: ByteBuffer) {
+        self.compressed = compressed
+        self.payload = payload
+        slot = nil
+    }
+
+    init(compressed: Bool, payload: ByteBuffer, slot: PayloadSlot?) {
+        self.compressed = compressed
+        self.payload = payload
+        self.slot = slot
+    }
+
+    /// The frame in `buffer` (header + payload, as `WireEncoder.frameBuffer` builds it), or nil
+    /// when it is not one whole frame within `limit`. The payload is a slice (no copy).
+    public static func parse(_ buffer: ByteBuffer, limit: Int) throws -> ReceivedFrame? {
+        guard buffer.readableBytes >= FrameHeader.size else { return nil }
+        let header = try buffer.withUnsafeReadableBytes { try FrameHeader.parse(UnsafeRawBufferPointer(rebasing: $0[..<FrameHeader.size]), limit: limit) }
+        guard buffer.readableBytes == FrameHeader.size + header.length,
+              let payload = buffer.getSlice(at: buffer.readerIndex + FrameHeader.size, length: header.length) else { return nil }
+        return ReceivedFrame(compressed: header.compressed, payload: payload)
+    }
+
+    /// The `ServerMessage` it carries (decoded straight from the receive buffer).
+    public func serverMessage(limit: Int) throws -> ServerMessage {
+        try withProtobufBytes(limit: limit) { try WireDecoder.serverMessage($0, allocator: nil) }
+    }
+
+    /// The `ClientMessage` it carries (decoded straight from the receive buffer).
+    public func clientMessage(limit: Int) throws -> ClientMessage {
+        try withProtobufBytes(limit: limit) { try WireDecoder.clientMessage($0, allocator: nil) }
+    }
+
     /// Header + payload bytes, for traffic counters.
     var wireBytes: Int { FrameHeader.size + payload.readableBytes }
 

@@ -275,7 +275,7 @@ final class BroadcastCache: Sendable {
             let frame = try WireEncoder.frameBuffer(message, compression: zlib)
             built.add(1, ordering: .relaxed)
             entries.append(Entry(message: message, zlib: zlib, frame: frame))
-            if entries.count > 4 { entries.removeFirst(entries.count - 4) }
+            if entries.count > 2 { entries.removeFirst(entries.count - 2) }
             return frame
         }
     }

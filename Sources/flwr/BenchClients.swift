@@ -34,6 +34,9 @@ struct BenchClients: AsyncParsableCommand {
     @Option(help: "Seconds to keep the clients after the handshakes (0: until every client got Finish, or SIGTERM).")
     var hold: Double = 0
 
+    @Flag(help: "Answer FitIns with a FIT_FAILED status instead of the model (instructions are read at once; for keeping thousands of clients in a round in which a real client trains).")
+    var decline = false
+
     @Option(help: "Identity prefix (identities are PREFIX + index).")
     var idPrefix: String = "load-"
 
@@ -60,6 +63,7 @@ struct BenchClients: AsyncParsableCommand {
         config.concurrency = concurrency
         config.processing = processing
         config.idPrefix = idPrefix
+        config.decline = decline
         config.authToken = authToken
         let started = Date()
         let swarm = await LoadClients.open(config, logger: logger)

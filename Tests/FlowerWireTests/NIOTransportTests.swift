@@ -155,6 +155,25 @@ final class NIOTransportTests: XCTestCase {
         await server.stop()
     }
 
+    func testClientStaysConnectedLongAfterItsSendTimeout() async throws {
+        let manager = TestManager()
+        let (server, port) = try await server(manager)
+        var config = clientConfig(port, id: "patient")
+        config.sendTimeout = .seconds(1)
+        let cfg = config
+        let run = Task { try await WireClient.run(config: cfg, client: PlusOneClient(), logger: quietLogger) }
+        defer { run.cancel() }
+        let proxy = try await manager.waitForProxy("patient")
+        _ = try await proxy.fit(FitIns(round: 1, parameters: try testModel()), timeout: .seconds(20))
+        try await Task.sleep(for: .seconds(3))  // idle well past the send timeout
+        XCTAssertTrue(manager.proxy("patient") === proxy, "the idle client must still hold its session")
+        _ = try await proxy.fit(FitIns(round: 2, parameters: try testModel()), timeout: .seconds(20))
+        await proxy.finish(roundsCompleted: 2, reason: "done")
+        let rounds = try await run.value
+        XCTAssertEqual(rounds, 2)
+        await server.stop()
+    }
+
     func testFailedFinishMakesTheClientFail() async throws {
         let manager = TestManager()
         let (server, port) = try await server(manager)

@@ -91,7 +91,7 @@ func startServer(_ manager: TestManager, token: String? = nil, maxFrameBytes: In
 
 func clientConfig(_ port: Int, id: String, token: String? = nil, attempts: Int = 3) -> WireClientConfig {
     WireClientConfig(host: "127.0.0.1", port: port, clientID: id, partition: 1, authToken: token,
-                     maxFrameBytes: 1 << 20, connectTimeout: .seconds(5),
+                     maxFrameBytes: 1 << 20, connectTimeout: .seconds(30),
                      retry: RetryPolicy(initialDelay: .milliseconds(20), maxDelay: .milliseconds(100), maxAttempts: attempts, seed: 1))
 }
 
