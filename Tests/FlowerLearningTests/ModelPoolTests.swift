@@ -1,5 +1,6 @@
 import CNNModel
 @testable import FlowerLearning
+import Foundation
 import Synchronization
 import XCTest
 
@@ -27,6 +28,27 @@ final class ModelPoolTests: XCTestCase {
         pool.release(held)
         for w in waiters { try await w.value }
         XCTAssertEqual(record.order.withLock { $0 }, ["large", "large2", "mid", "small"])
+    }
+}
+
+extension ModelPoolTests {
+    /// Training and evaluation run on the model's own thread, not on Swift's cooperative pool:
+    /// each pooled model has one OS thread, every job of that model runs on it, and
+    /// `withModel`'s body runs on one of them.
+    func testWorkRunsOnADedicatedComputeThread() async throws {
+        let pool = ModelPool(size: 2) { try referenceCNN(channels: 1, height: 16, width: 16, classes: 2, seed: 1, threads: 1) }
+        let a = try await pool.acquire(work: 0), b = try await pool.acquire(work: 0)
+        var idsA: Set<UInt> = [], idsB: Set<UInt> = []
+        for _ in 0..<5 {
+            idsA.insert(try await a.thread.run { UInt(pthread_self()) })
+            idsB.insert(try await b.thread.run { UInt(pthread_self()) })
+        }
+        XCTAssertEqual(idsA.count, 1, "a model's work stays on its thread")
+        XCTAssertEqual(idsB.count, 1)
+        XCTAssertNotEqual(idsA, idsB, "each pooled model has its own thread")
+        pool.release(a); pool.release(b)
+        let inBody = try await pool.withModel { _ in UInt(pthread_self()) }
+        XCTAssertTrue(idsA.union(idsB).contains(inBody), "withModel's body runs on a pooled model's thread")
     }
 }
 
