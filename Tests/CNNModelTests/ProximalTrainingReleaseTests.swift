@@ -11,7 +11,7 @@ final class ProximalTrainingReleaseTests: XCTestCase {
     }
 
     private func distanceFromStart(mu: Float) throws -> Double {
-        let m = try CNN(channels: 1, height: 16, width: 16, classes: 3, seed: 1, threads: 1)
+        let m = try referenceCNN(channels: 1, height: 16, width: 16, classes: 3, seed: 1, threads: 1)
         let start = m.parameters()
         let (x, y) = syntheticBatch(count: 6, c: 1, h: 16, w: 16, classes: 3, seed: 2)
         _ = try train(m, x, y, epochs: 6, batch: 6, sgd: SGDConfig(learningRate: 0.05, momentum: 0, proximalMu: mu))
@@ -28,7 +28,7 @@ final class ProximalTrainingReleaseTests: XCTestCase {
     }
 
     func testNegativeOrNonFiniteMuIsRefused() throws {
-        let m = try CNN(channels: 1, height: 16, width: 16, classes: 3, seed: 1, threads: 1)
+        let m = try referenceCNN(channels: 1, height: 16, width: 16, classes: 3, seed: 1, threads: 1)
         let (x, y) = syntheticBatch(count: 2, c: 1, h: 16, w: 16, classes: 3, seed: 2)
         XCTAssertThrowsError(try train(m, x, y, epochs: 1, batch: 2, sgd: SGDConfig(proximalMu: -1)))
         XCTAssertThrowsError(try train(m, x, y, epochs: 1, batch: 2, sgd: SGDConfig(proximalMu: .nan)))
