@@ -120,7 +120,10 @@ public enum RoundEpsilon {
     public static func values(of record: RoundRecord) -> [(String, Double)] {
         var out: [(String, Double)] = []
         if let e = record.fitMetrics[dataKey]?.doubleValue, e.isFinite { out.append(("data", e)) }
-        if let e = (record.fitMetrics[dpFedAvgKey] ?? record.centralMetrics[dpFedAvgKey])?.doubleValue, e.isFinite {
+        // DP-FedAvg's accountant (Sources/Privacy) records its cumulative ε as the round's `privacy`;
+        // a strategy may also report it under `dp_fedavg_epsilon` in its metrics.
+        if let e = record.privacy?.epsilon ?? (record.fitMetrics[dpFedAvgKey] ?? record.centralMetrics[dpFedAvgKey])?.doubleValue,
+           e.isFinite {
             out.append(("dp_fedavg", e))
         }
         return out

@@ -29,4 +29,21 @@ struct MetricsExpositionTests {
         // Scraping again must not count the same wire bytes twice.
         #expect(factory.exposition().contains("flwr_received_bytes_total 1000\n"))
     }
+
+    /// DP-FedAvg's ε (the round's `privacy`, from the accountant) is exposed as mechanism dp_fedavg
+    /// and moves with the rounds; an infinite ε (no noise) is not exposed.
+    @Test func dpFedAvgEpsilonFollowsTheAccountant() {
+        let factory = FlwrMetricsFactory()
+        let metrics = ServerMetrics(factory: factory)
+        metrics.start(plannedRounds: 3, completed: 0)
+        metrics.roundCompleted(RoundRecord(round: 1, loss: 0.7, accuracy: 0.6, fitClients: 2, failures: 0, seconds: 1,
+                                           privacy: PrivacySpent(epsilon: 0.75, delta: 1e-5)), of: 3)
+        #expect(factory.exposition().contains("flwr_privacy_epsilon{mechanism=\"dp_fedavg\"} 0.75"))
+        metrics.roundCompleted(RoundRecord(round: 2, loss: 0.6, accuracy: 0.7, fitClients: 2, failures: 0, seconds: 1,
+                                           privacy: PrivacySpent(epsilon: 1.25, delta: 1e-5)), of: 3)
+        #expect(factory.exposition().contains("flwr_privacy_epsilon{mechanism=\"dp_fedavg\"} 1.25"))
+        let none = RoundRecord(round: 3, loss: 0.5, accuracy: 0.8, fitClients: 2, failures: 0, seconds: 1,
+                               privacy: PrivacySpent(epsilon: .infinity, delta: 1e-5))
+        #expect(RoundEpsilon.values(of: none).isEmpty)
+    }
 }

@@ -11,7 +11,8 @@ final class DeployPrivacyInitReleaseTests: XCTestCase {
         try requireReleaseBuild()
     }
 
-    /// A site folder: partition.npz (37 uint8 images 1×8×8, labels 0..2) and test.npz (5), by numpy.
+    /// A site folder: partition.npz (37 uint8 images 1×16×16, labels 0..2) and test.npz (5), by numpy
+    /// (16×16: the default cnn4's four 2×2 pools need at least that).
     private func siteFolder() throws -> String {
         let dir = NSTemporaryDirectory() + "flwr-site-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -20,7 +21,7 @@ final class DeployPrivacyInitReleaseTests: XCTestCase {
             import numpy as np
             rng = np.random.default_rng(7)
             for name, n in (('partition', 37), ('test', 5)):
-                np.savez('\(dir)/' + name + '.npz', images=rng.integers(0, 256, (n, 1, 8, 8), dtype=np.uint8),
+                np.savez('\(dir)/' + name + '.npz', images=rng.integers(0, 256, (n, 1, 16, 16), dtype=np.uint8),
                          labels=np.arange(n, dtype=np.int64) % 3)
             """
         let (status, out) = try runProgram("/usr/bin/env", ["python3", "-c", script])
@@ -41,7 +42,7 @@ final class DeployPrivacyInitReleaseTests: XCTestCase {
         let release = site + "/flwr-private/release/partition.npz"
         let first = try privatize(site, resume: true)
         XCTAssertEqual(first.status, 0, first.output)
-        XCTAssertTrue(first.output.contains("37 images of 1×8×8"), first.output)
+        XCTAssertTrue(first.output.contains("37 images of 1×16×16"), first.output)
         XCTAssertTrue(first.output.contains("charged ε 1"), first.output)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: release))
         XCTAssertTrue(FileManager.default.fileExists(atPath: site + "/flwr-private/release/test.npz"))
