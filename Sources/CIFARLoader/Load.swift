@@ -43,10 +43,10 @@ public let npzTestFile = "test.npz"
 /// Fashion-MNIST /usr/share/datasets/fashion-mnist as installed by Debian's dataset-fashion-mnist).
 /// For `.npz`, DIR/partition.npz is the training set and DIR/test.npz, if present, the test set
 /// (otherwise the test set is empty); with `files.dataFile`, that file (and `files.testFile`).
-/// `.csv` reads `files` (see `Tabular`). Pixels stay raw bytes until `images(at:)` converts them;
+/// `.csv` reads `files` (see `Tabular`), or the CSV in `dataDir` (`DataFiles.locatingCSV`). Pixels stay raw bytes until `images(at:)` converts them;
 /// tabular features (CSV, or an npz `features` array) are standardised as `Tabular` describes.
 public func loadDataset(_ kind: DatasetKind, dataDir: String?, files: DataFiles = DataFiles()) throws -> DatasetSplit {
-    if kind == .csv { return try Tabular.load(files) }
+    if kind == .csv { return try Tabular.load(files.locatingCSV(in: dataDir)) }
     if kind == .npz, let file = files.dataFile {
         let train = try NPZ.readDataset(file)
         var test: Dataset

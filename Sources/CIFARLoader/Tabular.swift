@@ -44,6 +44,33 @@ public struct DataFiles: Sendable, Equatable {
     }
 }
 
+extension DataFiles {
+    /// The CSV files of a site's own folder, when no `--data-file` is given: `DIR/train.csv` (and
+    /// `DIR/test.csv` when present), else the folder's only `.csv` file. A folder with none, or
+    /// with several and no `train.csv`, is an error saying which file to name.
+    public func locatingCSV(in dataDir: String?) throws -> DataFiles {
+        guard dataFile == nil, let dir = dataDir else { return self }
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".csv") }.sorted()
+        } catch {
+            throw LoaderError.missingFile(path: dir, hint: "--dataset csv --data-dir needs a readable folder holding the site's .csv file (or give --data-file F.csv)")
+        }
+        var located = self
+        if names.contains("train.csv") {
+            located.dataFile = dir + "/train.csv"
+            if testFile == nil, names.contains("test.csv") { located.testFile = dir + "/test.csv" }
+        } else if names.count == 1 {
+            located.dataFile = dir + "/" + names[0]
+        } else if names.isEmpty {
+            throw LoaderError.missingFile(path: dir, hint: "the folder holds no .csv file; put the site's CSV there or give --data-file F.csv")
+        } else {
+            throw LoaderError.malformed(path: dir, detail: "holds \(names.count) .csv files (\(names.prefix(5).joined(separator: ", "))); name the training file with --data-file, or call it train.csv (and the test file test.csv)")
+        }
+        return located
+    }
+}
+
 /// The rows of a CSV file as text, with the line each row starts on.
 struct CSVTable {
     var columns: [String]

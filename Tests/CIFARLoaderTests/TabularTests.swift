@@ -105,6 +105,26 @@ private func errorText(_ body: () throws -> Void) -> String? {
         for word in words { #expect(text.contains(word), "'\(word)' missing from: \(text)") }
     }
 
+    /// An edge site's folder (`flwr client --dataset csv --data-dir DIR`, no --data-file): its only
+    /// .csv, or train.csv with test.csv; none or several is an error naming the folder.
+    @Test func aSitesFolderIsReadWithoutDataFile() throws {
+        let one = try csvFile("a,label\n1,0\n2,1\n3,0\n4,1\n5,0\n", name: "site-3.csv")
+        let dir = (one as NSString).deletingLastPathComponent
+        let whole = try loadDataset(.csv, dataDir: dir, files: DataFiles(labelColumn: "label"))
+        #expect(whole.train.count == 4 && whole.test.count == 1, "the folder's only CSV, every 5th row held out")
+        try Data("a,label\n9,1\n".utf8).write(to: URL(fileURLWithPath: dir + "/other.csv"))
+        let several = errorText { _ = try loadDataset(.csv, dataDir: dir, files: DataFiles(labelColumn: "label")) }
+        #expect(several?.contains("2 .csv files") == true && several?.contains("--data-file") == true, "\(several ?? "")")
+        try Data("a,label\n1,0\n2,1\n".utf8).write(to: URL(fileURLWithPath: dir + "/train.csv"))
+        try Data("a,label\n7,1\n".utf8).write(to: URL(fileURLWithPath: dir + "/test.csv"))
+        let pair = try loadDataset(.csv, dataDir: dir, files: DataFiles(labelColumn: "label"))
+        #expect(pair.train.count == 2 && pair.test.count == 1 && pair.test.labels == [1], "train.csv and test.csv")
+        let empty = NSTemporaryDirectory() + "tabular-empty-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let none = errorText { _ = try loadDataset(.csv, dataDir: empty, files: DataFiles(labelColumn: "label")) }
+        #expect(none?.contains("no .csv file") == true, "\(none ?? "")")
+    }
+
     @Test func missingOptionsAndStatsAreClearErrors() throws {
         let path = try csvFile("a,b,label\n1,2,0\n")
         #expect(errorText { _ = try loadDataset(.csv, dataDir: nil) }?.contains("--data-file") == true)
