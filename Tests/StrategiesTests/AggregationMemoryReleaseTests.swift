@@ -84,7 +84,7 @@ final class AggregationMemoryReleaseTests: XCTestCase {
             let before = memory().now
             let start = ContinuousClock.now
             var agg = strategy.makeFitAggregator(FitRoundContext(round: 1, parameters: global))
-            for k in 0 ..< Self.clients { try agg.add(update(k), from: Proxy("c\(k)")) }
+            for k in 0 ..< Self.clients { try agg.add(update(k), from: StubClient("c\(k)")) }
             let out = try agg.finish(failures: [])
             let elapsed = start.duration(to: .now)
             XCTAssertEqual(out.parameters.count, Self.modelSize)
@@ -101,16 +101,4 @@ final class AggregationMemoryReleaseTests: XCTestCase {
             XCTAssertGreaterThan(try XCTUnwrap(growth[name]), 0.9 * Double(Self.clients) * modelMB, name)
         }
     }
-}
-
-/// A client identity for the aggregators.
-private final class Proxy: ClientProxy {
-    let id: String
-    let partition: Int? = nil
-    init(_ id: String) { self.id = id }
-    func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes { throw StubError() }
-    func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes { throw StubError() }
-    func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes { throw StubError() }
-    func finish(roundsCompleted: Int, reason: String) async {}
-    func reconnect(seconds: Int, reason: String) async {}
 }
