@@ -97,22 +97,3 @@ public final class PayloadSlots: Sendable {
         next.loop.execute { next.grant(slot) }
     }
 }
-
-/// Warnings that can repeat thousands of times (refused connections, timeouts) are logged once
-/// per interval per key, with the number suppressed since the last line (FlowerCore.LogThrottle).
-public final class RateLimitedLog: Sendable {
-    private let throttle: LogThrottle
-
-    /// Logs through `logger` at most once per `interval` per key.
-    public init(logger: Logger, interval: Duration = .seconds(5)) {
-        throttle = LogThrottle(logger: logger, interval: interval, maxKeys: 1024)
-    }
-
-    /// Logs `message()` at warning level unless `key` was logged within the interval.
-    func warning(_ key: String, _ message: @autoclosure () -> String) {
-        throttle.warning(key: key, message())
-    }
-
-    /// Reports counts whose interval ended with no later occurrence (call once per interval).
-    func flush() { throttle.flush() }
-}

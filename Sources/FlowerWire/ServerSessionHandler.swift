@@ -122,7 +122,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
         let reason = "\(error)"
         switch state {
         case .awaitingHello:
-            server.warnings.warning("handshake-error", "handshake with \(peer) failed: \(reason)")
+            server.warnings.warning(key: "handshake-error", "handshake with \(peer) failed: \(reason)")
             refuse(context, Refusal(reason: .protocolError, message: reason))
         case .idle(let proxy):
             logger.warning("client \(loggable(proxy.id)): \(reason); closing its connection")
@@ -153,7 +153,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
 
     private func handshakeTimedOut() {
         guard let context, case .awaitingHello = state else { return }
-        server.warnings.warning("handshake-timeout", "no complete Hello from \(peer) within \(config.handshakeTimeout); refusing it")
+        server.warnings.warning(key: "handshake-timeout", "no complete Hello from \(peer) within \(config.handshakeTimeout); refusing it")
         refuse(context, Refusal(reason: .protocolError,
                                 message: "timed out: no complete Hello within the handshake deadline of \(config.handshakeTimeout); send Hello right after the Challenge"))
     }
@@ -200,12 +200,12 @@ final class ServerSessionHandler: ChannelInboundHandler {
             }
             hello = h
         } catch {
-            server.warnings.warning("handshake-error", "handshake with \(peer) failed: \(error)")
+            server.warnings.warning(key: "handshake-error", "handshake with \(peer) failed: \(error)")
             refuse(context, Refusal(reason: .protocolError, message: "\(error)"))
             return
         }
         if let refusal = check(hello, nonce: nonce) {
-            server.warnings.warning("refused-\(refusal.reason)", "refused \(loggable(hello.clientID).debugDescription) from \(peer) (\(refusal.reason)): \(refusal.message)")
+            server.warnings.warning(key: "refused-\(refusal.reason)", "refused \(loggable(hello.clientID).debugDescription) from \(peer) (\(refusal.reason)): \(refusal.message)")
             refuse(context, refusal)
             return
         }
@@ -230,7 +230,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
             case .duplicateIdentity: reason = .duplicateIdentity
             case .serverFull: reason = .serverFull
             }
-            server.warnings.warning("refused-\(reason)", "refused \(loggable(hello.clientID).debugDescription) from \(peer): \(why)")
+            server.warnings.warning(key: "refused-\(reason)", "refused \(loggable(hello.clientID).debugDescription) from \(peer): \(why)")
             refuse(context, Refusal(reason: reason, message: why.description))
             return
         }
@@ -330,7 +330,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
         guard let context, case .inCall(let proxy, let call) = state else { return }
         let error = WireError.timeout(operation: "\(expect.description) from \(proxy.id)", seconds: seconds(timeout))
         call.promise.fail(error)
-        server.warnings.warning("call-timeout", "client \(loggable(proxy.id)): \(error); closing its connection")
+        server.warnings.warning(key: "call-timeout", "client \(loggable(proxy.id)): \(error); closing its connection")
         becomeIdle(proxy)
         close(context, reason: "\(error)")
     }

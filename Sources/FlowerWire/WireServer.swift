@@ -81,12 +81,14 @@ public final class WireServer: Sendable {
     let config: WireServerConfig
     let manager: any ClientManager
     let logger: Logger
-    let warnings: RateLimitedLog
+    /// Warnings that can repeat thousands of times (refused connections, timeouts): one line per
+    /// 5 s per key, with the number suppressed since the last line.
+    let warnings: LogThrottle
     let slots: PayloadSlots
     let broadcast = BroadcastCache()
     private let admission = Mutex(Admission())
     private let listener = Mutex<(any Channel)?>(nil)
-    /// Reports the tail of a warning flood once its interval ends (`RateLimitedLog.flush`).
+    /// Reports the tail of a warning flood once its interval ends (`LogThrottle.flush`).
     private let warningFlush = Mutex<RepeatedTask?>(nil)
     /// Open session channels, keyed by their channel object.
     private let channels = Mutex<[ObjectIdentifier: any Channel]>([:])
@@ -101,7 +103,7 @@ public final class WireServer: Sendable {
         self.manager = manager
         self.logger = logger
         self.group = group
-        warnings = RateLimitedLog(logger: logger)
+        warnings = LogThrottle(logger: logger, interval: .seconds(5), maxKeys: 1024)
         slots = PayloadSlots(capacity: config.maxBufferedPayloads)
     }
 
@@ -216,7 +218,7 @@ public final class WireServer: Sendable {
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
         switch admit(address: address) {
         case .refuse(let why, let key):
-            warnings.warning("refuse-\(key)", "refusing connection from \(peer) with SERVER_FULL: \(why)")
+            warnings.warning(key: "refuse-\(key)", "refusing connection from \(peer) with SERVER_FULL: \(why)")
             // A proper protocol refusal, not a silent close: the client learns why and backs off.
             let refusal = Refusal(reason: .serverFull, message: "\(why)")
             if let frame = try? WireEncoder.frameBuffer(.refusal(refusal), allocator: channel.allocator) {
