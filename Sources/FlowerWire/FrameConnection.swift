@@ -2,8 +2,9 @@
 //
 //   ReadGate → ByteToMessageHandler(FrameToMessageDecoder) → FrameInbox
 //
-// with backpressure: the inbox holds at most one decoded frame; while it is not taken the channel
-// is not read (the server's next instruction waits in TCP buffers while the client trains).
+// with backpressure: while a decoded frame is not taken the channel is not read (the server's next
+// instruction waits in TCP buffers while the client trains). Frames that were already read when
+// the gate closed (a Welcome and the first instruction arriving in one segment) are kept in order.
 import FlowerCore
 import NIOCore
 import NIOPosix
@@ -13,7 +14,9 @@ final class FrameInbox: ChannelInboundHandler {
     typealias InboundIn = ReceivedFrame
 
     private let policy: FramePolicy
-    private var buffered: ReceivedFrame?
+    /// Decoded frames not yet taken, oldest first: usually none or one; more only when one read
+    /// held several frames (pausing stops reading, not decoding what was already read).
+    private var buffered = CircularBuffer<ReceivedFrame>(initialCapacity: 2)
     private var terminal: (any Error)?
     private var waiter: EventLoopPromise<ReceivedFrame>?
     private var timer: Scheduled<Void>?
@@ -30,7 +33,7 @@ final class FrameInbox: ChannelInboundHandler {
             timer?.cancel()
             waiter.succeed(frame)
         } else {
-            buffered = frame
+            buffered.append(frame)
             policy.pauseForConsumer()
         }
     }
@@ -54,9 +57,8 @@ final class FrameInbox: ChannelInboundHandler {
 
     /// The next frame (on the event loop); fails with `timeout` after `timeout` if given.
     func next(timeout: Duration?, what: String, promise: EventLoopPromise<ReceivedFrame>) {
-        if let frame = buffered {
-            buffered = nil
-            policy.resumeForConsumer()
+        if let frame = buffered.popFirst() {
+            if buffered.isEmpty { policy.resumeForConsumer() }
             promise.succeed(frame)
             return
         }

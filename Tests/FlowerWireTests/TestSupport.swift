@@ -232,3 +232,69 @@ extension RawPeer {
         return try next()
     }
 }
+
+/// A plain POSIX listening socket on 127.0.0.1 (an ephemeral port): a server nobody's transport
+/// code wrote, for driving the client side byte by byte.
+final class RawListener: Sendable {
+    let fd: Int32
+    let port: Int
+
+    init() throws {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard s >= 0 else { throw WireError.system(call: "socket", errno: errno, detail: "") }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, len) } }
+        guard bound == 0, listen(s, 4) == 0 else { let e = errno; Glibc.close(s); throw WireError.system(call: "bind/listen", errno: e, detail: "") }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
+        fd = s
+        port = Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    /// The next connection (blocking); reads on it time out after 10 s.
+    func accept() throws -> RawConnection {
+        let conn = Glibc.accept(fd, nil, nil)
+        guard conn >= 0 else { throw WireError.system(call: "accept", errno: errno, detail: "") }
+        return RawConnection(fd: conn)
+    }
+
+    deinit { Glibc.close(fd) }
+}
+
+/// The server end of a `RawListener` connection.
+final class RawConnection: @unchecked Sendable {
+    let fd: Int32
+    private var decoder = FrameDecoder(limit: 1 << 20)
+    private var frames: [Frame] = []
+
+    init(fd: Int32) {
+        self.fd = fd
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    func writeAll(_ bytes: [UInt8]) throws {
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + off, bytes.count - off, Int32(MSG_NOSIGNAL)) }
+            if n < 0 { if errno == EINTR { continue }; throw WireError.system(call: "send", errno: errno, detail: "") }
+            off += n
+        }
+    }
+
+    /// The next client message, or nil at end of stream.
+    func nextClientMessage() throws -> ClientMessage? {
+        while frames.isEmpty {
+            var buf = [UInt8](repeating: 0, count: 65536)
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 65536, 0) }
+            if n == 0 { return nil }
+            if n < 0 { if errno == EINTR { continue }; throw WireError.system(call: "recv", errno: errno, detail: "") }
+            frames += try decoder.feed(Array(buf[0 ..< n]))
+        }
+        return try WireDecoder.clientMessage(frames.removeFirst(), limit: 1 << 20)
+    }
+
+    func close() { Glibc.close(fd) }
+}

@@ -33,6 +33,30 @@ final class WireClientTests: XCTestCase {
         await server.stop()
     }
 
+    /// A server may write the Welcome and its first instructions in one segment (the round loop
+    /// starts as soon as the last client registers): the client must take them in order, not
+    /// keep only the last frame of a read. Here a plain POSIX server sends Welcome,
+    /// GetParametersIns and Finish with one send().
+    func testFramesArrivingInOneReadAreTakenInOrder() async throws {
+        let listener = try RawListener()
+        let server = Task.detached { () throws -> ClientMessage? in
+            let peer = try listener.accept()
+            defer { peer.close() }
+            try peer.writeAll(WireEncoder.frame(.challenge(Challenge(protocolVersion: flwrProtocolVersion, nonce: Array(repeating: 7, count: 32),
+                                                                       authRequired: false, maxFrameBytes: 1 << 20))))
+            guard case .hello(let hello)? = try peer.nextClientMessage() else { throw WireError.unexpectedMessage(got: "?", expected: "Hello") }
+            XCTAssertEqual(hello.clientID, "burst")
+            try peer.writeAll(WireEncoder.frame(.welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: "s1", zlib: false)))
+                + WireEncoder.frame(.getParameters(GetParametersIns()))
+                + WireEncoder.frame(.finish(roundsCompleted: 4, reason: "done")))
+            return try peer.nextClientMessage()
+        }
+        let rounds = try await WireClient.run(config: clientConfig(listener.port, id: "burst", attempts: 1), client: PlusOneClient(), logger: quietLogger)
+        XCTAssertEqual(rounds, 4, "the Finish queued behind the GetParametersIns was lost")
+        guard case .parametersRes(let res)? = try await server.value else { return XCTFail("no ParametersRes for the GetParametersIns sent with the Welcome") }
+        XCTAssertEqual(res.parameters.values, try testModel(count: 3, seed: 1).values)
+    }
+
     func testGivesUpWithUnreachableAfterItsAttempts() async throws {
         let port = try RawSocket.freePort()
         do {
