@@ -189,9 +189,10 @@ public enum FrameEncoder {
     }
 
     /// `finish` for a `ByteBuffer` holding header space + payload: writes the header in place, or
-    /// returns a new buffer with the compressed payload when that pays.
-    public static func finish(_ packed: ByteBuffer, allowCompression: Bool, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        var packed = packed
+    /// replaces `packed` with a new buffer holding the compressed payload when that pays. `packed`
+    /// is taken `inout` so that, held only by the caller, it is written without a copy-on-write of
+    /// the whole frame.
+    public static func finish(_ packed: inout ByteBuffer, allowCompression: Bool, allocator: ByteBufferAllocator) throws {
         let length = packed.readableBytes - FrameHeader.size
         precondition(length >= 0, "packed buffer lacks the header space")
         if allowCompression && length >= compressionThreshold {
@@ -203,7 +204,8 @@ public enum FrameEncoder {
                     return FrameHeader.size
                 }
                 out.writeBytes(compressed)
-                return out
+                packed = out
+                return
             }
         }
         guard length <= FrameHeader.maxLength else {
@@ -214,7 +216,6 @@ public enum FrameEncoder {
             FrameHeader.write(compressed: false, length: length, into: UnsafeMutableRawBufferPointer(rebasing: raw[0 ..< FrameHeader.size]))
         }
         precondition(packed.readerIndex == start)
-        return packed
     }
 
     /// The zlib stream of `body` when a 64 KiB sample and then the whole say it pays, else nil.

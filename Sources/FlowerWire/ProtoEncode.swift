@@ -169,19 +169,21 @@ public enum WireEncoder {
     /// number of connections (reference-counted, never copied).
     public static func frameBuffer(_ message: ServerMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength,
                                    allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
-        let packed = try withValues(message.parameters) { values in
+        var frame = try withValues(message.parameters) { values in
             try packServer(message, values: values, peerLimit: peerLimit, into: bufferOutput(allocator))
         }
-        return try FrameEncoder.finish(packed, allowCompression: compression, allocator: allocator)
+        try FrameEncoder.finish(&frame, allowCompression: compression, allocator: allocator)
+        return frame
     }
 
     /// The frame carrying `message` as a `ByteBuffer` (see the `ServerMessage` overload).
     public static func frameBuffer(_ message: ClientMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength,
                                    allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
-        let packed = try withValues(message.parameters) { values in
+        var frame = try withValues(message.parameters) { values in
             try packClient(message, values: values, peerLimit: peerLimit, into: bufferOutput(allocator))
         }
-        return try FrameEncoder.finish(packed, allowCompression: compression, allocator: allocator)
+        try FrameEncoder.finish(&frame, allowCompression: compression, allocator: allocator)
+        return frame
     }
 
     private static func withValues<R>(_ p: Parameters?, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {

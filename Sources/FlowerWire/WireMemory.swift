@@ -2,6 +2,13 @@
 // unmaps them on free, so every 40 MB frame page-faults its memory in again (measured: encode of a
 // 10M-parameter FitIns 22 ms cold vs 6 ms warm, BENCHMARKS.md "Wire"). Raising glibc's mmap and
 // trim thresholds lets freed frames be reused from the heap instead.
+//
+// That holds only in glibc's main arena. Threads that first allocate while it is busy get arenas
+// of their own: heaps of at most 64 MiB that are mmap()ed and shrunk on free, so a 40 MB frame
+// packed or decoded on an event-loop or task-pool thread is page-faulted in anew every time
+// whatever the thresholds (measured: 10M-parameter round trip 370 ms, 117 ms with one arena;
+// BENCHMARKS.md "Wire"). `useOneArena()` keeps every thread on the main arena; small allocations
+// still go through each thread's lock-free tcache.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -27,5 +34,12 @@ public enum WireMemory {
             _ = glibcMallopt(-3, threshold)  // M_MMAP_THRESHOLD
             _ = glibcMallopt(-1, threshold)  // M_TRIM_THRESHOLD
         }
+    }
+
+    /// Keeps every thread's allocations in glibc's main arena (`M_ARENA_MAX` = 1), where freed
+    /// frame buffers stay for reuse. Call it first thing in `main`, before other threads exist:
+    /// a thread that already has an arena of its own keeps it.
+    public static func useOneArena() {
+        _ = glibcMallopt(-8, 1)  // M_ARENA_MAX
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowerCore
+import FlowerWire
 import Foundation
 
 /// The `flwr` command: federated learning in one binary.
@@ -21,6 +22,9 @@ struct Flwr: AsyncParsableCommand {
     /// Parses the command line with `FLWR_*` variables filling absent options
     /// (Environment.swift), then runs the selected subcommand.
     static func main() async {
+        // Before any other thread allocates: large frames are reused instead of page-faulted in
+        // on every round (WireMemory.swift).
+        WireMemory.useOneArena()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             await main(try argumentsWithEnvironment(
