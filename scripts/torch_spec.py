@@ -9,7 +9,9 @@ Layer i of the spec is module i of an nn.Sequential (or the layer's "name"), so 
 names are PyTorch's own ("0.weight", "fc.bias"); a residual block is `Residual` below, with the
 children `body` and `shortcut` ("3.body.0.weight"). As a script it checks our logits:
     torch_spec.py SPEC.json WEIGHTS.npz INPUT.npz OUT.npz   (INPUT has "images" N×C×H×W)
-writes the PyTorch logits as OUT.npz["logits"].
+writes the PyTorch logits as OUT.npz["logits"]. When INPUT also has "labels" (N integers), OUT
+also holds autograd's gradient of the mean cross-entropy (nn.CrossEntropyLoss) of those logits
+for every parameter, as "grad.NAME" (e.g. "grad.0.weight").
 """
 import collections
 import json
@@ -90,10 +92,21 @@ def main():
     net.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files}, strict=True)
     net.eval()
     torch.set_num_threads(1)
-    with torch.no_grad():
-        logits = net(torch.from_numpy(images)).numpy()
-    np.savez(out_path, logits=logits)
-    print(f"torch {torch.__version__}: {len(weights.files)} tensors loaded, logits {logits.shape}")
+    inputs = np.load(input_path)
+    if "labels" not in inputs.files:
+        with torch.no_grad():
+            logits = net(torch.from_numpy(images)).numpy()
+        np.savez(out_path, logits=logits)
+        print(f"torch {torch.__version__}: {len(weights.files)} tensors loaded, logits {logits.shape}")
+        return
+    labels = torch.from_numpy(inputs["labels"].astype(np.int64))
+    net.zero_grad()
+    out = net(torch.from_numpy(images))
+    loss = nn.functional.cross_entropy(out, labels)
+    loss.backward()
+    grads = {f"grad.{name}": p.grad.numpy() for name, p in net.named_parameters()}
+    np.savez(out_path, logits=out.detach().numpy(), loss=np.array([loss.item()]), **grads)
+    print(f"torch {torch.__version__}: loss {loss.item():.6f}, {len(grads)} gradients")
 
 
 if __name__ == "__main__":

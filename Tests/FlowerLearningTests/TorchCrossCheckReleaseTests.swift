@@ -76,6 +76,61 @@ final class TorchCrossCheckReleaseTests: XCTestCase {
         }
     }
 
+    /// Backward passes against PyTorch's autograd: for every zoo model (resnet8 with its
+    /// GroupNorm layers included, whose finite-difference check is ill-conditioned in float32) the
+    /// gradient of the mean cross-entropy on 32 real test images, after a few training steps, is
+    /// autograd's to 1e-4 of each tensor's largest entry.
+    func testGradientsMatchPyTorchAutograd() throws {
+        let split = try loadDataset(.fashionMNIST, dataDir: nil)
+        let train = split.train.subset(Array(0..<128)), test = split.test.subset(Array(0..<32))
+        let trainImages = modelInput(train), testImages = modelInput(test)
+        let input = modelInputShape(test)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-torch-grad-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try NPZ.write([NPZArray(name: "images", shape: [32, 1, 28, 28], floats: testImages),
+                       NPZArray(name: "labels", shape: [32], int64s: test.labels.map { Int64($0) })], to: "\(dir)/input.npz")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/torch_spec.py").path
+        for name in Zoo.names {
+            let selection = try ModelSelection(zoo: name, hidden: [64, 32])
+            let model = try selection.build(input: input, classes: 10, seed: 3, threads: 2)
+            _ = try trainImages.withUnsafeBufferPointer { x in
+                try train.labels.withUnsafeBufferPointer { y in
+                    try model.train(images: x, labels: y, epochs: 1, batchSize: 32, sgd: SGDConfig(learningRate: 0.05), seed: 4)
+                }
+            }
+            let p = model.parameters()
+            try NPZ.write(model.parameterEntries.map {
+                NPZArray(name: $0.name, shape: $0.shape, floats: Array(p[$0.offset..<($0.offset + $0.count)]))
+            }, to: "\(dir)/weights.npz")
+            let loss = testImages.withUnsafeBufferPointer { x in
+                test.labels.withUnsafeBufferPointer { y in model.forwardBackward(x.baseAddress!, labels: y.baseAddress!, n: 32) }
+            }
+            let ours = model.withGradients { Array($0) }
+            try selection.networkSpec(input: input, classes: 10).jsonData().write(to: URL(fileURLWithPath: "\(dir)/spec.json"))
+            let run = try shell("python3 \(script) \(dir)/spec.json \(dir)/weights.npz \(dir)/input.npz \(dir)/out.npz")
+            XCTAssertEqual(run.status, 0, "\(name): \(run.output)")
+            guard run.status == 0 else { continue }
+            let out = try NPZ.read("\(dir)/out.npz")
+            let theirLoss = try XCTUnwrap(out.first { $0.name == "loss" }).floats()[0]
+            XCTAssertEqual(loss, Double(theirLoss), accuracy: 1e-4 * max(1, abs(loss)), "\(name): loss")
+            var worst = (ratio: 0.0, entry: "")
+            for e in model.parameterEntries {
+                let theirs = try XCTUnwrap(out.first { $0.name == "grad.\(e.name)" }, "\(name): no gradient for \(e.name)").floats()
+                XCTAssertEqual(theirs.count, e.count, "\(name) \(e.name)")
+                guard theirs.count == e.count else { continue }
+                let scale = Double(theirs.map { abs($0) }.max() ?? 0)
+                let diff = Double(zip(ours[e.offset..<(e.offset + e.count)], theirs).map { abs($0 - $1) }.max() ?? 0)
+                let ratio = diff / max(scale, 1e-12)
+                if ratio > worst.ratio { worst = (ratio, e.name) }
+                XCTAssertLessThanOrEqual(diff, 1e-4 * scale + 1e-7,
+                                         "\(name) \(e.name): gradient differs from autograd's by \(diff) (largest entry \(scale))")
+            }
+            print("\(name): loss \(loss) vs \(theirLoss); worst gradient tensor \(worst.entry): max |ours - autograd| = \(worst.ratio) of its largest entry; \(run.output)")
+        }
+    }
+
     private func shell(_ command: String) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
