@@ -19,7 +19,7 @@ python3 "$scripts/netns-site-data.py" "$fmnist" "$work/split.npz" "$sites" "$CLI
   | tee "$work/sites.log" | sed 's/^/netns-federation-test: /'
 
 # 2. The capture on the server host's interface, started before any connection.
-ip netns exec "$server_ns" tcpdump -Z root -i eth0 -s 0 -B 131072 -n -w "$work/wire.pcap" "tcp port $PORT" 2>"$work/tcpdump.log" &
+ip netns exec "$server_ns" tcpdump -Z root -U -i eth0 -s 0 -B 131072 -n -w "$work/wire.pcap" "tcp port $PORT" 2>"$work/tcpdump.log" &
 tcpdump_pid=$!
 pids+=($tcpdump_pid)
 for _ in $(seq 1 100); do grep -q "listening on" "$work/tcpdump.log" 2>/dev/null && break; sleep 0.1; done
@@ -84,10 +84,18 @@ for i in "${!client_pids[@]}"; do
   grep -q "edge-site-$i" "$work/server.log" || fail "the server never saw client edge-site-$i by its hostname"
 done
 say "ok: each client trained on all of its own folder (${MAX_TRAIN:-500} images at most) with no partition flags"
+# Every process has exited; let tcpdump write out what the kernel already handed it (-U writes each
+# packet as it is captured; packets "received by filter" but not yet written when it stops are
+# lost to the capture), then stop it.
+sleep 2
 kill -INT "$tcpdump_pid" 2>/dev/null || true
 wait "$tcpdump_pid" 2>/dev/null || true
 dropped=$(sed -n 's/^\([0-9]*\) packets dropped by kernel$/\1/p' "$work/tcpdump.log")
 [ "${dropped:-0}" -eq 0 ] || fail "tcpdump lost $dropped packets (machine too busy?): the capture is incomplete; run again"
+captured=$(sed -n 's/^\([0-9]*\) packets captured$/\1/p' "$work/tcpdump.log")
+received=$(sed -n 's/^\([0-9]*\) packets received by filter$/\1/p' "$work/tcpdump.log")
+[ "${captured:-0}" -eq "${received:-0}" ] ||
+  fail "tcpdump wrote $captured of the $received packets it received: the capture is incomplete; run again"
 
 [ -s "$state/metrics.jsonl" ] || fail "the server wrote no metrics to $state/metrics.jsonl"
 lines=$(wc -l <"$state/metrics.jsonl")
