@@ -6,7 +6,8 @@
 #   Benchmarks/strategies.sh byzantine    # 10 clients, α 0.5, 5 rounds; 2 malicious clients with
 #                                         # sign-flip (scale 10) and gaussian (scale 10) against
 #                                         # fedavg, fedmedian, fedtrimmedavg, krum, multikrum,
-#                                         # bulyan; plus honest fedavg
+#                                         # bulyan; plus honest fedavg (all 10 clients, and
+#                                         # the 8 honest ones only)
 #   Benchmarks/strategies.sh strategies   # 10 clients, α 0.1, 10 rounds: fedavg, fedavgm, fedprox,
 #                                         # fedadam, fedyogi, fedadagrad
 #   Benchmarks/strategies.sh memory       # peak RSS of one round at 100 clients, α 0.5:
@@ -53,6 +54,9 @@ case $mode in
 byzantine)
     common=(--clients 10 --rounds 5 --alpha 0.5)
     run honest-fedavg "${common[@]}" --strategy fedavg
+    # What a perfect defence can reach: FedAvg over the 8 honest clients only (the 2 malicious
+    # ones send NaN, which the server's update checks refuse, so their data never counts).
+    run honest8-fedavg "${common[@]}" --malicious 2 --attack nan --strategy fedavg
     for attack in sign-flip gaussian; do
         bad=(--malicious 2 --attack "$attack" --attack-scale 10)
         run "$attack-fedavg" "${common[@]}" "${bad[@]}" --strategy fedavg
