@@ -29,9 +29,13 @@ public struct NPZArray: Sendable, Equatable {
             case .uint8: return 1
             }
         }
+        /// numpy's type string as read: byte order '<' (or '=', native, on the little-endian
+        /// machines this runs on) for multi-byte types; any order mark for one-byte ones.
+        /// Big-endian ('>f4') is refused, never read as little-endian.
         init?(descr: String) {
-            let normalized = descr.replacingOccurrences(of: "=", with: "<")
-            guard let match = DType.allCases.first(where: { $0.descr == normalized || $0.descr == "<" + normalized.dropFirst() }) else { return nil }
+            guard let order = descr.first, "<>=|".contains(order),
+                  let match = DType.allCases.first(where: { $0.descr.dropFirst() == descr.dropFirst() }) else { return nil }
+            guard match.size == 1 || order == "<" || order == "=" else { return nil }
             self = match
         }
     }

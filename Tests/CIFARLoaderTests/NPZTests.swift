@@ -84,6 +84,22 @@ final class NPZTests: XCTestCase {
         XCTAssertEqual(try NPZ.read("\(dir)/packed.npz").first { $0.name == "u" }?.int64s(), (0 ..< 256).map(Int64.init))
     }
 
+    /// numpy's big-endian arrays are refused with the fix named, not read as little-endian;
+    /// '=' (native) and '|' byte orders are read.
+    func testBigEndianIsRefusedNativeOrderIsRead() throws {
+        let dir = try temporaryFolder(self)
+        _ = try runNumpy("""
+            np.savez('\(dir)/be.npz', w=np.arange(3, dtype='>f4'))
+            np.savez('\(dir)/u8.npz', b=np.arange(3, dtype='|u1'))
+            """, self)
+        assertLoaderError(try NPZ.read("\(dir)/be.npz"), contains: ["'>f4' is not supported", "little-endian"])
+        XCTAssertEqual(try NPZ.read("\(dir)/u8.npz").first?.dtype, .uint8)
+        XCTAssertEqual(NPZArray.DType(descr: "=f4"), .float32)
+        XCTAssertEqual(NPZArray.DType(descr: ">u1"), .uint8)
+        XCTAssertNil(NPZArray.DType(descr: ">i8"))
+        XCTAssertNil(NPZArray.DType(descr: "f4"))
+    }
+
     func testDamagedArchivesAreClearErrors() throws {
         let dir = try temporaryFolder(self)
         try NPZ.write([NPZArray(name: "x", shape: [100], floats: Array(repeating: 1, count: 100))], to: "\(dir)/x.npz")
