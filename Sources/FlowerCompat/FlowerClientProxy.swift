@@ -10,7 +10,7 @@ import Logging
 import Synchronization
 
 /// `ClientProxy` for one Flower client connected over Flower's legacy gRPC protocol.
-public final class FlowerClientProxy: ClientProxy, Sendable {
+public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     /// A server-assigned identity ("flower-" and 12 hex digits: Flower clients announce none).
     public let id: String
     /// Flower clients declare no partition.
@@ -18,7 +18,9 @@ public final class FlowerClientProxy: ClientProxy, Sendable {
     /// The peer's address as gRPC reports it.
     public let peer: String
 
-    private let outbound: AsyncStream<FlowerServerMessage>.Continuation
+    private let outbound: AsyncStream<[UInt8]>.Continuation
+    private let traffic = Atomic<UInt64>(0)
+    private let trafficOut = Atomic<UInt64>(0)
     private let state = Mutex<State>(.idle)
     private let reference: Parameters?
     private let logger: Logger
@@ -45,7 +47,7 @@ public final class FlowerClientProxy: ClientProxy, Sendable {
 
     /// `reference`: the server model's parameters, if it has one (names and shapes for answers to
     /// GetParametersIns; FitRes follows its FitIns's layout).
-    init(id: String, peer: String, outbound: AsyncStream<FlowerServerMessage>.Continuation, reference: Parameters?, logger: Logger) {
+    init(id: String, peer: String, outbound: AsyncStream<[UInt8]>.Continuation, reference: Parameters?, logger: Logger) {
         self.id = id
         self.peer = peer
         self.outbound = outbound
@@ -57,6 +59,11 @@ public final class FlowerClientProxy: ClientProxy, Sendable {
     var failure: CompatError? {
         state.withLock { if case .closed(_, let f) = $0 { return f } else { return nil } }
     }
+
+    /// Protobuf bytes received from this client (gRPC and HTTP/2 framing not included).
+    public var bytesIn: UInt64 { traffic.load(ordering: .relaxed) }
+    /// Protobuf bytes sent to this client.
+    public var bytesOut: UInt64 { trafficOut.load(ordering: .relaxed) }
 
     /// Whether the stream is still open.
     public var isConnected: Bool {
@@ -112,7 +119,8 @@ public final class FlowerClientProxy: ClientProxy, Sendable {
     // MARK: Stream side
 
     /// Hands one decoded (or undecodable) ClientMessage from the stream to the pending call.
-    func deliver(_ incoming: Result<FlowerClientMessage, CompatError>) {
+    func deliver(_ incoming: Result<FlowerClientMessage, CompatError>, bytes: Int) {
+        traffic.add(UInt64(bytes), ordering: .relaxed)
         let message: FlowerClientMessage
         switch incoming {
         case .failure(let error):
@@ -161,6 +169,7 @@ public final class FlowerClientProxy: ClientProxy, Sendable {
     }
 
     private func call(_ message: FlowerServerMessage, expect: Expected, timeout: Duration) async throws -> FlowerClientMessage {
+        let encoded = try CompatCodec.encode(message)
         let token = tokens.add(1, ordering: .relaxed).newValue
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
@@ -183,7 +192,8 @@ public final class FlowerClientProxy: ClientProxy, Sendable {
                 if let refusal {
                     continuation.resume(throwing: refusal)
                 } else {
-                    outbound.yield(message)
+                    trafficOut.add(UInt64(encoded.count), ordering: .relaxed)
+                    outbound.yield(encoded)
                 }
             }
         } onCancel: {

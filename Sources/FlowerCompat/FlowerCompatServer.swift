@@ -41,7 +41,7 @@ struct FlowerJoinService: RegistrableRPCService {
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
         router.registerHandler(forMethod: FlowerService.join, deserializer: ClientMessageDeserializer(),
-                               serializer: ServerMessageSerializer()) { request, context in
+                               serializer: EncodedSerializer()) { request, context in
             StreamingServerResponse { writer in
                 try await self.serve(request.messages, writer: writer, peer: context.remotePeer)
                 return [:]
@@ -50,9 +50,9 @@ struct FlowerJoinService: RegistrableRPCService {
     }
 
     /// Runs one Join stream until the proxy closes it or the client goes away.
-    private func serve(_ inbound: RPCAsyncSequence<Result<FlowerClientMessage, CompatError>, any Error>,
-                       writer: RPCWriter<FlowerServerMessage>, peer: String) async throws {
-        let (outbound, continuation) = AsyncStream.makeStream(of: FlowerServerMessage.self)
+    private func serve(_ inbound: RPCAsyncSequence<IncomingClientMessage, any Error>,
+                       writer: RPCWriter<[UInt8]>, peer: String) async throws {
+        let (outbound, continuation) = AsyncStream.makeStream(of: [UInt8].self)
         let id = "flower-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
         let proxy = FlowerClientProxy(id: id, peer: peer, outbound: continuation, reference: reference, logger: logger)
         if case .failure(let refusal) = manager.register(proxy) {
@@ -67,7 +67,7 @@ struct FlowerJoinService: RegistrableRPCService {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    for try await message in inbound { proxy.deliver(message) }
+                    for try await incoming in inbound { proxy.deliver(incoming.message, bytes: incoming.bytes) }
                     proxy.close(reason: "the client closed its stream", failure: nil)
                 } catch {
                     proxy.close(reason: "the stream failed: \(error)", failure: nil)
@@ -77,7 +77,7 @@ struct FlowerJoinService: RegistrableRPCService {
                 do {
                     try await writer.write(message)
                 } catch {
-                    proxy.close(reason: "cannot send \(message.kind): \(error)", failure: nil)
+                    proxy.close(reason: "cannot send an instruction: \(error)", failure: nil)
                 }
             }
             group.cancelAll()

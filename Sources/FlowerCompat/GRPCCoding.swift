@@ -9,10 +9,15 @@ public enum FlowerService {
     public static let join = MethodDescriptor(fullyQualifiedService: "flwr.proto.FlowerService", method: "Join")
 }
 
-struct ServerMessageSerializer: MessageSerializer {
-    func serialize<Bytes: GRPCContiguousBytes>(_ message: FlowerServerMessage) throws -> Bytes {
-        Bytes(try CompatCodec.encode(message))
-    }
+/// Already-encoded protobuf bytes (the server proxy encodes each instruction itself, to count them).
+struct EncodedSerializer: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+}
+
+/// A decoded ClientMessage (or why it could not be decoded) and its size on the wire.
+struct IncomingClientMessage: Sendable {
+    let message: Result<FlowerClientMessage, CompatError>
+    let bytes: Int
 }
 
 struct ClientMessageSerializer: MessageSerializer {
@@ -22,8 +27,8 @@ struct ClientMessageSerializer: MessageSerializer {
 }
 
 struct ClientMessageDeserializer: MessageDeserializer {
-    func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> Result<FlowerClientMessage, CompatError> {
-        bytes.withUnsafeBytes { CompatCodec.decodeClientMessage($0) }
+    func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> IncomingClientMessage {
+        IncomingClientMessage(message: bytes.withUnsafeBytes { CompatCodec.decodeClientMessage($0) }, bytes: bytes.count)
     }
 }
 

@@ -122,6 +122,9 @@ func tensor(_ shape: [Int], _ values: [Double], dtype: String = "<f4", fortran: 
             #expect(res.metrics["loss"] == .double(0.5))
             let eval = try await proxy.evaluate(EvaluateIns(round: 1, parameters: reference), timeout: .seconds(30))
             #expect(eval.loss == 0.25 && eval.numExamples == 4 && eval.metrics["accuracy"] == .double(0.75))
+            // Traffic is counted for the round's bytes_in/bytes_out: the FitIns carried 9 floats
+            // as two .npy tensors (each a 128-byte header + data), the answers likewise.
+            #expect(proxy.bytesOut > 2 * 128 + 36 && proxy.bytesIn > 2 * 128 + 36, "out \(proxy.bytesOut), in \(proxy.bytesIn)")
         }
         await h.server.stop()
     }
