@@ -26,6 +26,7 @@ def main():
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--clients", type=int, default=2)
     p.add_argument("--history-out")
+    p.add_argument("--fit-config", default="{}", help='JSON sent in every FitIns, e.g. {"lr": 0.01}')
     p.add_argument("--initial-cnn4", action="store_true",
                    help="start from flower_client.py's PyTorch cnn4 instead of asking a client for parameters")
     args = p.parse_args()
@@ -51,6 +52,7 @@ def main():
 
     strategy = CountingFedAvg(min_fit_clients=args.clients, min_evaluate_clients=args.clients,
                               min_available_clients=args.clients, accept_failures=False, initial_parameters=initial,
+                              on_fit_config_fn=lambda server_round: json.loads(args.fit_config),
                               fit_metrics_aggregation_fn=weighted, evaluate_metrics_aggregation_fn=weighted)
     history = fl.server.start_server(server_address=args.address, config=fl.server.ServerConfig(num_rounds=args.rounds),
                                      strategy=strategy)

@@ -47,6 +47,8 @@ struct FlowerServerCompatOptions: ParsableArguments {
         let server = try FlowerCompatServer(config: config, manager: manager, logger: logger)
         let bound = try await server.start()
         logger.info("Flower protocol (FlowerService/Join) on \(host):\(bound)\(config.tls == nil ? "" : " with TLS"); messages up to \(flowerMaxMessageMb) MB")
+        // Flower's legacy protocol has no client authentication (neither has its start_server).
+        logger.warning("Flower clients are not authenticated (Flower's legacy protocol has none): any client that can reach port \(bound) may join; keep it on a trusted network\(config.tls == nil ? " and consider --flower-tls-cert" : "")")
         return server
     }
 }

@@ -140,8 +140,10 @@ final class FlowerCompatReleaseTests: XCTestCase {
             XCTAssertEqual(row["failures"] as? Int, 0, "\(row)")
         }
         XCTAssertEqual(server.log.components(separatedBy: " joined from ").count - 1, 2, "two Flower clients joined:\n\(server.log)")
-        let accuracy = try XCTUnwrap(rows.last?["accuracy"] as? Double)
-        XCTAssertGreaterThan(accuracy, 0.3, "10 classes: chance is 0.1")
+        let accuracy = rows.compactMap { $0["accuracy"] as? Double }
+        XCTAssertEqual(accuracy.count, 2)
+        XCTAssertGreaterThan(accuracy.last ?? 0, accuracy.first ?? 1, "the mixed federation learns: \(accuracy)")
+        XCTAssertGreaterThan(accuracy.last ?? 0, 0.2, "10 classes: chance is 0.1; \(accuracy)")
     }
 
     func testFlwrClientJoinsFlowersOwnStartServer() throws {
@@ -168,6 +170,40 @@ final class FlowerCompatReleaseTests: XCTestCase {
         let evaluations = try XCTUnwrap(rounds["evaluate"] as? [[String: Any]])
         XCTAssertEqual(evaluations.map { $0["results"] as? Int }, [2, 2], "both clients evaluated: \(evaluations)")
         XCTAssertTrue(ours.log.contains("round 2: trained on 300 examples"), ours.log)
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 made with Debian's openssl (a peer nobody here wrote).
+    private func makeCertificates() throws {
+        try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: "\(dir)/san.ext", atomically: true, encoding: .utf8)
+        for args in [["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.pem", "-days", "1", "-subj", "/CN=flwr-test-ca"],
+                     ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(dir)/server.key", "-out", "\(dir)/server.csr", "-subj", "/CN=localhost"],
+                     ["x509", "-req", "-in", "\(dir)/server.csr", "-CA", "\(dir)/ca.pem", "-CAkey", "\(dir)/ca.key", "-CAcreateserial",
+                      "-out", "\(dir)/server.pem", "-days", "1", "-extfile", "\(dir)/san.ext"]] {
+            let r = try runProgram("/usr/bin/openssl", args)
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+    }
+
+    /// TLS on --flower-port: a Python Flower client (root_certificates) and `flwr client
+    /// --flower-server --flower-root-cert` train one round together through it.
+    func testFlowerPortWithTLS() throws {
+        try makeCertificates()
+        let port = freePort(), flowerPort = port + 1
+        let server = try child("server", try flwrBinaryPath(), [
+            "server", "--host", "127.0.0.1", "--port", "\(port)", "--flower-port", "\(flowerPort)", "--rounds", "1",
+            "--min-clients", "2", "--max-test-examples", "500", "--wait-timeout", "180", "--round-timeout", "300",
+            "--flower-tls-cert", "\(dir)/server.pem", "--flower-tls-key", "\(dir)/server.key",
+            "--metrics-out", "\(dir)/history.jsonl", "--seed", "7"])
+        let python = try startFlowerClient("127.0.0.1:\(flowerPort)", partition: 0, of: 2, examples: 200, extra: ["--root-cert", "\(dir)/ca.pem"])
+        let ours = try startFlwrClient(["--flower-server", "127.0.0.1:\(flowerPort)", "--flower-root-cert", "\(dir)/ca.pem"],
+                                       partition: 1, of: 2, examples: 200)
+        XCTAssertEqual(server.wait(seconds: 600), 0, "server log:\n\(server.log)")
+        XCTAssertEqual(python.wait(seconds: 60), 0, python.log)
+        XCTAssertEqual(ours.wait(seconds: 60), 0, ours.log)
+        XCTAssertTrue(server.log.contains("with TLS"), server.log)
+        let rows = try history()
+        XCTAssertEqual(rows.first?["fit_clients"] as? Int, 2, "\(rows)")
+        XCTAssertEqual(rows.first?["failures"] as? Int, 0, "\(rows)")
     }
 
     func testAFlwrClientWithAnotherModelThanFlowersIsAClearError() throws {
