@@ -54,7 +54,7 @@ public enum FlowerCompatClient {
         } else {
             security = .plaintext
         }
-        let transport = try HTTP2ClientTransport.Posix(target: .dns(host: config.host, port: config.port), transportSecurity: security)
+        let transport = try HTTP2ClientTransport.Posix(target: target(config.host, config.port), transportSecurity: security)
         let counter = Counter()
         let clock = ContinuousClock()
         let deadline = clock.now + config.connectDeadline
@@ -70,7 +70,7 @@ public enum FlowerCompatClient {
                         throw CompatError.disconnected("cannot reach the Flower server at \(config.host):\(config.port) (\(error.message)); is it running?")
                     }
                     let wait = backoff.nextDelay()
-                    logger.info("Flower server at \(config.host):\(config.port) not reachable (\(error.code)); retrying in \(wait)")
+                    logger.info("Flower server at \(config.host):\(config.port) not reachable (\(error.code): \(error.message)); retrying in \(wait)")
                     try await Task.sleep(for: wait)
                     continue
                 }
@@ -91,6 +91,15 @@ public enum FlowerCompatClient {
                 }
             }
         }
+    }
+
+    /// An address literal as an IP target (TLS then checks the certificate's IP entries: an IP
+    /// cannot be sent as SNI), anything else as a DNS name.
+    static func target(_ host: String, _ port: Int) -> any ResolvableTarget {
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return ResolvableTargets.IPv4.ipv4(address: host, port: port) }
+        if host.contains(":") { return ResolvableTargets.IPv6.ipv6(address: host, port: port) }
+        return ResolvableTargets.DNS.dns(host: host, port: port)
     }
 
     /// Counts of one run, shared with the response handler.
