@@ -25,6 +25,9 @@ let package = Package(
         /// Operations (FlowerOps): the metrics API and its Prometheus text exposition for /metrics.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        /// FlowerCompat: Flower's legacy gRPC protocol (FlowerService/Join) over HTTP/2.
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
     ],
     targets: [
         // MARK: C libraries
@@ -37,6 +40,10 @@ let package = Package(
         /// The code protoc-c generates from proto/onnx/onnx.proto, ONNX's schema (scripts/gen-onnx;
         /// committed): `flwr export --format onnx` packs ModelProto messages with it.
         .target(name: "CONNXProto", dependencies: ["CProtobufC"], path: "Sources/CONNXProto",
+                linkerSettings: [protobufCArchive]),
+        /// The code protoc-c generates from proto/flower-compat/transport.proto, Flower's own legacy
+        /// schema (Apache-2.0; scripts/gen-proto; committed): FlowerCompat's messages.
+        .target(name: "CFlowerCompatProto", dependencies: ["CProtobufC"], path: "Sources/CFlowerCompatProto",
                 linkerSettings: [protobufCArchive]),
         /// zlib (Debian zlib1g-dev), with the init macros wrapped as inline functions.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -91,6 +98,15 @@ let package = Package(
             /// EmbeddedChannel, for the fuzz entry driving the NIO frame decoder (FuzzEntry.swift).
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        /// Flower's legacy gRPC protocol (FlowerService/Join, transport.proto): unmodified Flower
+        /// clients as FlowerCore `ClientProxy`s, and a FlowerCore `Client` joining a Flower server.
+        /// FlowerWire stays free of gRPC (scripts/fuzz-wire builds it alone).
+        .target(name: "FlowerCompat", dependencies: [
+            "FlowerCore", "CFlowerCompatProto",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ]),
         /// The glue between federation and models: a FlowerCore `Client` and the server's central
         /// evaluation over any CNNModel `Model`, the model pool and its dedicated compute threads.
         .target(name: "FlowerLearning", dependencies: [
@@ -117,7 +133,7 @@ let package = Package(
         .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
-            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps",
+            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -141,6 +157,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "FlowerCompatTests", dependencies: [
+            "FlowerCompat", "FlowerCore", "CFlowerCompatProto",
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
         .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "FlowerOpsTests", dependencies: [

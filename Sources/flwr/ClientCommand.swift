@@ -53,6 +53,7 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
     @OptionGroup var ops: OpsOptions
+    @OptionGroup(title: "Joining a Flower server") var flowerCompat: FlowerClientCompatOptions
 
     func validate() throws {
         _ = try parseHostPort(server)
@@ -96,7 +97,11 @@ struct ClientCommand: AsyncParsableCommand {
         let wireConfig = config
         let what = selection.index.map { "partition \($0) of \(data.numPartitions)" } ?? "all of \(split.train.name)"
         logger.info("\(what): \(local.train.count) training examples; connecting to \(host):\(port)")
-        let outcome = await runUntilSignal { try await WireClient.run(config: wireConfig, client: client, logger: logger) }
+        let flowerRun = try flowerCompat.run(client: client, connectDeadline: connectDeadline, seed: seed &+ UInt64(index), logger: logger)
+        let outcome = await runUntilSignal {
+            if let flowerRun { return try await flowerRun() }
+            return try await WireClient.run(config: wireConfig, client: client, logger: logger)
+        }
         switch outcome {
         case .finished(let rounds):
             logger.info("server finished training after \(rounds) rounds; exiting")

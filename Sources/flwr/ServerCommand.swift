@@ -75,6 +75,7 @@ struct ServerCommand: AsyncParsableCommand {
     var readyWhenMinClients = false
 
     @OptionGroup(title: "Connection limits") var connections: ServerConnectionOptions
+    @OptionGroup(title: "Flower clients") var flowerCompat: FlowerServerCompatOptions
 
     func validate() throws {
         guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
@@ -109,6 +110,7 @@ struct ServerCommand: AsyncParsableCommand {
         let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
         let port = try await wire.start()
         serverOps.listening(wire: wire, manager: manager)
+        let flowerListener = try await flowerCompat.start(host: net.host, manager: manager, reference: evaluation?.initialParameters, logger: logger)
         logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
 
         let strategy = try dpFedAvg.wrap(strategyOptions.make(base: federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
@@ -128,12 +130,15 @@ struct ServerCommand: AsyncParsableCommand {
             if let reason = summary.stopReason { logger.notice("stopped early: \(reason)") }
             if linger { await lingerUntilSignal(manager: manager, rounds: summary.roundsCompleted, logger: logger) }
             await wire.stop()
+            await flowerListener?.stop()
         case .failed(let error):
             await wire.stop()
+            await flowerListener?.stop()
             throw ExitMessage(error: error)
         case .signalled(let signal):
             logger.notice("stopping on \(signal); the checkpoint of the last completed round is kept")
             await wire.stop()
+            await flowerListener?.stop()
         }
     }
 

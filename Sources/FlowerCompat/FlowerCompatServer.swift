@@ -1,0 +1,150 @@
+// `flwr server --flower-port`: Flower's legacy `FlowerService/Join` served over HTTP/2 with
+// grpc-swift-2 and grpc-swift-nio-transport, on the process's NIO event loops (the singleton group
+// FlowerWire uses too). Every Join stream becomes a `FlowerClientProxy` registered in the same
+// `ClientManager` as the FlowerWire clients, so one round loop drives both kinds of client.
+import FlowerCore
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Synchronization
+
+/// Settings of the Flower-protocol listener.
+public struct FlowerCompatServerConfig: Sendable {
+    /// Address to listen on.
+    public var host: String
+    /// TCP port (0: any free port).
+    public var port: Int
+    /// Largest gRPC message accepted from a client (Flower's default: 512 MiB).
+    public var maxMessageBytes: Int
+    /// PEM certificate chain and private key files for TLS; nil: plaintext (as Flower's `start_server` without certificates).
+    public var tls: (certificateChain: String, privateKey: String)?
+    /// The server model's parameters when it has one: the names and shapes Flower clients' answers
+    /// to GetParametersIns must follow.
+    public var reference: Parameters?
+
+    public init(host: String = "0.0.0.0", port: Int = 9092, maxMessageBytes: Int = CompatLimits.defaultMaxMessageBytes,
+                tls: (certificateChain: String, privateKey: String)? = nil, reference: Parameters? = nil) {
+        self.host = host
+        self.port = port
+        self.maxMessageBytes = maxMessageBytes
+        self.tls = tls
+        self.reference = reference
+    }
+}
+
+/// The Join service: registers each stream's proxy in the client manager.
+struct FlowerJoinService: RegistrableRPCService {
+    let manager: any ClientManager
+    let reference: Parameters?
+    let logger: Logger
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        router.registerHandler(forMethod: FlowerService.join, deserializer: ClientMessageDeserializer(),
+                               serializer: EncodedSerializer()) { request, context in
+            StreamingServerResponse { writer in
+                try await self.serve(request.messages, writer: writer, peer: context.remotePeer)
+                return [:]
+            }
+        }
+    }
+
+    /// Runs one Join stream until the proxy closes it or the client goes away.
+    private func serve(_ inbound: RPCAsyncSequence<IncomingClientMessage, any Error>,
+                       writer: RPCWriter<[UInt8]>, peer: String) async throws {
+        let (outbound, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+        let id = "flower-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
+        let proxy = FlowerClientProxy(id: id, peer: peer, outbound: continuation, reference: reference, logger: logger)
+        if case .failure(let refusal) = manager.register(proxy) {
+            logger.warning("Flower client from \(peer) refused: \(refusal)")
+            throw RPCError(code: .resourceExhausted, message: refusal.description)
+        }
+        logger.info("Flower client \(id) joined from \(peer) (\(manager.count) clients connected)")
+        defer {
+            manager.unregister(proxy)
+            logger.info("Flower client \(id) left (\(manager.count) clients connected)")
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                do {
+                    for try await incoming in inbound { proxy.deliver(incoming.message, bytes: incoming.bytes) }
+                    proxy.close(reason: "the client closed its stream", failure: nil)
+                } catch {
+                    proxy.close(reason: "the stream failed: \(error)", failure: nil)
+                }
+            }
+            for await message in outbound {
+                do {
+                    try await writer.write(message)
+                } catch {
+                    proxy.close(reason: "cannot send an instruction: \(error)", failure: nil)
+                }
+            }
+            group.cancelAll()
+        }
+        if let failure = proxy.failure {
+            switch failure {
+            case .timeout: throw RPCError(code: .deadlineExceeded, message: failure.description)
+            default: throw RPCError(code: .invalidArgument, message: failure.description)
+            }
+        }
+    }
+}
+
+/// The Flower-protocol listener of `flwr server`.
+public final class FlowerCompatServer: Sendable {
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let transport: HTTP2ServerTransport.Posix
+    private let config: FlowerCompatServerConfig
+    private let logger: Logger
+    private let task = Mutex<Task<Void, Never>?>(nil)
+
+    /// A listener registering Flower clients into `manager`.
+    public init(config: FlowerCompatServerConfig, manager: any ClientManager, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        let security: HTTP2ServerTransport.Posix.TransportSecurity
+        if let tls = config.tls {
+            security = .tls(certificateChain: [.file(path: tls.certificateChain, format: .pem)],
+                            privateKey: .file(path: tls.privateKey, format: .pem))
+        } else {
+            security = .plaintext
+        }
+        let limit = config.maxMessageBytes
+        transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: config.host, port: config.port), transportSecurity: security,
+            config: .defaults { $0.rpc.maxRequestPayloadSize = limit })
+        server = GRPCServer(transport: transport, services: [FlowerJoinService(manager: manager, reference: config.reference, logger: logger)])
+    }
+
+    /// Starts listening; returns the bound port.
+    public func start() async throws -> Int {
+        let server = self.server, logger = self.logger
+        let t = Task {
+            do {
+                try await server.serve()
+            } catch {
+                logger.error("Flower-protocol listener stopped: \(error)")
+            }
+        }
+        task.withLock { $0 = t }
+        let address = try await transport.listeningAddress
+        guard let port = address.ipv4?.port ?? address.ipv6?.port else {
+            throw CompatError.disconnected("the Flower-protocol listener has no TCP address (\(address))")
+        }
+        return port
+    }
+
+    /// Stops accepting streams and waits for the open ones to end, cancelling those still open
+    /// after `grace` (a Flower client that never answers its ReconnectIns).
+    public func stop(grace: Duration = .seconds(5)) async {
+        server.beginGracefulShutdown()
+        guard let t = task.withLock({ $0 }) else { return }
+        let timer = Task {
+            try await Task.sleep(for: grace)
+            t.cancel()
+        }
+        await t.value
+        timer.cancel()
+    }
+}

@@ -1,0 +1,88 @@
+// Flower compatibility flags (FlowerCompat): `flwr server --flower-port` serves Flower's legacy
+// gRPC protocol to unmodified Flower clients beside our own wire, and `flwr client
+// --flower-server` joins a Flower server with our model. Each command holds one `@OptionGroup`
+// of these; the wiring lives here so the commands stay as they are.
+import ArgumentParser
+import FlowerCompat
+import FlowerCore
+import Foundation
+import Logging
+
+/// `--flower-port` and friends on `flwr server`.
+struct FlowerServerCompatOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Also serve Flower's own gRPC protocol (FlowerService/Join, what Flower's start_client/start_numpy_client and its iOS/Android SDKs speak) on this port, so unmodified Flower clients join the same federation as flwr clients (off when absent; 0: any free port).",
+                               discussion: "Listens on --host. Flower clients need no change but the server address; their tensors must match the server's model (--model/--dataset), or run with --dataset none to take the first client's model."))
+    var flowerPort: Int?
+
+    @Option(help: "Largest message accepted from a Flower client, in MB (Flower's own default: 512).")
+    var flowerMaxMessageMb: Int = 512
+
+    @Option(help: "PEM certificate chain for TLS on --flower-port (with --flower-tls-key; Flower clients then pass root_certificates). Without it the Flower port is plaintext, as Flower's start_server without certificates.")
+    var flowerTlsCert: String?
+
+    @Option(help: "PEM private key of --flower-tls-cert.")
+    var flowerTlsKey: String?
+
+    func validate() throws {
+        if let p = flowerPort, !(0 ... 65535).contains(p) {
+            throw ValidationError("--flower-port must be in 0...65535, got \(p)")
+        }
+        guard (1 ... 2047).contains(flowerMaxMessageMb) else {
+            throw ValidationError("--flower-max-message-mb must be in 1...2047, got \(flowerMaxMessageMb)")
+        }
+        if (flowerTlsCert == nil) != (flowerTlsKey == nil) {
+            throw ValidationError("--flower-tls-cert and --flower-tls-key go together; give both or neither")
+        }
+        if flowerTlsCert != nil && flowerPort == nil { throw ValidationError("--flower-tls-cert needs --flower-port") }
+        for path in [flowerTlsCert, flowerTlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("cannot read \(path) (--flower-tls-cert/--flower-tls-key); check the path")
+        }
+    }
+
+    /// Starts the Flower-protocol listener when --flower-port is set; nil otherwise.
+    func start(host: String, manager: any ClientManager, reference: Parameters?, logger: Logger) async throws -> FlowerCompatServer? {
+        guard let port = flowerPort else { return nil }
+        var config = FlowerCompatServerConfig(host: host, port: port, maxMessageBytes: flowerMaxMessageMb << 20, reference: reference)
+        if let cert = flowerTlsCert, let key = flowerTlsKey { config.tls = (cert, key) }
+        let server = try FlowerCompatServer(config: config, manager: manager, logger: logger)
+        let bound = try await server.start()
+        logger.info("Flower protocol (FlowerService/Join) on \(host):\(bound)\(config.tls == nil ? "" : " with TLS"); messages up to \(flowerMaxMessageMb) MB")
+        // Flower's legacy protocol has no client authentication (neither has its start_server).
+        logger.warning("Flower clients are not authenticated (Flower's legacy protocol has none): any client that can reach port \(bound) may join; keep it on a trusted network\(config.tls == nil ? " and consider --flower-tls-cert" : "")")
+        return server
+    }
+}
+
+/// `--flower-server` and friends on `flwr client`.
+struct FlowerClientCompatOptions: ParsableArguments {
+    @Option(help: "Join a Flower server (Flower's start_server, legacy gRPC protocol) at HOST:PORT instead of a flwr server; the Python side must run the same model.")
+    var flowerServer: String?
+
+    @Option(help: "PEM file of the CA that signed the Flower server's certificate (TLS; without it the connection is plaintext).")
+    var flowerRootCert: String?
+
+    @Option(help: "Largest message accepted from the Flower server, in MB (Flower's own default: 512).")
+    var flowerMaxMessageMb: Int = 512
+
+    func validate() throws {
+        if let s = flowerServer { _ = try parseHostPort(s) }
+        guard (1 ... 2047).contains(flowerMaxMessageMb) else {
+            throw ValidationError("--flower-max-message-mb must be in 1...2047, got \(flowerMaxMessageMb)")
+        }
+        if flowerRootCert != nil && flowerServer == nil { throw ValidationError("--flower-root-cert needs --flower-server") }
+    }
+
+    /// The run against the Flower server when --flower-server is set; nil otherwise.
+    func run(client: any Client, connectDeadline: Double, seed: UInt64, logger: Logger) throws -> (@Sendable () async throws -> Int)? {
+        guard let address = flowerServer else { return nil }
+        let (host, port) = try parseHostPort(address)
+        var config = FlowerCompatClientConfig(host: host, port: port)
+        config.maxMessageBytes = flowerMaxMessageMb << 20
+        config.connectDeadline = .milliseconds(Int64(connectDeadline * 1000))
+        config.rootCertificate = flowerRootCert
+        config.seed = seed
+        let settings = config
+        logger.info("joining the Flower server at \(host):\(port)")
+        return { try await FlowerCompatClient.run(config: settings, client: client, logger: logger) }
+    }
+}

@@ -1,0 +1,233 @@
+// A Flower-protocol peer nobody trusts, over a real HTTP/2 socket: FlowerCompatServer on
+// loopback, and a raw grpc-swift client that sends whatever bytes the test scripts. Results the
+// server cannot use fail that call only (the stream stays usable); protocol violations (wrong
+// message order, unsolicited answers, undecodable bytes, no answer in time) end that stream and
+// unregister the client; nothing crashes the server.
+import FlowerCompat
+import FlowerCore
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Synchronization
+import Testing
+
+/// Sends and receives raw message bytes (the test decides what they hold).
+struct RawBytes: MessageSerializer, MessageDeserializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+    func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> [UInt8] { bytes.withUnsafeBytes { Array($0) } }
+}
+
+/// The registry, remembering every client ever registered (a peer may be gone before the test looks).
+final class RecordingManager: ClientManager {
+    let inner = InMemoryClientManager()
+    private let seen = Mutex<[any ClientProxy]>([])
+    var everRegistered: [any ClientProxy] { seen.withLock { $0 } }
+    func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal> {
+        seen.withLock { $0.append(client) }
+        return inner.register(client)
+    }
+    func unregister(id: String) { inner.unregister(id: id) }
+    func unregister(_ client: any ClientProxy) { inner.unregister(client) }
+    func replace(with client: any ClientProxy) -> (any ClientProxy)? { inner.replace(with: client) }
+    var count: Int { inner.count }
+}
+
+/// A started server, its registry, and a scripted peer.
+struct Harness {
+    let recorder = RecordingManager()
+    var manager: InMemoryClientManager { recorder.inner }
+    let server: FlowerCompatServer
+    let port: Int
+
+    init(reference: Parameters? = nil) async throws {
+        server = try FlowerCompatServer(config: FlowerCompatServerConfig(host: "127.0.0.1", port: 0, reference: reference),
+                                        manager: recorder, logger: Logger(label: "test"))
+        port = try await server.start()
+    }
+
+    /// Runs `body` with the proxy of one peer that answers each ServerMessage with `respond`'s
+    /// bytes (and sends `initial` first).
+    func withPeer(initial: [[UInt8]] = [], respond: @escaping @Sendable (FlowerServerMessage) -> [[UInt8]],
+                  body: @escaping @Sendable (FlowerClientProxy) async throws -> Void) async throws {
+        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+        try await withGRPCClient(transport: transport) { client in
+            let (outbound, out) = AsyncStream.makeStream(of: [UInt8].self)
+            for m in initial { out.yield(m) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let request = StreamingClientRequest<[UInt8]> { w in for await m in outbound { try await w.write(m) } }
+                    try? await client.bidirectionalStreaming(request: request, descriptor: FlowerService.join, serializer: RawBytes(),
+                                                            deserializer: RawBytes(), options: .defaults) { response in
+                        for try await bytes in response.messages {
+                            guard case .success(let m) = bytes.withUnsafeBytes({ CompatCodec.decodeServerMessage($0) }) else { continue }
+                            for reply in respond(m) { out.yield(reply) }
+                        }
+                    }
+                    out.finish()
+                }
+                for _ in 0 ..< 3000 where recorder.everRegistered.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                let proxy = recorder.everRegistered.first as? FlowerClientProxy
+                #expect(proxy != nil, "the peer never registered")
+                if let proxy { try await body(proxy) }
+                out.finish()
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Waits (bounded) until the registry is empty: the server ended the peer's stream.
+    func waitUntilUnregistered() async -> Bool {
+        for _ in 0 ..< 1000 where manager.count > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        return manager.count == 0
+    }
+}
+
+let reference = try! Parameters(shapes: [("w", [2, 3]), ("b", [3])], values: (0 ..< 9).map { Float($0) })
+
+/// A FitRes carrying these tensors.
+func fitRes(_ tensors: [[UInt8]], numExamples: Int64 = 10, type: String = FlowerTensors.numpyType) -> [UInt8] {
+    (try? CompatCodec.encode(FlowerClientMessage.fitRes(status: .ok, parameters: FlowerTensors(tensors: tensors, tensorType: type),
+                                                        numExamples: numExamples, metrics: ["loss": .double(0.5)]))) ?? []
+}
+
+func evaluateRes(loss: Float = 0.25) -> [UInt8] {
+    (try? CompatCodec.encode(FlowerClientMessage.evaluateRes(status: .ok, loss: loss, numExamples: 4, metrics: ["accuracy": .double(0.75)]))) ?? []
+}
+
+/// The .npy bytes of `values` in `dtype` ('<f4', '<f8', '<i8') under a numpy header with `shape`.
+func tensor(_ shape: [Int], _ values: [Double], dtype: String = "<f4", fortran: Bool = false) -> [UInt8] {
+    let dims = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
+    let data: [UInt8]
+    switch dtype {
+    case "<f8": data = bytes(values)
+    case "<i8": data = bytes(values.map { Int64($0) })
+    default: data = bytes(values.map { Float($0) })
+    }
+    return npy("{'descr': '\(dtype)', 'fortran_order': \(fortran ? "True" : "False"), 'shape': (\(dims)), }", data: data)
+}
+
+@Suite(.serialized) struct HostilePeerTests {
+    @Test func float32AndFloat64AnswersBecomeParametersWithTheInstructionsNames() async throws {
+        let h = try await Harness()
+        try await h.withPeer(respond: { m in
+            guard case .fit(let p, let config) = m else { return [evaluateRes()] }
+            // The instruction arrived as numpy .npy tensors with the round's config.
+            #expect(p.tensors.count == 2 && p.tensorType == "numpy.ndarray" && config["lr"] == .double(0.1))
+            return [fitRes([tensor([2, 3], [1, 2, 3, 4, 5, 6], dtype: "<f8"), tensor([3], [7, 8, 9])])]
+        }) { proxy in
+            let res = try await proxy.fit(FitIns(round: 1, parameters: reference, config: ["lr": .double(0.1)]), timeout: .seconds(30))
+            #expect(res.parameters.layout.map(\.name) == ["w", "b"])
+            #expect(res.parameters.values == [1, 2, 3, 4, 5, 6, 7, 8, 9])
+            #expect(res.numExamples == 10)
+            #expect(res.metrics["loss"] == .double(0.5))
+            let eval = try await proxy.evaluate(EvaluateIns(round: 1, parameters: reference), timeout: .seconds(30))
+            #expect(eval.loss == 0.25 && eval.numExamples == 4 && eval.metrics["accuracy"] == .double(0.75))
+            // Traffic is counted for the round's bytes_in/bytes_out: the FitIns carried 9 floats
+            // as two .npy tensors (each a 128-byte header + data), the answers likewise.
+            #expect(proxy.bytesOut > 2 * 128 + 36 && proxy.bytesIn > 2 * 128 + 36, "out \(proxy.bytesOut), in \(proxy.bytesIn)")
+        }
+        await h.server.stop()
+    }
+
+    static let unusable: [(String, [[UInt8]], String)] = [
+        ("int64 tensor", [tensor([2, 3], [1, 2, 3, 4, 5, 6], dtype: "<i8"), tensor([3], [7, 8, 9])], "dtype '<i8' refused"),
+        ("wrong shape", [tensor([3, 2], [1, 2, 3, 4, 5, 6]), tensor([3], [7, 8, 9])], "tensor #0 has shape [3, 2] where w [2, 3] was expected"),
+        ("missing tensor", [tensor([2, 3], [1, 2, 3, 4, 5, 6])], "1 tensors where the model has 2"),
+        ("Fortran order", [tensor([2, 3], [1, 2, 3, 4, 5, 6], fortran: true), tensor([3], [7, 8, 9])], "Fortran order"),
+        ("truncated .npy", [Array(tensor([2, 3], [1, 2, 3, 4, 5, 6]).dropLast(5)), tensor([3], [7, 8, 9])], "truncated"),
+        ("huge declared shape", [npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 1000000000000), }", data: [0, 0, 0, 0]), tensor([3], [7, 8, 9])],
+         "impossibly large"),
+    ]
+
+    /// Each answer decodes but cannot be used: the call fails with the reason, and the same stream
+    /// then answers an EvaluateIns normally.
+    @Test(arguments: unusable)
+    func unusableResultsFailTheCallOnly(_ c: (String, [[UInt8]], String)) async throws {
+        let (name, tensors, hint) = c
+        let h = try await Harness()
+        try await h.withPeer(respond: { m in
+            if case .fit = m { return [fitRes(tensors)] }
+            return [evaluateRes()]
+        }) { proxy in
+            do {
+                _ = try await proxy.fit(FitIns(round: 1, parameters: reference), timeout: .seconds(30))
+                Issue.record("\(name): accepted")
+            } catch {
+                #expect("\(error)".contains(hint), "\(name): \(error)")
+            }
+            let eval = try await proxy.evaluate(EvaluateIns(round: 1, parameters: reference), timeout: .seconds(30))
+            #expect(eval.loss == 0.25, "\(name): the stream stays usable")
+        }
+        #expect(await h.waitUntilUnregistered(), "the peer left when its stream ended")
+        await h.server.stop()
+    }
+
+    static let violations: [(String, [UInt8], String)] = [
+        ("wrong kind of answer", evaluateRes(), "got EvaluateRes while FitRes was expected"),
+        ("undecodable bytes", [0xFF, 0xFF, 0xFF, 0xFF], "not valid protobuf"),
+        ("empty ClientMessage", [], "none of its oneof fields set"),
+        ("negative num_examples", fitRes([tensor([2, 3], [1, 2, 3, 4, 5, 6]), tensor([3], [7, 8, 9])], numExamples: -1), "num_examples -1 is outside"),
+    ]
+
+    /// A violation ends the stream: the call fails with the reason and the client is unregistered.
+    @Test(arguments: violations)
+    func protocolViolationsEndTheStream(_ c: (String, [UInt8], String)) async throws {
+        let (name, answer, hint) = c
+        let h = try await Harness()
+        try await h.withPeer(respond: { _ in [answer] }) { proxy in
+            do {
+                _ = try await proxy.fit(FitIns(round: 1, parameters: reference), timeout: .seconds(30))
+                Issue.record("\(name): accepted")
+            } catch {
+                #expect("\(error)".contains(hint), "\(name): \(error)")
+            }
+            if name != "negative num_examples" {
+                #expect(await h.waitUntilUnregistered(), "\(name): the stream was ended")
+                await #expect(throws: CompatError.self) { try await proxy.evaluate(EvaluateIns(round: 1, parameters: reference), timeout: .seconds(5)) }
+            }
+        }
+        await h.server.stop()
+    }
+
+    @Test func anAnswerNobodyAskedForEndsTheStream() async throws {
+        let h = try await Harness()
+        try await h.withPeer(initial: [evaluateRes()], respond: { _ in [] }) { proxy in
+            #expect(await h.waitUntilUnregistered(), "an unsolicited EvaluateRes ends the stream")
+            do {
+                _ = try await proxy.fit(FitIns(round: 1, parameters: reference), timeout: .seconds(5))
+                Issue.record("a closed stream accepted an instruction")
+            } catch {
+                #expect("\(error)".contains("no instruction was pending"), "\(error)")
+            }
+        }
+        await h.server.stop()
+    }
+
+    @Test func aPeerThatNeverAnswersTimesOutAndIsDropped() async throws {
+        let h = try await Harness()
+        try await h.withPeer(respond: { _ in [] }) { proxy in
+            do {
+                _ = try await proxy.fit(FitIns(round: 1, parameters: reference), timeout: .milliseconds(200))
+                Issue.record("no answer was accepted")
+            } catch {
+                #expect("\(error)".contains("did not answer FitIns"), "\(error)")
+            }
+            #expect(await h.waitUntilUnregistered())
+        }
+        await h.server.stop()
+    }
+
+    @Test func finishSendsReconnectAndTheFlowerAnswerClosesCleanly() async throws {
+        let h = try await Harness()
+        try await h.withPeer(respond: { m in
+            guard case .reconnect(let s) = m else { return [] }
+            #expect(s == 0, "0 s: Flower's client shuts down")
+            return [(try? CompatCodec.encode(FlowerClientMessage.disconnect(reason: FlowerReason.reconnect))) ?? []]
+        }) { proxy in
+            await proxy.finish(roundsCompleted: 3, reason: "done")
+            #expect(!proxy.isConnected)
+            #expect(await h.waitUntilUnregistered())
+        }
+        await h.server.stop()
+    }
+}
