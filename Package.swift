@@ -25,6 +25,12 @@ let package = Package(
         /// Operations (FlowerOps): the metrics API and its Prometheus text exposition for /metrics.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        /// TLS 1.3 and mutual TLS on the wire (FlowerTLS), certificates for `flwr certs`, and
+        /// swift-crypto's SHA-256/HMAC and constant-time comparison.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // MARK: C libraries
@@ -91,6 +97,19 @@ let package = Package(
             /// EmbeddedChannel, for the fuzz entry driving the NIO frame decoder (FuzzEntry.swift).
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        /// TLS 1.3 / mutual TLS for the wire: NIOSSL handlers inserted through FlowerWire's
+        /// `ChannelSecurity` hook, certificate authority and leaf issuance for `flwr certs`.
+        /// Kept out of FlowerWire so `scripts/fuzz-wire` never compiles BoringSSL.
+        .target(name: "FlowerTLS", dependencies: [
+            "FlowerWire",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
         /// The glue between federation and models: a FlowerCore `Client` and the server's central
         /// evaluation over any CNNModel `Model`, the model pool and its dedicated compute threads.
         .target(name: "FlowerLearning", dependencies: [
@@ -117,7 +136,8 @@ let package = Package(
         .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
-            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps",
+            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerTLS",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -137,10 +157,20 @@ let package = Package(
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
-            "FlowerWire", "FlowerCore", "CFlowerProto",
+            "FlowerWire", "FlowerCore", "CFlowerProto", "FlowerTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "FlowerTLSTests", dependencies: [
+            "FlowerTLS", "FlowerWire", "FlowerCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "FlowerOpsTests", dependencies: [
