@@ -135,3 +135,37 @@ public enum FederationCertificates {
         return written
     }
 }
+
+/// PEM text of one federation's certificates, in memory (for `flwr deploy`'s Secrets).
+public struct FederationPEM: Sendable {
+    public var ca: String
+    public var serverCertificate: String
+    public var serverKey: String
+    /// (identity, certificate, key) per client.
+    public var clients: [(identity: String, certificate: String, key: String)]
+
+    /// A new CA, a server certificate for `serverNames` and one client certificate per identity
+    /// (CN and DNS SAN = the identity); lifetimes as `FederationCertificates`.
+    public static func make(serverNames: [String], clientIdentities: [String], now: Date = Date()) throws -> FederationPEM {
+        let start = now.addingTimeInterval(-300)
+        let ca = try CertificateAuthority(notBefore: start, notAfter: now.addingTimeInterval(Double(FederationCertificates.caDays) * 86_400))
+        let end = now.addingTimeInterval(Double(FederationCertificates.leafDays) * 86_400)
+        let ips = serverNames.filter { CertificateAuthority.ipBytes($0) != nil }
+        let dns = serverNames.filter { CertificateAuthority.ipBytes($0) == nil }
+        let server = try ca.issue(commonName: serverNames.first ?? "flwr-server", dnsNames: dns, ipAddresses: ips,
+                                  usage: .server, notBefore: start, notAfter: end)
+        var clients: [(identity: String, certificate: String, key: String)] = []
+        for id in clientIdentities {
+            let c = try ca.issue(commonName: id, dnsNames: [id], ipAddresses: [], usage: .client, notBefore: start, notAfter: end)
+            clients.append((id, try c.certificate.serializeAsPEM().pemString + "\n", c.key.pemRepresentation + "\n"))
+        }
+        return FederationPEM(ca: try ca.certificate.serializeAsPEM().pemString + "\n",
+                             serverCertificate: try server.certificate.serializeAsPEM().pemString + "\n",
+                             serverKey: server.key.pemRepresentation + "\n", clients: clients)
+    }
+}
+
+/// A random auth token: 32 bytes from the system's CSPRNG, as 64 hex digits.
+public func randomAuthToken() -> String {
+    SymmetricKey(size: .bits256).withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+}

@@ -79,7 +79,7 @@ struct ClientTLSOptions: ParsableArguments {
     @Option(help: "CA certificate that signed the server's certificate (PEM; DIR/ca.pem). Turns on TLS 1.3; the server's chain and name are verified.")
     var tlsCa: String?
 
-    @Option(help: "Mutual TLS: this client's certificate (PEM; DIR/client-i.pem, identity partition-i).")
+    @Option(help: "Mutual TLS: this client's certificate (PEM; DIR/client-i.pem, identity partition-i). `{client-id}` in the path is replaced by the client's identity.")
     var tlsCert: String?
 
     @Option(help: "Mutual TLS: private key of --tls-cert (PEM; DIR/client-i.key).")
@@ -109,9 +109,14 @@ struct ClientTLSOptions: ParsableArguments {
         config.authToken = try resolveAuthToken(flag: flagToken, file: authTokenFile, logger: logger)
         config.mac = CryptoHandshakeMAC()
         if let ca = tlsCa {
+            // `{client-id}` in a path is this client's identity (one Secret mounted in every
+            // client pod holds each client's pair: `flwr deploy`).
+            let id = config.clientID
+            let cert = tlsCert.map { $0.replacingOccurrences(of: "{client-id}", with: id) }
+            let key = tlsKey.map { $0.replacingOccurrences(of: "{client-id}", with: id) }
             do {
                 config.security = try TLSClientSecurity(caPath: ca, serverName: tlsServerName ?? config.host,
-                                                        certificatePath: tlsCert, keyPath: tlsKey)
+                                                        certificatePath: cert, keyPath: key)
             } catch let error as TLSError {
                 throw ValidationError(error.description)
             }
