@@ -179,8 +179,12 @@ final class DeployCommandReleaseTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout, "")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        XCTAssertEqual(files.count, 6, "\(files)")
+        XCTAssertEqual(files.count, 9, "\(files)")  // 3 Secrets (token, server TLS, client TLS) + 6
         XCTAssertFalse(files.contains { $0.contains("networkpolicy") })
+        for file in files where file.contains("-secret-") {
+            let mode = try FileManager.default.attributesOfItem(atPath: out + "/" + file)[.posixPermissions] as? Int
+            XCTAssertEqual(mode, 0o600, "\(file) holds keys: owner only")
+        }
         for file in files {
             let text = try String(contentsOfFile: out + "/" + file, encoding: .utf8)
             XCTAssertTrue(text.contains("\n  namespace: fl-test\n"), "\(file) lacks the namespace")
