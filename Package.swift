@@ -28,6 +28,12 @@ let package = Package(
         /// FlowerCompat: Flower's legacy gRPC protocol (FlowerService/Join) over HTTP/2.
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        /// TLS 1.3 and mutual TLS on the wire (FlowerTLS), certificates for `flwr certs`, and
+        /// swift-crypto's SHA-256/HMAC and constant-time comparison.
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // MARK: C libraries
@@ -107,6 +113,19 @@ let package = Package(
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
+        /// TLS 1.3 / mutual TLS for the wire: NIOSSL handlers inserted through FlowerWire's
+        /// `ChannelSecurity` hook, certificate authority and leaf issuance for `flwr certs`.
+        /// Kept out of FlowerWire so `scripts/fuzz-wire` never compiles BoringSSL.
+        .target(name: "FlowerTLS", dependencies: [
+            "FlowerWire",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]),
         /// The glue between federation and models: a FlowerCore `Client` and the server's central
         /// evaluation over any CNNModel `Model`, the model pool and its dedicated compute threads.
         .target(name: "FlowerLearning", dependencies: [
@@ -133,7 +152,8 @@ let package = Package(
         .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
-            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat",
+            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat", "FlowerTLS",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -153,7 +173,7 @@ let package = Package(
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
-            "FlowerWire", "FlowerCore", "CFlowerProto",
+            "FlowerWire", "FlowerCore", "CFlowerProto", "FlowerTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -162,6 +182,16 @@ let package = Package(
             "FlowerCompat", "FlowerCore", "CFlowerCompatProto",
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        ]),
+        .testTarget(name: "FlowerTLSTests", dependencies: [
+            "FlowerTLS", "FlowerWire", "FlowerCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "FlowerDeployTests", dependencies: ["FlowerDeploy", .product(name: "Yams", package: "Yams")]),
         .testTarget(name: "FlowerOpsTests", dependencies: [

@@ -3,6 +3,9 @@
 # split written beforehand) with no partition flags; the server host is given no dataset and sees
 # none; what crosses the wire is captured on the server's interface and must be parameters only.
 # Uses the namespaces, rules and helpers of the script that sources it.
+# The server proves clients with an auth token from a file (a non-loopback server refuses to run
+# open); this run is left without TLS on purpose: step 5 reads the captured plaintext to show the
+# wire carries parameters only (the partition run of netns-federation-test covers mutual TLS).
 
 fmnist=${DATA_DIR:-/usr/share/datasets/fashion-mnist}
 [ -f "$fmnist/train-images-idx3-ubyte.gz" ] || skip "--own-data writes the sites' data from Fashion-MNIST; none in $fmnist (scripts/bootstrap installs it)"
@@ -11,6 +14,7 @@ python3 -c "import numpy" 2>/dev/null || skip "--own-data needs numpy (pip insta
 sites="$work/sites"
 state="$work/state"
 mkdir -p "$sites" "$state"
+(umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$work/token")
 
 # 1. Each site's data, written before anything runs: partition i of a Dirichlet split (α 0.5).
 "$flwr" partition --data-dir "$fmnist" --num-partitions "$CLIENTS" --alpha "${ALPHA:-0.5}" --seed 42 \
@@ -32,6 +36,7 @@ ip netns exec "$server_ns" unshare --mount --propagation private sh -c '
   mount -t tmpfs -o size=1m,mode=0755 flwr-no-data /usr/share/datasets &&
   mount -t tmpfs -o size=1m,mode=0755 flwr-no-data "$1" && shift && exec "$@"' sh "$sites" \
   "$flwr" server --port "$PORT" --rounds "$ROUNDS" --min-clients "$CLIENTS" --dataset none \
+  --auth-token-file "$work/token" \
   --checkpoint-dir "$state/checkpoints" --metrics-out "$state/metrics.jsonl" --model-out "$state/model.npz" \
   >"$work/server.log" 2>&1 &
 server_pid=$!
@@ -55,6 +60,7 @@ client_pids=()
 for i in $(seq 0 $((CLIENTS - 1))); do
   ip netns exec "$(client_ns "$i")" unshare --uts sh -c 'hostname "$1" && shift && exec "$@"' sh "edge-site-$i" \
     "$flwr" client --server "$SERVER_IP:$PORT" --dataset npz --data-dir "$sites/site-$i" --threads 1 \
+    --auth-token-file "$work/token" \
     >"$work/client$i.log" 2>&1 &
   client_pids+=($!)
   pids+=($!)

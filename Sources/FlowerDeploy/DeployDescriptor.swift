@@ -18,6 +18,9 @@ public struct FLDeployment: Equatable, Sendable {
     public var server = Server()
     /// spec.client.
     public var client = Client()
+    /// spec.tls: TLS 1.3 between clients and server, certificates rendered by `flwr deploy`
+    /// (or cert-manager); default true (DeploySecrets.swift).
+    public var tls = true
 
     /// spec.server, with the operator's defaults.
     public struct Server: Equatable, Sendable {
@@ -96,7 +99,7 @@ extension FLDeployment {
     static let knownFields: [String: [String]] = [
         "": ["apiVersion", "kind", "metadata", "spec"],
         "metadata": ["name", "namespace", "labels", "annotations"],
-        "spec": ["server", "client"],
+        "spec": ["server", "client", "tls"],
         "spec.server": ["image", "imagePullPolicy", "nodeName", "port", "replicas", "minClients", "rounds", "args",
                         "placement", "tolerations", "resources", "priorityClassName"],
         "spec.client": ["image", "imagePullPolicy", "nodeName", "port", "num_clients", "isolation",
@@ -175,6 +178,7 @@ struct DescriptorReader {
             d.annotations = stringMap(meta, "metadata", "annotations")
         }
         guard let spec = child(top, "", "spec", required: true).flatMap({ mapping($0, "spec") }) else { return d }
+        d.tls = bool(spec, "spec", "tls") ?? true
         if let server = child(spec, "spec", "server").flatMap({ mapping($0, "spec.server") }) {
             let p = "spec.server"
             d.server.image = string(server, p, "image")

@@ -34,10 +34,16 @@ public struct DeployOptions: Equatable, Sendable {
     public var image: String?
     /// Also render a prometheus-operator ServiceMonitor scraping the server's /metrics.
     public var serviceMonitor: Bool
+    /// The token and TLS material to render as Secrets (DeploySecrets.swift); nil: none.
+    public var credentials: DeployCredentials?
+    /// Render cert-manager Certificates from this Issuer instead of embedding TLS keys.
+    public var certManagerIssuer: String?
 
     /// The command line's overrides (nil: the descriptor's values).
-    public init(namespace: String? = nil, image: String? = nil, serviceMonitor: Bool = false) {
+    public init(namespace: String? = nil, image: String? = nil, serviceMonitor: Bool = false,
+                credentials: DeployCredentials? = nil, certManagerIssuer: String? = nil) {
         self.namespace = namespace; self.image = image; self.serviceMonitor = serviceMonitor
+        self.credentials = credentials; self.certManagerIssuer = certManagerIssuer
     }
 }
 
@@ -90,7 +96,8 @@ struct ManifestRenderer {
     var clientName: String { d.name + "-client" }
 
     func objects() -> [KubeObject] {
-        var result = [
+        var result = secretObjects()
+        result += [
             object("ConfigMap", serverName, component: "server", ["data": .map(serverSettings)]),
             object("ConfigMap", clientName, component: "client", ["data": .map(clientSettings)]),
             object("PersistentVolumeClaim", d.name + "-checkpoints", component: "server", ["spec": .map([
@@ -137,7 +144,7 @@ struct ManifestRenderer {
         if let path = d.client.datasetPath { s.append(("FLWR_DATA_DIR", .string(path))) }
         // Clients on their own data: the server holds none and evaluation happens on the clients.
         if d.client.data != nil { s.append(("FLWR_DATASET", .string("none"))) }
-        return s
+        return s + serverSecretSettings
     }
 
     /// The clients' FLWR_* variables (flags: --server --num-partitions --data-dir --privacy-budget
@@ -154,7 +161,7 @@ struct ManifestRenderer {
                 ("FLWR_DATASET", .string(privateRelease ? "npz" : data.format)),
                 ("FLWR_DATA_DIR", .string(privateRelease ? DeployLayout.releaseMount : dataMountPath(data))),
                 ("FLWR_HTTP_PORT", .string(String(DeployLayout.httpPort))),
-            ]
+            ] + clientSecretSettings
         }
         var s: [(String, YAMLValue)] = [
             ("FLWR_SERVER", .string("\(serverName):\(d.server.port)")),
@@ -168,7 +175,7 @@ struct ManifestRenderer {
             // The root filesystem is read-only: the ledger lives on the client's emptyDir.
             s.append(("FLWR_LEDGER_DIR", .string(DeployLayout.stateDir + "/privacy")))
         }
-        return s
+        return s + clientSecretSettings
     }
 
     // MARK: isolation
@@ -215,15 +222,16 @@ struct ManifestRenderer {
         // this Service, which only routes to ready pods). /healthz: every event loop answers.
         container.append(("readinessProbe", httpProbe("/readyz", delay: 2, period: 5)))
         container.append(("livenessProbe", httpProbe("/healthz", delay: 15, period: 20)))
+        let secrets = secretMounts(role: "server")
         container.append(("volumeMounts", .list([
             .map([("name", .string("state")), ("mountPath", .string(DeployLayout.stateDir))]),
             .map([("name", .string("tmp")), ("mountPath", .string("/tmp"))]),
-        ])))
+        ] + secrets.mounts)))
         let volumes: YAMLValue = .list([
             .map([("name", .string("state")),
                   ("persistentVolumeClaim", .map([("claimName", .string(d.name + "-checkpoints"))]))]),
             .map([("name", .string("tmp")), ("emptyDir", .map([]))]),
-        ])
+        ] + secrets.volumes)
         return object("Deployment", serverName, component: "server", ["spec": .map([
             ("replicas", .int(1)),
             // One writer of the ReadWriteOnce checkpoint volume at a time.
@@ -354,6 +362,7 @@ struct ManifestRenderer {
         case "StatefulSet": apiVersion = "apps/v1"
         case "NetworkPolicy": apiVersion = "networking.k8s.io/v1"
         case "ServiceMonitor": apiVersion = "monitoring.coreos.com/v1"
+        case "Certificate": apiVersion = "cert-manager.io/v1"
         default: apiVersion = "v1"
         }
         var metadata: [(String, YAMLValue)] = [("name", .string(name))]

@@ -26,6 +26,8 @@ public func writeManifests(_ objects: [KubeObject], to directory: String) throws
         let path = (directory as NSString).appendingPathComponent(object.fileName(position: position))
         do {
             try Data(object.body.rendered().utf8).write(to: URL(fileURLWithPath: path))
+            // A Secret holds the token and private keys: readable by its owner only.
+            if object.kind == "Secret" { try manager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path) }
         } catch {
             throw DeployFileError(message: "cannot write \(path) (\(error.localizedDescription)); "
                 + "choose a writable --output-dir")

@@ -131,6 +131,9 @@ extension ManifestRenderer {
         // /readyz: connected and registered with the server; /healthz: every event loop answers.
         container.append(("readinessProbe", httpProbe("/readyz", delay: 2, period: 10)))
         container.append(("livenessProbe", httpProbe("/healthz", delay: 15, period: 20)))
+        let secrets = secretMounts(role: "client")
+        mounts += secrets.mounts
+        volumes += secrets.volumes
         container.append(("volumeMounts", .list(mounts)))
         let stateful = d.client.restartPolicy == "Always"
         let placement = index.flatMap { d.client.placement?.placement(index: $0) }

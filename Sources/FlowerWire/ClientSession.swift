@@ -24,10 +24,19 @@ struct Session {
         let deadline = Deadline.after(config.connectTimeout)
         let handshakeLimit = min(helloFrameLimit, config.maxFrameBytes)
         let connection = try await FrameConnection.connect(host: config.host, port: config.port,
-                                                           timeout: config.connectTimeout, limit: handshakeLimit)
+                                                           timeout: config.connectTimeout, limit: handshakeLimit,
+                                                           security: config.security)
         defer { connection.close() }
-        let first = try await connection.receive(timeout: deadline.remaining, what: "Challenge from \(target)")
+        // A TLS server waits for a ClientHello and sends nothing to a plain client: say so.
+        let waitingFor = config.security == nil
+            ? "Challenge from \(target) (if that server uses TLS, give this client --tls-ca)" : "Challenge from \(target)"
+        let first: ServerMessage
+        do {
+            first = try await connection.receive(timeout: deadline.remaining, what: waitingFor)
             .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
+        } catch WireError.connectionClosed(let who) where config.security == nil {
+            throw WireError.connectionClosed("\(who) before its Challenge (if that server uses TLS, give this client --tls-ca)")
+        }
         let challenge: Challenge
         switch first {
         case .challenge(let c): challenge = c
@@ -35,7 +44,11 @@ struct Session {
         default: throw WireError.unexpectedMessage(got: first.kind, expected: "Challenge")
         }
         let peerLimit = challenge.maxFrameBytes > 0 ? challenge.maxFrameBytes : config.maxFrameBytes
-        let proof = config.authToken.map { HMACSHA256.proof(token: $0, nonce: challenge.nonce, clientID: config.clientID) } ?? []
+        var proof: [UInt8] = []
+        if let token = config.authToken {
+            guard let mac = config.mac else { throw WireError.tokenWithoutMAC }
+            proof = mac.proof(token: token, nonce: challenge.nonce, clientID: config.clientID)
+        }
         let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: config.clientID, partition: config.partition,
                           acceptsZlib: config.acceptCompression, authProof: proof, agent: config.agent,
                           maxFrameBytes: config.maxFrameBytes, model: config.model)

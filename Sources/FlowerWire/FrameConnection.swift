@@ -8,6 +8,7 @@
 import FlowerCore
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Receives frames for an async consumer, one at a time.
 final class FrameInbox: ChannelInboundHandler {
@@ -97,26 +98,37 @@ final class FrameInbox: ChannelInboundHandler {
     }
 }
 
+/// The connection's inbox, handed from the channel initializer to `connect`.
+private final class InboxHolder: Sendable {
+    let inbox = Mutex<NIOLoopBound<FrameInbox>?>(nil)
+}
+
 /// A connected client channel with async frame I/O.
 struct FrameConnection: Sendable {
     let channel: any Channel
     private let inbox: NIOLoopBound<FrameInbox>
 
     /// Connects to `host:port` within `timeout` on the shared event loops.
-    static func connect(host: String, port: Int, timeout: Duration, limit: Int,
+    static func connect(host: String, port: Int, timeout: Duration, limit: Int, security: (any ChannelSecurity)? = nil,
                         group: any EventLoopGroup = WireEventLoops.group) async throws -> FrameConnection {
+        // The inbox is taken in the initializer: a TLS handshake can fail (and empty the
+        // pipeline) before this task looks the handler up, and the inbox keeps that error.
+        let holder = InboxHolder()
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(timeAmount(timeout))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    try security?.secure(channel)
                     let policy = FramePolicy(limit: limit)
                     policy.stateName = "before the Welcome"
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(ReadGate(policy: policy))
                     try sync.addHandler(ByteToMessageHandler(FrameToMessageDecoder(policy: policy)))
-                    try sync.addHandler(FrameInbox(policy: policy))
+                    let inbox = FrameInbox(policy: policy)
+                    try sync.addHandler(inbox)
+                    holder.inbox.withLock { $0 = NIOLoopBound(inbox, eventLoop: channel.eventLoop) }
                 }
             }
         let channel: any Channel
@@ -132,9 +144,9 @@ struct FrameConnection: Sendable {
         } catch {
             throw WireError.system(call: "connect(\(host):\(port))", errno: 0, detail: "\(error)")
         }
-        let inbox = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: FrameInbox.self), eventLoop: channel.eventLoop)
-        }.get()
+        guard let inbox = holder.inbox.withLock({ $0 }) else {
+            throw WireError.connectionClosed("the server during connection set-up")
+        }
         return FrameConnection(channel: channel, inbox: inbox)
     }
 

@@ -21,6 +21,10 @@ public struct LoadClientsConfig: Sendable {
     public var idPrefix = "load-"
     /// Shared secret, when the server requires one.
     public var authToken: String?
+    /// Computes the token's HMAC proof (FlowerTLS.CryptoHandshakeMAC); required with a token.
+    public var mac: (any HandshakeMAC)?
+    /// TLS (or another layer) around every connection; nil: plain TCP.
+    public var security: (any ChannelSecurity)?
     /// Handshakes in flight at once.
     public var concurrency = 64
     /// Instructions buffered and answered at once over all clients.
@@ -107,7 +111,8 @@ public final class LoadClients: Sendable {
         do {
             let deadline = Deadline.after(config.connectTimeout)
             let connection = try await FrameConnection.connect(host: config.host, port: config.port,
-                                                               timeout: config.connectTimeout, limit: helloFrameLimit)
+                                                               timeout: config.connectTimeout, limit: helloFrameLimit,
+                                                               security: config.security)
             let first = try await connection.receive(timeout: deadline.remaining, what: "Challenge")
                 .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }
             guard case .challenge(let challenge) = first else {
@@ -115,7 +120,11 @@ public final class LoadClients: Sendable {
                 if case .refusal(let r) = first { throw WireError.refused(reason: r.reason, message: r.message) }
                 throw WireError.unexpectedMessage(got: first.kind, expected: "Challenge")
             }
-            let proof = config.authToken.map { HMACSHA256.proof(token: $0, nonce: challenge.nonce, clientID: id) } ?? []
+            var proof: [UInt8] = []
+            if let token = config.authToken {
+                guard let mac = config.mac else { throw WireError.tokenWithoutMAC }
+                proof = mac.proof(token: token, nonce: challenge.nonce, clientID: id)
+            }
             let hello = Hello(protocolVersion: flwrProtocolVersion, clientID: id, partition: nil, acceptsZlib: false,
                               authProof: proof, agent: "flwr bench clients", maxFrameBytes: 256 << 20)
             // Limits first: an instruction may follow the Welcome at once.

@@ -206,6 +206,11 @@ struct FrameToMessageDecoder: ByteToMessageDecoder {
                 parsed = try buffer.withUnsafeReadableBytes { bytes in
                     try FrameHeader.parse(UnsafeRawBufferPointer(rebasing: bytes[..<FrameHeader.size]), limit: policy.limit)
                 }
+            } catch WireError.reservedFlags(let flags) where flags == 0x16 {
+                if buffer.withUnsafeReadableBytes({ WireError.looksLikeTLS(UnsafeRawBufferPointer($0)) }) {
+                    throw WireError.security("the peer opened a TLS handshake, but this side speaks plain FlowerWire (no TLS configured): enable TLS on both sides (server --tls-cert/--tls-key, client --tls-ca) or on neither")
+                }
+                throw WireError.reservedFlags(flags)
             } catch WireError.frameTooLarge(let length, let limit) where policy.stateLimited {
                 throw WireError.frameRefused(length: length, limit: limit, state: policy.stateName)
             }

@@ -153,7 +153,8 @@ final class ServerSessionHandler: ChannelInboundHandler {
 
     private func handshakeTimedOut() {
         guard let context, case .awaitingHello = state else { return }
-        server.warnings.warning(key: "handshake-timeout", "no complete Hello from \(peer) within \(config.handshakeTimeout); refusing it")
+        let hint = config.security == nil ? "" : " (this server speaks TLS: a client without TLS waits for a plain Challenge and sends nothing; it needs --tls-ca)"
+        server.warnings.warning(key: "handshake-timeout", "no complete Hello from \(peer) within \(config.handshakeTimeout); refusing it\(hint)")
         refuse(context, Refusal(reason: .protocolError,
                                 message: "timed out: no complete Hello within the handshake deadline of \(config.handshakeTimeout); send Hello right after the Challenge"))
     }
@@ -204,7 +205,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
             refuse(context, Refusal(reason: .protocolError, message: "\(error)"))
             return
         }
-        if let refusal = check(hello, nonce: nonce) {
+        if let refusal = check(hello, nonce: nonce) ?? checkPeer(hello, channel: context.channel) {
             server.warnings.warning(key: "refused-\(refusal.reason)", "refused \(loggable(hello.clientID).debugDescription) from \(peer) (\(refusal.reason)): \(refusal.message)")
             refuse(context, refusal)
             return
@@ -245,6 +246,23 @@ final class ServerSessionHandler: ChannelInboundHandler {
         logger.info("client \(loggable(hello.clientID)) joined from \(peer) (session \(sessionID), partition \(hello.partition.map(String.init) ?? "none"), \(loggable(hello.agent)))")
     }
 
+    /// Why `hello` cannot join given what the security layer proved about the peer (mutual TLS:
+    /// the certificate's identity is the client's identity).
+    private func checkPeer(_ hello: Hello, channel: any Channel) -> Refusal? {
+        guard let security = config.security else { return nil }
+        switch security.authorize(channel) {
+        case .anonymous:
+            return nil
+        case .refused(let why):
+            return Refusal(reason: .badCredentials, message: why)
+        case .identity(let id) where id != hello.clientID:
+            return Refusal(reason: .badCredentials,
+                           message: "the client certificate proves identity \(loggable(id).debugDescription) but the Hello claims \(loggable(hello.clientID).debugDescription): run the client with --client-id \(loggable(id)) (or the --partition its certificate was made for)")
+        case .identity:
+            return nil
+        }
+    }
+
     /// Why `hello` cannot join, if it cannot.
     private func check(_ hello: Hello, nonce: [UInt8]) -> Refusal? {
         if hello.protocolVersion != flwrProtocolVersion {
@@ -252,8 +270,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
                            message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): run the same flwr release on both sides")
         }
         if let token = config.authToken {
-            let expected = HMACSHA256.proof(token: token, nonce: nonce, clientID: hello.clientID)
-            guard HMACSHA256.constantTimeEqual(expected, hello.authProof) else {
+            guard let mac = config.mac, mac.verify(hello.authProof, token: token, nonce: nonce, clientID: hello.clientID) else {
                 return Refusal(reason: .badCredentials,
                                message: hello.authProof.isEmpty
                                    ? "the server requires authentication: set the same --auth-token (FLWR_AUTH_TOKEN) on the client"

@@ -55,6 +55,8 @@ public struct WireClientConfig: Sendable {
     public var partition: Int?
     /// Shared secret proven to the server; nil when the server has none.
     public var authToken: String?
+    /// Computes the token's HMAC proof (FlowerTLS.CryptoHandshakeMAC); required with a token.
+    public var mac: (any HandshakeMAC)?
     /// Largest frame payload this client accepts (--max-frame-mb).
     public var maxFrameBytes: Int = 256 << 20
     /// Time allowed for connect + Challenge + Welcome.
@@ -74,6 +76,8 @@ public struct WireClientConfig: Sendable {
     /// Called with `true` when a session is established (Welcome received) and `false` when it
     /// ends, for readiness probes and metrics (FlowerOps); nil: nobody watches.
     public var onSessionChange: (@Sendable (Bool) -> Void)? = nil
+    /// TLS (or another layer) around the connection; nil: plain TCP.
+    public var security: (any ChannelSecurity)?
 
     /// A configuration for `clientID` connecting to `host:port`.
     public init(host: String, port: Int = 8080, clientID: String, partition: Int? = nil,

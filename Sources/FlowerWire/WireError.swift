@@ -58,6 +58,9 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
     case resolve(host: String, detail: String)
     /// The client gave up connecting after its retry budget.
     case unreachable(host: String, port: Int, attempts: Int, lastError: String)
+    /// A security mismatch or misconfiguration: one side speaks TLS and the other plain
+    /// FlowerWire, or a token without a MAC (the message says which and what to add).
+    case security(String)
     /// The server ended the federation with an error (Finish with `failed`).
     case serverFailed(roundsCompleted: Int, reason: String)
     /// A call was made on a client connection that is already closed or busy.
@@ -99,6 +102,8 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(call) failed: \(detail) (errno \(errno))"
         case .resolve(let host, let detail):
             return "cannot resolve host \(host): \(detail); check --server and DNS"
+        case .security(let message):
+            return message
         case .unreachable(let host, let port, let attempts, let lastError):
             return "could not reach a flwr server at \(host):\(port) after \(attempts) attempts (last error: \(lastError)); start the server or fix --server"
         case .serverFailed(let rounds, let reason):

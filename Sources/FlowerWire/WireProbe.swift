@@ -4,9 +4,11 @@ import FlowerCore
 /// Checks that a FlowerWire server answers (for `flwr health` and readiness probes).
 public enum WireProbe {
     /// Connects to `host:port`, reads the Challenge within `timeout`, and returns a one-line summary.
-    public static func check(host: String, port: Int, timeout: Duration) async throws -> String {
+    /// With `security`, the probe speaks TLS (a TLS server sends nothing to a plain probe).
+    public static func check(host: String, port: Int, timeout: Duration, security: (any ChannelSecurity)? = nil) async throws -> String {
         let deadline = Deadline.after(timeout)
-        let connection = try await FrameConnection.connect(host: host, port: port, timeout: timeout, limit: helloFrameLimit)
+        let connection = try await FrameConnection.connect(host: host, port: port, timeout: timeout, limit: helloFrameLimit,
+                                                           security: security)
         defer { connection.close() }
         let message = try await connection.receive(timeout: deadline.remaining, what: "Challenge from \(host):\(port)")
             .withProtobufBytes(limit: helloFrameLimit) { try WireDecoder.serverMessage($0, allocator: nil) }

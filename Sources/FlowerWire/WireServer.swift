@@ -22,6 +22,8 @@ public struct WireServerConfig: Sendable {
     public var port: Int = 8080
     /// Shared secret clients must prove with HMAC-SHA256; nil accepts anyone (logged at start).
     public var authToken: String?
+    /// Computes and checks the token's HMAC proof (FlowerTLS.CryptoHandshakeMAC); required with a token.
+    public var mac: (any HandshakeMAC)?
     /// Largest frame payload accepted in a call, in bytes (--max-frame-mb).
     public var maxFrameBytes: Int = 256 << 20
     /// Time a new connection has to complete its Hello (pre-authentication deadline).
@@ -46,6 +48,8 @@ public struct WireServerConfig: Sendable {
     /// The model this server runs, "<name>|<layout digest>"; clients stating another are refused
     /// at Hello ("" = no check).
     public var model: String = ""
+    /// TLS (or another layer) around every connection; nil: plain TCP.
+    public var security: (any ChannelSecurity)?
 
     /// Defaults: 0.0.0.0:8080, no token, 256 MiB frames, 10 s handshake.
     public init(host: String = "0.0.0.0", port: Int = 8080, authToken: String? = nil,
@@ -123,6 +127,7 @@ public final class WireServer: Sendable {
         guard config.maxFrameBytes > 0 && config.maxFrameBytes <= FrameHeader.maxLength else {
             throw WireError.frameTooLarge(length: config.maxFrameBytes, limit: FrameHeader.maxLength)
         }
+        if config.authToken != nil && config.mac == nil { throw WireError.tokenWithoutMAC }
         if config.retainFrameBuffers { WireMemory.retainLargeBuffers(upTo: 2 * config.maxFrameBytes) }
         if config.raiseDescriptorLimit {
             let (before, after) = DescriptorLimit.raiseToHard()
@@ -153,7 +158,10 @@ public final class WireServer: Sendable {
         let flush = channel.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(5), delay: .seconds(5)) { [warnings] _ in warnings.flush() }
         warningFlush.withLock { $0 = flush }
         let port = channel.localAddress?.port ?? config.port
-        if config.authToken == nil {
+        if let security = config.security {
+            logger.info("connections secured: \(security.summary)")
+        }
+        if config.authToken == nil && config.security == nil {
             logger.warning("no --auth-token (FLWR_AUTH_TOKEN) set: any client that can reach port \(port) may join")
         }
         logger.info("FlowerWire listening on \(config.host):\(port) (protocol \(flwrProtocolVersion), max frame \(WireError.mib(config.maxFrameBytes)) MiB, \(group.makeIterator().map { _ in 1 }.count) event loops, \(slots.capacity) payload slots)")
@@ -214,6 +222,8 @@ public final class WireServer: Sendable {
     }
 
     private func initialize(_ channel: any Channel) throws {
+        // The security layer goes first, so even a refusal below travels inside TLS.
+        try config.security?.secure(channel)
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         let peer = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
         switch admit(address: address) {

@@ -1,6 +1,7 @@
 // `flwr bench clients`: opens thousands of handshaken FlowerWire clients against a server, keeps
 // them idle (answering any instruction like an echo client), and reports what it took.
 import ArgumentParser
+import FlowerTLS
 import FlowerWire
 import Foundation
 import Logging
@@ -65,6 +66,7 @@ struct BenchClients: AsyncParsableCommand {
         config.idPrefix = idPrefix
         config.decline = decline
         config.authToken = authToken
+        config.mac = CryptoHandshakeMAC()
         let started = Date()
         let swarm = await LoadClients.open(config, logger: logger)
         let (failed, first) = swarm.failureSummary

@@ -1,6 +1,7 @@
 // `flwr bench wire`: FlowerWire encode+decode throughput and loopback FitIns/FitRes round trips.
 import ArgumentParser
 import FlowerCore
+import FlowerTLS
 import FlowerWire
 import Foundation
 import Logging
@@ -14,8 +15,10 @@ struct BenchWire: AsyncParsableCommand {
         abstract: "Measure FlowerWire encode+decode throughput and loopback FitIns/FitRes round trips.",
         discussion: """
             For each model size, with compression off and on: encode+decode of a FitIns frame \
-            (MB/s of float32 parameters), then FitIns→FitRes over loopback TCP (ms). Ends with the \
-            process's peak resident memory. Build with -c release.
+            (MB/s of float32 parameters), then FitIns→FitRes over loopback TCP (ms). With --tls, \
+            also the uncompressed round trip inside mutual TLS 1.3 (certificates from `flwr certs` \
+            in a temporary folder) and its cost against the plain one. Ends with the process's \
+            peak resident memory. Build with -c release.
             """
     )
 
@@ -28,6 +31,9 @@ struct BenchWire: AsyncParsableCommand {
     @Option(name: .long, help: "Seed for the parameter values.")
     var seed: UInt64 = 42
 
+    @Flag(name: .long, help: "Also measure the uncompressed round trip inside mutual TLS 1.3, beside the plain one.")
+    var tls = false
+
     func validate() throws {
         guard params.allSatisfy({ $0 > 0 && $0 <= 60_000_000 }) else {
             throw ValidationError("--params must be between 1 and 60000000 (frames are limited to 256 MiB)")
@@ -37,11 +43,29 @@ struct BenchWire: AsyncParsableCommand {
 
     func run() async throws {
         WireMemory.retainLargeBuffers(upTo: 512 << 20)  // what WireServer/WireClient do at start
+        let certs = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-bench-tls-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: certs) }
+        var security: (server: TLSServerSecurity, client: TLSClientSecurity)?
+        if tls {
+            try FederationCertificates.write(to: certs, serverNames: ["127.0.0.1"], clients: 1)
+            security = (try TLSServerSecurity(certificatePath: "\(certs)/server.pem", keyPath: "\(certs)/server.key",
+                                              clientCAPath: "\(certs)/ca.pem"),
+                        try TLSClientSecurity(caPath: "\(certs)/ca.pem", serverName: "127.0.0.1",
+                                              certificatePath: "\(certs)/client-0.pem", keyPath: "\(certs)/client-0.key"))
+        }
         for n in params {
             let model = try benchModel(parameters: n, seed: seed)
             for compressed in [false, true] {
                 print(json(try codec(model, compressed: compressed)))
-                print(json(try await loopback(model, compressed: compressed)))
+                let plain = try await loopback(model, compressed: compressed)
+                print(json(plain))
+                if let security, !compressed {
+                    var secured = try await loopback(model, compressed: false, security: security)
+                    if let p = plain["roundtrip_ms_median"] as? Double, let t = secured["roundtrip_ms_median"] as? Double {
+                        secured["tls_cost_vs_plain"] = t / p - 1
+                    }
+                    print(json(secured))
+                }
             }
         }
         print(json(["bench": "wire", "peak_rss_mb": peakRSSMegabytes()]))
@@ -78,14 +102,18 @@ struct BenchWire: AsyncParsableCommand {
     }
 
     /// FitIns → FitRes over loopback TCP with an echo client; median of `roundTrips`.
-    func loopback(_ model: Parameters, compressed: Bool) async throws -> [String: Any] {
+    func loopback(_ model: Parameters, compressed: Bool,
+                  security: (server: TLSServerSecurity, client: TLSClientSecurity)? = nil) async throws -> [String: Any] {
         var logger = Logger(label: "flwr.bench.wire")
         logger.logLevel = .error
         let manager = BenchManager()
-        let server = WireServer(config: WireServerConfig(host: "127.0.0.1", port: 0, compressionAllowed: compressed),
-                                manager: manager, logger: logger)
+        var serverConfig = WireServerConfig(host: "127.0.0.1", port: 0, compressionAllowed: compressed)
+        serverConfig.security = security?.server
+        let server = WireServer(config: serverConfig, manager: manager, logger: logger)
         let port = try await server.start()
-        var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "bench")
+        // Under mutual TLS the identity is the certificate's (client-0 → partition-0).
+        var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: security == nil ? "bench" : "partition-0")
+        config.security = security?.client
         config.acceptCompression = compressed
         let clientConfig = config
         let clientLogger = logger
@@ -104,7 +132,7 @@ struct BenchWire: AsyncParsableCommand {
         _ = try? await client.value
         await server.stop()
         times.sort()
-        return ["bench": "wire", "mode": "roundtrip", "params": model.count, "compressed": compressed,
+        return ["bench": "wire", "mode": "roundtrip", "params": model.count, "compressed": compressed, "tls": security != nil,
                 "roundtrip_ms_median": times[times.count / 2], "roundtrip_ms_min": times[0],
                 "bytes_in": bytes.0, "bytes_out": bytes.1, "round_trips": roundTrips]
     }

@@ -54,6 +54,7 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var ops: OpsOptions
     @OptionGroup(title: "Joining a Flower server") var flowerCompat: FlowerClientCompatOptions
+    @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ClientTLSOptions
 
     func validate() throws {
         _ = try parseHostPort(server)
@@ -94,6 +95,7 @@ struct ClientCommand: AsyncParsableCommand {
         config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
         config.retry.seed = seed &+ UInt64(index)
         clientOps.observe(&config)
+        try security.apply(to: &config, flagToken: authToken, logger: logger)
         let wireConfig = config
         let what = selection.index.map { "partition \($0) of \(data.numPartitions)" } ?? "all of \(split.train.name)"
         logger.info("\(what): \(local.train.count) training examples; connecting to \(host):\(port)")

@@ -2,6 +2,7 @@
 // object), for `flwr deploy -f flwr-deploy.yaml | kubectl apply -f -`.
 import ArgumentParser
 import FlowerDeploy
+import FlowerTLS
 import Foundation
 
 /// The `flwr deploy` subcommand.
@@ -50,6 +51,9 @@ struct Deploy: ParsableCommand {
     @Flag(help: "Also render a prometheus-operator ServiceMonitor that scrapes the server's /metrics (needs the monitoring.coreos.com CRDs in the cluster).")
     var serviceMonitor = false
 
+    @Option(help: "With spec.tls (default true): render cert-manager Certificate objects issued by this Issuer (in the deployment's namespace) instead of Secrets holding keys made here.")
+    var certManager: String?
+
     func validate() throws {
         if let namespace, !isDNSLabel(namespace, startsWithLetter: false) || namespace.count > 63 {
             throw ValidationError("--namespace \"\(namespace)\" is not a Kubernetes namespace name; "
@@ -75,14 +79,39 @@ struct Deploy: ParsableCommand {
         if deployment.client.port != nil {
             note("spec.client.port is ignored: flwr clients dial the server (their only listener is the probes and metrics port, 9090)")
         }
+        let credentials = try deployCredentials(deployment)
         let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image,
-                                                                         serviceMonitor: serviceMonitor))
+                                                                         serviceMonitor: serviceMonitor,
+                                                                         credentials: credentials, certManagerIssuer: certManager))
         if let outputDir {
             let written = try writeManifests(objects, to: outputDir)
             note("wrote \(written.count) objects to \(outputDir)")
         } else {
             FileHandle.standardOutput.write(Data(renderYAMLStream(objects).utf8))
         }
+    }
+}
+
+extension Deploy {
+    /// A fresh random token and, with spec.tls and no --cert-manager, a CA with the server's and
+    /// every client's certificate (FlowerDeploy/DeploySecrets.swift says which clients get one).
+    func deployCredentials(_ d: FLDeployment) throws -> DeployCredentials {
+        var c = DeployCredentials(token: randomAuthToken())
+        guard d.tls else {
+            note("spec.tls is false: clients prove the auth token, but models cross the network unencrypted")
+            return c
+        }
+        let identities = d.clientIdentities
+        if identities == nil {
+            note("clients on their own data in one Indexed Job have no identity known before they start: server TLS and the auth token only (no client certificates); give each client its own workload for mutual TLS")
+        }
+        guard certManager == nil else { return c }
+        let pem = try FederationPEM.make(serverNames: d.serverNames(namespace: namespace), clientIdentities: identities ?? [])
+        c.caPEM = pem.ca
+        c.serverCertificatePEM = pem.serverCertificate
+        c.serverKeyPEM = pem.serverKey
+        c.clients = pem.clients.map { ClientCredential(identity: $0.identity, certificatePEM: $0.certificate, keyPEM: $0.key) }
+        return c
     }
 }
 

@@ -16,7 +16,7 @@ struct Flwr: AsyncParsableCommand {
         version: flwrVersion,
         subcommands: [ServerCommand.self, ClientCommand.self, SimulateCommand.self, TrainCommand.self,
                       PartitionCommand.self, PrivatizeCommand.self, PrivacyCommand.self, Deploy.self, Bench.self,
-                      ExportCommand.self]
+                      ExportCommand.self, CertsCommand.self]
     )
 
     /// Parses the command line with `FLWR_*` variables filling absent options

@@ -76,12 +76,18 @@ struct ServerCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Connection limits") var connections: ServerConnectionOptions
     @OptionGroup(title: "Flower clients") var flowerCompat: FlowerServerCompatOptions
+    @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ServerTLSOptions
 
     func validate() throws {
         guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
         guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        try security.validateExposure(host: net.host, flagToken: net.authToken)
+        if let refusal = flowerPortExposureRefusal(host: net.host, port: flowerCompat.flowerPort, tls: flowerCompat.flowerTlsCert != nil,
+                                                   insecure: security.insecure) {
+            throw ValidationError(refusal)
+        }
     }
 
     func run() async throws {
@@ -104,6 +110,7 @@ struct ServerCommand: AsyncParsableCommand {
         }
         let checkpoint = try loadCheckpoint(logger: logger)
         var wireConfig = connections.apply(try net.wireConfig())
+        try security.apply(to: &wireConfig, flagToken: net.authToken, logger: logger)
         if let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) {
             wireConfig.model = modelFingerprint(label: try modelOptions.selection().label, layout: layout)
         }

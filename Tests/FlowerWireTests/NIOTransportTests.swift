@@ -2,6 +2,7 @@
 // connection state, encode-once broadcast, K payload slots, identity replacement, the
 // pre-authentication budget with SERVER_FULL, and a 20,000-connection burst.
 import FlowerCore
+import FlowerTLS
 @testable import FlowerWire
 import Foundation
 import Logging
@@ -47,6 +48,7 @@ final class NIOTransportTests: XCTestCase {
     func server(_ manager: TestManager, log: Logger = quietLogger, _ edit: (inout WireServerConfig) -> Void = { _ in }) async throws -> (WireServer, Int) {
         var config = WireServerConfig(host: "127.0.0.1", port: 0, maxFrameBytes: 256 << 20, handshakeTimeout: .seconds(5))
         config.raiseDescriptorLimit = false
+        config.mac = CryptoHandshakeMAC()
         edit(&config)
         let server = WireServer(config: config, manager: manager, logger: log)
         return (server, try await server.start())

@@ -1,5 +1,6 @@
 // Shared test fixtures: a tiny ClientManager, a tiny Client, a raw-socket peer and a model.
 import FlowerCore
+import FlowerTLS
 @testable import FlowerWire
 import Foundation
 import Logging
@@ -83,16 +84,19 @@ let quietLogger: Logger = {
 /// A test server on an ephemeral loopback port.
 func startServer(_ manager: TestManager, token: String? = nil, maxFrameBytes: Int = 1 << 20,
                  handshake: Duration = .seconds(5), maxClients: Int? = nil) async throws -> (WireServer, Int) {
-    let config = WireServerConfig(host: "127.0.0.1", port: 0, authToken: token, maxFrameBytes: maxFrameBytes,
+    var config = WireServerConfig(host: "127.0.0.1", port: 0, authToken: token, maxFrameBytes: maxFrameBytes,
                                   handshakeTimeout: handshake, maxClients: maxClients)
+    config.mac = CryptoHandshakeMAC()
     let server = WireServer(config: config, manager: manager, logger: quietLogger)
     return (server, try await server.start())
 }
 
 func clientConfig(_ port: Int, id: String, token: String? = nil, attempts: Int = 3) -> WireClientConfig {
-    WireClientConfig(host: "127.0.0.1", port: port, clientID: id, partition: 1, authToken: token,
-                     maxFrameBytes: 1 << 20, connectTimeout: .seconds(30),
-                     retry: RetryPolicy(initialDelay: .milliseconds(20), maxDelay: .milliseconds(100), maxAttempts: attempts, seed: 1))
+    var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: id, partition: 1, authToken: token,
+                                  maxFrameBytes: 1 << 20, connectTimeout: .seconds(30),
+                                  retry: RetryPolicy(initialDelay: .milliseconds(20), maxDelay: .milliseconds(100), maxAttempts: attempts, seed: 1))
+    config.mac = CryptoHandshakeMAC()
+    return config
 }
 
 /// A well-behaved client completes fit + evaluate + finish on the server: the server still serves.
@@ -226,7 +230,7 @@ extension RawPeer {
     @discardableResult
     func handshake(id: String, token: String? = nil, version: UInt32 = flwrProtocolVersion) throws -> ServerMessage? {
         let c = try challenge()
-        let proof = token.map { HMACSHA256.proof(token: $0, nonce: c.nonce, clientID: id) } ?? []
+        let proof = token.map { CryptoHandshakeMAC().proof(token: $0, nonce: c.nonce, clientID: id) } ?? []
         try send(WireEncoder.frame(.hello(Hello(protocolVersion: version, clientID: id, partition: nil, acceptsZlib: false,
                                                  authProof: proof, agent: "raw", maxFrameBytes: 0))))
         return try next()

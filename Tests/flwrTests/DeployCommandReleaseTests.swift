@@ -73,7 +73,8 @@ final class DeployCommandReleaseTests: XCTestCase {
         let file = try temporaryDirectory().appendingPathComponent("all.yaml")
         try rendered.stdout.write(to: file, atomically: true, encoding: .utf8)
         let output = try validate([file.path])
-        for object in ["configmap/fl-deployment-server", "configmap/fl-deployment-client",
+        for object in ["secret/fl-deployment-auth", "secret/fl-deployment-server-tls", "secret/fl-deployment-client-tls",
+                       "configmap/fl-deployment-server", "configmap/fl-deployment-client",
                        "persistentvolumeclaim/fl-deployment-checkpoints", "networkpolicy/fl-deployment-client-isolation",
                        "networkpolicy/fl-deployment-server-ingress", "service/fl-deployment-server",
                        "deployment/fl-deployment-server", "job/fl-deployment-client"] {
@@ -83,7 +84,7 @@ final class DeployCommandReleaseTests: XCTestCase {
         // The committed rendering is what the binary prints today.
         let committed = try String(contentsOfFile: packageRoot.appendingPathComponent("deploy/examples/rendered.yaml").path,
                                    encoding: .utf8)
-        XCTAssertEqual(committed, rendered.stdout, "regenerate deploy/examples/rendered.yaml (deploy/README.md)")
+        XCTAssertEqual(committed, withoutSecrets(rendered.stdout), "regenerate deploy/examples/rendered.yaml (deploy/README.md)")
     }
 
     /// The cloud–edge forms (issue 18), each rendered by the binary and validated strictly against
@@ -149,7 +150,7 @@ final class DeployCommandReleaseTests: XCTestCase {
         expected += ["deployment/fl-edge-server", "job/fl-edge-client-0", "job/fl-edge-client-1", "job/fl-edge-client-2"]
         let committed = try String(contentsOfFile: packageRoot.appendingPathComponent("deploy/examples/rendered-edge.yaml").path,
                                    encoding: .utf8)
-        XCTAssertEqual(committed, edge.stdout, "regenerate deploy/examples/rendered-edge.yaml (deploy/README.md)")
+        XCTAssertEqual(committed, withoutSecrets(edge.stdout), "regenerate deploy/examples/rendered-edge.yaml (deploy/README.md)")
 
         let output = try validate(files)
         for object in expected {
@@ -178,8 +179,12 @@ final class DeployCommandReleaseTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout, "")
         let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
-        XCTAssertEqual(files.count, 6, "\(files)")
+        XCTAssertEqual(files.count, 9, "\(files)")  // 3 Secrets (token, server TLS, client TLS) + 6
         XCTAssertFalse(files.contains { $0.contains("networkpolicy") })
+        for file in files where file.contains("-secret-") {
+            let mode = try FileManager.default.attributesOfItem(atPath: out + "/" + file)[.posixPermissions] as? Int
+            XCTAssertEqual(mode, 0o600, "\(file) holds keys: owner only")
+        }
         for file in files {
             let text = try String(contentsOfFile: out + "/" + file, encoding: .utf8)
             XCTAssertTrue(text.contains("\n  namespace: fl-test\n"), "\(file) lacks the namespace")
@@ -213,4 +218,11 @@ final class DeployCommandReleaseTests: XCTestCase {
             XCTAssertTrue(result.stderr.contains(message), "expected \(message) in:\n\(result.stderr)")
         }
     }
+}
+
+/// A rendering without its Secret documents (fresh random keys and token on every run; the
+/// committed example renderings leave them out, and hold no key material).
+func withoutSecrets(_ stream: String) -> String {
+    stream.components(separatedBy: "---\n").filter { !$0.isEmpty && !$0.contains("\nkind: Secret\n") }
+        .map { "---\n" + $0 }.joined()
 }

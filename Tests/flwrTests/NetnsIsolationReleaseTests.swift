@@ -21,10 +21,12 @@ final class NetnsIsolationReleaseTests: XCTestCase {
     }
 
     /// The real binary: a server and 3 clients, each in its own namespace behind the same rules,
-    /// complete a federation while a client still cannot reach another client.
+    /// complete a federation over mutual TLS (`flwr certs`) while a client still cannot reach
+    /// another client.
     func testFederationCompletesAcrossNamespaces() throws {
         let text = try runScript([try flwrBinaryPath()])
         XCTAssertTrue(text.contains("during the federation a client cannot connect to another client"), text)
+        XCTAssertTrue(text.contains("ok: mutual TLS 1.3: every client joined with the certificate identity partition-i"), text)
         XCTAssertTrue(text.contains("federation completed"), text)
     }
 
