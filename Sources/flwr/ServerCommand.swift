@@ -183,7 +183,7 @@ struct ServerNetworkOptions: ParsableArguments {
     @Option(help: "TCP port to listen on (0: any free port).")
     var port: Int = 8080
 
-    @Option(help: "Shared secret clients must prove (HMAC-SHA256 challenge; never sent). Without it any client is accepted.")
+    @Option(help: "Shared secret clients must prove (HMAC-SHA256 challenge; never sent). Visible in /proc/*/cmdline: prefer --auth-token-file or FLWR_AUTH_TOKEN. Without a token or --tls-client-ca any client that reaches the port is accepted (only loopback, or with --insecure).")
     var authToken: String?
 
     @Option(help: "Largest frame accepted, in MB.")
