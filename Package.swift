@@ -84,7 +84,9 @@ let package = Package(
                                                "TensorGEMMAVX512"],
                 exclude: ["CPU", "GEMMKernels"]),
         .target(name: "CNNModel", dependencies: ["Tensor"]),
-        .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib",
+        /// numpy's .npy header, written and parsed for CIFARLoader's files and FlowerCompat's tensors.
+        .target(name: "NPYFormat"),
+        .target(name: "CIFARLoader", dependencies: ["Tensor", "FlowerZlib", "NPYFormat",
                                                    .product(name: "CSV", package: "CSV.swift")]),
         /// ONNX export of any resolved network (zoo or spec) with its trained weights.
         .target(name: "ONNXExport", dependencies: ["CNNModel", "CONNXProto"]),
@@ -108,7 +110,7 @@ let package = Package(
         /// clients as FlowerCore `ClientProxy`s, and a FlowerCore `Client` joining a Flower server.
         /// FlowerWire stays free of gRPC (scripts/fuzz-wire builds it alone).
         .target(name: "FlowerCompat", dependencies: [
-            "FlowerCore", "CFlowerCompatProto",
+            "FlowerCore", "CFlowerCompatProto", "NPYFormat",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -165,6 +167,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CNNModelTests", dependencies: ["CNNModel", "Tensor"]),
         .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "CNNModel", "CONNXProto", "CIFARLoader", "FlowerLearning"]),
+        .testTarget(name: "NPYFormatTests", dependencies: ["NPYFormat"]),
         .testTarget(name: "CIFARLoaderTests", dependencies: ["CIFARLoader", "FlowerZlib"]),
         .testTarget(name: "FlowerCoreTests", dependencies: [
             "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),

@@ -3,7 +3,9 @@
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (N, C, H, W), } padded with spaces and a
 //   '\n' so the data starts on a 64-byte boundary, then the data, C order, little-endian.
 // Spec: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
-import Foundation
+// The header is written and parsed by the NPYFormat module (shared with FlowerCompat's tensors);
+// this file decides which element types a file may hold and reads the data.
+import NPYFormat
 
 /// One named n-dimensional array as stored in an .npy/.npz file (little-endian bytes, C order).
 public struct NPZArray: Sendable, Equatable {
@@ -95,83 +97,39 @@ public struct NPZArray: Sendable, Equatable {
     }
 
     /// The .npy header (magic through padding) for this array.
-    func npyHeader() -> [UInt8] {
-        let dims = shape.map(String.init)
-        let shapeText = "(" + dims.joined(separator: ", ") + (dims.count == 1 ? ",)" : ")")
-        let dict = "{'descr': '\(dtype.descr)', 'fortran_order': False, 'shape': \(shapeText), }"
-        var version: UInt8 = 1, prefix = 10
-        if dict.utf8.count + 1 + 10 > 65535 { version = 2; prefix = 12 }
-        let total = (prefix + dict.utf8.count + 1 + 63) / 64 * 64
-        let headerLength = total - prefix
-        var out: [UInt8] = [0x93] + Array("NUMPY".utf8) + [version, 0]
-        if version == 1 {
-            out += [UInt8(headerLength & 0xFF), UInt8(headerLength >> 8)]
-        } else {
-            out += (0 ..< 4).map { UInt8((headerLength >> (8 * $0)) & 0xFF) }
-        }
-        out += Array(dict.utf8)
-        out += [UInt8](repeating: 0x20, count: total - out.count - 1)
-        out.append(0x0A)
-        return out
-    }
+    func npyHeader() -> [UInt8] { NPYFormat.header(descr: dtype.descr, shape: shape) }
 
     /// Parses an .npy file held in `bytes[range]` (`path` names it in errors).
     static func parseNPY(_ bytes: [UInt8], _ range: Range<Int>, name: String, path: String) throws -> NPZArray {
         let where_ = "\(path): \(name).npy"
-        let b = range.lowerBound
-        guard range.count >= 10 else { throw LoaderError.truncated(path: where_, detail: "\(range.count) bytes, shorter than an .npy header") }
-        guard bytes[b] == 0x93, bytes[b + 1 ..< b + 6].elementsEqual(Array("NUMPY".utf8)) else {
-            throw LoaderError.wrongMagic(path: where_, expected: "93 4e 55 4d 50 59 (\\x93NUMPY)", found: hexPrefix(Array(bytes[b ..< b + 6]), 6))
+        let h: NPYFormat.Header
+        do {
+            h = try bytes.withUnsafeBytes { all in
+                Result { () throws(NPYFormat.ParseError) in
+                    try NPYFormat.parseHeader(UnsafeRawBufferPointer(rebasing: all[range]))
+                }
+            }.get()
+        } catch .truncated(let detail) {
+            throw LoaderError.truncated(path: where_, detail: detail)
+        } catch .wrongMagic(let found) {
+            throw LoaderError.wrongMagic(path: where_, expected: "93 4e 55 4d 50 59 (\\x93NUMPY)", found: hexPrefix(found, 6))
+        } catch .malformed(let detail) {
+            throw LoaderError.malformed(path: where_, detail: detail)
         }
-        let major = bytes[b + 6]
-        var headerLength = 0, prefix = 10
-        switch major {
-        case 1: headerLength = Int(bytes[b + 8]) | Int(bytes[b + 9]) << 8
-        case 2, 3:
-            guard range.count >= 12 else { throw LoaderError.truncated(path: where_, detail: "header cut short") }
-            prefix = 12
-            headerLength = (0 ..< 4).reduce(0) { $0 | Int(bytes[b + 8 + $1]) << (8 * $1) }
-        default:
-            throw LoaderError.malformed(path: where_, detail: ".npy format version \(major) is not supported (1, 2 and 3 are)")
+        guard let dtype = DType(descr: h.descr) else {
+            throw LoaderError.malformed(path: where_, detail: "element type '\(h.descr.prefix(40))' is not supported; save as float32, float64, int64, int32 or uint8, little-endian")
         }
-        guard range.count >= prefix + headerLength else { throw LoaderError.truncated(path: where_, detail: "header cut short") }
-        let dict = String(decoding: bytes[b + prefix ..< b + prefix + headerLength], as: UTF8.self)
-        guard let descr = field(dict, "descr").map({ $0.trimmingCharacters(in: ["'", "\""]) }) else {
-            throw LoaderError.malformed(path: where_, detail: "header has no 'descr': \(dict)")
-        }
-        guard let dtype = DType(descr: descr) else {
-            throw LoaderError.malformed(path: where_, detail: "element type '\(descr)' is not supported; save as float32, float64, int64, int32 or uint8, little-endian")
-        }
-        guard let shapeText = field(dict, "shape"), shapeText.hasPrefix("("), shapeText.hasSuffix(")") else {
-            throw LoaderError.malformed(path: where_, detail: "header has no readable 'shape': \(dict)")
-        }
-        let parts = shapeText.dropFirst().dropLast().split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let shape = try parts.map { p -> Int in
-            guard let v = Int(p), v >= 0 else { throw LoaderError.malformed(path: where_, detail: "bad dimension '\(p)' in shape \(shapeText)") }
-            return v
-        }
-        if field(dict, "fortran_order") == "True" && shape.filter({ $0 > 1 }).count > 1 {
+        // Fortran order is the same bytes as C order when at most one dimension exceeds 1.
+        if h.fortranOrder == true && h.shape.filter({ $0 > 1 }).count > 1 {
             throw LoaderError.malformed(path: where_, detail: "array is in Fortran order; save it with numpy.ascontiguousarray first")
         }
-        guard let elements = checkedProduct(shape), let size = checkedProduct([elements, dtype.size]) else {
-            throw LoaderError.malformed(path: where_, detail: "shape \(shapeText) is impossibly large")
+        guard let size = checkedProduct([h.count, dtype.size]) else {
+            throw LoaderError.malformed(path: where_, detail: "shape \(h.shapeText) is impossibly large")
         }
-        let start = b + prefix + headerLength
+        let start = range.lowerBound + h.dataOffset
         guard range.upperBound - start >= size else {
-            throw LoaderError.truncated(path: where_, detail: "shape \(shapeText) of \(descr) needs \(size) bytes, \(range.upperBound - start) present")
+            throw LoaderError.truncated(path: where_, detail: "shape \(h.shapeText) of \(h.descr) needs \(size) bytes, \(range.upperBound - start) present")
         }
-        return NPZArray(name: name, shape: shape, dtype: dtype, data: Array(bytes[start ..< start + size]))
-    }
-
-    /// The text of `'key': value` in a numpy header dict (tuple values kept whole).
-    private static func field(_ dict: String, _ key: String) -> String? {
-        guard let keyRange = dict.range(of: "'\(key)':") else { return nil }
-        let rest = dict[keyRange.upperBound...].drop(while: { $0 == " " })
-        if rest.first == "(" {
-            guard let close = rest.firstIndex(of: ")") else { return nil }
-            return String(rest[rest.startIndex ... close])
-        }
-        let end = rest.firstIndex(where: { $0 == "," || $0 == "}" }) ?? rest.endIndex
-        return String(rest[rest.startIndex ..< end]).trimmingCharacters(in: .whitespaces)
+        return NPZArray(name: name, shape: h.shape, dtype: dtype, data: Array(bytes[start ..< start + size]))
     }
 }
