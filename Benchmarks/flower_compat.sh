@@ -4,29 +4,39 @@
 # the other in one invocation: wall time of the whole run (server start to exit) and the
 # server's peak RSS (/usr/bin/time), with the per-round federated accuracy each server reports.
 #
-#   Benchmarks/flower_compat.sh            # ROUNDS=5 EXAMPLES=2000 by default
+#   Benchmarks/flower_compat.sh            # the README's task: ROUNDS=5, ALPHA=0.5, all 60,000 images
+#   ROUNDS=3 ALPHA=iid EXAMPLES=1000 Benchmarks/flower_compat.sh   # a quick one
 #
-# The task is the README's (Fashion-MNIST, 10 clients, FedAvg over all 10, 1 epoch per round,
-# SGD lr 0.01 momentum 0.9 batch 32) with two differences, the same on both sides: each client
-# trains on EXAMPLES images of a seeded IID split (scripts/flower_client.py), and evaluation is
-# federated (each client scores 500 test images), because Flower's start_server has no central
-# evaluation unless one writes an evaluate_fn. Both servers take the initial model from a client.
+# The task is the README's (Fashion-MNIST, 10 clients on the Dirichlet α = 0.5 split of seed 42
+# that `flwr partition --indices-out` writes, FedAvg over all 10, 1 epoch per round, SGD lr 0.01
+# momentum 0.9 batch 32) with one difference, the same on both sides: evaluation is federated (each
+# client scores 500 test images), because Flower's start_server has no central evaluation unless
+# one writes an evaluate_fn. ALPHA=iid gives a seeded IID split instead, EXAMPLES caps each
+# client's training images. Both servers take the initial model from a client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${FLWR_BIN:-.build/release/flwr}
 out=${OUT:-/tmp/flwr-flower-compat-bench}
 rounds=${ROUNDS:-5}
-examples=${EXAMPLES:-2000}
+examples=${EXAMPLES:-}
+alpha=${ALPHA:-0.5}
 clients=10
 config='{"lr": 0.01, "momentum": 0.9, "batch_size": 32, "epochs": 1}'
 rm -rf "$out"; mkdir -p "$out"
 [ -x "$bin" ] || { echo "no $bin: run swift build -c release --product flwr" >&2; exit 1; }
 python3 -c "import flwr, torch" || { echo "needs Flower and PyTorch: see FlowerCompatReleaseTests" >&2; exit 1; }
+split=()
+if [ "$alpha" != iid ]; then
+    "$bin" partition --num-partitions $clients --alpha "$alpha" --seed 42 --indices-out "$out/split.npz" > "$out/split.txt"
+    split=(--indices "$out/split.npz")
+fi
+cap=()
+[ -n "$examples" ] && cap=(--max-train-examples "$examples")
 
 start_clients() {  # $1: address, $2: log prefix
     for i in $(seq 0 $((clients - 1))); do
         python3 scripts/flower_client.py --server "$1" --partition "$i" --num-partitions $clients \
-            --max-train-examples "$examples" > "$out/$2-client$i.log" 2>&1 &
+            "${split[@]}" "${cap[@]}" > "$out/$2-client$i.log" 2>&1 &
     done
 }
 

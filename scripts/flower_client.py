@@ -7,10 +7,12 @@ CNN (`cnn4`) on one partition of real Fashion-MNIST and joins a server with Flow
 `flwr server --flower-port` (Tests/flwrTests/FlowerCompatReleaseTests.swift).
 
     flower_client.py --server 127.0.0.1:9092 --partition 0 --num-partitions 3 [--max-train-examples N]
-                     [--send-dtype float64] [--save-model PATH.pt]
+                     [--indices SPLIT.npz] [--send-dtype float64] [--save-model PATH.pt]
 
 Preprocessing matches flwr's (pixels scaled to [-1, 1]); the partition is every
-num_partitions-th image of a seeded permutation of the training set.
+num_partitions-th image of a seeded permutation of the training set, or with --indices the
+training-set indices `p<partition>` of an .npz (`flwr partition --alpha 0.5 --indices-out`: the
+Dirichlet split of Flower Datasets' DirichletPartitioner, the one `flwr simulate` trains on).
 """
 import argparse
 import collections
@@ -100,6 +102,7 @@ def main():
     p.add_argument("--partition", type=int, required=True)
     p.add_argument("--num-partitions", type=int, required=True)
     p.add_argument("--max-train-examples", type=int)
+    p.add_argument("--indices", help="an .npz of training-set indices p0, p1, ... (flwr partition --indices-out)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--send-dtype", default="float32")
     p.add_argument("--root-cert")
@@ -107,7 +110,10 @@ def main():
     torch.manual_seed(args.seed + args.partition)
     torch.set_num_threads(1)
     x, y = load("train")
-    order = np.random.default_rng(args.seed).permutation(len(y))[args.partition::args.num_partitions]
+    if args.indices:
+        order = np.load(args.indices)[f"p{args.partition}"]
+    else:
+        order = np.random.default_rng(args.seed).permutation(len(y))[args.partition::args.num_partitions]
     if args.max_train_examples:
         order = order[:args.max_train_examples]
     tx, ty = load("t10k")
