@@ -17,7 +17,9 @@
 # SLICE="--max-train-examples 600 --max-test-examples 2000" for a slice of the data on a loaded
 # machine (BENCHMARKS.md says which runs used one). ONLY="name1 name2" runs just those runs of the
 # mode (to spread a mode over several shells). Needs the release binary
-# (`swift build -c release --product flwr`) and the dataset (`scripts/bootstrap`). Writes under
+# (`swift build -c release --product flwr`) and the dataset (`scripts/bootstrap`). SEED (default
+# 42) seeds the partition, the initial model and the training order, to repeat a table over
+# several seeds. Writes under
 # ${OUT:-/tmp/flwr-strategies-bench}/MODE/NAME/ and prints one summary line per run (also
 # appended to MODE/summary.txt): accuracy per round, wall time, peak RSS.
 set -euo pipefail
@@ -35,7 +37,7 @@ run() {  # NAME ARGS...: one simulate run, then its summary line
     rm -rf "$out"; mkdir -p "$out"
     local status=ok
     # shellcheck disable=SC2086  # SLICE is a list of flags
-    nice /usr/bin/time -f '%e %M' -o "$out/time" "$bin" simulate --seed 42 --out "$out" "$@" ${SLICE:-} \
+    nice /usr/bin/time -f '%e %M' -o "$out/time" "$bin" simulate --seed "${SEED:-42}" --out "$out" "$@" ${SLICE:-} \
         > "$out/stdout" 2> "$out/stderr" || status="stopped: $(grep -v '^Command exited' "$out/stderr" | tail -1)"
     python3 - "$name" "$out" "$status" <<'PY' | tee -a "$root/summary.txt"
 import json, sys
@@ -63,7 +65,9 @@ byzantine)
         run "$attack-fedmedian" "${common[@]}" "${bad[@]}" --strategy fedmedian
         run "$attack-fedtrimmedavg" "${common[@]}" "${bad[@]}" --strategy fedtrimmedavg --beta 0.2
         run "$attack-krum" "${common[@]}" "${bad[@]}" --strategy krum --num-malicious-clients 2
-        run "$attack-multikrum" "${common[@]}" "${bad[@]}" --strategy multikrum --num-malicious-clients 2 --num-clients-to-keep 6
+        # Multi-Krum keeps m = n − f = 8 updates, Blanchard et al.'s choice (§4): all the honest
+        # ones when the scores single out the attackers.
+        run "$attack-multikrum" "${common[@]}" "${bad[@]}" --strategy multikrum --num-malicious-clients 2 --num-clients-to-keep 8
         # Bulyan needs n ≥ 4f + 3: with 10 clients f = 1 is the largest it accepts.
         run "$attack-bulyan" "${common[@]}" "${bad[@]}" --strategy bulyan --num-malicious-clients 1
     done
