@@ -19,6 +19,13 @@ public enum CompatLimits {
     public static let maxMapEntries = 4_096
     /// Flower's default gRPC message limit (`GRPC_MAX_MESSAGE_LENGTH`, 512 MiB): ours by default.
     public static let defaultMaxMessageBytes = 536_870_912
+    /// Concurrent Join streams one HTTP/2 connection may open (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS,
+    /// unlimited in grpc-swift's defaults). A Flower client opens one; without the bound one peer
+    /// could register any number of clients over a single connection.
+    public static let maxStreamsPerConnection = 4
+    /// A connection with no open stream for this long is closed (a Flower client keeps its Join
+    /// stream open for the whole federation, so only abandoned connections are idle).
+    public static let maxIdleTime = Duration.seconds(300)
 }
 
 /// Owns the C blocks of one message under construction; frees them all at deinit.

@@ -113,7 +113,11 @@ public final class FlowerCompatServer: Sendable {
         let limit = config.maxMessageBytes
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: config.host, port: config.port), transportSecurity: security,
-            config: .defaults { $0.rpc.maxRequestPayloadSize = limit })
+            config: .defaults {
+                $0.rpc.maxRequestPayloadSize = limit
+                $0.http2.maxConcurrentStreams = CompatLimits.maxStreamsPerConnection
+                $0.connection.maxIdleTime = CompatLimits.maxIdleTime
+            })
         server = GRPCServer(transport: transport, services: [FlowerJoinService(manager: manager, reference: config.reference, logger: logger)])
     }
 

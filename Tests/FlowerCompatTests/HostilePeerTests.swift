@@ -10,6 +10,9 @@ import GRPCNIOTransportHTTP2
 import Logging
 import Synchronization
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Sends and receives raw message bytes (the test decides what they hold).
 struct RawBytes: MessageSerializer, MessageDeserializer {
@@ -191,6 +194,17 @@ func tensor(_ shape: [Int], _ values: [Double], dtype: String = "<f4", fortran: 
         await h.server.stop()
     }
 
+    /// One connection cannot register more than `maxStreamsPerConnection` clients: the server
+    /// advertises the bound in its first HTTP/2 SETTINGS frame (SETTINGS_MAX_CONCURRENT_STREAMS,
+    /// identifier 3), and swift-nio-http2 refuses streams beyond it. Read here by a raw TCP peer:
+    /// grpc-swift's own client trips a debug assertion when the server refuses its extra streams.
+    @Test func theServerAdvertisesAtMostFourStreamsPerConnection() async throws {
+        let h = try await Harness()
+        let settings = try serverHTTP2Settings(port: h.port)
+        #expect(settings[3] == UInt32(CompatLimits.maxStreamsPerConnection), "SETTINGS: \(settings)")
+        await h.server.stop()
+    }
+
     @Test func anAnswerNobodyAskedForEndsTheStream() async throws {
         let h = try await Harness()
         try await h.withPeer(initial: [evaluateRes()], respond: { _ in [] }) { proxy in
@@ -231,5 +245,51 @@ func tensor(_ shape: [Int], _ values: [Double], dtype: String = "<f4", fortran: 
             #expect(await h.waitUntilUnregistered())
         }
         await h.server.stop()
+    }
+}
+
+struct RawPeerError: Error, CustomStringConvertible { let description: String }
+
+/// The settings (identifier → value) of the first SETTINGS frame an HTTP/2 server on 127.0.0.1
+/// sends a plain TCP peer that opened with the client connection preface.
+func serverHTTP2Settings(port: Int) throws -> [UInt16: UInt32] {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw RawPeerError(description: "socket: errno \(errno)") }
+    defer { close(fd) }
+    var timeout = timeval(tv_sec: 10, tv_usec: 0)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let connected = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard connected == 0 else { throw RawPeerError(description: "connect: errno \(errno)") }
+    // The preface, then an empty SETTINGS frame (length 0, type 4, flags 0, stream 0).
+    let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8) + [0, 0, 0, 4, 0, 0, 0, 0, 0]
+    guard preface.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == preface.count else {
+        throw RawPeerError(description: "send: errno \(errno)")
+    }
+    var buffer: [UInt8] = []
+    while true {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let n = recv(fd, &chunk, chunk.count, 0)
+        guard n > 0 else { throw RawPeerError(description: "no SETTINGS frame from the server (recv \(n), errno \(errno))") }
+        buffer += chunk[0 ..< n]
+        var offset = 0
+        while buffer.count - offset >= 9 {
+            let length = Int(buffer[offset]) << 16 | Int(buffer[offset + 1]) << 8 | Int(buffer[offset + 2])
+            let (type, flags) = (buffer[offset + 3], buffer[offset + 4])
+            guard buffer.count - offset - 9 >= length else { break }
+            if type == 4 && flags & 1 == 0 {  // SETTINGS, not an ACK
+                var settings: [UInt16: UInt32] = [:]
+                for i in stride(from: offset + 9, to: offset + 9 + length - 5, by: 6) {
+                    settings[UInt16(buffer[i]) << 8 | UInt16(buffer[i + 1])] = buffer[i + 2 ..< i + 6].reduce(0) { $0 << 8 | UInt32($1) }
+                }
+                return settings
+            }
+            offset += 9 + length
+        }
     }
 }
