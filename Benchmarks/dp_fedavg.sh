@@ -3,7 +3,9 @@
 # DP-FedAvg (adaptive clipping) at z = 0.3, 0.5, 1.0 and without DP, for 10 and 100 clients;
 # ε after each round at δ = 1e-5 and accuracy, from each run's history.jsonl.
 #   swift build -c release --product flwr
-#   Benchmarks/dp_fedavg.sh [OUTDIR]            (ROUNDS, MAX_TRAIN, MAX_TEST override the sizes)
+#   Benchmarks/dp_fedavg.sh [OUTDIR]            (ROUNDS, MAX_TRAIN, MAX_TEST override the sizes;
+#                                                SETTINGS="100:0.2" runs only those clients:q pairs)
+# A run the server stops (every client diverged) is reported as such, and the others still run.
 # Runs under `nice`; the machine load is printed with each run.
 set -eu
 FLWR=${FLWR:-.build/release/flwr}
@@ -13,7 +15,7 @@ MAX_TRAIN=${MAX_TRAIN:-600}
 MAX_TEST=${MAX_TEST:-2000}
 mkdir -p "$OUT"
 # clients:fraction-fit (10 clients all sampled; 100 clients q = 0.2, 20 expected per round)
-for setting in 10:1.0 100:0.2; do
+for setting in ${SETTINGS:-10:1.0 100:0.2}; do
   n=${setting%%:*}; q=${setting##*:}
   for z in none 0.3 0.5 1.0; do
     dir="$OUT/n$n-z$z"
@@ -24,7 +26,7 @@ for setting in 10:1.0 100:0.2; do
     echo "### $n clients, q $q, z $z: $(date -u +%H:%M:%S) $(uptime | sed 's/.*load/load/')"
     nice "$FLWR" simulate --clients "$n" --rounds "$ROUNDS" --fraction-fit "$q" --alpha 0.5 --seed 42 \
       --max-train-examples "$MAX_TRAIN" --max-test-examples "$MAX_TEST" --out "$dir" "${dp[@]}" \
-      > "$dir.log" 2>&1
+      > "$dir.log" 2>&1 || echo "stopped: $(tail -1 "$dir.log")"
     grep -E "DP-FedAvg round|wall time" "$dir.log" | sed 's/.*\] //'
   done
 done
@@ -44,7 +46,7 @@ for n, q in ((10, 1.0), (100, 0.2)):
         cells = []
         for z in zs:
             h = hist[z]
-            if r >= len(h): cells.append("–"); continue
+            if r >= len(h): cells.append("stopped" if r == len(h) else "–"); continue
             acc = h[r]["accuracy"]
             eps = h[r].get("epsilon")
             cells.append(f"{acc:.3f}" if eps is None else f"ε {eps:.2f} / {acc:.3f}")

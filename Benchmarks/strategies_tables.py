@@ -2,9 +2,15 @@
 """Markdown tables of BENCHMARKS.md ("Strategies and attacks") from the runs of
 Benchmarks/strategies.sh: reads OUT/MODE/NAME/{history.jsonl,time} (OUT defaults to
 /tmp/flwr-strategies-bench) and prints the Byzantine, strategy and memory tables; runs that did
-not finish are marked."""
+not finish are marked.
+
+    strategies_tables.py --seeds 42=OUT42 1=OUT1 2=OUT2   # the Byzantine references over seeds
+prints one row per seed (runs of `SEED=s OUT=OUTs Benchmarks/strategies.sh byzantine`): the share
+of the training data the two malicious partitions hold, honest FedAvg over 10 and over the 8
+honest clients, and Multi-Krum under both attacks, with the gaps."""
 import json
 import os
+import subprocess
 import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OUT", "/tmp/flwr-strategies-bench")
@@ -34,6 +40,50 @@ def stopped(mode, name):
 
 def acc(rows, k):
     return f"{rows[k]['accuracy']:.4f}" if len(rows) > k and rows[k]["accuracy"] is not None else "—"
+
+
+def seeds_table(pairs):
+    """The Byzantine references per seed; pairs are "SEED=OUTDIR"."""
+    import numpy as np
+    flwr = os.environ.get("FLWR_BIN", ".build/release/flwr")
+    print("| seed | malicious partitions' share of the data | honest fedavg, 10 clients | honest fedavg, 8 clients | multikrum (m = 8), sign-flip ×10 | multikrum (m = 8), gaussian ×10 | best robust − honest 10 |")
+    print("|---|---|---|---|---|---|---|")
+    gaps = []
+    for pair in pairs:
+        seed, out = pair.split("=", 1)
+        split = f"/tmp/strategies-split-{seed}.npz"
+        subprocess.run([flwr, "partition", "--num-partitions", "10", "--alpha", "0.5", "--seed", seed,
+                        "--indices-out", split], check=True, capture_output=True)
+        sizes = [len(v) for v in np.load(split).values()]
+        share = (sizes[0] + sizes[1]) / sum(sizes)
+        final = {}
+        for name in ["honest-fedavg", "honest8-fedavg", "sign-flip-multikrum", "gaussian-multikrum"]:
+            r = load_from(out, "byzantine", name)
+            final[name] = r[0][4]["accuracy"] if r and len(r[0]) >= 5 else None
+        h = final["honest-fedavg"]
+        robust = [a for a in (final["sign-flip-multikrum"], final["gaussian-multikrum"]) if a is not None]
+        gap = (min(robust) - h) * 100 if robust and h is not None else None
+        if gap is not None:
+            gaps.append(gap)
+        cell = lambda a: "—" if a is None else f"{a:.4f}"
+        print(f"| {seed} | {share:.1%} ({sizes[0]:,} + {sizes[1]:,}) | " + " | ".join(cell(final[n]) for n in final)
+              + f" | {'—' if gap is None else f'{gap:+.1f} pts'} |")
+    if gaps:
+        print(f"| mean | | | | | | {sum(gaps) / len(gaps):+.1f} pts |")
+
+
+def load_from(base, mode, name):
+    global root
+    saved, root = root, base
+    try:
+        return load(mode, name)
+    finally:
+        root = saved
+
+
+if len(sys.argv) > 1 and sys.argv[1] == "--seeds":
+    seeds_table(sys.argv[2:])
+    sys.exit(0)
 
 
 strategies = ["fedavg", "fedmedian", "fedtrimmedavg", "krum", "multikrum", "bulyan"]
