@@ -16,8 +16,8 @@ import sys
 root = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OUT", "/tmp/flwr-strategies-bench")
 
 
-def load(mode, name):
-    d = os.path.join(root, mode, name)
+def load(mode, name, base=None):
+    d = os.path.join(base or root, mode, name)
     try:
         rows = [json.loads(l) for l in open(os.path.join(d, "history.jsonl")) if l.strip()]
     except OSError:
@@ -58,7 +58,7 @@ def seeds_table(pairs):
         share = (sizes[0] + sizes[1]) / sum(sizes)
         final = {}
         for name in ["honest-fedavg", "honest8-fedavg", "sign-flip-multikrum", "gaussian-multikrum"]:
-            r = load_from(out, "byzantine", name)
+            r = load("byzantine", name, base=out)
             final[name] = r[0][4]["accuracy"] if r and len(r[0]) >= 5 else None
         h = final["honest-fedavg"]
         robust = [a for a in (final["sign-flip-multikrum"], final["gaussian-multikrum"]) if a is not None]
@@ -70,15 +70,6 @@ def seeds_table(pairs):
               + f" | {'—' if gap is None else f'{gap:+.1f} pts'} |")
     if gaps:
         print(f"| mean | | | | | | {sum(gaps) / len(gaps):+.1f} pts |")
-
-
-def load_from(base, mode, name):
-    global root
-    saved, root = root, base
-    try:
-        return load(mode, name)
-    finally:
-        root = saved
 
 
 if len(sys.argv) > 1 and sys.argv[1] == "--seeds":
