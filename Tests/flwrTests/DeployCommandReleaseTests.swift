@@ -87,7 +87,7 @@ final class DeployCommandReleaseTests: XCTestCase {
         XCTAssertEqual(committed, withoutSecrets(rendered.stdout), "regenerate deploy/examples/rendered.yaml (deploy/README.md)")
     }
 
-    /// The cloud–edge forms (issue 18), each rendered by the binary and validated strictly against
+    /// The cloud–edge forms, each rendered by the binary and validated strictly against
     /// both Kubernetes versions: every object named must pass in each.
     func testEdgeFormsValidateAgainstKubernetesSchemas() throws {
         func descriptor(_ name: String, client: String, server: String = "rounds: 3") -> String {
