@@ -57,6 +57,8 @@ let package = Package(
         .target(name: "FlowerZlib", dependencies: ["CZlib"], linkerSettings: [zlibArchive]),
 
         // MARK: Swift modules
+        /// Primitives every layer shares and none owns: the seeded SplitMix64, Duration in seconds.
+        .target(name: "FlowerBase"),
         /// CPU feature probe (cpuid/xgetbv) the baseline dispatcher uses to pick a GEMM variant.
         .target(name: "CTensorCPU", path: "Sources/Tensor/CPU"),
         /// The GEMM packing loops and micro-kernel (and the implicit-im2col convolution packing
@@ -80,7 +82,7 @@ let package = Package(
                 swiftSettings: [.define("GEMM_AVX512"), .define("GEMM_FMA"),
                                 .unsafeFlags(["-target-cpu", "skylake-avx512"]),
                                 .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
-        .target(name: "Tensor", dependencies: ["CTensorCPU", "TensorGEMMBaseline", "TensorGEMMAVX2",
+        .target(name: "Tensor", dependencies: ["FlowerBase", "CTensorCPU", "TensorGEMMBaseline", "TensorGEMMAVX2",
                                                "TensorGEMMAVX512"],
                 exclude: ["CPU", "GEMMKernels"]),
         .target(name: "CNNModel", dependencies: ["Tensor"]),
@@ -90,7 +92,7 @@ let package = Package(
                                                    .product(name: "CSV", package: "CSV.swift")]),
         /// ONNX export of any resolved network (zoo or spec) with its trained weights.
         .target(name: "ONNXExport", dependencies: ["CNNModel", "CONNXProto"]),
-        .target(name: "FlowerCore", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "FlowerCore", dependencies: ["FlowerBase", .product(name: "Logging", package: "swift-log")]),
         .target(name: "FedAvg", dependencies: ["FlowerCore"]),
         /// Flower's other strategies (FedAvgM, FedProx, FedOpt, FedMedian, FedTrimmedAvg, Krum, Bulyan).
         .target(name: "Strategies", dependencies: ["FlowerCore", "FedAvg"]),
@@ -141,7 +143,7 @@ let package = Package(
         /// event loops), the Prometheus metrics of servers and clients, JSON log lines, and
         /// TensorBoard event files.
         .target(name: "FlowerOps", dependencies: [
-            "FlowerCore", "CTensorBoardProto",
+            "FlowerCore", "FlowerBase", "CTensorBoardProto",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -163,17 +165,21 @@ let package = Package(
         ]),
 
         // MARK: Tests
+        /// What the test targets share: running programs and Python peers, log capture, skips that
+        /// name their fix, fake client handles.
+        .target(name: "TestSupport", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log")],
+                path: "Tests/TestSupport"),
         .testTarget(name: "FlowerZlibTests", dependencies: ["FlowerZlib"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CNNModelTests", dependencies: ["CNNModel", "Tensor"]),
-        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "CNNModel", "CONNXProto", "CIFARLoader", "FlowerLearning"]),
+        .testTarget(name: "ONNXExportTests", dependencies: ["ONNXExport", "CNNModel", "CONNXProto", "CIFARLoader", "FlowerLearning", "TestSupport"]),
         .testTarget(name: "NPYFormatTests", dependencies: ["NPYFormat"]),
-        .testTarget(name: "CIFARLoaderTests", dependencies: ["CIFARLoader", "FlowerZlib"]),
+        .testTarget(name: "CIFARLoaderTests", dependencies: ["CIFARLoader", "FlowerZlib", "TestSupport"]),
         .testTarget(name: "FlowerCoreTests", dependencies: [
-            "FlowerCore", "FedAvg", .product(name: "Logging", package: "swift-log"),
+            "FlowerCore", "FedAvg", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore"]),
-        .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore"]),
+        .testTarget(name: "FedAvgTests", dependencies: ["FedAvg", "FlowerCore", "TestSupport"]),
+        .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore", "TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
             "FlowerWire", "FlowerCore", "CFlowerProto", "FlowerTLS",
@@ -204,7 +210,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
-        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg"]),
+        .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg", "TestSupport"]),
         .testTarget(name: "FlowerLearningTests", dependencies: [
             "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
         ]),

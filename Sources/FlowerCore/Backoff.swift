@@ -1,3 +1,4 @@
+import FlowerBase
 /// When a client retries its connection: exponential backoff with jitter, capped, seeded
 /// (pods start in any order; jitter keeps N clients from knocking in lockstep).
 ///
@@ -30,7 +31,7 @@ public struct ReconnectBackoff: Sendable, Equatable {
 
     /// The delay to wait before the next attempt; advances the attempt count.
     public mutating func nextDelay() -> Duration {
-        let initial = Self.seconds(initialDelay), cap = Self.seconds(maxDelay)
+        let initial = initialDelay.seconds, cap = maxDelay.seconds
         let base = min(cap, initial * Self.pow(multiplier, attempts))
         attempts += 1
         let u = Double(generator.next() >> 11) * 0x1p-53
@@ -42,10 +43,6 @@ public struct ReconnectBackoff: Sendable, Equatable {
     public mutating func reset() {
         attempts = 0
         generator = SplitMix64(seed: seed)
-    }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     /// `x^n` that saturates instead of overflowing to infinity for large `n`.

@@ -1,3 +1,4 @@
+import FlowerBase
 import Foundation
 import Logging
 
@@ -293,7 +294,10 @@ public final class Server: Sendable {
         }
     }
 
-    /// One round, retried per `options.roundAttempts` when the strategy refuses to aggregate.
+    /// One round, retried per `options.roundAttempts` when the strategy refuses to aggregate: the
+    /// fit round (sample, train, screen, aggregate), then the evaluate round (central and on the
+    /// clients), then the record. Flower's `Server.fit_round` and `evaluate_round`; an
+    /// asynchronous driver can call the two pieces on its own schedule.
     private func runRound(_ round: Int, of numRounds: Int, parameters: Parameters, state: StrategyState,
                           previousOutlier: OutlierNote?, timeout: Duration) async throws(ServerError) -> RoundOutcome {
         var lastReason = ""
@@ -307,85 +311,131 @@ public final class Server: Sendable {
             try await waitForClients(afterRound: round - 1)
             let started = ContinuousClock.now
             var ledger = TrafficLedger()
-            let fitCalls = strategy.configureFit(round: round, parameters: parameters, clientManager: clientManager)
-            guard !fitCalls.isEmpty else {
-                lastReason = "the strategy sampled no clients (\(clientManager.count) connected)"
-                logger.error("round \(round): \(lastReason)")
+            let fit: FitRound
+            switch await fitRound(round, of: numRounds, parameters: parameters, state: state,
+                                  previousOutlier: previousOutlier, timeout: timeout, ledger: &ledger) {
+            case .refused(let reason):
+                lastReason = reason
                 continue
+            case .aggregated(let result):
+                fit = result
             }
-            ledger.note(fitCalls.map(\.client))
-            logger.info("round \(round)/\(numRounds): fit on \(fitCalls.count) of \(clientManager.count) clients")
-            options.observer?.roundStarted(round: round, of: numRounds, sampled: fitCalls.count)
-            var aggregator = strategy.makeFitAggregator(FitRoundContext(round: round, parameters: parameters, state: state))
-            var norms: [(client: String, norm: Double)] = []
-            var malicious: [String] = []
-            var failures = await FanOut.run(fitCalls, timeout: timeout,
-                                            call: { try await $0.fit($1, timeout: $2) },
-                                            onAnswer: { client, raw throws(ClientFailure) in
-                if case .string = raw.metrics[attackMetricKey] { malicious.append(client.id) }
-                let (res, norm) = try screenFit(raw, from: client, global: parameters, previousOutlier: previousOutlier)
-                try aggregator.add(res, from: client)
-                if let norm { norms.append((client.id, norm)) }
-            })
-            for f in failures { logger.warning("round \(round): fit failure: \(f)") }
-            options.observer?.fitFinished(round: round, results: aggregator.resultCount, failures: failures)
-            let aggregated: FitAggregate
-            do throws(StrategyRefusal) {
-                aggregated = try aggregator.finish(failures: failures)
-            } catch {
-                lastReason = "\(aggregator.resultCount) results, \(failures.count) failures: \(error.reason)"
-                if let note = previousOutlier, failures.contains(where: { $0.reason.contains("non-finite") }) {
-                    lastReason += "; this follows the outlier update of round \(note.round) from client \(note.clientID), which most likely poisoned the global model"
-                }
-                logger.error("round \(round): aggregation refused: \(lastReason)")
-                continue
-            }
-            let outlier = OutlierNote.find(round: round, norms: norms)
-            if let outlier { logger.warning("\(outlier)") }
-            let fitClients = aggregator.resultCount
-
-            var central: (loss: Double, metrics: Metrics)?
-            do {
-                central = try await strategy.evaluate(round: round, parameters: aggregated.parameters)
-            } catch {
-                throw .centralEvaluationFailed(round: round, detail: "\(error)")
-            }
-
-            let evalCalls = strategy.configureEvaluate(round: round, parameters: aggregated.parameters,
-                                                       clientManager: clientManager)
-            ledger.note(evalCalls.map(\.client))
-            var evalResults: [(client: any ClientProxy, res: EvaluateRes)] = []
-            let evalFailures = await FanOut.run(evalCalls, timeout: timeout,
-                                                call: { try await $0.evaluate($1, timeout: $2) },
-                                                onAnswer: { client, res throws(ClientFailure) in
-                try screenEvaluate(res, from: client)
-                evalResults.append((client, res))
-            })
-            for f in evalFailures { logger.warning("round \(round): evaluate failure: \(f)") }
-            if !evalCalls.isEmpty {
-                options.observer?.evaluateFinished(round: round, results: evalResults.count, failures: evalFailures)
-            }
-            var federated: (loss: Double?, metrics: Metrics) = (nil, [:])
-            if !evalCalls.isEmpty {
-                federated = strategy.aggregateEvaluate(round: round, results: evalResults, failures: evalFailures)
-            }
-            failures += evalFailures
-
+            let evaluation = try await evaluateRound(round, parameters: fit.aggregate.parameters, timeout: timeout,
+                                                     ledger: &ledger)
             let traffic = ledger.totals()
-            let elapsed = started.duration(to: .now)
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             let record = RoundRecord(
                 round: round,
-                loss: central?.loss ?? federated.loss,
-                accuracy: central?.metrics["accuracy"]?.doubleValue ?? federated.metrics["accuracy"]?.doubleValue,
-                fitClients: fitClients, failures: failures.count, seconds: seconds,
+                loss: evaluation.central?.loss ?? evaluation.federated.loss,
+                accuracy: evaluation.central?.metrics["accuracy"]?.doubleValue
+                    ?? evaluation.federated.metrics["accuracy"]?.doubleValue,
+                fitClients: fit.results, failures: fit.failures.count + evaluation.failures.count,
+                seconds: started.duration(to: .now).seconds,
                 bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut,
-                fitMetrics: aggregated.metrics, centralMetrics: central?.metrics ?? [:],
-                federatedLoss: federated.loss, federatedMetrics: federated.metrics,
-                malicious: malicious.isEmpty ? nil : malicious.sorted(), privacy: aggregated.privacy)
-            return RoundOutcome(aggregate: aggregated, record: record, outlier: outlier)
+                fitMetrics: fit.aggregate.metrics, centralMetrics: evaluation.central?.metrics ?? [:],
+                federatedLoss: evaluation.federated.loss, federatedMetrics: evaluation.federated.metrics,
+                malicious: fit.malicious.isEmpty ? nil : fit.malicious.sorted(), privacy: fit.aggregate.privacy)
+            return RoundOutcome(aggregate: fit.aggregate, record: record, outlier: fit.outlier)
         }
         throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
+    }
+
+    /// What a fit round produced when the strategy aggregated it.
+    struct FitRound {
+        var aggregate: FitAggregate
+        /// Answers the strategy accepted into the aggregate.
+        var results: Int
+        var failures: [ClientFailure]
+        /// Sampled clients whose answers carried the attack metric.
+        var malicious: [String]
+        /// An outlier update the round accepted, if any.
+        var outlier: OutlierNote?
+    }
+
+    /// A fit round's end: aggregated, or refused with the reason (the caller may retry).
+    enum FitRoundOutcome {
+        case aggregated(FitRound)
+        case refused(String)
+    }
+
+    /// The fit round: `configureFit` samples, `FitIns` go out in parallel under `timeout`, each
+    /// answer is screened (and clipped) and streamed into the strategy's aggregator, and the
+    /// aggregator finishes with the round's failures.
+    func fitRound(_ round: Int, of numRounds: Int, parameters: Parameters, state: StrategyState,
+                  previousOutlier: OutlierNote?, timeout: Duration, ledger: inout TrafficLedger) async -> FitRoundOutcome {
+        let fitCalls = strategy.configureFit(round: round, parameters: parameters, clientManager: clientManager)
+        guard !fitCalls.isEmpty else {
+            let reason = "the strategy sampled no clients (\(clientManager.count) connected)"
+            logger.error("round \(round): \(reason)")
+            return .refused(reason)
+        }
+        ledger.note(fitCalls.map(\.client))
+        logger.info("round \(round)/\(numRounds): fit on \(fitCalls.count) of \(clientManager.count) clients")
+        options.observer?.roundStarted(round: round, of: numRounds, sampled: fitCalls.count)
+        var aggregator = strategy.makeFitAggregator(FitRoundContext(round: round, parameters: parameters, state: state))
+        var norms: [(client: String, norm: Double)] = []
+        var malicious: [String] = []
+        let failures = await FanOut.run(fitCalls, timeout: timeout,
+                                        call: { try await $0.fit($1, timeout: $2) },
+                                        onAnswer: { client, raw throws(ClientFailure) in
+            if case .string = raw.metrics[attackMetricKey] { malicious.append(client.id) }
+            let (res, norm) = try screenFit(raw, from: client, global: parameters, previousOutlier: previousOutlier)
+            try aggregator.add(res, from: client)
+            if let norm { norms.append((client.id, norm)) }
+        })
+        for f in failures { logger.warning("round \(round): fit failure: \(f)") }
+        options.observer?.fitFinished(round: round, results: aggregator.resultCount, failures: failures)
+        let aggregated: FitAggregate
+        do throws(StrategyRefusal) {
+            aggregated = try aggregator.finish(failures: failures)
+        } catch {
+            var reason = "\(aggregator.resultCount) results, \(failures.count) failures: \(error.reason)"
+            if let note = previousOutlier, failures.contains(where: { $0.reason.contains("non-finite") }) {
+                reason += "; this follows the outlier update of round \(note.round) from client \(note.clientID), which most likely poisoned the global model"
+            }
+            logger.error("round \(round): aggregation refused: \(reason)")
+            return .refused(reason)
+        }
+        let outlier = OutlierNote.find(round: round, norms: norms)
+        if let outlier { logger.warning("\(outlier)") }
+        return .aggregated(FitRound(aggregate: aggregated, results: aggregator.resultCount, failures: failures,
+                                    malicious: malicious, outlier: outlier))
+    }
+
+    /// What an evaluate round produced.
+    struct EvaluateRound {
+        /// The strategy's central evaluation (the server's own test set), if it has one.
+        var central: (loss: Double, metrics: Metrics)?
+        /// The aggregate of the clients' evaluations (empty when none were asked).
+        var federated: (loss: Double?, metrics: Metrics)
+        var failures: [ClientFailure]
+    }
+
+    /// The evaluate round of `parameters`: central evaluation, then `EvaluateIns` to the clients
+    /// `configureEvaluate` picks, screened and aggregated by the strategy.
+    func evaluateRound(_ round: Int, parameters: Parameters, timeout: Duration,
+                       ledger: inout TrafficLedger) async throws(ServerError) -> EvaluateRound {
+        var central: (loss: Double, metrics: Metrics)?
+        do {
+            central = try await strategy.evaluate(round: round, parameters: parameters)
+        } catch {
+            throw .centralEvaluationFailed(round: round, detail: "\(error)")
+        }
+        let evalCalls = strategy.configureEvaluate(round: round, parameters: parameters, clientManager: clientManager)
+        ledger.note(evalCalls.map(\.client))
+        var evalResults: [(client: any ClientProxy, res: EvaluateRes)] = []
+        let evalFailures = await FanOut.run(evalCalls, timeout: timeout,
+                                            call: { try await $0.evaluate($1, timeout: $2) },
+                                            onAnswer: { client, res throws(ClientFailure) in
+            try screenEvaluate(res, from: client)
+            evalResults.append((client, res))
+        })
+        for f in evalFailures { logger.warning("round \(round): evaluate failure: \(f)") }
+        var federated: (loss: Double?, metrics: Metrics) = (nil, [:])
+        if !evalCalls.isEmpty {
+            options.observer?.evaluateFinished(round: round, results: evalResults.count, failures: evalFailures)
+            federated = strategy.aggregateEvaluate(round: round, results: evalResults, failures: evalFailures)
+        }
+        return EvaluateRound(central: central, federated: federated, failures: evalFailures)
     }
 
     /// Sends `finish` to every connected client, in parallel, bounded by `options.finishTimeout`.

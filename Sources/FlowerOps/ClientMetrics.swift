@@ -1,5 +1,6 @@
 // A client's metrics: a wrapper around any FlowerCore `Client` that times and counts its work.
 import CoreMetrics
+import FlowerBase
 import FlowerCore
 import Metrics
 import Synchronization
@@ -66,7 +67,7 @@ public struct InstrumentedClient: Client {
             return res
         }
         let elapsed = start.duration(to: .now)
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.seconds
         let epochs = max(1, ins.config["epochs"]?.intValue ?? defaultEpochs)
         let (trained, overflow) = max(0, res.numExamples).multipliedReportingOverflow(by: epochs)
         metrics.fits.increment()

@@ -1,17 +1,5 @@
-// Random: the seeded generator every random choice in Tensor/CNNModel takes.
+// Random: the seeded generator every random choice in Tensor/CNNModel takes (FlowerBase's).
+import FlowerBase
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and fully determined by its seed.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    /// The generator's state; the next output is a function of it alone.
-    public var state: UInt64
-    /// A generator whose sequence is determined by `seed`.
-    public init(seed: UInt64) { state = seed }
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+public typealias SplitMix64 = FlowerBase.SplitMix64

@@ -1,4 +1,5 @@
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
@@ -18,18 +19,18 @@ final class CIFAR10Tests: XCTestCase {
     }
 
     func testReadsBinFilesInAFolderAndInCifar10BatchesBin() throws {
-        let flat = try temporaryFolder(self)
+        let flat = try temporaryFolder()
         for (name, bytes) in cifarFiles() { try writeFile("\(flat)/\(name)", bytes) }
         assertFixture(try loadDataset(.cifar10, dataDir: flat))
 
-        let parent = try temporaryFolder(self)
+        let parent = try temporaryFolder()
         try FileManager.default.createDirectory(atPath: "\(parent)/cifar-10-batches-bin", withIntermediateDirectories: true)
         for (name, bytes) in cifarFiles() { try writeFile("\(parent)/cifar-10-batches-bin/\(name)", bytes) }
         assertFixture(try loadDataset(.cifar10, dataDir: parent))
     }
 
     func testReadsTheTarGzArchiveAsDistributed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         let members = [("cifar-10-batches-bin/batches.meta.txt", Array("airplane\n".utf8))]
             + cifarFiles().map { ("cifar-10-batches-bin/\($0.0)", $0.1) }
         let archive = try gzip(Tar.archive(members))
@@ -39,7 +40,7 @@ final class CIFAR10Tests: XCTestCase {
     }
 
     func testTruncatedRecordIsNamed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         for (name, bytes) in cifarFiles() { try writeFile("\(dir)/\(name)", bytes) }
         try writeFile("\(dir)/data_batch_2.bin", Array(cifarBatch(count: 3, first: 3).dropLast(100)))
         assertLoaderError(try loadDataset(.cifar10, dataDir: dir),
@@ -47,7 +48,7 @@ final class CIFAR10Tests: XCTestCase {
     }
 
     func testLabelOutOfRangeIsNamed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         for (name, bytes) in cifarFiles() { try writeFile("\(dir)/\(name)", bytes) }
         var batch = cifarBatch(count: 3, first: 0)
         batch[2 * CIFAR10.recordSize] = 200
@@ -56,18 +57,18 @@ final class CIFAR10Tests: XCTestCase {
     }
 
     func testMissingBatchAndMissingFolderAreNamed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         assertLoaderError(try loadDataset(.cifar10, dataDir: dir), contains: ["data_batch_1.bin", "cifar-10-binary.tar.gz"])
         for (name, bytes) in cifarFiles() where name != "data_batch_4.bin" { try writeFile("\(dir)/\(name)", bytes) }
         assertLoaderError(try loadDataset(.cifar10, dataDir: dir), contains: ["\(dir)/data_batch_4.bin", "no such file"])
-        let archiveDir = try temporaryFolder(self)
+        let archiveDir = try temporaryFolder()
         let archive = try gzip(Tar.archive(cifarFiles().filter { $0.0 != "test_batch.bin" }.map { ("cifar-10-batches-bin/\($0.0)", $0.1) }))
         try writeFile("\(archiveDir)/cifar-10-binary.tar.gz", archive)
         assertLoaderError(try loadDataset(.cifar10, dataDir: archiveDir), contains: ["cifar-10-binary.tar.gz: cifar-10-batches-bin/test_batch.bin"])
     }
 
     func testCorruptArchiveIsNamed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         var archive = try gzip(Tar.archive(cifarFiles().map { ("cifar-10-batches-bin/\($0.0)", $0.1) }))
         archive[archive.count / 3] ^= 0xFF; archive[archive.count / 3 + 7] ^= 0x33
         try writeFile("\(dir)/cifar-10-binary.tar.gz", archive)

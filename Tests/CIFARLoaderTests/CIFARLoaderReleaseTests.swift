@@ -1,4 +1,5 @@
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
@@ -28,7 +29,7 @@ final class CIFARLoaderReleaseTests: XCTestCase {
         let split = try loadPartition(.fashionMNIST, dataDir: nil, index: 3, numPartitions: 10, scheme: scheme, seed: 42)
         XCTAssertEqual(split.train.labels, parts[3].map { full.train.labels[$0] })
 
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         let released = try privatize(split.train, request: PrivacyRequest(epsilon: 1, unit: .pixel, budget: 4, seed: 99, ledgerDirectory: dir))
         try NPZ.writeDataset(released.dataset, to: "\(dir)/partition.npz")
         let clean = split.train.allImages(), noised = released.dataset.allImages()

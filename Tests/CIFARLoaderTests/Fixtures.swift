@@ -4,14 +4,7 @@
 import FlowerZlib
 import Foundation
 import XCTest
-
-/// A fresh temporary folder, removed when the test ends.
-func temporaryFolder(_ test: XCTestCase) throws -> String {
-    let path = NSTemporaryDirectory() + "cifarloader-\(UUID().uuidString)"
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
-}
+import TestSupport
 
 /// Writes `bytes` to `path`.
 func writeFile(_ path: String, _ bytes: [UInt8]) throws {

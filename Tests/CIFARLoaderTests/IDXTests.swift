@@ -1,10 +1,11 @@
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
 final class IDXTests: XCTestCase {
     func testReadsPlainAndGzippedFilesToTheSameDataset() throws {
-        let plainDir = try temporaryFolder(self), gzDir = try temporaryFolder(self)
+        let plainDir = try temporaryFolder(), gzDir = try temporaryFolder()
         try writeTinyIDX(plainDir, gzipped: false)
         try writeTinyIDX(gzDir, gzipped: true)
         for dir in [plainDir, gzDir] {
@@ -21,7 +22,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testMNISTDotSpellingIsFound() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, gzipped: false)
         for split in ["train", "t10k"] {
             for kind in ["images-idx3", "labels-idx1"] {
@@ -33,13 +34,13 @@ final class IDXTests: XCTestCase {
     }
 
     func testMissingFileNamesThePathAndTheDebianPackage() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         assertLoaderError(try loadDataset(.fashionMNIST, dataDir: dir),
                           contains: [dir + "/train-images-idx3-ubyte", "dataset-fashion-mnist", "--data-dir"])
     }
 
     func testWrongMagicIsNamed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, gzipped: false)
         // A label file where an image file should be: magic 00 00 08 01, not 00 00 08 03.
         try writeFile("\(dir)/train-images-idx3-ubyte", idxLabels([1, 2, 3]))
@@ -48,7 +49,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testTruncatedImagesAreNamed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, gzipped: false)
         let full = idxImages(count: 20, rows: 4, cols: 3) { _, _ in 1 }
         try writeFile("\(dir)/train-images-idx3-ubyte", Array(full.dropLast(5)))
@@ -59,7 +60,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testLabelOutOfRangeIsNamedWithItsIndex() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, gzipped: false)
         var labels = (0 ..< 20).map { UInt8($0 % 10) }
         labels[13] = 10
@@ -69,7 +70,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testCountMismatchNamesBothFiles() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, gzipped: false)
         try writeFile("\(dir)/train-labels-idx1-ubyte", idxLabels((0 ..< 19).map { UInt8($0 % 10) }))
         assertLoaderError(try loadDataset(.mnist, dataDir: dir),
@@ -77,7 +78,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testCorruptAndCutGzipAreNamed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, gzipped: true)
         let path = "\(dir)/train-images-idx3-ubyte.gz"
         var gz = try readFileBytes(path)
@@ -90,7 +91,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testImpossibleHeaderSizeIsAnErrorNotACrash() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, gzipped: false)
         try writeFile("\(dir)/train-images-idx3-ubyte", [0, 0, 8, 3] + be32(0xFFFF_FFFF) + be32(0xFFFF_FFFF) + be32(0xFFFF_FFFF))
         assertLoaderError(try loadDataset(.mnist, dataDir: dir), contains: ["train-images-idx3-ubyte"])

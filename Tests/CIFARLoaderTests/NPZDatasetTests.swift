@@ -1,4 +1,5 @@
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
@@ -9,7 +10,7 @@ final class NPZDatasetTests: XCTestCase {
     }
 
     func testWriteThenLoadAsNpzDataset() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         let data = tinyDataset()
         try NPZ.writeDataset(data, to: "\(dir)/partition.npz")
         let split = try loadDataset(.npz, dataDir: dir)
@@ -24,7 +25,7 @@ final class NPZDatasetTests: XCTestCase {
 
     /// numpy sees float32 images N×C×H×W in [0, 1] and int64 labels with our values.
     func testNumpyReadsAPartitionWithTheRightValues() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try NPZ.writeDataset(tinyDataset(), to: "\(dir)/partition.npz")
         let out = try runNumpy("""
             z = np.load('\(dir)/partition.npz')
@@ -39,7 +40,7 @@ final class NPZDatasetTests: XCTestCase {
     }
 
     func testNumpyWrittenDatasetsLoad() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try runNumpy("""
             np.savez('\(dir)/partition.npz', images=np.full((3, 5, 5), 0.25, dtype=np.float32), labels=np.array([2, 0, 7]))
             """, self)
@@ -49,7 +50,7 @@ final class NPZDatasetTests: XCTestCase {
     }
 
     func testBadNpzDatasetsAreClearErrors() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try NPZ.write([NPZArray(name: "images", shape: [2, 1, 2, 2], floats: Array(repeating: 0, count: 8)),
                        NPZArray(name: "labels", shape: [3], int64s: [0, 1, 1])], to: "\(dir)/partition.npz")
         assertLoaderError(try loadDataset(.npz, dataDir: dir), contains: ["holds 2 images", "holds 3 labels"])

@@ -1,12 +1,13 @@
 // `--dataset npz --data-file F`: any numpy-written file with `images` (N×C×H×W or N×H×W) or
 // `features` (N×F) and `labels`, at any image size; bad shapes are clear errors.
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
 final class NPZFileDatasetTests: XCTestCase {
     func testNumpyFeaturesAreStandardisedWithTrainStatistics() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try runNumpy("""
             x = np.array([[1, 10], [3, 10], [5, 13]], dtype=np.float64)
             np.savez('\(dir)/train.npz', features=x, labels=np.array([0, 2, 1]))
@@ -24,7 +25,7 @@ final class NPZFileDatasetTests: XCTestCase {
 
     /// A small image set (8×8, N×H×W uint8) under any file name, without a test file.
     func testNumpyImagesOfAnySizeLoadFromAnyFile() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try runNumpy("""
             x = (np.arange(3 * 8 * 8) % 256).astype(np.uint8).reshape(3, 8, 8)
             np.savez('\(dir)/digits.npz', images=x, labels=np.array([4, 0, 9]))
@@ -42,7 +43,7 @@ final class NPZFileDatasetTests: XCTestCase {
     }
 
     func testBadShapesAreClearErrors() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try runNumpy("""
             np.savez('\(dir)/f3.npz', features=np.zeros((2, 3, 4)), labels=np.array([0, 1]))
             np.savez('\(dir)/i2.npz', images=np.zeros((2, 3), dtype=np.float32), labels=np.array([0, 1]))

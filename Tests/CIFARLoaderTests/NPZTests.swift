@@ -1,23 +1,15 @@
 @testable import CIFARLoader
+import TestSupport
 import FlowerZlib
 import Foundation
 import XCTest
 
-/// Runs `python3 -c script` with numpy; skips the test if python3 or numpy is missing.
-func runNumpy(_ script: String, _ test: XCTestCase) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", "import numpy as np\n" + script]
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out; process.standardError = err
-    do { try process.run() } catch { throw XCTSkip("python3 not runnable: \(error)") }
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let errText = String(decoding: stderr, as: UTF8.self)
-    if errText.contains("No module named 'numpy'") { throw XCTSkip("numpy missing: run scripts/test-peers") }
-    XCTAssertEqual(process.terminationStatus, 0, "python failed: \(errText)")
-    return String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+/// Runs `python3 -c script` with numpy imported as np; skips the test if numpy is missing.
+func runNumpy(_ script: String, _ test: XCTestCase, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    try requirePython(["numpy"])
+    let run = try runPython("import numpy as np\n" + script)
+    XCTAssertEqual(run.status, 0, "python failed: \(run.stderr)", file: file, line: line)
+    return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 final class NPZTests: XCTestCase {
@@ -35,7 +27,7 @@ final class NPZTests: XCTestCase {
     }
 
     func testRoundTripIsExactAndByteIdentical() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         let arrays = [
             NPZArray(name: "conv1.weight", shape: [2, 1, 3, 3], floats: (0 ..< 18).map { Float($0) * 0.25 - 2 }),
             NPZArray(name: "conv1.bias", shape: [2], floats: [.pi, -0]),
@@ -49,7 +41,7 @@ final class NPZTests: XCTestCase {
     }
 
     func testNumpyLoadsWhatWeWrite() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         let weights = (0 ..< 24).map { Float($0) / 7 }
         try NPZ.write([NPZArray(name: "conv1.weight", shape: [2, 3, 4], floats: weights),
                        NPZArray(name: "labels", shape: [3], int64s: [3, 1, 4])], to: "\(dir)/m.npz")
@@ -65,7 +57,7 @@ final class NPZTests: XCTestCase {
     }
 
     func testWeReadNumpysSavezAndSavezCompressed() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try runNumpy("""
             a = (np.arange(60, dtype=np.float32) / 3).reshape(3, 4, 5)
             np.savez('\(dir)/plain.npz', a=a, b=np.array([5, -6], dtype=np.int32), c=np.float64(2.5))
@@ -87,7 +79,7 @@ final class NPZTests: XCTestCase {
     /// numpy's big-endian arrays are refused with the fix named, not read as little-endian;
     /// '=' (native) and '|' byte orders are read.
     func testBigEndianIsRefusedNativeOrderIsRead() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try runNumpy("""
             np.savez('\(dir)/be.npz', w=np.arange(3, dtype='>f4'))
             np.savez('\(dir)/u8.npz', b=np.arange(3, dtype='|u1'))
@@ -101,7 +93,7 @@ final class NPZTests: XCTestCase {
     }
 
     func testDamagedArchivesAreClearErrors() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try NPZ.write([NPZArray(name: "x", shape: [100], floats: Array(repeating: 1, count: 100))], to: "\(dir)/x.npz")
         var bytes = try readFileBytes("\(dir)/x.npz")
         bytes[200] ^= 0xFF  // inside the float data
@@ -119,7 +111,7 @@ final class CorruptionTests: XCTestCase {
     /// Thousands of random byte flips in a valid npz, tar and IDX file: each read either succeeds
     /// or throws a LoaderError; none may crash (offsets and sizes come from the damaged bytes).
     func testRandomCorruptionsAreErrorsNeverCrashes() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try NPZ.write([NPZArray(name: "a", shape: [3, 4], floats: (0 ..< 12).map(Float.init)),
                        NPZArray(name: "b", shape: [2], int64s: [1, 2])], to: "\(dir)/ok.npz")
         let npz = try readFileBytes("\(dir)/ok.npz")

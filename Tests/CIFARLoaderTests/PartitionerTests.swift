@@ -1,4 +1,5 @@
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
@@ -83,7 +84,7 @@ final class PartitionerTests: XCTestCase {
     }
 
     func testLoadPartitionTakesOnlyItsShare() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try writeTinyIDX(dir, trainCount: 40, gzipped: true)
         let parts = try partition(labels: (0 ..< 40).map { Int32($0 % 10) }, numPartitions: 4, scheme: .iid, seed: 8)
         let split = try loadPartition(.mnist, dataDir: dir, index: 2, numPartitions: 4, scheme: .iid, seed: 8)

@@ -1,4 +1,5 @@
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
@@ -7,7 +8,7 @@ final class PrivatizeTests: XCTestCase {
                                channels: 1, height: 4, width: 4, classes: 3, name: "p")
 
     func testChargesTheLedgerThenNoisesAndReusesIdenticalReleases() throws {
-        let ledgerDir = try temporaryFolder(self)
+        let ledgerDir = try temporaryFolder()
         let request = PrivacyRequest(epsilon: 2, unit: .pixel, budget: 3, seed: 5, ledgerDirectory: ledgerDir)
         let first = try privatize(data, request: request)
         XCTAssertEqual(first.outcome, .charged(2)); XCTAssertEqual(first.spent, 2)
@@ -28,7 +29,7 @@ final class PrivatizeTests: XCTestCase {
     }
 
     func testInvalidRequestsAreRefusedBeforeTouchingTheLedger() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         assertLoaderError(try privatize(data, request: PrivacyRequest(epsilon: -1, unit: .pixel, budget: 1, seed: 1, ledgerDirectory: dir)),
                           contains: ["--dp-epsilon"])
         assertLoaderError(try privatize(data, request: PrivacyRequest(epsilon: 2, unit: .pixel, budget: 1, seed: 1, ledgerDirectory: dir)),

@@ -1,4 +1,5 @@
 @testable import CIFARLoader
+import TestSupport
 import Foundation
 import XCTest
 
@@ -18,7 +19,7 @@ final class TarTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/tar") || FileManager.default.isExecutableFile(atPath: "/bin/tar") else {
             throw XCTSkip("no tar on this machine")
         }
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         try FileManager.default.createDirectory(atPath: "\(dir)/src/cifar-10-batches-bin", withIntermediateDirectories: true)
         try writeFile("\(dir)/src/cifar-10-batches-bin/test_batch.bin", cifarBatch(count: 2, first: 4))
         let process = Process()

@@ -1,18 +1,7 @@
 import FedAvg
 import FlowerCore
+import TestSupport
 import XCTest
-
-/// A client handle that is never called: enough for sampling and aggregation tests.
-final class StubClient: ClientProxy {
-    let id: String
-    let partition: Int? = nil
-    init(_ id: String) { self.id = id }
-    func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes { throw CancellationError() }
-    func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes { throw CancellationError() }
-    func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes { throw CancellationError() }
-    func finish(roundsCompleted: Int, reason: String) async {}
-    func reconnect(seconds: Int, reason: String) async {}
-}
 
 final class FedAvgTests: XCTestCase {
     private func manager(_ n: Int) -> InMemoryClientManager {

@@ -1,5 +1,6 @@
 import FedAvg
 import FlowerCore
+import TestSupport
 import Foundation
 import XCTest
 
@@ -45,7 +46,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testWriteIsAtomicAndLeavesNoTemporaryFile() throws {
-        let dir = try temporaryDirectory("ckpt")
+        let dir = try makeTemporaryFolder("flwr-core-ckpt")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/server.ckpt"
         var cp = try sampleCheckpoint()
@@ -73,7 +74,7 @@ final class CheckpointTests: XCTestCase {
             for c in cs { _ = m.register(c) }
             return m
         }
-        let dir = try temporaryDirectory("resume")
+        let dir = try makeTemporaryFolder("flwr-core-resume")
         defer { try? FileManager.default.removeItem(atPath: dir) }
 
         let straightClients = makeClients()

@@ -1,4 +1,5 @@
 import FlowerCore
+import TestSupport
 import XCTest
 
 final class ClientManagerTests: XCTestCase {

@@ -1,4 +1,5 @@
 import FedAvg
+import TestSupport
 import FlowerCore
 import Foundation
 import XCTest
@@ -13,7 +14,7 @@ final class HistoryTests: XCTestCase {
     }
 
     func testServerWritesOneParsableLinePerRound() async throws {
-        let dir = try temporaryDirectory("jsonl")
+        let dir = try makeTemporaryFolder("flwr-core-jsonl")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/history.jsonl"
         try "stale line from an older run\n".write(toFile: path, atomically: true, encoding: .utf8)

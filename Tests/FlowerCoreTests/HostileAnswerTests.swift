@@ -1,4 +1,5 @@
 import FedAvg
+import TestSupport
 import FlowerCore
 import Foundation
 import Testing
@@ -24,7 +25,7 @@ import Testing
     /// itself is accepted. The run completes and the model is the honest clients' average.
     @Test(arguments: [Int(Int64.max), (1 << 31) + 1])
     func inflatedNumExamplesIsARejectedUpdate(claim: Int) async throws {
-        let logs = LogStore()
+        let logs = LogCapture()
         let clients = [claiming("liar", numExamples: claim, delta: 100),
                        claiming("a", numExamples: 1, delta: 1), claiming("b", numExamples: 3, delta: 5)]
         let strategy = FedAvg(fractionEvaluate: 0, minFitClients: 2, minAvailableClients: 3,
@@ -34,7 +35,7 @@ import Testing
         #expect(summary.parameters.values == [8, 8, 8], "(1·1 + 3·5)/4 = 4 per round, the liar ignored")
         #expect(summary.history.rounds.map(\.failures) == [1, 1])
         #expect(logs.contains("client liar: update refused: claims numExamples = \(claim), above --max-examples 2147483648"),
-                "\(logs.all)")
+                "\(logs.text)")
     }
 
     @Test func theLargestAllowedClaimIsAcceptedAndTheSumCannotOverflow() async throws {
@@ -55,7 +56,7 @@ import Testing
                        onEvaluate: { ins in EvaluateRes(round: ins.round, loss: loss, numExamples: n,
                                                         metrics: ["accuracy": .double(acc)]) })
         }
-        let logs = LogStore()
+        let logs = LogCapture()
         let clients = [evaluator("huge", loss: 1, n: Int(Int64.max), acc: 0.1),
                        evaluator("nanloss", loss: .nan, n: 10, acc: 0.1),
                        evaluator("infmetric", loss: 1, n: 10, acc: .infinity),
@@ -68,13 +69,13 @@ import Testing
         #expect(r.loss == 0.5)
         #expect(r.accuracy == 0.75)
         #expect(r.failures == 3)
-        #expect(logs.contains("client huge: evaluation refused: claims numExamples = 9223372036854775807"), "\(logs.all)")
-        #expect(logs.contains("client nanloss: evaluation refused: reports a non-finite loss (nan)"), "\(logs.all)")
-        #expect(logs.contains("client infmetric: evaluation refused: reports a non-finite metric accuracy = inf"), "\(logs.all)")
+        #expect(logs.contains("client huge: evaluation refused: claims numExamples = 9223372036854775807"), "\(logs.text)")
+        #expect(logs.contains("client nanloss: evaluation refused: reports a non-finite loss (nan)"), "\(logs.text)")
+        #expect(logs.contains("client infmetric: evaluation refused: reports a non-finite metric accuracy = inf"), "\(logs.text)")
     }
 
     @Test func aNonFiniteFitMetricIsARejectedUpdate() async throws {
-        let logs = LogStore()
+        let logs = LogCapture()
         let clients = [claiming("bad", numExamples: 1, delta: 50, metrics: ["train_loss": .double(.nan)]),
                        claiming("a", numExamples: 1, delta: 2), claiming("b", numExamples: 1, delta: 4)]
         let strategy = FedAvg(fractionEvaluate: 0, minFitClients: 2, minAvailableClients: 3,
@@ -82,7 +83,7 @@ import Testing
         let summary = try await Server(clientManager: manager(clients), strategy: strategy, logger: logs.logger)
             .fit(numRounds: 1, timeout: .seconds(30))
         #expect(summary.parameters.values == [3, 3, 3])
-        #expect(logs.contains("client bad: update refused: reports a non-finite metric train_loss = nan"), "\(logs.all)")
+        #expect(logs.contains("client bad: update refused: reports a non-finite metric train_loss = nan"), "\(logs.text)")
     }
 
     /// Round 1 accepts a ×1000 update; in round 2 the honest clients come back with NaN (as they
@@ -101,23 +102,23 @@ import Testing
             for i in p.values.indices { p.values[i] = p.values[i] * 1000 + 1000 }
             return FitRes(round: ins.round, parameters: p, numExamples: 10)
         })
-        let logs = LogStore()
+        let logs = LogCapture()
         let strategy = FedAvg(fractionEvaluate: 0, minFitClients: 3, minAvailableClients: 4, acceptFailures: true,
                               initialParameters: try model([0, 0, 0]))
         await #expect(throws: ServerError.self) {
             _ = try await Server(clientManager: manager([honest("h1"), honest("h2"), honest("h3"), attacker]),
                                  strategy: strategy, logger: logs.logger).fit(numRounds: 2, timeout: .seconds(30))
         }
-        #expect(logs.contains("in round 1 client attacker sent an outlier update"), "\(logs.all)")
+        #expect(logs.contains("in round 1 client attacker sent an outlier update"), "\(logs.text)")
         #expect(logs.contains("client h1: update has non-finite values right after round 1, in which client attacker sent an outlier update"),
-                "\(logs.all)")
-        #expect(!logs.contains("lower its --lr"), "\(logs.all)")
-        #expect(logs.contains("which most likely poisoned the global model"), "\(logs.all)")
+                "\(logs.text)")
+        #expect(!logs.contains("lower its --lr"), "\(logs.text)")
+        #expect(logs.contains("which most likely poisoned the global model"), "\(logs.text)")
     }
 
     /// Without an outlier before, a non-finite update keeps the usual advice.
     @Test func withoutAnOutlierTheAdviceIsTheLearningRate() async throws {
-        let logs = LogStore()
+        let logs = LogCapture()
         let nan = FakeClient("nan", onFit: { ins, _ in
             var p = ins.parameters
             p.values[0] = .nan
@@ -127,7 +128,7 @@ import Testing
                               initialParameters: try model([0, 0, 0]))
         _ = try await Server(clientManager: manager([nan, claiming("a", numExamples: 1), claiming("b", numExamples: 1)]),
                              strategy: strategy, logger: logs.logger).fit(numRounds: 1, timeout: .seconds(30))
-        #expect(logs.contains("the client diverged: lower its --lr"), "\(logs.all)")
+        #expect(logs.contains("the client diverged: lower its --lr"), "\(logs.text)")
     }
 
     /// `--clip-norm`: a ×1000 update is scaled to norm C before the strategy averages it.

@@ -1,5 +1,6 @@
 import FedAvg
 import FlowerCore
+import TestSupport
 import Foundation
 import XCTest
 
@@ -76,7 +77,7 @@ final class ServerTests: XCTestCase {
                    numExamples: 100)
         })
         let good = [adder("g1", delta: [1, 1, 1], numExamples: 1), adder("g2", delta: [5, 5, 5], numExamples: 3)]
-        let logs = LogStore()
+        let logs = LogCapture()
         let strategy = FedAvg(fractionEvaluate: 0, minFitClients: 2, minAvailableClients: 5,
                               initialParameters: try model([0, 0, 0]))
         let summary = try await Server(clientManager: manager(good + [nan, inf, shape]), strategy: strategy,
@@ -85,9 +86,9 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(summary.parameters.values, [4, 4, 4])
         XCTAssertEqual(summary.history.rounds[0].fitClients, 2)
         XCTAssertEqual(summary.history.rounds[0].failures, 3)
-        XCTAssertTrue(logs.contains("client nan: update has a non-finite value in w (flat index 1)"), "\(logs.all)")
-        XCTAssertTrue(logs.contains("client inf: update has a non-finite value in b (flat index 2)"), "\(logs.all)")
-        XCTAssertTrue(logs.contains("client shape: update layout differs"), "\(logs.all)")
+        XCTAssertTrue(logs.contains("client nan: update has a non-finite value in w (flat index 1)"), "\(logs.text)")
+        XCTAssertTrue(logs.contains("client inf: update has a non-finite value in b (flat index 2)"), "\(logs.text)")
+        XCTAssertTrue(logs.contains("client shape: update layout differs"), "\(logs.text)")
     }
 
     func testThrowingAndHangingClientsBecomeFailuresAndTheRoundCompletes() async throws {
@@ -97,7 +98,7 @@ final class ServerTests: XCTestCase {
             return FitRes(round: ins.round, parameters: ins.parameters, numExamples: 1)
         })
         let good = adder("good", delta: [2, 4, 6], numExamples: 7)
-        let logs = LogStore()
+        let logs = LogCapture()
         let strategy = FedAvg(fractionEvaluate: 0, minFitClients: 1, minAvailableClients: 3,
                               initialParameters: try model([1, 1, 1]))
         let server = Server(clientManager: manager([thrower, sleeper, good]), strategy: strategy,
@@ -107,8 +108,8 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(summary.parameters.values, [3, 5, 7])
         XCTAssertEqual(summary.history.rounds[0].fitClients, 1)
         XCTAssertEqual(summary.history.rounds[0].failures, 2)
-        XCTAssertTrue(logs.contains("client thrower: connection reset by peer"), "\(logs.all)")
-        XCTAssertTrue(logs.contains("client sleeper: no answer within the round deadline"), "\(logs.all)")
+        XCTAssertTrue(logs.contains("client thrower: connection reset by peer"), "\(logs.text)")
+        XCTAssertTrue(logs.contains("client sleeper: no answer within the round deadline"), "\(logs.text)")
     }
 
     func testTooFewResultsStopWithATypedErrorAndFinishIsStillSent() async throws {
@@ -143,14 +144,14 @@ final class ServerTests: XCTestCase {
         let good = adder("good", delta: [1, 1, 1], numExamples: 1)
         let strategy = FedAvg(fractionEvaluate: 0, minFitClients: 2, minAvailableClients: 2,
                               initialParameters: try model([0, 0, 0]))
-        let logs = LogStore()
+        let logs = LogCapture()
         let options = ServerOptions(roundAttempts: 2, retryDelay: .zero)
         let summary = try await Server(clientManager: manager([flaky, good]), strategy: strategy, options: options,
                                        logger: logs.logger).fit(numRounds: 1, timeout: .seconds(30))
         XCTAssertEqual(summary.parameters.values, [2, 2, 2])  // (3 + 1) / 2 from the second attempt
         XCTAssertEqual(good.recorded.fits.count, 2)
-        XCTAssertTrue(logs.contains("only 1 result(s), fewer than minFitClients = 2"), "\(logs.all)")
-        XCTAssertTrue(logs.contains("retrying (attempt 2 of 2)"), "\(logs.all)")
+        XCTAssertTrue(logs.contains("only 1 result(s), fewer than minFitClients = 2"), "\(logs.text)")
+        XCTAssertTrue(logs.contains("retrying (attempt 2 of 2)"), "\(logs.text)")
     }
 
     func testWaitingForTooFewClientsEndsWithAClearError() async throws {

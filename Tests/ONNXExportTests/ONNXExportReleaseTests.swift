@@ -1,6 +1,7 @@
 // `flwr export --format onnx` end to end on real data: `flwr train` trains cnn4 and a JSON-spec
 // network briefly on Fashion-MNIST, `flwr export` writes ONNX, and onnxruntime (a peer nobody
 // here wrote) gets our own logits within 1e-4 on 500 real test images; onnx.checker accepts the files.
+import TestSupport
 import CIFARLoader
 import CNNModel
 import FlowerLearning
@@ -42,7 +43,7 @@ final class ONNXExportReleaseTests: XCTestCase {
 
     /// A spec with GroupNorm, a residual block, both pools and dropout.
     func testSpecNetworkExportMatchesOurLogitsInOnnxruntime() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         let json = """
             [{"type": "conv2d", "out_channels": 8, "kernel_size": 5, "padding": 2},
              {"type": "groupnorm", "num_groups": 2}, {"type": "relu"},
@@ -61,7 +62,7 @@ final class ONNXExportReleaseTests: XCTestCase {
     /// split) learns, `flwr export --input 5` writes an [N, 5] model, and onnxruntime gives our
     /// logits on the held-out rows.
     func testTabularMLPFederatedThenExported() throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try runPython("""
             import numpy as np
             rng = np.random.default_rng(3)
@@ -102,7 +103,7 @@ final class ONNXExportReleaseTests: XCTestCase {
     }
 
     private func check(model: [String], selection: ModelSelection) throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
         _ = try flwr(["train"] + model + ["--epochs", "1", "--max-train-examples", "2000", "--lr", "0.05",
                                           "--model-out", dir + "/model.npz", "--threads", "2"])
         let printed = try flwr(["export", "--format", "onnx"] + model + ["--weights", dir + "/model.npz",

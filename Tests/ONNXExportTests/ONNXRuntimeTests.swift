@@ -2,6 +2,7 @@
 // inference) accepts them, and onnxruntime's outputs match a numpy evaluation of the same
 // network (PyTorch semantics: NCHW, cross-correlation, floor-mode pools, GroupNorm with biased
 // variance) within 1e-4. Every layer kind is in the network below.
+import TestSupport
 import CNNModel
 import Foundation
 @testable import ONNXExport
@@ -79,7 +80,7 @@ final class ONNXRuntimeTests: XCTestCase {
     }
 
     private func check(spec: NetworkSpec, json: String, input: TensorShape, classes: Int) throws {
-        let dir = try temporaryFolder(self)
+        let dir = try temporaryFolder()
                 let layers = try spec.resolve(input: input, classes: classes)
         let count = NetworkSpec.parameterEntries(layers).reduce(0) { $0 + $1.count }
         let params = pseudoRandom(count, seed: 11)

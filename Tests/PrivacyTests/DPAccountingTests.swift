@@ -1,34 +1,14 @@
 // The accountant against Google's dp-accounting (pip `dp-accounting==0.6.0`, installed by
 // scripts/test-peers), on a grid of sampling rates, noise multipliers, rounds and δ.
 import Foundation
+import TestSupport
 import Testing
 @testable import Privacy
-
-/// Runs `python3 -c script` with `input` on stdin; returns stdout, or the error output on failure.
-func runPython(_ script: String, input: String = "") throws -> (status: Int32, out: String, err: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["python3", "-c", script]
-    let inPipe = Pipe(), outPipe = Pipe()
-    let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("privacy-py-\(UUID().uuidString).err")
-    _ = FileManager.default.createFile(atPath: errFile.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: errFile) }
-    p.standardInput = inPipe
-    p.standardOutput = outPipe
-    p.standardError = try FileHandle(forWritingTo: errFile)
-    try p.run()
-    inPipe.fileHandleForWriting.write(Data(input.utf8))
-    try inPipe.fileHandleForWriting.close()
-    let out = String(decoding: outPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    let err = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
-    return (p.terminationStatus, out, err)
-}
 
 /// Fails the calling test, naming the fix, when `import dp_accounting` does not work.
 func requireDPAccounting() throws {
     let probe = try runPython("import dp_accounting")
-    #expect(probe.status == 0, "dp_accounting 0.6.0 is not importable (\(probe.err)): run scripts/test-peers")
+    #expect(probe.status == 0, "dp_accounting 0.6.0 is not importable (\(probe.stderr)): run scripts/test-peers")
 }
 
 @Suite("RDP accountant against dp-accounting 0.6.0")
@@ -70,9 +50,9 @@ struct DPAccountingTests {
         }.joined(separator: ",")
         input += "]"
         let result = try runPython(script, input: input)
-        try #require(result.status == 0, "dp-accounting script failed: \(result.err)")
+        try #require(result.status == 0, "dp-accounting script failed: \(result.stderr)")
         struct Row: Decodable { let rdp: [Double?]; let epsilon: Double; let order: Double }
-        let rows = try JSONDecoder().decode([Row].self, from: Data(result.out.utf8))
+        let rows = try JSONDecoder().decode([Row].self, from: Data(result.stdout.utf8))
         try #require(rows.count == cases.count)
         for (c, row) in zip(cases, rows) {
             let q = c["q"]!, z = c["z"]!, t = Int(c["t"]!), delta = c["delta"]!

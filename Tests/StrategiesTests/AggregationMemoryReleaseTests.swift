@@ -1,3 +1,4 @@
+import TestSupport
 import FedAvg
 import FlowerCore
 import Foundation
@@ -46,17 +47,11 @@ final class AggregationMemoryReleaseTests: XCTestCase {
         let modelMB = Double(4 * Self.modelSize) / 1e6
         var growth: [String: Double] = [:]
         for name in Self.strategyNames {
-            let child = Process()
-            child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
-            child.arguments = ["StrategiesTests.AggregationMemoryReleaseTests/testOrderStatisticStrategiesBufferTheRoundAndStreamingOnesDoNot"]
-            child.environment = ProcessInfo.processInfo.environment.merging([Self.childVariable: name]) { $1 }
-            let pipe = Pipe()
-            child.standardOutput = pipe
-            child.standardError = pipe
-            try child.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            child.waitUntilExit()
-            XCTAssertEqual(child.terminationStatus, 0, output)
+            let run = try runProgram(CommandLine.arguments[0],
+                                     ["StrategiesTests.AggregationMemoryReleaseTests/testOrderStatisticStrategiesBufferTheRoundAndStreamingOnesDoNot"],
+                                     environment: ProcessInfo.processInfo.environment.merging([Self.childVariable: name]) { $1 })
+            let output = run.output
+            XCTAssertEqual(run.status, 0, output)
             guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("aggregation memory: \(name) ") }) else {
                 XCTFail("no measurement for \(name) in:\n\(output)")
                 continue

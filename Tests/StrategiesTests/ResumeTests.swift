@@ -1,3 +1,4 @@
+import TestSupport
 import FedAvg
 import FlowerCore
 import Foundation
@@ -15,13 +16,13 @@ final class TowardsTarget: ClientProxy {
         self.target = target
         self.examples = examples
     }
-    func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes { throw StubError() }
+    func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes { throw TestFailure("not called") }
     func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes {
         var p = ins.parameters
         for i in p.values.indices { p.values[i] += (target[i] - p.values[i]) / 2 }
         return FitRes(round: ins.round, parameters: p, numExamples: examples)
     }
-    func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes { throw StubError() }
+    func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes { throw TestFailure("not called") }
     func finish(roundsCompleted: Int, reason: String) async {}
     func reconnect(seconds: Int, reason: String) async {}
 }

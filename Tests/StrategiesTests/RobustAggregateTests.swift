@@ -1,3 +1,4 @@
+import TestSupport
 import FedAvg
 import FlowerCore
 import Strategies

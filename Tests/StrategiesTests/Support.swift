@@ -1,20 +1,7 @@
 import FedAvg
 import FlowerCore
 import Strategies
-
-/// A client proxy that is only an identity (the aggregators never call it).
-final class StubClient: ClientProxy {
-    let id: String
-    let partition: Int? = nil
-    init(_ id: String) { self.id = id }
-    func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes { throw StubError() }
-    func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes { throw StubError() }
-    func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes { throw StubError() }
-    func finish(roundsCompleted: Int, reason: String) async {}
-    func reconnect(seconds: Int, reason: String) async {}
-}
-
-struct StubError: Error {}
+import TestSupport
 
 /// One tensor `w` holding `v`.
 func flat(_ v: [Float]) -> Parameters {

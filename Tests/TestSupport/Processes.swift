@@ -1,0 +1,114 @@
+// Running other programs from tests: a command to completion (its two streams captured apart), a
+// Python peer, and a long-running child (flwr server/client) whose output goes to a log file.
+import Foundation
+import Synchronization
+
+/// What a finished program left: its exit status and both output streams.
+public struct ProgramOutput: Sendable {
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+    /// Both streams, stdout first (what a person would read).
+    public var output: String { stdout + stderr }
+}
+
+/// Runs `executable` (a path, or a name looked up on PATH through /usr/bin/env) with `arguments`
+/// to completion. Both streams go to temporary files, so a chatty program cannot fill a pipe and
+/// block; `input` is written to its standard input.
+public func runProgram(_ executable: String, _ arguments: [String], input: String? = nil,
+                       environment: [String: String]? = nil, directory: String? = nil) throws -> ProgramOutput {
+    let process = Process()
+    if executable.hasPrefix("/") {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+    } else {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [executable] + arguments
+    }
+    if let environment { process.environment = environment }
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-run-\(UUID().uuidString)")
+    let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
+    FileManager.default.createFile(atPath: outURL.path, contents: nil)
+    FileManager.default.createFile(atPath: errURL.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: outURL); try? FileManager.default.removeItem(at: errURL) }
+    let outHandle = try FileHandle(forWritingTo: outURL), errHandle = try FileHandle(forWritingTo: errURL)
+    process.standardOutput = outHandle
+    process.standardError = errHandle
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+    try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
+    process.waitUntilExit()
+    try outHandle.close(); try errHandle.close()
+    return ProgramOutput(status: process.terminationStatus,
+                         stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+}
+
+/// Runs `python3 -c script` (stdin: `input`).
+public func runPython(_ script: String, input: String? = nil) throws -> ProgramOutput {
+    try runProgram("python3", ["-c", script], input: input)
+}
+
+/// Whether `python3` can import every module (the peers scripts/test-peers installs).
+public func pythonCanImport(_ modules: [String]) -> Bool {
+    (try? runPython("import " + modules.joined(separator: ", ")).status) == 0
+}
+
+/// A program started in the background, its stdout and stderr appended to `logPath`. Waiting
+/// uses the process's termination notification, not polling.
+public final class ChildProcess: Sendable {
+    public let logPath: String
+    private let process: Mutex<Process>
+    private let exited = DispatchSemaphore(value: 0)
+
+    public init(_ executable: String, _ arguments: [String], log: String, environment: [String: String]? = nil) throws {
+        logPath = log
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
+        if let environment { p.environment = environment }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        let exited = self.exited
+        p.terminationHandler = { _ in exited.signal() }
+        process = Mutex(p)
+        try p.run()
+    }
+
+    /// Everything the child has written so far.
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    public var pid: Int32 { process.withLock { $0.processIdentifier } }
+    public var isRunning: Bool { process.withLock { $0.isRunning } }
+
+    /// Waits up to `seconds` for the child to exit; kills it (SIGKILL) past that and returns nil,
+    /// else its exit status.
+    public func wait(seconds: Double) -> Int32? {
+        if exited.wait(timeout: .now() + seconds) == .timedOut {
+            kill(pid, SIGKILL)
+            exited.wait()
+            exited.signal()
+            return nil
+        }
+        exited.signal()   // later waits return at once
+        return process.withLock { $0.terminationStatus }
+    }
+
+    /// Sends `signal` (e.g. SIGTERM) to the child.
+    public func send(_ signal: Int32) { kill(pid, signal) }
+
+    /// Kills the child if it still runs and waits for it.
+    public func killHard() {
+        guard isRunning else { return }
+        kill(pid, SIGKILL)
+        exited.wait()
+        exited.signal()
+    }
+}
