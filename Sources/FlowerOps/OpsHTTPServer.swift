@@ -135,7 +135,7 @@ final class OpsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(to head: HTTPRequestHead, on loop: any EventLoop) -> EventLoopFuture<OpsResponse> {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-        #if DEBUG
+        #if DEBUG || FLWR_TEST_HOOKS
         if let hook = DebugHooks.response(method: head.method, uri: head.uri, path: path, group: endpoints.liveness.group, loop: loop) { return hook }
         #endif
         guard head.method == .GET || head.method == .HEAD else {
@@ -179,11 +179,12 @@ final class OpsHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-#if DEBUG
-/// Test-only hooks, compiled into debug builds only and answered only when the process runs with
+#if DEBUG || FLWR_TEST_HOOKS
+/// Test-only hooks, compiled into debug builds and into the build scripts/test makes (`-D
+/// FLWR_TEST_HOOKS`), never into a plain release build, and answered only when the process runs with
 /// FLWR_DEBUG_HOOKS=1: `POST /debug/block-event-loops?seconds=N` blocks every event loop of the
 /// process except the one serving this listener for N seconds (at most 300), as a handler stuck in
-/// a blocking call would, so a test can watch /healthz turn 503. Release builds have no such path.
+/// a blocking call would, so a test can watch /healthz turn 503. Shipped builds have no such path.
 enum DebugHooks {
     static var enabled: Bool { ProcessInfo.processInfo.environment["FLWR_DEBUG_HOOKS"] == "1" }
 
