@@ -17,8 +17,8 @@
 // - The PRG is AES-256-CTR (see `MaskStream`), keys derived by HKDF-SHA256 bound to round and pair.
 import Crypto
 
-public struct SecAggClient {
-    enum State: String {
+public struct SecAggClient: Sendable {
+    enum State: String, Sendable {
         case awaitingNeighbourKeys = "awaiting neighbour keys"
         case awaitingShares = "awaiting forwarded shares"
         case readyToMask = "ready to mask its update"

@@ -28,7 +28,7 @@ public struct SecAggResult: Sendable, Equatable {
     public var quantizationErrorBound: Double
 }
 
-public struct SecAggServer {
+public struct SecAggServer: Sendable {
     public enum Phase: String, Sendable {
         case collectingKeys = "collecting public keys"
         case collectingShares = "collecting encrypted shares"
