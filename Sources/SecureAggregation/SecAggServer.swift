@@ -265,8 +265,14 @@ public struct SecAggServer: Sendable {
         var recovered = 0
         for j in u2 {
             let owner = UInt32(j)
-            let shares = Array((sentMaskedInput[j] ? seedShares[j] : keyShares[j]).prefix(t))
-            guard let secret = Shamir.reconstruct(xs: shares.map(\.x), ys: shares.map(\.values)) else {
+            let all = sentMaskedInput[j] ? seedShares[j] : keyShares[j]
+            let shares = Array(all.prefix(t))
+            // A share beyond the t used must lie on the same polynomial: a holder that sent a wrong
+            // share is caught here when one more share is available (the mask key is also checked
+            // against its public key below; a seed has nothing else to check against).
+            let consistent = all.count == t
+                || Shamir.isConsistent(xs: shares.map(\.x), ys: shares.map(\.values), x: all[t].x, y: all[t].values)
+            guard consistent, let secret = Shamir.reconstruct(xs: shares.map(\.x), ys: shares.map(\.values)) else {
                 throw fail(.reconstructionFailed(client: owner, secret: sentMaskedInput[j] ? "self-mask seed" : "mask key"))
             }
             if sentMaskedInput[j] {

@@ -119,6 +119,24 @@ public enum Shamir {
         }
     }
 
+    /// Whether the share `(x, y)` lies on the polynomials through the shares at `xs` (degree
+    /// `xs.count − 1`): a share beyond the threshold that checks the others. λ_i(x) = Π_{j≠i} (x − x_j)/(x_i − x_j).
+    static func isConsistent(xs: [UInt64], ys: [[UInt64]], x: UInt64, y: [UInt64]) -> Bool {
+        let weights = xs.indices.map { i in
+            var num: UInt64 = 1, den: UInt64 = 1
+            for j in xs.indices where j != i {
+                num = Field61.mul(num, Field61.sub(x, xs[j]))
+                den = Field61.mul(den, Field61.sub(xs[i], xs[j]))
+            }
+            return Field61.mul(num, Field61.inverse(den))
+        }
+        return (0..<elementsPerShare).allSatisfy { e in
+            var acc: UInt64 = 0
+            for (i, w) in weights.enumerated() { acc = Field61.add(acc, Field61.mul(w, ys[i][e])) }
+            return acc == y[e]
+        }
+    }
+
     /// The 32-byte secret from `threshold` shares, or nil when they do not decode to one.
     static func reconstruct(xs: [UInt64], ys: [[UInt64]]) -> [UInt8]? {
         bytes(of: reconstructElements(xs: xs, ys: ys))

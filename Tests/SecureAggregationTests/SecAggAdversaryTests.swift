@@ -48,6 +48,20 @@ struct SecAggAdversaryTests {
         #expect(response.seedShares.count == d.requests[0]!.seedSharesOf.count)
     }
 
+    /// A holder that reveals a wrong seed share is caught by the share beyond the threshold: the round
+    /// fails naming the owner, and nothing is returned.
+    @Test func aWrongShareFailsTheRoundInsteadOfCorruptingTheSum() throws {
+        var d = try Self.roundAtUnmasking()
+        for (i, r) in d.requests.sorted(by: { $0.key < $1.key }) {
+            var response = try d.clients[i]!.unmask(r)
+            if i == 0 { response.seedShares[0].values[2] = Field61.add(response.seedShares[0].values[2], 1) }
+            try d.server.receive(response)
+        }
+        let owner = d.requests[0]!.seedSharesOf[0]
+        #expect(throws: SecAggError.reconstructionFailed(client: owner, secret: "self-mask seed")) { _ = try d.server.finish() }
+        #expect(d.server.phase == .failed)
+    }
+
     @Test func replayedMessagesAreRefusedAndDoNotChangeTheSum() throws {
         var d = try RoundDriver(config: Self.config, numClients: 8, vectorLength: 8)
         try d.exchangeKeys()

@@ -41,6 +41,14 @@ struct ShamirTests {
         #expect(got == [1234, 0, 0, 0, 0])
     }
 
+    /// A share beyond the threshold checks the others: (3, 1732) lies on 1234 + 166x, (3, 1733) does not.
+    @Test func extraShareChecksConsistency() {
+        let ys: [[UInt64]] = [[1400, 0, 0, 0, 0], [1566, 0, 0, 0, 0]]
+        #expect(Shamir.isConsistent(xs: [1, 2], ys: ys, x: 3, y: [1732, 0, 0, 0, 0]))
+        #expect(!Shamir.isConsistent(xs: [1, 2], ys: ys, x: 3, y: [1733, 0, 0, 0, 0]))
+        #expect(!Shamir.isConsistent(xs: [1, 2], ys: ys, x: 3, y: [1732, 0, 0, 1, 0]))
+    }
+
     /// f(x) = (p − 1) + (p − 1)x + 2x² at x = 2: −1 − 2 + 8 = 5; at x = 5: −1 − 5 + 50 = 44;
     /// at x = 7: −1 − 7 + 98 = 90. Lagrange over {2, 5, 7} gives back p − 1 (wrap-around on both sides).
     @Test func degreeTwoWithWrapAroundByHand() {
