@@ -154,6 +154,8 @@ let package = Package(
         ]),
         /// `flwr deploy`'s FLDeployment descriptor → Kubernetes objects (YAML in and out).
         .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
+        /// Secure aggregation (SecAgg+): client and server state machines with no I/O, over swift-crypto.
+        .target(name: "SecureAggregation", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
             "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat", "FlowerTLS",
@@ -211,6 +213,9 @@ let package = Package(
         ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg", "TestSupport"]),
+        .testTarget(name: "SecureAggregationTests", dependencies: [
+            "SecureAggregation", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .testTarget(name: "FlowerLearningTests", dependencies: [
             "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
         ]),
