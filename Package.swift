@@ -6,6 +6,10 @@ import PackageDescription
 /// (linking `:libX.a` by file name makes the linker take the archive over the .so). Both archives come with the Debian -dev packages.
 let protobufCArchive: LinkerSetting = .linkedLibrary(":libprotobuf-c.a")
 let zlibArchive: LinkerSetting = .linkedLibrary(":libz.a")
+/// Dependencies (grpc-swift-nio-transport, swift-nio-extras) link `-lz`, which would pull in
+/// libz.so: this folder, first on the library path, holds a linker script named libz.so that
+/// links the static archive instead (Sources/CZlib/link/libz.so).
+let zlibStatic: LinkerSetting = .unsafeFlags(["-L" + Context.packageDirectory + "/Sources/CZlib/link"])
 
 let package = Package(
     name: "flwr",
@@ -54,7 +58,7 @@ let package = Package(
         /// zlib (Debian zlib1g-dev), with the init macros wrapped as inline functions.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         /// Swift wrapper over zlib shared by the wire (frame compression) and the loaders (.gz).
-        .target(name: "FlowerZlib", dependencies: ["CZlib"], linkerSettings: [zlibArchive]),
+        .target(name: "FlowerZlib", dependencies: ["CZlib"], linkerSettings: [zlibArchive, zlibStatic]),
 
         // MARK: Swift modules
         /// Primitives every layer shares and none owns: the seeded SplitMix64, Duration in seconds.
@@ -212,6 +216,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
+        /// The image built by scripts/image and run with podman as `flwr deploy`'s manifests start
+        /// the pods (reads the rendered YAML with Yams; runs the release flwr binary).
+        .testTarget(name: "FlowerContainerTests", dependencies: [.product(name: "Yams", package: "Yams")]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg", "TestSupport"]),
         .testTarget(name: "SecureAggregationTests", dependencies: [
             "SecureAggregation", .product(name: "Crypto", package: "swift-crypto"),

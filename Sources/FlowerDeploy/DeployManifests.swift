@@ -74,6 +74,9 @@ enum DeployLayout {
     static let checkpointStorage = "1Gi"
     /// --http-port of every pod: /healthz, /readyz and /metrics (FlowerOps).
     static let httpPort = 9090
+    /// Seconds between SIGTERM and SIGKILL (Kubernetes' default, written out so the contract is
+    /// visible in the manifests and a container runtime started from them uses the same).
+    static let terminationGracePeriod = 30
 }
 
 /// Renders every object of `deployment`, in the order `kubectl apply` should create them
@@ -263,12 +266,16 @@ struct ManifestRenderer {
         ]
     }
 
-    /// No privilege escalation, read-only root filesystem, no capabilities.
+    /// No privilege escalation, read-only root filesystem, no capabilities; non-root and the
+    /// runtime's seccomp profile again at the container (as Flower's Helm chart sets them), so the
+    /// container stays restricted when a policy engine or an edit replaces the pod's context.
     var containerSecurity: YAMLValue {
         .map([
                 ("allowPrivilegeEscalation", .bool(false)),
                 ("readOnlyRootFilesystem", .bool(true)),
+                ("runAsNonRoot", .bool(true)),
                 ("capabilities", .map([("drop", .list([.string("ALL")]))])),
+                ("seccompProfile", .map([("type", .string("RuntimeDefault"))])),
         ])
     }
 
@@ -283,6 +290,8 @@ struct ManifestRenderer {
             // No API access, and no Service variables whose names could collide with FLWR_*.
             ("automountServiceAccountToken", .bool(false)),
             ("enableServiceLinks", .bool(false)),
+            // SIGTERM, then SIGKILL after this long: flwr stops within it keeping its checkpoint.
+            ("terminationGracePeriodSeconds", .int(DeployLayout.terminationGracePeriod)),
             ("securityContext", .map([
                 ("runAsNonRoot", .bool(true)),
                 ("runAsUser", .int(DeployLayout.user)),
