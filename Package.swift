@@ -1,9 +1,9 @@
 // swift-tools-version:6.1
-// flwr: federated learning in one Swift binary. Module graph: ../shared/DESIGN.md ("Modules").
+// flwr: federated learning in one Swift binary. The module graph is drawn in README.md ("How it is built").
 import PackageDescription
 
 /// Static archives of the C libraries, so the shipped binary needs no libprotobuf-c/libz .so
-/// (../shared/FACTS.md, "Static linking"). Both archives come with the Debian -dev packages.
+/// (linking `:libX.a` by file name makes the linker take the archive over the .so). Both archives come with the Debian -dev packages.
 let protobufCArchive: LinkerSetting = .linkedLibrary(":libprotobuf-c.a")
 let zlibArchive: LinkerSetting = .linkedLibrary(":libz.a")
 

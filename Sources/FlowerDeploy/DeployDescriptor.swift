@@ -1,5 +1,5 @@
 // The FLDeployment descriptor `flwr deploy` reads: kubeFlower's custom resource (apiVersion
-// flwr.dev/v1), with its fields and the operator's defaults (../shared/KUBEFLOWER.md), read
+// flwr.dev/v1), with its fields and the operator's defaults (kubeFlower's FLDeployment CRD and operator), read
 // strictly: an unknown field, a wrong type or an impossible value is an error naming its path.
 import Foundation
 import Yams

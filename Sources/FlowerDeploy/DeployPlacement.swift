@@ -1,4 +1,4 @@
-// The descriptor fields that put each client where its data lives (issue 18): spec.client.data
+// The descriptor fields that put each client where its data lives: spec.client.data
 // (a hostPath on every node, or one PersistentVolumeClaim per client), placement (one
 // nodeSelector/affinity for all clients or one per client index), tolerations, resources,
 // priorityClassName, restartPolicy (Job or StatefulSet) and allowSharedNodes. Read as strictly as

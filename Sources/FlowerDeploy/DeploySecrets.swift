@@ -1,4 +1,4 @@
-// Credentials for a deployment (issue 13, "secure by default"): a Secret with a random auth token
+// Credentials for a deployment ("secure by default"): a Secret with a random auth token
 // for every pod, and with `spec.tls: true` (the default) TLS 1.3 material: either the CA, server
 // and per-client certificates made by `flwr deploy` itself (Secrets NAME-server-tls and
 // NAME-client-tls), or with --cert-manager ISSUER cert-manager `Certificate` objects whose Secrets

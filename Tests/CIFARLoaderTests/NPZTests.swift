@@ -15,7 +15,7 @@ func runNumpy(_ script: String, _ test: XCTestCase) throws -> String {
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     let errText = String(decoding: stderr, as: UTF8.self)
-    if errText.contains("No module named 'numpy'") { throw XCTSkip("numpy missing: pip install numpy") }
+    if errText.contains("No module named 'numpy'") { throw XCTSkip("numpy missing: run scripts/test-peers") }
     XCTAssertEqual(process.terminationStatus, 0, "python failed: \(errText)")
     return String(decoding: stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// What an authenticated but hostile client can send: every value it controls is bounded before
-/// use, and nothing it sends can trap the server (issue 14, "Fix first").
+/// use, and nothing it sends can trap the server.
 @Suite struct HostileAnswerTests {
     private func manager(_ clients: [FakeClient]) -> InMemoryClientManager {
         let m = InMemoryClientManager()

@@ -3,7 +3,7 @@
 import XCTest
 @testable import FlowerDeploy
 
-/// kubeFlower's example descriptor, verbatim (../shared/KUBEFLOWER.md).
+/// kubeFlower's example descriptor, verbatim (from its README's FLDeployment example).
 let kubeFlowerExample = """
     apiVersion: flwr.dev/v1
     kind: FLDeployment

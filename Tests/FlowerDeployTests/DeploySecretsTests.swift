@@ -1,4 +1,4 @@
-// Credentials in the rendered objects (issue 13): a token Secret for everyone, TLS Secrets or
+// Credentials in the rendered objects: a token Secret for everyone, TLS Secrets or
 // cert-manager Certificates, mounted read-only, and only paths in the ConfigMaps.
 import XCTest
 import Yams

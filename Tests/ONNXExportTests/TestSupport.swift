@@ -1,9 +1,9 @@
-// Shared helpers: a Python peer (numpy, onnx, onnxruntime: installed with pip when missing).
+// Shared helpers: a Python peer (numpy, onnx, onnxruntime: installed by scripts/test-peers).
 import Foundation
 import XCTest
 
-/// Runs `script` with python3 after making sure numpy, onnx and onnxruntime import (pip
-/// installs them otherwise, as scripts/test does); returns stdout, fails the test on a non-zero exit.
+/// Runs `script` with python3 once numpy, onnx and onnxruntime import (skips the test, naming
+/// scripts/test-peers, when they do not); returns stdout, fails the test on a non-zero exit.
 func runPython(_ script: String, _ test: XCTestCase, file: StaticString = #filePath, line: UInt = #line) throws -> String {
     func run(_ args: [String]) throws -> (Int32, String, String) {
         let process = Process()
@@ -17,7 +17,7 @@ func runPython(_ script: String, _ test: XCTestCase, file: StaticString = #fileP
         return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
     if try run(["python3", "-c", "import numpy, onnx, onnxruntime"]).0 != 0 {
-        _ = try run(["python3", "-m", "pip", "install", "--quiet", "numpy", "onnx", "onnxruntime"])
+        throw XCTSkip("numpy, onnx and onnxruntime must import: run scripts/test-peers")
     }
     let (status, out, err) = try run(["python3", "-c", script])
     XCTAssertEqual(status, 0, "python failed:\n\(err)", file: file, line: line)

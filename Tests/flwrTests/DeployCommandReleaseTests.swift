@@ -39,11 +39,10 @@ final class DeployCommandReleaseTests: XCTestCase {
                       stderr: try String(contentsOf: errPath, encoding: .utf8))
     }
 
-    /// python3 with kubernetes-validate importable (installed with pip if missing).
+    /// python3 with kubernetes-validate importable (scripts/test-peers installs it); skips otherwise.
     private func ensureValidator() throws {
         if try run("/usr/bin/env", ["python3", "-c", "import kubernetes_validate"]).status == 0 { return }
-        let install = try run("/usr/bin/env", ["python3", "-m", "pip", "install", "--quiet", Self.validator])
-        XCTAssertEqual(install.status, 0, "pip install \(Self.validator) failed:\n\(install.stderr)")
+        throw XCTSkip("\(Self.validator) is not importable: run scripts/test-peers")
     }
 
     /// Validates the files strictly against each Kubernetes version; returns the validator's output.
@@ -87,7 +86,7 @@ final class DeployCommandReleaseTests: XCTestCase {
         XCTAssertEqual(committed, withoutSecrets(rendered.stdout), "regenerate deploy/examples/rendered.yaml (deploy/README.md)")
     }
 
-    /// The cloud–edge forms (issue 18), each rendered by the binary and validated strictly against
+    /// The cloud–edge forms, each rendered by the binary and validated strictly against
     /// both Kubernetes versions: every object named must pass in each.
     func testEdgeFormsValidateAgainstKubernetesSchemas() throws {
         func descriptor(_ name: String, client: String, server: String = "rounds: 3") -> String {

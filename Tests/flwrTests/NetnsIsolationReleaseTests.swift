@@ -30,7 +30,7 @@ final class NetnsIsolationReleaseTests: XCTestCase {
         XCTAssertTrue(text.contains("federation completed"), text)
     }
 
-    /// Edge sites (issue 18): each client host reads its own folder (an .npz of a Dirichlet split
+    /// Edge sites: each client host reads its own folder (an .npz of a Dirichlet split
     /// written beforehand) with no partition flags; the server host holds no dataset; the tcpdump
     /// capture on the server's interface holds parameter messages only and no training image.
     func testClientsOnTheirOwnDataSendParametersOnly() throws {
