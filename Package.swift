@@ -206,7 +206,7 @@ let package = Package(
         .testTarget(name: "flwrTests", dependencies: ["flwr"]),
         .testTarget(name: "PrivacyTests", dependencies: ["Privacy", "FlowerCore", "FedAvg"]),
         .testTarget(name: "FlowerLearningTests", dependencies: [
-            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", "Privacy", .product(name: "Logging", package: "swift-log"),
         ]),
     ],
     swiftLanguageModes: [.v6]

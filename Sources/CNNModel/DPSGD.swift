@@ -82,13 +82,14 @@ public struct DPSGDResult: Sendable, Equatable {
 }
 
 /// Runs `steps` DP-SGD steps of `model` on `count` examples (NCHW `images`, `labels`), the
-/// momentum buffer zeroed first; `adjustGradients(grads, params)` runs after the noise, before
+/// momentum buffer zeroed first (unless `freshMomentum` is false); `adjustGradients(grads, params)` runs after the noise, before
 /// each SGD step (e.g. FedProx's proximal term, which depends on no example); `progress` after
-/// every step.
+/// every step. `freshMomentum: false` keeps the momentum of the previous call (one run split
+/// into epochs).
 public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
                        steps: Int, settings: DPSGDSettings, sgd: SGDConfig, random: any DPSGDRandomSource,
                        adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)? = nil,
-                       progress: ((DPSGDProgress) -> Void)? = nil) throws -> DPSGDResult {
+                       progress: ((DPSGDProgress) -> Void)? = nil, freshMomentum: Bool = true) throws -> DPSGDResult {
     try settings.validate()
     guard steps >= 0 else { throw CNNError.invalidArgument(name: "steps", value: steps) }
     for (name, v) in [("learningRate", sgd.learningRate), ("momentum", sgd.momentum),
@@ -107,7 +108,7 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
     }
     let chunk = min(settings.physicalBatch, count), parameters = model.parameterCount
     model.reserve(batch: chunk)
-    model.resetMomentum()
+    if freshMomentum { model.resetMomentum() }
     var batchImages = [Float](repeating: 0, count: chunk * imageSize)
     var batchLabels = [Int32](repeating: 0, count: chunk)
     var norms = [Float](repeating: 0, count: chunk)

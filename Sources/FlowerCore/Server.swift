@@ -96,6 +96,10 @@ public struct FitSummary: Sendable {
 /// answers, so `history.jsonl` can record which sampled clients were malicious.
 public let attackMetricKey = "attack"
 
+/// The fit-metric key a record-level DP-SGD site sets to the ε it has spent so far (at its δ,
+/// `dp_sgd_delta`): the server records it per site (`RoundRecord.siteEpsilon`).
+public let siteEpsilonMetricKey = "dp_sgd_epsilon"
+
 /// The federated server loop (Flower's `Server.fit`): wait for clients, then per round sample,
 /// fit in parallel under a deadline, aggregate as results arrive, evaluate, record, checkpoint.
 public final class Server: Sendable {
@@ -319,10 +323,12 @@ public final class Server: Sendable {
             var aggregator = strategy.makeFitAggregator(FitRoundContext(round: round, parameters: parameters, state: state))
             var norms: [(client: String, norm: Double)] = []
             var malicious: [String] = []
+            var siteEpsilon: [String: Double] = [:]
             var failures = await FanOut.run(fitCalls, timeout: timeout,
                                             call: { try await $0.fit($1, timeout: $2) },
                                             onAnswer: { client, raw throws(ClientFailure) in
                 if case .string = raw.metrics[attackMetricKey] { malicious.append(client.id) }
+                if let e = raw.metrics[siteEpsilonMetricKey]?.doubleValue, e.isFinite, e >= 0 { siteEpsilon[client.id] = e }
                 let (res, norm) = try screenFit(raw, from: client, global: parameters, previousOutlier: previousOutlier)
                 try aggregator.add(res, from: client)
                 if let norm { norms.append((client.id, norm)) }
@@ -382,7 +388,8 @@ public final class Server: Sendable {
                 bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut,
                 fitMetrics: aggregated.metrics, centralMetrics: central?.metrics ?? [:],
                 federatedLoss: federated.loss, federatedMetrics: federated.metrics,
-                malicious: malicious.isEmpty ? nil : malicious.sorted(), privacy: aggregated.privacy)
+                malicious: malicious.isEmpty ? nil : malicious.sorted(), privacy: aggregated.privacy,
+                siteEpsilon: siteEpsilon.isEmpty ? nil : siteEpsilon)
             return RoundOutcome(aggregate: aggregated, record: record, outlier: outlier)
         }
         throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
@@ -403,7 +410,10 @@ public final class Server: Sendable {
         func mb(_ b: UInt64) -> String {
             b < 10_000 ? "\(b) B" : String(format: "%.2f MB", Double(b) / 1_000_000)
         }
-        let dp = r.privacy.map { ", ε \(num($0.epsilon)) at δ \($0.delta)" } ?? ""
+        var dp = r.privacy.map { ", ε \(num($0.epsilon)) at δ \($0.delta)" } ?? ""
+        if let sites = r.siteEpsilon {
+            dp += ", DP-SGD ε per site: " + sites.sorted { $0.key < $1.key }.map { "\($0.key) \(num($0.value))" }.joined(separator: ", ")
+        }
         return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
             + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp
     }

@@ -69,6 +69,8 @@ public struct DPSGDEpochReport: Sendable, Equatable {
     public var epoch: Int
     /// Steps taken in it (fewer than planned when the target ε stopped it).
     public var steps: Int
+    /// Examples its Poisson samples drew.
+    public var examples: Int
     /// ε spent after it, at the plan's δ.
     public var epsilon: Double
     /// Mean training loss over its sampled examples.
@@ -77,35 +79,62 @@ public struct DPSGDEpochReport: Sendable, Equatable {
     public var clippedFraction: Double
 }
 
-/// Centralised DP-SGD over a whole dataset: `plan.epochs` epochs (stopping before the first step
-/// that would take ε past `targetEpsilon` when σ was given as well), `onEpoch` after each.
-/// Returns the reports.
-public func trainDPSGDEpochs(_ model: any Model, images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
-                             plan: DPSGDPlan, options: DPSGDOptions, sgd: SGDConfig, random: any DPSGDRandomSource,
-                             onEpoch: ((DPSGDEpochReport) -> Void)? = nil) throws -> [DPSGDEpochReport] {
-    var allowed = plan.steps
-    if let target = options.targetEpsilon, try plan.epsilon() > target {
-        // The largest step count within the target (ε grows with steps): bisection.
-        var lo = 0, hi = plan.steps
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if try plan.epsilon(afterSteps: mid) <= target { lo = mid } else { hi = mid - 1 }
+/// Centralised DP-SGD over a whole dataset (`flwr train --dp-sgd`), epoch by epoch: the plan's
+/// σ (solved from the target ε when not given, as Opacus's `make_private_with_epsilon`), and
+/// with both σ and a target ε, a stop before the first step that would take ε past the target.
+public final class CentralDPSGD {
+    /// The schedule (q, steps per epoch, epochs, σ, δ).
+    public let plan: DPSGDPlan
+    /// The options given.
+    public let options: DPSGDOptions
+    /// Steps the target ε allows (all planned steps without a target).
+    public let allowedSteps: Int
+    /// Steps taken so far.
+    public private(set) var stepsDone = 0
+    let random: any DPSGDRandomSource
+    var epochsDone = 0
+
+    /// A run of `epochs` epochs over `datasetSize` records in expected batches of `batchSize`.
+    public init(options: DPSGDOptions, datasetSize: Int, batchSize: Int, epochs: Int,
+                random: any DPSGDRandomSource = SecureDPSGDRandom()) throws {
+        self.options = options
+        plan = try options.plan(datasetSize: datasetSize, batchSize: batchSize, epochs: epochs)
+        self.random = random
+        var allowed = plan.steps
+        if let target = options.targetEpsilon, try plan.epsilon() > target {
+            // The largest step count within the target (ε grows with the steps): bisection.
+            var lo = 0, hi = plan.steps
+            while lo < hi {
+                let mid = (lo + hi + 1) / 2
+                if try plan.epsilon(afterSteps: mid) <= target { lo = mid } else { hi = mid - 1 }
+            }
+            allowed = lo
         }
-        allowed = lo
+        allowedSteps = allowed
     }
-    var reports: [DPSGDEpochReport] = [], done = 0
-    for epoch in 1...max(1, plan.epochs) where plan.epochs > 0 {
-        let steps = min(plan.stepsPerEpoch, allowed - done)
-        guard steps > 0 else { break }
+
+    /// One line for the log: σ, C, q, steps and the ε the whole run will reach.
+    public func summary() throws -> String {
+        let eps = try plan.epsilon(afterSteps: allowedSteps)
+        var line = String(format: "DP-SGD: sigma %.4g, C %.4g, q %.4g (Poisson), %d steps/epoch; epsilon %.4g at delta %g after %d steps",
+                          plan.noiseMultiplier, options.maxGradNorm, plan.samplingRate, plan.stepsPerEpoch, eps, plan.delta,
+                          allowedSteps)
+        if allowedSteps < plan.steps { line += " (the target epsilon stops the run before step \(allowedSteps + 1) of \(plan.steps))" }
+        return line
+    }
+
+    /// Trains the next epoch (fewer steps if the target ε is reached within it); nil when the
+    /// target allows no further step.
+    public func epoch(_ model: any Model, images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
+                      sgd: SGDConfig, progress: ((DPSGDProgress) -> Void)? = nil) throws -> DPSGDEpochReport? {
+        let steps = min(plan.stepsPerEpoch, allowedSteps - stepsDone)
+        guard steps > 0 else { return nil }
         let r = try trainDPSGD(model, images: images, labels: labels, steps: steps, settings: options.settings(plan),
-                               sgd: sgd, random: random)
-        done += steps
-        let report = DPSGDEpochReport(epoch: epoch, steps: steps, epsilon: try plan.epsilon(afterSteps: done),
-                                      loss: r.meanLoss, clippedFraction: r.clippedFraction)
-        reports.append(report)
-        onEpoch?(report)
+                               sgd: sgd, random: random, progress: progress, freshMomentum: epochsDone == 0)
+        stepsDone += steps; epochsDone += 1
+        return DPSGDEpochReport(epoch: epochsDone, steps: steps, examples: r.examples, epsilon: try plan.epsilon(afterSteps: stepsDone),
+                                loss: r.meanLoss, clippedFraction: r.clippedFraction)
     }
-    return reports
 }
 
 /// A federated site training with DP-SGD on its own records: every fit is charged to the site's

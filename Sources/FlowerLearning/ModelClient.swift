@@ -51,7 +51,7 @@ public func modelInput(_ dataset: Dataset) -> [Float] {
 
 /// The fit metric carrying a DP-SGD site's ε so far (at its δ, "dp_sgd_delta"): what the server
 /// shows per site, and what Flower's strategies can read from our clients.
-public let dpSGDEpsilonMetric = "dp_sgd_epsilon"
+public let dpSGDEpsilonMetric = siteEpsilonMetricKey
 
 /// A client-side failure, reported to the server as a failed result.
 public enum ClientError: Error, CustomStringConvertible {

@@ -1,6 +1,6 @@
 // Accounting of record-level DP-SGD (Abadi et al. 2016): every step is one Poisson-subsampled
 // Gaussian mechanism on a site's records (rate q = B/n, noise multiplier σ), the steps compose in
-// RDP (RDP.swift, Accountant.swift) and convert to (ε, δ) with the same bound as Opacus's
+// RDP (Opacus's series, OpacusRDP.swift; Accountant.swift) and convert to (ε, δ) with the same bound as Opacus's
 // `RDPAccountant` (`opacus/accountants/analysis/rdp.py`, `get_privacy_spent`). The neighbouring
 // relation is add/remove of one record of the site's data; the sampling must be Poisson, which
 // the engine's `trainDPSGD` does.
@@ -60,12 +60,29 @@ public struct DPSGDPlan: Sendable, Equatable {
     public func solvingNoise(targetEpsilon: Double) throws(PrivacyError) -> DPSGDPlan {
         var plan = self
         plan.noiseMultiplier = try solveNoiseMultiplier(targetEpsilon: targetEpsilon, samplingRate: samplingRate,
-                                                        rounds: steps, delta: delta, orders: opacusRDPOrders)
+                                                        rounds: steps, delta: delta, orders: opacusRDPOrders, series: .opacus)
         return plan
     }
 }
 
 /// ε of `steps` DP-SGD steps at Poisson rate q and noise multiplier σ, at δ (Opacus's orders).
 public func dpSGDEpsilon(samplingRate q: Double, noiseMultiplier z: Double, steps: Int, delta: Double) throws(PrivacyError) -> Double {
-    try computeEpsilon(noiseMultiplier: z, samplingRate: q, rounds: steps, delta: delta, orders: opacusRDPOrders).epsilon
+    try computeEpsilon(noiseMultiplier: z, samplingRate: q, rounds: steps, delta: delta, orders: opacusRDPOrders, series: .opacus).epsilon
+}
+
+/// What `flwr privacy epsilon --mechanism dp-sgd` prints: ε of the plan, or with a target ε the
+/// σ that reaches it and its ε; one JSON object when `json`.
+public func dpSGDEpsilonReport(plan: DPSGDPlan, targetEpsilon: Double?, json: Bool) throws(PrivacyError) -> String {
+    var solved = plan
+    if let t = targetEpsilon { solved = try plan.solvingNoise(targetEpsilon: t) }
+    let eps = try solved.epsilon()
+    func number(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+    if json {
+        return "{\"epsilon\": \(number(eps)), \"delta\": \(number(solved.delta)), \"noise_multiplier\": \(number(solved.noiseMultiplier)), "
+            + "\"sampling_rate\": \(number(solved.samplingRate)), \"steps\": \(solved.steps)}"
+    }
+    var out = targetEpsilon != nil ? String(format: "noise multiplier sigma = %.6g\n", solved.noiseMultiplier) : ""
+    out += String(format: "ε = %.6g at δ = %g after %d DP-SGD steps (%d epochs of %d) at q = %.6g, sigma = %.6g (record-level, Poisson sampling, Opacus's RDP orders)",
+                  eps, solved.delta, solved.steps, solved.epochs, solved.stepsPerEpoch, solved.samplingRate, solved.noiseMultiplier)
+    return out
 }

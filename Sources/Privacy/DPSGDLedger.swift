@@ -62,7 +62,7 @@ public struct DPSGDLedger: Sendable {
     public var steps: Int { entries.reduce(0) { $0 + $1.steps } }
 
     private static func epsilon(_ entries: [Entry], delta: Double) throws(PrivacyError) -> Double {
-        var account = RDPAccountant(orders: opacusRDPOrders)
+        var account = RDPAccountant(orders: opacusRDPOrders, series: .opacus)
         for e in entries { try account.compose(samplingRate: e.samplingRate, noiseMultiplier: e.noiseMultiplier, count: e.steps) }
         return try account.epsilon(delta: delta).epsilon
     }
