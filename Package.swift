@@ -137,7 +137,7 @@ let package = Package(
         /// The glue between federation and models: a FlowerCore `Client` and the server's central
         /// evaluation over any CNNModel `Model`, the model pool and its dedicated compute threads.
         .target(name: "FlowerLearning", dependencies: [
-            "FlowerCore", "CNNModel", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+            "FlowerCore", "CNNModel", "CIFARLoader", "Privacy", .product(name: "Logging", package: "swift-log"),
         ]),
         /// The code protoc-c generates from proto/tensorboard/tensorboard.proto (TensorBoard's Event
         /// and Summary, the subset flwr writes; scripts/gen-proto; committed).
@@ -224,7 +224,7 @@ let package = Package(
             "SecureAggregation", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "FlowerLearningTests", dependencies: [
-            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", .product(name: "Logging", package: "swift-log"),
+            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", "Privacy", .product(name: "Logging", package: "swift-log"),
         ]),
     ],
     swiftLanguageModes: [.v6]

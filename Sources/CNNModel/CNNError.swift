@@ -14,6 +14,8 @@ public enum CNNError: Error, CustomStringConvertible, Equatable {
     case labelOutOfRange(index: Int, label: Int32, classes: Int)
     /// A learning rate, momentum or weight decay that is negative or not finite.
     case invalidHyperparameter(name: String, value: Float)
+    /// A DP-SGD setting out of range (clip norm, noise multiplier, sampling rate).
+    case invalidDPSGDSetting(name: String, value: Double, expected: String)
 
     /// Human-readable description with a remedy.
     public var description: String {
@@ -33,6 +35,8 @@ public enum CNNError: Error, CustomStringConvertible, Equatable {
             return "label \(label) at index \(index) is outside 0..<\(classes); fix the dataset or the class count"
         case let .invalidHyperparameter(name, value):
             return "\(name) = \(value) must be finite and >= 0"
+        case let .invalidDPSGDSetting(name, value, expected):
+            return "DP-SGD \(name) = \(value) must be \(expected)"
         }
     }
 }

@@ -46,4 +46,14 @@ final class ConvOp: Op {
                                 biasGrad: p.grads + bias, inputGrad: d0, col: p.col, threads: p.threads, gemmWorkspace: p.gemm)
         }
     }
+
+    override func addExampleNorms(_ p: Pass) {
+        guard let norms = p.norms, let scratch = p.perExample else { return }
+        convPerExampleSquaredNorms(p.act[inputs[0]], layout(inputs[0], inShape, p.n), g, outGrad: p.grad[output],
+                                   norms: norms, scratch: scratch, threads: p.threads)
+    }
+    override var perExampleScratchFloats: (col: Int, weight: Int) {
+        guard case let .image(_, h, w) = inShape else { return (0, 0) }
+        return (g.colRows * g.outSize(h) * g.outSize(w), g.outChannels * g.colRows)
+    }
 }

@@ -35,4 +35,9 @@ final class LinearOp: Op {
                        weight: p.params + weight, outGrad: p.grad[output], weightGrad: p.grads + weight,
                        biasGrad: p.grads + bias, inputGrad: d0, threads: p.threads, gemmWorkspace: p.gemm)
     }
+    override func addExampleNorms(_ p: Pass) {
+        guard let norms = p.norms else { return }
+        linearPerExampleSquaredNorms(p.act[inputs[0]], batch: p.n, inFeatures: inShape.count, outFeatures: outShape.count,
+                                     outGrad: p.grad[output], norms: norms)
+    }
 }

@@ -76,4 +76,9 @@ final class GroupNormOp: Op {
                           stats: p.extra[index], outGrad: p.grad[output], gammaGrad: p.grads + weight,
                           betaGrad: p.grads + bias, inputGrad: d0, threads: p.threads)
     }
+    override func addExampleNorms(_ p: Pass) {
+        guard let norms = p.norms else { return }
+        groupNormPerExampleSquaredNorms(p.act[inputs[0]], layout(inputs[0], inShape, p.n), groups: groups,
+                                        stats: p.extra[index], outGrad: p.grad[output], norms: norms)
+    }
 }

@@ -30,6 +30,14 @@ public protocol Model: AnyObject, Sendable {
     /// cross-entropy against `labels`: gradients into the flat gradient buffer (overwritten).
     /// Returns the batch's mean loss. `n` must not exceed the workspace capacity (`reserve`).
     func forwardBackward(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int) -> Double
+    /// DP-SGD's clipped step (Abadi et al. 2016): forward and backward of `n` examples leaving
+    /// Σᵢ min(1, C/‖gᵢ‖)·gᵢ in the gradient buffer (overwritten), gᵢ the gradient of example i's
+    /// own cross-entropy over all parameters; ‖gᵢ‖ written to `norms` when given (n floats).
+    /// Returns the batch's mean loss.
+    func clippedGradientSum(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int, maxGradNorm: Float,
+                            norms: UnsafeMutablePointer<Float>?) -> Double
+    /// Zeroes the momentum buffer (a fresh optimiser), as every `train` call does first.
+    func resetMomentum()
     /// Read-write view of the flat gradient buffer (e.g. to add a proximal term before `step`).
     func withGradients<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R
     /// One SGD update of the parameters from the gradient buffer.

@@ -76,6 +76,8 @@ public final class Network: Model, @unchecked Sendable {
     let grads: UnsafeMutablePointer<Float>
     let velocity: UnsafeMutablePointer<Float>
     var workspace: NetworkWorkspace?
+    /// DP-SGD's per-example buffers (PerExample.swift), made by its first clipped step.
+    var perExample: PerExampleWorkspace?
     var gemmWorkspace: GEMMWorkspace
     /// When set, training steps add their per-op wall-clock time here (benchmarks only).
     public var timings: PhaseTimings?
@@ -169,10 +171,10 @@ public final class Network: Model, @unchecked Sendable {
     }
 
     /// Bytes of activation workspace currently held (0 before the first pass).
-    public var workspaceBytes: Int { (workspace?.bytes ?? 0) + gemmWorkspace.bytes }
+    public var workspaceBytes: Int { (workspace?.bytes ?? 0) + gemmWorkspace.bytes + (perExample?.bytes ?? 0) }
 
     /// Frees the activation workspace (e.g. between federated rounds); the next pass reallocates it.
-    public func releaseWorkspace() { workspace = nil }
+    public func releaseWorkspace() { workspace = nil; perExample = nil }
 
     /// Makes the workspace hold batches of up to `batch` examples.
     public func reserve(batch: Int) { _ = workspace(for: batch) }
@@ -201,11 +203,17 @@ public final class Network: Model, @unchecked Sendable {
 
     /// Backward pass after `forward` of the same batch: loss and every parameter's gradient.
     func backward(labels: UnsafePointer<Int32>, n: Int, ws: NetworkWorkspace) -> CrossEntropyResult {
-        let p = pass(ws, n: n, training: true)
-        let t = timings, ops = compiled.ops
         let ce = softmaxCrossEntropy(ws.act[compiled.logits], labels: labels, batch: n, classes: classes,
                                      logitsGrad: ws.grad[compiled.logits])
-        t?.mark(ops.count)
+        timings?.mark(compiled.ops.count)
+        backwardOps(pass(ws, n: n, training: true), ws: ws)
+        return ce
+    }
+
+    /// The ops' backward passes from the logits' gradient (already in its buffer) down to the
+    /// input; with `p.norms` set, each parameterised op also adds its per-example squared norms.
+    func backwardOps(_ p: Pass, ws: NetworkWorkspace) {
+        let t = timings, ops = compiled.ops, n = p.n
         for k in stride(from: ops.count - 1, through: 0, by: -1) {
             let r = compiled.routes[k]
             func dest(_ slot: Int) -> UnsafeMutablePointer<Float>? {
@@ -217,6 +225,7 @@ public final class Network: Model, @unchecked Sendable {
                 }
             }
             ops[k].backward(p, dest(0), dest(1))
+            if p.norms != nil { ops[k].addExampleNorms(p) }
             for route in r {
                 if case let .accumulate(v, s) = route {
                     addForward(ws.grad[v], ws.scratch[s].pointer, ws.grad[v], count: n * compiled.shapes[v].count)
@@ -224,7 +233,6 @@ public final class Network: Model, @unchecked Sendable {
             }
             t?.mark(2 * ops.count - k)
         }
-        return ce
     }
 
     /// Forward + backward of `n` examples (n <= the reserved capacity grows the workspace).

@@ -14,6 +14,11 @@ struct Pass {
     let params: UnsafeMutablePointer<Float>, grads: UnsafeMutablePointer<Float>
     let col: UnsafeMutablePointer<Float>
     let threads: Int, gemm: GEMMWorkspace
+    /// Set for DP-SGD's norm pass (PerExample.swift): each parameterised op adds its examples'
+    /// squared weight-gradient norms here (n Doubles) after its backward.
+    var norms: UnsafeMutablePointer<Double>? = nil
+    /// Per-thread buffers of the per-example norm kernels (set with `norms`).
+    var perExample: PerExampleScratch? = nil
 }
 
 /// Base class of the operations (overridden per layer family).
@@ -36,6 +41,11 @@ class Op {
     func colFloats(_ n: Int) -> Int { 0 }
     func forward(_ p: Pass) {}
     func backward(_ p: Pass, _ d0: UnsafeMutablePointer<Float>?, _ d1: UnsafeMutablePointer<Float>?) {}
+    /// After `backward` (dY final, e.g. a fused ReLU's mask applied): adds each example's squared
+    /// norm of this op's parameter gradients to `p.norms`. Ops without parameters add nothing.
+    func addExampleNorms(_ p: Pass) {}
+    /// Largest (im2col floats of one example, weight floats) the per-example kernels need.
+    var perExampleScratchFloats: (col: Int, weight: Int) { (0, 0) }
 
     /// Layout of value `v` holding per-example shape `s` for a batch of n.
     func layout(_ v: Int, _ s: TensorShape, _ n: Int) -> ImageLayout {

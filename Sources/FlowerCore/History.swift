@@ -31,12 +31,15 @@ public struct RoundRecord: Sendable, Equatable, Codable {
     public var malicious: [String]?
     /// User-level (ε, δ) spent by all models released up to this round (DP strategies only).
     public var privacy: PrivacySpent?
+    /// Record-level DP-SGD: the ε each site that answered reported (`siteEpsilonMetricKey`), by
+    /// client id; nil when none did.
+    public var siteEpsilon: [String: Double]?
 
     /// A record; metrics default to empty.
     public init(round: Int, loss: Double?, accuracy: Double?, fitClients: Int, failures: Int,
                 seconds: Double, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, fitMetrics: Metrics = [:],
                 centralMetrics: Metrics = [:], federatedLoss: Double? = nil, federatedMetrics: Metrics = [:],
-                malicious: [String]? = nil, privacy: PrivacySpent? = nil) {
+                malicious: [String]? = nil, privacy: PrivacySpent? = nil, siteEpsilon: [String: Double]? = nil) {
         self.round = round
         self.loss = loss
         self.accuracy = accuracy
@@ -51,12 +54,19 @@ public struct RoundRecord: Sendable, Equatable, Codable {
         self.federatedMetrics = federatedMetrics
         self.malicious = malicious
         self.privacy = privacy
+        self.siteEpsilon = siteEpsilon
+    }
+
+    /// The site with the largest DP-SGD ε this round, if any site reported one.
+    public var worstSiteEpsilon: (site: String, epsilon: Double)? {
+        siteEpsilon?.max { ($0.value, $1.key) < ($1.value, $0.key) }.map { ($0.key, $0.value) }
     }
 
     /// The `history.jsonl` line (no newline): exactly `round, loss, accuracy, fit_clients,
     /// failures, seconds, bytes_in, bytes_out`, in that order; a missing or non-finite value is
     /// `null`. A round with malicious clients (attack simulation) adds `"malicious":["id",...]`;
-    /// a DP round adds `"epsilon"` and `"delta"` (the user-level guarantee so far; ε = ∞ is `null`).
+    /// a DP round adds `"epsilon"` and `"delta"` (the user-level guarantee so far; ε = ∞ is `null`);
+    /// a round whose sites train with DP-SGD adds `"site_epsilon":{"client id": ε, ...}`.
     public var jsonLine: String {
         var line = "{\"round\":\(round),\"loss\":\(Self.json(loss)),\"accuracy\":\(Self.json(accuracy)),"
             + "\"fit_clients\":\(fitClients),\"failures\":\(failures),\"seconds\":\(Self.json(seconds)),"
@@ -66,6 +76,10 @@ public struct RoundRecord: Sendable, Equatable, Codable {
         }
         if let privacy {
             line += ",\"epsilon\":\(Self.json(privacy.epsilon)),\"delta\":\(Self.json(privacy.delta))"
+        }
+        if let sites = siteEpsilon {
+            line += ",\"site_epsilon\":{" + sites.sorted { $0.key < $1.key }
+                .map { "\(Self.jsonString($0.key)):\(Self.json($0.value))" }.joined(separator: ",") + "}"
         }
         return line + "}"
     }
@@ -103,6 +117,15 @@ public struct History: Sendable, Equatable, Codable {
 
     /// All records as `history.jsonl` text, one line each, newline-terminated.
     public var jsonLines: String { rounds.map { $0.jsonLine + "\n" }.joined() }
+
+    /// The run summary's DP-SGD line: the largest ε any site reported in any round (sites'
+    /// accounts only grow, so it is the worst site's final ε), or nil when no site used DP-SGD.
+    public var worstSiteEpsilonSummary: String? {
+        let worst = rounds.compactMap { r in r.worstSiteEpsilon.map { (round: r.round, site: $0.site, epsilon: $0.epsilon) } }
+            .max { ($0.epsilon, $1.round) < ($1.epsilon, $0.round) }
+        guard let worst else { return nil }
+        return "record-level DP-SGD: worst site \(worst.site) at epsilon \(String(format: "%.4g", worst.epsilon)) (round \(worst.round))"
+    }
 }
 
 /// Appends `history.jsonl` lines as rounds complete.

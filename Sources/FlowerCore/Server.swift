@@ -97,6 +97,10 @@ public struct FitSummary: Sendable {
 /// answers, so `history.jsonl` can record which sampled clients were malicious.
 public let attackMetricKey = "attack"
 
+/// The fit-metric key a record-level DP-SGD site sets to the ε it has spent so far (at its δ,
+/// `dp_sgd_delta`): the server records it per site (`RoundRecord.siteEpsilon`).
+public let siteEpsilonMetricKey = "dp_sgd_epsilon"
+
 /// The federated server loop (Flower's `Server.fit`): wait for clients, then per round sample,
 /// fit in parallel under a deadline, aggregate as results arrive, evaluate, record, checkpoint.
 public final class Server: Sendable {
@@ -333,7 +337,8 @@ public final class Server: Sendable {
                 bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut,
                 fitMetrics: fit.aggregate.metrics, centralMetrics: evaluation.central?.metrics ?? [:],
                 federatedLoss: evaluation.federated.loss, federatedMetrics: evaluation.federated.metrics,
-                malicious: fit.malicious.isEmpty ? nil : fit.malicious.sorted(), privacy: fit.aggregate.privacy)
+                malicious: fit.malicious.isEmpty ? nil : fit.malicious.sorted(), privacy: fit.aggregate.privacy,
+                siteEpsilon: fit.siteEpsilon.isEmpty ? nil : fit.siteEpsilon)
             return RoundOutcome(aggregate: fit.aggregate, record: record, outlier: fit.outlier)
         }
         throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
@@ -347,6 +352,8 @@ public final class Server: Sendable {
         var failures: [ClientFailure]
         /// Sampled clients whose answers carried the attack metric.
         var malicious: [String]
+        /// Each answering site's own record-level DP-SGD ε (its fit metric), by client id.
+        var siteEpsilon: [String: Double]
         /// An outlier update the round accepted, if any.
         var outlier: OutlierNote?
     }
@@ -374,10 +381,12 @@ public final class Server: Sendable {
         var aggregator = strategy.makeFitAggregator(FitRoundContext(round: round, parameters: parameters, state: state))
         var norms: [(client: String, norm: Double)] = []
         var malicious: [String] = []
+        var siteEpsilon: [String: Double] = [:]
         let failures = await FanOut.run(fitCalls, timeout: timeout,
                                         call: { try await $0.fit($1, timeout: $2) },
                                         onAnswer: { client, raw throws(ClientFailure) in
             if case .string = raw.metrics[attackMetricKey] { malicious.append(client.id) }
+            if let e = raw.metrics[siteEpsilonMetricKey]?.doubleValue, e.isFinite, e >= 0 { siteEpsilon[client.id] = e }
             let (res, norm) = try screenFit(raw, from: client, global: parameters, previousOutlier: previousOutlier)
             try aggregator.add(res, from: client)
             if let norm { norms.append((client.id, norm)) }
@@ -398,7 +407,7 @@ public final class Server: Sendable {
         let outlier = OutlierNote.find(round: round, norms: norms)
         if let outlier { logger.warning("\(outlier)") }
         return .aggregated(FitRound(aggregate: aggregated, results: aggregator.resultCount, failures: failures,
-                                    malicious: malicious, outlier: outlier))
+                                    malicious: malicious, siteEpsilon: siteEpsilon, outlier: outlier))
     }
 
     /// What an evaluate round produced.
@@ -453,7 +462,10 @@ public final class Server: Sendable {
         func mb(_ b: UInt64) -> String {
             b < 10_000 ? "\(b) B" : String(format: "%.2f MB", Double(b) / 1_000_000)
         }
-        let dp = r.privacy.map { ", ε \(num($0.epsilon)) at δ \($0.delta)" } ?? ""
+        var dp = r.privacy.map { ", ε \(num($0.epsilon)) at δ \($0.delta)" } ?? ""
+        if let sites = r.siteEpsilon {
+            dp += ", DP-SGD ε per site: " + sites.sorted { $0.key < $1.key }.map { "\($0.key) \(num($0.value))" }.joined(separator: ", ")
+        }
         return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
             + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp
     }

@@ -49,6 +49,10 @@ public func modelInput(_ dataset: Dataset) -> [Float] {
     return images
 }
 
+/// The fit metric carrying a DP-SGD site's ε so far (at its δ, "dp_sgd_delta"): what the server
+/// shows per site, and what Flower's strategies can read from our clients.
+public let dpSGDEpsilonMetric = siteEpsilonMetricKey
+
 /// A client-side failure, reported to the server as a failed result.
 public enum ClientError: Error, CustomStringConvertible {
     case badParameters(String)
@@ -71,6 +75,8 @@ public final class ModelClient: Client {
     let pool: ModelPool
     let defaults: TrainingDefaults
     let logger: Logger
+    /// When set, every fit trains with record-level DP-SGD, charged to the site's ledger.
+    let dpSGD: DPSGDSite?
 
     /// Called inside every fit with the FitIns config, the model and the received (global)
     /// parameters; returns a gradient adjustment run before each SGD step, or nil (e.g. FedProx's
@@ -79,8 +85,10 @@ public final class ModelClient: Client {
 
     /// A client for `partition` training models from `pool`.
     public init(partition: Int, train: LocalData, eval: LocalData?, pool: ModelPool, defaults: TrainingDefaults, logger: Logger,
-                fitHook: (@Sendable (Config, UnsafeBufferPointer<Float>) -> ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?)? = nil) {
+                fitHook: (@Sendable (Config, UnsafeBufferPointer<Float>) -> ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?)? = nil,
+                dpSGD: DPSGDSite? = nil) {
         self.fitHook = fitHook
+        self.dpSGD = dpSGD
         self.partition = partition
         self.train = train
         self.eval = eval
@@ -108,11 +116,28 @@ public final class ModelClient: Client {
         let seed = defaults.seed &+ UInt64(ins.round) &* 1_000_003 &+ UInt64(partition) &* 7_919
         let data = train
         let start = ContinuousClock.now
-        let hook = fitHook
+        let hook = fitHook, dp = dpSGD, round = ins.round
         return try await pool.withModel(work: data.count * epochs) { model in
             try Self.load(ins.parameters, into: model)
             let (images, labels) = data.materialize()
             let adjust = ins.parameters.values.withUnsafeBufferPointer { global in hook?(c, global) }
+            if let dp {
+                // Record-level DP-SGD: the ledger refuses the round (throws, naming the budget)
+                // before any step when it would exceed the site's ε.
+                let (r, epsilon) = try images.withUnsafeBufferPointer { ib in
+                    try labels.withUnsafeBufferPointer { lb in
+                        try dp.fit(model, images: ib, labels: lb, epochs: epochs, batchSize: batchSize, sgd: sgd,
+                                   round: round, adjustGradients: adjust)
+                    }
+                }
+                let seconds = (ContinuousClock.now - start).seconds
+                return FitRes(round: ins.round, parameters: try Parameters(shapes: model.layout, values: model.parameters()),
+                              numExamples: labels.count,
+                              metrics: ["train_loss": .double(r.meanLoss),
+                                        "images_per_s": .double(Double(r.examples) / max(seconds, 1e-9)),
+                                        dpSGDEpsilonMetric: .double(epsilon), "dp_sgd_delta": .double(dp.options.delta),
+                                        "dp_sgd_clipped_fraction": .double(r.clippedFraction)])
+            }
             let result = try images.withUnsafeBufferPointer { ib in
                 try labels.withUnsafeBufferPointer { lb in
                     try model.train(images: ib, labels: lb, epochs: epochs, batchSize: batchSize, sgd: sgd, seed: seed,

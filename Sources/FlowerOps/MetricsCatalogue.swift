@@ -65,7 +65,7 @@ public enum FlwrMetrics {
     public static let accuracy = MetricInfo("flwr_accuracy_ratio", .gauge,
         "Accuracy (0 to 1) of the global model after the last completed round (central, else federated).")
     public static let epsilon = MetricInfo("flwr_privacy_epsilon", .gauge,
-        "Differential-privacy epsilon spent, by mechanism: data (Laplace noise on client data, as clients report it), dp_fedavg (the strategy's accountant).",
+        "Differential-privacy epsilon spent, by mechanism: data (Laplace noise on client data, as clients report it), dp_fedavg (the strategy's accountant), dp_sgd (the largest record-level epsilon any site reported).",
         labels: ["mechanism"])
 
     // MARK: client

@@ -54,7 +54,7 @@ public final class ServerMetrics: ServerObserver, Sendable {
         loss.record(Double.nan)
         accuracy.record(Double.nan)
         // NaN until a round reports it (no differential privacy: stays NaN).
-        for mechanism in ["data", "dp_fedavg"] { setEpsilon(.nan, mechanism: mechanism) }
+        for mechanism in ["data", "dp_fedavg", "dp_sgd"] { setEpsilon(.nan, mechanism: mechanism) }
     }
 
     /// Sets the connected-client count (call at scrape time).
@@ -104,6 +104,7 @@ public final class ServerMetrics: ServerObserver, Sendable {
         if let l = record.loss { loss.record(l) }
         if let a = record.accuracy { accuracy.record(a) }
         for (mechanism, value) in RoundEpsilon.values(of: record) { setEpsilon(value, mechanism: mechanism) }
+        for (site, value) in record.siteEpsilon ?? [:] { setEpsilon(value, mechanism: "dp_sgd_site_\(site)") }
     }
 }
 
@@ -126,6 +127,8 @@ public enum RoundEpsilon {
            e.isFinite {
             out.append(("dp_fedavg", e))
         }
+        // Record-level DP-SGD: the worst (largest) ε any site reported this round.
+        if let worst = record.worstSiteEpsilon { out.append(("dp_sgd", worst.epsilon)) }
         return out
     }
 }

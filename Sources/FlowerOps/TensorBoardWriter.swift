@@ -58,7 +58,8 @@ public final class TensorBoardWriter: ServerObserver, Sendable {
     }
 
     /// The scalars flwr writes for one round: accuracy, loss, round_seconds, epsilon (data-level ε)
-    /// and epsilon_dp_fedavg (DP-FedAvg's ε), each when the round has it.
+    /// epsilon_dp_fedavg (DP-FedAvg's ε), epsilon_dp_sgd (the worst site's DP-SGD ε) and
+    /// epsilon_dp_sgd/SITE (each site's), each when the round has it.
     public static func scalars(of record: RoundRecord) -> [(tag: String, value: Double)] {
         var out: [(tag: String, value: Double)] = []
         if let a = record.accuracy { out.append(("accuracy", a)) }
@@ -67,6 +68,7 @@ public final class TensorBoardWriter: ServerObserver, Sendable {
         for (mechanism, e) in RoundEpsilon.values(of: record) {
             out.append((mechanism == "data" ? "epsilon" : "epsilon_\(mechanism)", e))
         }
+        for (site, e) in (record.siteEpsilon ?? [:]).sorted(by: { $0.key < $1.key }) { out.append(("epsilon_dp_sgd/\(site)", e)) }
         return out
     }
 

@@ -16,18 +16,24 @@ public struct RDPAccountant: Sendable, Equatable {
     public private(set) var rdp: [Double]
     /// Number of releases composed so far.
     public private(set) var steps: Int = 0
+    /// The series fractional orders use (dp-accounting's unless given).
+    public let series: RDPSeries
 
     /// An empty account over `orders` (dp-accounting's default orders unless given).
-    public init(orders: [Double] = defaultRDPOrders) {
+    public init(orders: [Double] = defaultRDPOrders, series: RDPSeries = .dpAccounting) {
         self.orders = orders
+        self.series = series
         self.rdp = Array(repeating: 0, count: orders.count)
     }
 
     /// RDP of `count` releases with noise multiplier `z` on a Poisson sample of rate `q`.
     public func rdpOf(samplingRate q: Double, noiseMultiplier z: Double, count: Int = 1) throws(PrivacyError) -> [Double] {
         guard count >= 0 else { throw .invalidRounds(count) }
-        return try rdpPoissonSubsampledGaussian(samplingRate: q, noiseMultiplier: z, orders: orders)
-            .map { count == 0 ? 0 : $0 * Double(count) }
+        let one = switch series {
+        case .dpAccounting: try rdpPoissonSubsampledGaussian(samplingRate: q, noiseMultiplier: z, orders: orders)
+        case .opacus: try rdpPoissonSubsampledGaussianOpacus(samplingRate: q, noiseMultiplier: z, orders: orders)
+        }
+        return one.map { count == 0 ? 0 : $0 * Double(count) }
     }
 
     /// Adds `count` releases with noise multiplier `z` on a Poisson sample of rate `q`.
@@ -53,8 +59,8 @@ public struct RDPAccountant: Sendable, Equatable {
 
 /// ε of `rounds` releases with noise multiplier `z` at Poisson sampling rate `q`, at `delta`.
 public func computeEpsilon(noiseMultiplier z: Double, samplingRate q: Double, rounds: Int, delta: Double,
-                           orders: [Double] = defaultRDPOrders) throws(PrivacyError) -> (epsilon: Double, order: Double) {
-    var account = RDPAccountant(orders: orders)
+                           orders: [Double] = defaultRDPOrders, series: RDPSeries = .dpAccounting) throws(PrivacyError) -> (epsilon: Double, order: Double) {
+    var account = RDPAccountant(orders: orders, series: series)
     try account.compose(samplingRate: q, noiseMultiplier: z, count: rounds)
     return try account.epsilon(delta: delta)
 }
@@ -64,11 +70,11 @@ public func computeEpsilon(noiseMultiplier z: Double, samplingRate q: Double, ro
 /// `get_noise_multiplier` but bisected to a relative precision instead of an ε tolerance, so
 /// the returned z always meets the target.
 public func solveNoiseMultiplier(targetEpsilon: Double, samplingRate q: Double, rounds: Int, delta: Double,
-                                 orders: [Double] = defaultRDPOrders, tolerance: Double = 1e-6,
-                                 maximum: Double = 1e4) throws(PrivacyError) -> Double {
+                                 orders: [Double] = defaultRDPOrders, series: RDPSeries = .dpAccounting,
+                                 tolerance: Double = 1e-6, maximum: Double = 1e4) throws(PrivacyError) -> Double {
     guard targetEpsilon.isFinite, targetEpsilon > 0 else { throw .invalidEpsilon(targetEpsilon) }
     func eps(_ z: Double) throws(PrivacyError) -> Double {
-        try computeEpsilon(noiseMultiplier: z, samplingRate: q, rounds: rounds, delta: delta, orders: orders).epsilon
+        try computeEpsilon(noiseMultiplier: z, samplingRate: q, rounds: rounds, delta: delta, orders: orders, series: series).epsilon
     }
     if try eps(0) <= targetEpsilon { return 0 }   // q = 0 or no rounds: nothing to hide
     var hi = 1.0

@@ -14,6 +14,12 @@ public enum PrivacyError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidRounds(Int)
     /// No noise multiplier up to `maximum` reaches the target.
     case targetUnreachable(epsilon: Double, maximum: Double)
+    /// A DP-SGD round would take a site's ε past its budget.
+    case overBudget(ledger: String, spent: Double, wouldBe: Double, budget: Double, delta: Double)
+    /// A ledger file that cannot be read, parsed or written.
+    case ledger(path: String, reason: String)
+    /// A DP-SGD plan parameter out of range (dataset size, batch size, epochs, steps).
+    case invalidPlan(name: String, value: Int)
 
     public var description: String {
         switch self {
@@ -31,6 +37,14 @@ public enum PrivacyError: Error, Sendable, Equatable, CustomStringConvertible {
             return "rounds \(t) must be >= 0"
         case .targetUnreachable(let e, let zMax):
             return "no noise multiplier up to \(zMax) reaches epsilon <= \(e); raise the target epsilon or delta, or sample fewer clients or rounds"
+        case let .overBudget(ledger, spent, wouldBe, budget, delta):
+            return "DP-SGD privacy budget exceeded: this round would take epsilon from \(spent) to \(wouldBe) "
+                + "(delta \(delta)) but the budget is \(budget) (ledger \(ledger)); the site refuses the round. "
+                + "Raise --target-epsilon only if the data owner agrees, or train with more noise or fewer steps"
+        case let .ledger(path, reason):
+            return "DP-SGD ledger \(path): \(reason); it is the record of epsilon already spent: restore it rather than delete it"
+        case let .invalidPlan(name, value):
+            return "DP-SGD \(name) = \(value) must be positive (and the batch no larger than the dataset)"
         }
     }
 }

@@ -55,12 +55,14 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup var ops: OpsOptions
     @OptionGroup(title: "Joining a Flower server") var flowerCompat: FlowerClientCompatOptions
     @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ClientTLSOptions
+    @OptionGroup(title: "Record-level DP-SGD on this site") var dpSGD: DPSGDFlags
 
     func validate() throws {
         _ = try parseHostPort(server)
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
         guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
         guard connectDeadline > 0 else { throw ValidationError("--connect-deadline must be positive seconds, got \(connectDeadline)") }
+        try dpSGD.validateForSites()
     }
 
     func run() async throws {
@@ -84,7 +86,8 @@ struct ClientCommand: AsyncParsableCommand {
         let fingerprint = try pool.withModelNow { modelFingerprint(label: model.label, layout: $0.layout) }
         let client = clientOps.instrument(
             attack.wrap(ModelClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
-                                    eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger),
+                                    eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger,
+                                    dpSGD: try dpSGD.options.map { try DPSGDSite(options: $0, ledgerDirectory: ((privacy.ledgerDir ?? defaultLedgerDirectory(dataDir: data.dataDir)) as NSString).appendingPathComponent("dp-sgd-partition-\(index)")) }),
                         partition: index, seed: seed),
             defaultEpochs: training.epochs, epsilon: privacy.dpEpsilon)
         let (host, port) = try parseHostPort(server)

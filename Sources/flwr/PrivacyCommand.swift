@@ -8,7 +8,7 @@ import Privacy
 struct PrivacyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "privacy",
-        abstract: "Privacy accounting for DP-FedAvg: ε of a planned run, or the noise a target ε needs.",
+        abstract: "Privacy accounting for DP-FedAvg and DP-SGD: ε of a planned run, or the noise a target ε needs.",
         subcommands: [EpsilonCommand.self])
 }
 
@@ -27,14 +27,26 @@ struct EpsilonCommand: ParsableCommand {
             one client contributes.
             """)
 
+    @Option(help: "dp-fedavg (user-level, per round) or dp-sgd (record-level, per step of one site's training).")
+    var mechanism: EpsilonMechanism = .dpFedAvg
+
     @Option(help: "Noise multiplier z: noise std divided by the clipping norm (needed unless --target-epsilon).")
     var noiseMultiplier: Double?
 
-    @Option(help: "Probability q that a client takes part in a round (--fraction-fit).")
-    var samplingRate: Double
+    @Option(help: "Probability q that a client takes part in a round (--fraction-fit); dp-sgd: that a record is in a step's batch (instead of --batch-size).")
+    var samplingRate: Double?
 
-    @Option(help: "Federated rounds T.")
-    var rounds: Int
+    @Option(help: "Federated rounds T (dp-fedavg).")
+    var rounds: Int?
+
+    @Option(help: "dp-sgd: records n of the dataset (a site's partition).")
+    var datasetSize: Int?
+
+    @Option(help: "dp-sgd: expected batch size B (q = B/n, ⌈n/B⌉ steps per epoch).")
+    var batchSize: Int?
+
+    @Option(help: "dp-sgd: epochs (for a site: local epochs times rounds).")
+    var epochs: Int?
 
     @Option(help: "δ of the (ε, δ) guarantee; below 1/number of clients.")
     var delta: Double = 1e-5
@@ -52,11 +64,31 @@ struct EpsilonCommand: ParsableCommand {
         if noiseMultiplier != nil && targetEpsilon != nil {
             throw ValidationError("--noise-multiplier and --target-epsilon exclude each other: the second solves for the first")
         }
-        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
+        switch mechanism {
+        case .dpFedAvg:
+            guard samplingRate != nil else { throw ValidationError("dp-fedavg needs --sampling-rate") }
+            guard let rounds, rounds >= 1 else { throw ValidationError("dp-fedavg needs --rounds of at least 1") }
+        case .dpSGD:
+            guard let epochs, epochs >= 1 else { throw ValidationError("dp-sgd needs --epochs of at least 1") }
+            guard samplingRate != nil || (datasetSize != nil && batchSize != nil) else {
+                throw ValidationError("dp-sgd needs --dataset-size and --batch-size, or --sampling-rate")
+            }
+        }
     }
 
     func run() throws {
         do throws(PrivacyError) {
+            if mechanism == .dpSGD {
+                let plan = if let q = samplingRate {
+                    try DPSGDPlan(samplingRate: q, epochs: epochs ?? 0, noiseMultiplier: noiseMultiplier ?? 0, delta: delta)
+                } else {
+                    try DPSGDPlan(datasetSize: datasetSize ?? 0, batchSize: batchSize ?? 0, epochs: epochs ?? 0,
+                                  noiseMultiplier: noiseMultiplier ?? 0, delta: delta)
+                }
+                print(try dpSGDEpsilonReport(plan: plan, targetEpsilon: targetEpsilon, json: json))
+                return
+            }
+            let samplingRate = self.samplingRate ?? 0, rounds = self.rounds ?? 0
             let z: Double
             if let target = targetEpsilon {
                 z = try solveNoiseMultiplier(targetEpsilon: target, samplingRate: samplingRate, rounds: rounds, delta: delta)
@@ -80,4 +112,10 @@ struct EpsilonCommand: ParsableCommand {
 
     /// A JSON number; +∞ (no noise) is written as null since JSON has no infinity.
     private func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
+}
+
+/// Which mechanism `flwr privacy epsilon` accounts for.
+enum EpsilonMechanism: String, ExpressibleByArgument, CaseIterable {
+    case dpFedAvg = "dp-fedavg"
+    case dpSGD = "dp-sgd"
 }

@@ -165,6 +165,7 @@ struct ServerCommand: AsyncParsableCommand {
     }
 
     private func writeOutputs(_ summary: FitSummary, logger: Logger) throws {
+        if let line = summary.history.worstSiteEpsilonSummary { logger.notice("\(line)") }
         if let path = modelOut {
             try writeModel(summary.parameters, to: path)
             logger.info("final model written to \(path)")

@@ -63,6 +63,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
     @OptionGroup var tensorboard: TensorBoardOptions
+    @OptionGroup(title: "Record-level DP-SGD on every site") var dpSGD: DPSGDFlags
 
     func validate() throws {
         guard clients >= 1 else { throw ValidationError("--clients must be at least 1, got \(clients)") }
@@ -71,6 +72,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard fractionFit > 0 && fractionFit <= 1 else { throw ValidationError("--fraction-fit must be in (0, 1], got \(fractionFit)") }
         if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
+        try dpSGD.validateForSites()
     }
 
     func run() async throws {
@@ -99,7 +101,8 @@ struct SimulateCommand: AsyncParsableCommand {
             let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
             let bad = attacks.isMalicious(i)
             let train = bad ? LocalData(dataset: attacks.attack.trainingData(local.train.dataset)) : local.train
-            let honest = ModelClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger)
+            let site = try dpSGD.options.map { try DPSGDSite(options: $0, ledgerDirectory: ledger) }
+            let honest = ModelClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger, dpSGD: site)
             clientObjects.append(bad ? attacks.attack.wrap(honest, partition: i, seed: seed) : honest)
         }
         logger.info("\(clients) clients on \(split.train.name) (α \(alpha > 0 ? "\(alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
@@ -159,6 +162,7 @@ struct SimulateCommand: AsyncParsableCommand {
             print(String(format: "%5d  %8.4f  %7.4f  %7d  %8d  %7.1f", r.round, r.accuracy ?? .nan, r.loss ?? .nan,
                          r.fitClients, r.failures, r.seconds) + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
         }
+        if let line = history.worstSiteEpsilonSummary { print(line) }
         print(String(format: "wall time %.1f s, peak memory %.0f MB", wall, peakRSSMegabytes()))
     }
 }

@@ -20,6 +20,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var training: TrainingOptions
     @OptionGroup var privacy: PrivacyOptions
+    @OptionGroup var dpSGD: DPSGDFlags
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var logOptions: LogOptions
     @OptionGroup var tensorboard: TensorBoardOptions
@@ -58,19 +59,30 @@ struct TrainCommand: ParsableCommand {
                                         threads: training.threadCount)
         logger.info("\(train.name): \(train.count) training and \(split.test.count) test images; \(selection.label) with \(model.parameterCount) parameters, \(training.threadCount) threads")
 
+        let dp = try dpSGD.options.map { try CentralDPSGD(options: $0, datasetSize: train.count, batchSize: training.batchSize, epochs: training.epochs) }
+        if let dp { let line = try dp.summary(); logger.info("\(line)") }
         let metrics = try metricsOut.map { try JSONLinesFile(path: $0) }
         let board = try tensorboard.writer(logger: logger)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
         for epoch in 1 ... training.epochs {
             let start = ContinuousClock.now
-            let result = try trainImages.withUnsafeBufferPointer { ib in
-                try train.labels.withUnsafeBufferPointer { lb in
-                    try model.train(images: ib, labels: lb, epochs: 1, batchSize: training.batchSize,
-                                    sgd: training.sgd, seed: seed &+ UInt64(epoch)) { p in
-                        bar.update(epoch: epoch, of: training.epochs, step: p.step, of: p.stepsPerEpoch,
-                                   images: p.examplesSeen, seconds: (ContinuousClock.now - start).seconds, loss: p.loss)
+            var dpEpoch: DPSGDEpochReport?
+            if let dp {  // record-level DP-SGD: ends early once the target ε allows no further step
+                dpEpoch = try trainImages.withUnsafeBufferPointer { ib in try train.labels.withUnsafeBufferPointer { lb in try dp.epoch(model, images: ib, labels: lb, sgd: training.sgd) } }
+                if dpEpoch == nil { logger.info("DP-SGD: the target epsilon allows no further step; stopping"); break }
+            }
+            let result: (meanLoss: Double, examples: Int)
+            if let e = dpEpoch { result = (e.loss, e.examples) } else {
+                let r = try trainImages.withUnsafeBufferPointer { ib in
+                    try train.labels.withUnsafeBufferPointer { lb in
+                        try model.train(images: ib, labels: lb, epochs: 1, batchSize: training.batchSize,
+                                        sgd: training.sgd, seed: seed &+ UInt64(epoch)) { p in
+                            bar.update(epoch: epoch, of: training.epochs, step: p.step, of: p.stepsPerEpoch,
+                                       images: p.examplesSeen, seconds: (ContinuousClock.now - start).seconds, loss: p.loss)
+                        }
                     }
                 }
+                result = (r.meanLoss, r.examples)
             }
             let seconds = (ContinuousClock.now - start).seconds
             bar.finish()
@@ -80,12 +92,18 @@ struct TrainCommand: ParsableCommand {
             let rate = Double(result.examples) / max(seconds, 1e-9)
             let line = String(format: "epoch %d/%d  loss %.4f  test loss %.4f  test accuracy %.4f  %.1f s  %.0f images/s",
                               epoch, training.epochs, result.meanLoss, eval.loss, eval.accuracy, seconds, rate)
-            logger.info("\(line)")
-            try metrics?.append(["epoch": .int(Int64(epoch)), "loss": .double(result.meanLoss), "accuracy": .double(eval.accuracy),
-                                 "test_loss": .double(eval.loss), "seconds": .double(seconds), "images_per_s": .double(rate)])
+            logger.info("\(line)\(dpEpoch.map { String(format: "  epsilon %.4g (delta %g)", $0.epsilon, dpSGD.delta) } ?? "")")
+            if let e = dpEpoch {
+                try metrics?.append(["epoch": .int(Int64(epoch)), "loss": .double(result.meanLoss), "accuracy": .double(eval.accuracy),
+                                     "test_loss": .double(eval.loss), "seconds": .double(seconds), "images_per_s": .double(rate),
+                                     "epsilon": .double(e.epsilon), "delta": .double(dpSGD.delta)])
+            } else {
+                try metrics?.append(["epoch": .int(Int64(epoch)), "loss": .double(result.meanLoss), "accuracy": .double(eval.accuracy),
+                                     "test_loss": .double(eval.loss), "seconds": .double(seconds), "images_per_s": .double(rate)])
+            }
             try board?.add(step: epoch, scalars: [("accuracy", eval.accuracy), ("loss", result.meanLoss),
                                                   ("test_loss", eval.loss), ("round_seconds", seconds)]
-                           + (privacy.dpEpsilon.map { [("epsilon", $0)] } ?? []))
+                           + ((dpEpoch?.epsilon ?? privacy.dpEpsilon).map { [("epsilon", $0)] } ?? []))
         }
         if let path = modelOut {
             try writeModel(try Parameters(shapes: model.layout, values: model.parameters()), to: path)

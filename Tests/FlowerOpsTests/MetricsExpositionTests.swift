@@ -46,4 +46,20 @@ struct MetricsExpositionTests {
                                privacy: PrivacySpent(epsilon: .infinity, delta: 1e-5))
         #expect(RoundEpsilon.values(of: none).isEmpty)
     }
+
+    /// Record-level DP-SGD: the worst site's ε as mechanism dp_sgd, each site's as dp_sgd_site_ID,
+    /// and the same in TensorBoard's scalars.
+    @Test func dpSGDSiteEpsilonsAreExposed() {
+        let factory = FlwrMetricsFactory()
+        let metrics = ServerMetrics(factory: factory)
+        metrics.start(plannedRounds: 2, completed: 0)
+        let record = RoundRecord(round: 1, loss: 0.7, accuracy: 0.6, fitClients: 2, failures: 0, seconds: 1,
+                                 siteEpsilon: ["partition-0": 0.5, "partition-1": 2.25])
+        metrics.roundCompleted(record, of: 2)
+        let text = factory.exposition()
+        #expect(text.contains("flwr_privacy_epsilon{mechanism=\"dp_sgd\"} 2.25"), "\(text)")
+        #expect(text.contains("flwr_privacy_epsilon{mechanism=\"dp_sgd_site_partition-0\"} 0.5"), "\(text)")
+        let tags = TensorBoardWriter.scalars(of: record).map(\.tag)
+        #expect(tags.contains("epsilon_dp_sgd") && tags.contains("epsilon_dp_sgd/partition-1"), "\(tags)")
+    }
 }
