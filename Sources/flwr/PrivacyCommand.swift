@@ -1,7 +1,7 @@
 // `flwr privacy epsilon`: plan a user-level DP budget before a run (Opacus's and TF Privacy's
 // calculators, over this binary's RDP accountant: Sources/Privacy).
 import ArgumentParser
-import Foundation
+import FlowerRuntime
 import Privacy
 
 /// `flwr privacy`: privacy accounting tools.
@@ -56,28 +56,12 @@ struct EpsilonCommand: ParsableCommand {
     }
 
     func run() throws {
+        let plan = PrivacyPlan(noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon, samplingRate: samplingRate,
+                               rounds: rounds, delta: delta)
         do throws(PrivacyError) {
-            let z: Double
-            if let target = targetEpsilon {
-                z = try solveNoiseMultiplier(targetEpsilon: target, samplingRate: samplingRate, rounds: rounds, delta: delta)
-            } else {
-                z = noiseMultiplier ?? 0
-            }
-            let (eps, order) = try computeEpsilon(noiseMultiplier: z, samplingRate: samplingRate, rounds: rounds, delta: delta)
-            if json {
-                var fields = ["\"epsilon\": \(jsonNumber(eps))", "\"delta\": \(jsonNumber(delta))", "\"order\": \(jsonNumber(order))"]
-                if targetEpsilon != nil { fields.append("\"noise_multiplier\": \(jsonNumber(z))") }
-                print("{" + fields.joined(separator: ", ") + "}")
-            } else {
-                if targetEpsilon != nil { print(String(format: "noise multiplier z = %.6g", z)) }
-                print(String(format: "ε = %.6g at δ = %g (Rényi order %g) after %d rounds at q = %g, z = %g",
-                             eps, delta, order, rounds, samplingRate, z))
-            }
+            for line in try plan.report(json: json) { print(line) }
         } catch {
             throw ValidationError(error.description)
         }
     }
-
-    /// A JSON number; +∞ (no noise) is written as null since JSON has no infinity.
-    private func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
 }
