@@ -157,12 +157,37 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         /// `flwr deploy`'s FLDeployment descriptor → Kubernetes objects (YAML in and out).
-        .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
+        .target(name: "FlowerDeploy", dependencies: ["FlowerCore", "FlowerIdentity", .product(name: "Yams", package: "Yams")]),
+        /// The identity contract between a deployment and its clients (FLWR_PARTITION,
+        /// JOB_COMPLETION_INDEX, the hostname ordinal, default client ids): FlowerDeploy renders
+        /// it, FlowerRuntime's client reads it.
+        .target(name: "FlowerIdentity"),
+        /// What the commands run, usable and tested without the executable: `Simulation`,
+        /// `ServerRuntime`, `ClientRuntime`, `CentralTraining`, the exposure policy, the strategy
+        /// catalog, client data selection, lifecycle (signals, linger) and outputs.
+        .target(name: "FlowerRuntime", dependencies: [
+            "FlowerCore", "FlowerWire", "FlowerTLS", "FlowerCompat", "FlowerOps", "FlowerLearning", "FlowerIdentity",
+            "FlowerDeploy", "ONNXExport", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// The benchmarks behind `flwr bench train|wire|clients`: the training engine, the wire's
+        /// codec and loopback round trips, and a swarm of idle clients; each figure one JSON line.
+        .target(name: "FlowerBench", dependencies: [
+            "FlowerRuntime", "FlowerWire", "FlowerTLS", "FlowerLearning", "CNNModel", "Tensor", "FlowerCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        /// FLWR_* environment variables as a second source for every option of an ArgumentParser
+        /// command tree (read from ArgumentParser's own description of the tree).
+        .target(name: "ArgumentEnvironment", dependencies: [
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         /// Secure aggregation (SecAgg+): client and server state machines with no I/O, over swift-crypto.
         .target(name: "SecureAggregation", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
             "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat", "FlowerTLS",
+            "FlowerIdentity", "FlowerRuntime", "FlowerBench", "ArgumentEnvironment",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -215,7 +240,16 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
-        .testTarget(name: "flwrTests", dependencies: ["flwr"]),
+        .testTarget(name: "flwrTests", dependencies: [
+            "flwr", "ArgumentEnvironment", "FlowerRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "ArgumentEnvironmentTests", dependencies: [
+            "ArgumentEnvironment", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "FlowerRuntimeTests", dependencies: [
+            "FlowerRuntime", "FlowerIdentity", "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "CIFARLoader",
+            "FlowerLearning", "CNNModel", .product(name: "Logging", package: "swift-log"),
+        ]),
         /// The image built by scripts/image and run with podman as `flwr deploy`'s manifests start
         /// the pods (reads the rendered YAML with Yams; runs the release flwr binary).
         .testTarget(name: "FlowerContainerTests", dependencies: [.product(name: "Yams", package: "Yams")]),

@@ -151,7 +151,7 @@ struct ManifestRenderer {
     }
 
     /// The clients' FLWR_* variables (flags: --server --num-partitions --data-dir --privacy-budget
-    /// --dp-epsilon). The partition is the pod's JOB_COMPLETION_INDEX (PartitionResolver.swift).
+    /// --dp-epsilon). The partition is the pod's JOB_COMPLETION_INDEX (FlowerIdentity's IdentityContract).
     /// privacy.budget ε becomes both the ledger's budget and the ε of the one Laplace release the
     /// client makes before training: the whole budget is spent once, up front.
     /// With spec.client.data there are no partition flags: each client trains on all of its own

@@ -12,6 +12,8 @@
 // Secret per index): a compromised client pod can claim another client's identity; one workload
 // per client (spec.client.placement by index, or per-client data claims) narrows it to its own.
 
+import FlowerIdentity
+
 /// The secrets `flwr deploy` generated (nil fields: not generated).
 public struct DeployCredentials: Equatable, Sendable {
     /// The shared auth token (random, generated per render).
@@ -53,7 +55,7 @@ extension FLDeployment {
     public var clientIdentities: [String]? {
         let all = (0 ..< client.numClients).map { i -> String? in
             if clientsArePerIndex { return "\(name)-client-\(i)" }
-            if client.data == nil { return "partition-\(i)" }
+            if client.data == nil { return IdentityContract.clientID(partition: i) }
             if client.restartPolicy == "Always" { return "\(name)-client-\(i)" }  // StatefulSet pod name
             return nil
         }

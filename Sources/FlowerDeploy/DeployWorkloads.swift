@@ -13,6 +13,8 @@
 // writes the Laplace release and its ledger on that volume first, and the client mounts only the
 // release. Two clients never share a node unless spec.client.allowSharedNodes says they may.
 
+import FlowerIdentity
+
 extension ManifestRenderer {
     /// The server pod's scheduling fields.
     var serverScheduling: [(String, YAMLValue)] {
@@ -90,9 +92,9 @@ extension ManifestRenderer {
         var container = container(role: "client", image: options.image ?? d.client.image,
                                   pullPolicy: d.client.imagePullPolicy, args: d.client.args, resources: resources)
         if let index {
-            var env: [YAMLValue] = [.map([("name", .string("FLWR_CLIENT_ID")), ("value", .string("\(clientName)-\(index)"))])]
+            var env: [YAMLValue] = [.map([("name", .string(IdentityContract.clientIDVariable)), ("value", .string("\(clientName)-\(index)"))])]
             if d.client.data == nil {
-                env.append(.map([("name", .string("FLWR_PARTITION")), ("value", .string(String(index)))]))
+                env.append(.map([("name", .string(IdentityContract.partitionVariable)), ("value", .string(String(index)))]))
             }
             container.insert(("env", .list(env)), at: 4)  // after args, before envFrom
         }

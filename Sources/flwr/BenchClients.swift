@@ -1,10 +1,8 @@
 // `flwr bench clients`: opens thousands of handshaken FlowerWire clients against a server, keeps
 // them idle (answering any instruction like an echo client), and reports what it took.
 import ArgumentParser
-import FlowerTLS
+import FlowerBench
 import FlowerWire
-import Foundation
-import Logging
 
 /// Loads a FlowerWire server with many idle clients; prints JSON lines (BENCHMARKS.md, "Wire at scale").
 struct BenchClients: AsyncParsableCommand {
@@ -53,45 +51,13 @@ struct BenchClients: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var logger = Logger(label: "flwr.bench.clients")
-        logger.logLevel = .warning
         let (host, port) = try parseHostPort(server)
-        let (before, after) = DescriptorLimit.raiseToHard()
-        if after < UInt64(clients) + 64 {
-            throw ValidationError("the open-file limit is \(after) (hard); \(clients) clients need more: raise it (ulimit -Hn) or open fewer")
-        }
         var config = LoadClientsConfig(host: host, port: port, count: clients)
         config.concurrency = concurrency
         config.processing = processing
         config.idPrefix = idPrefix
         config.decline = decline
         config.authToken = authToken
-        config.mac = CryptoHandshakeMAC()
-        let started = Date()
-        let swarm = await LoadClients.open(config, logger: logger)
-        let (failed, first) = swarm.failureSummary
-        emit(json(["bench": "clients", "phase": "connected", "clients": swarm.connected, "failed": failed,
-                    "seconds": Date().timeIntervalSince(started), "nofile_before": before, "nofile_after": after,
-                    "peak_rss_mb": peakRSSMegabytes()]))
-        for f in first.prefix(5) { FileHandle.standardError.write(Data("handshake failed: \(f)\n".utf8)) }
-        let outcome = await runUntilSignal { () async throws -> Bool in
-            if hold > 0 {
-                try await Task.sleep(for: .milliseconds(Int64(hold * 1000)))
-                return true
-            }
-            return await swarm.waitUntilEnded(timeout: .seconds(86_400))
-        }
-        await swarm.close()
-        var ending = "hold"
-        if case .signalled(let name) = outcome { ending = name } else if hold == 0 { ending = "finished" }
-        emit(json(["bench": "clients", "phase": "ended", "by": ending, "fits": swarm.fits, "evaluations": swarm.evaluations,
-                    "finished": swarm.finished, "seconds": Date().timeIntervalSince(started), "peak_rss_mb": peakRSSMegabytes()]))
-        if failed > 0 { throw ExitMessage(error: ValidationError("\(failed) of \(clients) handshakes failed, first: \(first.first ?? "")")) }
+        try await ClientSwarmBenchmark(config: config, hold: hold).run()
     }
-}
-
-/// Writes one line to stdout unbuffered (scripts wait for the "connected" line while the clients
-/// stay connected; `print` into a pipe or file would hold it in a buffer).
-private func emit(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -1,13 +1,7 @@
-// `flwr bench train`: training/inference images/s of the reference CNN and GEMM GFLOPS.
+// `flwr bench train`: training/inference images/s of the reference CNN and GEMM GFLOPS
+// (FlowerBench's TrainBenchmark).
 import ArgumentParser
-import CNNModel
-import FlowerLearning
-import Dispatch
-import Foundation
-import Tensor
-#if canImport(Glibc)
-import Glibc
-#endif
+import FlowerBench
 
 /// Measures the training engine; prints JSON lines with the field names BENCHMARKS.md uses.
 struct BenchTrain: AsyncParsableCommand {
@@ -49,12 +43,6 @@ struct BenchTrain: AsyncParsableCommand {
     @Flag(help: "Print the model's spec (JSON, PyTorch names) for the first --input and exit (Benchmarks/pytorch_train.py builds its twin from it).")
     var printSpec = false
 
-    /// The model under test (--model / --model-spec; default the reference CNN) for C×H×W inputs and 10 classes.
-    private func makeModel(c: Int, h: Int, w: Int, threads: Int) throws -> any Model {
-        try modelOptions.selection().build(input: .image(channels: c, height: h, width: w), classes: 10, seed: seed,
-                                           threads: threads)
-    }
-
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be > 0") }
         let known: Set<String> = ["train", "infer", "gemm", "conv", "memory"]
@@ -71,13 +59,13 @@ struct BenchTrain: AsyncParsableCommand {
     }
 
     /// The thread counts of the training figures.
-    private var threadCounts: [Int] {
+    var threadCounts: [Int] {
         guard let threads else { return quick ? [2] : [1, 2] }
         return threads.split(separator: ",").map { Int($0) ?? 0 }
     }
 
     /// The --input shapes as (C, H, W).
-    private var inputs: [(Int, Int, Int)] {
+    var inputs: [(Int, Int, Int)] {
         input.split(separator: ",").map { shape in
             let d = shape.split(separator: "x").map { Int($0) ?? 0 }
             return d.count == 3 ? (d[0], d[1], d[2]) : (0, 0, 0)
@@ -85,259 +73,10 @@ struct BenchTrain: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let parts = Set(only.split(separator: ",").map(String.init))
-        let inputs = self.inputs
-        if printSpec, let (c, h, w) = inputs.first {
-            let spec = try modelOptions.selection().networkSpec(input: .image(channels: c, height: h, width: w), classes: 10)
-            print(String(decoding: try spec.jsonData(), as: UTF8.self))
-            return
-        }
-        let level = try KernelLevel.preferred()     // what the GEMM figures use (FLWR_KERNELS lowers it)
-        if parts.contains("memory") {
-            // A fresh process per figure: the peak of one must not hide inside another's.
-            if inputs.count == 1 && threadCounts.count == 1 {
-                try printMemory(c: inputs[0].0, h: inputs[0].1, w: inputs[0].2, threads: threadCounts[0])
-            } else {
-                for (c, h, w) in inputs {
-                    for threads in threadCounts { try runChild(["--only", "memory", "--input", "\(c)x\(h)x\(w)",
-                                                                "--threads", "\(threads)"]) }
-                }
-            }
-            if parts.count == 1 { return }
-        }
-        if parts.contains("train") {
-            for (c, h, w) in inputs {
-                for batch in quick ? [32] : [32, 64] {
-                    for threads in threadCounts {
-                        // images_per_cpu_s: images per CPU-second of the whole process; at 1
-                        // thread a loaded machine disturbs it far less than wall-clock images/s.
-                        let (rate, perCPU) = try trainRate(c: c, h: h, w: w, batch: batch, threads: threads)
-                        print(#"{"bench":"train","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"images_per_s":\#(fmt(rate)),"images_per_cpu_s":\#(fmt(perCPU))}"#)
-                    }
-                }
-                if breakdown {
-                    for threads in threadCounts { try printBreakdown(c: c, h: h, w: w, batch: 32, threads: threads) }
-                }
-            }
-        }
-        if quick { return }
-        if parts.contains("infer") {
-            for (c, h, w) in inputs {
-                for threads in [1, 2] {
-                    let rate = try inferRate(c: c, h: h, w: w, batch: 256, threads: threads)
-                    print(#"{"bench":"infer","input":"\#(c)x\#(h)x\#(w)","batch":256,"threads":\#(threads),"images_per_s":\#(fmt(rate))}"#)
-                }
-            }
-        }
-        if parts.contains("conv") {
-            for (c, h, w) in inputs {
-                var cin = c, hh = h, ww = w
-                for (i, cout) in [32, 64, 128, 256].enumerated() {
-                    for threads in threadCounts {
-                        for pass in ["forward", "weight_grad", "input_grad"] where !(i == 0 && pass == "input_grad") {
-                            let (m, n, k, gflops) = try convGEMMRate(cin: cin, cout: cout, h: hh, w: ww, batch: 32,
-                                                                     nchw: i == 0, pass: pass, threads: threads)
-                            print(#"{"bench":"conv_gemm","input":"\#(c)x\#(h)x\#(w)","layer":"conv\#(i + 1)","pass":"\#(pass)","m":\#(m),"n":\#(n),"k":\#(k),"threads":\#(threads),"level":"\#(level)","gflops":\#(fmt(gflops))}"#)
-                        }
-                    }
-                    cin = cout; hh /= 2; ww /= 2
-                }
-            }
-        }
-        if parts.contains("gemm") {
-            var shapes = [(256, 256, 256), (1024, 1024, 1024)]
-            // Each conv layer's forward GEMM at batch 32: (Cout, batch*H*W, Cin*9).
-            for (c, h, w) in inputs {
-                var cin = c, hh = h, ww = w
-                for cout in [32, 64, 128, 256] {
-                    shapes.append((cout, 32 * hh * ww, cin * 9))
-                    cin = cout; hh /= 2; ww /= 2
-                }
-            }
-            for (m, n, k) in shapes {
-                for threads in [1, 2] {
-                    let gflops = try gemmRate(m: m, n: n, k: k, threads: threads)
-                    print(#"{"bench":"gemm","m":\#(m),"n":\#(n),"k":\#(k),"threads":\#(threads),"level":"\#(level)","gflops":\#(fmt(gflops))}"#)
-                }
-            }
-        }
-    }
-
-    private func fmt(_ x: Double) -> String { String(Double(Int(x * 10)) / 10) }
-
-    /// Runs `flwr bench train <args>` as a child process (same binary), its output passed through.
-    private func runChild(_ args: [String]) throws {
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        child.arguments = ["bench", "train", "--seed", "\(seed)", "--memory-images", "\(memoryImages)"] + args
-        try child.run()
-        child.waitUntilExit()
-        guard child.terminationStatus == 0 else {
-            throw ValidationError("bench child \(args.joined(separator: " ")) exited with \(child.terminationStatus)")
-        }
-    }
-
-    /// Peak resident memory of training (batch 64, one epoch over `memoryImages` synthetic
-    /// images) above the resident size once the dataset is in memory: VmRSS before the model
-    /// exists, VmHWM after training, the high-water mark reset in between (/proc/self/clear_refs).
-    private func printMemory(c: Int, h: Int, w: Int, threads: Int) throws {
-        let (images, labels) = syntheticData(count: memoryImages, c: c, h: h, w: w)
-        let reset = (try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)) != nil
-        let before = procStatusKB("VmRSS")
-        let examples: Int
-        do {
-            let model = try makeModel(c: c, h: h, w: w, threads: threads)
-            examples = try images.withUnsafeBufferPointer { x in
-                try labels.withUnsafeBufferPointer { y in
-                    try model.train(images: x, labels: y, epochs: 1, batchSize: 64, sgd: SGDConfig(), seed: seed)
-                }
-            }.examples
-        }
-        let peak = procStatusKB("VmHWM")
-        let above = Double(peak - before) / 1024, dataset = Double(images.count * 4 + labels.count * 4) / 1_048_576
-        print(#"{"bench":"memory","input":"\#(c)x\#(h)x\#(w)","batch":64,"threads":\#(threads),"images":\#(examples),"dataset_mb":\#(fmt(dataset)),"rss_before_mb":\#(fmt(Double(before) / 1024)),"peak_rss_mb":\#(fmt(Double(peak) / 1024)),"peak_rss_mb_above_dataset":\#(fmt(above)),"hwm_reset":\#(reset)}"#)
-    }
-
-    /// A "Name:   123 kB" field of /proc/self/status, in kB (0 if absent).
-    private func procStatusKB(_ name: String) -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
-            return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
-        }
-        return 0
-    }
-
-    /// Runs `body` once to warm up, then repeatedly for `seconds`; returns units per second.
-    private func measure(units: Double, _ body: () throws -> Void) rethrows -> Double {
-        try measureWithCPU(units: units, body).perSecond
-    }
-
-    /// As `measure`, also returning units per CPU-second the process used meanwhile.
-    private func measureWithCPU(units: Double, _ body: () throws -> Void) rethrows
-        -> (perSecond: Double, perCPUSecond: Double) {
-        try body()
-        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = processCPUSeconds()
-        var runs = 0.0, elapsed = 0.0
-        repeat {
-            try body(); runs += 1
-            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        } while elapsed < seconds
-        let cpu = processCPUSeconds() - cpuStart
-        return (runs * units / elapsed, cpu > 0 ? runs * units / cpu : 0)
-    }
-
-    /// User + system CPU seconds of this process so far (getrusage).
-    private func processCPUSeconds() -> Double {
-        var usage = rusage()
-        guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
-        func secs(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return secs(usage.ru_utime) + secs(usage.ru_stime)
-    }
-
-    private func syntheticData(count: Int, c: Int, h: Int, w: Int) -> ([Float], [Int32]) {
-        var rng = SplitMix64(seed: seed)
-        let images = (0..<count * c * h * w).map { _ in Float.random(in: 0..<1, using: &rng) }
-        let labels = (0..<count).map { _ in Int32.random(in: 0..<10, using: &rng) }
-        return (images, labels)
-    }
-
-    private func trainRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws
-        -> (perSecond: Double, perCPUSecond: Double) {
-        let model = try makeModel(c: c, h: h, w: w, threads: threads)
-        let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
-        return try images.withUnsafeBufferPointer { x in
-            try labels.withUnsafeBufferPointer { y in
-                try measureWithCPU(units: Double(labels.count)) {
-                    _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch,
-                                        sgd: SGDConfig(), seed: seed)
-                }
-            }
-        }
-    }
-
-    /// Per-phase milliseconds per training step, from PhaseTimings.
-    private func printBreakdown(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws {
-        let model = try makeModel(c: c, h: h, w: w, threads: threads)
-        let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
-        guard let network = model as? Network else { return }
-        let timings = PhaseTimings(names: network.phaseNames)
-        var steps = 0
-        try images.withUnsafeBufferPointer { x in
-            try labels.withUnsafeBufferPointer { y in
-                _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
-                network.timings = timings
-                _ = try measure(units: 8) {
-                    _ = try model.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed)
-                    steps += 8
-                }
-            }
-        }
-        for (name, secs) in zip(timings.names, timings.seconds) {
-            let ms = secs * 1000 / Double(steps)
-            print(#"{"bench":"breakdown","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"phase":"\#(name)","ms_per_step":\#(String(Double(Int(ms * 1000)) / 1000))}"#)
-        }
-    }
-
-    private func inferRate(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws -> Double {
-        let model = try makeModel(c: c, h: h, w: w, threads: threads)
-        let (images, _) = syntheticData(count: batch, c: c, h: h, w: w)
-        return try images.withUnsafeBufferPointer { x in
-            try measure(units: Double(batch)) { _ = try model.logits(images: x, count: batch) }
-        }
-    }
-
-    /// GFLOPS of one conv layer's GEMM at `batch` images (implicit im2col, as in training):
-    /// forward Y = W·col, weight_grad dW = dY·colᵀ (the first layer's direct kernel where it
-    /// applies, as in training), input_grad dX = col2im(Wᵀ·dY).
-    private func convGEMMRate(cin: Int, cout: Int, h: Int, w: Int, batch: Int, nchw: Bool, pass: String,
-                              threads: Int) throws -> (m: Int, n: Int, k: Int, gflops: Double) {
-        let ws = try GEMMWorkspace(threads: threads)
-        let x = nchw ? ImageLayout.nchw(batch, cin, h, w) : ImageLayout.cnhw(batch, cin, h, w)
-        let q = batch * h * w, kk = cin * 9
-        var rng = SplitMix64(seed: seed)
-        let image = (0..<x.count).map { _ in Float.random(in: -1..<1, using: &rng) }
-        let weight = (0..<cout * kk).map { _ in Float.random(in: -1..<1, using: &rng) }
-        let dY = (0..<cout * q).map { _ in Float.random(in: -1..<1, using: &rng) }
-        var out = [Float](repeating: 0, count: max(cout * q, x.count, cout * kk))
-        let (m, n, k) = pass == "forward" ? (cout, q, kk) : pass == "weight_grad" ? (cout, kk, q) : (kk, q, cout)
-        let gflops = image.withUnsafeBufferPointer { pi in weight.withUnsafeBufferPointer { pw in
-            dY.withUnsafeBufferPointer { pg in out.withUnsafeMutableBufferPointer { po in
-                guard let i = pi.baseAddress, let wt = pw.baseAddress, let g = pg.baseAddress,
-                      let o = po.baseAddress else { return 0.0 }
-                return measure(units: 2 * Double(m) * Double(n) * Double(k) / 1e9) {
-                    switch pass {
-                    case "forward":
-                        gemmIm2col(m: cout, a: wt, aRS: kk, aCS: 1, image: i, x, kernel: 3, pad: 1, c: o, ldc: q,
-                                   threads: threads, workspace: ws)
-                    case "weight_grad":
-                        if convWeightGradDirect(cout: cout, outGrad: g, image: i, x, kernel: 3, pad: 1, weightGrad: o,
-                                                threads: threads, level: ws.level) { break }
-                        gemmIm2colT(m: cout, a: g, aRS: q, aCS: 1, image: i, x, kernel: 3, pad: 1, c: o, ldc: kk,
-                                    threads: threads, workspace: ws)
-                    default:
-                        gemmCol2im(kd: cout, a: wt, aRS: 1, aCS: kk, b: g, bRS: q, bCS: 1, output: o, x, kernel: 3,
-                                   pad: 1, threads: threads, workspace: ws)
-                    }
-                }
-            } }
-        } }
-        return (m, n, k, gflops)
-    }
-
-    private func gemmRate(m: Int, n: Int, k: Int, threads: Int) throws -> Double {
-        let ws = try GEMMWorkspace(threads: threads)
-        var rng = SplitMix64(seed: seed)
-        let a = (0..<m * k).map { _ in Float.random(in: -1..<1, using: &rng) }
-        let b = (0..<k * n).map { _ in Float.random(in: -1..<1, using: &rng) }
-        var c = [Float](repeating: 0, count: m * n)
-        return a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in
-            c.withUnsafeMutableBufferPointer { pc in
-                guard let ap = pa.baseAddress, let bp = pb.baseAddress, let cp = pc.baseAddress else { return 0 }
-                return measure(units: 2 * Double(m) * Double(n) * Double(k) / 1e9) {
-                    gemm(m: m, n: n, k: k, a: ap, aRS: k, aCS: 1, b: bp, bRS: n, bCS: 1,
-                         c: cp, ldc: n, threads: threads, workspace: ws)
-                }
-            }
-        } }
+        var c = TrainBenchmarkConfig(model: try modelOptions.selection())
+        c.quick = quick; c.seconds = seconds; c.parts = Set(only.split(separator: ",").map(String.init))
+        c.breakdown = breakdown; c.threadCounts = threadCounts; c.inputs = inputs
+        c.memoryImages = memoryImages; c.seed = seed; c.printSpec = printSpec
+        try TrainBenchmark(config: c).run()
     }
 }

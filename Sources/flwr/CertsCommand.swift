@@ -1,5 +1,6 @@
 // `flwr certs`: a CA, a server certificate and N client certificates for one federation (FlowerTLS).
 import ArgumentParser
+import FlowerRuntime
 import FlowerTLS
 import Foundation
 

@@ -1,11 +1,5 @@
 import ArgumentParser
-import CIFARLoader
-import CNNModel
-import FlowerLearning
-import FlowerCore
-import FlowerWire
-import Foundation
-import Logging
+import FlowerRuntime
 
 /// `flwr client`: one federated client (the entrypoint of a client pod).
 struct ClientCommand: AsyncParsableCommand {
@@ -58,63 +52,32 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup(title: "Record-level DP-SGD on this site") var dpSGD: DPSGDFlags
 
     func validate() throws {
+        try dpSGD.validateForSites()
         _ = try parseHostPort(server)
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
         guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
         guard connectDeadline > 0 else { throw ValidationError("--connect-deadline must be positive seconds, got \(connectDeadline)") }
-        try dpSGD.validateForSites()
     }
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.client")
-        let clientOps = try await ClientOps(ops: ops, logger: logger)
-        let env = ProcessInfo.processInfo.environment
-        let hostname = ProcessInfo.processInfo.hostName
-        let selection = try resolveDataSelection(partitionFlag: partition, asksForSplit: data.asksForSplit,
-                                                 numPartitions: data.numPartitions, environment: env, hostname: hostname)
-        // On its own data a client still has an ordinal when the pod gives one (shuffling, retry jitter).
-        let index = selection.index ?? (try? resolvePartition(flag: nil, environment: env, hostname: hostname)) ?? 0
-        let split = try data.source.load()
-        let local = try ClientDataBuilder(numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, privacy: privacy, maxTrainExamples: maxTrainExamples, logger: logger)
-            .build(split: split, selection: selection, ledgerDirectory: defaultLedgerDirectory(dataDir: data.dataDir))
-        let threads = training.threadCount
-        let input = modelInputShape(split.train), classes = split.train.classes
-        let seed = data.seed
-        let model = try modelOptions.selection()
-        let pool = ModelPool(size: 1) { try model.build(input: input, classes: classes, seed: seed, threads: threads) }
-        // A spec that does not fit the data fails here, before connecting.
-        let fingerprint = try pool.withModelNow { modelFingerprint(label: model.label, layout: $0.layout) }
-        let client = clientOps.instrument(
-            attack.wrap(ModelClient(partition: index, train: LocalData(dataset: attack.trainingData(local.train.dataset)),
-                                    eval: local.eval, pool: pool, defaults: training.defaults(seed: seed), logger: logger,
-                                    dpSGD: try dpSGD.options.map { try DPSGDSite(options: $0, ledgerDirectory: ((privacy.ledgerDir ?? defaultLedgerDirectory(dataDir: data.dataDir)) as NSString).appendingPathComponent("dp-sgd-partition-\(index)")) }),
-                        partition: index, seed: seed),
-            defaultEpochs: training.epochs, epsilon: privacy.dpEpsilon)
-        let (host, port) = try parseHostPort(server)
-        var config = WireClientConfig(host: host, port: port, clientID: clientId ?? defaultClientID(selection, hostname: hostname),
-                                      partition: selection.index, authToken: authToken)
-        config.maxFrameBytes = maxFrameMb << 20
-        config.model = fingerprint
-        config.retry.deadline = .milliseconds(Int64(connectDeadline * 1000))
-        config.retry.seed = seed &+ UInt64(index)
-        clientOps.observe(&config)
-        try security.apply(to: &config, flagToken: authToken, logger: logger)
-        let wireConfig = config
-        let what = selection.index.map { "partition \($0) of \(data.numPartitions)" } ?? "all of \(split.train.name)"
-        logger.info("\(what): \(local.train.count) training examples; connecting to \(host):\(port)")
-        let flowerRun = try flowerCompat.run(client: client, connectDeadline: connectDeadline, seed: seed &+ UInt64(index), logger: logger)
-        let outcome = await runUntilSignal {
-            if let flowerRun { return try await flowerRun() }
-            return try await WireClient.run(config: wireConfig, client: client, logger: logger)
-        }
-        switch outcome {
-        case .finished(let rounds):
-            logger.info("server finished training after \(rounds) rounds; exiting")
-        case .failed(let error):
-            throw ExitMessage(error: error)
-        case .signalled(let name):
-            logger.notice("stopping on \(name)")
-        }
+        try await ClientRuntime(config: try config(), logger: logger).run()
+    }
+
+    /// The library's form of these flags.
+    func config() throws -> ClientRuntimeConfig {
+        var c = ClientRuntimeConfig(dataset: try data.source.location(), model: try modelOptions.selection())
+        (c.host, c.port) = try parseHostPort(server)
+        c.partition = partition; c.asksForSplit = data.asksForSplit; c.numPartitions = data.numPartitions
+        c.scheme = data.scheme; c.seed = data.seed; c.clientID = clientId
+        c.training = training.defaults(seed: data.seed); c.threads = training.threadCount
+        c.privacy = try privacy.settings(); c.attack = attack.settings(seed: data.seed)
+        c.maxTrainExamples = maxTrainExamples; c.maxFrameBytes = maxFrameMb << 20
+        c.connectDeadline = .milliseconds(Int64(connectDeadline * 1000))
+        c.security = security.config(flagToken: authToken); c.ops = ops.config
+        c.flower = try flowerCompat.config()
+        c.dpSGD = dpSGD.options
+        return c
     }
 }
 
@@ -137,37 +100,4 @@ func parseHostPort(_ s: String) throws -> (String, Int) {
         throw ValidationError("--server must be HOST:PORT with a port in 1...65535, got \(s)")
     }
     return (host, port)
-}
-
-/// Builds a client's local training and evaluation data from the shared dataset.
-struct ClientDataBuilder {
-    let numPartitions: Int
-    let scheme: Partitioner
-    let seed: UInt64
-    let privacy: PrivacyOptions
-    let maxTrainExamples: Int?
-    let logger: Logger
-
-    /// The training set's split into `numPartitions` partitions (compute it once for many clients).
-    func partitions(of split: DatasetSplit) throws -> [[Int]] {
-        try CIFARLoader.partition(labels: split.train.labels, numPartitions: numPartitions, scheme: scheme, seed: seed)
-    }
-
-    /// The client's share: partition `index` of the training set (noised when DP is on) and
-    /// every `numPartitions`-th test image as its evaluation set. `parts`: the split from
-    /// `partitions(of:)`, computed here when not given.
-    func build(split: DatasetSplit, parts: [[Int]]? = nil, partition index: Int,
-               ledgerDirectory: String) throws -> (train: LocalData, eval: LocalData?) {
-        var indices = try (parts ?? partitions(of: split))[index]
-        if let m = maxTrainExamples, m < indices.count { indices = Array(indices.prefix(m)) }
-        var train = split.train.subset(indices)
-        if let request = try privacy.request(defaultLedgerDirectory: ledgerDirectory) {
-            let released = try privatize(train, request: request)
-            train = released.dataset
-            logger.info("partition \(index): \(train.name); ledger \(released.ledgerPath): spent \(released.spent) of \(request.budget)")
-        }
-        let testIndices = Array(stride(from: index, to: split.test.count, by: numPartitions))
-        let eval = testIndices.isEmpty ? nil : LocalData(dataset: split.test.subset(testIndices))
-        return (LocalData(dataset: train), eval)
-    }
 }

@@ -1,8 +1,6 @@
 // The DP-FedAvg flags `flwr server` and `flwr simulate` share (user-level DP of the released
 // models; distinct from PrivacyOptions' --dp-epsilon/--dp-unit, the data-level Laplace release).
 import ArgumentParser
-import FlowerCore
-import Logging
 import Privacy
 
 /// DP-FedAvg's flags; all optional: without --dp-noise-multiplier the strategy is used as is.
@@ -54,18 +52,5 @@ struct DPFedAvgOptions: ParsableArguments {
         }
         return DPFedAvgConfig(noiseMultiplier: z, clipping: clipping, samplingRate: q, delta: dpDelta,
                               targetEpsilon: dpTargetEpsilon)
-    }
-
-    /// `strategy` wrapped in DP-FedAvg when --dp-noise-multiplier is given (noise and sampling
-    /// from the system's secure generator), else `strategy` itself.
-    func wrap(_ strategy: any Strategy, samplingRate q: Double, logger: Logger) throws -> any Strategy {
-        guard let config = config(samplingRate: q) else { return strategy }
-        do {
-            let dp = try DPFedAvg(wrapping: strategy, config: config)
-            logger.info("DP-FedAvg: z = \(config.noiseMultiplier), \(config.clipping), Poisson sampling q = \(q), δ = \(config.delta)\(config.targetEpsilon.map { ", target ε = \($0)" } ?? "")")
-            return dp
-        } catch {
-            throw ValidationError("\(error)")
-        }
     }
 }

@@ -2,8 +2,7 @@
 // object), for `flwr deploy -f flwr-deploy.yaml | kubectl apply -f -`.
 import ArgumentParser
 import FlowerDeploy
-import FlowerTLS
-import Foundation
+import FlowerRuntime
 
 /// The `flwr deploy` subcommand.
 struct Deploy: ParsableCommand {
@@ -65,57 +64,9 @@ struct Deploy: ParsableCommand {
     }
 
     func run() throws {
-        let text: String
-        do {
-            text = file == "-"
-                ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-                : try String(contentsOfFile: file, encoding: .utf8)
-        } catch {
-            throw DeployFileError(message: "cannot read the descriptor \(file) (\(error.localizedDescription)); "
-                + "pass an existing FLDeployment YAML file with -f")
-        }
-        let deployment = try FLDeployment.parse(yaml: text)
-        // Notes go to stderr: stdout carries the manifests for `kubectl apply -f -`.
-        if deployment.client.port != nil {
-            note("spec.client.port is ignored: flwr clients dial the server (their only listener is the probes and metrics port, 9090)")
-        }
-        let credentials = try deployCredentials(deployment)
-        let objects = renderManifests(deployment, options: DeployOptions(namespace: namespace, image: image,
-                                                                         serviceMonitor: serviceMonitor,
-                                                                         credentials: credentials, certManagerIssuer: certManager))
-        if let outputDir {
-            let written = try writeManifests(objects, to: outputDir)
-            note("wrote \(written.count) objects to \(outputDir)")
-        } else {
-            FileHandle.standardOutput.write(Data(renderYAMLStream(objects).utf8))
-        }
+        var c = DeployRenderConfig(file: file)
+        c.outputDir = outputDir; c.namespace = namespace; c.image = image
+        c.serviceMonitor = serviceMonitor; c.certManager = certManager
+        try DeployRendering(config: c).run()
     }
-}
-
-extension Deploy {
-    /// A fresh random token and, with spec.tls and no --cert-manager, a CA with the server's and
-    /// every client's certificate (FlowerDeploy/DeploySecrets.swift says which clients get one).
-    func deployCredentials(_ d: FLDeployment) throws -> DeployCredentials {
-        var c = DeployCredentials(token: randomAuthToken())
-        guard d.tls else {
-            note("spec.tls is false: clients prove the auth token, but models cross the network unencrypted")
-            return c
-        }
-        let identities = d.clientIdentities
-        if identities == nil {
-            note("clients on their own data in one Indexed Job have no identity known before they start: server TLS and the auth token only (no client certificates); give each client its own workload for mutual TLS")
-        }
-        guard certManager == nil else { return c }
-        let pem = try FederationPEM.make(serverNames: d.serverNames(namespace: namespace), clientIdentities: identities ?? [])
-        c.caPEM = pem.ca
-        c.serverCertificatePEM = pem.serverCertificate
-        c.serverKeyPEM = pem.serverKey
-        c.clients = pem.clients.map { ClientCredential(identity: $0.identity, certificatePEM: $0.certificate, keyPEM: $0.key) }
-        return c
-    }
-}
-
-/// One line on stderr for the operator.
-private func note(_ message: String) {
-    FileHandle.standardError.write(Data("flwr deploy: \(message)\n".utf8))
 }

@@ -2,9 +2,7 @@
 // state_dict saved with numpy) as an ONNX file onnxruntime and other ONNX tools can run.
 import ArgumentParser
 import CNNModel
-import FlowerLearning
-import Foundation
-import ONNXExport
+import FlowerRuntime
 
 /// `flwr export`.
 struct ExportCommand: ParsableCommand {
@@ -62,14 +60,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let shape = try inputShape()
-        let selection = try modelOptions.selection()
-        let spec = try selection.networkSpec(input: shape, classes: classes)
-        let layers = try spec.resolve(input: shape, classes: classes)
-        let layout = NetworkSpec.parameterEntries(layers).map { (name: $0.name, shape: $0.shape) }
-        let parameters = try loadWeights(weights, layout: layout)
-        let graph = try ONNXGraph(layers: layers, input: shape, parameters: parameters.values, name: selection.label)
-        try graph.write(to: out)
-        print("wrote \(out): \(selection.label), input [N, \(shape.withBatch(1).dropFirst().map(String.init).joined(separator: ", "))] → logits [N, \(classes)], \(graph.nodes.count) nodes, \(parameters.values.count) parameters, ONNX opset \(onnxOpsetVersion)")
+        print(try ModelExport(model: try modelOptions.selection(), input: try inputShape(), classes: classes,
+                              weights: weights, out: out).run())
     }
 }

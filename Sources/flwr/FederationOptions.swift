@@ -1,6 +1,5 @@
 import ArgumentParser
-import FedAvg
-import FlowerCore
+import FlowerRuntime
 
 /// Round-loop flags shared by `flwr server` and `flwr simulate`.
 struct FederationOptions: ParsableArguments {
@@ -33,29 +32,12 @@ struct FederationOptions: ParsableArguments {
         guard roundAttempts >= 1 else { throw ValidationError("--round-attempts must be at least 1, got \(roundAttempts)") }
     }
 
-    /// The round deadline.
-    var timeout: Duration { .milliseconds(Int64(roundTimeout * 1000)) }
-
-    /// FedAvg configured from these flags for `minClients` connected clients.
-    func strategy(minClients: Int, initialParameters: Parameters?, fitConfig: Config,
-                  evaluateFn: CentralEvaluateFn?) -> FedAvg {
-        makeFedAvg(fractionFit: fractionFit, minFitClients: minFitClients, acceptFailures: acceptFailures, seed: seed,
-                   minClients: minClients, initialParameters: initialParameters, fitConfig: fitConfig,
-                   evaluateFn: evaluateFn)
+    /// The library's form of these flags.
+    var settings: FederationSettings {
+        var f = FederationSettings()
+        f.rounds = rounds; f.fractionFit = fractionFit; f.minFitClients = minFitClients
+        f.roundTimeout = .milliseconds(Int64(roundTimeout * 1000)); f.acceptFailures = acceptFailures
+        f.roundAttempts = roundAttempts; f.seed = seed
+        return f
     }
-}
-
-/// Central evaluation: (round, parameters) → (loss, metrics with "accuracy").
-typealias CentralEvaluateFn = @Sendable (Int, Parameters) async throws -> (loss: Double, metrics: Metrics)?
-
-/// FedAvg over `minClients` clients: federated evaluation on the clients only when the server
-/// has no central evaluation; `minFitClients` defaults to min(2, minClients).
-func makeFedAvg(fractionFit: Double, minFitClients: Int?, acceptFailures: Bool, seed: UInt64, minClients: Int,
-                initialParameters: Parameters?, fitConfig: Config, evaluateFn: CentralEvaluateFn?) -> FedAvg {
-    let minFit = minFitClients ?? min(2, minClients)
-    return FedAvg(fractionFit: fractionFit, fractionEvaluate: evaluateFn == nil ? 1 : 0,
-                  minFitClients: minFit, minEvaluateClients: evaluateFn == nil ? minFit : 0,
-                  minAvailableClients: minClients, acceptFailures: acceptFailures, seed: seed,
-                  initialParameters: initialParameters, onFitConfig: { _ in fitConfig },
-                  evaluateFn: evaluateFn)
 }

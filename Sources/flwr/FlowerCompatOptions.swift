@@ -1,12 +1,9 @@
 // Flower compatibility flags (FlowerCompat): `flwr server --flower-port` serves Flower's legacy
 // gRPC protocol to unmodified Flower clients beside our own wire, and `flwr client
-// --flower-server` joins a Flower server with our model. Each command holds one `@OptionGroup`
-// of these; the wiring lives here so the commands stay as they are.
+// --flower-server` joins a Flower server with our model. FlowerRuntime starts them.
 import ArgumentParser
 import FlowerCompat
-import FlowerCore
 import Foundation
-import Logging
 
 /// `--flower-port` and friends on `flwr server`.
 struct FlowerServerCompatOptions: ParsableArguments {
@@ -39,17 +36,13 @@ struct FlowerServerCompatOptions: ParsableArguments {
         }
     }
 
-    /// Starts the Flower-protocol listener when --flower-port is set; nil otherwise.
-    func start(host: String, manager: any ClientManager, reference: Parameters?, logger: Logger) async throws -> FlowerCompatServer? {
+    /// The listener's settings when --flower-port is set (FlowerRuntime fills in the host and
+    /// the model to check tensors against); nil otherwise.
+    var config: FlowerCompatServerConfig? {
         guard let port = flowerPort else { return nil }
-        var config = FlowerCompatServerConfig(host: host, port: port, maxMessageBytes: flowerMaxMessageMb << 20, reference: reference)
+        var config = FlowerCompatServerConfig(port: port, maxMessageBytes: flowerMaxMessageMb << 20)
         if let cert = flowerTlsCert, let key = flowerTlsKey { config.tls = (cert, key) }
-        let server = try FlowerCompatServer(config: config, manager: manager, logger: logger)
-        let bound = try await server.start()
-        logger.info("Flower protocol (FlowerService/Join) on \(host):\(bound)\(config.tls == nil ? "" : " with TLS"); messages up to \(flowerMaxMessageMb) MB")
-        // Flower's legacy protocol has no client authentication (neither has its start_server).
-        logger.warning("Flower clients are not authenticated (Flower's legacy protocol has none): any client that can reach port \(bound) may join; keep it on a trusted network\(config.tls == nil ? " and consider --flower-tls-cert" : "")")
-        return server
+        return config
     }
 }
 
@@ -72,17 +65,14 @@ struct FlowerClientCompatOptions: ParsableArguments {
         if flowerRootCert != nil && flowerServer == nil { throw ValidationError("--flower-root-cert needs --flower-server") }
     }
 
-    /// The run against the Flower server when --flower-server is set; nil otherwise.
-    func run(client: any Client, connectDeadline: Double, seed: UInt64, logger: Logger) throws -> (@Sendable () async throws -> Int)? {
+    /// The settings for joining the Flower server when --flower-server is set (FlowerRuntime fills
+    /// in the connect deadline and seed); nil otherwise.
+    func config() throws -> FlowerCompatClientConfig? {
         guard let address = flowerServer else { return nil }
         let (host, port) = try parseHostPort(address)
         var config = FlowerCompatClientConfig(host: host, port: port)
         config.maxMessageBytes = flowerMaxMessageMb << 20
-        config.connectDeadline = .milliseconds(Int64(connectDeadline * 1000))
         config.rootCertificate = flowerRootCert
-        config.seed = seed
-        let settings = config
-        logger.info("joining the Flower server at \(host):\(port)")
-        return { try await FlowerCompatClient.run(config: settings, client: client, logger: logger) }
+        return config
     }
 }

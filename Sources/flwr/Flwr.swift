@@ -1,3 +1,4 @@
+import ArgumentEnvironment
 import ArgumentParser
 import FlowerCore
 import FlowerWire

@@ -2,6 +2,7 @@
 // and `DataOptions`, the data flags `flwr privatize`, `flwr client` and `flwr train` share.
 import ArgumentParser
 import CIFARLoader
+import FlowerRuntime
 
 /// The flags that choose a dataset: `--dataset` and `--data-dir` (train, simulate, and through
 /// `DataOptions` partition, privatize and client).
@@ -18,7 +19,10 @@ struct DatasetSource: ParsableArguments {
     func kind() throws -> DatasetKind { try DatasetKind.parse(dataset) }
 
     /// Reads the training and test sets.
-    func load() throws -> DatasetSplit { try loadDataset(try kind(), dataDir: dataDir, files: fileOptions.files) }
+    func load() throws -> DatasetSplit { try location().load() }
+
+    /// The library's form of these flags.
+    func location() throws -> DatasetLocation { DatasetLocation(kind: try kind(), dataDir: dataDir, files: fileOptions.files) }
 
     func validate() throws {
         do { _ = try kind() } catch { throw ValidationError("\(error)") }

@@ -1,7 +1,7 @@
 // `flwr privacy epsilon`: plan a user-level DP budget before a run (Opacus's and TF Privacy's
 // calculators, over this binary's RDP accountant: Sources/Privacy).
 import ArgumentParser
-import Foundation
+import FlowerRuntime
 import Privacy
 
 /// `flwr privacy`: privacy accounting tools.
@@ -79,39 +79,18 @@ struct EpsilonCommand: ParsableCommand {
     func run() throws {
         do throws(PrivacyError) {
             if mechanism == .dpSGD {
-                let plan = if let q = samplingRate {
-                    try DPSGDPlan(samplingRate: q, epochs: epochs ?? 0, noiseMultiplier: noiseMultiplier ?? 0, delta: delta)
-                } else {
-                    try DPSGDPlan(datasetSize: datasetSize ?? 0, batchSize: batchSize ?? 0, epochs: epochs ?? 0,
-                                  noiseMultiplier: noiseMultiplier ?? 0, delta: delta)
-                }
-                print(try dpSGDEpsilonReport(plan: plan, targetEpsilon: targetEpsilon, json: json))
+                print(try DPSGDPrivacyPlan(samplingRate: samplingRate, datasetSize: datasetSize, batchSize: batchSize,
+                                           epochs: epochs ?? 0, noiseMultiplier: noiseMultiplier,
+                                           targetEpsilon: targetEpsilon, delta: delta).report(json: json))
                 return
             }
-            let samplingRate = self.samplingRate ?? 0, rounds = self.rounds ?? 0
-            let z: Double
-            if let target = targetEpsilon {
-                z = try solveNoiseMultiplier(targetEpsilon: target, samplingRate: samplingRate, rounds: rounds, delta: delta)
-            } else {
-                z = noiseMultiplier ?? 0
-            }
-            let (eps, order) = try computeEpsilon(noiseMultiplier: z, samplingRate: samplingRate, rounds: rounds, delta: delta)
-            if json {
-                var fields = ["\"epsilon\": \(jsonNumber(eps))", "\"delta\": \(jsonNumber(delta))", "\"order\": \(jsonNumber(order))"]
-                if targetEpsilon != nil { fields.append("\"noise_multiplier\": \(jsonNumber(z))") }
-                print("{" + fields.joined(separator: ", ") + "}")
-            } else {
-                if targetEpsilon != nil { print(String(format: "noise multiplier z = %.6g", z)) }
-                print(String(format: "ε = %.6g at δ = %g (Rényi order %g) after %d rounds at q = %g, z = %g",
-                             eps, delta, order, rounds, samplingRate, z))
-            }
+            let plan = PrivacyPlan(noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon,
+                                   samplingRate: samplingRate ?? 0, rounds: rounds ?? 0, delta: delta)
+            for line in try plan.report(json: json) { print(line) }
         } catch {
             throw ValidationError(error.description)
         }
     }
-
-    /// A JSON number; +∞ (no noise) is written as null since JSON has no infinity.
-    private func jsonNumber(_ x: Double) -> String { x.isFinite ? "\(x)" : "null" }
 }
 
 /// Which mechanism `flwr privacy epsilon` accounts for.

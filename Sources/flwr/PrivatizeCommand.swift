@@ -4,6 +4,7 @@
 // privatise on the fly (`privacyOptions.request(...)` then CIFARLoader's `privatize(_:request:)`).
 import ArgumentParser
 import CIFARLoader
+import FlowerRuntime
 import Foundation
 
 /// The DP flags of a release; all optional so commands can train without DP.
@@ -25,14 +26,15 @@ struct PrivacyOptions: ParsableArguments {
     @Option(help: "Folder of the privacy ledger (privacy-ledger.json) that records every release (default: the output folder).")
     var ledgerDir: String?
 
+    /// The library's form of these flags.
+    func settings() throws -> DataPrivacy {
+        DataPrivacy(epsilon: dpEpsilon, unit: try LaplaceDP.Unit.parse(dpUnit), budget: privacyBudget, seed: dpSeed,
+                    ledgerDirectory: ledgerDir)
+    }
+
     /// The release these flags ask for, or nil without --dp-epsilon.
     func request(defaultLedgerDirectory: String) throws -> PrivacyRequest? {
-        guard let epsilon = dpEpsilon else { return nil }
-        let request = PrivacyRequest(epsilon: epsilon, unit: try LaplaceDP.Unit.parse(dpUnit),
-                                     budget: privacyBudget ?? epsilon, seed: dpSeed ?? PrivacyRequest.freshSeed(),
-                                     ledgerDirectory: ledgerDir ?? defaultLedgerDirectory)
-        try request.validate()
-        return request
+        try settings().request(defaultLedgerDirectory: defaultLedgerDirectory)
     }
 
     func validate() throws {
@@ -95,42 +97,9 @@ struct PrivatizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard var request = try privacy.request(defaultLedgerDirectory: out) else { return }
-        let files = data.source.fileOptions.files
-        let split = try partition.map {
-            try loadPartition(try data.kind(), dataDir: data.dataDir, index: $0,
-                              numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed, files: files)
-        } ?? loadDataset(try data.kind(), dataDir: data.dataDir, files: files)
-        if resume {
-            let fingerprint = split.train.fingerprint()
-            let ledger = try PrivacyLedger(directory: request.ledgerDirectory)
-            if let earlier = ledger.releases.last(where: {
-                $0.fingerprint == fingerprint && $0.epsilon == request.epsilon && $0.unit == request.unit
-            }), let seed = UInt64(earlier.seed) {
-                request.seed = seed
-            }
-        }
-        let result = try privatize(split.train, request: request)
-        do {
-            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        } catch {
-            throw CLIError.io(path: out, detail: "cannot create the folder (\(error.localizedDescription))")
-        }
-        let path = out.hasSuffix("/") ? out + npzPartitionFile : out + "/" + npzPartitionFile
-        try NPZ.writeDataset(result.dataset, to: path)
-        if includeTest && split.test.count > 0 {
-            try NPZ.writeDataset(split.test, to: out.hasSuffix("/") ? out + npzTestFile : out + "/" + npzTestFile)
-        }
-        let d = split.train.imageSize
-        let scale = LaplaceDP(epsilon: request.epsilon, unit: request.unit, seed: 0).scale(imageSize: d)
-        let cost: String
-        switch result.outcome {
-        case .charged(let c): cost = "charged ε \(c)"
-        case .reused: cost = "identical to an earlier release: nothing more spent"
-        }
-        print("\(split.train.name): \(split.train.count) images of \(split.train.channels)×\(split.train.height)×\(split.train.width)")
-        print("Laplace noise: ε \(request.epsilon) per \(request.unit.rawValue), Δ \(request.unit == .pixel ? 1 : d), scale \(scale)")
-        print("ledger \(result.ledgerPath): \(cost); spent \(result.spent) of \(request.budget) (\(result.ledgerUnit.rawValue) level)")
-        print("wrote \(path)")
+        var c = PrivateReleaseConfig(dataset: try data.source.location(), privacy: try privacy.settings(), out: out)
+        c.partition = partition; c.numPartitions = data.numPartitions; c.scheme = data.scheme; c.seed = data.seed
+        c.resume = resume; c.includeTest = includeTest
+        for line in try PrivateRelease(config: c).run() { print(line) }
     }
 }

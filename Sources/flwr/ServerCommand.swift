@@ -1,12 +1,8 @@
 import ArgumentParser
-import CIFARLoader
-import CNNModel
-import FlowerLearning
-import FedAvg
 import FlowerCore
+import FlowerRuntime
 import FlowerWire
 import Foundation
-import Logging
 
 /// `flwr server`: the federated server (the entrypoint of the server pod).
 struct ServerCommand: AsyncParsableCommand {
@@ -82,97 +78,36 @@ struct ServerCommand: AsyncParsableCommand {
         guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
         guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
+        if initial.initialModel != nil && dataset == "none" { throw ValidationError(InitialModelError().description) }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
         try security.validateExposure(host: net.host, flagToken: net.authToken)
-        if let refusal = flowerPortExposureRefusal(host: net.host, port: flowerCompat.flowerPort, tls: flowerCompat.flowerTlsCert != nil,
-                                                   insecure: security.insecure) {
+        if let refusal = ExposurePolicy.flowerPortRefusal(host: net.host, port: flowerCompat.flowerPort,
+                                                          tls: flowerCompat.flowerTlsCert != nil, insecure: security.insecure) {
             throw ValidationError(refusal)
         }
     }
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.server")
-        let manager = InMemoryClientManager(maxClients: net.maxClients)
-        let serverOps = try await ServerOps(ops: ops, tensorboard: tensorboard, host: net.host,
-                                            readyWhenMinClients: readyWhenMinClients, minClients: minClients,
-                                            manager: manager, logger: logger)
-        var evaluation = try CentralEvaluation.load(dataset: dataset, dataDir: dataDir, files: fileOptions.files,
-                                                    maxTestExamples: maxTestExamples,
-                                                    model: try modelOptions.selection(),
-                                                    threads: threads ?? ProcessInfo.processInfo.activeProcessorCount,
-                                                    seed: federation.seed, logger: logger)
-        if let path = initial.initialModel {
-            guard let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) else {
-                throw ValidationError("--initial-model needs --dataset (not none): the weights are checked against the model built for it")
-            }
-            evaluation?.initialParameters = try loadWeights(path, layout: layout)
-            logger.info("initial model from \(path) (\(layout.count) tensors, names and shapes checked)")
-        }
-        let checkpoint = try loadCheckpoint(logger: logger)
-        var wireConfig = connections.apply(try net.wireConfig())
-        try security.apply(to: &wireConfig, flagToken: net.authToken, logger: logger)
-        if let layout = evaluation?.initialParameters.layout.map({ (name: $0.name, shape: $0.shape) }) {
-            wireConfig.model = modelFingerprint(label: try modelOptions.selection().label, layout: layout)
-        }
-        let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
-        let port = try await wire.start()
-        serverOps.listening(wire: wire, manager: manager)
-        let flowerListener = try await flowerCompat.start(host: net.host, manager: manager, reference: evaluation?.initialParameters, logger: logger)
-        logger.info("listening on \(net.host):\(port); waiting for \(minClients) clients")
-
-        let strategy = try dpFedAvg.wrap(strategyOptions.make(base: federation.strategy(minClients: minClients, initialParameters: evaluation?.initialParameters,
-                                           fitConfig: fitConfig.config, evaluateFn: evaluation?.evaluateFn)),
-                                         samplingRate: federation.fractionFit, logger: logger)
-        var serverOptions = strategyOptions.apply(to: ServerOptions(
-            waitTimeout: .milliseconds(Int64(waitTimeout * 1000)), roundAttempts: federation.roundAttempts,
-            historyPath: metricsOut, checkpointPath: checkpointPath))
-        serverOptions.observer = serverOps.observer
-        serverOps.metrics.start(plannedRounds: federation.rounds, completed: checkpoint?.round ?? 0)
-        let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
-        let outcome = await runUntilSignal { try await server.fit(numRounds: federation.rounds, timeout: federation.timeout,
-                                                                   resumingFrom: checkpoint) }
-        switch outcome {
-        case .finished(let summary):
-            try writeOutputs(summary, logger: logger)
-            if let reason = summary.stopReason { logger.notice("stopped early: \(reason)") }
-            if linger { await lingerUntilSignal(manager: manager, rounds: summary.roundsCompleted, logger: logger) }
-            await wire.stop()
-            await flowerListener?.stop()
-        case .failed(let error):
-            await wire.stop()
-            await flowerListener?.stop()
-            throw ExitMessage(error: error)
-        case .signalled(let signal):
-            logger.notice("stopping on \(signal); the checkpoint of the last completed round is kept")
-            await wire.stop()
-            await flowerListener?.stop()
-        }
+        try await ServerRuntime(config: try config(), logger: logger).run()
     }
 
-    private var checkpointPath: String? { checkpointDir.map { ($0 as NSString).appendingPathComponent("checkpoint.flwr") } }
-
-    private func loadCheckpoint(logger: Logger) throws -> Checkpoint? {
-        guard let dir = checkpointDir, let path = checkpointPath else { return nil }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        guard resume else { return nil }
-        guard FileManager.default.fileExists(atPath: path) else {
-            logger.info("--resume: no checkpoint at \(path) yet; starting at round 1")
-            return nil
-        }
-        let c = try Checkpoint.read(from: path)
-        logger.info("resuming from \(path): round \(c.round) completed")
+    /// The library's form of these flags.
+    func config() throws -> ServerRuntimeConfig {
+        var c = ServerRuntimeConfig(wire: connections.apply(net.wireConfig()), model: try modelOptions.selection())
+        c.security = security.config(flagToken: net.authToken)
+        c.federation = federation.settings; c.strategy = strategyOptions.settings
+        c.dpFedAvg = dpFedAvg.config(samplingRate: federation.fractionFit)
+        c.minClients = minClients; c.waitTimeout = .milliseconds(Int64(waitTimeout * 1000))
+        c.dataset = dataset; c.dataDir = dataDir; c.files = fileOptions.files; c.maxTestExamples = maxTestExamples
+        c.checkpointDir = checkpointDir; c.resume = resume
+        c.metricsOut = metricsOut; c.modelOut = modelOut; c.plotOut = plotOut
+        c.fitConfig = fitConfig.config; c.linger = linger
+        c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        c.initialModel = initial.initialModel
+        c.ops = ops.config; c.tensorboardDir = tensorboard.tensorboardDir; c.readyWhenMinClients = readyWhenMinClients
+        c.flower = flowerCompat.config
         return c
-    }
-
-    private func writeOutputs(_ summary: FitSummary, logger: Logger) throws {
-        if let line = summary.history.worstSiteEpsilonSummary { logger.notice("\(line)") }
-        if let path = modelOut {
-            try writeModel(summary.parameters, to: path)
-            logger.info("final model written to \(path)")
-        }
-        if let path = plotOut {
-            try HistoryPlot().write(summary.history, to: path)
-        }
     }
 }
 
@@ -199,7 +134,7 @@ struct ServerNetworkOptions: ParsableArguments {
         if let m = maxClients, m < 1 { throw ValidationError("--max-clients must be at least 1, got \(m)") }
     }
 
-    func wireConfig() throws -> WireServerConfig {
+    func wireConfig() -> WireServerConfig {
         WireServerConfig(host: host, port: port, authToken: authToken, maxFrameBytes: maxFrameMb << 20, maxClients: maxClients)
     }
 }

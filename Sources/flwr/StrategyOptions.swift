@@ -1,55 +1,12 @@
 import ArgumentParser
 import Attacks
-import CIFARLoader
-import FedAvg
 import FlowerCore
-import Strategies
-
-/// One `--strategy` choice: its name, a line of help, whether it buffers the round's updates, and
-/// how to build it over FedAvg's sampling from the flags.
-struct StrategyEntry: Sendable {
-    let name: String
-    let summary: String
-    /// True for order-statistic rules that hold every update of the round in memory.
-    let buffers: Bool
-    let make: @Sendable (FedAvg, StrategyOptions) -> any Strategy
-}
-
-/// The strategies `--strategy` accepts. A new strategy is one file in Sources/Strategies plus
-/// one line here.
-let strategyCatalog: [StrategyEntry] = [
-    StrategyEntry(name: "fedavg", summary: "weighted average (McMahan et al. 2017)", buffers: false) { b, _ in b },
-    StrategyEntry(name: "fedavgm", summary: "FedAvg + server momentum (--server-learning-rate, --server-momentum)", buffers: false) { b, o in
-        FedAvgM(base: b, serverLearningRate: o.serverLearningRate ?? 1, serverMomentum: o.serverMomentum ?? 0) },
-    StrategyEntry(name: "fedprox", summary: "FedAvg + client proximal term (--proximal-mu, sent as proximal_mu)", buffers: false) { b, o in
-        FedProx(base: b, proximalMu: o.proximalMu ?? 0) },
-    StrategyEntry(name: "fedadam", summary: "FedOpt with Adam (--server-learning-rate 0.1, --beta-1 0.9, --beta-2 0.99, --tau 1e-9)", buffers: false) { b, o in
-        FedAdam(base: b, settings: o.fedOpt(FedAdam.defaults)) },
-    StrategyEntry(name: "fedyogi", summary: "FedOpt with Yogi (--server-learning-rate 0.01, --beta-1 0.9, --beta-2 0.99, --tau 1e-3)", buffers: false) { b, o in
-        FedYogi(base: b, settings: o.fedOpt(FedYogi.defaults)) },
-    StrategyEntry(name: "fedadagrad", summary: "FedOpt with Adagrad (--server-learning-rate 0.1, --beta-1 0, --tau 1e-9)", buffers: false) { b, o in
-        FedAdagrad(base: b, settings: o.fedOpt(FedAdagrad.defaults)) },
-    StrategyEntry(name: "fedmedian", summary: "coordinate-wise median", buffers: true) { b, _ in FedMedian(base: b) },
-    StrategyEntry(name: "fedtrimmedavg", summary: "coordinate-wise trimmed mean (--beta 0.2 cut from each end)", buffers: true) { b, o in
-        FedTrimmedAvg(base: b, beta: o.beta ?? 0.2) },
-    StrategyEntry(name: "krum", summary: "the one update closest to its n-f-2 neighbours (--num-malicious-clients f)", buffers: true) { b, o in
-        Krum(base: b, numMaliciousClients: o.numMaliciousClients) },
-    StrategyEntry(name: "multikrum", summary: "average of the --num-clients-to-keep best Krum scores", buffers: true) { b, o in
-        MultiKrum(base: b, numMaliciousClients: o.numMaliciousClients, numClientsToKeep: o.numClientsToKeep ?? 1) },
-    StrategyEntry(name: "bulyan", summary: "Krum selection then trimmed median (needs clients >= 4f+3)", buffers: true) { b, o in
-        Bulyan(base: b, numMaliciousClients: o.numMaliciousClients) },
-]
-
-/// `--strategy`'s help, listing the catalog.
-let strategyHelp: String = {
-    let list = strategyCatalog.map { "\($0.name)\($0.buffers ? "*" : ""): \($0.summary)" }.joined(separator: "; ")
-    return "Aggregation strategy, as Flower names it: \(list). * = order-statistic: buffers every update of the round (memory: clients × model); the others stream in O(model)."
-}()
+import FlowerRuntime
 
 /// Strategy and server-side update checks, shared by `flwr server` and `flwr simulate`
 /// (hyperparameters named as in Flower).
 struct StrategyOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(strategyHelp))
+    @Option(help: ArgumentHelp(StrategyCatalog.help))
     var strategy: String = "fedavg"
 
     @Option(help: "FedAvgM/FedOpt: server learning rate η (Flower's server_learning_rate / eta; default per strategy).")
@@ -86,50 +43,17 @@ struct StrategyOptions: ParsableArguments {
     var clipNorm: Double?
 
     func validate() throws {
-        guard let entry = strategyCatalog.first(where: { $0.name == strategy }) else {
-            throw ValidationError("unknown --strategy \(strategy); choose one of \(strategyCatalog.map(\.name).joined(separator: ", "))")
-        }
-        if entry.name == "fedprox" {
-            guard let mu = proximalMu else { throw ValidationError("--strategy fedprox needs --proximal-mu (e.g. 0.01)") }
-            guard mu >= 0 && mu.isFinite else { throw ValidationError("--proximal-mu must be 0 or more, got \(mu)") }
-        }
-        if entry.name == "multikrum" {
-            guard let m = numClientsToKeep, m >= 1 else {
-                throw ValidationError("--strategy multikrum needs --num-clients-to-keep of at least 1")
-            }
-        }
-        if let x = serverLearningRate, !(x > 0 && x.isFinite) {
-            throw ValidationError("--server-learning-rate must be positive, got \(x)")
-        }
-        for (flag, value) in [("--server-momentum", serverMomentum), ("--beta-1", beta1), ("--beta-2", beta2)] {
-            if let v = value, !(v >= 0 && v < 1) { throw ValidationError("\(flag) must be in [0, 1), got \(v)") }
-        }
-        if let t = tau, !(t > 0 && t.isFinite) { throw ValidationError("--tau must be positive, got \(t)") }
-        if let b = beta, !(b >= 0 && b < 0.5) { throw ValidationError("--beta must be in [0, 0.5), got \(b)") }
-        guard numMaliciousClients >= 0 else {
-            throw ValidationError("--num-malicious-clients must be 0 or more, got \(numMaliciousClients)")
-        }
-        guard maxExamples >= 1 else { throw ValidationError("--max-examples must be at least 1, got \(maxExamples)") }
-        if let c = clipNorm, !(c > 0 && c.isFinite) { throw ValidationError("--clip-norm must be positive, got \(c)") }
+        do { try settings.validate() } catch let error as StrategyError { throw ValidationError(error.description) }
     }
 
-    /// The chosen strategy over FedAvg's sampling `base`.
-    func make(base: FedAvg) -> any Strategy {
-        (strategyCatalog.first { $0.name == strategy } ?? strategyCatalog[0]).make(base, self)
-    }
-
-    /// FedOpt settings: `defaults` overridden by the flags (--server-momentum stands for --beta-1).
-    func fedOpt(_ defaults: FedOptSettings) -> FedOptSettings {
-        FedOptSettings(eta: serverLearningRate ?? defaults.eta, beta1: beta1 ?? serverMomentum ?? defaults.beta1,
-                       beta2: beta2 ?? defaults.beta2, tau: tau ?? defaults.tau)
-    }
-
-    /// `options` with this group's answer checks (--max-examples, --clip-norm).
-    func apply(to options: ServerOptions) -> ServerOptions {
-        var o = options
-        o.maxExamples = maxExamples
-        o.clipNorm = clipNorm
-        return o
+    /// The library's form of these flags.
+    var settings: StrategySettings {
+        var s = StrategySettings(name: strategy)
+        s.serverLearningRate = serverLearningRate; s.serverMomentum = serverMomentum
+        s.beta1 = beta1; s.beta2 = beta2; s.tau = tau; s.proximalMu = proximalMu; s.beta = beta
+        s.numMaliciousClients = numMaliciousClients; s.numClientsToKeep = numClientsToKeep
+        s.maxExamples = maxExamples; s.clipNorm = clipNorm
+        return s
     }
 }
 
@@ -159,20 +83,6 @@ struct AttackOptions: ParsableArguments {
         attack.flatMap(AttackKind.init(rawValue:)).map {
             AttackSettings(kind: $0, scale: attackScale, claimedExamples: claimedExamples, seed: seed)
         }
-    }
-
-    /// `client` as is, or wrapped as a malicious client of `partition`.
-    func wrap(_ client: any Client, partition: Int, seed: UInt64) -> any Client {
-        guard let s = settings(seed: seed) else { return client }
-        return MaliciousClient(wrapping: client, settings: s, partition: partition)
-    }
-
-    /// `data` with flipped labels under `label-flip`, else unchanged.
-    func trainingData(_ data: Dataset) -> Dataset {
-        guard settings(seed: 0)?.kind.changesData == true else { return data }
-        var d = data
-        d.labels = flipLabels(d.labels, classes: d.classes)
-        return d
     }
 }
 

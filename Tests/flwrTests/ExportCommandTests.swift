@@ -1,5 +1,6 @@
 // `flwr export` and the CSV flags: parsing, validation and the errors a user sees for bad input.
 import ArgumentParser
+import FlowerRuntime
 @testable import flwr
 import FlowerCore
 import Foundation

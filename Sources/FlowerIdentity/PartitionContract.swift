@@ -1,3 +1,7 @@
+// The identity contract between a deployment and its clients, in one place: `flwr deploy`
+// (FlowerDeploy) renders these variables and identities into the pods, and `flwr client`
+// (FlowerRuntime's ClientRuntime) reads them back.
+//
 // What a client trains on. With none of --partition, --num-partitions, --alpha it is the client's
 // own data: everything in --data-dir, as on an edge site whose folder holds that site's data and
 // nothing else. With any of them it is one partition of a shared dataset (simulation-style runs),
@@ -7,13 +11,10 @@
 // pod of an Indexed Job), else the ordinal at the end of the hostname (a StatefulSet pod
 // `flwr-client-3`, or an Indexed Job pod `<job>-3`), else an error saying how to set it.
 
-import CIFARLoader
-import FlowerLearning
 import Foundation
-import Logging
 
 /// Why no partition could be determined.
-enum PartitionError: Error, CustomStringConvertible, Equatable {
+public enum PartitionError: Error, CustomStringConvertible, Equatable {
     /// A variable holds something that is not a non-negative integer.
     case notAnIndex(source: String, value: String)
     /// --partition is negative.
@@ -23,7 +24,7 @@ enum PartitionError: Error, CustomStringConvertible, Equatable {
     /// The partition is not below --num-partitions.
     case outOfRange(index: Int, count: Int)
 
-    var description: String {
+    public var description: String {
         switch self {
         case let .notAnIndex(source, value):
             return "\(source)=\"\(value)\" is not a partition index; set it to a non-negative integer "
@@ -44,12 +45,12 @@ enum PartitionError: Error, CustomStringConvertible, Equatable {
 
 /// The client's partition: `flag`, else FLWR_PARTITION, else JOB_COMPLETION_INDEX, else the
 /// ordinal ending `hostname` (`flwr-client-3` → 3). Empty variables count as unset.
-func resolvePartition(flag: Int?, environment: [String: String], hostname: String?) throws -> Int {
+public func resolvePartition(flag: Int?, environment: [String: String], hostname: String?) throws -> Int {
     if let flag {
         guard flag >= 0 else { throw PartitionError.negativeFlag(flag) }
         return flag
     }
-    for variable in ["FLWR_PARTITION", "JOB_COMPLETION_INDEX"] {
+    for variable in [IdentityContract.partitionVariable, IdentityContract.jobIndexVariable] {
         guard let raw = environment[variable] else { continue }
         let value = raw.trimmingCharacters(in: .whitespaces)
         if value.isEmpty { continue }
@@ -63,7 +64,7 @@ func resolvePartition(flag: Int?, environment: [String: String], hostname: Strin
 }
 
 /// The number after the last `-` of the hostname's first label (`flwr-client-3.svc` → 3), if any.
-func hostnameOrdinal(_ hostname: String) -> Int? {
+public func hostnameOrdinal(_ hostname: String) -> Int? {
     let label = hostname.split(separator: ".", maxSplits: 1).first.map(String.init) ?? hostname
     guard let dash = label.lastIndex(of: "-") else { return nil }
     let digits = label[label.index(after: dash)...]
@@ -72,14 +73,14 @@ func hostnameOrdinal(_ hostname: String) -> Int? {
 }
 
 /// What a client trains on: all of its data folder, or one partition of a shared dataset.
-enum DataSelection: Equatable, Sendable {
+public enum DataSelection: Equatable, Sendable {
     /// Everything the dataset reader finds in --data-dir (training set and, if any, test set).
     case whole
     /// Partition `index` of `count` of the training set, every `count`-th test example for evaluation.
     case partition(index: Int, count: Int)
 
     /// The partition index, if partitioned.
-    var index: Int? {
+    public var index: Int? {
         if case let .partition(index, _) = self { return index }
         return nil
     }
@@ -87,7 +88,7 @@ enum DataSelection: Equatable, Sendable {
 
 /// `.whole` when no flag asks for a split (`partitionFlag` nil and `asksForSplit` false), else the
 /// partition `resolvePartition` finds, checked against `numPartitions`.
-func resolveDataSelection(partitionFlag: Int?, asksForSplit: Bool, numPartitions: Int,
+public func resolveDataSelection(partitionFlag: Int?, asksForSplit: Bool, numPartitions: Int,
                           environment: [String: String], hostname: String?) throws -> DataSelection {
     if partitionFlag == nil && !asksForSplit { return .whole }
     let index = try resolvePartition(flag: partitionFlag, environment: environment, hostname: hostname)
@@ -97,29 +98,21 @@ func resolveDataSelection(partitionFlag: Int?, asksForSplit: Bool, numPartitions
 
 /// The identity a client announces when no --client-id is given: `partition-N` for a partition,
 /// else the hostname's first label (a pod's name, `fl-deployment-client-3`; unique per pod).
-func defaultClientID(_ selection: DataSelection, hostname: String) -> String {
-    if let index = selection.index { return "partition-\(index)" }
+public func defaultClientID(_ selection: DataSelection, hostname: String) -> String {
+    if let index = selection.index { return IdentityContract.clientID(partition: index) }
     let label = hostname.split(separator: ".", maxSplits: 1).first.map(String.init) ?? ""
     return label.isEmpty ? "client" : label
 }
 
-extension ClientDataBuilder {
-    /// The client's training and evaluation data for `selection`: for `.whole`, the training set
-    /// as read (noised when DP is on) and the test set when the folder has one.
-    func build(split: DatasetSplit, selection: DataSelection,
-               ledgerDirectory: String) throws -> (train: LocalData, eval: LocalData?) {
-        if case let .partition(index, _) = selection {
-            return try build(split: split, partition: index, ledgerDirectory: ledgerDirectory)
-        }
-        var train = split.train
-        if train.count == 0 { throw CLIError.emptyData("\(train.name) holds no training examples") }
-        if let m = maxTrainExamples, m < train.count { train = train.subset(Array(0 ..< m)) }
-        if let request = try privacy.request(defaultLedgerDirectory: ledgerDirectory) {
-            let released = try privatize(train, request: request)
-            train = released.dataset
-            logger.info("\(train.name); ledger \(released.ledgerPath): spent \(released.spent) of \(request.budget)")
-        }
-        let eval = split.test.count == 0 ? nil : LocalData(dataset: split.test)
-        return (LocalData(dataset: train), eval)
-    }
+/// The names both sides of the contract use.
+public enum IdentityContract {
+    /// The client's partition, set per pod when pods differ by index.
+    public static let partitionVariable = "FLWR_PARTITION"
+    /// Kubernetes sets it in every pod of an Indexed Job.
+    public static let jobIndexVariable = "JOB_COMPLETION_INDEX"
+    /// The client's identity (the environment form of `flwr client --client-id`).
+    public static let clientIDVariable = "FLWR_CLIENT_ID"
+
+    /// The identity a client of partition `index` announces when no --client-id is given.
+    public static func clientID(partition index: Int) -> String { "partition-\(index)" }
 }

@@ -10,7 +10,7 @@ import ArgumentParser
 import Foundation
 
 /// Why the environment could not be turned into arguments.
-enum EnvironmentError: Error, CustomStringConvertible, Equatable {
+public enum EnvironmentError: Error, CustomStringConvertible, Equatable {
     /// A boolean flag's variable holds something other than true/false/1/0/yes/no.
     case notABoolean(variable: String, value: String, option: String)
     /// A counted flag's variable holds neither a boolean nor a non-negative integer.
@@ -18,7 +18,7 @@ enum EnvironmentError: Error, CustomStringConvertible, Equatable {
     /// ArgumentParser's description of the command tree could not be read.
     case unreadableCommandTree(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case let .notABoolean(variable, value, option):
             return "\(variable)=\"\(value)\" is not a boolean for \(option); "
@@ -34,16 +34,21 @@ enum EnvironmentError: Error, CustomStringConvertible, Equatable {
 }
 
 /// One option set from the environment: which variable supplied it and the arguments it became.
-struct EnvironmentSetting: Equatable, Sendable {
+public struct EnvironmentSetting: Equatable, Sendable {
     /// The variable, e.g. `FLWR_ROUNDS`.
-    var variable: String
+    public var variable: String
     /// The arguments appended for it, e.g. `["--rounds=10"]`.
-    var arguments: [String]
+    public var arguments: [String]
+
+    public init(variable: String, arguments: [String]) {
+        self.variable = variable
+        self.arguments = arguments
+    }
 }
 
 /// The environment variable that feeds the option whose long name is `longName`
 /// (`min-clients` → `FLWR_MIN_CLIENTS`).
-func environmentVariable(forLongName longName: String) -> String {
+public func environmentVariable(forLongName longName: String) -> String {
     "FLWR_" + longName.uppercased().replacingOccurrences(of: "-", with: "_")
 }
 
@@ -51,7 +56,7 @@ func environmentVariable(forLongName longName: String) -> String {
 /// selected subcommand that is absent from the command line but set by its `FLWR_*` variable
 /// inserted right after the subcommand path. Flags take true/1/yes (present) or false/0/no
 /// (absent); `--x/--no-x` pairs take either; arrays take comma-separated values.
-func argumentsWithEnvironment(
+public func argumentsWithEnvironment(
     _ arguments: [String], root: ParsableCommand.Type, environment: [String: String]
 ) throws -> [String] {
     let (settings, insertAt) = try environmentSettings(arguments, root: root, environment: environment)
@@ -61,7 +66,7 @@ func argumentsWithEnvironment(
 }
 
 /// The settings `argumentsWithEnvironment` applies and the index in `arguments` where they go.
-func environmentSettings(
+public func environmentSettings(
     _ arguments: [String], root: ParsableCommand.Type, environment: [String: String]
 ) throws -> (settings: [EnvironmentSetting], insertAt: Int) {
     guard environment.keys.contains(where: { $0.hasPrefix("FLWR_") }) else { return ([], arguments.count) }
@@ -143,7 +148,7 @@ func environmentSettings(
 private let builtInNames: Set<String> = ["help", "version", "experimental-dump-help", "generate-completion-script"]
 
 /// true/1/yes → true, false/0/no → false (any case, surrounding spaces ignored), else nil.
-func parseBoolean(_ value: String) -> Bool? {
+public func parseBoolean(_ value: String) -> Bool? {
     switch value.trimmingCharacters(in: .whitespaces).lowercased() {
     case "true", "1", "yes": return true
     case "false", "0", "no": return false

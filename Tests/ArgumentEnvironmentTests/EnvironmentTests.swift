@@ -1,9 +1,9 @@
 // FLWR_* variables fill absent options of any subcommand: checked on dummy commands covering
 // Option<Int>, Option<String?> with a custom name, Flag, --x/--no-x, OptionGroup, arrays,
-// nested subcommands and the `--` terminator, and on the real `flwr` command tree.
+// nested subcommands and the `--` terminator (the real `flwr` tree: flwrTests/FlwrEnvironmentTests).
 import ArgumentParser
 import XCTest
-@testable import flwr
+@testable import ArgumentEnvironment
 
 private struct Shared: ParsableArguments {
     @Option var dataDir: String?
@@ -132,14 +132,5 @@ final class EnvironmentTests: XCTestCase {
         XCTAssertEqual(at, 1)
         XCTAssertEqual(settings.map(\.variable).sorted(), ["FLWR_RESUME", "FLWR_ROUNDS"])
         XCTAssertEqual(Set(settings.flatMap(\.arguments)), ["--rounds=9", "--resume"])
-    }
-
-    func testRealCommandTreeDeploy() throws {
-        let args = try argumentsWithEnvironment(["deploy", "-f", "d.yaml"], root: Flwr.self,
-                                                environment: ["FLWR_NAMESPACE": "fl", "FLWR_FILE": "other.yaml"])
-        XCTAssertEqual(args, ["deploy", "--namespace=fl", "-f", "d.yaml"], "-f is given, so FLWR_FILE is not used")
-        let deploy = try XCTUnwrap(try Flwr.parseAsRoot(args) as? Deploy)
-        XCTAssertEqual(deploy.namespace, "fl")
-        XCTAssertEqual(deploy.file, "d.yaml")
     }
 }

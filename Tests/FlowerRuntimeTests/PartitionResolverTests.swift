@@ -1,8 +1,10 @@
 // The client's partition: --partition, FLWR_PARTITION, JOB_COMPLETION_INDEX, hostname ordinal.
 import CIFARLoader
+import FlowerIdentity
+import FlowerRuntime
+import Foundation
 import Logging
 import XCTest
-@testable import flwr
 
 final class PartitionResolverTests: XCTestCase {
     func testPrecedence() throws {
@@ -64,6 +66,13 @@ final class PartitionResolverTests: XCTestCase {
         }
     }
 
+    func testDeployAndClientShareTheNames() {
+        XCTAssertEqual(IdentityContract.partitionVariable, "FLWR_PARTITION")
+        XCTAssertEqual(IdentityContract.jobIndexVariable, "JOB_COMPLETION_INDEX")
+        XCTAssertEqual(IdentityContract.clientIDVariable, "FLWR_CLIENT_ID")
+        XCTAssertEqual(try resolvePartition(flag: nil, environment: [IdentityContract.partitionVariable: "4"], hostname: nil), 4)
+    }
+
     func testDefaultIdentity() {
         XCTAssertEqual(defaultClientID(.partition(index: 3, count: 10), hostname: "x"), "partition-3")
         XCTAssertEqual(defaultClientID(.whole, hostname: "fl-edge-client-2.fl-edge-clients.fl.svc"), "fl-edge-client-2")
@@ -78,7 +87,7 @@ final class PartitionResolverTests: XCTestCase {
                     labels: (0 ..< n).map { Int32($0 % 2) }, channels: 1, height: 2, width: 2, classes: 2, name: "site")
         }
         let split = DatasetSplit(train: dataset(12), test: dataset(5))
-        let builder = ClientDataBuilder(numPartitions: 3, scheme: .iid, seed: 1, privacy: try PrivacyOptions.parse([]),
+        let builder = ClientDataBuilder(numPartitions: 3, scheme: .iid, seed: 1, privacy: DataPrivacy(),
                                         maxTrainExamples: nil, logger: Logger(label: "test"))
         let whole = try builder.build(split: split, selection: .whole, ledgerDirectory: NSTemporaryDirectory())
         XCTAssertEqual(whole.train.count, 12)

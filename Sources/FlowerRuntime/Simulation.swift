@@ -1,0 +1,185 @@
+// `flwr simulate`: a whole federation in one process, over the same code paths as a deployment
+// (FlowerWire over loopback, the chosen strategy, central evaluation after every round).
+import Attacks
+import CIFARLoader
+import CNNModel
+import FedAvg
+import FlowerCore
+import FlowerLearning
+import FlowerOps
+import FlowerWire
+import Foundation
+import Logging
+import Privacy
+
+/// Everything a simulation needs, in plain values.
+public struct SimulationConfig: Sendable {
+    public var dataset: DatasetLocation
+    public var clients = 10
+    public var rounds = 5
+    /// Dirichlet α of the non-IID split; 0 for IID.
+    public var alpha = 0.5
+    public var seed: UInt64 = 42
+    /// Local training; its seed is replaced by `seed`.
+    public var training = TrainingDefaults()
+    /// Threads per client (nil: cores / parallel).
+    public var threads: Int?
+    public var fractionFit = 1.0
+    public var roundTimeout: Duration = .seconds(600)
+    /// Clients training at the same time (nil: one per core).
+    public var parallel: Int?
+    public var maxTrainExamples: Int?
+    public var maxTestExamples: Int?
+    public var privacy = DataPrivacy()
+    public var strategy = StrategySettings()
+    /// Partitions 0..<malicious run `attack`.
+    public var malicious = 0
+    public var attack: AttackSettings?
+    public var dpFedAvg: DPFedAvgConfig?
+    /// Record-level DP-SGD on every site (each with its own ledger under `out/privacy`); nil: plain SGD.
+    public var dpSGD: DPSGDOptions?
+    /// Output folder: history.jsonl, model.npz, accuracy.svg, privacy/.
+    public var out = "flwr-out"
+    public var model: ModelSelection
+    public var tensorboardDir: String?
+
+    public init(dataset: DatasetLocation, model: ModelSelection) {
+        self.dataset = dataset
+        self.model = model
+    }
+}
+
+/// What a finished simulation produced.
+public struct SimulationResult: Sendable {
+    public let history: History
+    public let stopReason: String?
+    public let wallSeconds: Double
+    public let historyPath: String, modelPath: String, plotPath: String
+
+    /// The table of rounds the command prints, with wall time, peak memory and the files written.
+    public var report: String {
+        let dp = history.rounds.contains { $0.privacy != nil }
+        var lines = ["round  accuracy  loss     clients  failures  seconds" + (dp ? "  epsilon" : "")]
+        for r in history.rounds {
+            lines.append(String(format: "%5d  %8.4f  %7.4f  %7d  %8d  %7.1f", r.round, r.accuracy ?? .nan, r.loss ?? .nan,
+                                r.fitClients, r.failures, r.seconds) + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
+        }
+        if let line = history.worstSiteEpsilonSummary { lines.append(line) }
+        lines.append(String(format: "wall time %.1f s, peak memory %.0f MB", wallSeconds, peakRSSMegabytes()))
+        if let reason = stopReason { lines.append("stopped early: \(reason)") }
+        lines.append("wrote \(historyPath), \(modelPath), \(plotPath)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// A server and N clients on this machine, each client on its own TCP connection; the dataset is
+/// loaded once and at most `parallel` clients train at a time.
+public struct Simulation {
+    public let config: SimulationConfig
+    public let logger: Logger
+
+    public init(config: SimulationConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    /// Runs every round; nil when SIGTERM/SIGINT stopped it.
+    public func run() async throws -> SimulationResult? {
+        try await run(on: config.dataset.load())
+    }
+
+    /// Runs every round on `split`; nil when SIGTERM/SIGINT stopped it.
+    public func run(on split: DatasetSplit) async throws -> SimulationResult? {
+        let c = config
+        let wallStart = ContinuousClock.now
+        try FileManager.default.createDirectory(atPath: c.out, withIntermediateDirectories: true)
+        var test = split.test
+        if let m = c.maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
+
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let slots = c.parallel ?? min(cores, c.clients)
+        let threadsPerClient = c.threads ?? max(1, cores / slots)
+        let selection = c.model
+        let evaluation = try CentralEvaluation(test: test, model: selection, threads: cores, seed: c.seed, logger: logger)
+
+        let scheme: Partitioner = c.alpha > 0 ? .dirichlet(alpha: c.alpha, minPartitionSize: 10) : .iid
+        let builder = ClientDataBuilder(numPartitions: c.clients, scheme: scheme, seed: c.seed, privacy: c.privacy,
+                                        maxTrainExamples: c.maxTrainExamples, logger: logger)
+        let input = modelInputShape(split.train), classes = split.train.classes
+        let seed = c.seed
+        let pool = ModelPool(size: slots) { try selection.build(input: input, classes: classes, seed: seed, threads: threadsPerClient) }
+        var defaults = c.training
+        defaults.seed = seed
+        let parts = try builder.partitions(of: split)
+        var clientObjects: [any Client] = []
+        for i in 0 ..< c.clients {
+            let ledger = (c.out as NSString).appendingPathComponent("privacy/partition-\(i)")
+            let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
+            let attack = i < c.malicious ? c.attack : nil
+            let train = attack == nil ? local.train : LocalData(dataset: AttackPlan.trainingData(local.train.dataset, settings: attack))
+            let site = try c.dpSGD.map { try DPSGDSite(options: $0, ledgerDirectory: ledger) }
+            let honest = ModelClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger,
+                                     dpSGD: site)
+            clientObjects.append(AttackPlan.wrap(honest, settings: attack, partition: i))
+        }
+        logger.info("\(c.clients) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
+
+        let manager = InMemoryClientManager()
+        var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
+        wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
+        let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
+        let port = try await wire.start()
+        let base = makeFedAvg(fractionFit: c.fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
+                              minClients: c.clients, initialParameters: evaluation.initialParameters,
+                              fitConfig: [:], evaluateFn: evaluation.evaluateFn)
+        let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
+        let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
+        var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath))
+        serverOptions.observer = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger)
+        let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
+
+        let clientLogger = Logger(label: "flwr.client")
+        let clientModel = wireConfig.model
+        let epochs = c.training.epochs, epsilon = c.privacy.epsilon
+        let tasks = clientObjects.enumerated().map { i, client in
+            Task {
+                var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "partition-\(i)", partition: i)
+                config.retry.seed = seed &+ UInt64(i)
+                config.model = clientModel
+                let wireConfig = config
+                // Reports data-level ε in its fit metrics (RoundEpsilon), for history and TensorBoard.
+                let reporting = InstrumentedClient(client, defaultEpochs: epochs, epsilon: epsilon,
+                                                   metrics: ClientMetrics(factory: FlwrMetricsFactory()))
+                return try await WireClient.run(config: wireConfig, client: reporting, logger: clientLogger)
+            }
+        }
+        let rounds = c.rounds, timeout = c.roundTimeout
+        let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }
+        for t in tasks { _ = try? await t.value }
+        await wire.stop()
+
+        switch outcome {
+        case .finished(let summary):
+            let modelPath = (c.out as NSString).appendingPathComponent("model.npz")
+            let plotPath = (c.out as NSString).appendingPathComponent("accuracy.svg")
+            try writeModel(summary.parameters, to: modelPath)
+            try HistoryPlot().write(summary.history, to: plotPath)
+            return SimulationResult(history: summary.history, stopReason: summary.stopReason,
+                                    wallSeconds: (ContinuousClock.now - wallStart).seconds,
+                                    historyPath: historyPath, modelPath: modelPath, plotPath: plotPath)
+        case .failed(let error):
+            throw ExitMessage(error: error)
+        case .signalled(let name):
+            logger.notice("stopped on \(name)")
+            return nil
+        }
+    }
+}
+
+/// The TensorBoard event writer for `directory`, when given.
+public func tensorBoardWriter(directory: String?, logger: Logger) throws -> TensorBoardWriter? {
+    guard let dir = directory else { return nil }
+    let w = try TensorBoardWriter(directory: dir, logger: logger)
+    logger.info("TensorBoard events: \(w.path) (tensorboard --logdir \(dir))")
+    return w
+}
