@@ -98,14 +98,37 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["FlowerCore"]),
         /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper.
         .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "FlowerWire", dependencies: [
+        /// The wire's codec: frames, the protobuf mapping of every message, the peer limits checked
+        /// on raw protobuf, tensor scanning and the NIO frame decoder (NIOCore only, no sockets).
+        /// What scripts/fuzz-wire builds.
+        .target(name: "FlowerWireCodec", dependencies: [
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            /// EmbeddedChannel, for the fuzz entry driving the NIO frame decoder (FuzzEntry.swift).
-            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        /// The wire's transport: server, client, session handlers and pipelines on NIOPosix
+        /// (re-exports FlowerWireCodec, so `import FlowerWire` gives the whole wire).
+        .target(name: "FlowerWire", dependencies: [
+            "FlowerWireCodec", "FlowerCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        /// A swarm of lightweight wire clients in one process, for load-testing a server
+        /// (`flwr bench clients`, the scale tests); not part of the product's wire.
+        .target(name: "WireLoadTest", dependencies: [
+            "FlowerWire", "FlowerCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        /// The fuzzing entry (untrusted bytes through the NIO frame decoder in an EmbeddedChannel,
+        /// the limits, the budgeted unpack and the mapping): linked into Fuzz/WireFuzzer.swift by
+        /// scripts/fuzz-wire, and run on seeded mutations by FlowerWireTests.
+        .target(name: "WireFuzzEntry", dependencies: [
+            "FlowerWireCodec", "FlowerZlib",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ], path: "Fuzz/WireFuzzEntry"),
         /// Flower's legacy gRPC protocol (FlowerService/Join, transport.proto): unmodified Flower
         /// clients as FlowerCore `ClientProxy`s, and a FlowerCore `Client` joining a Flower server.
         /// FlowerWire stays free of gRPC (scripts/fuzz-wire builds it alone).
@@ -154,7 +177,7 @@ let package = Package(
         .target(name: "FlowerDeploy", dependencies: ["FlowerCore", .product(name: "Yams", package: "Yams")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
-            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat", "FlowerTLS",
+            "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat", "FlowerTLS", "WireLoadTest",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -176,7 +199,7 @@ let package = Package(
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
-            "FlowerWire", "FlowerCore", "CFlowerProto", "FlowerTLS",
+            "FlowerWire", "FlowerWireCodec", "WireFuzzEntry", "FlowerCore", "CFlowerProto", "FlowerTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -2,7 +2,7 @@
 // EmbeddedChannel, checked against each other), PayloadLimits, TensorScanner, the budgeted
 // libprotobuf-c unpack and both envelopes' mapping (WireFuzzing.run).
 // Built and run by scripts/fuzz-wire (swiftc -sanitize=fuzzer,address -parse-as-library).
-import FlowerWire
+import WireFuzzEntry
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func wireFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {

@@ -1,6 +1,7 @@
 // The client transport: connect (retrying with exponential backoff and jitter until the server is
 // up), handshake, then answer each instruction by calling the user's FlowerCore `Client`.
 import FlowerCore
+import FlowerWireCodec
 import Foundation
 import Logging
 

@@ -5,6 +5,7 @@ import FlowerTLS
 import FlowerWire
 import Foundation
 import Logging
+import WireLoadTest
 
 /// Loads a FlowerWire server with many idle clients; prints JSON lines (BENCHMARKS.md, "Wire at scale").
 struct BenchClients: AsyncParsableCommand {

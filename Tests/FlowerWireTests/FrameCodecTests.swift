@@ -1,5 +1,6 @@
 // The pure frame codec: chunked input, limits at their edges, bad headers, compression.
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import FlowerZlib
 import FlowerCore
 import XCTest

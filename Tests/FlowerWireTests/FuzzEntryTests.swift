@@ -2,7 +2,9 @@
 // a short run in the debug suite, 10^6 inputs in the release run. No input may crash.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import FlowerZlib
+@testable import WireFuzzEntry
 import XCTest
 
 /// Valid frames of every message kind: the seeds the mutator starts from.

@@ -2,6 +2,7 @@
 // with a message naming both; a matching or unstated one joins.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import XCTest
 
 final class ModelCheckTests: XCTestCase {

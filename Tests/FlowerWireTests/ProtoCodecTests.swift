@@ -2,6 +2,7 @@
 // hand-written protobuf bytes for every invalid case the decoder must refuse.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import XCTest
 
 /// A tiny protobuf writer, independent of libprotobuf-c, for crafting exact (bad) inputs.

@@ -2,6 +2,7 @@
 // errors, authentication, Reconnect, cancellation (Goodbye) and 200 simultaneous clients.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import Synchronization
 import XCTest
 

@@ -3,6 +3,7 @@
 // `FrameToMessageDecoder` in an EmbeddedChannel, as the server's pipeline runs it), then
 // PayloadLimits, TensorScanner, the budgeted libprotobuf-c unpack and both envelopes' mapping,
 // and re-encoding. The two frame decoders must agree on every frame (a differential check).
+import FlowerWireCodec
 import FlowerZlib
 import NIOCore
 import NIOEmbedded
