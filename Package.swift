@@ -132,8 +132,9 @@ let package = Package(
         /// Flower's legacy gRPC protocol (FlowerService/Join, transport.proto): unmodified Flower
         /// clients as FlowerCore `ClientProxy`s, and a FlowerCore `Client` joining a Flower server.
         /// FlowerWire stays free of gRPC (scripts/fuzz-wire builds it alone).
+        /// Its peer limits (tensors, map entries) are the wire codec's `WireLimits`.
         .target(name: "FlowerCompat", dependencies: [
-            "FlowerCore", "CFlowerCompatProto", "NPYFormat",
+            "FlowerCore", "FlowerWireCodec", "CFlowerCompatProto", "NPYFormat",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
