@@ -104,19 +104,43 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["FlowerCore"]),
         /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper.
         .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "FlowerWire", dependencies: [
+        /// The wire's codec: frames, the protobuf mapping of every message, the peer limits checked
+        /// on raw protobuf, tensor scanning and the NIO frame decoder (NIOCore only, no sockets).
+        /// What scripts/fuzz-wire builds.
+        .target(name: "FlowerWireCodec", dependencies: [
             "FlowerCore", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            /// EmbeddedChannel, for the fuzz entry driving the NIO frame decoder (FuzzEntry.swift).
-            .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
+        /// The wire's transport: server, client, session handlers and pipelines on NIOPosix
+        /// (re-exports FlowerWireCodec, so `import FlowerWire` gives the whole wire).
+        .target(name: "FlowerWire", dependencies: [
+            "FlowerWireCodec", "FlowerCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
+        /// A swarm of lightweight wire clients in one process, for load-testing a server
+        /// (`flwr bench clients`, the scale tests); not part of the product's wire.
+        .target(name: "WireLoadTest", dependencies: [
+            "FlowerWire", "FlowerCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        /// The fuzzing entry (untrusted bytes through the NIO frame decoder in an EmbeddedChannel,
+        /// the limits, the budgeted unpack and the mapping): linked into Fuzz/WireFuzzer.swift by
+        /// scripts/fuzz-wire, and run on seeded mutations by FlowerWireTests.
+        .target(name: "WireFuzzEntry", dependencies: [
+            "FlowerWireCodec", "FlowerZlib",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ], path: "Fuzz/WireFuzzEntry"),
         /// Flower's legacy gRPC protocol (FlowerService/Join, transport.proto): unmodified Flower
         /// clients as FlowerCore `ClientProxy`s, and a FlowerCore `Client` joining a Flower server.
         /// FlowerWire stays free of gRPC (scripts/fuzz-wire builds it alone).
+        /// Its peer limits (tensors, map entries) are the wire codec's `WireLimits`.
         .target(name: "FlowerCompat", dependencies: [
-            "FlowerCore", "CFlowerCompatProto", "NPYFormat",
+            "FlowerCore", "FlowerWireCodec", "CFlowerCompatProto", "NPYFormat",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -173,7 +197,7 @@ let package = Package(
         /// The benchmarks behind `flwr bench train|wire|clients`: the training engine, the wire's
         /// codec and loopback round trips, and a swarm of idle clients; each figure one JSON line.
         .target(name: "FlowerBench", dependencies: [
-            "FlowerRuntime", "FlowerWire", "FlowerTLS", "FlowerLearning", "CNNModel", "Tensor", "FlowerCore",
+            "FlowerRuntime", "FlowerWire", "WireLoadTest", "FlowerTLS", "FlowerLearning", "CNNModel", "Tensor", "FlowerCore",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
@@ -213,7 +237,7 @@ let package = Package(
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore", "TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
-            "FlowerWire", "FlowerCore", "CFlowerProto", "FlowerTLS",
+            "FlowerWire", "FlowerWireCodec", "WireFuzzEntry", "FlowerCore", "CFlowerProto", "FlowerTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

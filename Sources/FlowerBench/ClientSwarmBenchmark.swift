@@ -3,6 +3,7 @@
 import FlowerRuntime
 import FlowerTLS
 import FlowerWire
+import WireLoadTest
 import Foundation
 import Logging
 

@@ -7,16 +7,17 @@
 // `.failure` with a message saying what was wrong, so the transport can log it and end the stream.
 import CFlowerCompatProto
 import FlowerCore
+import FlowerWireCodec
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Bounds on what a peer may put in one message.
 public enum CompatLimits {
-    /// Tensors in one `Parameters`.
-    public static let maxTensors = 65_536
-    /// Entries in one config/metrics/properties map.
-    public static let maxMapEntries = 4_096
+    /// Tensors in one `Parameters`: the wire's bound (`WireLimits`, one set of peer limits).
+    public static let maxTensors = WireLimits.maxTensors
+    /// Entries in one config/metrics/properties map: the wire's bound.
+    public static let maxMapEntries = WireLimits.maxMapEntries
     /// Flower's default gRPC message limit (`GRPC_MAX_MESSAGE_LENGTH`, 512 MiB): ours by default.
     public static let defaultMaxMessageBytes = 536_870_912
     /// Concurrent Join streams one HTTP/2 connection may open (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS,

@@ -7,6 +7,7 @@
 //   client: [security handlers] → ReadGate → frame decoder → FrameInbox
 //
 // and the 5-byte framing runs unchanged inside the secured stream (proto/README.md).
+import FlowerWireCodec
 import NIOCore
 
 /// What the security layer knows about the peer of a connection, asked when its Hello arrives.
@@ -29,12 +30,4 @@ public protocol ChannelSecurity: Sendable {
     /// Server side, on the channel's event loop once a Hello has arrived (the handshake is over):
     /// who the peer proved to be.
     func authorize(_ channel: any Channel) -> PeerAuthorization
-}
-
-extension WireError {
-    /// True for the first bytes of a TLS handshake record (content type 22, version 3.x): what a
-    /// TLS client sends to a plain FlowerWire server.
-    static func looksLikeTLS(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        bytes.count >= 3 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[2] <= 0x04
-    }
 }

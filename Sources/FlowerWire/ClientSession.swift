@@ -1,5 +1,6 @@
 // One client connection from connect to Finish: handshake, then instruction → Client → result.
 import FlowerCore
+import FlowerWireCodec
 import Foundation
 import Logging
 

@@ -6,6 +6,7 @@
 // instruction waits in TCP buffers while the client trains). Frames that were already read when
 // the gate closed (a Welcome and the first instruction arriving in one segment) are kept in order.
 import FlowerCore
+import FlowerWireCodec
 import NIOCore
 import NIOPosix
 import Synchronization
@@ -104,12 +105,12 @@ private final class InboxHolder: Sendable {
 }
 
 /// A connected client channel with async frame I/O.
-struct FrameConnection: Sendable {
+package struct FrameConnection: Sendable {
     let channel: any Channel
     private let inbox: NIOLoopBound<FrameInbox>
 
     /// Connects to `host:port` within `timeout` on the shared event loops.
-    static func connect(host: String, port: Int, timeout: Duration, limit: Int, security: (any ChannelSecurity)? = nil,
+    package static func connect(host: String, port: Int, timeout: Duration, limit: Int, security: (any ChannelSecurity)? = nil,
                         group: any EventLoopGroup = WireEventLoops.group) async throws -> FrameConnection {
         // The inbox is taken in the initializer: a TLS handshake can fail (and empty the
         // pipeline) before this task looks the handler up, and the inbox keeps that error.
@@ -151,7 +152,7 @@ struct FrameConnection: Sendable {
     }
 
     /// The next frame; `timeout` nil waits as long as the connection lives.
-    func receive(timeout: Duration?, what: String) async throws -> ReceivedFrame {
+    package func receive(timeout: Duration?, what: String) async throws -> ReceivedFrame {
         let promise = channel.eventLoop.makePromise(of: ReceivedFrame.self)
         let inbox = self.inbox
         channel.eventLoop.execute { inbox.value.next(timeout: timeout, what: what, promise: promise) }
@@ -159,13 +160,13 @@ struct FrameConnection: Sendable {
     }
 
     /// Wakes a pending `receive` with `CancellationError`.
-    func cancelReceive() {
+    package func cancelReceive() {
         let inbox = self.inbox
         channel.eventLoop.execute { inbox.value.cancelWait() }
     }
 
     /// Writes one frame (already encoded) and waits until it is handed to the kernel.
-    func send(_ frame: ByteBuffer, timeout: Duration, what: String) async throws {
+    package func send(_ frame: ByteBuffer, timeout: Duration, what: String) async throws {
         let channel = self.channel
         let timer = channel.eventLoop.scheduleTask(in: timeAmount(timeout)) { channel.close(promise: nil) }
         let written = channel.eventLoop.makePromise(of: Void.self)
@@ -184,13 +185,13 @@ struct FrameConnection: Sendable {
     /// After the handshake: the session's frame limit and compression agreement.
     /// With `slots`, large frames wait for one of them before being buffered (released by the
     /// consumer through the frame's slot).
-    func established(limit: Int, compression: Bool, slots: PayloadSlots? = nil) async throws {
+    package func established(limit: Int, compression: Bool, slots: PayloadSlots? = nil) async throws {
         let inbox = self.inbox
         try await channel.eventLoop.submit { inbox.value.setLimit(limit, compression: compression, slots: slots) }.get()
     }
 
     /// Closes the connection.
-    func close() {
+    package func close() {
         channel.close(promise: nil)
     }
 }

@@ -11,6 +11,7 @@
 // 4 KiB when idle (only a Goodbye is legal there), --max-frame-mb only while a call waits for
 // its answer; compressed frames only after zlib was negotiated.
 import FlowerCore
+import FlowerWireCodec
 import Logging
 import NIOCore
 

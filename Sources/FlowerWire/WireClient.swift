@@ -1,6 +1,7 @@
 // The client transport: connect (retrying with exponential backoff and jitter until the server is
 // up), handshake, then answer each instruction by calling the user's FlowerCore `Client`.
 import FlowerCore
+import FlowerWireCodec
 import Foundation
 import Logging
 
@@ -34,12 +35,11 @@ public struct RetryPolicy: Sendable {
         self.seed = seed
     }
 
-    /// Delay before retry number `attempt` (1-based), with `unit` uniform in [0, 1).
-    public func delay(attempt: Int, unit: Double) -> Duration {
-        let base = seconds(initialDelay) * pow(multiplier, Double(max(0, attempt - 1)))
-        let capped = min(base, seconds(maxDelay))
-        let jittered = capped * (1 - min(max(jitter, 0), 1) * unit)
-        return .nanoseconds(Int64(jittered * 1e9))
+    /// The backoff that spaces the retries: FlowerCore's `ReconnectBackoff` (the one backoff of
+    /// the package; FlowerCompat's client uses it too) with these delays, seeded with `seed`.
+    /// Retry k (from 0) waits min(maxDelay, initialDelay × multiplier^k) × (1 − jitter × u).
+    public func backoff(seed: UInt64) -> ReconnectBackoff {
+        ReconnectBackoff(initialDelay: initialDelay, multiplier: multiplier, maxDelay: maxDelay, jitter: jitter, seed: seed)
     }
 }
 
@@ -102,7 +102,7 @@ public enum WireClient {
     /// `unreachable` when the retry budget runs out, and `CancellationError` when cancelled.
     public static func run(config: WireClientConfig, client: any Client, logger: Logger) async throws -> Int {
         if config.retainFrameBuffers { WireMemory.retainLargeBuffers(upTo: 2 * config.maxFrameBytes) }
-        var rng = SplitMix64(seed: config.retry.seed ?? UInt64.random(in: 0 ... .max))
+        var backoff = config.retry.backoff(seed: config.retry.seed ?? UInt64.random(in: 0 ... .max))
         var failures = 0
         var since = Deadline.now
         while true {
@@ -120,7 +120,7 @@ public enum WireClient {
                     if case .refused = error { throw error }  // the server's own words, not "unreachable"
                     throw WireError.unreachable(host: config.host, port: config.port, attempts: failures, lastError: "\(error)")
                 }
-                let delay = config.retry.delay(attempt: failures, unit: Double.random(in: 0 ..< 1, using: &rng))
+                let delay = backoff.nextDelay()
                 logger.info("server \(config.host):\(config.port) not available (\(error)); retry \(failures) in \(String(format: "%.2f", seconds(delay))) s")
                 try await Task.sleep(for: delay)
                 continue
@@ -130,14 +130,16 @@ public enum WireClient {
                 return rounds
             case .reconnect(let seconds):
                 failures = 0
+                backoff.reset()
                 since = Deadline.now
                 try await Task.sleep(for: .seconds(seconds))
             case .lost(let error):
                 // The session had been established: start a fresh retry budget.
                 failures = 1
+                backoff.reset()
                 since = Deadline.now
                 logger.warning("connection to the server lost (\(error)); reconnecting")
-                try await Task.sleep(for: config.retry.delay(attempt: 1, unit: Double.random(in: 0 ..< 1, using: &rng)))
+                try await Task.sleep(for: backoff.nextDelay())
             }
         }
     }

@@ -4,6 +4,7 @@
 // connection throws at once, a late answer throws `timeout`, and any malformed or out-of-sequence
 // answer throws and closes this connection only.
 import FlowerCore
+import FlowerWireCodec
 import Logging
 import NIOCore
 import Synchronization

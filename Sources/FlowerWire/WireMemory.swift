@@ -10,6 +10,7 @@
 // BENCHMARKS.md "Wire"). `useOneArena()` keeps every thread on the main arena; small allocations
 // still go through each thread's lock-free tcache.
 #if canImport(Glibc)
+import FlowerWireCodec
 import Glibc
 #endif
 import Synchronization

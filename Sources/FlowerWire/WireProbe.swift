@@ -1,5 +1,6 @@
 // A health probe: connect, read the server's Challenge, hang up (the server logs it at debug).
 import FlowerCore
+import FlowerWireCodec
 
 /// Checks that a FlowerWire server answers (for `flwr health` and readiness probes).
 public enum WireProbe {

@@ -8,6 +8,7 @@
 // budget and a per-address limit, so a flood of idle connections cannot lock handshaken clients
 // out. Over a limit, the connection gets a SERVER_FULL Refusal frame and is closed.
 import FlowerCore
+import FlowerWireCodec
 import Foundation
 import Logging
 import NIOCore
@@ -66,7 +67,7 @@ public struct WireServerConfig: Sendable {
 }
 
 /// Hello frames are read before authentication, so they get a small limit of their own.
-let helloFrameLimit = 64 << 10
+package let helloFrameLimit = 64 << 10
 /// Between calls a client may only send Goodbye: frames on an idle connection are refused above this.
 let idleFrameLimit = 4 << 10
 

@@ -1,6 +1,7 @@
 // Small pieces the transport shares: the monotonic deadline, byte counters, the process's
 // descriptor limit, and the event loops every server and client of this process runs on.
 #if canImport(Glibc)
+import FlowerWireCodec
 import Glibc
 #endif
 import Logging
@@ -28,7 +29,7 @@ public struct Deadline: Sendable, Comparable {
     }
 
     /// Time left (zero once passed).
-    var remaining: Duration {
+    package var remaining: Duration {
         let n = Deadline.now.nanos
         return nanos > n ? .nanoseconds(Int64(clamping: nanos - n)) : .zero
     }

@@ -2,7 +2,9 @@
 // a short run in the debug suite, 10^6 inputs in the release run. No input may crash.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import FlowerZlib
+@testable import WireFuzzEntry
 import XCTest
 
 /// Valid frames of every message kind: the seeds the mutator starts from.
@@ -93,7 +95,7 @@ final class FuzzEntryTests: XCTestCase {
     func testSeedsDecodeCompletely() throws {
         let seeds = try fuzzSeeds()
         for (i, seed) in seeds.enumerated() {
-            // Chunk byte 0 → chunks of 1 byte. Every seed decodes; a few (Challenge/Hello share field
+            // Chunk byte 0 → chunks of 4 bytes. Every seed decodes; a few (Challenge/Hello share field
             // numbers) also parse as the other envelope, which is proto3 behaviour, not an error.
             let decoded = ([0] + seed).withUnsafeBytes { WireFuzzing.exercise($0) }
             if i < seeds.count - limitSeeds().count {
@@ -109,12 +111,12 @@ final class FuzzEntryTests: XCTestCase {
         XCTAssertEqual(inputs, 3_000)
         XCTAssertGreaterThan(decoded, 150, "mutations should still reach the protobuf mapping often")
         XCTAssertGreaterThan(frames, 600, "the NIO decoder should see many frames")
-        XCTAssertEqual(mismatches, [], "FrameDecoder and the NIO decoder disagree")
+        XCTAssertEqual(mismatches, [], "the decoder gives other frames in chunks than whole")
     }
 
-    /// Both frame decoders agree on every seed fed one byte at a time, and the limit seeds are
-    /// refused (or decoded) by the payload checks without crashing.
-    func testBothFrameDecodersAgreeOnTheSeeds() throws {
+    /// The decoder gives the same frames from every seed fed in 4-, 28- and 64-byte chunks as fed
+    /// whole, and the limit seeds are refused (or decoded) by the payload checks without crashing.
+    func testChunkedAndWholeInputAgreeOnTheSeeds() throws {
         for (i, seed) in try fuzzSeeds().enumerated() {
             for chunk: UInt8 in [0, 6, 15] {
                 let outcome = ([chunk] + seed + seed).withUnsafeBytes { WireFuzzing.run($0) }

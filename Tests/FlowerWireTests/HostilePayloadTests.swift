@@ -4,6 +4,7 @@
 // (proto/README.md, "Results that fail"), and the next honest exchange completes.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import Foundation
 import XCTest
 

@@ -2,13 +2,14 @@
 // with a message naming both; a matching or unstated one joins.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import XCTest
 
 final class ModelCheckTests: XCTestCase {
     func testHelloAndWelcomeCarryTheModel() throws {
         let hello = Hello(protocolVersion: 1, clientID: "c", partition: 2, acceptsZlib: false, authProof: [], agent: "a",
                           maxFrameBytes: 0, model: "lenet5|0123456789abcdef")
-        var d = FrameDecoder(limit: 1 << 20)
+        var d = EmbeddedFrameReader(limit: 1 << 20)
         let frames = try d.feed(try WireEncoder.frame(.hello(hello)))
         guard case .hello(let back) = try WireDecoder.clientMessage(frames[0], limit: 1 << 20) else { return XCTFail() }
         XCTAssertEqual(back, hello)

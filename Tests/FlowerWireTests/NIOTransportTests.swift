@@ -4,6 +4,7 @@
 import FlowerCore
 import FlowerTLS
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import Foundation
 import Logging
 import Synchronization

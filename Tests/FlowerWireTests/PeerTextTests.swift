@@ -2,6 +2,7 @@
 // (PayloadLimits.swift); free text escaped once (PeerText.escape) so log lines cannot be forged.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import Testing
 
 struct PeerTextTests {

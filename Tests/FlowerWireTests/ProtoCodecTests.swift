@@ -2,6 +2,7 @@
 // hand-written protobuf bytes for every invalid case the decoder must refuse.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import XCTest
 
 /// A tiny protobuf writer, independent of libprotobuf-c, for crafting exact (bad) inputs.
@@ -25,14 +26,14 @@ enum PB {
 
 final class ProtoCodecTests: XCTestCase {
     func decodeServer(_ frame: [UInt8]) throws -> ServerMessage {
-        var d = FrameDecoder(limit: 1 << 24)
+        var d = EmbeddedFrameReader(limit: 1 << 24)
         let frames = try d.feed(frame)
         XCTAssertEqual(frames.count, 1)
         return try WireDecoder.serverMessage(frames[0], limit: 1 << 24)
     }
 
     func decodeClient(_ frame: [UInt8]) throws -> ClientMessage {
-        var d = FrameDecoder(limit: 1 << 24)
+        var d = EmbeddedFrameReader(limit: 1 << 24)
         let frames = try d.feed(frame)
         XCTAssertEqual(frames.count, 1)
         return try WireDecoder.clientMessage(frames[0], limit: 1 << 24)

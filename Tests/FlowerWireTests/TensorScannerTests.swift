@@ -4,6 +4,7 @@
 import CFlowerProto
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import Foundation
 import XCTest
 

@@ -2,6 +2,7 @@
 import FlowerCore
 import FlowerTLS
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import Foundation
 import Logging
 import Synchronization
@@ -181,7 +182,7 @@ final class RawSocket: Sendable {
 /// A raw TCP peer for sending arbitrary bytes to a server.
 final class RawPeer: Sendable {
     let socket: RawSocket
-    private let decoder = Mutex(FrameDecoder(limit: 1 << 20))
+    private let decoder = Mutex(EmbeddedFrameReader(limit: 1 << 20))
     private let queue = Mutex<[Frame]>([])
 
     init(port: Int) throws {
@@ -270,7 +271,7 @@ final class RawListener: Sendable {
 /// The server end of a `RawListener` connection.
 final class RawConnection: @unchecked Sendable {
     let fd: Int32
-    private var decoder = FrameDecoder(limit: 1 << 20)
+    private var decoder = EmbeddedFrameReader(limit: 1 << 20)
     private var frames: [Frame] = []
 
     init(fd: Int32) {

@@ -2,16 +2,23 @@
 // errors, authentication, Reconnect, cancellation (Goodbye) and 200 simultaneous clients.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import Synchronization
 import XCTest
 
 final class WireClientTests: XCTestCase {
     func testBackoffGrowsCapsAndJitters() {
-        let p = RetryPolicy(initialDelay: .milliseconds(500), maxDelay: .seconds(10), multiplier: 2, jitter: 0.5)
-        XCTAssertEqual(p.delay(attempt: 1, unit: 0), .milliseconds(500))
-        XCTAssertEqual(p.delay(attempt: 3, unit: 0), .seconds(2))
-        XCTAssertEqual(p.delay(attempt: 30, unit: 0), .seconds(10))
-        XCTAssertEqual(p.delay(attempt: 30, unit: 0.5), .milliseconds(7500))
+        var plain = RetryPolicy(initialDelay: .milliseconds(500), maxDelay: .seconds(10), multiplier: 2, jitter: 0).backoff(seed: 1)
+        let delays = (0 ..< 30).map { _ in plain.nextDelay() }
+        XCTAssertEqual(delays[0], .milliseconds(500))
+        XCTAssertEqual(delays[2], .seconds(2))
+        XCTAssertEqual(delays[29], .seconds(10))
+        // Half of each delay is drawn at random: at the cap every delay lies in [5 s, 10 s], and
+        // the draws differ (clients do not knock in lockstep).
+        var jittered = RetryPolicy(initialDelay: .milliseconds(500), maxDelay: .seconds(10), multiplier: 2, jitter: 0.5).backoff(seed: 1)
+        let capped = (0 ..< 30).map { _ in jittered.nextDelay() }.suffix(20)
+        XCTAssertTrue(capped.allSatisfy { $0 >= .seconds(5) && $0 <= .seconds(10) }, "\(capped)")
+        XCTAssertGreaterThan(Set(capped).count, 10)
     }
 
     func testClientWaitsForALateServer() async throws {

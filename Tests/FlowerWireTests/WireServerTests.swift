@@ -2,6 +2,7 @@
 // and then a well-behaved client still completes fit + evaluate + finish on the same server.
 import FlowerCore
 @testable import FlowerWire
+@testable import FlowerWireCodec
 import FlowerZlib
 import XCTest
 

@@ -113,7 +113,15 @@ public enum WireError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func mib(_ bytes: Int) -> String {
+    package static func mib(_ bytes: Int) -> String {
         bytes % (1 << 20) == 0 ? "\(bytes >> 20)" : String(Double(bytes) / Double(1 << 20))
+    }
+}
+
+extension WireError {
+    /// True for the first bytes of a TLS handshake record (content type 22, version 3.x): what a
+    /// TLS client sends to a plain FlowerWire server.
+    package static func looksLikeTLS(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        bytes.count >= 3 && bytes[0] == 0x16 && bytes[1] == 0x03 && bytes[2] <= 0x04
     }
 }

@@ -1,4 +1,6 @@
-// The FlowerWire frame codec: pure bytes in, frames out. No sockets here (proto/README.md, "Frames").
+// The FlowerWire frame format: the header, frame encoding, and a received frame's protobuf bytes
+// (inflated within a budget). No sockets here (proto/README.md, "Frames"); frames are decoded from a
+// byte stream by the NIO decoder (NIOFrameCodec.swift).
 //
 //   flags: u8 (bit 0 = payload is zlib-compressed; bits 1-7 must be 0)
 //   length: u32 big-endian (bytes of payload as sent)
@@ -74,89 +76,6 @@ public enum FrameHeader {
         let length = Int(bytes[1]) << 24 | Int(bytes[2]) << 16 | Int(bytes[3]) << 8 | Int(bytes[4])
         guard length <= limit else { throw WireError.frameTooLarge(length: length, limit: limit) }
         return (flags & compressedFlag != 0, length)
-    }
-}
-
-/// Incremental frame decoder: says "need more bytes" until a whole frame is in.
-///
-/// Two ways in: `feed` copies chunks of any size (tests, fuzzing); `fill` lets a socket read
-/// straight into the frame's own buffer, so payload bytes are written exactly once.
-public struct FrameDecoder: Sendable {
-    /// Largest payload accepted, in bytes.
-    public let limit: Int
-    private var header: [UInt8] = [0, 0, 0, 0, 0]
-    private var headerFilled = 0
-    private var compressed = false
-    private var payload: [UInt8] = []
-    private var payloadFilled = 0
-    private var inPayload = false
-
-    /// A decoder that rejects payloads over `limit` bytes.
-    public init(limit: Int) {
-        precondition(limit >= 0, "FrameDecoder limit must be >= 0")
-        self.limit = min(limit, FrameHeader.maxLength)
-    }
-
-    /// Bytes of the current frame received so far (0 between frames).
-    public var bufferedBytes: Int { inPayload ? FrameHeader.size + payloadFilled : headerFilled }
-    /// Bytes of the current frame expected in total, once its header is known.
-    public var expectedBytes: Int? { inPayload ? FrameHeader.size + payload.count : nil }
-
-    /// Offers `body` the buffer the next bytes belong in; `body` returns how many it wrote
-    /// (0 for end of input). Returns a frame when this completed one.
-    public mutating func fill(_ body: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Frame? {
-        if !inPayload {
-            let filled = headerFilled
-            let n = try header.withUnsafeMutableBytes { try body(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
-            precondition(n >= 0 && n <= FrameHeader.size - filled, "fill wrote outside the buffer")
-            headerFilled += n
-            guard headerFilled == FrameHeader.size else { return nil }
-            let parsed = try header.withUnsafeBytes { try FrameHeader.parse($0, limit: limit) }
-            compressed = parsed.compressed
-            // Allocated only now the length is known to be within the limit; pages are touched
-            // as bytes arrive, so an announced-but-unsent frame costs address space, not memory.
-            payload = [UInt8](unsafeUninitializedCapacity: parsed.length) { _, count in count = parsed.length }
-            payloadFilled = 0
-            inPayload = true
-            return parsed.length == 0 ? finish() : nil
-        }
-        let filled = payloadFilled
-        let n = try payload.withUnsafeMutableBytes { try body(UnsafeMutableRawBufferPointer(rebasing: $0[filled...])) }
-        precondition(n >= 0 && n <= payload.count - filled, "fill wrote outside the buffer")
-        payloadFilled += n
-        return payloadFilled == payload.count ? finish() : nil
-    }
-
-    /// Appends `bytes` and returns every frame they completed, in order.
-    public mutating func feed(_ bytes: UnsafeRawBufferPointer) throws -> [Frame] {
-        var frames: [Frame] = []
-        var offset = 0
-        while offset < bytes.count {
-            let frame = try fill { dest in
-                let n = min(dest.count, bytes.count - offset)
-                if n > 0, let src = bytes.baseAddress, let dst = dest.baseAddress {
-                    dst.copyMemory(from: src + offset, byteCount: n)
-                }
-                offset += n
-                return n
-            }
-            if let frame { frames.append(frame) }
-        }
-        return frames
-    }
-
-    /// Feeds a byte array.
-    public mutating func feed(_ bytes: [UInt8]) throws -> [Frame] {
-        try bytes.withUnsafeBytes { try feed($0) }
-    }
-
-    private mutating func finish() -> Frame {
-        let frame = Frame(compressed: compressed, payload: payload)
-        payload = []
-        payloadFilled = 0
-        headerFilled = 0
-        inPayload = false
-        return frame
     }
 }
 

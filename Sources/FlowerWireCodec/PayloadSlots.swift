@@ -9,14 +9,14 @@ import NIOCore
 import Synchronization
 
 /// One granted slot; released exactly once (explicitly, or when dropped).
-final class PayloadSlot: Sendable {
+package final class PayloadSlot: Sendable {
     private let pool: PayloadSlots
     private let released = Atomic<Bool>(false)
 
-    init(pool: PayloadSlots) { self.pool = pool }
+    package init(pool: PayloadSlots) { self.pool = pool }
 
     /// Gives the slot back (idempotent).
-    func release() {
+    package func release() {
         guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
         pool.free()
     }
@@ -56,7 +56,7 @@ public final class PayloadSlots: Sendable {
     public var peakHeld: Int { state.withLock { $0.peakHeld } }
 
     /// A slot now, or nil after queueing `grant` to run on `loop` when one frees (FIFO).
-    func acquire(waiter id: ObjectIdentifier, on loop: any EventLoop,
+    package func acquire(waiter id: ObjectIdentifier, on loop: any EventLoop,
                  _ grant: @escaping @Sendable (PayloadSlot) -> Void) -> PayloadSlot? {
         let now: Bool = state.withLock { s in
             if s.free > 0 {
@@ -71,7 +71,7 @@ public final class PayloadSlots: Sendable {
     }
 
     /// Forgets a waiter whose channel closed.
-    func cancel(waiter id: ObjectIdentifier) {
+    package func cancel(waiter id: ObjectIdentifier) {
         state.withLock { s in
             if let i = s.waiters[s.head...].firstIndex(where: { $0.id == id }) { s.waiters.remove(at: i) }
         }

@@ -5,6 +5,8 @@
 // at most `processing` instructions are buffered and answered at once (the rest wait in TCP
 // buffers), so the tool's own memory stays small while it loads a server.
 import FlowerCore
+import FlowerWire
+import FlowerWireCodec
 import Logging
 import NIOCore
 import Synchronization

@@ -1,9 +1,10 @@
-// The fuzzing entry point shared by the libFuzzer target (Fuzz/) and the seeded mutation test:
-// arbitrary bytes through both frame decoders (the socket-free `FrameDecoder` and the NIO
-// `FrameToMessageDecoder` in an EmbeddedChannel, as the server's pipeline runs it), then
-// PayloadLimits, TensorScanner, the budgeted libprotobuf-c unpack and both envelopes' mapping,
-// and re-encoding. The two frame decoders must agree on every frame (a differential check).
-import FlowerZlib
+// The fuzzing entry point shared by the libFuzzer target (Fuzz/WireFuzzer.swift) and the seeded
+// mutation test: arbitrary bytes through the NIO `FrameToMessageDecoder` in an EmbeddedChannel (as
+// the server's pipeline runs it), then PayloadLimits, TensorScanner, the budgeted libprotobuf-c
+// unpack, both envelopes' mapping, and re-encoding. The decoder runs twice, fed the input in
+// small chunks and fed it whole; both runs must give the same frames (a differential check: a
+// frame boundary or header split across reads must not change what is decoded).
+import FlowerWireCodec
 import NIOCore
 import NIOEmbedded
 
@@ -11,23 +12,20 @@ import NIOEmbedded
 public enum WireFuzzing {
     /// Frame limit used while fuzzing (small, so oversized frames are exercised cheaply).
     public static let limit = 1 << 16
-    /// The inflation budget fuzzed frames share (small, so bombs hit it).
-    static let budget = InflateBudget(capacity: 1 << 17)
 
     /// What one input did.
     public struct Outcome: Sendable {
         /// Messages that decoded (for coverage statistics).
         public var decoded = 0
-        /// Frames each decoder produced.
+        /// Frames the decoder produced from the whole input, and from the input in chunks.
         public var frames = 0, nioFrames = 0
-        /// Set when the two frame decoders disagreed: a bug.
+        /// Set when the two runs of the decoder disagreed: a bug.
         public var mismatch: String?
     }
 
-    /// Feeds `bytes` to both frame decoders in chunks whose sizes come from the first byte
-    /// (1-16 bytes for `FrameDecoder`, 4× that for the NIO decoder),
-    /// decodes every complete frame as a ServerMessage and as a ClientMessage, re-encodes what
-    /// parsed. Returns how many messages decoded.
+    /// Feeds `bytes` (after the first) to the frame decoder whole and in chunks of 4 × (first
+    /// byte % 16 + 1) bytes, decodes every complete frame as a ServerMessage and as a
+    /// ClientMessage, re-encodes what parsed. Returns how many messages decoded.
     @discardableResult
     public static func exercise(_ bytes: UnsafeRawBufferPointer) -> Int {
         run(bytes).decoded
@@ -37,52 +35,22 @@ public enum WireFuzzing {
     public static func run(_ bytes: UnsafeRawBufferPointer) -> Outcome {
         var outcome = Outcome()
         guard !bytes.isEmpty else { return outcome }
-        let chunk = Int(bytes[0] % 16) + 1
+        let chunk = (Int(bytes[0] % 16) + 1) * 4
         let body = UnsafeRawBufferPointer(rebasing: bytes[1...])
-        let plain = plainFrames(body, chunk: chunk)
-        // The NIO side gets 4-64-byte chunks (every header split some way): an EmbeddedChannel
-        // write per byte made the debug-build mutation test ~15x slower.
-        let nio = nioFrames(body, chunk: chunk * 4)
-        outcome.frames = plain.count
-        outcome.nioFrames = nio.count
-        if plain.count != nio.count || zip(plain, nio).contains(where: { $0.compressed != $1.compressed || $0.payload != Array($1.payload.readableBytesView) }) {
-            outcome.mismatch = "FrameDecoder produced \(plain.count) frames, the NIO decoder \(nio.count) (or different payloads)"
+        // Chunks of 4-64 bytes split every header some way; an EmbeddedChannel write per byte made
+        // the debug-build mutation test ~15x slower.
+        let whole = nioFrames(body, chunk: max(body.count, 1))
+        let chunked = nioFrames(body, chunk: chunk)
+        outcome.frames = whole.count
+        outcome.nioFrames = chunked.count
+        if whole.count != chunked.count || zip(whole, chunked).contains(where: { $0.compressed != $1.compressed || $0.payload != $1.payload }) {
+            outcome.mismatch = "the decoder produced \(whole.count) frames from the whole input, \(chunked.count) from \(chunk)-byte chunks (or different payloads)"
         }
-        // The frames agree (or the mismatch is reported): decode the NIO ones, as the server does
-        // (slices of the receive buffer), and the plain ones only where they differ.
-        for frame in nio {
+        // Decode the chunked run's frames, as the server does (slices of the receive buffer).
+        for frame in chunked {
             outcome.decoded += decodeBothWays { body in try frame.withProtobufBytes(limit: limit, body) }
         }
-        if outcome.mismatch != nil {
-            for frame in plain {
-                _ = decodeBothWays { body in try frame.withProtobufBytes(limit: limit, budget: budget, body) }
-            }
-        }
         return outcome
-    }
-
-    /// Complete frames from `FrameDecoder` until the first framing error.
-    static func plainFrames(_ body: UnsafeRawBufferPointer, chunk: Int) -> [Frame] {
-        var decoder = FrameDecoder(limit: limit)
-        var frames: [Frame] = []
-        var offset = 0
-        while offset < body.count {
-            let end = min(offset + chunk, body.count)
-            let saved = decoder
-            do {
-                frames += try decoder.feed(UnsafeRawBufferPointer(rebasing: body[offset ..< end]))
-            } catch {
-                // `feed` drops the frames a failing chunk completed before its error: replay the
-                // chunk a byte at a time to keep them, as a socket reading smaller pieces would.
-                decoder = saved
-                for i in offset ..< end {
-                    guard let more = try? decoder.feed(UnsafeRawBufferPointer(rebasing: body[i ..< i + 1])) else { return frames }
-                    frames += more
-                }
-            }
-            offset = end
-        }
-        return frames
     }
 
     /// Complete frames from the NIO decoder (compression allowed, the full limit) until the first error.

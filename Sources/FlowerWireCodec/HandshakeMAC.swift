@@ -14,6 +14,6 @@ public protocol HandshakeMAC: Sendable {
 
 extension WireError {
     /// An auth token was configured without a `HandshakeMAC` to prove it with.
-    static let tokenWithoutMAC = WireError.security(
+    package static let tokenWithoutMAC = WireError.security(
         "an auth token is set but no HandshakeMAC computes its proof: set the config's `mac` (FlowerTLS.CryptoHandshakeMAC())")
 }

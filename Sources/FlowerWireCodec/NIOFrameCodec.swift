@@ -23,7 +23,7 @@ public struct ReceivedFrame: Sendable {
     /// The payload bytes exactly as carried.
     public var payload: ByteBuffer
     /// The server's payload slot this frame holds (released once it is decoded), if any.
-    var slot: PayloadSlot?
+    package var slot: PayloadSlot?
 
     /// A received frame from its parts (tools and benchmarks).
     public init(compressed: Bool, payload: ByteBuffer) {
@@ -32,7 +32,7 @@ public struct ReceivedFrame: Sendable {
         slot = nil
     }
 
-    init(compressed: Bool, payload: ByteBuffer, slot: PayloadSlot?) {
+    package init(compressed: Bool, payload: ByteBuffer, slot: PayloadSlot?) {
         self.compressed = compressed
         self.payload = payload
         self.slot = slot
@@ -59,10 +59,10 @@ public struct ReceivedFrame: Sendable {
     }
 
     /// Header + payload bytes, for traffic counters.
-    var wireBytes: Int { FrameHeader.size + payload.readableBytes }
+    package var wireBytes: Int { FrameHeader.size + payload.readableBytes }
 
     /// The protobuf bytes, inflating at most `limit` bytes when compressed.
-    func withProtobufBytes<R>(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    package func withProtobufBytes<R>(limit: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         if compressed {  // inflated into the shared InflateBudget, held while `body` decodes
             return try Frame(compressed: true, payload: Array(payload.readableBytesView)).withProtobufBytes(limit: limit, body)
         }
@@ -74,48 +74,48 @@ public struct ReceivedFrame: Sendable {
 ///
 /// The session handler changes it as its state changes (handshake, idle, in a call); the decoder
 /// and `ReadGate` consult it. Not `Sendable`: only touched on the channel's event loop.
-final class FramePolicy {
+package final class FramePolicy {
     /// Largest payload accepted in the current state.
-    var limit: Int
+    package var limit: Int
     /// Whether compressed frames may arrive (only once zlib was negotiated).
-    var compressionAllowed = false
+    package var compressionAllowed = false
     /// Server only: payloads at least `PayloadSlots.threshold` bytes need a slot first.
-    var slots: PayloadSlots?
+    package var slots: PayloadSlots?
     /// Whether a large payload may be buffered now (server: only while a call waits for it).
-    var slotted = false
+    package var slotted = false
     /// A slot granted for the frame being received.
-    var heldSlot: PayloadSlot?
+    package var heldSlot: PayloadSlot?
     /// Whether the decoder is parked waiting for a slot.
-    var waitingForSlot = false
+    package var waitingForSlot = false
     private var pausedForConsumer = false
     private weak var gate: ReadGate?
     /// What the refusal log lines call this connection's current state.
-    var stateName = "handshake"
+    package var stateName = "handshake"
     /// Whether `limit` is a state's small limit (handshake, idle) rather than --max-frame-mb.
-    var stateLimited = true
+    package var stateLimited = true
 
-    init(limit: Int) {
+    package init(limit: Int) {
         self.limit = limit
     }
 
-    func attach(_ gate: ReadGate) { self.gate = gate }
+    package func attach(_ gate: ReadGate) { self.gate = gate }
 
     /// Reading stops until `resumeForConsumer` (a decoded frame waits for its consumer).
-    func pauseForConsumer() {
+    package func pauseForConsumer() {
         pausedForConsumer = true
     }
 
     /// The consumer took the frame: reading resumes.
-    func resumeForConsumer() {
+    package func resumeForConsumer() {
         pausedForConsumer = false
         gate?.update()
     }
 
-    var readingPaused: Bool { pausedForConsumer || waitingForSlot }
+    package var readingPaused: Bool { pausedForConsumer || waitingForSlot }
 
     /// Called by the decoder for a large payload: true when it may be buffered now; otherwise the
     /// policy parks the channel (no reads) until a slot is granted, then re-runs the decoder.
-    func admitLargePayload(on loop: any EventLoop) -> Bool {
+    package func admitLargePayload(on loop: any EventLoop) -> Bool {
         guard let slots else { return true }
         if heldSlot != nil { return true }
         if waitingForSlot { return false }
@@ -137,7 +137,7 @@ final class FramePolicy {
     }
 
     /// The channel closed: give back any slot it held or waited for.
-    func releaseAll() {
+    package func releaseAll() {
         heldSlot?.release()
         heldSlot = nil
         if waitingForSlot { waitingForSlot = false; slots?.cancel(waiter: ObjectIdentifier(self)) }
@@ -146,25 +146,25 @@ final class FramePolicy {
 
 /// Swallows `read` requests while the connection's `FramePolicy` pauses reading; re-issues them
 /// when it resumes. Also re-runs the decoder when a payload slot arrives.
-final class ReadGate: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+package final class ReadGate: ChannelDuplexHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = ByteBuffer
+    package typealias OutboundIn = ByteBuffer
+    package typealias OutboundOut = ByteBuffer
 
     private let policy: FramePolicy
     private var context: ChannelHandlerContext?
     private var readPending = false
 
-    init(policy: FramePolicy) {
+    package init(policy: FramePolicy) {
         self.policy = policy
         policy.attach(self)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    package func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    package func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         if policy.readingPaused {
             readPending = true
         } else {
@@ -173,14 +173,14 @@ final class ReadGate: ChannelDuplexHandler {
     }
 
     /// Issues a read that was held back, if reading may resume.
-    func update() {
+    package func update() {
         guard let context, readPending, !policy.readingPaused else { return }
         readPending = false
         context.read()
     }
 
     /// Offers the decoder an empty buffer so it looks at what it already holds again.
-    func redecode() {
+    package func redecode() {
         guard let context else { return }
         context.fireChannelRead(NIOAny(context.channel.allocator.buffer(capacity: 0)))
         update()
@@ -188,17 +188,17 @@ final class ReadGate: ChannelDuplexHandler {
 }
 
 /// The frame decoder as NIO's `ByteToMessageDecoder` around `FrameHeader.parse`.
-struct FrameToMessageDecoder: ByteToMessageDecoder {
-    typealias InboundOut = ReceivedFrame
+package struct FrameToMessageDecoder: ByteToMessageDecoder {
+    package typealias InboundOut = ReceivedFrame
 
-    let policy: FramePolicy
+    package let policy: FramePolicy
     private var header: (compressed: Bool, length: Int)?
 
-    init(policy: FramePolicy) {
+    package init(policy: FramePolicy) {
         self.policy = policy
     }
 
-    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    package mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         if header == nil {
             guard buffer.readableBytes >= FrameHeader.size else { return .needMoreData }
             let parsed: (compressed: Bool, length: Int)
@@ -240,7 +240,7 @@ struct FrameToMessageDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+    package mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
         while try decode(context: context, buffer: &buffer) == .continue {}
         if buffer.readableBytes > 0 {
             let expected = header.map { FrameHeader.size + $0.length } ?? FrameHeader.size

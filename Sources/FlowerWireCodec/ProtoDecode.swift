@@ -38,7 +38,7 @@ public enum WireDecoder {
     }
 
     /// Unpacks a `ServerMessage` payload, libprotobuf-c allocating through `allocator` (nil: malloc).
-    static func serverMessage(_ payload: UnsafeRawBufferPointer, allocator inner: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ServerMessage {
+    package static func serverMessage(_ payload: UnsafeRawBufferPointer, allocator inner: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ServerMessage {
         let (scanned, budget) = try scan(payload, .server, "ServerMessage")
         let data = TensorData(payload: payload, ranges: scanned.ranges)
         return try DecodeBudget.with(budget: budget, inner: inner) { allocator, budget in
@@ -93,7 +93,7 @@ public enum WireDecoder {
     }
 
     /// Unpacks a `ClientMessage` payload, libprotobuf-c allocating through `allocator` (nil: malloc).
-    static func clientMessage(_ payload: UnsafeRawBufferPointer, allocator inner: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ClientMessage {
+    package static func clientMessage(_ payload: UnsafeRawBufferPointer, allocator inner: UnsafeMutablePointer<ProtobufCAllocator>?) throws -> ClientMessage {
         let (scanned, budget) = try scan(payload, .client, "ClientMessage")
         let data = TensorData(payload: payload, ranges: scanned.ranges)
         return try DecodeBudget.with(budget: budget, inner: inner) { allocator, budget in
