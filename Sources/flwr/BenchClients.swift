@@ -3,6 +3,7 @@
 import ArgumentParser
 import FlowerBench
 import FlowerWire
+import WireLoadTest
 
 /// Loads a FlowerWire server with many idle clients; prints JSON lines (BENCHMARKS.md, "Wire at scale").
 struct BenchClients: AsyncParsableCommand {

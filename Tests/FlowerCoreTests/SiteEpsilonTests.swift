@@ -2,6 +2,7 @@
 // it per site in the round record, history.jsonl and its log line, and names the worst site.
 import FedAvg
 import FlowerCore
+import TestSupport
 import Foundation
 import Testing
 
@@ -27,7 +28,7 @@ struct SiteEpsilonTests {
             }))
         }
         _ = m.register(adder("c", delta: [0, 0, 0], numExamples: 1))   // no DP-SGD: no entry
-        let logs = LogStore()
+        let logs = LogCapture()
         let summary = try await Server(clientManager: m, strategy: FedAvg(initialParameters: try model([0, 0, 0])),
                                        logger: logs.logger).fit(numRounds: 2, timeout: .seconds(30))
         #expect(summary.history.rounds.map(\.siteEpsilon) == [["a": 0.5, "b": 1.5], ["a": 1.0, "b": 3.0]])
