@@ -282,7 +282,8 @@ let package = Package(
             "SecureAggregation", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .testTarget(name: "FlowerLearningTests", dependencies: [
-            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", "Privacy", .product(name: "Logging", package: "swift-log"),
+            "FlowerLearning", "CNNModel", "FlowerCore", "CIFARLoader", "Privacy", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -7,20 +7,14 @@ import CNNModel
 import FlowerCore
 import FlowerLearning
 import Foundation
+import TestSupport
 import XCTest
 
 final class TorchCrossCheckReleaseTests: XCTestCase {
     override func setUpWithError() throws {
-        #if DEBUG
-        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
-        #endif
-        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz") else {
-            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
-        }
-        // PyTorch's CPU wheel, installed by scripts/test-peers.
-        if try shell("python3 -c 'import torch, numpy'").status != 0 {
-            throw XCTSkip("torch and numpy must import: run scripts/test-peers")
-        }
+        try requireReleaseBuild()
+        try requireFashionMNIST()
+        try requirePython(["torch", "numpy"])
     }
 
     static let everyLayer = """
@@ -64,7 +58,7 @@ final class TorchCrossCheckReleaseTests: XCTestCase {
                 NPZArray(name: $0.name, shape: $0.shape, floats: Array(p[$0.offset..<($0.offset + $0.count)]))
             }, to: "\(dir)/weights.npz")
             try selection.networkSpec(input: input, classes: 10).jsonData().write(to: URL(fileURLWithPath: "\(dir)/spec.json"))
-            let run = try shell("python3 \(script) \(dir)/spec.json \(dir)/weights.npz \(dir)/input.npz \(dir)/out.npz")
+            let run = try runProgram("/bin/sh", ["-c", "python3 \(script) \(dir)/spec.json \(dir)/weights.npz \(dir)/input.npz \(dir)/out.npz"])
             XCTAssertEqual(run.status, 0, "\(name): \(run.output)")
             guard run.status == 0 else { continue }
             let theirs = try XCTUnwrap(NPZ.read("\(dir)/out.npz").first { $0.name == "logits" }).floats()
@@ -108,7 +102,7 @@ final class TorchCrossCheckReleaseTests: XCTestCase {
             }
             let ours = model.withGradients { Array($0) }
             try selection.networkSpec(input: input, classes: 10).jsonData().write(to: URL(fileURLWithPath: "\(dir)/spec.json"))
-            let run = try shell("python3 \(script) \(dir)/spec.json \(dir)/weights.npz \(dir)/input.npz \(dir)/out.npz")
+            let run = try runProgram("/bin/sh", ["-c", "python3 \(script) \(dir)/spec.json \(dir)/weights.npz \(dir)/input.npz \(dir)/out.npz"])
             XCTAssertEqual(run.status, 0, "\(name): \(run.output)")
             guard run.status == 0 else { continue }
             let out = try NPZ.read("\(dir)/out.npz")
@@ -128,17 +122,5 @@ final class TorchCrossCheckReleaseTests: XCTestCase {
             }
             print("\(name): loss \(loss) vs \(theirLoss); worst gradient tensor \(worst.entry): max |ours - autograd| = \(worst.ratio) of its largest entry; \(run.output)")
         }
-    }
-
-    private func shell(_ command: String) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let pipe = Pipe()
-        p.standardOutput = pipe; p.standardError = pipe
-        try p.run()
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, out)
     }
 }
