@@ -29,10 +29,7 @@ public struct RDPAccountant: Sendable, Equatable {
     /// RDP of `count` releases with noise multiplier `z` on a Poisson sample of rate `q`.
     public func rdpOf(samplingRate q: Double, noiseMultiplier z: Double, count: Int = 1) throws(PrivacyError) -> [Double] {
         guard count >= 0 else { throw .invalidRounds(count) }
-        let one = switch series {
-        case .dpAccounting: try rdpPoissonSubsampledGaussian(samplingRate: q, noiseMultiplier: z, orders: orders)
-        case .opacus: try rdpPoissonSubsampledGaussianOpacus(samplingRate: q, noiseMultiplier: z, orders: orders)
-        }
+        let one = try rdpPoissonSubsampledGaussian(samplingRate: q, noiseMultiplier: z, orders: orders, series: series)
         return one.map { count == 0 ? 0 : $0 * Double(count) }
     }
 

@@ -55,20 +55,3 @@ func logAFractionalSigned(q: Double, sigma: Double, alpha: Double) -> Double {
     }
     return .infinity
 }
-
-/// RDP ε(α) of one Poisson-subsampled Gaussian step as Opacus computes it (see the header).
-public func rdpPoissonSubsampledGaussianOpacus(samplingRate q: Double, noiseMultiplier z: Double,
-                                               orders: [Double] = opacusRDPOrders) throws(PrivacyError) -> [Double] {
-    guard q.isFinite, q >= 0, q <= 1 else { throw .invalidSamplingRate(q) }
-    guard z.isFinite, z >= 0 else { throw .invalidNoiseMultiplier(z) }
-    for a in orders where !(a > 1) || !a.isFinite { throw .invalidOrder(a) }
-    return orders.map { alpha in
-        if q == 0 { return 0 }
-        if z == 0 { return .infinity }
-        if q == 1 { return alpha / (2 * z * z) }
-        let logA = alpha == alpha.rounded() && alpha < Double(Int32.max)
-            ? logAInteger(q: q, sigma: z, alpha: Int(alpha))
-            : logAFractionalSigned(q: q, sigma: z, alpha: alpha)
-        return logA / (alpha - 1)
-    }
-}

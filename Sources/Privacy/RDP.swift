@@ -88,9 +88,12 @@ func logAFractional(q: Double, sigma: Double, alpha: Double) -> Double {
 /// RDP ε(α) of one application of the Gaussian mechanism with noise multiplier `noiseMultiplier`
 /// (noise std / L2 sensitivity) on a Poisson subsample of rate `samplingRate`, at each order.
 ///
-/// q = 0 gives 0; z = 0 gives +∞; q = 1 gives α/(2z²) (the plain Gaussian mechanism).
+/// q = 0 gives 0; z = 0 gives +∞; q = 1 gives α/(2z²) (the plain Gaussian mechanism). `series`
+/// picks how fractional orders are summed: dp-accounting's by magnitude (DP-FedAvg) or Opacus's
+/// signed series (DP-SGD, OpacusRDP.swift); integer orders are the same exact sum for both.
 public func rdpPoissonSubsampledGaussian(samplingRate q: Double, noiseMultiplier z: Double,
-                                         orders: [Double] = defaultRDPOrders) throws(PrivacyError) -> [Double] {
+                                         orders: [Double] = defaultRDPOrders,
+                                         series: RDPSeries = .dpAccounting) throws(PrivacyError) -> [Double] {
     guard q.isFinite, q >= 0, q <= 1 else { throw .invalidSamplingRate(q) }
     guard z.isFinite, z >= 0 else { throw .invalidNoiseMultiplier(z) }
     for a in orders where !(a > 1) || !a.isFinite { throw .invalidOrder(a) }
@@ -102,7 +105,10 @@ public func rdpPoissonSubsampledGaussian(samplingRate q: Double, noiseMultiplier
         if alpha == alpha.rounded(), alpha < Double(Int32.max) {
             logA = logAInteger(q: q, sigma: z, alpha: Int(alpha))
         } else {
-            logA = logAFractional(q: q, sigma: z, alpha: alpha)
+            switch series {
+            case .dpAccounting: logA = logAFractional(q: q, sigma: z, alpha: alpha)
+            case .opacus: logA = logAFractionalSigned(q: q, sigma: z, alpha: alpha)
+            }
         }
         return logA / (alpha - 1)
     }
