@@ -248,7 +248,7 @@ let package = Package(
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
         .testTarget(name: "FlowerTLSTests", dependencies: [
-            "FlowerTLS", "FlowerWire", "FlowerCore",
+            "FlowerTLS", "FlowerWire", "FlowerCore", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Synchronization
 import X509
+import TestSupport
 import XCTest
 
 /// A client that adds 1 to every parameter and reports 10 examples.
@@ -23,47 +24,6 @@ struct PlusOneClient: Client {
         EvaluateRes(round: ins.round, loss: 0.5, numExamples: 5)
     }
 }
-
-/// Log lines kept in memory, to check what a server said about a refused peer.
-final class LogCapture: Sendable {
-    let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        Logger(label: "flwr.tls.test") { _ in CapturingHandler(capture: self) }
-    }
-
-    var text: String { lines.withLock { $0.joined(separator: "\n") } }
-
-    /// Waits (bounded, polling) until a line contains `needle`; returns whether one did.
-    func waitFor(_ needle: String, seconds: Double = 20) async -> Bool {
-        let end = Date().addingTimeInterval(seconds)
-        while Date() < end {
-            if text.contains(needle) { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return text.contains(needle)
-    }
-
-    struct CapturingHandler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .info
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?,
-                 source: String, file: String, function: String, line: UInt) {
-            capture.lines.withLock { $0.append("\(level): \(message)") }
-        }
-    }
-}
-
-let quietLogger: Logger = {
-    var l = Logger(label: "flwr.tls.test")
-    l.logLevel = .critical
-    return l
-}()
 
 /// A fresh folder of `flwr certs` output: CA, server (localhost, 127.0.0.1), `clients` clients.
 func makeCertificates(clients: Int = 3, serverNames: [String] = ["localhost", "127.0.0.1"]) throws -> String {

@@ -4,6 +4,7 @@ import FlowerCore
 @testable import FlowerTLS
 import FlowerWire
 import Foundation
+import TestSupport
 import XCTest
 
 final class TLSTransportTests: XCTestCase {

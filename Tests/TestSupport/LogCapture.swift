@@ -7,7 +7,10 @@ import Synchronization
 public final class LogCapture: Sendable {
     private struct State {
         var lines: [(level: Logger.Level, message: String)] = []
-        var waiters: [(needle: String, continuation: CheckedContinuation<Bool, Never>)] = []
+        var waiters: [(id: Int, needle: String, continuation: CheckedContinuation<Bool, Never>)] = []
+        var nextID = 0
+        /// Waiters whose deadline passed before they were queued.
+        var expiredEarly: Set<Int> = []
     }
     private let state = Mutex(State())
     private let label: String
@@ -30,28 +33,30 @@ public final class LogCapture: Sendable {
 
     /// Waits until a line contains `needle` (true), or `seconds` pass (false).
     public func waitFor(_ needle: String, seconds: Double = 20) async -> Bool {
+        let id = state.withLock { s -> Int in s.nextID += 1; return s.nextID }
         let timeout = Task {
             try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-            self.expire(needle)
+            if !Task.isCancelled { self.expire(id) }
         }
         defer { timeout.cancel() }
         return await withCheckedContinuation { continuation in
-            let satisfied = state.withLock { s -> Bool in
+            let answer = state.withLock { s -> Bool? in
                 if s.lines.contains(where: { $0.message.contains(needle) }) { return true }
-                s.waiters.append((needle, continuation))
-                return false
+                if s.expiredEarly.remove(id) != nil { return false }
+                s.waiters.append((id, needle, continuation))
+                return nil
             }
-            if satisfied { continuation.resume(returning: true) }
+            if let answer { continuation.resume(returning: answer) }
         }
     }
 
-    private func expire(_ needle: String) {
-        let expired = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            let (gone, kept) = (s.waiters.filter { $0.needle == needle }, s.waiters.filter { $0.needle != needle })
-            s.waiters = kept
-            return gone.map(\.continuation)
+    /// Ends waiter `id` with false if it is still waiting (its own deadline, not another's).
+    private func expire(_ id: Int) {
+        let expired = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+            guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { s.expiredEarly.insert(id); return nil }
+            return s.waiters.remove(at: i).continuation
         }
-        expired.forEach { $0.resume(returning: false) }
+        expired?.resume(returning: false)
     }
 
     fileprivate func append(_ level: Logger.Level, _ message: String) {
