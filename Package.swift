@@ -265,7 +265,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "flwrTests", dependencies: [
-            "flwr", "ArgumentEnvironment", "FlowerRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "flwr", "ArgumentEnvironment", "FlowerRuntime", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ArgumentEnvironmentTests", dependencies: [
             "ArgumentEnvironment", .product(name: "ArgumentParser", package: "swift-argument-parser"),
