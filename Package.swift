@@ -207,7 +207,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         /// Secure aggregation (SecAgg+): client and server state machines with no I/O, over swift-crypto.
-        .target(name: "SecureAggregation", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "SecureAggregation", dependencies: ["FlowerBase", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
             "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat", "FlowerTLS",
