@@ -115,7 +115,7 @@ let package = Package(
         /// The wire's transport: server, client, session handlers and pipelines on NIOPosix
         /// (re-exports FlowerWireCodec, so `import FlowerWire` gives the whole wire).
         .target(name: "FlowerWire", dependencies: [
-            "FlowerWireCodec", "FlowerCore",
+            "FlowerWireCodec", "FlowerCore", "FlowerBase",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
