@@ -26,6 +26,8 @@ public struct SimulationConfig: Sendable {
     public var threads: Int?
     public var fractionFit = 1.0
     public var roundTimeout: Duration = .seconds(600)
+    /// How long the server waits for all clients to connect before each round.
+    public var waitTimeout: Duration = .seconds(60)
     /// Clients training at the same time (nil: one per core).
     public var parallel: Int?
     public var maxTrainExamples: Int?
@@ -134,7 +136,7 @@ public struct Simulation {
                               fitConfig: [:], evaluateFn: evaluation.evaluateFn)
         let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
         let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
-        var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath))
+        var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))
         serverOptions.observer = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger)
         let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
 
@@ -155,8 +157,12 @@ public struct Simulation {
         }
         let rounds = c.rounds, timeout = c.roundTimeout
         let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }
-        for t in tasks { _ = try? await t.value }
+        // The server is done (finished, failed or signalled): close every connection first, then
+        // end the clients. A client that never joined (or joined after the server gave up) would
+        // otherwise retry forever, and awaiting it would hang the command.
         await wire.stop()
+        for t in tasks { t.cancel() }
+        for t in tasks { _ = try? await t.value }
 
         switch outcome {
         case .finished(let summary):
