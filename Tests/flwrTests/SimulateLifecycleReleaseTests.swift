@@ -12,9 +12,11 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
     }
 
     /// A running child process whose merged stdout/stderr is collected as it arrives.
-    private final class Child: Sendable {
+    private final class Child: @unchecked Sendable {
+        /// The output so far, appended to by the reader thread.
+        private final class Buffer: Sendable { let text = Mutex("") }
         let process: Process
-        private let text = Mutex("")
+        private let buffer = Buffer()
 
         init(_ arguments: [String]) throws {
             process = Process()
@@ -25,17 +27,17 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
             process.standardError = pipe
             let handle = pipe.fileHandleForReading
             try process.run()
-            let t = text
+            let buffer = self.buffer
             Thread.detachNewThread {
                 while true {
                     let chunk = handle.availableData
                     if chunk.isEmpty { return }
-                    t.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
+                    buffer.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
                 }
             }
         }
 
-        var output: String { text.withLock { $0 } }
+        var output: String { buffer.text.withLock { $0 } }
 
         /// Waits (polling) until `condition` holds or `deadline` seconds pass; true when it held.
         func wait(upTo deadline: Double, until condition: () -> Bool) -> Bool {
