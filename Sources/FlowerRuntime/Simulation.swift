@@ -26,6 +26,8 @@ public struct SimulationConfig: Sendable {
     public var threads: Int?
     public var fractionFit = 1.0
     public var roundTimeout: Duration = .seconds(600)
+    /// How long the server waits for all clients to connect before each round.
+    public var waitTimeout: Duration = .seconds(60)
     /// Clients training at the same time (nil: one per core).
     public var parallel: Int?
     public var maxTrainExamples: Int?
@@ -72,6 +74,13 @@ public struct SimulationResult: Sendable {
     }
 }
 
+/// What the rounds of a simulation use: no reference to the loaded dataset.
+struct PreparedFederation {
+    let evaluation: CentralEvaluation
+    let clients: [any Client]
+    let pool: ModelPool
+}
+
 /// A server and N clients on this machine, each client on its own TCP connection; the dataset is
 /// loaded once and at most `parallel` clients train at a time.
 public struct Simulation {
@@ -83,15 +92,32 @@ public struct Simulation {
         self.logger = logger
     }
 
-    /// Runs every round; nil when SIGTERM/SIGINT stopped it.
+    /// Runs every round; nil when SIGTERM/SIGINT stopped it. The loaded dataset is dropped once
+    /// the clients and the central evaluation have taken their parts, before the first round.
     public func run() async throws -> SimulationResult? {
-        try await run(on: config.dataset.load())
+        let wallStart = ContinuousClock.now
+        let prepared = try prepareFromDisk()
+        return try await run(prepared, wallStart: wallStart)
     }
 
     /// Runs every round on `split`; nil when SIGTERM/SIGINT stopped it.
     public func run(on split: DatasetSplit) async throws -> SimulationResult? {
-        let c = config
         let wallStart = ContinuousClock.now
+        return try await run(prepare(split), wallStart: wallStart)
+    }
+
+    /// Loads the dataset and prepares the federation; the split is a local of this call, so it is
+    /// freed when the call returns (the clients hold copies of their partitions, the evaluation
+    /// its test images).
+    private func prepareFromDisk() throws -> PreparedFederation {
+        let split = try config.dataset.load()
+        return try prepare(split)
+    }
+
+    /// The clients and central evaluation of a federation over `split`, holding only what the
+    /// rounds use.
+    func prepare(_ split: DatasetSplit) throws -> PreparedFederation {
+        let c = config
         try FileManager.default.createDirectory(atPath: c.out, withIntermediateDirectories: true)
         var test = split.test
         if let m = c.maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
@@ -123,7 +149,13 @@ public struct Simulation {
             clientObjects.append(AttackPlan.wrap(honest, settings: attack, partition: i))
         }
         logger.info("\(c.clients) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
+        return PreparedFederation(evaluation: evaluation, clients: clientObjects, pool: pool)
+    }
 
+    /// Runs the rounds of a prepared federation.
+    func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationResult? {
+        let c = config, seed = c.seed, selection = c.model
+        let evaluation = prepared.evaluation, clientObjects = prepared.clients
         let manager = InMemoryClientManager()
         var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
         wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
@@ -134,7 +166,7 @@ public struct Simulation {
                               fitConfig: [:], evaluateFn: evaluation.evaluateFn)
         let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
         let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
-        var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: .seconds(60), historyPath: historyPath))
+        var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))
         serverOptions.observer = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger)
         let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
 
@@ -155,8 +187,12 @@ public struct Simulation {
         }
         let rounds = c.rounds, timeout = c.roundTimeout
         let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }
-        for t in tasks { _ = try? await t.value }
+        // The server is done (finished, failed or signalled): close every connection first, then
+        // end the clients. A client that never joined (or joined after the server gave up) would
+        // otherwise retry forever, and awaiting it would hang the command.
         await wire.stop()
+        for t in tasks { t.cancel() }
+        for t in tasks { _ = try? await t.value }
 
         switch outcome {
         case .finished(let summary):

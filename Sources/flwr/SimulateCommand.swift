@@ -35,6 +35,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Seconds each round waits for results.")
     var roundTimeout: Double = 600
 
+    @Option(help: "Seconds the server waits for all --clients to connect before each round; when they do not, the simulation stops with an error (exit code 1).")
+    var waitTimeout: Double = 60
+
     @Option(help: "Clients training at the same time (default: one per core; each gets cores/parallel threads).")
     var parallel: Int?
 
@@ -63,6 +66,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
         guard alpha >= 0 && alpha.isFinite else { throw ValidationError("--alpha must be 0 (IID) or positive, got \(alpha)") }
         guard fractionFit > 0 && fractionFit <= 1 else { throw ValidationError("--fraction-fit must be in (0, 1], got \(fractionFit)") }
+        guard waitTimeout > 0 && waitTimeout.isFinite else { throw ValidationError("--wait-timeout must be a positive number of seconds, got \(waitTimeout)") }
         if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
     }
@@ -78,6 +82,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.clients = clients; c.rounds = rounds; c.alpha = alpha; c.seed = seed
         c.training = training.defaults(seed: seed); c.threads = training.threads
         c.fractionFit = fractionFit; c.roundTimeout = .milliseconds(Int64(roundTimeout * 1000))
+        c.waitTimeout = .microseconds(Int64(waitTimeout * 1_000_000))
         c.parallel = parallel; c.maxTrainExamples = maxTrainExamples; c.maxTestExamples = maxTestExamples
         c.privacy = try privacy.settings(); c.strategy = strategyOptions.settings
         c.malicious = attacks.malicious; c.attack = attacks.attack.settings(seed: seed)
