@@ -81,6 +81,9 @@ public final class Network: Model, @unchecked Sendable {
     var gemmWorkspace: GEMMWorkspace
     /// When set, training steps add their per-op wall-clock time here (benchmarks only).
     public var timings: PhaseTimings?
+    /// When set, DP-SGD's clipped steps add their per-phase wall-clock time here (benchmarks only;
+    /// `trainDPSGD(phaseTimes:)` attaches it).
+    public var dpTimes: DPSGDPhaseTimes?
 
     /// Threads the kernels split work over (>= 1).
     public var threads: Int {
@@ -225,7 +228,12 @@ public final class Network: Model, @unchecked Sendable {
                 }
             }
             ops[k].backward(p, dest(0), dest(1))
-            if p.norms != nil { ops[k].addExampleNorms(p) }
+            if p.norms != nil {
+                let d = dpTimes
+                d?.mark(.normBackward)
+                ops[k].addExampleNorms(p)
+                d?.mark(.norms)
+            }
             for route in r {
                 if case let .accumulate(v, s) = route {
                     addForward(ws.grad[v], ws.scratch[s].pointer, ws.grad[v], count: n * compiled.shapes[v].count)

@@ -53,17 +53,21 @@ extension Network {
             grads.update(repeating: 0, count: parameterCount)
             return .nan
         }
+        let d = dpTimes
+        d?.start()
         _ = forward(images, n: n, training: true, ws: ws)
         let dz = ws.grad[compiled.logits], count = n * classes
         let ce = softmaxCrossEntropy(ws.act[compiled.logits], labels: labels, batch: n, classes: classes, logitsGrad: dz)
         let scale = Float(n)
         for j in 0..<count { dz[j] *= scale }
         pe.logitsGrad.pointer.update(from: dz, count: count)
+        d?.mark(.forward)
         let sq = pe.squaredNorms.pointer
         sq.update(repeating: 0, count: n)
         var p = pass(ws, n: n, training: true)
         p.norms = sq; p.perExample = pe.scratch
         backwardOps(p, ws: ws)
+        d?.mark(.normBackward)
         for i in 0..<n {
             let norm = sq[i].squareRoot()
             norms?[i] = Float(norm)
@@ -72,6 +76,7 @@ extension Network {
             for k in 0..<classes { dst[k] = src[k] * c }
         }
         backwardOps(pass(ws, n: n, training: true), ws: ws)
+        d?.mark(.clippedGradient)
         return ce.loss
     }
 
