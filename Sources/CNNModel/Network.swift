@@ -214,8 +214,9 @@ public final class Network: Model, @unchecked Sendable {
     }
 
     /// The ops' backward passes from the logits' gradient (already in its buffer) down to the
-    /// input; with `p.norms` set, each parameterised op also adds its per-example squared norms.
-    func backwardOps(_ p: Pass, ws: NetworkWorkspace) {
+    /// input; with `p.norms` set, each parameterised op also adds its per-example squared norms,
+    /// and with `keep`, its final output gradient is copied to `keep.kept[op index]`.
+    func backwardOps(_ p: Pass, ws: NetworkWorkspace, keep: PerExampleWorkspace? = nil) {
         let t = timings, ops = compiled.ops, n = p.n
         for k in stride(from: ops.count - 1, through: 0, by: -1) {
             let r = compiled.routes[k]
@@ -233,6 +234,9 @@ public final class Network: Model, @unchecked Sendable {
                 d?.mark(.normBackward)
                 ops[k].addExampleNorms(p)
                 d?.mark(.norms)
+            }
+            if let kept = keep?.kept[k] {
+                kept.pointer.update(from: p.grad[ops[k].output], count: n * ops[k].outShape.count)
             }
             for route in r {
                 if case let .accumulate(v, s) = route {
