@@ -102,8 +102,10 @@ let package = Package(
         .target(name: "Strategies", dependencies: ["FlowerCore", "FedAvg"]),
         /// Attack simulation: a decorator over FlowerCore's `Client` (sign-flip, scale, gaussian, ...).
         .target(name: "Attacks", dependencies: ["FlowerCore"]),
-        /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper.
-        .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log")]),
+        /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper;
+        /// swift-crypto's AES for the noise's keystream (DPRandom.swift).
+        .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log"),
+                                                .product(name: "Crypto", package: "swift-crypto")]),
         /// The wire's codec: frames, the protobuf mapping of every message, the peer limits checked
         /// on raw protobuf, tensor scanning and the NIO frame decoder (NIOCore only, no sockets).
         /// What scripts/fuzz-wire builds.
