@@ -138,9 +138,9 @@ public final class DPRandom: Sendable {
 /// A cryptographically secure generator seeded by the kernel: the keystream of AES-256 in counter
 /// mode (the ciphertext of 64 KiB of zeros under AES-GCM with a per-block counter nonce; the tag is
 /// discarded), the key drawn from `SystemRandomNumberGenerator` (getrandom(2)) when the generator
-/// is made. A counter-mode DRBG of this kind is what NIST SP 800-90A's CTR_DRBG builds on; it
-/// replaces reading /dev/urandom, which cost ~30 ms of kernel ChaCha20 per DP-SGD step on the
-/// shared 2-core machine (390,410 Gaussians; BENCHMARKS.md "Record-level DP-SGD"). A nonce is
+/// is made. A counter-mode DRBG of this kind is what NIST SP 800-90A's CTR_DRBG builds on; with
+/// the polar method it replaced /dev/urandom reads and Box–Muller, ~15 ms of CPU per DP-SGD step
+/// of the reference CNN (390,410 Gaussians; BENCHMARKS.md "DP-SGD step by phase"). A nonce is
 /// never reused under one key (64-bit counter; the generator refuses to wrap it). If sealing
 /// failed (it cannot for these sizes), the block comes from `SystemRandomNumberGenerator` instead.
 /// Used only under DPRandom's lock.
