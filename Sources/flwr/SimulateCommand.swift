@@ -65,6 +65,9 @@ struct SimulateCommand: AsyncParsableCommand {
         guard fractionFit > 0 && fractionFit <= 1 else { throw ValidationError("--fraction-fit must be in (0, 1], got \(fractionFit)") }
         if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
+        if strategyOptions.secagg && dpFedAvg.dpNoiseMultiplier != nil {
+            throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
+        }
     }
 
     func run() async throws {
