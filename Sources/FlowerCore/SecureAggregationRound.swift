@@ -97,19 +97,52 @@ public struct SecAggRoundSummary: Sendable, Equatable, Codable {
     public var recovered: Int
     /// Largest error per coordinate of the average from quantisation, 2R/(Q − 1).
     public var quantizationErrorBound: Double
+    /// Wall time and traffic of each phase, in order (traffic only from transports that count it).
+    public var phases: [SecAggPhaseReport]
 
-    public init(sampled: Int, sent: Int, dropped: Int, recovered: Int, quantizationErrorBound: Double) {
+    public init(sampled: Int, sent: Int, dropped: Int, recovered: Int, quantizationErrorBound: Double,
+                phases: [SecAggPhaseReport] = []) {
         self.sampled = sampled
         self.sent = sent
         self.dropped = dropped
         self.recovered = recovered
         self.quantizationErrorBound = quantizationErrorBound
+        self.phases = phases
+    }
+
+    /// The per-phase log line: seconds, and bytes per sampled client each way when the transport counts them.
+    public var phaseLine: String {
+        let counted = phases.contains { $0.bytesUp > 0 || $0.bytesDown > 0 }
+        return "secure aggregation phases: " + phases.map { p in
+            let n = Double(max(sampled, 1))
+            let bytes = counted ? String(format: ", %.0f B up / %.0f B down per client", Double(p.bytesUp) / n, Double(p.bytesDown) / n) : ""
+            return p.name + String(format: " %.3f s", p.seconds) + bytes
+        }.joined(separator: "; ")
     }
 
     /// The log and history line of a round that completed.
     public var line: String {
         "secure aggregation: \(sent) sent, \(dropped) dropped, recovered"
             + (recovered > 0 ? " (\(recovered) dropped client mask\(recovered == 1 ? "" : "s") removed)" : "")
+    }
+}
+
+/// One phase of a secure-aggregation round as the server saw it: from sending its messages to
+/// closing it (client work and the network included), and the frames moved, summed over the clients.
+public struct SecAggPhaseReport: Sendable, Equatable, Codable {
+    /// "key exchange", "sharing", "training + masking" or "unmasking".
+    public var name: String
+    public var seconds: Double
+    /// Client → server bytes (frames as on the wire).
+    public var bytesUp: UInt64
+    /// Server → client bytes.
+    public var bytesDown: UInt64
+
+    public init(name: String, seconds: Double, bytesUp: UInt64, bytesDown: UInt64) {
+        self.name = name
+        self.seconds = seconds
+        self.bytesUp = bytesUp
+        self.bytesDown = bytesDown
     }
 }
 
@@ -176,6 +209,22 @@ public struct SecAggRoundDriver: Sendable {
             do throws(SecAggError) { return .success(try body()) } catch { return .failure(error) }
         }
 
+        var phases: [SecAggPhaseReport] = []
+        let proxies = calls.map(\.client)
+        func counters() -> (up: UInt64, down: UInt64) {
+            proxies.reduce((UInt64(0), UInt64(0))) { acc, p in
+                guard let c = p as? any TrafficCounting else { return acc }
+                return (acc.0 &+ c.bytesIn, acc.1 &+ c.bytesOut)
+            }
+        }
+        var phaseStart = (clock: ContinuousClock.now, bytes: counters())
+        func closePhase(_ name: String) {
+            let now = counters()
+            phases.append(SecAggPhaseReport(name: name, seconds: phaseStart.clock.duration(to: .now).seconds,
+                                            bytesUp: now.up &- phaseStart.bytes.up, bytesDown: now.down &- phaseStart.bytes.down))
+            phaseStart = (.now, now)
+        }
+
         // Round 0: setup out, public keys back.
         let setups = calls.enumerated().map { i, c in (client: c.client, ins: SecAggInstruction.setup(server.setup(for: UInt32(i)))) }
         failures += await FanOut.run(setups, timeout: timeout, call: { try await $0.secureAggregation($1, timeout: $2) },
@@ -190,6 +239,7 @@ public struct SecAggRoundDriver: Sendable {
         case .success(let m): neighbourKeys = m
         case .failure(let e): return .failed(reason: e.description, failures: failures)
         }
+        closePhase("key exchange")
 
         // Round 1: neighbour keys out, encrypted shares back.
         let shareCalls = neighbourKeys.map { m in (client: calls[Int(m.receiver)].client, ins: SecAggInstruction.neighbourKeys(m)) }
@@ -204,6 +254,7 @@ public struct SecAggRoundDriver: Sendable {
         case .success(let m): forwarded = m
         case .failure(let e): return .failed(reason: e.description, failures: failures)
         }
+        closePhase("sharing")
 
         // Round 2: forwarded shares and the fit instruction out, masked updates back.
         var metrics: [Metrics] = []
@@ -227,6 +278,7 @@ public struct SecAggRoundDriver: Sendable {
         case .success(let m): requests = m
         case .failure(let e): return .failed(reason: e.description, failures: failures)
         }
+        closePhase("training + masking")
 
         // Round 3: unmask requests out, shares back; then the sum is unmasked.
         let unmaskCalls = requests.map { m in (client: calls[Int(m.receiver)].client, ins: SecAggInstruction.unmaskRequest(m)) }
@@ -241,11 +293,13 @@ public struct SecAggRoundDriver: Sendable {
         case .success(let r): result = r
         case .failure(let e): return .failed(reason: e.description, failures: failures)
         }
+        closePhase("unmasking")
 
         var parameters = global
         for i in parameters.values.indices { parameters.values[i] += result.average[i] }
         let summary = SecAggRoundSummary(sampled: result.sampled, sent: result.aggregated, dropped: result.dropped,
-                                         recovered: result.recovered, quantizationErrorBound: result.quantizationErrorBound)
+                                         recovered: result.recovered, quantizationErrorBound: result.quantizationErrorBound,
+                                         phases: phases)
         let res = FitRes(round: round, parameters: parameters, numExamples: Int(result.weightSum),
                          metrics: Self.meanMetrics(metrics))
         return .aggregated(res, summary, failures: failures, siteEpsilon: siteEpsilon)

@@ -443,6 +443,7 @@ public final class Server: Sendable {
         case let .aggregated(res, summary, failures, siteEpsilon):
             for f in failures { logger.warning("round \(round): fit failure: \(f)") }
             logger.info("round \(round): \(summary.line)")
+            logger.info("round \(round): \(summary.phaseLine)")
             let aggregated: FitAggregate
             do throws(StrategyRefusal) {
                 try aggregator.addSecureAggregate(res, clients: summary.sent)

@@ -110,8 +110,8 @@ final class SecureAggregationRoundTests: XCTestCase {
         let summary = try await server(clients).fit(numRounds: 1, timeout: .seconds(120))
         let record = try XCTUnwrap(summary.history.rounds.first)
         let secagg = try XCTUnwrap(record.secureAggregation)
-        XCTAssertEqual(secagg, SecAggRoundSummary(sampled: 10, sent: 10, dropped: 0, recovered: 0,
-                                                  quantizationErrorBound: secagg.quantizationErrorBound))
+        XCTAssertEqual([secagg.sampled, secagg.sent, secagg.dropped, secagg.recovered], [10, 10, 0, 0])
+        XCTAssertEqual(secagg.phases.map(\.name), ["key exchange", "sharing", "training + masking", "unmasking"])
         // Q: the largest power of two with 10 · 1000 · (Q − 1) < 2^32 is 2^18; bound 2·2/(2^18 − 1).
         XCTAssertEqual(secagg.quantizationErrorBound, 4.0 / Double((1 << 18) - 1), accuracy: 1e-15)
         XCTAssertEqual(record.fitClients, 10)

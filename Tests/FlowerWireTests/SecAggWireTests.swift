@@ -159,6 +159,16 @@ final class SecAggWireTests: XCTestCase {
         let worst = zip(res.parameters.values, model.values).map { abs(Double($0) - Double($1) - 0.375) }.max() ?? .infinity
         XCTAssertLessThanOrEqual(worst, summary.quantizationErrorBound + 1e-4)
         XCTAssertEqual(res.metrics["shift"]?.doubleValue ?? .nan, (0.125 + 0.25 + 0.375 + 0.5) / 4, accuracy: 1e-12)
+        // Traffic by phase, as the connections counted it: each masked input is 1,001 uint32 (4,004
+        // bytes) plus frame header, tags, round, sender and one metric; each FitIns carries 1,000 floats.
+        XCTAssertEqual(summary.phases.map(\.name), ["key exchange", "sharing", "training + masking", "unmasking"])
+        let masking = summary.phases[2]
+        XCTAssertGreaterThanOrEqual(masking.bytesUp, 4 * 4_004)
+        XCTAssertLessThan(masking.bytesUp, 4 * (4_004 + 100))
+        XCTAssertGreaterThanOrEqual(masking.bytesDown, 4 * 4_000)
+        let keys = summary.phases[0]
+        XCTAssertGreaterThanOrEqual(keys.bytesUp, 4 * 64, "two 32-byte public keys per client")
+        XCTAssertLessThan(keys.bytesUp, 4 * (64 + 40))
         for c in manager.all() { await c.finish(roundsCompleted: 1, reason: "done") }
         for t in tasks { _ = try? await t.value }
         await server.stop()
