@@ -96,7 +96,7 @@ let package = Package(
                                                    .product(name: "CSV", package: "CSV.swift")]),
         /// ONNX export of any resolved network (zoo or spec) with its trained weights.
         .target(name: "ONNXExport", dependencies: ["CNNModel", "CONNXProto"]),
-        .target(name: "FlowerCore", dependencies: ["FlowerBase", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "FlowerCore", dependencies: ["FlowerBase", "SecureAggregation", .product(name: "Logging", package: "swift-log")]),
         .target(name: "FedAvg", dependencies: ["FlowerCore"]),
         /// Flower's other strategies (FedAvgM, FedProx, FedOpt, FedMedian, FedTrimmedAvg, Krum, Bulyan).
         .target(name: "Strategies", dependencies: ["FlowerCore", "FedAvg"]),

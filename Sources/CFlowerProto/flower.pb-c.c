@@ -802,6 +802,507 @@ void   flwr__goodbye__free_unpacked
   assert(message->base.descriptor == &flwr__goodbye__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   flwr__sec_agg_parameters__init
+                     (Flwr__SecAggParameters         *message)
+{
+  static const Flwr__SecAggParameters init_value = FLWR__SEC_AGG_PARAMETERS__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_parameters__get_packed_size
+                     (const Flwr__SecAggParameters *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_parameters__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_parameters__pack
+                     (const Flwr__SecAggParameters *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_parameters__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_parameters__pack_to_buffer
+                     (const Flwr__SecAggParameters *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_parameters__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggParameters *
+       flwr__sec_agg_parameters__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggParameters *)
+     protobuf_c_message_unpack (&flwr__sec_agg_parameters__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_parameters__free_unpacked
+                     (Flwr__SecAggParameters *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_parameters__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_setup__init
+                     (Flwr__SecAggSetup         *message)
+{
+  static const Flwr__SecAggSetup init_value = FLWR__SEC_AGG_SETUP__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_setup__get_packed_size
+                     (const Flwr__SecAggSetup *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_setup__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_setup__pack
+                     (const Flwr__SecAggSetup *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_setup__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_setup__pack_to_buffer
+                     (const Flwr__SecAggSetup *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_setup__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggSetup *
+       flwr__sec_agg_setup__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggSetup *)
+     protobuf_c_message_unpack (&flwr__sec_agg_setup__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_setup__free_unpacked
+                     (Flwr__SecAggSetup *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_setup__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_public_keys__init
+                     (Flwr__SecAggPublicKeys         *message)
+{
+  static const Flwr__SecAggPublicKeys init_value = FLWR__SEC_AGG_PUBLIC_KEYS__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_public_keys__get_packed_size
+                     (const Flwr__SecAggPublicKeys *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_public_keys__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_public_keys__pack
+                     (const Flwr__SecAggPublicKeys *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_public_keys__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_public_keys__pack_to_buffer
+                     (const Flwr__SecAggPublicKeys *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_public_keys__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggPublicKeys *
+       flwr__sec_agg_public_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggPublicKeys *)
+     protobuf_c_message_unpack (&flwr__sec_agg_public_keys__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_public_keys__free_unpacked
+                     (Flwr__SecAggPublicKeys *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_public_keys__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_neighbour_keys__init
+                     (Flwr__SecAggNeighbourKeys         *message)
+{
+  static const Flwr__SecAggNeighbourKeys init_value = FLWR__SEC_AGG_NEIGHBOUR_KEYS__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_neighbour_keys__get_packed_size
+                     (const Flwr__SecAggNeighbourKeys *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_neighbour_keys__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_neighbour_keys__pack
+                     (const Flwr__SecAggNeighbourKeys *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_neighbour_keys__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_neighbour_keys__pack_to_buffer
+                     (const Flwr__SecAggNeighbourKeys *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_neighbour_keys__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggNeighbourKeys *
+       flwr__sec_agg_neighbour_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggNeighbourKeys *)
+     protobuf_c_message_unpack (&flwr__sec_agg_neighbour_keys__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_neighbour_keys__free_unpacked
+                     (Flwr__SecAggNeighbourKeys *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_neighbour_keys__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_encrypted_share__init
+                     (Flwr__SecAggEncryptedShare         *message)
+{
+  static const Flwr__SecAggEncryptedShare init_value = FLWR__SEC_AGG_ENCRYPTED_SHARE__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_encrypted_share__get_packed_size
+                     (const Flwr__SecAggEncryptedShare *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_encrypted_share__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_encrypted_share__pack
+                     (const Flwr__SecAggEncryptedShare *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_encrypted_share__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_encrypted_share__pack_to_buffer
+                     (const Flwr__SecAggEncryptedShare *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_encrypted_share__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggEncryptedShare *
+       flwr__sec_agg_encrypted_share__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggEncryptedShare *)
+     protobuf_c_message_unpack (&flwr__sec_agg_encrypted_share__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_encrypted_share__free_unpacked
+                     (Flwr__SecAggEncryptedShare *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_encrypted_share__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_share_keys__init
+                     (Flwr__SecAggShareKeys         *message)
+{
+  static const Flwr__SecAggShareKeys init_value = FLWR__SEC_AGG_SHARE_KEYS__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_share_keys__get_packed_size
+                     (const Flwr__SecAggShareKeys *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_share_keys__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_share_keys__pack
+                     (const Flwr__SecAggShareKeys *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_share_keys__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_share_keys__pack_to_buffer
+                     (const Flwr__SecAggShareKeys *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_share_keys__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggShareKeys *
+       flwr__sec_agg_share_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggShareKeys *)
+     protobuf_c_message_unpack (&flwr__sec_agg_share_keys__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_share_keys__free_unpacked
+                     (Flwr__SecAggShareKeys *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_share_keys__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_forwarded_shares__init
+                     (Flwr__SecAggForwardedShares         *message)
+{
+  static const Flwr__SecAggForwardedShares init_value = FLWR__SEC_AGG_FORWARDED_SHARES__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_forwarded_shares__get_packed_size
+                     (const Flwr__SecAggForwardedShares *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_forwarded_shares__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_forwarded_shares__pack
+                     (const Flwr__SecAggForwardedShares *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_forwarded_shares__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_forwarded_shares__pack_to_buffer
+                     (const Flwr__SecAggForwardedShares *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_forwarded_shares__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggForwardedShares *
+       flwr__sec_agg_forwarded_shares__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggForwardedShares *)
+     protobuf_c_message_unpack (&flwr__sec_agg_forwarded_shares__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_forwarded_shares__free_unpacked
+                     (Flwr__SecAggForwardedShares *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_forwarded_shares__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_masked_input__metrics_entry__init
+                     (Flwr__SecAggMaskedInput__MetricsEntry         *message)
+{
+  static const Flwr__SecAggMaskedInput__MetricsEntry init_value = FLWR__SEC_AGG_MASKED_INPUT__METRICS_ENTRY__INIT;
+  *message = init_value;
+}
+void   flwr__sec_agg_masked_input__init
+                     (Flwr__SecAggMaskedInput         *message)
+{
+  static const Flwr__SecAggMaskedInput init_value = FLWR__SEC_AGG_MASKED_INPUT__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_masked_input__get_packed_size
+                     (const Flwr__SecAggMaskedInput *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_masked_input__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_masked_input__pack
+                     (const Flwr__SecAggMaskedInput *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_masked_input__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_masked_input__pack_to_buffer
+                     (const Flwr__SecAggMaskedInput *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_masked_input__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggMaskedInput *
+       flwr__sec_agg_masked_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggMaskedInput *)
+     protobuf_c_message_unpack (&flwr__sec_agg_masked_input__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_masked_input__free_unpacked
+                     (Flwr__SecAggMaskedInput *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_masked_input__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_unmask_request__init
+                     (Flwr__SecAggUnmaskRequest         *message)
+{
+  static const Flwr__SecAggUnmaskRequest init_value = FLWR__SEC_AGG_UNMASK_REQUEST__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_unmask_request__get_packed_size
+                     (const Flwr__SecAggUnmaskRequest *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_unmask_request__pack
+                     (const Flwr__SecAggUnmaskRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_unmask_request__pack_to_buffer
+                     (const Flwr__SecAggUnmaskRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggUnmaskRequest *
+       flwr__sec_agg_unmask_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggUnmaskRequest *)
+     protobuf_c_message_unpack (&flwr__sec_agg_unmask_request__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_unmask_request__free_unpacked
+                     (Flwr__SecAggUnmaskRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_share__init
+                     (Flwr__SecAggShare         *message)
+{
+  static const Flwr__SecAggShare init_value = FLWR__SEC_AGG_SHARE__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_share__get_packed_size
+                     (const Flwr__SecAggShare *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_share__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_share__pack
+                     (const Flwr__SecAggShare *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_share__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_share__pack_to_buffer
+                     (const Flwr__SecAggShare *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_share__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggShare *
+       flwr__sec_agg_share__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggShare *)
+     protobuf_c_message_unpack (&flwr__sec_agg_share__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_share__free_unpacked
+                     (Flwr__SecAggShare *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_share__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   flwr__sec_agg_unmask_response__init
+                     (Flwr__SecAggUnmaskResponse         *message)
+{
+  static const Flwr__SecAggUnmaskResponse init_value = FLWR__SEC_AGG_UNMASK_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t flwr__sec_agg_unmask_response__get_packed_size
+                     (const Flwr__SecAggUnmaskResponse *message)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__sec_agg_unmask_response__pack
+                     (const Flwr__SecAggUnmaskResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__sec_agg_unmask_response__pack_to_buffer
+                     (const Flwr__SecAggUnmaskResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__SecAggUnmaskResponse *
+       flwr__sec_agg_unmask_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__SecAggUnmaskResponse *)
+     protobuf_c_message_unpack (&flwr__sec_agg_unmask_response__descriptor,
+                                allocator, len, data);
+}
+void   flwr__sec_agg_unmask_response__free_unpacked
+                     (Flwr__SecAggUnmaskResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__sec_agg_unmask_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   flwr__server_message__init
                      (Flwr__ServerMessage         *message)
 {
@@ -2357,7 +2858,866 @@ const ProtobufCMessageDescriptor flwr__goodbye__descriptor =
   (ProtobufCMessageInit) flwr__goodbye__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__server_message__field_descriptors[8] =
+static const ProtobufCFieldDescriptor flwr__sec_agg_parameters__field_descriptors[6] =
+{
+  {
+    "num_shares",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggParameters, num_shares),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reconstruction_threshold",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggParameters, reconstruction_threshold),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "clipping_range",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggParameters, clipping_range),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "quantization_range",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggParameters, quantization_range),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "modulus_range",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggParameters, modulus_range),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "max_weight",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggParameters, max_weight),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_parameters__field_indices_by_name[] = {
+  2,   /* field[2] = clipping_range */
+  5,   /* field[5] = max_weight */
+  4,   /* field[4] = modulus_range */
+  0,   /* field[0] = num_shares */
+  3,   /* field[3] = quantization_range */
+  1,   /* field[1] = reconstruction_threshold */
+};
+static const ProtobufCIntRange flwr__sec_agg_parameters__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_parameters__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggParameters",
+  "SecAggParameters",
+  "Flwr__SecAggParameters",
+  "flwr",
+  sizeof(Flwr__SecAggParameters),
+  6,
+  flwr__sec_agg_parameters__field_descriptors,
+  flwr__sec_agg_parameters__field_indices_by_name,
+  1,  flwr__sec_agg_parameters__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_parameters__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_setup__field_descriptors[5] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggSetup, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "client_index",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggSetup, client_index),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "num_clients",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggSetup, num_clients),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vector_length",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggSetup, vector_length),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "parameters",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggSetup, parameters),
+    &flwr__sec_agg_parameters__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_setup__field_indices_by_name[] = {
+  1,   /* field[1] = client_index */
+  2,   /* field[2] = num_clients */
+  4,   /* field[4] = parameters */
+  0,   /* field[0] = round */
+  3,   /* field[3] = vector_length */
+};
+static const ProtobufCIntRange flwr__sec_agg_setup__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_setup__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggSetup",
+  "SecAggSetup",
+  "Flwr__SecAggSetup",
+  "flwr",
+  sizeof(Flwr__SecAggSetup),
+  5,
+  flwr__sec_agg_setup__field_descriptors,
+  flwr__sec_agg_setup__field_indices_by_name,
+  1,  flwr__sec_agg_setup__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_setup__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_public_keys__field_descriptors[4] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggPublicKeys, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sender",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggPublicKeys, sender),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "encryption_key",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggPublicKeys, encryption_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "mask_key",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggPublicKeys, mask_key),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_public_keys__field_indices_by_name[] = {
+  2,   /* field[2] = encryption_key */
+  3,   /* field[3] = mask_key */
+  0,   /* field[0] = round */
+  1,   /* field[1] = sender */
+};
+static const ProtobufCIntRange flwr__sec_agg_public_keys__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_public_keys__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggPublicKeys",
+  "SecAggPublicKeys",
+  "Flwr__SecAggPublicKeys",
+  "flwr",
+  sizeof(Flwr__SecAggPublicKeys),
+  4,
+  flwr__sec_agg_public_keys__field_descriptors,
+  flwr__sec_agg_public_keys__field_indices_by_name,
+  1,  flwr__sec_agg_public_keys__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_public_keys__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_neighbour_keys__field_descriptors[3] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggNeighbourKeys, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "receiver",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggNeighbourKeys, receiver),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "neighbours",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__SecAggNeighbourKeys, n_neighbours),
+    offsetof(Flwr__SecAggNeighbourKeys, neighbours),
+    &flwr__sec_agg_public_keys__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_neighbour_keys__field_indices_by_name[] = {
+  2,   /* field[2] = neighbours */
+  1,   /* field[1] = receiver */
+  0,   /* field[0] = round */
+};
+static const ProtobufCIntRange flwr__sec_agg_neighbour_keys__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_neighbour_keys__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggNeighbourKeys",
+  "SecAggNeighbourKeys",
+  "Flwr__SecAggNeighbourKeys",
+  "flwr",
+  sizeof(Flwr__SecAggNeighbourKeys),
+  3,
+  flwr__sec_agg_neighbour_keys__field_descriptors,
+  flwr__sec_agg_neighbour_keys__field_indices_by_name,
+  1,  flwr__sec_agg_neighbour_keys__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_neighbour_keys__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_encrypted_share__field_descriptors[3] =
+{
+  {
+    "sender",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggEncryptedShare, sender),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "receiver",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggEncryptedShare, receiver),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "ciphertext",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggEncryptedShare, ciphertext),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_encrypted_share__field_indices_by_name[] = {
+  2,   /* field[2] = ciphertext */
+  1,   /* field[1] = receiver */
+  0,   /* field[0] = sender */
+};
+static const ProtobufCIntRange flwr__sec_agg_encrypted_share__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_encrypted_share__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggEncryptedShare",
+  "SecAggEncryptedShare",
+  "Flwr__SecAggEncryptedShare",
+  "flwr",
+  sizeof(Flwr__SecAggEncryptedShare),
+  3,
+  flwr__sec_agg_encrypted_share__field_descriptors,
+  flwr__sec_agg_encrypted_share__field_indices_by_name,
+  1,  flwr__sec_agg_encrypted_share__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_encrypted_share__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_share_keys__field_descriptors[3] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggShareKeys, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sender",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggShareKeys, sender),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shares",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__SecAggShareKeys, n_shares),
+    offsetof(Flwr__SecAggShareKeys, shares),
+    &flwr__sec_agg_encrypted_share__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_share_keys__field_indices_by_name[] = {
+  0,   /* field[0] = round */
+  1,   /* field[1] = sender */
+  2,   /* field[2] = shares */
+};
+static const ProtobufCIntRange flwr__sec_agg_share_keys__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_share_keys__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggShareKeys",
+  "SecAggShareKeys",
+  "Flwr__SecAggShareKeys",
+  "flwr",
+  sizeof(Flwr__SecAggShareKeys),
+  3,
+  flwr__sec_agg_share_keys__field_descriptors,
+  flwr__sec_agg_share_keys__field_indices_by_name,
+  1,  flwr__sec_agg_share_keys__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_share_keys__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_forwarded_shares__field_descriptors[3] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggForwardedShares, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "receiver",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggForwardedShares, receiver),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "shares",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__SecAggForwardedShares, n_shares),
+    offsetof(Flwr__SecAggForwardedShares, shares),
+    &flwr__sec_agg_encrypted_share__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_forwarded_shares__field_indices_by_name[] = {
+  1,   /* field[1] = receiver */
+  0,   /* field[0] = round */
+  2,   /* field[2] = shares */
+};
+static const ProtobufCIntRange flwr__sec_agg_forwarded_shares__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_forwarded_shares__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggForwardedShares",
+  "SecAggForwardedShares",
+  "Flwr__SecAggForwardedShares",
+  "flwr",
+  sizeof(Flwr__SecAggForwardedShares),
+  3,
+  flwr__sec_agg_forwarded_shares__field_descriptors,
+  flwr__sec_agg_forwarded_shares__field_indices_by_name,
+  1,  flwr__sec_agg_forwarded_shares__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_forwarded_shares__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_masked_input__metrics_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggMaskedInput__MetricsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggMaskedInput__MetricsEntry, value),
+    &flwr__scalar__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_masked_input__metrics_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange flwr__sec_agg_masked_input__metrics_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_masked_input__metrics_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggMaskedInput.MetricsEntry",
+  "MetricsEntry",
+  "Flwr__SecAggMaskedInput__MetricsEntry",
+  "flwr",
+  sizeof(Flwr__SecAggMaskedInput__MetricsEntry),
+  2,
+  flwr__sec_agg_masked_input__metrics_entry__field_descriptors,
+  flwr__sec_agg_masked_input__metrics_entry__field_indices_by_name,
+  1,  flwr__sec_agg_masked_input__metrics_entry__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_masked_input__metrics_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_masked_input__field_descriptors[4] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggMaskedInput, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sender",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggMaskedInput, sender),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "vector",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggMaskedInput, vector),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "metrics",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__SecAggMaskedInput, n_metrics),
+    offsetof(Flwr__SecAggMaskedInput, metrics),
+    &flwr__sec_agg_masked_input__metrics_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_masked_input__field_indices_by_name[] = {
+  3,   /* field[3] = metrics */
+  0,   /* field[0] = round */
+  1,   /* field[1] = sender */
+  2,   /* field[2] = vector */
+};
+static const ProtobufCIntRange flwr__sec_agg_masked_input__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_masked_input__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggMaskedInput",
+  "SecAggMaskedInput",
+  "Flwr__SecAggMaskedInput",
+  "flwr",
+  sizeof(Flwr__SecAggMaskedInput),
+  4,
+  flwr__sec_agg_masked_input__field_descriptors,
+  flwr__sec_agg_masked_input__field_indices_by_name,
+  1,  flwr__sec_agg_masked_input__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_masked_input__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_unmask_request__field_descriptors[4] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggUnmaskRequest, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "receiver",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggUnmaskRequest, receiver),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seed_shares_of",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggUnmaskRequest, seed_shares_of),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "key_shares_of",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggUnmaskRequest, key_shares_of),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_unmask_request__field_indices_by_name[] = {
+  3,   /* field[3] = key_shares_of */
+  1,   /* field[1] = receiver */
+  0,   /* field[0] = round */
+  2,   /* field[2] = seed_shares_of */
+};
+static const ProtobufCIntRange flwr__sec_agg_unmask_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_unmask_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggUnmaskRequest",
+  "SecAggUnmaskRequest",
+  "Flwr__SecAggUnmaskRequest",
+  "flwr",
+  sizeof(Flwr__SecAggUnmaskRequest),
+  4,
+  flwr__sec_agg_unmask_request__field_descriptors,
+  flwr__sec_agg_unmask_request__field_indices_by_name,
+  1,  flwr__sec_agg_unmask_request__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_unmask_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_share__field_descriptors[2] =
+{
+  {
+    "owner",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggShare, owner),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "values",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggShare, values),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_share__field_indices_by_name[] = {
+  0,   /* field[0] = owner */
+  1,   /* field[1] = values */
+};
+static const ProtobufCIntRange flwr__sec_agg_share__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_share__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggShare",
+  "SecAggShare",
+  "Flwr__SecAggShare",
+  "flwr",
+  sizeof(Flwr__SecAggShare),
+  2,
+  flwr__sec_agg_share__field_descriptors,
+  flwr__sec_agg_share__field_indices_by_name,
+  1,  flwr__sec_agg_share__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_share__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__sec_agg_unmask_response__field_descriptors[4] =
+{
+  {
+    "round",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggUnmaskResponse, round),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sender",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__SecAggUnmaskResponse, sender),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "seed_shares",
+    3,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__SecAggUnmaskResponse, n_seed_shares),
+    offsetof(Flwr__SecAggUnmaskResponse, seed_shares),
+    &flwr__sec_agg_share__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "key_shares",
+    4,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__SecAggUnmaskResponse, n_key_shares),
+    offsetof(Flwr__SecAggUnmaskResponse, key_shares),
+    &flwr__sec_agg_share__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__sec_agg_unmask_response__field_indices_by_name[] = {
+  3,   /* field[3] = key_shares */
+  0,   /* field[0] = round */
+  2,   /* field[2] = seed_shares */
+  1,   /* field[1] = sender */
+};
+static const ProtobufCIntRange flwr__sec_agg_unmask_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 4 }
+};
+const ProtobufCMessageDescriptor flwr__sec_agg_unmask_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.SecAggUnmaskResponse",
+  "SecAggUnmaskResponse",
+  "Flwr__SecAggUnmaskResponse",
+  "flwr",
+  sizeof(Flwr__SecAggUnmaskResponse),
+  4,
+  flwr__sec_agg_unmask_response__field_descriptors,
+  flwr__sec_agg_unmask_response__field_indices_by_name,
+  1,  flwr__sec_agg_unmask_response__number_ranges,
+  (ProtobufCMessageInit) flwr__sec_agg_unmask_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor flwr__server_message__field_descriptors[12] =
 {
   {
     "challenge",
@@ -2455,6 +3815,54 @@ static const ProtobufCFieldDescriptor flwr__server_message__field_descriptors[8]
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "secagg_setup",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ServerMessage, msg_case),
+    offsetof(Flwr__ServerMessage, secagg_setup),
+    &flwr__sec_agg_setup__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secagg_neighbour_keys",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ServerMessage, msg_case),
+    offsetof(Flwr__ServerMessage, secagg_neighbour_keys),
+    &flwr__sec_agg_neighbour_keys__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secagg_forwarded_shares",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ServerMessage, msg_case),
+    offsetof(Flwr__ServerMessage, secagg_forwarded_shares),
+    &flwr__sec_agg_forwarded_shares__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secagg_unmask_request",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ServerMessage, msg_case),
+    offsetof(Flwr__ServerMessage, secagg_unmask_request),
+    &flwr__sec_agg_unmask_request__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__server_message__field_indices_by_name[] = {
   0,   /* field[0] = challenge */
@@ -2464,12 +3872,16 @@ static const unsigned flwr__server_message__field_indices_by_name[] = {
   3,   /* field[3] = get_parameters_ins */
   6,   /* field[6] = reconnect */
   2,   /* field[2] = refusal */
+  10,   /* field[10] = secagg_forwarded_shares */
+  9,   /* field[9] = secagg_neighbour_keys */
+  8,   /* field[8] = secagg_setup */
+  11,   /* field[11] = secagg_unmask_request */
   1,   /* field[1] = welcome */
 };
 static const ProtobufCIntRange flwr__server_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 8 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor flwr__server_message__descriptor =
 {
@@ -2479,14 +3891,14 @@ const ProtobufCMessageDescriptor flwr__server_message__descriptor =
   "Flwr__ServerMessage",
   "flwr",
   sizeof(Flwr__ServerMessage),
-  8,
+  12,
   flwr__server_message__field_descriptors,
   flwr__server_message__field_indices_by_name,
   1,  flwr__server_message__number_ranges,
   (ProtobufCMessageInit) flwr__server_message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__client_message__field_descriptors[5] =
+static const ProtobufCFieldDescriptor flwr__client_message__field_descriptors[9] =
 {
   {
     "hello",
@@ -2548,6 +3960,54 @@ static const ProtobufCFieldDescriptor flwr__client_message__field_descriptors[5]
     0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "secagg_public_keys",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ClientMessage, msg_case),
+    offsetof(Flwr__ClientMessage, secagg_public_keys),
+    &flwr__sec_agg_public_keys__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secagg_share_keys",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ClientMessage, msg_case),
+    offsetof(Flwr__ClientMessage, secagg_share_keys),
+    &flwr__sec_agg_share_keys__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secagg_masked_input",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ClientMessage, msg_case),
+    offsetof(Flwr__ClientMessage, secagg_masked_input),
+    &flwr__sec_agg_masked_input__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "secagg_unmask_response",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__ClientMessage, msg_case),
+    offsetof(Flwr__ClientMessage, secagg_unmask_response),
+    &flwr__sec_agg_unmask_response__descriptor,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__client_message__field_indices_by_name[] = {
   3,   /* field[3] = evaluate_res */
@@ -2555,11 +4015,15 @@ static const unsigned flwr__client_message__field_indices_by_name[] = {
   4,   /* field[4] = goodbye */
   0,   /* field[0] = hello */
   1,   /* field[1] = parameters_res */
+  7,   /* field[7] = secagg_masked_input */
+  5,   /* field[5] = secagg_public_keys */
+  6,   /* field[6] = secagg_share_keys */
+  8,   /* field[8] = secagg_unmask_response */
 };
 static const ProtobufCIntRange flwr__client_message__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor flwr__client_message__descriptor =
 {
@@ -2569,7 +4033,7 @@ const ProtobufCMessageDescriptor flwr__client_message__descriptor =
   "Flwr__ClientMessage",
   "flwr",
   sizeof(Flwr__ClientMessage),
-  5,
+  9,
   flwr__client_message__field_descriptors,
   flwr__client_message__field_indices_by_name,
   1,  flwr__client_message__number_ranges,

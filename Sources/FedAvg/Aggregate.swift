@@ -71,6 +71,13 @@ public struct WeightedAverage: Sendable {
         count += 1
     }
 
+    /// Adds the weighted average of `clients` clients' models (secure aggregation: only their sum
+    /// is known) with weight `numExamples`, their summed weight; it counts as `clients` updates.
+    public mutating func add(average: Parameters, numExamples: Int, clients: Int) throws(UpdateRejection) {
+        try add(average, numExamples: numExamples)
+        count += max(clients, 1) - 1
+    }
+
     /// The weighted average, laid out like `template`; nil before the first update.
     public func average() -> Parameters? {
         guard totalExamples > 0 else { return nil }

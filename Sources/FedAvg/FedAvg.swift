@@ -144,6 +144,18 @@ public struct FedAvgAggregator: FitAggregator {
         metrics.append((result.numExamples, result.metrics))
     }
 
+    /// FedAvg only needs the weighted sum: secure aggregation is supported.
+    public var secureAggregationRefusal: String? { nil }
+
+    public mutating func addSecureAggregate(_ result: FitRes, clients: Int) throws(StrategyRefusal) {
+        do throws(UpdateRejection) {
+            try average.add(average: result.parameters, numExamples: result.numExamples, clients: clients)
+        } catch {
+            throw StrategyRefusal("the securely aggregated update was refused: \(error)")
+        }
+        metrics.append((result.numExamples, result.metrics))
+    }
+
     public func finish(failures: [ClientFailure]) throws(StrategyRefusal) -> FitAggregate {
         if let refusal = Self.refusal(results: average.count, failures: failures, minFitClients: minFitClients,
                                       acceptFailures: acceptFailures) {

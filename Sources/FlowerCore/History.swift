@@ -35,12 +35,15 @@ public struct RoundRecord: Sendable, Equatable, Codable {
     /// Record-level DP-SGD: the ε each site that answered reported (`siteEpsilonMetricKey`), by
     /// client id; nil when none did.
     public var siteEpsilon: [String: Double]?
+    /// Secure aggregation (`--secagg`): who sent, dropped and was recovered; nil without it.
+    public var secureAggregation: SecAggRoundSummary?
 
     /// A record; metrics default to empty.
     public init(round: Int, loss: Double?, accuracy: Double?, fitClients: Int, failures: Int,
                 seconds: Double, bytesIn: UInt64 = 0, bytesOut: UInt64 = 0, fitMetrics: Metrics = [:],
                 centralMetrics: Metrics = [:], federatedLoss: Double? = nil, federatedMetrics: Metrics = [:],
-                malicious: [String]? = nil, privacy: PrivacySpent? = nil, siteEpsilon: [String: Double]? = nil) {
+                malicious: [String]? = nil, privacy: PrivacySpent? = nil, siteEpsilon: [String: Double]? = nil,
+                secureAggregation: SecAggRoundSummary? = nil) {
         self.round = round
         self.loss = loss
         self.accuracy = accuracy
@@ -56,6 +59,7 @@ public struct RoundRecord: Sendable, Equatable, Codable {
         self.malicious = malicious
         self.privacy = privacy
         self.siteEpsilon = siteEpsilon
+        self.secureAggregation = secureAggregation
     }
 
     /// The site with the largest DP-SGD ε this round, if any site reported one.
@@ -67,7 +71,8 @@ public struct RoundRecord: Sendable, Equatable, Codable {
     /// failures, seconds, bytes_in, bytes_out`, in that order; a missing or non-finite value is
     /// `null`. A round with malicious clients (attack simulation) adds `"malicious":["id",...]`;
     /// a DP round adds `"epsilon"` and `"delta"` (the user-level guarantee so far; ε = ∞ is `null`);
-    /// a round whose sites train with DP-SGD adds `"site_epsilon":{"client id": ε, ...}`.
+    /// a round whose sites train with DP-SGD adds `"site_epsilon":{"client id": ε, ...}`; a round under
+    /// secure aggregation adds `"secagg":{"sampled":n,"sent":s,"dropped":d,"recovered":r}`.
     public var jsonLine: String {
         var members: [(key: String, json: String)] = [
             ("round", "\(round)"), ("loss", JSONText.number(loss)), ("accuracy", JSONText.number(accuracy)),
@@ -80,6 +85,10 @@ public struct RoundRecord: Sendable, Equatable, Codable {
         }
         if let sites = siteEpsilon {
             members.append(("site_epsilon", JSONText.object(sites.sorted { $0.key < $1.key }.map { ($0.key, JSONText.number($0.value)) })))
+        }
+        if let a = secureAggregation {
+            members.append(("secagg", JSONText.object([("sampled", "\(a.sampled)"), ("sent", "\(a.sent)"),
+                                                       ("dropped", "\(a.dropped)"), ("recovered", "\(a.recovered)")])))
         }
         return JSONText.object(members)
     }

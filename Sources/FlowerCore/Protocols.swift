@@ -31,6 +31,10 @@ public protocol ClientProxy: AnyObject, Sendable {
     func finish(roundsCompleted: Int, reason: String, failed: Bool) async
     /// Asks the client to disconnect and come back after `seconds`.
     func reconnect(seconds: Int, reason: String) async
+    /// One step of a secure-aggregation (SecAgg+) fit round (`SecAggRoundDriver`). The default
+    /// throws `SecAggParticipationError.unsupported`: a transport that cannot carry the messages
+    /// (or a client whose binary predates them) is refused with that reason.
+    func secureAggregation(_ ins: SecAggInstruction, timeout: Duration) async throws -> SecAggAnswer
 }
 
 extension ClientProxy {

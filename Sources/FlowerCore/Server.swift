@@ -24,6 +24,9 @@ public struct ServerOptions: Sendable {
     /// Server-side clipping (`--clip-norm`): each update wᵢ is scaled so ‖wᵢ − w‖₂ ≤ clipNorm
     /// before the strategy sees it; nil: no clipping.
     public var clipNorm: Double?
+    /// Secure aggregation (SecAgg+, `--secagg`): every fit round runs `SecAggRoundDriver` and the
+    /// strategy gets only the unmasked average; nil: plain fit rounds.
+    public var secureAggregation: SecAggConfig? = nil
 
     /// Options; the defaults wait 10 minutes for clients and never retry a refused round.
     public init(waitTimeout: Duration = .seconds(600), roundAttempts: Int = 1, retryDelay: Duration = .seconds(1),
@@ -157,6 +160,9 @@ public final class Server: Sendable {
         }
         if let c = options.clipNorm, !(c > 0 && c.isFinite) {
             throw .invalidArgument("--clip-norm must be a positive number, got \(c)")
+        }
+        if options.secureAggregation != nil, options.clipNorm != nil {
+            throw .invalidArgument("--clip-norm clips each client's own update on the server, which secure aggregation hides from it; drop --clip-norm or --secagg (clients can clip: --secagg-clipping-range bounds every value of an update)")
         }
         var history = History()
         var parameters: Parameters
@@ -338,7 +344,7 @@ public final class Server: Sendable {
                 fitMetrics: fit.aggregate.metrics, centralMetrics: evaluation.central?.metrics ?? [:],
                 federatedLoss: evaluation.federated.loss, federatedMetrics: evaluation.federated.metrics,
                 malicious: fit.malicious.isEmpty ? nil : fit.malicious.sorted(), privacy: fit.aggregate.privacy,
-                siteEpsilon: fit.siteEpsilon.isEmpty ? nil : fit.siteEpsilon)
+                siteEpsilon: fit.siteEpsilon.isEmpty ? nil : fit.siteEpsilon, secureAggregation: fit.secureAggregation)
             return RoundOutcome(aggregate: fit.aggregate, record: record, outlier: fit.outlier)
         }
         throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
@@ -356,6 +362,8 @@ public final class Server: Sendable {
         var siteEpsilon: [String: Double]
         /// An outlier update the round accepted, if any.
         var outlier: OutlierNote?
+        /// What secure aggregation did, when the round used it.
+        var secureAggregation: SecAggRoundSummary? = nil
     }
 
     /// A fit round's end: aggregated, or refused with the reason (the caller may retry).
@@ -379,6 +387,10 @@ public final class Server: Sendable {
         logger.info("round \(round)/\(numRounds): fit on \(fitCalls.count) of \(clientManager.count) clients")
         options.observer?.roundStarted(round: round, of: numRounds, sampled: fitCalls.count)
         var aggregator = strategy.makeFitAggregator(FitRoundContext(round: round, parameters: parameters, state: state))
+        if let config = options.secureAggregation {
+            return await secureFitRound(round, calls: fitCalls, config: config, parameters: parameters,
+                                        aggregator: &aggregator, timeout: timeout)
+        }
         var norms: [(client: String, norm: Double)] = []
         var malicious: [String] = []
         var siteEpsilon: [String: Double] = [:]
@@ -408,6 +420,43 @@ public final class Server: Sendable {
         if let outlier { logger.warning("\(outlier)") }
         return .aggregated(FitRound(aggregate: aggregated, results: aggregator.resultCount, failures: failures,
                                     malicious: malicious, siteEpsilon: siteEpsilon, outlier: outlier))
+    }
+
+    /// The fit round under secure aggregation: `SecAggRoundDriver` runs SecAgg+ over the sampled
+    /// clients (they train between the sharing and the masking), and the strategy's aggregator takes
+    /// the unmasked average as one result standing for the clients in the sum.
+    func secureFitRound(_ round: Int, calls: [(client: any ClientProxy, ins: FitIns)], config: SecAggConfig,
+                        parameters: Parameters, aggregator: inout any FitAggregator,
+                        timeout: Duration) async -> FitRoundOutcome {
+        if let why = aggregator.secureAggregationRefusal {
+            logger.error("round \(round): \(why)")
+            return .refused(why)
+        }
+        let driver = SecAggRoundDriver(config: config, logger: logger)
+        switch await driver.run(round: round, calls: calls, global: parameters, timeout: timeout) {
+        case let .failed(reason, failures):
+            for f in failures { logger.warning("round \(round): fit failure: \(f)") }
+            options.observer?.fitFinished(round: round, results: 0, failures: failures)
+            let why = "\(reason) (\(failures.count) of \(calls.count) clients failed)"
+            logger.error("round \(round): secure aggregation failed, nothing unmasked: \(why)")
+            return .refused(why)
+        case let .aggregated(res, summary, failures, siteEpsilon):
+            for f in failures { logger.warning("round \(round): fit failure: \(f)") }
+            logger.info("round \(round): \(summary.line)")
+            logger.info("round \(round): \(summary.phaseLine)")
+            let aggregated: FitAggregate
+            do throws(StrategyRefusal) {
+                try aggregator.addSecureAggregate(res, clients: summary.sent)
+                options.observer?.fitFinished(round: round, results: aggregator.resultCount, failures: failures)
+                aggregated = try aggregator.finish(failures: failures)
+            } catch {
+                let reason = "\(summary.sent) clients in the secure sum, \(failures.count) failures: \(error.reason)"
+                logger.error("round \(round): aggregation refused: \(reason)")
+                return .refused(reason)
+            }
+            return .aggregated(FitRound(aggregate: aggregated, results: summary.sent, failures: failures, malicious: [],
+                                        siteEpsilon: siteEpsilon, outlier: nil, secureAggregation: summary))
+        }
     }
 
     /// What an evaluate round produced.
@@ -466,7 +515,8 @@ public final class Server: Sendable {
         if let sites = r.siteEpsilon {
             dp += ", DP-SGD ε per site: " + sites.sorted { $0.key < $1.key }.map { "\($0.key) \(num($0.value))" }.joined(separator: ", ")
         }
+        let secagg = r.secureAggregation.map { ", \($0.line)" } ?? ""
         return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
-            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp
+            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp + secagg
     }
 }

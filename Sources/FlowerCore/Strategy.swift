@@ -138,6 +138,25 @@ public protocol FitAggregator: Sendable {
     var resultCount: Int { get }
     /// The new model, metrics and state, or a `StrategyRefusal` given the round's failures.
     func finish(failures: [ClientFailure]) throws(StrategyRefusal) -> FitAggregate
+    /// Secure aggregation (`--secagg`): nil when `addSecureAggregate` is supported, else why this
+    /// aggregation cannot work from the sum of the updates alone (it needs each client's update).
+    var secureAggregationRefusal: String? { get }
+    /// Secure aggregation: folds in `result`, the weighted average of `clients` clients' models
+    /// (its `numExamples` is their summed weight), unmasked from their sum; the individual updates
+    /// never reach the server. A linear aggregation counts it as `clients` results.
+    mutating func addSecureAggregate(_ result: FitRes, clients: Int) throws(StrategyRefusal)
+}
+
+extension FitAggregator {
+    /// Default: the aggregation needs each client's own update.
+    public var secureAggregationRefusal: String? {
+        "\(type(of: self)) needs each client's own update, which secure aggregation hides from the server; use FedAvg, FedAvgM, FedProx or FedOpt (they only need the sum)"
+    }
+
+    /// Default: refused with `secureAggregationRefusal`.
+    public mutating func addSecureAggregate(_ result: FitRes, clients: Int) throws(StrategyRefusal) {
+        throw StrategyRefusal(secureAggregationRefusal ?? "this aggregation does not take a secure aggregate")
+    }
 }
 
 /// A federated-learning algorithm, in Flower's vocabulary. The server loop calls exactly these,

@@ -23,6 +23,8 @@ public struct StrategySettings: Sendable, Equatable {
     public var maxExamples = AnswerChecks.defaultMaxExamples
     /// Server-side clipping of each update's norm, for any strategy.
     public var clipNorm: Double?
+    /// Secure aggregation (SecAgg+, `--secagg`): the server learns only the sum of the updates.
+    public var secureAggregation: SecAggConfig?
 
     public init(name: String = "fedavg") { self.name = name }
 
@@ -53,6 +55,28 @@ public struct StrategySettings: Sendable, Equatable {
         }
         guard maxExamples >= 1 else { throw StrategyError("--max-examples must be at least 1, got \(maxExamples)") }
         if let c = clipNorm, !(c > 0 && c.isFinite) { throw StrategyError("--clip-norm must be positive, got \(c)") }
+        if let secagg = secureAggregation {
+            if let entry = StrategyCatalog.entry(named: name), entry.buffers {
+                throw StrategyError("--strategy \(entry.name) ranks or compares each client's own update, which --secagg hides from the server; with --secagg use fedavg, fedavgm, fedprox, fedadam, fedyogi or fedadagrad (they only need the sum)")
+            }
+            if clipNorm != nil {
+                throw StrategyError("--clip-norm clips each client's own update on the server, which --secagg hides from it; drop --clip-norm (--secagg-clipping-range bounds every value of an update on the client)")
+            }
+            // The rules that do not depend on the number of sampled clients, checked now rather than at round 1.
+            if let k = secagg.numShares, k < 1 { throw StrategyError("--secagg-num-shares must be at least 1, got \(k)") }
+            if let t = secagg.reconstructionThreshold, t < 1 {
+                throw StrategyError("--secagg-reconstruction-threshold must be at least 1, got \(t)")
+            }
+            if let k = secagg.numShares, let t = secagg.reconstructionThreshold, !(2 * t > k && t <= k) {
+                throw StrategyError("--secagg-reconstruction-threshold \(t) must be more than half of --secagg-num-shares \(k) and at most it")
+            }
+            let r = secagg.clippingRange
+            guard r.isFinite, r > 0, r <= SecAggLimits.maxClippingRange else {
+                throw StrategyError("--secagg-clipping-range must be a number in (0, 1e9], got \(r)")
+            }
+            if let q = secagg.quantizationRange, q < 2 { throw StrategyError("--secagg-quantization-range must be at least 2, got \(q)") }
+            guard secagg.maxWeight >= 1 else { throw StrategyError("--secagg-max-weight must be at least 1, got \(secagg.maxWeight)") }
+        }
     }
 
     /// FedOpt settings: `defaults` overridden by these (server momentum stands for β₁).
@@ -66,6 +90,7 @@ public struct StrategySettings: Sendable, Equatable {
         var o = options
         o.maxExamples = maxExamples
         o.clipNorm = clipNorm
+        o.secureAggregation = secureAggregation
         return o
     }
 }

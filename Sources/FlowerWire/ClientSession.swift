@@ -82,9 +82,28 @@ struct Session {
         }
     }
 
+    /// One secure-aggregation step on this connection's participant; a refusal (or a failed
+    /// training) becomes a failed FitRes carrying why, so the server drops this client from the round.
+    private func secAgg(_ ins: SecAggInstruction, _ participant: SecAggParticipant) async -> ClientMessage {
+        do {
+            switch try await participant.handle(ins) {
+            case .publicKeys(let m): return .secAggPublicKeys(m)
+            case .shareKeys(let m): return .secAggShareKeys(m)
+            case .maskedInput(let m, let metrics): return .secAggMaskedInput(m, metrics: metrics)
+            case .unmaskResponse(let m): return .secAggUnmaskResponse(m)
+            }
+        } catch {
+            logger.warning("secure aggregation: \(ins.name) refused: \(error)")
+            return .fitRes(FitRes(status: Status(code: .fitFailed, message: "\(error)"), round: 0, parameters: Parameters(), numExamples: 0))
+        }
+    }
+
     private func serve(_ connection: FrameConnection, zlib: Bool, peerLimit: Int) async throws -> Outcome {
         let limit = config.maxFrameBytes
         let sendTimeout = config.sendTimeout
+        // Secure aggregation: this connection's client-side state machine, and the shares waiting for their FitIns.
+        let participant = SecAggParticipant(client: client)
+        var forwardedShares: SecAggForwardedShares?
         while true {
             let frame = try await withTaskCancellationHandler {
                 try await connection.receive(timeout: nil, what: "an instruction")
@@ -94,7 +113,24 @@ struct Session {
             }
             let message = try frame.withProtobufBytes(limit: limit) { try WireDecoder.serverMessage($0, allocator: nil) }
             let reply: ClientMessage
+            if let shares = forwardedShares {
+                // Secure aggregation: the FitIns after the forwarded shares is answered with the masked update.
+                forwardedShares = nil
+                guard case .fit(let ins) = message else {
+                    throw WireError.unexpectedMessage(got: message.kind, expected: "FitIns after SecAggForwardedShares")
+                }
+                reply = await secAgg(.forwardedShares(shares, fit: ins), participant)
+                let replyFrame = try WireEncoder.frameBuffer(reply, compression: zlib, peerLimit: peerLimit)
+                try await connection.send(replyFrame, timeout: sendTimeout, what: "\(reply.kind) to the server")
+                continue
+            }
             switch message {
+            case .secAggSetup(let m): reply = await secAgg(.setup(m), participant)
+            case .secAggNeighbourKeys(let m): reply = await secAgg(.neighbourKeys(m), participant)
+            case .secAggForwardedShares(let m):
+                forwardedShares = m  // answered after the FitIns that follows
+                continue
+            case .secAggUnmaskRequest(let m): reply = await secAgg(.unmaskRequest(m), participant)
             case .getParameters(let ins):
                 do { reply = .parametersRes(try await client.getParameters(ins)) } catch {
                     logger.warning("getParameters failed: \(error)")

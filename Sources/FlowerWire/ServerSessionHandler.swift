@@ -21,6 +21,8 @@ enum Expectation: Sendable {
     case parametersRes
     case fitRes(round: Int)
     case evaluateRes(round: Int)
+    /// A secure-aggregation answer of this kind (`ClientMessage.kind`), or a failed FitRes (the client's refusal).
+    case secAgg(String)
     /// Nothing: the instruction ends the session (Finish, Reconnect).
     case close
 
@@ -29,6 +31,7 @@ enum Expectation: Sendable {
         case .parametersRes: return "ParametersRes"
         case .fitRes(let r): return "FitRes for round \(r)"
         case .evaluateRes(let r): return "EvaluateRes for round \(r)"
+        case .secAgg(let kind): return kind
         case .close: return "nothing"
         }
     }
@@ -267,6 +270,10 @@ final class ServerSessionHandler: ChannelInboundHandler {
 
     /// Why `hello` cannot join, if it cannot.
     private func check(_ hello: Hello, nonce: [UInt8]) -> Refusal? {
+        if hello.protocolVersion < flwrProtocolVersion {
+            return Refusal(reason: .versionMismatch,
+                           message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): the client's flwr binary predates this server's (version 2 added secure aggregation, --secagg); upgrade flwr on the client")
+        }
         if hello.protocolVersion != flwrProtocolVersion {
             return Refusal(reason: .versionMismatch,
                            message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): run the same flwr release on both sides")

@@ -84,6 +84,35 @@ public final class WireClientProxy: ClientProxy, Sendable {
         await sendFinal(.reconnect(seconds: seconds, reason: reason))
     }
 
+    /// One secure-aggregation step. The forwarded shares travel in the same write as the FitIns
+    /// (the client answers the FitIns with its masked update); a client that refuses a step answers
+    /// with a failed FitRes carrying why, which is thrown here without closing the connection.
+    public func secureAggregation(_ ins: SecAggInstruction, timeout: Duration) async throws -> SecAggAnswer {
+        let frame: ByteBuffer
+        let expect: String
+        switch ins {
+        case .setup(let m):
+            frame = try WireEncoder.frameBuffer(.secAggSetup(m), peerLimit: peerLimit); expect = "SecAggPublicKeys"
+        case .neighbourKeys(let m):
+            frame = try WireEncoder.frameBuffer(.secAggNeighbourKeys(m), peerLimit: peerLimit); expect = "SecAggShareKeys"
+        case .forwardedShares(let m, let fit):
+            var both = try WireEncoder.frameBuffer(.secAggForwardedShares(m), peerLimit: peerLimit)
+            var fitFrame = try broadcastFrame(.fit(fit))
+            both.writeBuffer(&fitFrame)
+            frame = both; expect = "SecAggMaskedInput"
+        case .unmaskRequest(let m):
+            frame = try WireEncoder.frameBuffer(.secAggUnmaskRequest(m), peerLimit: peerLimit); expect = "SecAggUnmaskResponse"
+        }
+        switch try await call(frame, .secAgg(expect), timeout: timeout) {
+        case .secAggPublicKeys(let m)?: return .publicKeys(m)
+        case .secAggShareKeys(let m)?: return .shareKeys(m)
+        case .secAggMaskedInput(let m, let metrics)?: return .maskedInput(m, metrics: metrics)
+        case .secAggUnmaskResponse(let m)?: return .unmaskResponse(m)
+        case .fitRes(let res)?: throw SecAggParticipationError.refused(clientID: id, reason: res.status.message)
+        default: throw WireError.unexpectedMessage(got: "nothing", expected: expect)
+        }
+    }
+
     /// The round's shared frame (encoded once for all clients), checked against this client's limit.
     private func broadcastFrame(_ message: ServerMessage) throws -> ByteBuffer {
         let frame = try server.broadcast.frame(message, zlib: zlib)
@@ -129,6 +158,8 @@ public final class WireClientProxy: ClientProxy, Sendable {
             case (.parametersRes, .parametersRes): return message
             case (.fitRes(let round), .fitRes(let res)) where res.round == round: return message
             case (.evaluateRes(let round), .evaluateRes(let res)) where res.round == round: return message
+            case (.secAgg(let kind), _) where message.kind == kind: return message
+            case (.secAgg, .fitRes(let res)) where res.status.code != .ok: return message  // the client refused the step
             case (_, .goodbye(let why)): throw WireError.connectionClosed("\(id) (goodbye: \(why))")
             case (_, .fitRes(let res)): throw WireError.unexpectedMessage(got: "FitRes for round \(res.round)", expected: expect.description)
             case (_, .evaluateRes(let res)): throw WireError.unexpectedMessage(got: "EvaluateRes for round \(res.round)", expected: expect.description)

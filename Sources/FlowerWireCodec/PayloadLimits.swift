@@ -44,10 +44,11 @@ enum PayloadLimits {
 
     /// Counted things and their caps.
     enum Counter: Sendable {
-        case mapEntries, tensors, shapeDims, compressions
+        case mapEntries, tensors, shapeDims, compressions, secAggEntries
 
         var limit: Int {
             switch self {
+            case .secAggEntries: return WireLimits.maxSecAggEntries
             case .mapEntries: return WireLimits.maxMapEntries
             case .tensors: return WireLimits.maxTensors
             case .shapeDims: return WireLimits.maxShapeDims
@@ -64,6 +65,7 @@ enum PayloadLimits {
             case .tensors: return "tensors in one message; send the model as fewer, larger tensors"
             case .shapeDims: return "dimensions in one tensor's shape"
             case .compressions: return "entries in accept_compression"
+            case .secAggEntries: return "secure-aggregation keys or shares in one message (num_shares is at most 4096)"
             }
         }
     }
@@ -94,6 +96,12 @@ enum PayloadLimits {
     static let serverMessage = 0, clientMessage = 1, challenge = 2, welcome = 3, refusal = 4, getParametersIns = 5
     static let fitIns = 6, evaluateIns = 7, reconnect = 8, finish = 9, hello = 10, parametersRes = 11, fitRes = 12
     static let evaluateRes = 13, goodbye = 14, status = 15, parameters = 16, tensor = 17, mapEntry = 18, scalar = 19
+    static let secAggParameters = 20, secAggSetup = 21, secAggPublicKeys = 22, secAggNeighbourKeys = 23
+    static let secAggEncryptedShare = 24, secAggShareKeys = 25, secAggForwardedShares = 26, secAggMaskedInput = 27
+    static let secAggUnmaskRequest = 28, secAggShare = 29, secAggUnmaskResponse = 30
+
+    static let secAggKey = Rule.bytes(max: WireLimits.secAggKeyBytes)
+    static let secAggIndices = Rule.bytes(max: WireLimits.maxSecAggIndexBytes)
 
     /// Every message type of proto/flower.proto, at the indices above.
     static let schemas: [Schema] = [
@@ -101,10 +109,14 @@ enum PayloadLimits {
             1: ("challenge", .message(challenge)), 2: ("welcome", .message(welcome)), 3: ("refusal", .message(refusal)),
             4: ("get_parameters_ins", .message(getParametersIns)), 5: ("fit_ins", .message(fitIns)),
             6: ("evaluate_ins", .message(evaluateIns)), 7: ("reconnect", .message(reconnect)), 8: ("finish", .message(finish)),
+            9: ("secagg_setup", .message(secAggSetup)), 10: ("secagg_neighbour_keys", .message(secAggNeighbourKeys)),
+            11: ("secagg_forwarded_shares", .message(secAggForwardedShares)), 12: ("secagg_unmask_request", .message(secAggUnmaskRequest)),
         ]),
         schema("ClientMessage", Flwr__ClientMessage.self, [
             1: ("hello", .message(hello)), 2: ("parameters_res", .message(parametersRes)), 3: ("fit_res", .message(fitRes)),
             4: ("evaluate_res", .message(evaluateRes)), 5: ("goodbye", .message(goodbye)),
+            6: ("secagg_public_keys", .message(secAggPublicKeys)), 7: ("secagg_share_keys", .message(secAggShareKeys)),
+            8: ("secagg_masked_input", .message(secAggMaskedInput)), 9: ("secagg_unmask_response", .message(secAggUnmaskResponse)),
         ]),
         schema("Challenge", Flwr__Challenge.self, [
             1: ("protocol_version", .varint), 2: ("nonce", .bytes(max: WireLimits.maxTokenBytes)), 3: ("auth_required", .varint),
@@ -145,6 +157,42 @@ enum PayloadLimits {
             1: ("double_value", .fixed64), 2: ("int64_value", .varint), 3: ("bool_value", .varint),
             4: ("string_value", .string(max: WireLimits.maxStringValueBytes, printable: false)), 5: ("bytes_value", .bytes(max: nil)),
         ]),
+        schema("SecAggParameters", Flwr__SecAggParameters.self, [
+            1: ("num_shares", .varint), 2: ("reconstruction_threshold", .varint), 3: ("clipping_range", .fixed64),
+            4: ("quantization_range", .varint), 5: ("modulus_range", .varint), 6: ("max_weight", .varint),
+        ]),
+        schema("SecAggSetup", Flwr__SecAggSetup.self, [
+            1: ("round", .varint), 2: ("client_index", .varint), 3: ("num_clients", .varint), 4: ("vector_length", .varint),
+            5: ("parameters", .message(secAggParameters)),
+        ]),
+        schema("SecAggPublicKeys", Flwr__SecAggPublicKeys.self, [
+            1: ("round", .varint), 2: ("sender", .varint), 3: ("encryption_key", secAggKey), 4: ("mask_key", secAggKey),
+        ]),
+        schema("SecAggNeighbourKeys", Flwr__SecAggNeighbourKeys.self, [
+            1: ("round", .varint), 2: ("receiver", .varint), 3: ("neighbours", .counted(secAggPublicKeys, .secAggEntries)),
+        ]),
+        schema("SecAggEncryptedShare", Flwr__SecAggEncryptedShare.self, [
+            1: ("sender", .varint), 2: ("receiver", .varint), 3: ("ciphertext", .bytes(max: WireLimits.secAggCiphertextBytes)),
+        ]),
+        schema("SecAggShareKeys", Flwr__SecAggShareKeys.self, [
+            1: ("round", .varint), 2: ("sender", .varint), 3: ("shares", .counted(secAggEncryptedShare, .secAggEntries)),
+        ]),
+        schema("SecAggForwardedShares", Flwr__SecAggForwardedShares.self, [
+            1: ("round", .varint), 2: ("receiver", .varint), 3: ("shares", .counted(secAggEncryptedShare, .secAggEntries)),
+        ]),
+        // The masked vector is bounded by the frame only (4 bytes per model value, copied once).
+        schema("SecAggMaskedInput", Flwr__SecAggMaskedInput.self, [
+            1: ("round", .varint), 2: ("sender", .varint), 3: ("vector", .bytes(max: nil)),
+            4: ("metrics", .counted(mapEntry, .mapEntries)),
+        ]),
+        schema("SecAggUnmaskRequest", Flwr__SecAggUnmaskRequest.self, [
+            1: ("round", .varint), 2: ("receiver", .varint), 3: ("seed_shares_of", secAggIndices), 4: ("key_shares_of", secAggIndices),
+        ]),
+        schema("SecAggShare", Flwr__SecAggShare.self, [1: ("owner", .varint), 2: ("values", .bytes(max: WireLimits.secAggShareBytes))]),
+        schema("SecAggUnmaskResponse", Flwr__SecAggUnmaskResponse.self, [
+            1: ("round", .varint), 2: ("sender", .varint), 3: ("seed_shares", .counted(secAggShare, .secAggEntries)),
+            4: ("key_shares", .counted(secAggShare, .secAggEntries)),
+        ]),
     ]
 
     /// Walks `payload` as the given envelope; throws `WireError.limitExceeded` (a bound of
@@ -156,7 +204,7 @@ enum PayloadLimits {
         var walker = Walker(scanner: TensorScanner.Scanner(bytes: payload))
         let top = schemas[envelope == .server ? serverMessage : clientMessage]
         try walker.walk(top, path: top.name, from: 0, to: payload.count)
-        let budget = WireLimits.decodeBudget(payloadBytes: payload.count, elements: walker.tensors + walker.mapEntries)
+        let budget = WireLimits.decodeBudget(payloadBytes: payload.count, elements: walker.tensors + walker.mapEntries + walker.secAggEntries)
         guard walker.cost <= budget else {
             throw WireError.limitExceeded("decoding this \(payload.count)-byte \(top.name) would allocate at least \(walker.cost) bytes (\(walker.fields) fields); \(budgetRule(budget))")
         }
@@ -179,7 +227,7 @@ enum PayloadLimits {
     struct Walker {
         let scanner: TensorScanner.Scanner
         /// Payload-wide counts (map entries, tensors) and per-message ones (shape, compressions).
-        var mapEntries = 0, tensors = 0, shapeDims = 0, compressions = 0
+        var mapEntries = 0, tensors = 0, shapeDims = 0, compressions = 0, secAggEntries = 0
         /// Lower bound of what libprotobuf-c allocates for what was walked so far, and field count.
         var cost = 0, fields = 0
 
@@ -274,6 +322,7 @@ enum PayloadLimits {
             case .tensors: tensors += n; total = tensors
             case .shapeDims: shapeDims += n; total = shapeDims
             case .compressions: compressions += n; total = compressions
+            case .secAggEntries: secAggEntries += n; total = secAggEntries
             }
             guard total <= counter.limit else {
                 throw WireError.limitExceeded("\(where_): more than \(counter.limit) \(counter.advice)")

@@ -82,6 +82,30 @@ public enum WireDecoder {
         case FLWR__SERVER_MESSAGE__MSG_FINISH:
             let x = try required(msg.finish, "Finish").pointee
             return .finish(roundsCompleted: try roundNumber(x.rounds_completed, "Finish.rounds_completed"), reason: text(x.reason), failed: x.failed != 0)
+        case FLWR__SERVER_MESSAGE__MSG_SECAGG_SETUP:
+            let x = try required(msg.secagg_setup, "SecAggSetup").pointee
+            let p = try required(x.parameters, "SecAggSetup.parameters").pointee
+            // Ranges and the rules between the parameters are the state machine's (`SecAggClient.init`).
+            let parameters = SecAggParameters(numShares: Int(p.num_shares), reconstructionThreshold: Int(p.reconstruction_threshold),
+                                              clippingRange: p.clipping_range, quantizationRange: p.quantization_range,
+                                              modulusRange: p.modulus_range, maxWeight: p.max_weight)
+            return .secAggSetup(SecAggSetup(round: x.round, clientIndex: x.client_index, numClients: x.num_clients,
+                                            vectorLength: x.vector_length, parameters: parameters))
+        case FLWR__SERVER_MESSAGE__MSG_SECAGG_NEIGHBOUR_KEYS:
+            let x = try required(msg.secagg_neighbour_keys, "SecAggNeighbourKeys").pointee
+            let keys = try items(x.neighbours, x.n_neighbours, "SecAggNeighbourKeys.neighbours").map { k in
+                try secAggKeys(k, "SecAggNeighbourKeys.neighbours")
+            }
+            return .secAggNeighbourKeys(SecAggNeighbourKeys(round: x.round, receiver: x.receiver, neighbours: keys))
+        case FLWR__SERVER_MESSAGE__MSG_SECAGG_FORWARDED_SHARES:
+            let x = try required(msg.secagg_forwarded_shares, "SecAggForwardedShares").pointee
+            return .secAggForwardedShares(SecAggForwardedShares(round: x.round, receiver: x.receiver,
+                                                                shares: try encryptedShares(x.shares, x.n_shares, "SecAggForwardedShares.shares")))
+        case FLWR__SERVER_MESSAGE__MSG_SECAGG_UNMASK_REQUEST:
+            let x = try required(msg.secagg_unmask_request, "SecAggUnmaskRequest").pointee
+            return .secAggUnmaskRequest(SecAggUnmaskRequest(round: x.round, receiver: x.receiver,
+                                                            seedSharesOf: try uint32s(x.seed_shares_of, "SecAggUnmaskRequest.seed_shares_of"),
+                                                            keySharesOf: try uint32s(x.key_shares_of, "SecAggUnmaskRequest.key_shares_of")))
         default:
             throw WireError.malformedMessage("ServerMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
         }
@@ -134,6 +158,25 @@ public enum WireDecoder {
         case FLWR__CLIENT_MESSAGE__MSG_GOODBYE:
             let x = try required(msg.goodbye, "Goodbye").pointee
             return .goodbye(reason: text(x.reason))
+        case FLWR__CLIENT_MESSAGE__MSG_SECAGG_PUBLIC_KEYS:
+            let x = try required(msg.secagg_public_keys, "SecAggPublicKeys")
+            return .secAggPublicKeys(try secAggKeys(x.pointee, "SecAggPublicKeys"))
+        case FLWR__CLIENT_MESSAGE__MSG_SECAGG_SHARE_KEYS:
+            let x = try required(msg.secagg_share_keys, "SecAggShareKeys").pointee
+            return .secAggShareKeys(SecAggShareKeys(round: x.round, sender: x.sender,
+                                                    shares: try encryptedShares(x.shares, x.n_shares, "SecAggShareKeys.shares")))
+        case FLWR__CLIENT_MESSAGE__MSG_SECAGG_MASKED_INPUT:
+            let x = try required(msg.secagg_masked_input, "SecAggMaskedInput").pointee
+            // Bounded by the frame (4 bytes a value); its length against the round's is the server's check.
+            let vector = try uint32s(x.vector, "SecAggMaskedInput.vector")
+            return .secAggMaskedInput(SecAggMaskedInput(round: x.round, sender: x.sender, vector: vector),
+                                      metrics: try map(x.metrics, x.n_metrics, key: \.key, value: \.value))
+        case FLWR__CLIENT_MESSAGE__MSG_SECAGG_UNMASK_RESPONSE:
+            let x = try required(msg.secagg_unmask_response, "SecAggUnmaskResponse").pointee
+            return .secAggUnmaskResponse(SecAggUnmaskResponse(
+                round: x.round, sender: x.sender,
+                seedShares: try shares(x.seed_shares, x.n_seed_shares, "SecAggUnmaskResponse.seed_shares"),
+                keyShares: try shares(x.key_shares, x.n_key_shares, "SecAggUnmaskResponse.key_shares")))
         default:
             throw WireError.malformedMessage("ClientMessage carries no message this version knows (case \(msg.msg_case.rawValue))")
         }
@@ -157,6 +200,61 @@ public enum WireDecoder {
             return rewritten.withUnsafeBufferPointer { body($0.count, $0.baseAddress) }
         }
         return body(payload.count, payload.baseAddress?.assumingMemoryBound(to: UInt8.self))
+    }
+
+    // MARK: Secure aggregation (sizes were bounded by PayloadLimits; exact sizes are checked here)
+
+    /// The C messages of a repeated field (at most `WireLimits.maxSecAggEntries`, PayloadLimits).
+    private static func items<T>(_ list: UnsafeMutablePointer<UnsafeMutablePointer<T>?>?, _ n: Int, _ field: String) throws -> [T] {
+        guard n > 0, let list else { return [] }
+        guard n <= WireLimits.maxSecAggEntries else {
+            throw WireError.limitExceeded("\(field) has \(n) entries; at most \(WireLimits.maxSecAggEntries)")
+        }
+        return try (0 ..< n).map { i in
+            guard let item = list[i] else { throw WireError.malformedMessage("\(field)[\(i)] is missing") }
+            return item.pointee
+        }
+    }
+
+    private static func exactBytes(_ b: ProtobufCBinaryData, _ size: Int, _ field: String) throws -> [UInt8] {
+        guard b.len == size else { throw WireError.malformedMessage("\(field) is \(b.len) bytes; it must be exactly \(size)") }
+        return binary(b)
+    }
+
+    private static func secAggKeys(_ k: Flwr__SecAggPublicKeys, _ field: String) throws -> SecAggPublicKeys {
+        SecAggPublicKeys(round: k.round, sender: k.sender,
+                         encryptionKey: try exactBytes(k.encryption_key, WireLimits.secAggKeyBytes, "\(field).encryption_key"),
+                         maskKey: try exactBytes(k.mask_key, WireLimits.secAggKeyBytes, "\(field).mask_key"))
+    }
+
+    private static func encryptedShares(_ list: UnsafeMutablePointer<UnsafeMutablePointer<Flwr__SecAggEncryptedShare>?>?, _ n: Int,
+                                        _ field: String) throws -> [SecAggEncryptedShare] {
+        try items(list, n, field).map { s in
+            SecAggEncryptedShare(sender: s.sender, receiver: s.receiver,
+                                 ciphertext: try exactBytes(s.ciphertext, WireLimits.secAggCiphertextBytes, "\(field).ciphertext"))
+        }
+    }
+
+    private static func shares(_ list: UnsafeMutablePointer<UnsafeMutablePointer<Flwr__SecAggShare>?>?, _ n: Int,
+                               _ field: String) throws -> [SecAggShare] {
+        try items(list, n, field).map { s in
+            let raw = try exactBytes(s.values, WireLimits.secAggShareBytes, "\(field).values")
+            let values = (0 ..< raw.count / 8).map { i in
+                raw[8 * i ..< 8 * i + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            }
+            return SecAggShare(owner: s.owner, values: values)
+        }
+    }
+
+    /// Little-endian uint32 values (the masked vector, unmask index lists).
+    private static func uint32s(_ b: ProtobufCBinaryData, _ field: String) throws -> [UInt32] {
+        guard b.len % 4 == 0 else { throw WireError.malformedMessage("\(field) is \(b.len) bytes, not a whole number of uint32") }
+        guard b.len > 0, let data = b.data else { return [] }
+        return [UInt32](unsafeUninitializedCapacity: b.len / 4) { buf, n in
+            UnsafeMutableRawBufferPointer(buf).copyMemory(from: UnsafeRawBufferPointer(start: data, count: b.len))
+            for i in 0 ..< b.len / 4 { buf[i] = UInt32(littleEndian: buf[i]) }
+            n = b.len / 4
+        }
     }
 
     // MARK: Field mapping

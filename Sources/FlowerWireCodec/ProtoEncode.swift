@@ -112,6 +112,62 @@ final class CArena {
         return s
     }
 
+    /// A list of C messages (`count` structs and the pointer array), each filled by `fill`.
+    func list<T>(_ count: Int, _ type: T.Type, _ fill: (Int, UnsafeMutablePointer<T>) throws -> Void) throws
+        -> (count: Int, items: UnsafeMutablePointer<UnsafeMutablePointer<T>?>?) {
+        guard count > 0 else { return (0, nil) }
+        let items = try make(T.self, count: count)
+        let pointers = try make(UnsafeMutablePointer<T>?.self, count: count)
+        for i in 0 ..< count {
+            try fill(i, items + i)
+            pointers[i] = items + i
+        }
+        return (count, pointers)
+    }
+
+    /// Little-endian bytes of `values` (uint32 lists and vectors of secure aggregation).
+    func littleEndian(_ values: [UInt32]) throws -> ProtobufCBinaryData {
+        guard !values.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
+        let p = try make(UInt8.self, count: 4 * values.count)
+        values.withUnsafeBytes { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return ProtobufCBinaryData(len: 4 * values.count, data: p)
+    }
+
+    /// Little-endian bytes of `values` (a share's field elements).
+    func littleEndian(_ values: [UInt64]) throws -> ProtobufCBinaryData {
+        guard !values.isEmpty else { return ProtobufCBinaryData(len: 0, data: nil) }
+        let p = try make(UInt8.self, count: 8 * values.count)
+        values.withUnsafeBytes { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        return ProtobufCBinaryData(len: 8 * values.count, data: p)
+    }
+
+    func secAggKeys(_ k: SecAggPublicKeys, into x: UnsafeMutablePointer<Flwr__SecAggPublicKeys>) throws {
+        flwr__sec_agg_public_keys__init(x)
+        x.pointee.round = k.round
+        x.pointee.sender = k.sender
+        x.pointee.encryption_key = try binary(k.encryptionKey)
+        x.pointee.mask_key = try binary(k.maskKey)
+    }
+
+    func secAggShares(_ shares: [SecAggEncryptedShare]) throws
+        -> (count: Int, items: UnsafeMutablePointer<UnsafeMutablePointer<Flwr__SecAggEncryptedShare>?>?) {
+        try list(shares.count, Flwr__SecAggEncryptedShare.self) { i, x in
+            flwr__sec_agg_encrypted_share__init(x)
+            x.pointee.sender = shares[i].sender
+            x.pointee.receiver = shares[i].receiver
+            x.pointee.ciphertext = try binary(shares[i].ciphertext)
+        }
+    }
+
+    func secAggShareValues(_ shares: [SecAggShare]) throws
+        -> (count: Int, items: UnsafeMutablePointer<UnsafeMutablePointer<Flwr__SecAggShare>?>?) {
+        try list(shares.count, Flwr__SecAggShare.self) { i, x in
+            flwr__sec_agg_share__init(x)
+            x.pointee.owner = shares[i].owner
+            x.pointee.values = try littleEndian(shares[i].values)
+        }
+    }
+
     /// Tensors whose `data` points into `values` (no copy); valid while `values` is.
     func parameters(_ p: Parameters, values: UnsafeBufferPointer<Float>) throws -> UnsafeMutablePointer<Flwr__Parameters> {
         let out = try make(Flwr__Parameters.self)
@@ -275,6 +331,42 @@ public enum WireEncoder {
             x.pointee.failed = failed ? 1 : 0
             x.pointee.reason = try arena.text(reason)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_FINISH; m.pointee.finish = x
+        case .secAggSetup(let setup):
+            let x = try arena.make(Flwr__SecAggSetup.self); flwr__sec_agg_setup__init(x)
+            x.pointee.round = setup.round
+            x.pointee.client_index = setup.clientIndex
+            x.pointee.num_clients = setup.numClients
+            x.pointee.vector_length = setup.vectorLength
+            let p = try arena.make(Flwr__SecAggParameters.self); flwr__sec_agg_parameters__init(p)
+            p.pointee.num_shares = UInt32(clamping: setup.parameters.numShares)
+            p.pointee.reconstruction_threshold = UInt32(clamping: setup.parameters.reconstructionThreshold)
+            p.pointee.clipping_range = setup.parameters.clippingRange
+            p.pointee.quantization_range = setup.parameters.quantizationRange
+            p.pointee.modulus_range = setup.parameters.modulusRange
+            p.pointee.max_weight = setup.parameters.maxWeight
+            x.pointee.parameters = p
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_SECAGG_SETUP; m.pointee.secagg_setup = x
+        case .secAggNeighbourKeys(let n):
+            let x = try arena.make(Flwr__SecAggNeighbourKeys.self); flwr__sec_agg_neighbour_keys__init(x)
+            x.pointee.round = n.round
+            x.pointee.receiver = n.receiver
+            (x.pointee.n_neighbours, x.pointee.neighbours) = try arena.list(n.neighbours.count, Flwr__SecAggPublicKeys.self) { i, k in
+                try arena.secAggKeys(n.neighbours[i], into: k)
+            }
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_SECAGG_NEIGHBOUR_KEYS; m.pointee.secagg_neighbour_keys = x
+        case .secAggForwardedShares(let f):
+            let x = try arena.make(Flwr__SecAggForwardedShares.self); flwr__sec_agg_forwarded_shares__init(x)
+            x.pointee.round = f.round
+            x.pointee.receiver = f.receiver
+            (x.pointee.n_shares, x.pointee.shares) = try arena.secAggShares(f.shares)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_SECAGG_FORWARDED_SHARES; m.pointee.secagg_forwarded_shares = x
+        case .secAggUnmaskRequest(let r):
+            let x = try arena.make(Flwr__SecAggUnmaskRequest.self); flwr__sec_agg_unmask_request__init(x)
+            x.pointee.round = r.round
+            x.pointee.receiver = r.receiver
+            x.pointee.seed_shares_of = try arena.littleEndian(r.seedSharesOf)
+            x.pointee.key_shares_of = try arena.littleEndian(r.keySharesOf)
+            m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_SECAGG_UNMASK_REQUEST; m.pointee.secagg_unmask_request = x
         }
         let size = flwr__server_message__get_packed_size(m)
         return try output(size, peerLimit, message.kind) { flwr__server_message__pack(m, $0) }
@@ -325,6 +417,30 @@ public enum WireEncoder {
             let x = try arena.make(Flwr__Goodbye.self); flwr__goodbye__init(x)
             x.pointee.reason = try arena.text(reason)
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_GOODBYE; m.pointee.goodbye = x
+        case .secAggPublicKeys(let k):
+            let x = try arena.make(Flwr__SecAggPublicKeys.self)
+            try arena.secAggKeys(k, into: x)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_SECAGG_PUBLIC_KEYS; m.pointee.secagg_public_keys = x
+        case .secAggShareKeys(let k):
+            let x = try arena.make(Flwr__SecAggShareKeys.self); flwr__sec_agg_share_keys__init(x)
+            x.pointee.round = k.round
+            x.pointee.sender = k.sender
+            (x.pointee.n_shares, x.pointee.shares) = try arena.secAggShares(k.shares)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_SECAGG_SHARE_KEYS; m.pointee.secagg_share_keys = x
+        case .secAggMaskedInput(let input, let metrics):
+            let x = try arena.make(Flwr__SecAggMaskedInput.self); flwr__sec_agg_masked_input__init(x)
+            x.pointee.round = input.round
+            x.pointee.sender = input.sender
+            x.pointee.vector = try arena.littleEndian(input.vector)
+            (x.pointee.n_metrics, x.pointee.metrics) = try arena.map(metrics, initEntry: { flwr__sec_agg_masked_input__metrics_entry__init($0) }, key: \.key, value: \.value)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_SECAGG_MASKED_INPUT; m.pointee.secagg_masked_input = x
+        case .secAggUnmaskResponse(let r):
+            let x = try arena.make(Flwr__SecAggUnmaskResponse.self); flwr__sec_agg_unmask_response__init(x)
+            x.pointee.round = r.round
+            x.pointee.sender = r.sender
+            (x.pointee.n_seed_shares, x.pointee.seed_shares) = try arena.secAggShareValues(r.seedShares)
+            (x.pointee.n_key_shares, x.pointee.key_shares) = try arena.secAggShareValues(r.keyShares)
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_SECAGG_UNMASK_RESPONSE; m.pointee.secagg_unmask_response = x
         }
         let size = flwr__client_message__get_packed_size(m)
         return try output(size, peerLimit, message.kind) { flwr__client_message__pack(m, $0) }

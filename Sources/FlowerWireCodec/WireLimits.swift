@@ -2,7 +2,7 @@
 // these on the raw protobuf (PayloadLimits.swift) before libprotobuf-c allocates anything, and
 // caps what libprotobuf-c may allocate for one message (ProtoDecode.swift, `DecodeBudget`).
 
-/// The bounds of FlowerWire protocol version 1. All are properties of the protocol, not of a
+/// The bounds of FlowerWire protocol version 2 (version 1 plus the secure-aggregation messages). All are properties of the protocol, not of a
 /// server's configuration: a message that breaks one is malformed and ends the connection.
 public enum WireLimits {
     /// Longest `Hello.client_id` / `Welcome.session_id`, in UTF-8 bytes (a DNS name is ≤ 253).
@@ -33,6 +33,17 @@ public enum WireLimits {
     public static let maxPartition = Int(Int32.max)
     /// Longest `Reconnect.seconds` a client honours (one hour).
     public static let maxReconnectSeconds = 3_600
+    /// Most entries in one secure-aggregation list (neighbour keys, encrypted shares, unmask
+    /// indices, and the seed and key shares of one response together): 2 × `SecAggLimits.maxNumShares`.
+    public static let maxSecAggEntries = 2 * 4_096
+    /// An X25519 public key (`SecAggPublicKeys.encryption_key`, `mask_key`), exactly.
+    public static let secAggKeyBytes = 32
+    /// An encrypted share pair (`SecAggEncryptedShare.ciphertext`), exactly: nonce, 80 bytes, tag.
+    public static let secAggCiphertextBytes = 108
+    /// One share's field elements (`SecAggShare.values`), exactly: 5 little-endian uint64.
+    public static let secAggShareBytes = 40
+    /// Largest unmask index list (`seed_shares_of`, `key_shares_of`): 4,096 uint32.
+    public static let maxSecAggIndexBytes = 4 * 4_096
     /// While unpacking one message, libprotobuf-c may allocate at most `decodeBudgetFactor` ×
     /// the payload size + `decodeBudgetSlack` + `decodeBudgetPerElement` × (tensors + map
     /// entries) bytes, each block counted with 16 bytes of malloc overhead; a message that needs

@@ -100,6 +100,15 @@ public enum ServerMessage: Sendable {
     case reconnect(seconds: Int, reason: String)
     /// Training is over; `failed` when the server stopped with an error.
     case finish(roundsCompleted: Int, reason: String, failed: Bool = false)
+    /// Secure aggregation (protocol version 2, proto/secagg.md): starts a round for the client.
+    case secAggSetup(SecAggSetup)
+    /// Secure aggregation: the client's neighbours' public keys.
+    case secAggNeighbourKeys(SecAggNeighbourKeys)
+    /// Secure aggregation: the shares addressed to the client; not answered (the `FitIns` that
+    /// follows is answered with `secAggMaskedInput`).
+    case secAggForwardedShares(SecAggForwardedShares)
+    /// Secure aggregation: whose shares to reveal.
+    case secAggUnmaskRequest(SecAggUnmaskRequest)
 
     /// The message kind, for logs and errors.
     public var kind: String {
@@ -112,6 +121,10 @@ public enum ServerMessage: Sendable {
         case .evaluate: return "EvaluateIns"
         case .reconnect: return "Reconnect"
         case .finish: return "Finish"
+        case .secAggSetup: return "SecAggSetup"
+        case .secAggNeighbourKeys: return "SecAggNeighbourKeys"
+        case .secAggForwardedShares: return "SecAggForwardedShares"
+        case .secAggUnmaskRequest: return "SecAggUnmaskRequest"
         }
     }
 }
@@ -123,6 +136,14 @@ public enum ClientMessage: Sendable {
     case fitRes(FitRes)
     case evaluateRes(EvaluateRes)
     case goodbye(reason: String)
+    /// Secure aggregation: the client's two public keys.
+    case secAggPublicKeys(SecAggPublicKeys)
+    /// Secure aggregation: one encrypted share pair per neighbour.
+    case secAggShareKeys(SecAggShareKeys)
+    /// Secure aggregation: the masked update, and the fit metrics in clear.
+    case secAggMaskedInput(SecAggMaskedInput, metrics: Metrics)
+    /// Secure aggregation: the shares the server asked for.
+    case secAggUnmaskResponse(SecAggUnmaskResponse)
 
     /// The message kind, for logs and errors.
     public var kind: String {
@@ -132,6 +153,10 @@ public enum ClientMessage: Sendable {
         case .fitRes: return "FitRes"
         case .evaluateRes: return "EvaluateRes"
         case .goodbye: return "Goodbye"
+        case .secAggPublicKeys: return "SecAggPublicKeys"
+        case .secAggShareKeys: return "SecAggShareKeys"
+        case .secAggMaskedInput: return "SecAggMaskedInput"
+        case .secAggUnmaskResponse: return "SecAggUnmaskResponse"
         }
     }
 }

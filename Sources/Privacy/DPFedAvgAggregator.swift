@@ -40,6 +40,11 @@ struct DPFedAvgAggregator: FitAggregator {
 
     var resultCount: Int { count }
 
+    /// DP-FedAvg clips each client's update on the server, which secure aggregation hides from it.
+    var secureAggregationRefusal: String? {
+        "DP-FedAvg clips each client's own update on the server, which secure aggregation hides from it; with --secagg clip on the clients instead (record-level DP-SGD, --dp-sgd) or drop --dp-noise-multiplier (DP-FedAvg)"
+    }
+
     mutating func add(_ result: FitRes, from client: any ClientProxy) throws(ClientFailure) {
         if let mismatch = result.parameters.layoutMismatch(against: global) {
             throw ClientFailure(clientID: client.id, kind: .rejected, reason: "update refused: \(mismatch)")

@@ -36,6 +36,11 @@ public struct BufferedAggregator: FitAggregator {
 
     public var resultCount: Int { updates.count }
 
+    /// Order statistics and distances are taken over the individual updates, which secure aggregation hides.
+    public var secureAggregationRefusal: String? {
+        "robust aggregation (median, trimmed mean, Krum, Bulyan) ranks or compares each client's own update, which secure aggregation hides from the server; use FedAvg, FedAvgM, FedProx or FedOpt with --secagg"
+    }
+
     public mutating func add(_ result: FitRes, from client: any ClientProxy) throws(ClientFailure) {
         do throws(UpdateRejection) {
             try WeightedAverage(template: template).validate(result.parameters, numExamples: result.numExamples)
@@ -80,6 +85,13 @@ public struct ServerStepAggregator: FitAggregator {
 
     public mutating func add(_ result: FitRes, from client: any ClientProxy) throws(ClientFailure) {
         try inner.add(result, from: client)
+    }
+
+    /// The server step only needs FedAvg's average: secure aggregation is supported.
+    public var secureAggregationRefusal: String? { inner.secureAggregationRefusal }
+
+    public mutating func addSecureAggregate(_ result: FitRes, clients: Int) throws(StrategyRefusal) {
+        try inner.addSecureAggregate(result, clients: clients)
     }
 
     public func finish(failures: [ClientFailure]) throws(StrategyRefusal) -> FitAggregate {

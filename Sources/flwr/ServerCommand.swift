@@ -80,6 +80,9 @@ struct ServerCommand: AsyncParsableCommand {
         if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
         if initial.initialModel != nil && dataset == "none" { throw ValidationError(InitialModelError().description) }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if strategyOptions.secagg && dpFedAvg.dpNoiseMultiplier != nil {
+            throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
+        }
         try security.validateExposure(host: net.host, flagToken: net.authToken)
         if let refusal = ExposurePolicy.flowerPortRefusal(host: net.host, port: flowerCompat.flowerPort,
                                                           tls: flowerCompat.flowerTlsCert != nil, insecure: security.insecure) {

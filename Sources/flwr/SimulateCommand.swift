@@ -69,6 +69,9 @@ struct SimulateCommand: AsyncParsableCommand {
         guard waitTimeout > 0 && waitTimeout.isFinite else { throw ValidationError("--wait-timeout must be a positive number of seconds, got \(waitTimeout)") }
         if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
+        if strategyOptions.secagg && dpFedAvg.dpNoiseMultiplier != nil {
+            throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
+        }
     }
 
     func run() async throws {

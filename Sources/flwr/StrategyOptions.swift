@@ -42,8 +42,39 @@ struct StrategyOptions: ParsableArguments {
     @Option(help: "Server-side clipping for any strategy: scale each update so that ‖wᵢ − w‖₂ ≤ C before aggregation.")
     var clipNorm: Double?
 
+    @Flag(help: ArgumentHelp("Secure aggregation (SecAgg+, Bell et al. 2020): the server learns only the weighted sum of the clients' updates, never one client's.",
+                             discussion: "Works with fedavg, fedavgm, fedprox and the FedOpt family (they only need the sum); robust strategies, --clip-norm and DP-FedAvg are refused. Each update (local − global model) is clipped to ±--secagg-clipping-range and quantised; up to num_shares − reconstruction_threshold neighbours of a client may drop out and the round still completes."))
+    var secagg = false
+
+    @Option(help: "SecAgg+: neighbours k of each client (Flower's num_shares; default 2·⌈log₂ n⌉, even; n − 1 or more is original SecAgg's complete graph).")
+    var secaggNumShares: Int?
+
+    @Option(help: "SecAgg+: shares t needed to rebuild a secret (Flower's reconstruction_threshold; default ⌊k/2⌋ + 1; must exceed k/2).")
+    var secaggReconstructionThreshold: Int?
+
+    @Option(help: "SecAgg+: each value of an update is clipped to [−R, R] before quantisation (Flower's clipping_range).")
+    var secaggClippingRange: Double = 8
+
+    @Option(help: "SecAgg+: quantisation levels Q over [−R, R] (Flower's quantization_range; default the largest power of two that cannot overflow 2^32 for the sampled clients).")
+    var secaggQuantizationRange: UInt64?
+
+    @Option(help: "SecAgg+: a client's weight is min(num_examples, W) (Flower's max_weight).")
+    var secaggMaxWeight: UInt64 = 1000
+
     func validate() throws {
+        let secaggOnly: [(String, Bool)] = [("--secagg-num-shares", secaggNumShares != nil),
+                                            ("--secagg-reconstruction-threshold", secaggReconstructionThreshold != nil),
+                                            ("--secagg-quantization-range", secaggQuantizationRange != nil)]
+        if !secagg, let flag = secaggOnly.first(where: \.1)?.0 { throw ValidationError("\(flag) needs --secagg") }
         do { try settings.validate() } catch let error as StrategyError { throw ValidationError(error.description) }
+    }
+
+    /// The secure-aggregation configuration of these flags, or nil without --secagg.
+    var secureAggregation: SecAggConfig? {
+        guard secagg else { return nil }
+        return SecAggConfig(numShares: secaggNumShares, reconstructionThreshold: secaggReconstructionThreshold,
+                            clippingRange: secaggClippingRange, quantizationRange: secaggQuantizationRange,
+                            maxWeight: secaggMaxWeight)
     }
 
     /// The library's form of these flags.
@@ -53,6 +84,7 @@ struct StrategyOptions: ParsableArguments {
         s.beta1 = beta1; s.beta2 = beta2; s.tau = tau; s.proximalMu = proximalMu; s.beta = beta
         s.numMaliciousClients = numMaliciousClients; s.numClientsToKeep = numClientsToKeep
         s.maxExamples = maxExamples; s.clipNorm = clipNorm
+        s.secureAggregation = secureAggregation
         return s
     }
 }

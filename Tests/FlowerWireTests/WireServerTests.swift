@@ -184,7 +184,7 @@ final class WireServerTests: XCTestCase {
 
     func testProbeReadsTheChallengeAndHangsUp() async throws {
         let summary = try await WireProbe.check(host: "127.0.0.1", port: port, timeout: .seconds(5))
-        XCTAssertTrue(summary.contains("protocol 1 (compatible)"), summary)
+        XCTAssertTrue(summary.contains("protocol \(flwrProtocolVersion) (compatible)"), summary)
         XCTAssertTrue(summary.contains("authentication off"), summary)
         XCTAssertTrue(summary.contains("max frame 1 MiB"), summary)
         try await assertGoodExchange(manager, port: port)

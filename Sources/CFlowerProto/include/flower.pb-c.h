@@ -37,6 +37,18 @@ typedef struct Flwr__EvaluateRes__MetricsEntry Flwr__EvaluateRes__MetricsEntry;
 typedef struct Flwr__Reconnect Flwr__Reconnect;
 typedef struct Flwr__Finish Flwr__Finish;
 typedef struct Flwr__Goodbye Flwr__Goodbye;
+typedef struct Flwr__SecAggParameters Flwr__SecAggParameters;
+typedef struct Flwr__SecAggSetup Flwr__SecAggSetup;
+typedef struct Flwr__SecAggPublicKeys Flwr__SecAggPublicKeys;
+typedef struct Flwr__SecAggNeighbourKeys Flwr__SecAggNeighbourKeys;
+typedef struct Flwr__SecAggEncryptedShare Flwr__SecAggEncryptedShare;
+typedef struct Flwr__SecAggShareKeys Flwr__SecAggShareKeys;
+typedef struct Flwr__SecAggForwardedShares Flwr__SecAggForwardedShares;
+typedef struct Flwr__SecAggMaskedInput Flwr__SecAggMaskedInput;
+typedef struct Flwr__SecAggMaskedInput__MetricsEntry Flwr__SecAggMaskedInput__MetricsEntry;
+typedef struct Flwr__SecAggUnmaskRequest Flwr__SecAggUnmaskRequest;
+typedef struct Flwr__SecAggShare Flwr__SecAggShare;
+typedef struct Flwr__SecAggUnmaskResponse Flwr__SecAggUnmaskResponse;
 typedef struct Flwr__ServerMessage Flwr__ServerMessage;
 typedef struct Flwr__ClientMessage Flwr__ClientMessage;
 
@@ -498,6 +510,245 @@ struct  Flwr__Goodbye
     , (char *)protobuf_c_empty_string }
 
 
+/*
+ * The parameters of one round as the server announces them (Flower's SecAggPlusWorkflow names).
+ */
+struct  Flwr__SecAggParameters
+{
+  ProtobufCMessage base;
+  /*
+   * k: 1..min(n-1, 4096); even unless k = n-1
+   */
+  uint32_t num_shares;
+  /*
+   * t: 2t > k, t <= k
+   */
+  uint32_t reconstruction_threshold;
+  /*
+   * R: finite, (0, 1e9]
+   */
+  double clipping_range;
+  /*
+   * Q >= 2 and n * max_weight * (Q-1) < m
+   */
+  uint64_t quantization_range;
+  /*
+   * m: power of two, 2..2^32
+   */
+  uint64_t modulus_range;
+  /*
+   * >= 1
+   */
+  uint64_t max_weight;
+};
+#define FLWR__SEC_AGG_PARAMETERS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_parameters__descriptor) \
+    , 0, 0, 0, 0, 0, 0 }
+
+
+/*
+ * Starts a round for one client; it answers with SecAggPublicKeys.
+ */
+struct  Flwr__SecAggSetup
+{
+  ProtobufCMessage base;
+  /*
+   * every later message of the round carries it
+   */
+  uint64_t round;
+  /*
+   * < num_clients
+   */
+  uint32_t client_index;
+  /*
+   * n: 2..2^20
+   */
+  uint32_t num_clients;
+  /*
+   * L: 1..2^28; must equal the client's model size
+   */
+  uint64_t vector_length;
+  Flwr__SecAggParameters *parameters;
+};
+#define FLWR__SEC_AGG_SETUP__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_setup__descriptor) \
+    , 0, 0, 0, 0, NULL }
+
+
+struct  Flwr__SecAggPublicKeys
+{
+  ProtobufCMessage base;
+  uint64_t round;
+  uint32_t sender;
+  /*
+   * X25519 public key, exactly 32 bytes
+   */
+  ProtobufCBinaryData encryption_key;
+  /*
+   * X25519 public key, exactly 32 bytes
+   */
+  ProtobufCBinaryData mask_key;
+};
+#define FLWR__SEC_AGG_PUBLIC_KEYS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_public_keys__descriptor) \
+    , 0, 0, {0,NULL}, {0,NULL} }
+
+
+/*
+ * The keys of the receiver's neighbours; it answers with SecAggShareKeys.
+ */
+struct  Flwr__SecAggNeighbourKeys
+{
+  ProtobufCMessage base;
+  uint64_t round;
+  uint32_t receiver;
+  /*
+   * t..k entries (at most 4096), distinct, none the receiver
+   */
+  size_t n_neighbours;
+  Flwr__SecAggPublicKeys **neighbours;
+};
+#define FLWR__SEC_AGG_NEIGHBOUR_KEYS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_neighbour_keys__descriptor) \
+    , 0, 0, 0,NULL }
+
+
+struct  Flwr__SecAggEncryptedShare
+{
+  ProtobufCMessage base;
+  uint32_t sender;
+  uint32_t receiver;
+  /*
+   * exactly 108 bytes: nonce 12 | AES-256-GCM(80 bytes) | tag 16
+   */
+  ProtobufCBinaryData ciphertext;
+};
+#define FLWR__SEC_AGG_ENCRYPTED_SHARE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_encrypted_share__descriptor) \
+    , 0, 0, {0,NULL} }
+
+
+struct  Flwr__SecAggShareKeys
+{
+  ProtobufCMessage base;
+  uint64_t round;
+  uint32_t sender;
+  /*
+   * one per neighbour (at most 4096)
+   */
+  size_t n_shares;
+  Flwr__SecAggEncryptedShare **shares;
+};
+#define FLWR__SEC_AGG_SHARE_KEYS__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_share_keys__descriptor) \
+    , 0, 0, 0,NULL }
+
+
+/*
+ * The shares addressed to the receiver. It answers nothing: the FitIns that follows it on the same
+ * connection is answered with SecAggMaskedInput instead of FitRes.
+ */
+struct  Flwr__SecAggForwardedShares
+{
+  ProtobufCMessage base;
+  uint64_t round;
+  uint32_t receiver;
+  /*
+   * t..(neighbour count) (at most 4096), distinct senders
+   */
+  size_t n_shares;
+  Flwr__SecAggEncryptedShare **shares;
+};
+#define FLWR__SEC_AGG_FORWARDED_SHARES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_forwarded_shares__descriptor) \
+    , 0, 0, 0,NULL }
+
+
+struct  Flwr__SecAggMaskedInput__MetricsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  Flwr__Scalar *value;
+};
+#define FLWR__SEC_AGG_MASKED_INPUT__METRICS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_masked_input__metrics_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, NULL }
+
+
+struct  Flwr__SecAggMaskedInput
+{
+  ProtobufCMessage base;
+  uint64_t round;
+  uint32_t sender;
+  /*
+   * (L + 1) little-endian uint32, each < m; the last is the weight
+   */
+  ProtobufCBinaryData vector;
+  /*
+   * the fit metrics, in clear (the example count is not here)
+   */
+  size_t n_metrics;
+  Flwr__SecAggMaskedInput__MetricsEntry **metrics;
+};
+#define FLWR__SEC_AGG_MASKED_INPUT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_masked_input__descriptor) \
+    , 0, 0, {0,NULL}, 0,NULL }
+
+
+/*
+ * Whose shares the server needs from the receiver; it answers with SecAggUnmaskResponse.
+ */
+struct  Flwr__SecAggUnmaskRequest
+{
+  ProtobufCMessage base;
+  uint64_t round;
+  uint32_t receiver;
+  /*
+   * little-endian uint32 indices (at most 4096): neighbours that sent
+   */
+  ProtobufCBinaryData seed_shares_of;
+  /*
+   * little-endian uint32 indices (at most 4096): neighbours that dropped
+   */
+  ProtobufCBinaryData key_shares_of;
+};
+#define FLWR__SEC_AGG_UNMASK_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_unmask_request__descriptor) \
+    , 0, 0, {0,NULL}, {0,NULL} }
+
+
+struct  Flwr__SecAggShare
+{
+  ProtobufCMessage base;
+  uint32_t owner;
+  /*
+   * exactly 40 bytes: 5 little-endian uint64 field elements < 2^61 - 1
+   */
+  ProtobufCBinaryData values;
+};
+#define FLWR__SEC_AGG_SHARE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_share__descriptor) \
+    , 0, {0,NULL} }
+
+
+struct  Flwr__SecAggUnmaskResponse
+{
+  ProtobufCMessage base;
+  uint64_t round;
+  uint32_t sender;
+  /*
+   * at most 4096 in both lists together
+   */
+  size_t n_seed_shares;
+  Flwr__SecAggShare **seed_shares;
+  size_t n_key_shares;
+  Flwr__SecAggShare **key_shares;
+};
+#define FLWR__SEC_AGG_UNMASK_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__sec_agg_unmask_response__descriptor) \
+    , 0, 0, 0,NULL, 0,NULL }
+
+
 typedef enum {
   FLWR__SERVER_MESSAGE__MSG__NOT_SET = 0,
   FLWR__SERVER_MESSAGE__MSG_CHALLENGE = 1,
@@ -507,7 +758,11 @@ typedef enum {
   FLWR__SERVER_MESSAGE__MSG_FIT_INS = 5,
   FLWR__SERVER_MESSAGE__MSG_EVALUATE_INS = 6,
   FLWR__SERVER_MESSAGE__MSG_RECONNECT = 7,
-  FLWR__SERVER_MESSAGE__MSG_FINISH = 8
+  FLWR__SERVER_MESSAGE__MSG_FINISH = 8,
+  FLWR__SERVER_MESSAGE__MSG_SECAGG_SETUP = 9,
+  FLWR__SERVER_MESSAGE__MSG_SECAGG_NEIGHBOUR_KEYS = 10,
+  FLWR__SERVER_MESSAGE__MSG_SECAGG_FORWARDED_SHARES = 11,
+  FLWR__SERVER_MESSAGE__MSG_SECAGG_UNMASK_REQUEST = 12
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__SERVER_MESSAGE__MSG__CASE)
 } Flwr__ServerMessage__MsgCase;
 
@@ -524,6 +779,10 @@ struct  Flwr__ServerMessage
     Flwr__EvaluateIns *evaluate_ins;
     Flwr__Reconnect *reconnect;
     Flwr__Finish *finish;
+    Flwr__SecAggSetup *secagg_setup;
+    Flwr__SecAggNeighbourKeys *secagg_neighbour_keys;
+    Flwr__SecAggForwardedShares *secagg_forwarded_shares;
+    Flwr__SecAggUnmaskRequest *secagg_unmask_request;
   };
 };
 #define FLWR__SERVER_MESSAGE__INIT \
@@ -537,7 +796,11 @@ typedef enum {
   FLWR__CLIENT_MESSAGE__MSG_PARAMETERS_RES = 2,
   FLWR__CLIENT_MESSAGE__MSG_FIT_RES = 3,
   FLWR__CLIENT_MESSAGE__MSG_EVALUATE_RES = 4,
-  FLWR__CLIENT_MESSAGE__MSG_GOODBYE = 5
+  FLWR__CLIENT_MESSAGE__MSG_GOODBYE = 5,
+  FLWR__CLIENT_MESSAGE__MSG_SECAGG_PUBLIC_KEYS = 6,
+  FLWR__CLIENT_MESSAGE__MSG_SECAGG_SHARE_KEYS = 7,
+  FLWR__CLIENT_MESSAGE__MSG_SECAGG_MASKED_INPUT = 8,
+  FLWR__CLIENT_MESSAGE__MSG_SECAGG_UNMASK_RESPONSE = 9
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__CLIENT_MESSAGE__MSG__CASE)
 } Flwr__ClientMessage__MsgCase;
 
@@ -551,6 +814,10 @@ struct  Flwr__ClientMessage
     Flwr__FitRes *fit_res;
     Flwr__EvaluateRes *evaluate_res;
     Flwr__Goodbye *goodbye;
+    Flwr__SecAggPublicKeys *secagg_public_keys;
+    Flwr__SecAggShareKeys *secagg_share_keys;
+    Flwr__SecAggMaskedInput *secagg_masked_input;
+    Flwr__SecAggUnmaskResponse *secagg_unmask_response;
   };
 };
 #define FLWR__CLIENT_MESSAGE__INIT \
@@ -896,6 +1163,218 @@ Flwr__Goodbye *
 void   flwr__goodbye__free_unpacked
                      (Flwr__Goodbye *message,
                       ProtobufCAllocator *allocator);
+/* Flwr__SecAggParameters methods */
+void   flwr__sec_agg_parameters__init
+                     (Flwr__SecAggParameters         *message);
+size_t flwr__sec_agg_parameters__get_packed_size
+                     (const Flwr__SecAggParameters   *message);
+size_t flwr__sec_agg_parameters__pack
+                     (const Flwr__SecAggParameters   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_parameters__pack_to_buffer
+                     (const Flwr__SecAggParameters   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggParameters *
+       flwr__sec_agg_parameters__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_parameters__free_unpacked
+                     (Flwr__SecAggParameters *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggSetup methods */
+void   flwr__sec_agg_setup__init
+                     (Flwr__SecAggSetup         *message);
+size_t flwr__sec_agg_setup__get_packed_size
+                     (const Flwr__SecAggSetup   *message);
+size_t flwr__sec_agg_setup__pack
+                     (const Flwr__SecAggSetup   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_setup__pack_to_buffer
+                     (const Flwr__SecAggSetup   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggSetup *
+       flwr__sec_agg_setup__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_setup__free_unpacked
+                     (Flwr__SecAggSetup *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggPublicKeys methods */
+void   flwr__sec_agg_public_keys__init
+                     (Flwr__SecAggPublicKeys         *message);
+size_t flwr__sec_agg_public_keys__get_packed_size
+                     (const Flwr__SecAggPublicKeys   *message);
+size_t flwr__sec_agg_public_keys__pack
+                     (const Flwr__SecAggPublicKeys   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_public_keys__pack_to_buffer
+                     (const Flwr__SecAggPublicKeys   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggPublicKeys *
+       flwr__sec_agg_public_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_public_keys__free_unpacked
+                     (Flwr__SecAggPublicKeys *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggNeighbourKeys methods */
+void   flwr__sec_agg_neighbour_keys__init
+                     (Flwr__SecAggNeighbourKeys         *message);
+size_t flwr__sec_agg_neighbour_keys__get_packed_size
+                     (const Flwr__SecAggNeighbourKeys   *message);
+size_t flwr__sec_agg_neighbour_keys__pack
+                     (const Flwr__SecAggNeighbourKeys   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_neighbour_keys__pack_to_buffer
+                     (const Flwr__SecAggNeighbourKeys   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggNeighbourKeys *
+       flwr__sec_agg_neighbour_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_neighbour_keys__free_unpacked
+                     (Flwr__SecAggNeighbourKeys *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggEncryptedShare methods */
+void   flwr__sec_agg_encrypted_share__init
+                     (Flwr__SecAggEncryptedShare         *message);
+size_t flwr__sec_agg_encrypted_share__get_packed_size
+                     (const Flwr__SecAggEncryptedShare   *message);
+size_t flwr__sec_agg_encrypted_share__pack
+                     (const Flwr__SecAggEncryptedShare   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_encrypted_share__pack_to_buffer
+                     (const Flwr__SecAggEncryptedShare   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggEncryptedShare *
+       flwr__sec_agg_encrypted_share__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_encrypted_share__free_unpacked
+                     (Flwr__SecAggEncryptedShare *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggShareKeys methods */
+void   flwr__sec_agg_share_keys__init
+                     (Flwr__SecAggShareKeys         *message);
+size_t flwr__sec_agg_share_keys__get_packed_size
+                     (const Flwr__SecAggShareKeys   *message);
+size_t flwr__sec_agg_share_keys__pack
+                     (const Flwr__SecAggShareKeys   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_share_keys__pack_to_buffer
+                     (const Flwr__SecAggShareKeys   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggShareKeys *
+       flwr__sec_agg_share_keys__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_share_keys__free_unpacked
+                     (Flwr__SecAggShareKeys *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggForwardedShares methods */
+void   flwr__sec_agg_forwarded_shares__init
+                     (Flwr__SecAggForwardedShares         *message);
+size_t flwr__sec_agg_forwarded_shares__get_packed_size
+                     (const Flwr__SecAggForwardedShares   *message);
+size_t flwr__sec_agg_forwarded_shares__pack
+                     (const Flwr__SecAggForwardedShares   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_forwarded_shares__pack_to_buffer
+                     (const Flwr__SecAggForwardedShares   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggForwardedShares *
+       flwr__sec_agg_forwarded_shares__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_forwarded_shares__free_unpacked
+                     (Flwr__SecAggForwardedShares *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggMaskedInput__MetricsEntry methods */
+void   flwr__sec_agg_masked_input__metrics_entry__init
+                     (Flwr__SecAggMaskedInput__MetricsEntry         *message);
+/* Flwr__SecAggMaskedInput methods */
+void   flwr__sec_agg_masked_input__init
+                     (Flwr__SecAggMaskedInput         *message);
+size_t flwr__sec_agg_masked_input__get_packed_size
+                     (const Flwr__SecAggMaskedInput   *message);
+size_t flwr__sec_agg_masked_input__pack
+                     (const Flwr__SecAggMaskedInput   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_masked_input__pack_to_buffer
+                     (const Flwr__SecAggMaskedInput   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggMaskedInput *
+       flwr__sec_agg_masked_input__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_masked_input__free_unpacked
+                     (Flwr__SecAggMaskedInput *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggUnmaskRequest methods */
+void   flwr__sec_agg_unmask_request__init
+                     (Flwr__SecAggUnmaskRequest         *message);
+size_t flwr__sec_agg_unmask_request__get_packed_size
+                     (const Flwr__SecAggUnmaskRequest   *message);
+size_t flwr__sec_agg_unmask_request__pack
+                     (const Flwr__SecAggUnmaskRequest   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_unmask_request__pack_to_buffer
+                     (const Flwr__SecAggUnmaskRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggUnmaskRequest *
+       flwr__sec_agg_unmask_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_unmask_request__free_unpacked
+                     (Flwr__SecAggUnmaskRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggShare methods */
+void   flwr__sec_agg_share__init
+                     (Flwr__SecAggShare         *message);
+size_t flwr__sec_agg_share__get_packed_size
+                     (const Flwr__SecAggShare   *message);
+size_t flwr__sec_agg_share__pack
+                     (const Flwr__SecAggShare   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_share__pack_to_buffer
+                     (const Flwr__SecAggShare   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggShare *
+       flwr__sec_agg_share__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_share__free_unpacked
+                     (Flwr__SecAggShare *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__SecAggUnmaskResponse methods */
+void   flwr__sec_agg_unmask_response__init
+                     (Flwr__SecAggUnmaskResponse         *message);
+size_t flwr__sec_agg_unmask_response__get_packed_size
+                     (const Flwr__SecAggUnmaskResponse   *message);
+size_t flwr__sec_agg_unmask_response__pack
+                     (const Flwr__SecAggUnmaskResponse   *message,
+                      uint8_t             *out);
+size_t flwr__sec_agg_unmask_response__pack_to_buffer
+                     (const Flwr__SecAggUnmaskResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__SecAggUnmaskResponse *
+       flwr__sec_agg_unmask_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__sec_agg_unmask_response__free_unpacked
+                     (Flwr__SecAggUnmaskResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Flwr__ServerMessage methods */
 void   flwr__server_message__init
                      (Flwr__ServerMessage         *message);
@@ -1002,6 +1481,42 @@ typedef void (*Flwr__Finish_Closure)
 typedef void (*Flwr__Goodbye_Closure)
                  (const Flwr__Goodbye *message,
                   void *closure_data);
+typedef void (*Flwr__SecAggParameters_Closure)
+                 (const Flwr__SecAggParameters *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggSetup_Closure)
+                 (const Flwr__SecAggSetup *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggPublicKeys_Closure)
+                 (const Flwr__SecAggPublicKeys *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggNeighbourKeys_Closure)
+                 (const Flwr__SecAggNeighbourKeys *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggEncryptedShare_Closure)
+                 (const Flwr__SecAggEncryptedShare *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggShareKeys_Closure)
+                 (const Flwr__SecAggShareKeys *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggForwardedShares_Closure)
+                 (const Flwr__SecAggForwardedShares *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggMaskedInput__MetricsEntry_Closure)
+                 (const Flwr__SecAggMaskedInput__MetricsEntry *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggMaskedInput_Closure)
+                 (const Flwr__SecAggMaskedInput *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggUnmaskRequest_Closure)
+                 (const Flwr__SecAggUnmaskRequest *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggShare_Closure)
+                 (const Flwr__SecAggShare *message,
+                  void *closure_data);
+typedef void (*Flwr__SecAggUnmaskResponse_Closure)
+                 (const Flwr__SecAggUnmaskResponse *message,
+                  void *closure_data);
 typedef void (*Flwr__ServerMessage_Closure)
                  (const Flwr__ServerMessage *message,
                   void *closure_data);
@@ -1040,6 +1555,18 @@ extern const ProtobufCMessageDescriptor flwr__evaluate_res__metrics_entry__descr
 extern const ProtobufCMessageDescriptor flwr__reconnect__descriptor;
 extern const ProtobufCMessageDescriptor flwr__finish__descriptor;
 extern const ProtobufCMessageDescriptor flwr__goodbye__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_parameters__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_setup__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_public_keys__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_neighbour_keys__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_encrypted_share__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_share_keys__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_forwarded_shares__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_masked_input__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_masked_input__metrics_entry__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_unmask_request__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_share__descriptor;
+extern const ProtobufCMessageDescriptor flwr__sec_agg_unmask_response__descriptor;
 extern const ProtobufCMessageDescriptor flwr__server_message__descriptor;
 extern const ProtobufCMessageDescriptor flwr__client_message__descriptor;
 
