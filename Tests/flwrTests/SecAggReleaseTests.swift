@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `flwr simulate --secagg` as a real process on Fashion-MNIST: the same federation with and
