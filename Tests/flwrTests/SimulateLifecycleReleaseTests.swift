@@ -71,7 +71,7 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
     func testServerFailureEndsTheCommandNonZero() throws {
         let dir = outDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let child = try Child(["simulate", "--clients", "40", "--rounds", "2", "--alpha", "0",
+        let child = try Child(["simulate", "--transport", "tcp", "--clients", "40", "--rounds", "2", "--alpha", "0",
                                "--max-train-examples", "20", "--max-test-examples", "100", "--wait-timeout", "0.001",
                                "--out", dir])
         let status = child.exitStatus(within: 300)
@@ -84,7 +84,7 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
     func testSIGTERMEndsARunningSimulation() throws {
         let dir = outDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let child = try Child(["simulate", "--clients", "4", "--rounds", "10000", "--alpha", "0",
+        let child = try Child(["simulate", "--transport", "tcp", "--clients", "4", "--rounds", "10000", "--alpha", "0",
                                "--max-train-examples", "20", "--max-test-examples", "100", "--out", dir])
         XCTAssertTrue(child.wait(upTo: 300) { child.output.contains("round 1/10000:") || !child.process.isRunning },
                       child.output)
