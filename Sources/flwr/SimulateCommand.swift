@@ -12,7 +12,7 @@ struct SimulateCommand: AsyncParsableCommand {
             loaded once and at most --parallel clients train at a time so the cores are not \
             oversubscribed. With --transport tcp every client is a FlowerWire client on its own \
             loopback connection; with --transport virtual an idle client is only a description \
-            (its identity and its slice of the shared dataset, about 70 bytes measured), built into a \
+            (its identity and its slice of the shared dataset, under 100 bytes measured), built into a \
             client when the server samples it, so 100,000 clients fit in one process. \
             Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg.
             """)
