@@ -102,8 +102,10 @@ let package = Package(
         .target(name: "Strategies", dependencies: ["FlowerCore", "FedAvg"]),
         /// Attack simulation: a decorator over FlowerCore's `Client` (sign-flip, scale, gaussian, ...).
         .target(name: "Attacks", dependencies: ["FlowerCore"]),
-        /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper.
-        .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log")]),
+        /// User-level DP: the RDP accountant (pure maths) and the DP-FedAvg strategy wrapper;
+        /// swift-crypto's AES for the noise's keystream (DPRandom.swift).
+        .target(name: "Privacy", dependencies: ["FlowerCore", .product(name: "Logging", package: "swift-log"),
+                                                .product(name: "Crypto", package: "swift-crypto")]),
         /// The wire's codec: frames, the protobuf mapping of every message, the peer limits checked
         /// on raw protobuf, tensor scanning and the NIO frame decoder (NIOCore only, no sockets).
         /// What scripts/fuzz-wire builds.
@@ -115,7 +117,7 @@ let package = Package(
         /// The wire's transport: server, client, session handlers and pipelines on NIOPosix
         /// (re-exports FlowerWireCodec, so `import FlowerWire` gives the whole wire).
         .target(name: "FlowerWire", dependencies: [
-            "FlowerWireCodec", "FlowerCore",
+            "FlowerWireCodec", "FlowerCore", "FlowerBase",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -207,7 +209,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         /// Secure aggregation (SecAgg+): client and server state machines with no I/O, over swift-crypto.
-        .target(name: "SecureAggregation", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "SecureAggregation", dependencies: ["FlowerBase", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(name: "flwr", dependencies: [
             "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "Attacks", "Privacy", "CNNModel", "CIFARLoader", "Tensor",
             "FlowerLearning", "ONNXExport", "FlowerDeploy", "FlowerOps", "FlowerCompat", "FlowerTLS",
@@ -265,7 +267,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "flwrTests", dependencies: [
-            "flwr", "ArgumentEnvironment", "FlowerRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "flwr", "ArgumentEnvironment", "FlowerRuntime", "TestSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "ArgumentEnvironmentTests", dependencies: [
             "ArgumentEnvironment", .product(name: "ArgumentParser", package: "swift-argument-parser"),

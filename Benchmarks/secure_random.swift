@@ -1,6 +1,7 @@
 // DP-FedAvg's noise source, BENCHMARKS.md "User-level DP": 10^6 64-bit draws from
 // SystemRandomNumberGenerator (one getrandom(2) call per draw) against /dev/urandom read in
-// 32 KiB blocks (Sources/Privacy/DPRandom.swift, KernelRandom). Both are the kernel's CSPRNG.
+// 32 KiB blocks (what Sources/Privacy/DPRandom.swift used before its AES-256-CTR keystream,
+// KeystreamRandom). Both are the kernel's CSPRNG.
 //   swiftc -O Benchmarks/secure_random.swift -o /tmp/secure_random && /tmp/secure_random
 import Foundation
 

@@ -33,18 +33,31 @@ final class ConvOp: Op {
     }
 
     override func backward(_ p: Pass, _ d0: UnsafeMutablePointer<Float>?, _ d1: UnsafeMutablePointer<Float>?) {
-        let x = UnsafePointer(p.act[inputs[0]]), l = layout(inputs[0], inShape, p.n), dy = p.grad[output]
+        let dy = p.grad[output]
         if relu && !maskApplied {
             reluBackward(dy, output: p.act[output], count: p.n * outShape.count, threads: p.threads)
         }
+        gradients(p, outGrad: dy, weightGrad: p.parameterGradients ? p.grads + weight : nil,
+                  biasGrad: p.parameterGradients ? p.grads + bias : nil, inputGrad: d0)
+    }
+
+    private func gradients(_ p: Pass, outGrad dy: UnsafeMutablePointer<Float>, weightGrad: UnsafeMutablePointer<Float>?,
+                           biasGrad: UnsafeMutablePointer<Float>?, inputGrad d0: UnsafeMutablePointer<Float>?) {
+        let x = UnsafePointer(p.act[inputs[0]]), l = layout(inputs[0], inShape, p.n)
         if fast {
             conv2dBackward(x, l, Conv2dShape(inChannels: g.inChannels, outChannels: g.outChannels, kernel: 3, pad: 1),
-                           weight: p.params + weight, outGrad: dy, weightGrad: p.grads + weight,
-                           biasGrad: p.grads + bias, inputGrad: d0, threads: p.threads, gemmWorkspace: p.gemm)
+                           weight: p.params + weight, outGrad: dy, weightGrad: weightGrad,
+                           biasGrad: biasGrad, inputGrad: d0, threads: p.threads, gemmWorkspace: p.gemm)
         } else {
-            convStridedBackward(x, l, g, weight: p.params + weight, outGrad: dy, weightGrad: p.grads + weight,
-                                biasGrad: p.grads + bias, inputGrad: d0, col: p.col, threads: p.threads, gemmWorkspace: p.gemm)
+            convStridedBackward(x, l, g, weight: p.params + weight, outGrad: dy, weightGrad: weightGrad,
+                                biasGrad: biasGrad, inputGrad: d0, col: p.col, threads: p.threads, gemmWorkspace: p.gemm)
         }
+    }
+
+    override var hasParameters: Bool { true }
+    override func parameterGradients(_ p: Pass, outGrad: UnsafeMutablePointer<Float>) {
+        // The kept gradient is the one `backward` saw after the ReLU mask: no mask again.
+        gradients(p, outGrad: outGrad, weightGrad: p.grads + weight, biasGrad: p.grads + bias, inputGrad: nil)
     }
 
     override func addExampleNorms(_ p: Pass) {

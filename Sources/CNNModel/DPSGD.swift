@@ -85,11 +85,13 @@ public struct DPSGDResult: Sendable, Equatable {
 /// momentum buffer zeroed first (unless `freshMomentum` is false); `adjustGradients(grads, params)` runs after the noise, before
 /// each SGD step (e.g. FedProx's proximal term, which depends on no example); `progress` after
 /// every step. `freshMomentum: false` keeps the momentum of the previous call (one run split
-/// into epochs).
+/// into epochs). `phaseTimes` (benchmarks only) receives where each step's time goes; it is
+/// attached to a `Network` model for the call.
 public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
                        steps: Int, settings: DPSGDSettings, sgd: SGDConfig, random: any DPSGDRandomSource,
                        adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)? = nil,
-                       progress: ((DPSGDProgress) -> Void)? = nil, freshMomentum: Bool = true) throws -> DPSGDResult {
+                       progress: ((DPSGDProgress) -> Void)? = nil, freshMomentum: Bool = true,
+                       phaseTimes: DPSGDPhaseTimes? = nil) throws -> DPSGDResult {
     try settings.validate()
     guard steps >= 0 else { throw CNNError.invalidArgument(name: "steps", value: steps) }
     for (name, v) in [("learningRate", sgd.learningRate), ("momentum", sgd.momentum),
@@ -116,7 +118,11 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
     let expected = settings.samplingRate * Double(count)
     let c = Float(settings.maxGradNorm), std = settings.noiseMultiplier * settings.maxGradNorm
     var lossSum = 0.0, drawn = 0, clippedTotal = 0
+    let clock = phaseTimes, network = clock == nil ? nil : model as? Network
+    network?.dpTimes = clock
+    defer { network?.dpTimes = nil }
     for step in 0..<steps {
+        clock?.start()
         let sample = random.poissonSample(count: count, rate: settings.samplingRate)
         sum.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         var stepLoss = 0.0, stepClipped = 0
@@ -130,6 +136,7 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
                     batchLabels[j] = labelBase[sample[lo + j]]
                 }
             }
+            clock?.mark(.sample)
             let loss = batchImages.withUnsafeBufferPointer { x in
                 batchLabels.withUnsafeBufferPointer { y in
                     norms.withUnsafeMutableBufferPointer { nb in
@@ -141,12 +148,15 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
             sum.withUnsafeMutableBufferPointer { s in
                 model.withGradients { g in for k in 0..<parameters { s[k] += g[k] } }
             }
+            clock?.mark(.accumulate)
             stepLoss += loss * Double(n)
             for j in 0..<n where norms[j] > c { stepClipped += 1 }
             lo += n
         }
         sum.withUnsafeMutableBufferPointer { s in
+            clock?.start()
             random.addGaussianNoise(s, std: std)
+            clock?.mark(.noise)
             let inv = Float(1 / expected)
             model.withGradients { g in for k in 0..<parameters { g[k] = s[k] * inv } }
         }
@@ -154,6 +164,8 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
             model.withParameters { p in model.withGradients { g in adjustGradients(g, p) } }
         }
         model.step(sgd)
+        clock?.mark(.sgd)
+        clock?.steps += 1
         lossSum += stepLoss; drawn += sample.count; clippedTotal += stepClipped
         progress?(DPSGDProgress(step: step, batchSize: sample.count, loss: sample.isEmpty ? 0 : stepLoss / Double(sample.count),
                                 clipped: stepClipped))

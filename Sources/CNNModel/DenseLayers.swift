@@ -32,8 +32,16 @@ final class LinearOp: Op {
     }
     override func backward(_ p: Pass, _ d0: UnsafeMutablePointer<Float>?, _ d1: UnsafeMutablePointer<Float>?) {
         linearBackward(p.act[inputs[0]], batch: p.n, inFeatures: inShape.count, outFeatures: outShape.count,
-                       weight: p.params + weight, outGrad: p.grad[output], weightGrad: p.grads + weight,
-                       biasGrad: p.grads + bias, inputGrad: d0, threads: p.threads, gemmWorkspace: p.gemm)
+                       weight: p.params + weight, outGrad: p.grad[output],
+                       weightGrad: p.parameterGradients ? p.grads + weight : nil,
+                       biasGrad: p.parameterGradients ? p.grads + bias : nil, inputGrad: d0, threads: p.threads,
+                       gemmWorkspace: p.gemm)
+    }
+    override var hasParameters: Bool { true }
+    override func parameterGradients(_ p: Pass, outGrad: UnsafeMutablePointer<Float>) {
+        linearBackward(p.act[inputs[0]], batch: p.n, inFeatures: inShape.count, outFeatures: outShape.count,
+                       weight: p.params + weight, outGrad: outGrad, weightGrad: p.grads + weight,
+                       biasGrad: p.grads + bias, inputGrad: nil, threads: p.threads, gemmWorkspace: p.gemm)
     }
     override func addExampleNorms(_ p: Pass) {
         guard let norms = p.norms else { return }

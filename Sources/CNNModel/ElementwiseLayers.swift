@@ -73,8 +73,15 @@ final class GroupNormOp: Op {
     }
     override func backward(_ p: Pass, _ d0: UnsafeMutablePointer<Float>?, _ d1: UnsafeMutablePointer<Float>?) {
         groupNormBackward(p.act[inputs[0]], layout(inputs[0], inShape, p.n), groups: groups, gamma: p.params + weight,
-                          stats: p.extra[index], outGrad: p.grad[output], gammaGrad: p.grads + weight,
-                          betaGrad: p.grads + bias, inputGrad: d0, threads: p.threads)
+                          stats: p.extra[index], outGrad: p.grad[output],
+                          gammaGrad: p.parameterGradients ? p.grads + weight : nil,
+                          betaGrad: p.parameterGradients ? p.grads + bias : nil, inputGrad: d0, threads: p.threads)
+    }
+    override var hasParameters: Bool { true }
+    override func parameterGradients(_ p: Pass, outGrad: UnsafeMutablePointer<Float>) {
+        groupNormBackward(p.act[inputs[0]], layout(inputs[0], inShape, p.n), groups: groups, gamma: p.params + weight,
+                          stats: p.extra[index], outGrad: outGrad, gammaGrad: p.grads + weight,
+                          betaGrad: p.grads + bias, inputGrad: nil, threads: p.threads)
     }
     override func addExampleNorms(_ p: Pass) {
         guard let norms = p.norms else { return }

@@ -81,6 +81,9 @@ public final class Network: Model, @unchecked Sendable {
     var gemmWorkspace: GEMMWorkspace
     /// When set, training steps add their per-op wall-clock time here (benchmarks only).
     public var timings: PhaseTimings?
+    /// When set, DP-SGD's clipped steps add their per-phase wall-clock time here (benchmarks only;
+    /// `trainDPSGD(phaseTimes:)` attaches it).
+    public var dpTimes: DPSGDPhaseTimes?
 
     /// Threads the kernels split work over (>= 1).
     public var threads: Int {
@@ -211,8 +214,9 @@ public final class Network: Model, @unchecked Sendable {
     }
 
     /// The ops' backward passes from the logits' gradient (already in its buffer) down to the
-    /// input; with `p.norms` set, each parameterised op also adds its per-example squared norms.
-    func backwardOps(_ p: Pass, ws: NetworkWorkspace) {
+    /// input; with `p.norms` set, each parameterised op also adds its per-example squared norms,
+    /// and with `keep`, its final output gradient is copied to `keep.kept[op index]`.
+    func backwardOps(_ p: Pass, ws: NetworkWorkspace, keep: PerExampleWorkspace? = nil) {
         let t = timings, ops = compiled.ops, n = p.n
         for k in stride(from: ops.count - 1, through: 0, by: -1) {
             let r = compiled.routes[k]
@@ -225,7 +229,15 @@ public final class Network: Model, @unchecked Sendable {
                 }
             }
             ops[k].backward(p, dest(0), dest(1))
-            if p.norms != nil { ops[k].addExampleNorms(p) }
+            if p.norms != nil {
+                let d = dpTimes
+                d?.mark(.normBackward)
+                ops[k].addExampleNorms(p)
+                d?.mark(.norms)
+            }
+            if let kept = keep?.kept[k] {
+                kept.pointer.update(from: p.grad[ops[k].output], count: n * ops[k].outShape.count)
+            }
             for route in r {
                 if case let .accumulate(v, s) = route {
                     addForward(ws.grad[v], ws.scratch[s].pointer, ws.grad[v], count: n * compiled.shapes[v].count)

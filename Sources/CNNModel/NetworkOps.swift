@@ -19,6 +19,9 @@ struct Pass {
     var norms: UnsafeMutablePointer<Double>? = nil
     /// Per-thread buffers of the per-example norm kernels (set with `norms`).
     var perExample: PerExampleScratch? = nil
+    /// False in DP-SGD's norm pass: the ops compute input gradients only, no parameter gradients
+    /// (those come afterwards from the kept, clipped output gradients: `parameterGradients`).
+    var parameterGradients = true
 }
 
 /// Base class of the operations (overridden per layer family).
@@ -46,6 +49,12 @@ class Op {
     func addExampleNorms(_ p: Pass) {}
     /// Largest (im2col floats of one example, weight floats) the per-example kernels need.
     var perExampleScratchFloats: (col: Int, weight: Int) { (0, 0) }
+    /// Whether the op has parameters (its output gradient is kept in DP-SGD's norm pass).
+    var hasParameters: Bool { false }
+    /// Writes (overwrites) this op's parameter gradients from `outGrad`, a gradient of its output
+    /// in the output's layout, and the forward's activations; no input gradient. DP-SGD's second
+    /// half: `outGrad` is the norm pass's output gradient with example i scaled by its clip factor.
+    func parameterGradients(_ p: Pass, outGrad: UnsafeMutablePointer<Float>) {}
 
     /// Layout of value `v` holding per-example shape `s` for a batch of n.
     func layout(_ v: Int, _ s: TensorShape, _ n: Int) -> ImageLayout {

@@ -17,7 +17,7 @@ public struct TrainBenchmarkConfig: Sendable {
     public var quick = false
     /// Seconds to measure each figure (after one warm-up).
     public var seconds = 2.0
-    /// Any of train, infer, gemm, conv, memory.
+    /// Any of train, infer, gemm, conv, memory, dpsgd.
     public var parts: Set<String> = ["train", "infer", "gemm"]
     public var breakdown = false
     public var threadCounts = [1, 2]
@@ -94,6 +94,11 @@ public struct TrainBenchmark {
                 if breakdown {
                     for threads in threadCounts { try printBreakdown(c: c, h: h, w: w, batch: 32, threads: threads) }
                 }
+            }
+        }
+        if parts.contains("dpsgd") {
+            for (c, h, w) in inputs {
+                for threads in threadCounts { try printDPSGD(c: c, h: h, w: w, batch: 256, threads: threads) }
             }
         }
         if quick { return }
@@ -245,6 +250,61 @@ public struct TrainBenchmark {
         for (name, secs) in zip(timings.names, timings.seconds) {
             let ms = secs * 1000 / Double(steps)
             emit(#"{"bench":"breakdown","input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads),"phase":"\#(name)","ms_per_step":\#(String(Double(Int(ms * 1000)) / 1000))}"#)
+        }
+    }
+
+    /// A plain epoch against a DP-SGD epoch of the same model at the same (expected) batch, on
+    /// the same synthetic data (8 batches): images/s of each, their ratio, and where the time of
+    /// each goes per step (plain: forward, backward, SGD from PhaseTimings; DP-SGD: the phases of
+    /// `DPSGDPhaseTimes`). Noise from the kernel-seeded CSPRNG every run uses. The two alternate
+    /// in three rounds of `seconds` each, so a change of load on a shared machine hits both.
+    private func printDPSGD(c: Int, h: Int, w: Int, batch: Int, threads: Int) throws {
+        let (images, labels) = syntheticData(count: batch * 8, c: c, h: h, w: w)
+        let plain = try makeModel(c: c, h: h, w: w, threads: threads)
+        let private_ = try makeModel(c: c, h: h, w: w, threads: threads)
+        guard let plainNet = plain as? Network else { throw BenchError("--only dpsgd needs a network model") }
+        let settings = DPSGDSettings(maxGradNorm: 1, noiseMultiplier: 1, samplingRate: 1.0 / 8, physicalBatch: batch)
+        let random = SecureDPSGDRandom()
+        let plainTimes = PhaseTimings(names: plainNet.phaseNames), dpTimes = DPSGDPhaseTimes()
+        var plainImages = 0.0, plainSeconds = 0.0, plainSteps = 0, dpImages = 0.0, dpSeconds = 0.0
+        try images.withUnsafeBufferPointer { x in
+            try labels.withUnsafeBufferPointer { y in
+                func plainEpoch() throws -> Int {
+                    try plain.train(images: x, labels: y, epochs: 1, batchSize: batch, sgd: SGDConfig(), seed: seed).examples
+                }
+                func dpEpoch(_ times: DPSGDPhaseTimes?) throws -> Int {
+                    try trainDPSGD(private_, images: x, labels: y, steps: 8, settings: settings, sgd: SGDConfig(),
+                                   random: random, phaseTimes: times).examples
+                }
+                _ = try plainEpoch(); _ = try dpEpoch(nil)     // warm-up: workspaces, pages
+                plainNet.timings = plainTimes
+                for _ in 0..<3 {
+                    var start = DispatchTime.now().uptimeNanoseconds
+                    repeat {
+                        try plainImages += Double(plainEpoch()); plainSteps += 8
+                    } while Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < seconds
+                    plainSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                    start = DispatchTime.now().uptimeNanoseconds
+                    repeat {
+                        try dpImages += Double(dpEpoch(dpTimes))
+                    } while Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 < seconds
+                    dpSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                }
+                plainNet.timings = nil
+            }
+        }
+        let plainRate = plainImages / plainSeconds, dpRate = dpImages / dpSeconds
+        let head = #""input":"\#(c)x\#(h)x\#(w)","batch":\#(batch),"threads":\#(threads)"#
+        emit(#"{"bench":"dpsgd",\#(head),"plain_images_per_s":\#(fmt(plainRate)),"dpsgd_images_per_s":\#(fmt(dpRate)),"dpsgd_epoch_over_plain":\#(String(Double(Int(plainRate / dpRate * 100)) / 100)),"dpsgd_steps":\#(dpTimes.steps)}"#)
+        func ms(_ s: Double, _ steps: Int) -> String { String(Double(Int(s * 1000 / Double(max(1, steps)) * 100)) / 100) }
+        let ops = plainNet.phaseNames.count, layers = (ops - 2) / 2
+        let forward = plainTimes.seconds[0...layers].reduce(0, +)      // the ops' forwards and the loss
+        let backward = plainTimes.seconds[(layers + 1)..<(ops - 1)].reduce(0, +)
+        for (name, secs) in [("forward", forward), ("backward", backward), ("sgd", plainTimes.seconds[ops - 1])] {
+            emit(#"{"bench":"dpsgd_phase",\#(head),"step":"plain","phase":"\#(name)","ms_per_step":\#(ms(secs, plainSteps))}"#)
+        }
+        for phase in DPSGDPhaseTimes.Phase.allCases {
+            emit(#"{"bench":"dpsgd_phase",\#(head),"step":"dpsgd","phase":"\#(phase.name)","ms_per_step":\#(ms(dpTimes.seconds[phase.rawValue], dpTimes.steps))}"#)
         }
     }
 

@@ -23,6 +23,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     private let trafficOut = Atomic<UInt64>(0)
     private let state = Mutex<State>(.idle)
     private let reference: Parameters?
+    private let broadcast: EncodeOnce<[UInt8]>
     private let logger: Logger
 
     /// What the proxy waits for.
@@ -47,11 +48,14 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
 
     /// `reference`: the server model's parameters, if it has one (names and shapes for answers to
     /// GetParametersIns; FitRes follows its FitIns's layout).
-    init(id: String, peer: String, outbound: AsyncStream<[UInt8]>.Continuation, reference: Parameters?, logger: Logger) {
+    /// `broadcast`: the listener's shared encodings of each round's FitIns/EvaluateIns.
+    init(id: String, peer: String, outbound: AsyncStream<[UInt8]>.Continuation, reference: Parameters?,
+         broadcast: EncodeOnce<[UInt8]> = EncodeOnce(), logger: Logger) {
         self.id = id
         self.peer = peer
         self.outbound = outbound
         self.reference = reference
+        self.broadcast = broadcast
         self.logger = logger
     }
 
@@ -82,7 +86,11 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     }
 
     public func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes {
-        let answer = try await call(.fit(parameters: ParameterConversion.tensors(ins.parameters), config: ins.config), expect: .fit, timeout: timeout)
+        // The numpy conversion and the encoding happen once per round, not once per client.
+        let encoded = try broadcast.encoded(.fit(ins)) {
+            try CompatCodec.encode(FlowerServerMessage.fit(parameters: ParameterConversion.tensors(ins.parameters), config: ins.config))
+        }
+        let answer = try await call(encoded, kind: "FitIns", expect: .fit, timeout: timeout)
         guard case .fitRes(let status, let tensors, let numExamples, let metrics) = answer else { throw CompatError.unexpectedMessage(got: answer.kind, expected: "FitRes") }
         guard status.isOK else {
             return FitRes(status: Status(code: .fitFailed, message: "Flower status \(status.code): \(status.message)"), round: ins.round, parameters: Parameters(), numExamples: 0)
@@ -92,7 +100,10 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     }
 
     public func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes {
-        let answer = try await call(.evaluate(parameters: ParameterConversion.tensors(ins.parameters), config: ins.config), expect: .evaluate, timeout: timeout)
+        let encoded = try broadcast.encoded(.evaluate(ins)) {
+            try CompatCodec.encode(FlowerServerMessage.evaluate(parameters: ParameterConversion.tensors(ins.parameters), config: ins.config))
+        }
+        let answer = try await call(encoded, kind: "EvaluateIns", expect: .evaluate, timeout: timeout)
         guard case .evaluateRes(let status, let loss, let numExamples, let metrics) = answer else { throw CompatError.unexpectedMessage(got: answer.kind, expected: "EvaluateRes") }
         guard status.isOK else {
             return EvaluateRes(status: Status(code: .evaluateFailed, message: "Flower status \(status.code): \(status.message)"), round: ins.round, loss: 0, numExamples: 0)
@@ -169,11 +180,15 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     }
 
     private func call(_ message: FlowerServerMessage, expect: Expected, timeout: Duration) async throws -> FlowerClientMessage {
-        let encoded = try CompatCodec.encode(message)
+        try await call(try CompatCodec.encode(message), kind: message.kind, expect: expect, timeout: timeout)
+    }
+
+    /// Sends `encoded` (a ServerMessage of `kind`) and waits for the answer `expect` names.
+    private func call(_ encoded: [UInt8], kind: String, expect: Expected, timeout: Duration) async throws -> FlowerClientMessage {
         let token = tokens.add(1, ordering: .relaxed).newValue
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
-            self?.expire(token: token, timeout: timeout, what: message.kind)
+            self?.expire(token: token, timeout: timeout, what: kind)
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
@@ -184,7 +199,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
                         s = .waiting(token: token, expected: expect, continuation: continuation)
                         return nil
                     case .waiting(_, let pending, _):
-                        return .unexpectedMessage(got: "a second instruction (\(message.kind))", expected: "the answer to the pending one (\(pending.rawValue))")
+                        return .unexpectedMessage(got: "a second instruction (\(kind))", expected: "the answer to the pending one (\(pending.rawValue))")
                     case .closed(let reason, _):
                         return .disconnected("Flower client \(id) is gone (\(reason))")
                     }

@@ -37,6 +37,8 @@ public struct FlowerCompatServerConfig: Sendable {
 struct FlowerJoinService: RegistrableRPCService {
     let manager: any ClientManager
     let reference: Parameters?
+    /// A round's FitIns/EvaluateIns encoded once for every Flower client.
+    let broadcast: EncodeOnce<[UInt8]>
     let logger: Logger
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -54,7 +56,8 @@ struct FlowerJoinService: RegistrableRPCService {
                        writer: RPCWriter<[UInt8]>, peer: String) async throws {
         let (outbound, continuation) = AsyncStream.makeStream(of: [UInt8].self)
         let id = "flower-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
-        let proxy = FlowerClientProxy(id: id, peer: peer, outbound: continuation, reference: reference, logger: logger)
+        let proxy = FlowerClientProxy(id: id, peer: peer, outbound: continuation, reference: reference,
+                                      broadcast: broadcast, logger: logger)
         if case .failure(let refusal) = manager.register(proxy) {
             logger.warning("Flower client from \(peer) refused: \(refusal)")
             throw RPCError(code: .resourceExhausted, message: refusal.description)
@@ -98,6 +101,10 @@ public final class FlowerCompatServer: Sendable {
     private let config: FlowerCompatServerConfig
     private let logger: Logger
     private let task = Mutex<Task<Void, Never>?>(nil)
+    private let broadcast = EncodeOnce<[UInt8]>()
+
+    /// Broadcast instructions encoded so far, and the times one encoding was sent again.
+    public var broadcastStats: (built: Int, reused: Int) { broadcast.stats }
 
     /// A listener registering Flower clients into `manager`.
     public init(config: FlowerCompatServerConfig, manager: any ClientManager, logger: Logger) throws {
@@ -118,7 +125,8 @@ public final class FlowerCompatServer: Sendable {
                 $0.http2.maxConcurrentStreams = CompatLimits.maxStreamsPerConnection
                 $0.connection.maxIdleTime = CompatLimits.maxIdleTime
             })
-        server = GRPCServer(transport: transport, services: [FlowerJoinService(manager: manager, reference: config.reference, logger: logger)])
+        server = GRPCServer(transport: transport, services: [FlowerJoinService(manager: manager, reference: config.reference,
+                                                                                 broadcast: broadcast, logger: logger)])
     }
 
     /// Starts listening; returns the bound port.

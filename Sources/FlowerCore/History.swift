@@ -1,3 +1,4 @@
+import FlowerBase
 import Foundation
 
 /// What one completed round produced: the fields of a `history.jsonl` line plus the metrics behind them.
@@ -68,39 +69,19 @@ public struct RoundRecord: Sendable, Equatable, Codable {
     /// a DP round adds `"epsilon"` and `"delta"` (the user-level guarantee so far; ε = ∞ is `null`);
     /// a round whose sites train with DP-SGD adds `"site_epsilon":{"client id": ε, ...}`.
     public var jsonLine: String {
-        var line = "{\"round\":\(round),\"loss\":\(Self.json(loss)),\"accuracy\":\(Self.json(accuracy)),"
-            + "\"fit_clients\":\(fitClients),\"failures\":\(failures),\"seconds\":\(Self.json(seconds)),"
-            + "\"bytes_in\":\(bytesIn),\"bytes_out\":\(bytesOut)"
-        if let malicious {
-            line += ",\"malicious\":[" + malicious.map(Self.jsonString).joined(separator: ",") + "]"
-        }
+        var members: [(key: String, json: String)] = [
+            ("round", "\(round)"), ("loss", JSONText.number(loss)), ("accuracy", JSONText.number(accuracy)),
+            ("fit_clients", "\(fitClients)"), ("failures", "\(failures)"), ("seconds", JSONText.number(seconds)),
+            ("bytes_in", "\(bytesIn)"), ("bytes_out", "\(bytesOut)"),
+        ]
+        if let malicious { members.append(("malicious", JSONText.array(malicious.map(JSONText.string)))) }
         if let privacy {
-            line += ",\"epsilon\":\(Self.json(privacy.epsilon)),\"delta\":\(Self.json(privacy.delta))"
+            members += [("epsilon", JSONText.number(privacy.epsilon)), ("delta", JSONText.number(privacy.delta))]
         }
         if let sites = siteEpsilon {
-            line += ",\"site_epsilon\":{" + sites.sorted { $0.key < $1.key }
-                .map { "\(Self.jsonString($0.key)):\(Self.json($0.value))" }.joined(separator: ",") + "}"
+            members.append(("site_epsilon", JSONText.object(sites.sorted { $0.key < $1.key }.map { ($0.key, JSONText.number($0.value)) })))
         }
-        return line + "}"
-    }
-
-    /// `s` as a JSON string literal.
-    private static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
-
-    private static func json(_ x: Double?) -> String {
-        guard let x, x.isFinite else { return "null" }
-        return "\(x)"  // Swift prints finite doubles as JSON-valid numbers (1.5, 1e-05, 0.0)
+        return JSONText.object(members)
     }
 }
 

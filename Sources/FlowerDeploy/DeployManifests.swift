@@ -86,8 +86,8 @@ public func renderManifests(_ deployment: FLDeployment, options: DeployOptions =
 }
 
 /// The objects as one multi-document YAML stream for `kubectl apply -f -`.
-public func renderYAMLStream(_ objects: [KubeObject]) -> String {
-    objects.map { "---\n" + $0.body.rendered() }.joined()
+public func renderYAMLStream(_ objects: [KubeObject]) throws -> String {
+    try objects.map { "---\n" + (try $0.body.rendered()) }.joined()
 }
 
 struct ManifestRenderer {

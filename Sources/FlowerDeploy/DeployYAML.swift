@@ -1,6 +1,7 @@
-// A small, deterministic YAML writer for Kubernetes objects: block mappings in insertion order,
+// Kubernetes objects as ordered YAML values, emitted with Yams: block mappings in insertion order,
 // block sequences, and strings quoted whenever a YAML 1.1 reader could take them for anything but a
 // string (so a ConfigMap value "10" or "true" stays a string: Kubernetes rejects numbers there).
+import Yams
 
 /// A YAML value with ordered mappings.
 public indirect enum YAMLValue: Equatable, Sendable {
@@ -29,101 +30,35 @@ public indirect enum YAMLValue: Equatable, Sendable {
         return pairs.first { $0.0 == key }?.1
     }
 
-    /// The document as YAML text ending in a newline.
-    public func rendered() -> String {
-        var out = ""
+    /// The document as YAML text ending in a newline, emitted by Yams (libyaml): block style, keys in
+    /// insertion order, no line folding.
+    public func rendered() throws -> String {
+        try Yams.serialize(node: node, width: -1, allowUnicode: true)
+    }
+
+    /// The value as a Yams node. Strings are plain only when a YAML 1.1 reader reads them back as the
+    /// same string (see `isPlainSafe`), double-quoted otherwise; empty collections are written `[]`/`{}`.
+    var node: Node {
         switch self {
-        case .map(let pairs) where !pairs.isEmpty: writeMap(pairs, indent: 0, into: &out)
-        case .list(let items) where !items.isEmpty: writeList(items, indent: 0, into: &out)
-        default: out = inline + "\n"
-        }
-        return out
-    }
-
-    /// The scalar (or empty collection) written on one line.
-    private var inline: String {
-        switch self {
-        case let .string(s): return yamlQuoted(s)
-        case let .int(i): return String(i)
-        case let .double(d): return d.isFinite ? "\(d)" : yamlQuoted("\(d)")
-        case let .bool(b): return b ? "true" : "false"
-        case let .list(items): return items.isEmpty ? "[]" : ""
-        case let .map(pairs): return pairs.isEmpty ? "{}" : ""
+        case let .string(s): return .scalar(.init(s, .implicit, isPlainSafe(s) ? .plain : .doubleQuoted))
+        case let .int(i): return .scalar(.init(String(i), .implicit, .plain))
+        case let .double(d): return d.isFinite ? .scalar(.init("\(d)", .implicit, .plain)) : .scalar(.init("\(d)", .implicit, .doubleQuoted))
+        case let .bool(b): return .scalar(.init(b ? "true" : "false", .implicit, .plain))
+        case let .list(items): return .sequence(.init(items.map(\.node), .implicit, items.isEmpty ? .flow : .block))
+        case let .map(pairs):
+            return .mapping(.init(pairs.map { (YAMLValue.string($0.0).node, $0.1.node) }, .implicit, pairs.isEmpty ? .flow : .block))
         }
     }
-
-    private var isBlock: Bool {
-        switch self {
-        case let .list(items): return !items.isEmpty
-        case let .map(pairs): return !pairs.isEmpty
-        default: return false
-        }
-    }
-
-    private func writeMap(_ pairs: [(String, YAMLValue)], indent: Int, into out: inout String) {
-        let pad = String(repeating: " ", count: indent)
-        for (key, value) in pairs {
-            out += pad + yamlQuoted(key) + ":"
-            switch value {
-            case let .map(inner) where !inner.isEmpty:
-                out += "\n"
-                value.writeMap(inner, indent: indent + 2, into: &out)
-            case let .list(items) where !items.isEmpty:
-                out += "\n"
-                value.writeList(items, indent: indent, into: &out)  // Kubernetes style: "- " at the key's indent
-            default:
-                out += " " + value.inline + "\n"
-            }
-        }
-    }
-
-    private func writeList(_ items: [YAMLValue], indent: Int, into out: inout String) {
-        let pad = String(repeating: " ", count: indent)
-        for item in items {
-            switch item {
-            case let .map(inner) where !inner.isEmpty:
-                // First pair on the dash line, the rest aligned under it.
-                var block = ""
-                item.writeMap(inner, indent: indent + 2, into: &block)
-                out += pad + "- " + block.dropFirst(indent + 2)
-            case let .list(inner) where !inner.isEmpty:
-                out += pad + "-\n"
-                item.writeList(inner, indent: indent + 2, into: &out)
-            default:
-                out += pad + "- " + item.inline + "\n"
-            }
-        }
-    }
-}
-
-/// `s` as a YAML scalar: plain when a YAML 1.1 reader reads it back as this same string,
-/// double-quoted (JSON escapes) otherwise.
-func yamlQuoted(_ s: String) -> String {
-    if isPlainSafe(s) { return s }
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        case "\r": out += "\\r"
-        default:
-            if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
 }
 
 private let reservedWords: Set<String> = [
     "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".inf", "-.inf", "+.inf", ".nan",
 ]
 
-private func isPlainSafe(_ s: String) -> Bool {
+/// Whether `s` may be written as a plain scalar: a YAML 1.1 reader (Kubernetes' among them) reads it
+/// back as this same string, not as a number, boolean, null, date or structure. Anything that starts
+/// like a number is quoted rather than second-guessed.
+func isPlainSafe(_ s: String) -> Bool {
     guard let first = s.unicodeScalars.first, let last = s.unicodeScalars.last else { return false }
     if reservedWords.contains(s.lowercased()) { return false }
     // Anything that starts like a number (or a sexagesimal/date) is quoted rather than second-guessed.
@@ -138,10 +73,4 @@ private func isPlainSafe(_ s: String) -> Bool {
         if scalar.value < 0x20 || scalar.value == 0x7F || scalar.value > 0x7E { return false }
     }
     return !s.contains(": ") && !s.contains(" #")
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        String(repeating: "0", count: max(0, width - count)) + self
-    }
 }

@@ -1,5 +1,6 @@
 // `--log-format json`: one JSON object per log line for cluster log pipelines (Loki, Elastic,
 // Cloud Logging): {"time", "level", "module", "message", "metadata", "source"}.
+import FlowerBase
 import Foundation
 import Logging
 import Synchronization
@@ -34,13 +35,13 @@ public struct JSONLogHandler: LogHandler {
     /// The JSON line (without newline) for one record; keys in a fixed order.
     public static func line(time: Date, level: Logger.Level, module: String, message: String,
                             metadata: Logger.Metadata, source: String) -> String {
-        var out = "{\"time\":\"\(timestamp(time))\",\"level\":\"\(level.rawValue)\",\"module\":\(quote(module)),"
-        out += "\"message\":\(quote(message))"
-        if !metadata.isEmpty {
-            out += ",\"metadata\":{" + metadata.keys.sorted().map { "\(quote($0)):\(json(metadata[$0]!))" }.joined(separator: ",") + "}"
-        }
-        out += ",\"source\":\(quote(source))}"
-        return out
+        var members: [(key: String, json: String)] = [
+            ("time", JSONText.string(timestamp(time))), ("level", JSONText.string(level.rawValue)),
+            ("module", JSONText.string(module)), ("message", JSONText.string(message)),
+        ]
+        if !metadata.isEmpty { members.append(("metadata", json(.dictionary(metadata)))) }
+        members.append(("source", JSONText.string(source)))
+        return JSONText.object(members)
     }
 
     /// RFC 3339 UTC with milliseconds, e.g. 2026-11-30T12:01:02.345Z.
@@ -55,28 +56,11 @@ public struct JSONLogHandler: LogHandler {
 
     static func json(_ v: Logger.Metadata.Value) -> String {
         switch v {
-        case .string(let s): return quote(s)
-        case .stringConvertible(let c): return quote(c.description)
-        case .array(let a): return "[" + a.map(json).joined(separator: ",") + "]"
-        case .dictionary(let d): return "{" + d.keys.sorted().map { "\(quote($0)):\(json(d[$0]!))" }.joined(separator: ",") + "}"
+        case .string(let s): return JSONText.string(s)
+        case .stringConvertible(let c): return JSONText.string(c.description)
+        case .array(let a): return JSONText.array(a.map(json))
+        case .dictionary(let d): return JSONText.object(d.keys.sorted().map { ($0, json(d[$0]!)) })
         }
-    }
-
-    /// `s` as a JSON string literal (quotes, backslashes and control characters escaped).
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }
 

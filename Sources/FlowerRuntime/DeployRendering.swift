@@ -54,7 +54,7 @@ public struct DeployRendering {
             let written = try writeManifests(objects, to: outputDir)
             note("wrote \(written.count) objects to \(outputDir)")
         } else {
-            FileHandle.standardOutput.write(Data(renderYAMLStream(objects).utf8))
+            FileHandle.standardOutput.write(Data(try renderYAMLStream(objects).utf8))
         }
     }
 

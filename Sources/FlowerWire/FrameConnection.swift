@@ -5,6 +5,7 @@
 // with backpressure: while a decoded frame is not taken the channel is not read (the server's next
 // instruction waits in TCP buffers while the client trains). Frames that were already read when
 // the gate closed (a Welcome and the first instruction arriving in one segment) are kept in order.
+import FlowerBase
 import FlowerCore
 import FlowerWireCodec
 import NIOCore
@@ -75,7 +76,7 @@ final class FrameInbox: ChannelInboundHandler {
                 let inbox = bound.value
                 guard let w = inbox.waiter else { return }
                 inbox.waiter = nil
-                w.fail(WireError.timeout(operation: what, seconds: seconds(timeout)))
+                w.fail(WireError.timeout(operation: what, seconds: timeout.seconds))
             }
         }
         policy.resumeForConsumer()
@@ -136,7 +137,7 @@ package struct FrameConnection: Sendable {
         do {
             channel = try await bootstrap.connect(host: host, port: port).get()
         } catch let error as ChannelError {
-            if case .connectTimeout = error { throw WireError.timeout(operation: "connecting to \(host):\(port)", seconds: seconds(timeout)) }
+            if case .connectTimeout = error { throw WireError.timeout(operation: "connecting to \(host):\(port)", seconds: timeout.seconds) }
             throw WireError.system(call: "connect(\(host):\(port))", errno: 0, detail: "\(error)")
         } catch let error as IOError {
             throw WireError.system(call: "connect(\(host):\(port))", errno: error.errnoCode, detail: "\(error)")

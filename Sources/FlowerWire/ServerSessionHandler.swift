@@ -10,6 +10,7 @@
 // The state decides what the frame decoder accepts: 64 KiB before the handshake (a Hello),
 // 4 KiB when idle (only a Goodbye is legal there), --max-frame-mb only while a call waits for
 // its answer; compressed frames only after zlib was negotiated.
+import FlowerBase
 import FlowerCore
 import FlowerWireCodec
 import Logging
@@ -346,7 +347,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
 
     private func callTimedOut(_ expect: Expectation, _ timeout: Duration) {
         guard let context, case .inCall(let proxy, let call) = state else { return }
-        let error = WireError.timeout(operation: "\(expect.description) from \(proxy.id)", seconds: seconds(timeout))
+        let error = WireError.timeout(operation: "\(expect.description) from \(proxy.id)", seconds: timeout.seconds)
         call.promise.fail(error)
         server.warnings.warning(key: "call-timeout", "client \(loggable(proxy.id)): \(error); closing its connection")
         becomeIdle(proxy)

@@ -1,5 +1,6 @@
 // The client transport: connect (retrying with exponential backoff and jitter until the server is
 // up), handshake, then answer each instruction by calling the user's FlowerCore `Client`.
+import FlowerBase
 import FlowerCore
 import FlowerWireCodec
 import Foundation
@@ -113,15 +114,15 @@ public enum WireClient {
                 outcome = try await session.run()
             } catch let error as WireError where isRetryable(error) {
                 failures += 1
-                let elapsed = seconds(.nanoseconds(Int64(Deadline.now.nanos - since.nanos)))
+                let elapsed = Duration.nanoseconds(Int64(Deadline.now.nanos - since.nanos)).seconds
                 let outOfAttempts = config.retry.maxAttempts.map { failures >= $0 } ?? false
-                let outOfTime = config.retry.deadline.map { elapsed >= seconds($0) } ?? false
+                let outOfTime = config.retry.deadline.map { elapsed >= $0.seconds } ?? false
                 if outOfAttempts || outOfTime {
                     if case .refused = error { throw error }  // the server's own words, not "unreachable"
                     throw WireError.unreachable(host: config.host, port: config.port, attempts: failures, lastError: "\(error)")
                 }
                 let delay = backoff.nextDelay()
-                logger.info("server \(config.host):\(config.port) not available (\(error)); retry \(failures) in \(String(format: "%.2f", seconds(delay))) s")
+                logger.info("server \(config.host):\(config.port) not available (\(error)); retry \(failures) in \(String(format: "%.2f", delay.seconds)) s")
                 try await Task.sleep(for: delay)
                 continue
             }

@@ -257,57 +257,22 @@ public final class WireServer: Sendable {
     }
 }
 
-/// Encode once, send to all: the frames of the last few broadcast instructions (a round's FitIns
-/// and EvaluateIns), built once and shared by reference among every sampled client.
-///
-/// An instruction is recognised by its kind, round, config, layout and the identity of its
-/// parameter buffer (the cache keeps the instruction alive, so that buffer cannot be reused for
-/// other values while its frame is cached).
+/// Encode once, send to all: the frames of a round's FitIns and EvaluateIns, built once and shared
+/// by reference among every sampled client (FlowerCore's `EncodeOnce`, keyed also by compression).
 final class BroadcastCache: Sendable {
-    private struct Entry {
-        let message: ServerMessage
-        let zlib: Bool
-        let frame: ByteBuffer
-    }
-    private let entries = Mutex<[Entry]>([])
-    private let built = Atomic<Int>(0)
-    private let reused = Atomic<Int>(0)
+    private let cache = EncodeOnce<ByteBuffer>()
 
     /// Frames encoded so far, and the times a cached one was reused.
-    var stats: (built: Int, reused: Int) { (built.load(ordering: .relaxed), reused.load(ordering: .relaxed)) }
+    var stats: (built: Int, reused: Int) { cache.stats }
 
     /// The frame for `message` (FitIns/EvaluateIns), encoding it only the first time.
     func frame(_ message: ServerMessage, zlib: Bool) throws -> ByteBuffer {
-        // Encoding under the lock: concurrent callers for the same round wait for the one frame
-        // instead of each encoding a copy (the round's peak stays one frame, not one per client).
-        try entries.withLock { entries in
-            if let hit = entries.first(where: { $0.zlib == zlib && Self.same($0.message, message) }) {
-                reused.add(1, ordering: .relaxed)
-                return hit.frame
-            }
-            let frame = try WireEncoder.frameBuffer(message, compression: zlib)
-            built.add(1, ordering: .relaxed)
-            entries.append(Entry(message: message, zlib: zlib, frame: frame))
-            if entries.count > 2 { entries.removeFirst(entries.count - 2) }
-            return frame
+        let instruction: EncodeOnce<ByteBuffer>.Instruction
+        switch message {
+        case .fit(let ins): instruction = .fit(ins)
+        case .evaluate(let ins): instruction = .evaluate(ins)
+        default: return try WireEncoder.frameBuffer(message, compression: zlib)
         }
-    }
-
-    private static func same(_ a: ServerMessage, _ b: ServerMessage) -> Bool {
-        switch (a, b) {
-        case (.fit(let x), .fit(let y)):
-            return x.round == y.round && x.config == y.config && sameParameters(x.parameters, y.parameters)
-        case (.evaluate(let x), .evaluate(let y)):
-            return x.round == y.round && x.config == y.config && sameParameters(x.parameters, y.parameters)
-        default:
-            return false
-        }
-    }
-
-    private static func sameParameters(_ a: Parameters, _ b: Parameters) -> Bool {
-        guard a.values.count == b.values.count, a.layout == b.layout else { return false }
-        let pa = a.values.withUnsafeBufferPointer { $0.baseAddress }
-        let pb = b.values.withUnsafeBufferPointer { $0.baseAddress }
-        return pa != nil && pa == pb
+        return try cache.encoded(instruction, variant: zlib ? 1 : 0) { try WireEncoder.frameBuffer(message, compression: zlib) }
     }
 }

@@ -54,12 +54,6 @@ public final class ByteCounter: Sendable {
     func addOut(_ n: Int) { outBytes.add(n, ordering: .relaxed) }
 }
 
-/// Seconds in a `Duration`, as a Double.
-func seconds(_ d: Duration) -> Double {
-    let (s, atto) = d.components
-    return Double(s) + Double(atto) / 1e18
-}
-
 /// `Duration` → NIO's `TimeAmount`.
 func timeAmount(_ d: Duration) -> TimeAmount {
     let (s, atto) = d.components

@@ -1,5 +1,6 @@
 // One SecAgg+ round between a server and n clients in one process, messages passed as values.
 // Used by the tests, the benchmark, and any in-process simulation; the wire carries the same messages.
+import FlowerBase
 
 /// The four phases a round's cost is reported in.
 public enum SecAggPhase: String, CaseIterable, Sendable {
@@ -60,7 +61,7 @@ public enum SecAggInMemoryExchange {
             let start = clock.now
             let value = try body()
             let d = clock.now - start
-            let s = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            let s = d.seconds
             if server { costs[phase, default: .init()].serverSeconds += s } else { costs[phase, default: .init()].clientSeconds += s }
             return value
         }

@@ -46,16 +46,18 @@ public func conv2dForward(_ input: UnsafePointer<Float>, _ x: ImageLayout, _ s: 
 /// Gradients of conv2dForward (before any ReLU: pass dY already masked by reluBackward).
 /// Writes dW and dB (overwritten, not accumulated) and, if `inputGrad` is non-nil, dX in the
 /// layout `x` (overwritten). `outGrad` is [Cout, N*H*W]. Without `inputGrad` (the first layer)
-/// the dX GEMM is skipped.
+/// the dX GEMM is skipped; without `weightGrad`/`biasGrad` (DP-SGD's norm pass, which needs only
+/// dX) that gradient is not computed.
 public func conv2dBackward(_ input: UnsafePointer<Float>, _ x: ImageLayout, _ s: Conv2dShape,
                            weight: UnsafePointer<Float>, outGrad: UnsafePointer<Float>,
-                           weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                           weightGrad: UnsafeMutablePointer<Float>?, biasGrad: UnsafeMutablePointer<Float>?,
                            inputGrad: UnsafeMutablePointer<Float>?,
                            threads: Int, gemmWorkspace: GEMMWorkspace) {
     let q = x.batch * x.plane, kk = s.colRows
-    sumRows(outGrad, rows: s.outChannels, cols: q, into: biasGrad, threads: threads)
+    if let biasGrad { sumRows(outGrad, rows: s.outChannels, cols: q, into: biasGrad, threads: threads) }
     // dW[Cout, kk] = dY[Cout, q] · colᵀ (first layer: dot products along the pixels instead)
-    if !convWeightGradDirect(cout: s.outChannels, outGrad: outGrad, image: input, x, kernel: s.kernel, pad: s.pad,
+    if let weightGrad,
+       !convWeightGradDirect(cout: s.outChannels, outGrad: outGrad, image: input, x, kernel: s.kernel, pad: s.pad,
                              weightGrad: weightGrad, threads: threads, level: gemmWorkspace.level) {
         gemmIm2colT(m: s.outChannels, a: outGrad, aRS: q, aCS: 1, image: input, x, kernel: s.kernel, pad: s.pad,
                     c: weightGrad, ldc: kk, threads: threads, workspace: gemmWorkspace)

@@ -107,14 +107,16 @@ public func convStridedForward(_ input: UnsafePointer<Float>, _ x: ImageLayout, 
 /// non-nil, dX in layout x; all overwritten. `col` is scratch (>= g.colCount(x) floats).
 public func convStridedBackward(_ input: UnsafePointer<Float>, _ x: ImageLayout, _ g: ConvGeometry,
                                 weight: UnsafePointer<Float>, outGrad: UnsafePointer<Float>,
-                                weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                                weightGrad: UnsafeMutablePointer<Float>?, biasGrad: UnsafeMutablePointer<Float>?,
                                 inputGrad: UnsafeMutablePointer<Float>?, col: UnsafeMutablePointer<Float>,
                                 threads: Int, gemmWorkspace: GEMMWorkspace) {
     let y = g.outLayout(x), q = y.batch * y.plane, kk = g.colRows
-    sumRows(outGrad, rows: g.outChannels, cols: q, into: biasGrad, threads: threads)
-    im2colStrided(input, x, g, col: col, threads: threads)
-    gemm(m: g.outChannels, n: kk, k: q, a: outGrad, aRS: q, aCS: 1, b: col, bRS: 1, bCS: q, c: weightGrad, ldc: kk,
-         threads: threads, workspace: gemmWorkspace)
+    if let biasGrad { sumRows(outGrad, rows: g.outChannels, cols: q, into: biasGrad, threads: threads) }
+    if let weightGrad {
+        im2colStrided(input, x, g, col: col, threads: threads)
+        gemm(m: g.outChannels, n: kk, k: q, a: outGrad, aRS: q, aCS: 1, b: col, bRS: 1, bCS: q, c: weightGrad, ldc: kk,
+             threads: threads, workspace: gemmWorkspace)
+    }
     guard let inputGrad else { return }
     gemm(m: kk, n: q, k: g.outChannels, a: weight, aRS: 1, aCS: kk, b: outGrad, bRS: q, bCS: 1, c: col, ldc: q,
          threads: threads, workspace: gemmWorkspace)

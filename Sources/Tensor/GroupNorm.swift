@@ -39,23 +39,26 @@ public func groupNormForward(_ input: UnsafePointer<Float>, _ x: ImageLayout, gr
 /// `inputGrad` is non-nil, dX (overwritten; may not alias outGrad).
 public func groupNormBackward(_ input: UnsafePointer<Float>, _ x: ImageLayout, groups: Int,
                               gamma: UnsafePointer<Float>, stats: UnsafePointer<Float>, outGrad: UnsafePointer<Float>,
-                              gammaGrad: UnsafeMutablePointer<Float>, betaGrad: UnsafeMutablePointer<Float>,
+                              gammaGrad: UnsafeMutablePointer<Float>?, betaGrad: UnsafeMutablePointer<Float>?,
                               inputGrad: UnsafeMutablePointer<Float>?, threads: Int) {
     let cpg = x.channels / groups, hw = x.plane
-    // dγ, dβ: per channel, over images and pixels (channels split over threads).
-    let xs = UnsafeTransfer(input), dys = UnsafeTransfer(outGrad), st = UnsafeTransfer(stats)
-    let dg = UnsafeTransfer(gammaGrad), db = UnsafeTransfer(betaGrad), gs = UnsafeTransfer(gamma)
-    let cparts = x.count >= 1 << 14 ? min(threads, x.channels) : 1
-    Parallel.run(cparts) { part in
-        for c in Parallel.range(part, of: cparts, count: x.channels) {
-            var sg: Float = 0, sb: Float = 0
-            let g = c / cpg
-            for n in 0..<x.batch {
-                let mu = st.value[2 * (n * groups + g)], r = st.value[2 * (n * groups + g) + 1]
-                let p = xs.value + x.offset(n, c, 0, 0), d = dys.value + x.offset(n, c, 0, 0)
-                for i in 0..<hw { sg += d[i] * (p[i] - mu) * r; sb += d[i] }
+    // dγ, dβ: per channel, over images and pixels (channels split over threads); skipped without
+    // both buffers (DP-SGD's norm pass).
+    let xs = UnsafeTransfer(input), dys = UnsafeTransfer(outGrad), st = UnsafeTransfer(stats), gs = UnsafeTransfer(gamma)
+    if let gammaGrad, let betaGrad {
+        let dg = UnsafeTransfer(gammaGrad), db = UnsafeTransfer(betaGrad)
+        let cparts = x.count >= 1 << 14 ? min(threads, x.channels) : 1
+        Parallel.run(cparts) { part in
+            for c in Parallel.range(part, of: cparts, count: x.channels) {
+                var sg: Float = 0, sb: Float = 0
+                let g = c / cpg
+                for n in 0..<x.batch {
+                    let mu = st.value[2 * (n * groups + g)], r = st.value[2 * (n * groups + g) + 1]
+                    let p = xs.value + x.offset(n, c, 0, 0), d = dys.value + x.offset(n, c, 0, 0)
+                    for i in 0..<hw { sg += d[i] * (p[i] - mu) * r; sb += d[i] }
+                }
+                dg.value[c] = sg; db.value[c] = sb
             }
-            dg.value[c] = sg; db.value[c] = sb
         }
     }
     guard let inputGrad else { return }

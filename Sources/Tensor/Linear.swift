@@ -15,12 +15,16 @@ public func linearForward(_ x: UnsafePointer<Float>, batch: Int, inFeatures: Int
 /// Gradients of linearForward; `inputGrad` may be nil when dx is not needed.
 public func linearBackward(_ x: UnsafePointer<Float>, batch: Int, inFeatures: Int, outFeatures: Int,
                            weight: UnsafePointer<Float>, outGrad: UnsafePointer<Float>,
-                           weightGrad: UnsafeMutablePointer<Float>, biasGrad: UnsafeMutablePointer<Float>,
+                           weightGrad: UnsafeMutablePointer<Float>?, biasGrad: UnsafeMutablePointer<Float>?,
                            inputGrad: UnsafeMutablePointer<Float>?, threads: Int, gemmWorkspace: GEMMWorkspace) {
-    gemm(m: outFeatures, n: inFeatures, k: batch, a: outGrad, aRS: 1, aCS: outFeatures, b: x, bRS: inFeatures, bCS: 1,
-         c: weightGrad, ldc: inFeatures, threads: threads, workspace: gemmWorkspace)
-    for j in 0..<outFeatures { biasGrad[j] = 0 }
-    for i in 0..<batch { for j in 0..<outFeatures { biasGrad[j] += outGrad[i * outFeatures + j] } }
+    if let weightGrad {
+        gemm(m: outFeatures, n: inFeatures, k: batch, a: outGrad, aRS: 1, aCS: outFeatures, b: x, bRS: inFeatures,
+             bCS: 1, c: weightGrad, ldc: inFeatures, threads: threads, workspace: gemmWorkspace)
+    }
+    if let biasGrad {
+        for j in 0..<outFeatures { biasGrad[j] = 0 }
+        for i in 0..<batch { for j in 0..<outFeatures { biasGrad[j] += outGrad[i * outFeatures + j] } }
+    }
     guard let inputGrad else { return }
     gemm(m: batch, n: inFeatures, k: outFeatures, a: outGrad, aRS: outFeatures, aCS: 1, b: weight, bRS: inFeatures,
          bCS: 1, c: inputGrad, ldc: inFeatures, threads: threads, workspace: gemmWorkspace)

@@ -20,7 +20,7 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Seconds to measure each figure (after one warm-up).")
     var seconds: Double = 2
 
-    @Option(help: "Figures to run: any of train, infer, gemm, conv (each conv layer's three GEMMs), memory (peak RSS of batch-64 training; run it alone in a fresh process), comma-separated.")
+    @Option(help: "Figures to run: any of train, infer, gemm, conv (each conv layer's three GEMMs), memory (peak RSS of batch-64 training; run it alone in a fresh process), dpsgd (a plain epoch against a DP-SGD epoch at batch 256, and each one's time per phase), comma-separated.")
     var only: String = "train,infer,gemm"
 
     @Flag(help: "Also print where a training step's time goes (batch 32, each --threads count): one line per layer and pass.")
@@ -45,9 +45,9 @@ struct BenchTrain: AsyncParsableCommand {
 
     func validate() throws {
         guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be > 0") }
-        let known: Set<String> = ["train", "infer", "gemm", "conv", "memory"]
+        let known: Set<String> = ["train", "infer", "gemm", "conv", "memory", "dpsgd"]
         for part in only.split(separator: ",") where !known.contains(String(part)) {
-            throw ValidationError("--only \(part) is unknown; use train, infer, gemm, conv and/or memory")
+            throw ValidationError("--only \(part) is unknown; use train, infer, gemm, conv, memory and/or dpsgd")
         }
         if inputs.isEmpty || inputs.contains(where: { $0.0 < 1 || $0.1 < 16 || $0.2 < 16 }) {
             throw ValidationError("--input \(input) must be CxHxW shapes with H, W >= 16, e.g. 1x28x28,3x32x32")

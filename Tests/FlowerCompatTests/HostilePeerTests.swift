@@ -132,6 +132,29 @@ func tensor(_ shape: [Int], _ values: [Double], dtype: String = "<f4", fortran: 
         await h.server.stop()
     }
 
+    /// A round's FitIns is converted to numpy and encoded once, then the same bytes go to every
+    /// client asked with it; a new round (or an EvaluateIns) is a new encoding.
+    @Test func aRoundsInstructionIsEncodedOnce() async throws {
+        let h = try await Harness()
+        let seen = Mutex<[Int64]>([])
+        try await h.withPeer(respond: { m in
+            guard case .fit(let p, let config) = m else { return [evaluateRes()] }
+            if case .int(let r)? = config["round"] { seen.withLock { $0.append(r) } }
+            #expect(p.tensors.count == 2)
+            return [fitRes([tensor([2, 3], [1, 2, 3, 4, 5, 6]), tensor([3], [7, 8, 9])])]
+        }) { proxy in
+            let first = FitIns(round: 1, parameters: reference, config: ["round": .int(1)])
+            _ = try await proxy.fit(first, timeout: .seconds(30))
+            _ = try await proxy.fit(first, timeout: .seconds(30))
+            _ = try await proxy.fit(FitIns(round: 2, parameters: reference, config: ["round": .int(2)]), timeout: .seconds(30))
+            _ = try await proxy.evaluate(EvaluateIns(round: 2, parameters: reference), timeout: .seconds(30))
+        }
+        #expect(seen.withLock { $0 } == [1, 1, 2], "each FitIns arrived with its own config")
+        let stats = h.server.broadcastStats
+        #expect(stats.built == 3 && stats.reused == 1, "built \(stats.built), reused \(stats.reused)")
+        await h.server.stop()
+    }
+
     static let unusable: [(String, [[UInt8]], String)] = [
         ("int64 tensor", [tensor([2, 3], [1, 2, 3, 4, 5, 6], dtype: "<i8"), tensor([3], [7, 8, 9])], "dtype '<i8' refused"),
         ("wrong shape", [tensor([3, 2], [1, 2, 3, 4, 5, 6]), tensor([3], [7, 8, 9])], "tensor #0 has shape [3, 2] where w [2, 3] was expected"),

@@ -13,6 +13,21 @@ final class HistoryTests: XCTestCase {
         XCTAssertTrue(nan.jsonLine.contains(#""loss":null,"accuracy":null"#), nan.jsonLine)
     }
 
+    func testHostileClientIdsAreEscapedAndParseBack() throws {
+        // Client ids come from peers: quotes, backslashes, control characters and non-ASCII must
+        // survive the line as the same strings, and the line must stay one line.
+        let ids = ["a\"b", "back\\slash", "new\nline", "tab\tbell\u{7}", "ünï/∑", ""]
+        let r = RoundRecord(round: 2, loss: 0.5, accuracy: 0.75, fitClients: 3, failures: 0, seconds: 1,
+                            malicious: ids, siteEpsilon: Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, Double($0) + 0.5) }))
+        let line = r.jsonLine
+        XCTAssertFalse(line.contains("\n"), line)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(object["malicious"] as? [String], ids)
+        let sites = try XCTUnwrap(object["site_epsilon"] as? [String: Double])
+        for (i, id) in ids.enumerated() { XCTAssertEqual(sites[id], Double(i) + 0.5, id.debugDescription) }
+        XCTAssertEqual(object["accuracy"] as? Double, 0.75)
+    }
+
     func testServerWritesOneParsableLinePerRound() async throws {
         let dir = try makeTemporaryFolder("flwr-core-jsonl")
         defer { try? FileManager.default.removeItem(atPath: dir) }

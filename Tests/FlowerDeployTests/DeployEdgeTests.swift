@@ -25,7 +25,7 @@ func edgeDescriptor(client: String, server: String = "rounds: 3") -> String {
 }
 
 private func render(_ yaml: String) throws -> [Object] {
-    let stream = renderYAMLStream(renderManifests(try FLDeployment.parse(yaml: yaml)))
+    let stream = try renderYAMLStream(renderManifests(try FLDeployment.parse(yaml: yaml)))
     return try Yams.load_all(yaml: stream).map { try #require($0 as? Object) }
 }
 

@@ -9,7 +9,7 @@ final class DeployManifestsTests: XCTestCase {
 
     /// The example rendered to YAML text and parsed back.
     private func render(_ yaml: String = kubeFlowerExample, _ options: DeployOptions = .init()) throws -> [Object] {
-        let stream = renderYAMLStream(renderManifests(try FLDeployment.parse(yaml: yaml), options: options))
+        let stream = try renderYAMLStream(renderManifests(try FLDeployment.parse(yaml: yaml), options: options))
         return try Yams.load_all(yaml: stream).map { try XCTUnwrap($0 as? Object) }
     }
 
@@ -182,7 +182,7 @@ final class DeployManifestsTests: XCTestCase {
             "06-service-fl-deployment-server.yaml", "07-deployment-fl-deployment-server.yaml", "08-job-fl-deployment-client.yaml",
         ])
         for (path, object) in zip(paths, objects) {
-            XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), object.body.rendered())
+            XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), try object.body.rendered())
         }
     }
 

@@ -8,7 +8,7 @@ final class DeploySecretsTests: XCTestCase {
     private typealias Object = [String: Any]
 
     private func render(_ options: DeployOptions, yaml: String = kubeFlowerExample) throws -> [Object] {
-        let stream = renderYAMLStream(renderManifests(try FLDeployment.parse(yaml: yaml), options: options))
+        let stream = try renderYAMLStream(renderManifests(try FLDeployment.parse(yaml: yaml), options: options))
         return try Yams.load_all(yaml: stream).map { try XCTUnwrap($0 as? Object) }
     }
 

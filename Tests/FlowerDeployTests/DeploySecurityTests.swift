@@ -22,7 +22,7 @@ private let shapes: [(client: String, workloads: [String])] = [
 
 private func render(_ client: String, credentials: DeployCredentials? = DeployCredentials(token: "t0ken", caPEM: "CA", serverCertificatePEM: "SERVER", serverKeyPEM: "KEY")) throws -> [Object] {
     let d = try FLDeployment.parse(yaml: edgeDescriptor(client: client))
-    let stream = renderYAMLStream(renderManifests(d, options: DeployOptions(credentials: credentials)))
+    let stream = try renderYAMLStream(renderManifests(d, options: DeployOptions(credentials: credentials)))
     return try Yams.load_all(yaml: stream).map { try #require($0 as? Object) }
 }
 

@@ -1,21 +1,28 @@
-// The YAML writer: strings come back as the same strings through a YAML 1.1 reader (Yams), and
+// The YAML emitted through Yams: strings come back as the same strings through a YAML 1.1 reader (Yams), and
 // the layout is the block style kubectl users read.
 import XCTest
 import Yams
 @testable import FlowerDeploy
 
 final class DeployYAMLTests: XCTestCase {
-    func testQuotingDecisions() {
-        XCTAssertEqual(yamlQuoted("fl-deployment"), "fl-deployment")
-        XCTAssertEqual(yamlQuoted("--rounds"), "--rounds")
-        XCTAssertEqual(yamlQuoted("/var/lib/flwr"), "/var/lib/flwr")
-        XCTAssertEqual(yamlQuoted("app.kubernetes.io/name"), "app.kubernetes.io/name")
-        XCTAssertEqual(yamlQuoted("10"), "\"10\"")
-        XCTAssertEqual(yamlQuoted("true"), "\"true\"")
-        XCTAssertEqual(yamlQuoted("No"), "\"No\"")
-        XCTAssertEqual(yamlQuoted(""), "\"\"")
-        XCTAssertEqual(yamlQuoted("a: b"), "\"a: b\"")
-        XCTAssertEqual(yamlQuoted("say \"hi\"\n"), "\"say \\\"hi\\\"\\n\"")
+    /// `s` as the value of a one-key mapping, as the emitter writes it.
+    private func scalar(_ s: String) throws -> String {
+        let text = try YAMLValue.map([("k", .string(s))]).rendered()
+        XCTAssertTrue(text.hasPrefix("k: ") && text.hasSuffix("\n"), text)
+        return String(text.dropFirst(3).dropLast())
+    }
+
+    func testQuotingDecisions() throws {
+        XCTAssertEqual(try scalar("fl-deployment"), "fl-deployment")
+        XCTAssertEqual(try scalar("--rounds"), "--rounds")
+        XCTAssertEqual(try scalar("/var/lib/flwr"), "/var/lib/flwr")
+        XCTAssertEqual(try scalar("app.kubernetes.io/name"), "app.kubernetes.io/name")
+        XCTAssertEqual(try scalar("10"), "\"10\"")
+        XCTAssertEqual(try scalar("true"), "\"true\"")
+        XCTAssertEqual(try scalar("No"), "\"No\"")
+        XCTAssertEqual(try scalar(""), "\"\"")
+        XCTAssertEqual(try scalar("a: b"), "\"a: b\"")
+        XCTAssertEqual(try scalar("say \"hi\"\n"), "\"say \\\"hi\\\"\\n\"")
     }
 
     func testEveryStringRoundTripsThroughYams() throws {
@@ -25,20 +32,20 @@ final class DeployYAMLTests: XCTestCase {
                       "--min-clients", "tab\there", "line\nbreak", "quote\"s", "back\\slash", "ünï", "\u{7}bell",
                       ".inf", "-.inf", ".nan", "500m", "1Gi", "=", "<<"]
         for s in tricky {
-            let text = YAMLValue.map([("k", .string(s))]).rendered()
+            let text = try YAMLValue.map([("k", .string(s))]).rendered()
             let loaded = try Yams.load(yaml: text) as? [String: Any]
             XCTAssertEqual(loaded?["k"] as? String, s, "\(s.debugDescription) rendered as \(text.debugDescription)")
         }
     }
 
-    func testBlockLayout() {
+    func testBlockLayout() throws {
         let value = YAMLValue.map([
             ("a", .int(1)),
             ("b", .list([.string("x"), .map([("c", .bool(true)), ("d", .list([]))])])),
             ("e", .map([])),
             ("f", .map([("g", .list([.list([.int(2)])]))])),
         ])
-        XCTAssertEqual(value.rendered(), """
+        XCTAssertEqual(try value.rendered(), """
             a: 1
             b:
             - x
@@ -47,8 +54,7 @@ final class DeployYAMLTests: XCTestCase {
             e: {}
             f:
               g:
-              -
-                - 2
+              - - 2
 
             """)
     }

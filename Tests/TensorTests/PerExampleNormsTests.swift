@@ -12,7 +12,35 @@ struct PerExampleNormsTests {
     static let convCases: [(Int, Int, Int, Int, Int, Int, Int, Int, Bool)] = [
         (3, 2, 7, 5, 3, 3, 1, 1, false), (4, 3, 9, 9, 5, 5, 2, 2, true), (2, 1, 6, 6, 2, 1, 2, 0, true),
         (5, 4, 5, 7, 7, 3, 1, 1, true),
+        // The Gram form (T·(K + Cout) < K·Cout): T 9 at stride 1, T 4 at stride 2.
+        (3, 16, 3, 3, 24, 3, 1, 1, true), (2, 8, 4, 4, 16, 3, 2, 1, false),
     ]
+
+    /// Which form each case and the reference CNN's layers take (28×28 input): the GEMM where T is
+    /// large (conv1 T 784, conv2 T 196), the Gram form where it is small (conv3 T 49, conv4 T 9).
+    @Test func gramFormIsChosenWhereItHasFewerFlops() {
+        func gram(_ cin: Int, _ cout: Int, _ k: Int, _ s: Int, _ p: Int, _ t: Int) -> Bool {
+            convPerExampleUsesGram(ConvGeometry(inChannels: cin, outChannels: cout, kernel: k, stride: s, pad: p), positions: t)
+        }
+        #expect(!gram(1, 32, 3, 1, 1, 784) && !gram(32, 64, 3, 1, 1, 196))
+        #expect(gram(64, 128, 3, 1, 1, 49) && gram(128, 256, 3, 1, 1, 9))
+        #expect(!gram(4, 7, 3, 1, 1, 35) && gram(16, 24, 3, 1, 1, 9) && gram(8, 16, 3, 2, 1, 4))
+    }
+
+    /// Example i's values, in CNHW and in [N, F], multiplied by scales[i]; the rest untouched.
+    @Test func scaleExamplesScalesEachExamplesSlice() {
+        let (n, c, h, w) = (3, 2, 2, 3)
+        let scales: [Float] = [0.5, 1, -2]
+        for l in [ImageLayout.cnhw(n, c, h, w), ImageLayout.nchw(n, c * h * w, 1, 1)] {
+            let before = random(l.count, seed: 9)
+            var after = before
+            after.withUnsafeMutableBufferPointer { scaleExamples($0.baseAddress!, l, scales: scales, threads: 2) }
+            for i in 0..<n { for ch in 0..<l.channels { for j in 0..<l.plane {
+                let o = l.offset(i, ch, 0, 0) + j
+                #expect(after[o] == before[o] * scales[i])
+            } } }
+        }
+    }
 
     @Test(arguments: convCases)
     func convNormsMatchTheScalarReference(_ c: (Int, Int, Int, Int, Int, Int, Int, Int, Bool)) throws {

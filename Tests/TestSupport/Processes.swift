@@ -66,13 +66,15 @@ public final class ChildProcess: Sendable {
     private let process: Mutex<Process>
     private let exited = DispatchSemaphore(value: 0)
 
-    public init(_ executable: String, _ arguments: [String], log: String, environment: [String: String]? = nil) throws {
+    public init(_ executable: String, _ arguments: [String], log: String, environment: [String: String]? = nil,
+                directory: String? = nil) throws {
         logPath = log
         FileManager.default.createFile(atPath: log, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
         p.arguments = arguments
         if let environment { p.environment = environment }
+        if let directory { p.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         p.standardOutput = handle
         p.standardError = handle
@@ -111,4 +113,70 @@ public final class ChildProcess: Sendable {
         exited.wait()
         exited.signal()
     }
+}
+
+extension ChildProcess {
+    /// The release `flwr` binary beside the test bundle, started with `arguments`; `environment` is
+    /// added to this process's environment.
+    public static func flwr(_ arguments: [String], log: String, environment: [String: String] = [:]) throws -> ChildProcess {
+        try ChildProcess(try flwrBinaryPath(), arguments, log: log,
+                         environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new })
+    }
+
+    /// The first capture group of `pattern` (or the whole match) in the log, re-reading the log
+    /// until it appears, the child exits, or `seconds` pass; nil in the last two cases.
+    public func waitForLog(_ pattern: String, seconds: Double) -> String? {
+        guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let text = log
+            if let m = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+               let range = Range(m.numberOfRanges > 1 ? m.range(at: 1) : m.range, in: text) {
+                return String(text[range])
+            }
+            if !isRunning {
+                // One last read: the line may have landed just before the exit.
+                let last = log
+                if let m = regex.firstMatch(in: last, range: NSRange(last.startIndex..., in: last)),
+                   let range = Range(m.numberOfRanges > 1 ? m.range(at: 1) : m.range, in: last) {
+                    return String(last[range])
+                }
+                return nil
+            }
+            if Date() >= deadline { return nil }
+            usleep(50_000)
+        }
+    }
+
+    /// Whether `needle` appears in the log within `seconds` (false when the child exits first).
+    public func waitFor(_ needle: String, seconds: Double) -> Bool {
+        waitForLog(NSRegularExpression.escapedPattern(for: needle), seconds: seconds) != nil
+    }
+
+    /// The port a `flwr server` started with `--port 0` bound, from its "listening on host:port;" line.
+    public func listeningPort(seconds: Double = 60) throws -> Int {
+        guard let text = waitForLog(#"listening on [^ ]+:(\d+);"#, seconds: seconds), let port = Int(text) else {
+            throw TestFailure("no 'listening on' line within \(Int(seconds)) s; log:\n\(log)")
+        }
+        return port
+    }
+}
+
+/// A loopback TCP port that was free a moment ago: bound to port 0 (the kernel picks), read back,
+/// closed. For peers that cannot be told `--port 0` and report the port (Flower's Python server);
+/// our own servers take port 0 and print the port they bound.
+public func reserveLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestFailure("socket() failed: errno \(errno)") }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw TestFailure("binding a loopback port failed: errno \(errno)") }
+    return Int(UInt16(bigEndian: addr.sin_port))
 }

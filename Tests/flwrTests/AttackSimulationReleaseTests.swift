@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `flwr simulate` with malicious clients over real loopback connections on a slice of real
@@ -13,10 +14,11 @@ final class AttackSimulationReleaseTests: XCTestCase {
     private func simulate(_ extra: [String]) throws -> (output: String, rows: [[String: Any]]) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-attack-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, output) = try runProgram(try flwrBinaryPath(), [
+        let run1 = try runProgram(try flwrBinaryPath(), [
             "simulate", "--clients", "4", "--rounds", "2", "--alpha", "0", "--seed", "3", "--max-train-examples", "200",
             "--max-test-examples", "500", "--parallel", "2", "--out", dir,
         ] + extra)
+        let (status, output) = (run1.status, run1.output)
         XCTAssertEqual(status, 0, output)
         let text = try String(contentsOfFile: dir + "/history.jsonl", encoding: .utf8)
         let rows = try text.split(separator: "\n").map {
@@ -52,13 +54,16 @@ final class AttackSimulationReleaseTests: XCTestCase {
 
     /// Unknown names are refused with the list to choose from.
     func testUnknownStrategyOrAttackIsAValidationError() throws {
-        let (status, output) = try runProgram(try flwrBinaryPath(), ["simulate", "--strategy", "fedfoo"])
+        let run2 = try runProgram(try flwrBinaryPath(), ["simulate", "--strategy", "fedfoo"])
+        let (status, output) = (run2.status, run2.output)
         XCTAssertNotEqual(status, 0)
         XCTAssertTrue(output.contains("unknown --strategy fedfoo; choose one of fedavg, fedavgm, fedprox"), output)
-        let (s2, o2) = try runProgram(try flwrBinaryPath(), ["simulate", "--strategy", "fedprox"])
+        let run3 = try runProgram(try flwrBinaryPath(), ["simulate", "--strategy", "fedprox"])
+        let (s2, o2) = (run3.status, run3.output)
         XCTAssertNotEqual(s2, 0)
         XCTAssertTrue(o2.contains("--strategy fedprox needs --proximal-mu"), o2)
-        let (s3, o3) = try runProgram(try flwrBinaryPath(), ["client", "--attack", "bitflip"])
+        let run4 = try runProgram(try flwrBinaryPath(), ["client", "--attack", "bitflip"])
+        let (s3, o3) = (run4.status, run4.output)
         XCTAssertNotEqual(s3, 0)
         XCTAssertTrue(o3.contains("unknown --attack bitflip"), o3)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The container's runtime contract without a Docker engine: the release binary started the way
@@ -26,32 +27,23 @@ final class ContainerContractReleaseTests: XCTestCase {
         }
         XCTAssertEqual(chmod(workdir, 0o555), 0)
 
-        let port = Int.random(in: 20_000 ..< 60_000)
-        func start(_ role: String, _ env: [String: String], log: String) throws -> Process {
-            let p = Process()
+        func start(_ role: String, _ env: [String: String], log: String) throws -> ChildProcess {
             // setpriv drops to the image's uid/gid the way `USER 10001` does; env -i leaves only what we pass.
             let envArgs = ["-i"] + env.map { "\($0.key)=\($0.value)" }.sorted()
             if asRoot {
-                p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-                p.arguments = ["--reuid=10001", "--regid=10001", "--clear-groups", "/usr/bin/env"] + envArgs + [flwr, role]
-            } else {
-                p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                p.arguments = envArgs + [flwr, role]
+                return try ChildProcess("/usr/bin/setpriv", ["--reuid=10001", "--regid=10001", "--clear-groups", "/usr/bin/env"]
+                                        + envArgs + [flwr, role], log: log, directory: workdir)
             }
-            p.currentDirectoryURL = URL(fileURLWithPath: workdir)
-            fm.createFile(atPath: log, contents: nil)
-            let h = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            p.standardOutput = h
-            p.standardError = h
-            try p.run()
-            return p
+            return try ChildProcess("/usr/bin/env", envArgs + [flwr, role], log: log, directory: workdir)
         }
         let server = try start("server", [
-            "FLWR_HOST": "127.0.0.1", "FLWR_PORT": "\(port)", "FLWR_ROUNDS": "2", "FLWR_MIN_CLIENTS": "2",
+            "FLWR_HOST": "127.0.0.1", "FLWR_PORT": "0", "FLWR_ROUNDS": "2", "FLWR_MIN_CLIENTS": "2",
             "FLWR_CHECKPOINT_DIR": state + "/checkpoints", "FLWR_RESUME": "true",
             "FLWR_METRICS_OUT": state + "/metrics.jsonl", "FLWR_MODEL_OUT": state + "/model.npz",
             "FLWR_MAX_TEST_EXAMPLES": "500", "FLWR_WAIT_TIMEOUT": "60",
         ], log: root + "/server.log")
+        defer { server.killHard() }
+        let port = try server.listeningPort()
         let clients = try (0 ..< 2).map { i in
             try start("client", [
                 "FLWR_SERVER": "127.0.0.1:\(port)", "FLWR_NUM_PARTITIONS": "2", "JOB_COMPLETION_INDEX": "\(i)",
@@ -59,14 +51,11 @@ final class ContainerContractReleaseTests: XCTestCase {
                 "FLWR_DP_EPSILON": "8", "FLWR_PRIVACY_BUDGET": "8", "FLWR_LEDGER_DIR": clientState + "/privacy-\(i)",
             ], log: root + "/client\(i).log")
         }
-        let deadline = Date().addingTimeInterval(240)
-        while (server.isRunning || clients.contains { $0.isRunning }) && Date() < deadline { usleep(100_000) }
-        for p in [server] + clients where p.isRunning { p.terminate() }
-        let serverLog = (try? String(contentsOfFile: root + "/server.log", encoding: .utf8)) ?? ""
-        XCTAssertEqual(server.terminationStatus, 0, serverLog)
+        defer { clients.forEach { $0.killHard() } }
+        XCTAssertEqual(server.wait(seconds: 240), 0, server.log)
         for (i, c) in clients.enumerated() {
-            let log = (try? String(contentsOfFile: root + "/client\(i).log", encoding: .utf8)) ?? ""
-            XCTAssertEqual(c.terminationStatus, 0, log)
+            let status = c.wait(seconds: 60), log = c.log
+            XCTAssertEqual(status, 0, "client \(i):\n\(log)")
             XCTAssertTrue(log.contains("Laplace ε=8"), "client \(i) did not privatise its data:\n\(log)")
             XCTAssertTrue(fm.fileExists(atPath: clientState + "/privacy-\(i)/privacy-ledger.json"), log)
         }

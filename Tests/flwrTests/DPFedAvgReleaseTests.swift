@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `flwr privacy epsilon` and `flwr simulate --dp-*` as real processes: the calculator's numbers

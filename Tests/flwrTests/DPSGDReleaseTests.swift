@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Record-level DP-SGD as users run it: `flwr privacy epsilon --mechanism dp-sgd` against Opacus
@@ -7,7 +8,7 @@ import XCTest
 /// an earlier spend): it refuses every round, the server goes on with the others, records each
 /// site's ε and prints the worst; a second run on the same ledgers continues their accounts.
 final class DPSGDReleaseTests: XCTestCase {
-    private func flwr(_ args: [String]) throws -> (status: Int32, output: String) {
+    private func flwr(_ args: [String]) throws -> ProgramOutput {
         try runProgram(try flwrBinaryPath(), args)
     }
 
@@ -38,7 +39,9 @@ final class DPSGDReleaseTests: XCTestCase {
     }
 
     /// 2,000 images, B = 64 (q = 0.032, 32 steps an epoch), σ = 1.1: ε after epochs 1 and 2 are
-    /// Opacus's 1.5973720720723614 and 1.8905561141415048; the model learns.
+    /// Opacus's 1.5973720720723614 and 1.8905561141415048; the model learns (momentum 0.9: with
+    /// plain SGD the clipped steps are so short that unseeded noise left some runs near 0.2; with it
+    /// runs land at 0.50-0.52).
     func testTrainReportsEpsilonEachEpoch() throws {
         try requireReleaseBuild()
         try requireFashionMNIST()
@@ -46,7 +49,7 @@ final class DPSGDReleaseTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try flwr(["train", "--epochs", "2", "--max-train-examples", "2000", "--batch-size", "64", "--lr", "0.1",
-                          "--momentum", "0", "--dp-sgd", "--noise-multiplier", "1.1", "--max-grad-norm", "1",
+                          "--momentum", "0.9", "--dp-sgd", "--noise-multiplier", "1.1", "--max-grad-norm", "1",
                           "--metrics-out", dir + "/m.jsonl"])
         XCTAssertEqual(r.status, 0, r.output)
         let rows = try lines(dir + "/m.jsonl")
@@ -56,7 +59,7 @@ final class DPSGDReleaseTests: XCTestCase {
         XCTAssertEqual(eps.first ?? 0, 1.5973720720723614, accuracy: 1e-6)
         XCTAssertEqual(eps.last ?? 0, 1.8905561141415048, accuracy: 1e-6)
         XCTAssertTrue(r.output.contains("epsilon 1.891"), r.output)
-        XCTAssertGreaterThan(try XCTUnwrap(rows.last?["accuracy"] as? Double), 0.25, "well above chance (0.1): \(r.output)")
+        XCTAssertGreaterThan(try XCTUnwrap(rows.last?["accuracy"] as? Double), 0.3, "well above chance (0.1): \(r.output)")
         // With only a target, σ is solved for the planned epochs and the run ends within it.
         let t = try flwr(["train", "--epochs", "1", "--max-train-examples", "1000", "--batch-size", "50", "--lr", "0.1",
                           "--dp-sgd", "--target-epsilon", "2", "--metrics-out", dir + "/t.jsonl"])

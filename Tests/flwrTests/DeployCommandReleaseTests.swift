@@ -3,6 +3,7 @@
 // bad descriptors fail with their message on stderr and nothing on stdout, and FLWR_* variables
 // reach the command through main.
 import Foundation
+import TestSupport
 import XCTest
 
 final class DeployCommandReleaseTests: XCTestCase {
@@ -16,27 +17,8 @@ final class DeployCommandReleaseTests: XCTestCase {
 
     private var example: String { packageRoot.appendingPathComponent("deploy/examples/flwr-deploy.yaml").path }
 
-    private struct Result { var status: Int32; var stdout: String; var stderr: String }
-
-    private func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        // stderr goes to a file so that a full pipe can never block the child while we read stdout.
-        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: errPath.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errPath) }
-        let errHandle = try FileHandle(forWritingTo: errPath)
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = errHandle
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        try errHandle.close()
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: try String(contentsOf: errPath, encoding: .utf8))
+    private func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> ProgramOutput {
+        try runProgram(executable, arguments, environment: environment)
     }
 
     /// python3 with kubernetes-validate importable (scripts/test-peers installs it); skips otherwise.

@@ -4,6 +4,7 @@
 // and a client with no partition flags trains on every example of its folder, with the readers'
 // own errors on bad folders.
 import Foundation
+import TestSupport
 import XCTest
 
 final class DeployPrivacyInitReleaseTests: XCTestCase {
@@ -24,12 +25,13 @@ final class DeployPrivacyInitReleaseTests: XCTestCase {
                 np.savez('\(dir)/' + name + '.npz', images=rng.integers(0, 256, (n, 1, 16, 16), dtype=np.uint8),
                          labels=np.arange(n, dtype=np.int64) % 3)
             """
-        let (status, out) = try runProgram("/usr/bin/env", ["python3", "-c", script])
+        let run1 = try runProgram("/usr/bin/env", ["python3", "-c", script])
+        let (status, out) = (run1.status, run1.output)
         XCTAssertEqual(status, 0, out)
         return dir
     }
 
-    private func privatize(_ site: String, resume: Bool) throws -> (status: Int32, output: String) {
+    private func privatize(_ site: String, resume: Bool) throws -> ProgramOutput {
         try runProgram(try flwrBinaryPath(), ["privatize", "--dataset", "npz", "--data-dir", site,
                                               "--out", site + "/flwr-private/release",
                                               "--ledger-dir", site + "/flwr-private/ledger",
@@ -69,9 +71,10 @@ final class DeployPrivacyInitReleaseTests: XCTestCase {
     func testClientWithoutPartitionFlagsTrainsOnItsWholeFolder() throws {
         let site = try siteFolder()
         // Nothing listens on port 1 of the loopback: the client reads its data, then gives up connecting.
-        let (status, output) = try runProgram(try flwrBinaryPath(), [
+        let run2 = try runProgram(try flwrBinaryPath(), [
             "client", "--dataset", "npz", "--data-dir", site, "--server", "127.0.0.1:1", "--connect-deadline", "1",
         ])
+        let (status, output) = (run2.status, run2.output)
         XCTAssertNotEqual(status, 0, output)
         XCTAssertTrue(output.contains("all of ") && output.contains(": 37 training examples"), output)
         // With a partition flag the same folder is split again.

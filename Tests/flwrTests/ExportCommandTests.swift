@@ -1,10 +1,11 @@
 // `flwr export` and the CSV flags: parsing, validation and the errors a user sees for bad input.
 import ArgumentParser
-import FlowerRuntime
-@testable import flwr
 import FlowerCore
+import FlowerRuntime
 import Foundation
 import Testing
+import TestSupport
+@testable import flwr
 
 @Suite struct ExportCommandTests {
     @Test func inputShapesParse() throws {

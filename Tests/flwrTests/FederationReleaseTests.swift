@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Real `flwr server` and `flwr client` processes on loopback, on a small slice of real
@@ -9,32 +10,7 @@ final class FederationReleaseTests: XCTestCase {
         try requireFashionMNIST()
     }
 
-    /// A child process whose stderr goes to a file we can poll.
-    final class Child {
-        let process = Process()
-        let logPath: String
-        init(_ binary: String, _ args: [String], log: String) throws {
-            logPath = log
-            FileManager.default.createFile(atPath: log, contents: nil)
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = args
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-            process.standardError = handle
-            process.standardOutput = handle
-            try process.run()
-        }
-        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-        /// Waits for exit (killing the process after `seconds`); returns the exit status.
-        func wait(seconds: Double) -> Int32? {
-            let deadline = Date().addingTimeInterval(seconds)
-            while process.isRunning && Date() < deadline { usleep(50_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return nil }
-            return process.terminationStatus
-        }
-        func killHard() { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
-    }
-
-    private var children: [Child] = []
+    private var children: [ChildProcess] = []
     private var dir = ""
 
     override func setUp() {
@@ -48,23 +24,22 @@ final class FederationReleaseTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    private func freePort() -> Int { Int.random(in: 20_000 ..< 60_000) }
-
-    private func startServer(_ port: Int, rounds: Int, extra: [String] = [], log: String = "server") throws -> Child {
-        let c = try Child(try flwrBinaryPath(), ["server", "--host", "127.0.0.1", "--port", "\(port)", "--rounds", "\(rounds)",
+    /// A server on `port` (0: the kernel picks; `listeningPort()` reads which from its log).
+    private func startServer(_ port: Int = 0, rounds: Int, extra: [String] = [], log: String = "server") throws -> ChildProcess {
+        let c = try ChildProcess.flwr(["server", "--host", "127.0.0.1", "--port", "\(port)", "--rounds", "\(rounds)",
                                              "--min-clients", "3", "--max-test-examples", "2000", "--wait-timeout", "60",
                                              "--round-timeout", "120", "--metrics-out", "\(dir)/history.jsonl",
                                              "--model-out", "\(dir)/model.npz", "--plot-out", "\(dir)/accuracy.svg",
-                                             "--seed", "7"] + extra, log: "\(dir)/\(log).log")
+                                       "--seed", "7"] + extra, log: "\(dir)/\(log).log")
         children.append(c)
         return c
     }
 
-    private func startClient(_ port: Int, partition: Int, examples: Int = 1500, extra: [String] = []) throws -> Child {
-        let c = try Child(try flwrBinaryPath(), ["client", "--server", "127.0.0.1:\(port)", "--partition", "\(partition)",
+    private func startClient(_ port: Int, partition: Int, examples: Int = 1500, extra: [String] = []) throws -> ChildProcess {
+        let c = try ChildProcess.flwr(["client", "--server", "127.0.0.1:\(port)", "--partition", "\(partition)",
                                              "--num-partitions", "3", "--max-train-examples", "\(examples)",
                                              "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"] + extra,
-                          log: "\(dir)/client\(partition)-\(children.count).log")
+                                      log: "\(dir)/client\(partition)-\(children.count).log")
         children.append(c)
         return c
     }
@@ -76,19 +51,9 @@ final class FederationReleaseTests: XCTestCase {
         }
     }
 
-    private func waitFor(_ child: Child, toLog needle: String, seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if child.log.contains(needle) { return true }
-            if !child.process.isRunning { return false }
-            usleep(50_000)
-        }
-        return false
-    }
-
     func testServerAndThreeClientProcessesTrainTwoRounds() throws {
-        let port = freePort()
-        let server = try startServer(port, rounds: 2)
+        let server = try startServer(rounds: 2)
+        let port = try server.listeningPort()
         let clients = try (0 ..< 3).map { try startClient(port, partition: $0) }
         XCTAssertEqual(server.wait(seconds: 240), 0, "server log:\n\(server.log)")
         for (i, c) in clients.enumerated() { XCTAssertEqual(c.wait(seconds: 30), 0, "client \(i) log:\n\(c.log)") }
@@ -118,20 +83,19 @@ final class FederationReleaseTests: XCTestCase {
             assert np.isfinite(sum(float(np.abs(m[k]).sum()) for k in m.files))
             print(sum(m[k].size for k in m.files))
             """
-        let py = try Child("/usr/bin/env", ["python3", "-c", script, "\(dir)/model.npz"], log: "\(dir)/numpy.log")
-        XCTAssertEqual(py.wait(seconds: 60), 0, py.log)
-        XCTAssertEqual(py.log.trimmingCharacters(in: .whitespacesAndNewlines), "390410")
+        let py = try runProgram("python3", ["-c", script, "\(dir)/model.npz"])
+        XCTAssertEqual(py.status, 0, py.output)
+        XCTAssertEqual(py.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "390410")
     }
 
     func testClientKilledMidRoundBecomesAFailureThenTooFewIsAClearError() throws {
-        let port = freePort()
-        let server = try startServer(port, rounds: 2, extra: ["--min-fit-clients", "2", "--wait-timeout", "5"])
+        let server = try startServer(rounds: 2, extra: ["--min-fit-clients", "2", "--wait-timeout", "5"])
+        let port = try server.listeningPort()
         _ = try startClient(port, partition: 0)
         _ = try startClient(port, partition: 1)
         // Partition 2 trains for many epochs, so it is surely mid-fit when killed.
         let slow = try startClient(port, partition: 2, examples: 5000, extra: ["--epochs", "50"])
-        XCTAssertTrue(waitFor(server, toLog: "round 1/2: fit on 3", seconds: 60), server.log)
-        usleep(500_000)
+        XCTAssertTrue(server.waitFor("round 1/2: fit on 3", seconds: 60), server.log)
         slow.killHard()
         // Round 1 completes with the two others; round 2 cannot start with 2 of 3 clients.
         let status = server.wait(seconds: 180)
@@ -145,11 +109,12 @@ final class FederationReleaseTests: XCTestCase {
     }
 
     func testServerKilledAfterRoundTwoResumesAndFinishes() throws {
-        let port = freePort()
         let checkpoints = "\(dir)/checkpoints"
-        let first = try startServer(port, rounds: 4, extra: ["--checkpoint-dir", checkpoints])
+        let first = try startServer(rounds: 4, extra: ["--checkpoint-dir", checkpoints])
+        // The resumed server binds the same port, where the clients reconnect.
+        let port = try first.listeningPort()
         let clients = try (0 ..< 3).map { try startClient(port, partition: $0, examples: 600) }
-        XCTAssertTrue(waitFor(first, toLog: "round 2/4: 3 ok", seconds: 180), first.log)
+        XCTAssertTrue(first.waitFor("round 2/4: 3 ok", seconds: 180), first.log)
         first.killHard()
         let done = try history()
         XCTAssertGreaterThanOrEqual(done.count, 2)

@@ -3,11 +3,10 @@
 // `flwr server --flower-port` on real Fashion-MNIST partitions; a federation mixing Flower and
 // flwr clients; and `flwr client --flower-server` joining Flower's own `start_server`.
 import Foundation
+import TestSupport
 import XCTest
 
 final class FlowerCompatReleaseTests: XCTestCase {
-    typealias Child = FederationReleaseTests.Child
-
     /// Flower's pinned release (with PyTorch's CPU wheel), installed by scripts/test-peers.
     static let flowerVersion = "1.42.0"
 
@@ -22,7 +21,7 @@ final class FlowerCompatReleaseTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }
 
-    private var children: [Child] = []
+    private var children: [ChildProcess] = []
     private var dir = ""
 
     override func tearDown() {
@@ -31,30 +30,37 @@ final class FlowerCompatReleaseTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    private func freePort() -> Int { Int.random(in: 20_000 ..< 60_000) }
     private var script: String { packageRoot.appendingPathComponent("scripts/flower_client.py").path }
 
-    private func child(_ name: String, _ binary: String, _ args: [String]) throws -> Child {
-        let c = try Child(binary, args, log: "\(dir)/\(name).log")
+    private func child(_ name: String, _ binary: String, _ args: [String]) throws -> ChildProcess {
+        let c = try ChildProcess(binary, args, log: "\(dir)/\(name).log")
         children.append(c)
         return c
     }
 
-    private func startServer(port: Int, flowerPort: Int, rounds: Int, minClients: Int) throws -> Child {
+    /// The native and Flower ports a server started with `--port 0 --flower-port 0` bound, from its log.
+    private func ports(of server: ChildProcess) throws -> (native: Int, flower: Int) {
+        let native = try server.listeningPort()
+        guard let flower = server.waitForLog(#"Flower protocol \(FlowerService/Join\) on [^ ]+:(\d+)"#, seconds: 5).flatMap(Int.init)
+        else { throw TestFailure("no Flower port in the server log:\n\(server.log)") }
+        return (native, flower)
+    }
+
+    private func startServer(rounds: Int, minClients: Int) throws -> ChildProcess {
         try child("server", try flwrBinaryPath(), [
-            "server", "--host", "127.0.0.1", "--port", "\(port)", "--flower-port", "\(flowerPort)", "--rounds", "\(rounds)",
+            "server", "--host", "127.0.0.1", "--port", "0", "--flower-port", "0", "--rounds", "\(rounds)",
             "--min-clients", "\(minClients)", "--max-test-examples", "1000", "--wait-timeout", "180", "--round-timeout", "300",
             "--lr", "0.05", "--momentum", "0.9", "--batch-size", "32", "--epochs", "1",
             "--metrics-out", "\(dir)/history.jsonl", "--model-out", "\(dir)/model.npz", "--seed", "7"])
     }
 
     /// An unmodified Flower NumPyClient (PyTorch) on partition `partition`.
-    private func startFlowerClient(_ address: String, partition: Int, of n: Int, examples: Int, extra: [String] = []) throws -> Child {
+    private func startFlowerClient(_ address: String, partition: Int, of n: Int, examples: Int, extra: [String] = []) throws -> ChildProcess {
         try child("flower\(partition)", "/usr/bin/env", ["python3", script, "--server", address, "--partition", "\(partition)",
                                                          "--num-partitions", "\(n)", "--max-train-examples", "\(examples)"] + extra)
     }
 
-    private func startFlwrClient(_ args: [String], partition: Int, of n: Int, examples: Int) throws -> Child {
+    private func startFlwrClient(_ args: [String], partition: Int, of n: Int, examples: Int) throws -> ChildProcess {
         try child("flwr\(partition)", try flwrBinaryPath(), ["client"] + args + [
             "--partition", "\(partition)", "--num-partitions", "\(n)", "--max-train-examples", "\(examples)",
             "--threads", "1", "--connect-deadline", "120"])
@@ -68,8 +74,8 @@ final class FlowerCompatReleaseTests: XCTestCase {
     }
 
     func testThreeUnmodifiedFlowerClientsTrainThreeRoundsAndTheModelLoadsInPyTorch() throws {
-        let port = freePort(), flowerPort = port + 1
-        let server = try startServer(port: port, flowerPort: flowerPort, rounds: 3, minClients: 3)
+        let server = try startServer(rounds: 3, minClients: 3)
+        let flowerPort = try ports(of: server).flower
         // One client sends float64 tensors (accepted and converted); the others float32.
         let clients = try (0 ..< 3).map {
             try startFlowerClient("127.0.0.1:\(flowerPort)", partition: $0, of: 3, examples: 600,
@@ -115,8 +121,8 @@ final class FlowerCompatReleaseTests: XCTestCase {
     }
 
     func testMixedFederationOfTwoFlowerAndTwoFlwrClients() throws {
-        let port = freePort(), flowerPort = port + 1
-        let server = try startServer(port: port, flowerPort: flowerPort, rounds: 2, minClients: 4)
+        let server = try startServer(rounds: 2, minClients: 4)
+        let (port, flowerPort) = try ports(of: server)
         let flower = try (0 ..< 2).map { try startFlowerClient("127.0.0.1:\(flowerPort)", partition: $0, of: 4, examples: 400) }
         let ours = try (2 ..< 4).map { try startFlwrClient(["--server", "127.0.0.1:\(port)"], partition: $0, of: 4, examples: 400) }
         XCTAssertEqual(server.wait(seconds: 600), 0, "server log:\n\(server.log)")
@@ -136,7 +142,7 @@ final class FlowerCompatReleaseTests: XCTestCase {
     }
 
     func testFlwrClientJoinsFlowersOwnStartServer() throws {
-        let port = freePort()
+        let port = try reserveLoopbackPort()  // Flower's start_server takes a fixed address
         let server = try child("flower-server", "/usr/bin/env", [
             "python3", packageRoot.appendingPathComponent("scripts/flower_server.py").path, "--address", "127.0.0.1:\(port)",
             "--rounds", "2", "--clients", "2", "--history-out", "\(dir)/flower-history.json"])
@@ -181,12 +187,12 @@ final class FlowerCompatReleaseTests: XCTestCase {
     /// --flower-server --flower-root-cert` train one round together through it.
     func testFlowerPortWithTLS() throws {
         try makeCertificates()
-        let port = freePort(), flowerPort = port + 1
         let server = try child("server", try flwrBinaryPath(), [
-            "server", "--host", "127.0.0.1", "--port", "\(port)", "--flower-port", "\(flowerPort)", "--rounds", "1",
+            "server", "--host", "127.0.0.1", "--port", "0", "--flower-port", "0", "--rounds", "1",
             "--min-clients", "2", "--max-test-examples", "500", "--wait-timeout", "180", "--round-timeout", "300",
             "--flower-tls-cert", "\(dir)/server.pem", "--flower-tls-key", "\(dir)/server.key",
             "--metrics-out", "\(dir)/history.jsonl", "--seed", "7"])
+        let flowerPort = try ports(of: server).flower
         let python = try startFlowerClient("127.0.0.1:\(flowerPort)", partition: 0, of: 2, examples: 200, extra: ["--root-cert", "\(dir)/ca.pem"])
         let ours = try startFlwrClient(["--flower-server", "127.0.0.1:\(flowerPort)", "--flower-root-cert", "\(dir)/ca.pem"],
                                        partition: 1, of: 2, examples: 200)
@@ -200,7 +206,7 @@ final class FlowerCompatReleaseTests: XCTestCase {
     }
 
     func testAFlwrClientWithAnotherModelThanFlowersIsAClearError() throws {
-        let port = freePort()
+        let port = try reserveLoopbackPort()  // Flower's start_server takes a fixed address
         let server = try child("flower-server", "/usr/bin/env", [
             "python3", packageRoot.appendingPathComponent("scripts/flower_server.py").path, "--address", "127.0.0.1:\(port)",
             "--rounds", "1", "--clients", "1", "--initial-cnn4"])

@@ -1,6 +1,7 @@
 // FLWR_* variables against flwr's real command tree (the mapping itself: ArgumentEnvironmentTests).
 import ArgumentEnvironment
 import ArgumentParser
+import TestSupport
 import XCTest
 @testable import flwr
 

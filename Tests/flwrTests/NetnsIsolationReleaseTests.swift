@@ -4,6 +4,7 @@
 // client reads only its own site's folder and the wire carries parameters only. Skips (with the
 // script's reason) where namespaces cannot be created.
 import Foundation
+import TestSupport
 import XCTest
 
 final class NetnsIsolationReleaseTests: XCTestCase {

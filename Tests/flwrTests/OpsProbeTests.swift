@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The operations listener of a real `flwr server` process, probed with Debian's curl: the 200
@@ -6,15 +7,15 @@ import XCTest
 /// No training (--dataset none); the binary scripts/test builds carries the test-only hook
 /// `POST /debug/block-event-loops` (FLWR_DEBUG_HOOKS=1; compiled out of shipped builds).
 final class OpsProbeTests: XCTestCase {
-    private var children: [OpsChild] = []
+    private var children: [ChildProcess] = []
 
     override func tearDown() {
-        children.forEach { $0.stop() }
+        children.forEach { $0.killHard() }
         children = []
     }
 
-    private func startServer(_ dir: String, extra: [String] = []) throws -> (OpsChild, String) {
-        let server = try OpsChild(["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--dataset", "none",
+    private func startServer(_ dir: String, extra: [String] = []) throws -> (ChildProcess, String) {
+        let server = try ChildProcess.flwr(["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--dataset", "none",
                                    "--min-clients", "2", "--rounds", "1", "--wait-timeout", "300"] + extra,
                                   log: dir + "/server.log", environment: ["FLWR_DEBUG_HOOKS": "1"])
         children.append(server)
@@ -78,7 +79,7 @@ final class OpsProbeTests: XCTestCase {
     func testClientNotReadyUntilConnected() throws {
         try requireFashionMNIST()
         let dir = try opsTemporaryDirectory(self)
-        let real = try OpsChild(["client", "--server", "127.0.0.1:1", "--http-port", "0", "--http-host", "127.0.0.1",
+        let real = try ChildProcess.flwr(["client", "--server", "127.0.0.1:1", "--http-port", "0", "--http-host", "127.0.0.1",
                                  "--connect-deadline", "300", "--partition", "0", "--num-partitions", "50"],
                                 log: dir + "/client2.log")
         children.append(real)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// A real federation (server + 2 clients on a slice of Fashion-MNIST) with the operations
@@ -6,7 +7,7 @@ import XCTest
 /// /metrics before and after, TensorBoard's EventAccumulator reads the event file and must agree
 /// with history.jsonl, and every log line of `--log-format json` parses as JSON.
 final class OpsReleaseTests: XCTestCase {
-    private var children: [OpsChild] = []
+    private var children: [ChildProcess] = []
 
     override func setUpWithError() throws {
         try requireReleaseBuild()
@@ -15,7 +16,7 @@ final class OpsReleaseTests: XCTestCase {
     }
 
     override func tearDown() {
-        children.forEach { $0.stop() }
+        children.forEach { $0.killHard() }
         children = []
     }
 
@@ -47,7 +48,7 @@ final class OpsReleaseTests: XCTestCase {
     func testMetricsTensorBoardAndJSONLogsOfAFederation() throws {
         let dir = try opsTemporaryDirectory(self)
         let rounds = 3
-        let server = try OpsChild(["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--rounds", "\(rounds)",
+        let server = try ChildProcess.flwr(["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--rounds", "\(rounds)",
                                    "--min-clients", "2", "--max-test-examples", "500", "--wait-timeout", "120",
                                    "--round-timeout", "120", "--metrics-out", dir + "/history.jsonl",
                                    "--tensorboard-dir", dir + "/tb", "--linger", "--log-format", "json", "--seed", "7"],
@@ -59,9 +60,9 @@ final class OpsReleaseTests: XCTestCase {
         XCTAssertEqual(try curlUntil(base + "/readyz", seconds: 60) { $0.code == 200 }.code, 200)
         let before = try save(try curl(base + "/metrics").body, dir + "/before.prom")
 
-        var clients: [OpsChild] = []
+        var clients: [ChildProcess] = []
         for i in 0 ..< 2 {
-            let c = try OpsChild(["client", "--server", "127.0.0.1:\(wirePort)", "--partition", "\(i)", "--num-partitions", "2",
+            let c = try ChildProcess.flwr(["client", "--server", "127.0.0.1:\(wirePort)", "--partition", "\(i)", "--num-partitions", "2",
                                   "--max-train-examples", "600", "--threads", "1", "--lr", "0.05", "--connect-deadline", "60",
                                   "--http-port", "0", "--http-host", "127.0.0.1", "--dp-epsilon", "8",
                                   "--ledger-dir", dir + "/ledger-\(i)"],
@@ -110,7 +111,7 @@ final class OpsReleaseTests: XCTestCase {
         let tb = try check(["tensorboard", dir + "/tb", dir + "/history.jsonl", "8"])
         XCTAssertTrue(tb.contains("\"checked\": \(3 * rounds)"), tb)
 
-        kill(server.process.processIdentifier, SIGTERM)
+        server.send(SIGTERM)
         XCTAssertEqual(server.wait(seconds: 60), 0, server.log)
         let lines = server.log.split(separator: "\n")
         XCTAssertGreaterThan(lines.count, 5)

@@ -1,55 +1,6 @@
 import Foundation
+import TestSupport
 import XCTest
-
-/// A `flwr` child process whose output goes to a file the test polls (operations tests).
-final class OpsChild {
-    let process = Process()
-    let logPath: String
-
-    init(_ arguments: [String], log: String, environment: [String: String] = [:]) throws {
-        logPath = log
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.executableURL = URL(fileURLWithPath: try flwrBinaryPath())
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        process.standardError = handle
-        process.standardOutput = handle
-        try process.run()
-    }
-
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-
-    /// The first capture of `pattern` in the log, waiting (polling) up to `seconds` for it.
-    func waitForLog(_ pattern: String, seconds: Double) -> String? {
-        let regex = try? NSRegularExpression(pattern: pattern)
-        let deadline = Date().addingTimeInterval(seconds)
-        repeat {
-            let text = log
-            if let m = regex?.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) {
-                let r = m.numberOfRanges > 1 ? m.range(at: 1) : m.range
-                if let range = Range(r, in: text) { return String(text[range]) }
-            }
-            if !process.isRunning { return nil }
-            usleep(100_000)
-        } while Date() < deadline
-        return nil
-    }
-
-    /// Waits for exit (killing after `seconds`); the exit status, or nil when it had to be killed.
-    func wait(seconds: Double) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return nil }
-        return process.terminationStatus
-    }
-
-    func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-}
 
 /// One HTTP answer as Debian's curl saw it.
 struct CurlAnswer {

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import TestSupport
 import XCTest
 
 /// `flwr simulate` as a process: it ends when its server fails (non-zero, with the server's
@@ -9,56 +9,6 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
     override func setUpWithError() throws {
         try requireReleaseBuild()
         try requireFashionMNIST()
-    }
-
-    /// A running child process whose merged stdout/stderr is collected as it arrives.
-    private final class Child: @unchecked Sendable {
-        /// The output so far, appended to by the reader thread.
-        private final class Buffer: Sendable { let text = Mutex("") }
-        let process: Process
-        private let buffer = Buffer()
-
-        init(_ arguments: [String]) throws {
-            process = Process()
-            process.executableURL = URL(fileURLWithPath: try flwrBinaryPath())
-            process.arguments = arguments
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            let handle = pipe.fileHandleForReading
-            try process.run()
-            let buffer = self.buffer
-            Thread.detachNewThread {
-                while true {
-                    let chunk = handle.availableData
-                    if chunk.isEmpty { return }
-                    buffer.text.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
-                }
-            }
-        }
-
-        var output: String { buffer.text.withLock { $0 } }
-
-        /// Waits (polling) until `condition` holds or `deadline` seconds pass; true when it held.
-        func wait(upTo deadline: Double, until condition: () -> Bool) -> Bool {
-            let end = Date().addingTimeInterval(deadline)
-            while Date() < end {
-                if condition() { return true }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
-            return condition()
-        }
-
-        /// Waits for exit within `deadline` seconds; on a hang, kills the child and returns nil.
-        func exitStatus(within deadline: Double) -> Int32? {
-            if wait(upTo: deadline, until: { !process.isRunning }) {
-                process.waitUntilExit()
-                return process.terminationStatus
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return nil
-        }
     }
 
     private func outDir() -> String {
@@ -71,28 +21,30 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
     func testServerFailureEndsTheCommandNonZero() throws {
         let dir = outDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let child = try Child(["simulate", "--transport", "tcp", "--clients", "40", "--rounds", "2", "--alpha", "0",
-                               "--max-train-examples", "20", "--max-test-examples", "100", "--wait-timeout", "0.001",
-                               "--out", dir])
-        let status = child.exitStatus(within: 300)
-        XCTAssertNotNil(status, "flwr simulate did not exit after its server failed:\n\(child.output)")
-        XCTAssertEqual(status, 1, child.output)
-        XCTAssertTrue(child.output.contains("of the 40 required clients connected"), child.output)
+        let child = try ChildProcess.flwr(["simulate", "--transport", "tcp", "--clients", "40", "--rounds", "2", "--alpha", "0",
+                                           "--max-train-examples", "20", "--max-test-examples", "100", "--wait-timeout", "0.001",
+                                           "--out", dir], log: dir + ".log")
+        defer { try? FileManager.default.removeItem(atPath: dir + ".log") }
+        let status = child.wait(seconds: 300)
+        XCTAssertNotNil(status, "flwr simulate did not exit after its server failed:\n\(child.log)")
+        XCTAssertEqual(status, 1, child.log)
+        XCTAssertTrue(child.log.contains("of the 40 required clients connected"), child.log)
     }
 
     /// SIGTERM in the middle of a long run ends it: the command logs the signal and exits.
     func testSIGTERMEndsARunningSimulation() throws {
         let dir = outDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let child = try Child(["simulate", "--transport", "tcp", "--clients", "4", "--rounds", "10000", "--alpha", "0",
-                               "--max-train-examples", "20", "--max-test-examples", "100", "--out", dir])
-        XCTAssertTrue(child.wait(upTo: 300) { child.output.contains("round 1/10000:") || !child.process.isRunning },
-                      child.output)
-        XCTAssertTrue(child.process.isRunning, "the run ended before the signal:\n\(child.output)")
-        child.process.terminate()
-        let status = child.exitStatus(within: 300)
-        XCTAssertNotNil(status, "flwr simulate ignored SIGTERM:\n\(child.output)")
-        XCTAssertTrue(child.output.contains("stopped on SIGTERM"), child.output)
-        XCTAssertFalse(child.output.contains("round 10000/10000"), child.output)
+        let child = try ChildProcess.flwr(["simulate", "--transport", "tcp", "--clients", "4", "--rounds", "10000", "--alpha", "0",
+                                           "--max-train-examples", "20", "--max-test-examples", "100", "--out", dir],
+                                          log: dir + ".log")
+        defer { try? FileManager.default.removeItem(atPath: dir + ".log") }
+        XCTAssertTrue(child.waitFor("round 1/10000:", seconds: 300), child.log)
+        XCTAssertTrue(child.isRunning, "the run ended before the signal:\n\(child.log)")
+        child.send(SIGTERM)
+        let status = child.wait(seconds: 300)
+        XCTAssertNotNil(status, "flwr simulate ignored SIGTERM:\n\(child.log)")
+        XCTAssertTrue(child.log.contains("stopped on SIGTERM"), child.log)
+        XCTAssertFalse(child.log.contains("round 10000/10000"), child.log)
     }
 }

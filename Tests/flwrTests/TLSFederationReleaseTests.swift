@@ -3,12 +3,11 @@
 // same seeds give the same accuracies (TLS changes the bytes on the wire, not the training).
 // Also: a server on a non-loopback address refuses to start open, and says what to add.
 import Foundation
+import TestSupport
 import XCTest
 
 final class TLSFederationReleaseTests: XCTestCase {
-    typealias Child = FederationReleaseTests.Child
-
-    private var children: [Child] = []
+    private var children: [ChildProcess] = []
     private var dir = ""
 
     override func setUpWithError() throws {
@@ -24,19 +23,19 @@ final class TLSFederationReleaseTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    private func spawn(_ args: [String], log: String) throws -> Child {
-        let c = try Child(try flwrBinaryPath(), args, log: "\(dir)/\(log).log")
+    private func spawn(_ args: [String], log: String) throws -> ChildProcess {
+        let c = try ChildProcess.flwr(args, log: "\(dir)/\(log).log")
         children.append(c)
         return c
     }
 
     /// Runs server + 3 clients to the end with `serverExtra`/`clientExtra(i)`; the accuracies per round.
     private func federation(_ name: String, serverExtra: [String], clientExtra: (Int) -> [String]) throws -> [Double] {
-        let port = Int.random(in: 20_000 ..< 60_000)
         let history = "\(dir)/\(name).jsonl"
-        let server = try spawn(["server", "--host", "127.0.0.1", "--port", "\(port)", "--rounds", "2", "--min-clients", "3",
+        let server = try spawn(["server", "--host", "127.0.0.1", "--port", "0", "--rounds", "2", "--min-clients", "3",
                                 "--max-test-examples", "500", "--wait-timeout", "60", "--round-timeout", "120",
                                 "--metrics-out", history, "--seed", "7"] + serverExtra, log: "\(name)-server")
+        let port = try server.listeningPort()
         let clients = try (0 ..< 3).map { i in
             try spawn(["client", "--server", "127.0.0.1:\(port)", "--partition", "\(i)", "--num-partitions", "3",
                        "--max-train-examples", "300", "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"]
@@ -91,9 +90,7 @@ final class TLSFederationReleaseTests: XCTestCase {
         // Loopback is exempt; --insecure starts it anyway (both then wait for clients: stop them).
         for args in [["--host", "127.0.0.1"], ["--host", "0.0.0.0", "--insecure"]] {
             let server = try spawn(["server", "--port", "0", "--dataset", "none", "--wait-timeout", "600"] + args, log: "ok\(args.count)")
-            let deadline = Date().addingTimeInterval(60)
-            while !server.log.contains("waiting for") && server.process.isRunning && Date() < deadline { usleep(50_000) }
-            XCTAssertTrue(server.log.contains("waiting for"), server.log)
+            XCTAssertTrue(server.waitFor("waiting for", seconds: 60), server.log)
             server.killHard()
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `flwr train` as a user runs it: on real Fashion-MNIST, and on a partition released by
@@ -9,7 +10,7 @@ final class TrainCommandReleaseTests: XCTestCase {
         try requireFashionMNIST()
     }
 
-    private func flwr(_ args: [String]) throws -> (status: Int32, output: String) {
+    private func flwr(_ args: [String]) throws -> ProgramOutput {
         try runProgram(try flwrBinaryPath(), args)
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Real `flwr server` processes under load from `flwr bench clients` on loopback: many handshaken
@@ -13,8 +14,7 @@ final class WireScaleReleaseTests: XCTestCase {
         try requireFashionMNIST()
     }
 
-    typealias Child = FederationReleaseTests.Child
-    private var children: [Child] = []
+    private var children: [ChildProcess] = []
     private var dir = ""
 
     override func setUp() {
@@ -28,31 +28,22 @@ final class WireScaleReleaseTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    private func spawn(_ name: String, _ args: [String]) throws -> Child {
-        let c = try Child(try flwrBinaryPath(), args, log: "\(dir)/\(name).log")
+    private func spawn(_ name: String, _ args: [String]) throws -> ChildProcess {
+        let c = try ChildProcess.flwr(args, log: "\(dir)/\(name).log")
         children.append(c)
         return c
     }
 
-    private func server(_ port: Int, _ extra: [String]) throws -> Child {
-        try spawn("server", ["server", "--host", "127.0.0.1", "--port", "\(port)", "--max-test-examples", "300",
+    /// A server on a port the kernel picks; `listeningPort()` reads it from the log.
+    private func server(_ extra: [String]) throws -> ChildProcess {
+        try spawn("server", ["server", "--host", "127.0.0.1", "--port", "0", "--max-test-examples", "300",
                              "--wait-timeout", "300", "--round-timeout", "300", "--seed", "7",
                              "--metrics-out", "\(dir)/history.jsonl"] + extra)
     }
 
-    private func realClient(_ port: Int, extra: [String] = []) throws -> Child {
+    private func realClient(_ port: Int, extra: [String] = []) throws -> ChildProcess {
         try spawn("client", ["client", "--server", "127.0.0.1:\(port)", "--partition", "0", "--num-partitions", "100",
                              "--max-train-examples", "300", "--threads", "1", "--connect-deadline", "120"] + extra)
-    }
-
-    private func waitFor(_ child: Child, toLog needle: String, seconds: Double) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if child.log.contains(needle) { return true }
-            if !child.process.isRunning { return child.log.contains(needle) }
-            usleep(50_000)
-        }
-        return false
     }
 
     /// A field of /proc/PID/status in kB (VmRSS, VmHWM) or as a count (Threads).
@@ -64,17 +55,14 @@ final class WireScaleReleaseTests: XCTestCase {
         return nil
     }
 
-    private func freePort() -> Int { Int.random(in: 20_000 ..< 60_000) }
-
     func testIdleClientsThenARoundWithAllOfThemAndARealClient() throws {
         let idle = 500
-        let port = freePort()
-        let srv = try server(port, ["--rounds", "1", "--min-clients", "\(idle + 1)", "--fraction-fit", "1"])
-        XCTAssertTrue(waitFor(srv, toLog: "waiting for", seconds: 60), srv.log)
+        let srv = try server(["--rounds", "1", "--min-clients", "\(idle + 1)", "--fraction-fit", "1"])
+        let port = try srv.listeningPort()
         let bench = try spawn("bench", ["bench", "clients", "--server", "127.0.0.1:\(port)", "--clients", "\(idle)"])
-        XCTAssertTrue(waitFor(bench, toLog: "\"phase\":\"connected\"", seconds: 120), bench.log)
+        XCTAssertTrue(bench.waitFor("\"phase\":\"connected\"", seconds: 120), bench.log)
         XCTAssertTrue(bench.log.contains("\"clients\":\(idle),"), bench.log)
-        let pid = srv.process.processIdentifier
+        let pid = srv.pid
         let rssIdle = try XCTUnwrap(status(pid, "VmRSS"))
         let threads = try XCTUnwrap(status(pid, "Threads"))
         print("server with \(idle) idle handshaken clients: RSS \(rssIdle / 1024) MB, \(threads) threads")
@@ -83,7 +71,7 @@ final class WireScaleReleaseTests: XCTestCase {
 
         let client = try realClient(port)
         var peak = 0
-        while srv.process.isRunning {
+        while srv.isRunning {
             peak = max(peak, status(pid, "VmHWM") ?? 0)
             usleep(100_000)
         }
@@ -101,28 +89,25 @@ final class WireScaleReleaseTests: XCTestCase {
     /// SIGTERM and SIGINT stop the server cleanly while it waits for clients and while it lingers.
     func testServerStopsOnSignalsWhileWaitingAndLingering() throws {
         for sig in [SIGTERM, SIGINT] {
-            let port = freePort()
-            let waiting = try server(port, ["--rounds", "1", "--min-clients", "5"])
-            XCTAssertTrue(waitFor(waiting, toLog: "waiting for", seconds: 60), waiting.log)
-            kill(waiting.process.processIdentifier, sig)
+            let waiting = try server(["--rounds", "1", "--min-clients", "5"])
+            XCTAssertTrue(waiting.waitFor("waiting for", seconds: 60), waiting.log)
+            kill(waiting.pid, sig)
             XCTAssertEqual(waiting.wait(seconds: 20), 0, "stop while waiting on signal \(sig):\n\(waiting.log)")
 
-            let lport = freePort()
-            let lingering = try server(lport, ["--rounds", "1", "--min-clients", "1", "--linger"])
-            XCTAssertTrue(waitFor(lingering, toLog: "waiting for", seconds: 60), lingering.log)
+            let lingering = try server(["--rounds", "1", "--min-clients", "1", "--linger"])
+            let lport = try lingering.listeningPort()
             let bench = try spawn("bench-\(sig)", ["bench", "clients", "--server", "127.0.0.1:\(lport)", "--clients", "1"])
-            XCTAssertTrue(waitFor(lingering, toLog: "lingering", seconds: 120), lingering.log)
+            XCTAssertTrue(lingering.waitFor("lingering", seconds: 120), lingering.log)
             XCTAssertEqual(bench.wait(seconds: 30), 0, bench.log)
-            kill(lingering.process.processIdentifier, sig)
+            kill(lingering.pid, sig)
             XCTAssertEqual(lingering.wait(seconds: 20), 0, "stop while lingering on signal \(sig):\n\(lingering.log)")
         }
     }
 
     /// A federation that fails makes its clients exit non-zero, with the server's reason.
     func testFailedFederationFailsItsClient() throws {
-        let port = freePort()
-        let srv = try server(port, ["--rounds", "1", "--min-clients", "1", "--min-fit-clients", "2"])
-        let client = try realClient(port)
+        let srv = try server(["--rounds", "1", "--min-clients", "1", "--min-fit-clients", "2"])
+        let client = try realClient(try srv.listeningPort())
         XCTAssertNotEqual(srv.wait(seconds: 120), 0, srv.log)
         let status = client.wait(seconds: 60)
         XCTAssertNotNil(status)
