@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `flwr simulate --transport virtual` against `--transport tcp` on real Fashion-MNIST: the same
@@ -13,7 +14,8 @@ final class VirtualSimulationReleaseTests: XCTestCase {
     private func simulate(_ arguments: [String]) throws -> (output: String, rows: [[String: Any]]) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-virtual-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, output) = try runProgram(try flwrBinaryPath(), ["simulate", "--out", dir] + arguments)
+        let run = try runProgram(try flwrBinaryPath(), ["simulate", "--out", dir] + arguments)
+        let (status, output) = (run.status, run.output)
         XCTAssertEqual(status, 0, output)
         let text = try String(contentsOfFile: dir + "/history.jsonl", encoding: .utf8)
         let rows = try text.split(separator: "\n").map {
@@ -69,13 +71,14 @@ final class VirtualSimulationReleaseTests: XCTestCase {
 
     /// Settings virtual clients cannot honour are refused with the way out.
     func testDataLevelPrivacyNeedsTCP() throws {
-        let (status, output) = try runProgram(try flwrBinaryPath(), [
+        let refused = try runProgram(try flwrBinaryPath(), [
             "simulate", "--transport", "virtual", "--clients", "4", "--rounds", "1", "--dp-epsilon", "5",
             "--out", FileManager.default.temporaryDirectory.appendingPathComponent("flwr-virtual-\(UUID().uuidString)").path,
         ])
-        XCTAssertNotEqual(status, 0)
-        XCTAssertTrue(output.contains("--dp-epsilon releases every partition once"), output)
-        let (s2, o2) = try runProgram(try flwrBinaryPath(), ["simulate", "--clients", "10", "--clients-per-round", "11"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.output.contains("--dp-epsilon releases every partition once"), refused.output)
+        let invalid = try runProgram(try flwrBinaryPath(), ["simulate", "--clients", "10", "--clients-per-round", "11"])
+        let (s2, o2) = (invalid.status, invalid.output)
         XCTAssertNotEqual(s2, 0)
         XCTAssertTrue(o2.contains("--clients-per-round must be between 1 and --clients (10), got 11"), o2)
     }
