@@ -498,7 +498,7 @@ public final class Server: Sendable {
 
     /// Sends `finish` to every connected client, in parallel, bounded by `options.finishTimeout`.
     private func finishAll(roundsCompleted: Int, reason: String, failed: Bool) async {
-        let clients = clientManager.all()
+        let clients = clientManager.all().filter(\.needsFinish)
         let failures = await FanOut.run(clients.map { (client: $0, ins: reason) }, timeout: options.finishTimeout,
                                         call: { client, reason, _ in await client.finish(roundsCompleted: roundsCompleted, reason: reason, failed: failed) },
                                         onAnswer: { _, _ in })

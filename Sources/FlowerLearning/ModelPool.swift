@@ -27,6 +27,8 @@ public final class ModelPool: Sendable {
     }
     private let state = Mutex(State())
     private let size: Int
+    /// Nanoseconds the models have spent running `withModel` bodies, summed over the models.
+    private let busy = Atomic<UInt64>(0)
     private let make: @Sendable () throws -> any Model
 
     /// A pool of at most `size` models built on demand by `make`.
@@ -42,8 +44,23 @@ public final class ModelPool: Sendable {
     public func withModel<R: Sendable>(work: Int = 0, _ body: @escaping @Sendable (any Model) throws -> R) async throws -> R {
         let box = try await acquire(work: work)
         defer { release(box) }
-        return try await box.thread.run { try body(box.model) }
+        return try await box.thread.run { [self] in
+            let start = ContinuousClock.now
+            defer {
+                let d = (ContinuousClock.now - start).components
+                self.busy.add(UInt64(max(0, d.seconds)) &* 1_000_000_000 &+ UInt64(max(0, d.attoseconds / 1_000_000_000)),
+                         ordering: .relaxed)
+            }
+            return try body(box.model)
+        }
     }
+
+    /// Seconds the models have spent running `withModel` bodies (training, evaluation), summed
+    /// over the models: the compute a simulation cannot go below, whatever its own overhead.
+    public var busySeconds: Double { Double(busy.load(ordering: .relaxed)) / 1e9 }
+
+    /// The number of models the pool holds at most (clients computing at the same time).
+    public var capacity: Int { size }
 
     /// A model for exclusive use, waiting (largest `work` first) while all are busy.
     public func acquire(work: Int) async throws -> ModelBox {

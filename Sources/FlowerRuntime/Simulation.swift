@@ -1,5 +1,6 @@
-// `flwr simulate`: a whole federation in one process, over the same code paths as a deployment
-// (FlowerWire over loopback, the chosen strategy, central evaluation after every round).
+// `flwr simulate`: a whole federation in one process, over the same round loop as a deployment
+// (the chosen strategy, central evaluation after every round), reaching its clients either over
+// FlowerWire on loopback (`tcp`) or in process (`virtual`, VirtualClients.swift).
 import Attacks
 import CIFARLoader
 import CNNModel
@@ -11,6 +12,7 @@ import FlowerWire
 import Foundation
 import Logging
 import Privacy
+import Synchronization
 
 /// Everything a simulation needs, in plain values.
 public struct SimulationConfig: Sendable {
@@ -25,6 +27,10 @@ public struct SimulationConfig: Sendable {
     /// Threads per client (nil: cores / parallel).
     public var threads: Int?
     public var fractionFit = 1.0
+    /// Clients sampled per round (uniformly, without replacement); overrides `fractionFit`.
+    public var clientsPerRound: Int?
+    /// How clients are reached (nil: `SimulationTransport.automatic(clients:)`).
+    public var transport: SimulationTransport?
     public var roundTimeout: Duration = .seconds(600)
     /// How long the server waits for all clients to connect before each round.
     public var waitTimeout: Duration = .seconds(60)
@@ -49,6 +55,14 @@ public struct SimulationConfig: Sendable {
         self.dataset = dataset
         self.model = model
     }
+
+    /// The transport used: the one asked for, else tcp up to 100 clients and virtual above.
+    public var resolvedTransport: SimulationTransport { transport ?? .automatic(clients: clients) }
+
+    /// FedAvg's `fractionFit`: `clientsPerRound` as a fraction that samples exactly that many, else `fractionFit`.
+    public var samplingFraction: Double {
+        clientsPerRound.map { FlowerRuntime.samplingFraction(clientsPerRound: $0, clients: clients) } ?? fractionFit
+    }
 }
 
 /// What a finished simulation produced.
@@ -57,8 +71,22 @@ public struct SimulationResult: Sendable {
     public let stopReason: String?
     public let wallSeconds: Double
     public let historyPath: String, modelPath: String, plotPath: String
+    /// How the clients were reached.
+    public var transport: SimulationTransport = .tcp
+    /// Seconds from the server's start to its last round's end (no loading, no set-up).
+    public var roundsSeconds: Double = 0
+    /// Seconds the clients' models computed (training, data conversion), summed over the models.
+    public var clientComputeSeconds: Double = 0
+    /// Models computing at the same time (the pool's size).
+    public var workers = 1
+    /// Seconds of central evaluation (which uses every core).
+    public var evaluationSeconds: Double = 0
 
-    /// The table of rounds the command prints, with wall time, peak memory and the files written.
+    /// The fastest the rounds could have run with no overhead: the clients' compute spread over
+    /// the workers, plus central evaluation.
+    public var computeFloorSeconds: Double { clientComputeSeconds / Double(max(1, workers)) + evaluationSeconds }
+
+    /// The table of rounds the command prints, with wall time, peak memory, compute and the files written.
     public var report: String {
         let dp = history.rounds.contains { $0.privacy != nil }
         var lines = ["round  accuracy  loss     clients  failures  seconds" + (dp ? "  epsilon" : "")]
@@ -68,21 +96,37 @@ public struct SimulationResult: Sendable {
         }
         if let line = history.worstSiteEpsilonSummary { lines.append(line) }
         lines.append(String(format: "wall time %.1f s, peak memory %.0f MB", wallSeconds, peakRSSMegabytes()))
+        lines.append("rounds " + String(format: "%.2f", roundsSeconds) + " s (\(transport.rawValue) clients); "
+                     + String(format: "compute: clients %.2f s on %d worker(s) + central evaluation %.2f s = floor %.2f s; rounds / floor %.3f",
+                            clientComputeSeconds, workers, evaluationSeconds,
+                            computeFloorSeconds, computeFloorSeconds > 0 ? roundsSeconds / computeFloorSeconds : Double.nan))
         if let reason = stopReason { lines.append("stopped early: \(reason)") }
         lines.append("wrote \(historyPath), \(modelPath), \(plotPath)")
         return lines.joined(separator: "\n")
     }
 }
 
-/// What the rounds of a simulation use: no reference to the loaded dataset.
+/// What the rounds of a simulation use: no reference to the loaded dataset (virtual clients
+/// share the training examples some client uses, TCP clients hold copies of their partitions).
 struct PreparedFederation {
+    enum Clients {
+        case tcp([any Client])
+        case virtual(VirtualFederation)
+    }
     let evaluation: CentralEvaluation
-    let clients: [any Client]
+    let clients: Clients
     let pool: ModelPool
 }
 
-/// A server and N clients on this machine, each client on its own TCP connection; the dataset is
-/// loaded once and at most `parallel` clients train at a time.
+/// Seconds spent in central evaluation, summed.
+private final class Stopwatch: Sendable {
+    private let total = Mutex<Double>(0)
+    func add(_ seconds: Double) { total.withLock { $0 += seconds } }
+    var seconds: Double { total.withLock { $0 } }
+}
+
+/// A server and N clients on this machine — each on its own TCP connection, or virtual — with
+/// the dataset loaded once and at most `parallel` clients training at a time.
 public struct Simulation {
     public let config: SimulationConfig
     public let logger: Logger
@@ -107,8 +151,7 @@ public struct Simulation {
     }
 
     /// Loads the dataset and prepares the federation; the split is a local of this call, so it is
-    /// freed when the call returns (the clients hold copies of their partitions, the evaluation
-    /// its test images).
+    /// freed when the call returns.
     private func prepareFromDisk() throws -> PreparedFederation {
         let split = try config.dataset.load()
         return try prepare(split)
@@ -118,6 +161,8 @@ public struct Simulation {
     /// rounds use.
     func prepare(_ split: DatasetSplit) throws -> PreparedFederation {
         let c = config
+        let transport = c.resolvedTransport
+        if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
         try FileManager.default.createDirectory(atPath: c.out, withIntermediateDirectories: true)
         var test = split.test
         if let m = c.maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
@@ -128,69 +173,108 @@ public struct Simulation {
         let selection = c.model
         let evaluation = try CentralEvaluation(test: test, model: selection, threads: cores, seed: c.seed, logger: logger)
 
-        let scheme: Partitioner = c.alpha > 0 ? .dirichlet(alpha: c.alpha, minPartitionSize: 10) : .iid
-        let builder = ClientDataBuilder(numPartitions: c.clients, scheme: scheme, seed: c.seed, privacy: c.privacy,
-                                        maxTrainExamples: c.maxTrainExamples, logger: logger)
         let input = modelInputShape(split.train), classes = split.train.classes
         let seed = c.seed
         let pool = ModelPool(size: slots) { try selection.build(input: input, classes: classes, seed: seed, threads: threadsPerClient) }
         var defaults = c.training
         defaults.seed = seed
-        let parts = try builder.partitions(of: split)
-        var clientObjects: [any Client] = []
-        for i in 0 ..< c.clients {
-            let ledger = (c.out as NSString).appendingPathComponent("privacy/partition-\(i)")
-            let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
-            let attack = i < c.malicious ? c.attack : nil
-            let train = attack == nil ? local.train : LocalData(dataset: AttackPlan.trainingData(local.train.dataset, settings: attack))
-            let site = try c.dpSGD.map { try DPSGDSite(options: $0, ledgerDirectory: ledger) }
-            let honest = ModelClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger,
-                                     dpSGD: site)
-            clientObjects.append(AttackPlan.wrap(honest, settings: attack, partition: i))
+        let clients: PreparedFederation.Clients
+        switch transport {
+        case .virtual:
+            let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, seed: seed,
+                                                        maxTrainExamples: c.maxTrainExamples, logger: logger)
+            clients = .virtual(VirtualFederation(partitions: partitions, pool: pool, defaults: defaults, logger: logger,
+                                                 malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out))
+        case .tcp:
+            let scheme = try simulationPartitioner(alpha: c.alpha, clients: c.clients, samples: split.train.count,
+                                                   dataset: split.train.name)
+            let builder = ClientDataBuilder(numPartitions: c.clients, scheme: scheme, seed: c.seed, privacy: c.privacy,
+                                            maxTrainExamples: c.maxTrainExamples, logger: logger)
+            let parts = try builder.partitions(of: split)
+            var clientObjects: [any Client] = []
+            for i in 0 ..< c.clients {
+                let ledger = (c.out as NSString).appendingPathComponent("privacy/partition-\(i)")
+                let local = try builder.build(split: split, parts: parts, partition: i, ledgerDirectory: ledger)
+                let attack = i < c.malicious ? c.attack : nil
+                let train = attack == nil ? local.train : LocalData(dataset: AttackPlan.trainingData(local.train.dataset, settings: attack))
+                let site = try c.dpSGD.map { try DPSGDSite(options: $0, ledgerDirectory: ledger) }
+                let honest = ModelClient(partition: i, train: train, eval: local.eval, pool: pool, defaults: defaults, logger: logger,
+                                         dpSGD: site)
+                clientObjects.append(AttackPlan.wrap(honest, settings: attack, partition: i))
+            }
+            clients = .tcp(clientObjects)
         }
-        logger.info("\(c.clients) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
-        return PreparedFederation(evaluation: evaluation, clients: clientObjects, pool: pool)
+        logger.info("\(c.clients) \(transport.rawValue) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
+        return PreparedFederation(evaluation: evaluation, clients: clients, pool: pool)
     }
 
-    /// Runs the rounds of a prepared federation.
+    /// Runs the rounds of a prepared federation: one `Server`, whichever way it reaches clients.
     func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationResult? {
         let c = config, seed = c.seed, selection = c.model
-        let evaluation = prepared.evaluation, clientObjects = prepared.clients
+        let evaluation = prepared.evaluation
         let manager = InMemoryClientManager()
-        var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
-        wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
-        let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
-        let port = try await wire.start()
-        let base = makeFedAvg(fractionFit: c.fractionFit, minFitClients: nil, acceptFailures: true, seed: seed,
+        let evaluationTime = Stopwatch()
+        var evaluateFn: CentralEvaluateFn?
+        if let inner = evaluation.evaluateFn {
+            evaluateFn = { @Sendable (round: Int, parameters: Parameters) async throws -> (loss: Double, metrics: Metrics)? in
+                let start = ContinuousClock.now
+                defer { evaluationTime.add((ContinuousClock.now - start).seconds) }
+                return try await inner(round, parameters)
+            }
+        }
+        let base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: nil, acceptFailures: true, seed: seed,
                               minClients: c.clients, initialParameters: evaluation.initialParameters,
-                              fitConfig: [:], evaluateFn: evaluation.evaluateFn)
+                              fitConfig: [:], evaluateFn: evaluateFn)
         let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
         let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
         var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))
-        serverOptions.observer = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger)
+        var observers: [any ServerObserver] = []
+        if let tb = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger) { observers.append(tb) }
+        if case .virtual(let federation) = prepared.clients { observers.append(VirtualProgressObserver(federation: federation)) }
+        serverOptions.observer = observers.isEmpty ? nil : observers.count == 1 ? observers[0] : ServerObservers(observers)
         let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
 
-        let clientLogger = Logger(label: "flwr.client")
-        let clientModel = wireConfig.model
-        let epochs = c.training.epochs, epsilon = c.privacy.epsilon
-        let tasks = clientObjects.enumerated().map { i, client in
-            Task {
-                var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "partition-\(i)", partition: i)
-                config.retry.seed = seed &+ UInt64(i)
-                config.model = clientModel
-                let wireConfig = config
-                // Reports data-level ε in its fit metrics (RoundEpsilon), for history and TensorBoard.
-                let reporting = InstrumentedClient(client, defaultEpochs: epochs, epsilon: epsilon,
-                                                   metrics: ClientMetrics(factory: FlwrMetricsFactory()))
-                return try await WireClient.run(config: wireConfig, client: reporting, logger: clientLogger)
+        var wire: WireServer?
+        var tasks: [Task<Int, any Error>] = []
+        let transport: SimulationTransport
+        switch prepared.clients {
+        case .virtual(let federation):
+            transport = .virtual
+            for i in 0 ..< federation.count {
+                if case .failure(let refusal) = manager.register(federation.proxy(i)) { throw ExitMessage(error: refusal) }
+            }
+            logger.info("\(federation.count) virtual clients ready; resident memory \(residentMegabytes().map { String(format: "%.1f MB", $0) } ?? "unknown")")
+        case .tcp(let clientObjects):
+            transport = .tcp
+            var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
+            wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
+            let wireServer = WireServer(config: wireConfig, manager: manager, logger: logger)
+            wire = wireServer
+            let port = try await wireServer.start()
+            let clientLogger = Logger(label: "flwr.client")
+            let clientModel = wireConfig.model
+            let epochs = c.training.epochs, epsilon = c.privacy.epsilon
+            tasks = clientObjects.enumerated().map { i, client in
+                Task {
+                    var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "partition-\(i)", partition: i)
+                    config.retry.seed = seed &+ UInt64(i)
+                    config.model = clientModel
+                    let wireConfig = config
+                    // Reports data-level ε in its fit metrics (RoundEpsilon), for history and TensorBoard.
+                    let reporting = InstrumentedClient(client, defaultEpochs: epochs, epsilon: epsilon,
+                                                       metrics: ClientMetrics(factory: FlwrMetricsFactory()))
+                    return try await WireClient.run(config: wireConfig, client: reporting, logger: clientLogger)
+                }
             }
         }
         let rounds = c.rounds, timeout = c.roundTimeout
+        let roundsStart = ContinuousClock.now
         let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }
+        let roundsSeconds = (ContinuousClock.now - roundsStart).seconds
         // The server is done (finished, failed or signalled): close every connection first, then
         // end the clients. A client that never joined (or joined after the server gave up) would
         // otherwise retry forever, and awaiting it would hang the command.
-        await wire.stop()
+        await wire?.stop()
         for t in tasks { t.cancel() }
         for t in tasks { _ = try? await t.value }
 
@@ -200,9 +284,15 @@ public struct Simulation {
             let plotPath = (c.out as NSString).appendingPathComponent("accuracy.svg")
             try writeModel(summary.parameters, to: modelPath)
             try HistoryPlot().write(summary.history, to: plotPath)
-            return SimulationResult(history: summary.history, stopReason: summary.stopReason,
-                                    wallSeconds: (ContinuousClock.now - wallStart).seconds,
-                                    historyPath: historyPath, modelPath: modelPath, plotPath: plotPath)
+            var result = SimulationResult(history: summary.history, stopReason: summary.stopReason,
+                                          wallSeconds: (ContinuousClock.now - wallStart).seconds,
+                                          historyPath: historyPath, modelPath: modelPath, plotPath: plotPath)
+            result.transport = transport
+            result.roundsSeconds = roundsSeconds
+            result.clientComputeSeconds = prepared.pool.busySeconds
+            result.workers = prepared.pool.capacity
+            result.evaluationSeconds = evaluationTime.seconds
+            return result
         case .failed(let error):
             throw ExitMessage(error: error)
         case .signalled(let name):

@@ -1,15 +1,19 @@
 import ArgumentParser
 import FlowerRuntime
 
-/// `flwr simulate`: a server and N clients on this machine, over real TCP connections.
+/// `flwr simulate`: a server and N clients on this machine, over loopback TCP or in process.
 struct SimulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
-        abstract: "Run a whole federation on this machine: the server and N clients, each on its own TCP connection.",
+        abstract: "Run a whole federation on this machine: the server and N clients, over loopback TCP or as virtual clients.",
         discussion: """
-            The same code paths as a deployment (FlowerWire over loopback, FedAvg, central \
-            evaluation on the test set after every round), in one process: the dataset is loaded \
-            once and at most --parallel clients train at a time so the cores are not oversubscribed. \
+            The same round loop as a deployment (the server, its strategies, DP-FedAvg, central \
+            evaluation on the test set after every round, history), in one process: the dataset is \
+            loaded once and at most --parallel clients train at a time so the cores are not \
+            oversubscribed. With --transport tcp every client is a FlowerWire client on its own \
+            loopback connection; with --transport virtual an idle client is only a description \
+            (its identity and its slice of the shared dataset, under 100 bytes measured), built into a \
+            client when the server samples it, so 100,000 clients fit in one process. \
             Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg.
             """)
 
@@ -29,8 +33,14 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @OptionGroup var training: TrainingOptions
 
-    @Option(help: "Fraction of clients sampled for training each round.")
-    var fractionFit: Double = 1.0
+    @Option(help: "Fraction of clients sampled for training each round (default 1).")
+    var fractionFit: Double?
+
+    @Option(help: "Clients sampled for training each round, uniformly without replacement (instead of --fraction-fit). With DP-FedAvg (--dp-noise-multiplier) each client is instead sampled independently with probability q = M/--clients (Poisson sampling, what the privacy accountant assumes), so a round has M clients on average.")
+    var clientsPerRound: Int?
+
+    @Option(help: ArgumentHelp("How clients are reached: tcp (each client a FlowerWire client on its own loopback connection: the deployment's code path, two sockets and a task per client) or virtual (in-process clients built when sampled: no socket, task, model or data copy while idle). Default: tcp up to 100 clients, where it tests the deployment path at little cost, virtual above, where sockets and tasks only add memory and approach the open-file limit.", valueName: "tcp|virtual"))
+    var transport: SimulationTransport?
 
     @Option(help: "Seconds each round waits for results.")
     var roundTimeout: Double = 600
@@ -65,7 +75,11 @@ struct SimulateCommand: AsyncParsableCommand {
         guard clients >= 1 else { throw ValidationError("--clients must be at least 1, got \(clients)") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
         guard alpha >= 0 && alpha.isFinite else { throw ValidationError("--alpha must be 0 (IID) or positive, got \(alpha)") }
-        guard fractionFit > 0 && fractionFit <= 1 else { throw ValidationError("--fraction-fit must be in (0, 1], got \(fractionFit)") }
+        if let f = fractionFit, !(f > 0 && f <= 1) { throw ValidationError("--fraction-fit must be in (0, 1], got \(f)") }
+        if let m = clientsPerRound {
+            guard fractionFit == nil else { throw ValidationError("give --clients-per-round or --fraction-fit, not both") }
+            guard m >= 1 && m <= clients else { throw ValidationError("--clients-per-round must be between 1 and --clients (\(clients)), got \(m)") }
+        }
         guard waitTimeout > 0 && waitTimeout.isFinite else { throw ValidationError("--wait-timeout must be a positive number of seconds, got \(waitTimeout)") }
         if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
@@ -84,14 +98,20 @@ struct SimulateCommand: AsyncParsableCommand {
         var c = SimulationConfig(dataset: try source.location(), model: try modelOptions.selection())
         c.clients = clients; c.rounds = rounds; c.alpha = alpha; c.seed = seed
         c.training = training.defaults(seed: seed); c.threads = training.threads
-        c.fractionFit = fractionFit; c.roundTimeout = .milliseconds(Int64(roundTimeout * 1000))
+        c.fractionFit = fractionFit ?? 1; c.clientsPerRound = clientsPerRound; c.transport = transport
+        c.roundTimeout = .milliseconds(Int64(roundTimeout * 1000))
         c.waitTimeout = .microseconds(Int64(waitTimeout * 1_000_000))
         c.parallel = parallel; c.maxTrainExamples = maxTrainExamples; c.maxTestExamples = maxTestExamples
         c.privacy = try privacy.settings(); c.strategy = strategyOptions.settings
         c.malicious = attacks.malicious; c.attack = attacks.attack.settings(seed: seed)
-        c.dpFedAvg = dpFedAvg.config(samplingRate: fractionFit)
+        // DP-FedAvg samples each client with probability q (Poisson): M/N under --clients-per-round.
+        c.dpFedAvg = dpFedAvg.config(samplingRate: clientsPerRound.map { Double($0) / Double(clients) } ?? fractionFit ?? 1)
         c.dpSGD = dpSGD.options
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         return c
     }
+}
+
+extension SimulationTransport: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
 }

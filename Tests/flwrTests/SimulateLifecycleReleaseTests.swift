@@ -21,7 +21,7 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
     func testServerFailureEndsTheCommandNonZero() throws {
         let dir = outDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let child = try ChildProcess.flwr(["simulate", "--clients", "40", "--rounds", "2", "--alpha", "0",
+        let child = try ChildProcess.flwr(["simulate", "--transport", "tcp", "--clients", "40", "--rounds", "2", "--alpha", "0",
                                            "--max-train-examples", "20", "--max-test-examples", "100", "--wait-timeout", "0.001",
                                            "--out", dir], log: dir + ".log")
         defer { try? FileManager.default.removeItem(atPath: dir + ".log") }
@@ -35,7 +35,7 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
     func testSIGTERMEndsARunningSimulation() throws {
         let dir = outDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let child = try ChildProcess.flwr(["simulate", "--clients", "4", "--rounds", "10000", "--alpha", "0",
+        let child = try ChildProcess.flwr(["simulate", "--transport", "tcp", "--clients", "4", "--rounds", "10000", "--alpha", "0",
                                            "--max-train-examples", "20", "--max-test-examples", "100", "--out", dir],
                                           log: dir + ".log")
         defer { try? FileManager.default.removeItem(atPath: dir + ".log") }

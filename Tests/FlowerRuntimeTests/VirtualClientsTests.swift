@@ -1,0 +1,124 @@
+// Virtual clients: the sampler draws exactly --clients-per-round clients, uniformly (χ² over
+// many rounds); the partitions are the TCP simulation's, held compactly; IID reaches beyond the
+// example count and Dirichlet refuses it, naming the largest client count that works.
+import CIFARLoader
+import FedAvg
+import FlowerCore
+import FlowerLearning
+import Foundation
+import Logging
+import Testing
+@testable import FlowerRuntime
+
+struct VirtualClientsTests {
+    /// A dataset of `count` 2×2 grey images whose pixels encode their index, labels cycling over 10 classes.
+    static func dataset(_ count: Int) -> Dataset {
+        var bytes: [UInt8] = []
+        for i in 0 ..< count { bytes += [UInt8(i & 255), UInt8(i >> 8 & 255), 7, 9] }
+        return Dataset(bytes: bytes, labels: (0 ..< count).map { Int32($0 % 10) }, channels: 1, height: 2, width: 2,
+                       classes: 10, name: "synthetic", channelMean: [0.5], channelStd: [0.5])
+    }
+
+    static let logger = Logger(label: "test")
+
+    static func federation(clients: Int, examples: Int) throws -> VirtualFederation {
+        struct NoModel: Error {}
+        let parts = try VirtualPartitions.make(train: dataset(examples), clients: clients, alpha: 0, seed: 1,
+                                               maxTrainExamples: nil, logger: logger)
+        return VirtualFederation(partitions: parts, pool: ModelPool(size: 1) { throw NoModel() },
+                                 defaults: TrainingDefaults(), logger: logger, out: NSTemporaryDirectory())
+    }
+
+    @Test func theSamplingFractionDrawsExactlyTheClientsPerRound() {
+        for n in [1, 2, 3, 7, 10, 99, 100, 101, 997, 1000, 10_000, 100_000, 1_000_000] {
+            for m in Set([1, 2, 3, n / 3, n / 2, n - 1, n].filter { $0 >= 1 && $0 <= n }) {
+                let fedAvg = makeFedAvg(fractionFit: samplingFraction(clientsPerRound: m, clients: n), minFitClients: 1,
+                                        acceptFailures: true, seed: 1, minClients: n, initialParameters: nil,
+                                        fitConfig: [:], evaluateFn: nil)
+                #expect(fedAvg.numFitClients(available: n) == m, "N \(n), M \(m)")
+            }
+        }
+    }
+
+    /// 50 virtual clients, 5 per round, 4,000 rounds through FedAvg's own configureFit: every
+    /// round draws 5 distinct clients, and the counts pass a χ² test of uniformity (49 degrees of
+    /// freedom; 85.35 is the 0.1% critical value). Seeded, so the statistic is the same every run.
+    @Test func samplingOverTheVirtualClientsIsUniform() throws {
+        let n = 50, m = 5, rounds = 4000
+        let federation = try Self.federation(clients: n, examples: 200)
+        let manager = InMemoryClientManager()
+        for i in 0 ..< n { #expect(throws: Never.self) { try manager.register(federation.proxy(i)).get() } }
+        let fedAvg = makeFedAvg(fractionFit: samplingFraction(clientsPerRound: m, clients: n), minFitClients: nil,
+                                acceptFailures: true, seed: 42, minClients: n, initialParameters: nil, fitConfig: [:],
+                                evaluateFn: nil)
+        var counts = [String: Int]()
+        for round in 1 ... rounds {
+            let ids = fedAvg.configureFit(round: round, parameters: Parameters(), clientManager: manager).map(\.client.id)
+            #expect(ids.count == m && Set(ids).count == m, "round \(round): \(ids)")
+            for id in ids { counts[id, default: 0] += 1 }
+        }
+        #expect(counts.count == n)
+        let expected = Double(rounds * m) / Double(n)
+        let chiSquare = (0 ..< n).map { i -> Double in
+            let d = Double(counts["partition-\(i)", default: 0]) - expected
+            return d * d / expected
+        }.reduce(0, +)
+        #expect(chiSquare < 85.35, "χ² = \(chiSquare), counts \(counts)")
+    }
+
+    /// The virtual partitions are the TCP simulation's partitions (same examples, same order),
+    /// each cut to --max-train-examples, and only the examples in use are kept.
+    @Test func partitionsAreTheTCPSplitKeptCompactly() throws {
+        let train = Self.dataset(600)
+        let parts = try VirtualPartitions.make(train: train, clients: 10, alpha: 0.5, seed: 3, maxTrainExamples: 5,
+                                               logger: Self.logger)
+        let reference = try partition(labels: train.labels, numPartitions: 10,
+                                      scheme: .dirichlet(alpha: 0.5, minPartitionSize: 10), seed: 3)
+        #expect(parts.clients == 10)
+        #expect(parts.data.count == 50)
+        for i in 0 ..< 10 {
+            let want = train.subset(Array(reference[i].prefix(5)))
+            let got = parts.dataset(of: i)
+            #expect(got.labels == want.labels, "client \(i)")
+            #expect(got.allImages() == want.allImages(), "client \(i)")
+        }
+    }
+
+    /// IID with more clients than examples: one example each, every example used, by 2 or 3 of
+    /// the 250 clients over 100 examples.
+    @Test func iidReachesBeyondTheExampleCount() throws {
+        let parts = try VirtualPartitions.make(train: Self.dataset(100), clients: 250, alpha: 0, seed: 5,
+                                               maxTrainExamples: nil, logger: Self.logger)
+        #expect(parts.clients == 250)
+        var uses = [Int](repeating: 0, count: 100)
+        for i in 0 ..< 250 {
+            let e = parts.examples(of: i)
+            #expect(e.count == 1)
+            for j in e { uses[Int(j)] += 1 }
+        }
+        #expect(uses.allSatisfy { $0 == 2 || $0 == 3 }, "\(uses)")
+        // The first pass is a permutation: clients 0..<100 hold distinct examples.
+        #expect(Set((0 ..< 100).flatMap { parts.examples(of: $0) }).count == 100)
+    }
+
+    /// Dirichlet needs an example per client: the error names the largest client count; below
+    /// it, the minimum partition size is scaled down from 10.
+    @Test func dirichletBeyondTheExampleCountNamesTheLimit() throws {
+        #expect(throws: SimulationError.tooManyClientsForDirichlet(clients: 70_000, samples: 60_000, dataset: "fmnist")) {
+            try simulationPartitioner(alpha: 0.5, clients: 70_000, samples: 60_000, dataset: "fmnist")
+        }
+        let message = SimulationError.tooManyClientsForDirichlet(clients: 70_000, samples: 60_000, dataset: "fmnist").description
+        #expect(message.contains("at most 60000 clients"))
+        #expect(try simulationPartitioner(alpha: 0.5, clients: 10, samples: 60_000, dataset: "f") == .dirichlet(alpha: 0.5, minPartitionSize: 10))
+        #expect(try simulationPartitioner(alpha: 0.5, clients: 20_000, samples: 60_000, dataset: "f") == .dirichlet(alpha: 0.5, minPartitionSize: 3))
+        #expect(try simulationPartitioner(alpha: 0, clients: 100_000, samples: 60_000, dataset: "f") == .iid)
+    }
+
+    /// An idle virtual client is its proxy object: identity and partition as a TCP client states them.
+    @Test func proxiesCarryTheTCPIdentity() throws {
+        let federation = try Self.federation(clients: 3, examples: 30)
+        let p = federation.proxy(2)
+        #expect(p.id == "partition-2")
+        #expect(p.partition == 2)
+    }
+}
