@@ -224,6 +224,8 @@ public final class VirtualClientProxy: ClientProxy {
     public let id: String
     public let partition: Int?
     let federation: VirtualFederation
+    /// The client's state during a SecAgg+ fit round (nil when idle).
+    private let secAgg = Mutex<SecAggParticipant?>(nil)
 
     init(index: Int, federation: VirtualFederation) {
         id = "partition-\(index)"
@@ -244,6 +246,32 @@ public final class VirtualClientProxy: ClientProxy {
 
     public func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes {
         try await federation.client(index).evaluate(ins)
+    }
+
+    /// A SecAgg+ fit round in process: the setup builds the client and its round state (as a TCP
+    /// client's session holds them for its connection), the later steps go to that state, and the
+    /// unmasking answer drops it again, so an idle virtual client still holds nothing.
+    public func secureAggregation(_ ins: SecAggInstruction, timeout: Duration) async throws -> SecAggAnswer {
+        let participant: SecAggParticipant
+        if case .setup = ins {
+            participant = SecAggParticipant(client: try federation.client(index))
+            secAgg.withLock { $0 = participant }
+        } else if let current = secAgg.withLock({ $0 }) {
+            participant = current
+        } else {
+            // No round set up for this client: the participant refuses the message, naming why.
+            participant = SecAggParticipant(client: try federation.client(index))
+        }
+        switch ins {
+        case .forwardedShares(_, let fit):
+            defer { federation.fitFinished(round: fit.round) }
+            return try await participant.handle(ins)
+        case .unmaskRequest:
+            defer { secAgg.withLock { $0 = nil } }
+            return try await participant.handle(ins)
+        default:
+            return try await participant.handle(ins)
+        }
     }
 
     /// Nothing to end: an idle virtual client holds no connection, task or data.

@@ -35,6 +35,14 @@ final class SecAggReleaseTests: XCTestCase {
         let b = try XCTUnwrap(secure.rounds.last?["accuracy"] as? Double)
         XCTAssertGreaterThan(a, 0.5, "plain FedAvg must learn something for the comparison to mean anything")
         XCTAssertEqual(b, a, accuracy: 0.005, "secure aggregation \(b) against plain FedAvg \(a)")
+        // The same federation with virtual clients: the SecAgg+ round runs in process, same result.
+        let virtual = try simulate(["--secagg", "--secagg-clipping-range", "1", "--transport", "virtual"])
+        XCTAssertEqual(virtual.rounds.count, 3, virtual.output)
+        for r in virtual.rounds {
+            XCTAssertEqual(r["secagg"] as? [String: Int], ["sampled": 3, "sent": 3, "dropped": 0, "recovered": 0], "\(r)")
+        }
+        let c = try XCTUnwrap(virtual.rounds.last?["accuracy"] as? Double)
+        XCTAssertEqual(c, a, accuracy: 0.005, "virtual clients with secure aggregation \(c) against plain FedAvg \(a)")
     }
 
     /// Strategies that need each client's update, server-side clipping and DP-FedAvg are refused
