@@ -167,6 +167,39 @@ final class FlowerCompatReleaseTests: XCTestCase {
         XCTAssertTrue(ours.log.contains("round 2: trained on 300 examples"), ours.log)
     }
 
+    /// A flwr client training with record-level DP-SGD under Flower's own server reports its site's
+    /// ε as the fit metric `dp_sgd_epsilon`, which Flower's fit-metrics aggregation reads: Flower's
+    /// history holds it for both rounds, equal to our accountant's ε after 1 and 2 epochs of the
+    /// site's 300 records (batch 50, σ 1.1), weighted by Flower with 300 of the round's 500 examples.
+    func testDPSGDSiteReportsItsEpsilonToFlowersStrategy() throws {
+        let port = try reserveLoopbackPort()  // Flower's start_server takes a fixed address
+        let server = try child("flower-server", "/usr/bin/env", [
+            "python3", packageRoot.appendingPathComponent("scripts/flower_server.py").path, "--address", "127.0.0.1:\(port)",
+            "--rounds", "2", "--clients", "2", "--history-out", "\(dir)/flower-history.json"])
+        let python = try startFlowerClient("127.0.0.1:\(port)", partition: 0, of: 2, examples: 200)
+        let ours = try startFlwrClient(["--flower-server", "127.0.0.1:\(port)", "--lr", "0.05", "--batch-size", "50",
+                                        "--dp-sgd", "--noise-multiplier", "1.1", "--max-grad-norm", "1",
+                                        "--ledger-dir", "\(dir)/ledger"], partition: 1, of: 2, examples: 300)
+        XCTAssertEqual(server.wait(seconds: 600), 0, "Flower server log:\n\(server.log)")
+        XCTAssertEqual(python.wait(seconds: 60), 0, python.log)
+        XCTAssertEqual(ours.wait(seconds: 60), 0, "flwr client log:\n\(ours.log)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/flower-history.json"))
+        let history = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let fitMetrics = try XCTUnwrap(history["metrics_distributed_fit"] as? [String: Any], "\(history)")
+        let series = try XCTUnwrap(fitMetrics["dp_sgd_epsilon"] as? [[Any]], "no dp_sgd_epsilon in Flower's fit metrics: \(fitMetrics)")
+        XCTAssertEqual(series.count, 2, "\(series)")
+        for (i, point) in series.enumerated() {
+            let flwr = try flwrBinaryPath()
+            let r = try runProgram(flwr, ["privacy", "epsilon", "--mechanism", "dp-sgd", "--dataset-size", "300", "--batch-size", "50",
+                                          "--epochs", "\(i + 1)", "--noise-multiplier", "1.1", "--json"])
+            XCTAssertEqual(r.status, 0, r.output)
+            let expected = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Double])?["epsilon"])
+            XCTAssertEqual(point.first as? Int, i + 1, "\(series)")
+            let reported = try XCTUnwrap(point.last as? Double, "\(series)")
+            XCTAssertEqual(reported, expected * 300 / 500, accuracy: expected * 1e-6, "round \(i + 1): \(series)")
+        }
+    }
+
     /// A CA and a server certificate for 127.0.0.1 made with Debian's openssl (a peer nobody here wrote).
     private func makeCertificates() throws {
         if !FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") {
