@@ -110,7 +110,7 @@ let package = Package(
         /// on raw protobuf, tensor scanning and the NIO frame decoder (NIOCore only, no sockets).
         /// What scripts/fuzz-wire builds.
         .target(name: "FlowerWireCodec", dependencies: [
-            "FlowerCore", "CFlowerProto", "FlowerZlib",
+            "FlowerCore", "FlowerBase", "CFlowerProto", "FlowerZlib",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
@@ -239,7 +239,7 @@ let package = Package(
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore", "TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
-            "FlowerWire", "FlowerWireCodec", "WireFuzzEntry", "FlowerCore", "CFlowerProto", "FlowerTLS",
+            "FlowerWire", "FlowerWireCodec", "WireFuzzEntry", "FlowerCore", "FlowerBase", "CFlowerProto", "FlowerTLS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -187,6 +187,51 @@ void   flwr__status__free_unpacked
   assert(message->base.descriptor == &flwr__status__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   flwr__compressed_tensor__init
+                     (Flwr__CompressedTensor         *message)
+{
+  static const Flwr__CompressedTensor init_value = FLWR__COMPRESSED_TENSOR__INIT;
+  *message = init_value;
+}
+size_t flwr__compressed_tensor__get_packed_size
+                     (const Flwr__CompressedTensor *message)
+{
+  assert(message->base.descriptor == &flwr__compressed_tensor__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t flwr__compressed_tensor__pack
+                     (const Flwr__CompressedTensor *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &flwr__compressed_tensor__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t flwr__compressed_tensor__pack_to_buffer
+                     (const Flwr__CompressedTensor *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &flwr__compressed_tensor__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Flwr__CompressedTensor *
+       flwr__compressed_tensor__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Flwr__CompressedTensor *)
+     protobuf_c_message_unpack (&flwr__compressed_tensor__descriptor,
+                                allocator, len, data);
+}
+void   flwr__compressed_tensor__free_unpacked
+                     (Flwr__CompressedTensor *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &flwr__compressed_tensor__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   flwr__challenge__init
                      (Flwr__Challenge         *message)
 {
@@ -1683,6 +1728,70 @@ const ProtobufCMessageDescriptor flwr__status__descriptor =
   (ProtobufCMessageInit) flwr__status__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor flwr__compressed_tensor__field_descriptors[3] =
+{
+  {
+    "count",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__CompressedTensor, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "scale",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__CompressedTensor, scale),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "data",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__CompressedTensor, data),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned flwr__compressed_tensor__field_indices_by_name[] = {
+  0,   /* field[0] = count */
+  2,   /* field[2] = data */
+  1,   /* field[1] = scale */
+};
+static const ProtobufCIntRange flwr__compressed_tensor__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor flwr__compressed_tensor__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "flwr.CompressedTensor",
+  "CompressedTensor",
+  "Flwr__CompressedTensor",
+  "flwr",
+  sizeof(Flwr__CompressedTensor),
+  3,
+  flwr__compressed_tensor__field_descriptors,
+  flwr__compressed_tensor__field_indices_by_name,
+  1,  flwr__compressed_tensor__number_ranges,
+  (ProtobufCMessageInit) flwr__compressed_tensor__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor flwr__challenge__field_descriptors[4] =
 {
   {
@@ -1889,7 +1998,7 @@ const ProtobufCMessageDescriptor flwr__hello__descriptor =
   (ProtobufCMessageInit) flwr__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[4] =
+static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[5] =
 {
   {
     "protocol_version",
@@ -1939,17 +2048,30 @@ static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[4] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "update_encoding",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Welcome, update_encoding),
+    &flwr__update_encoding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__welcome__field_indices_by_name[] = {
   2,   /* field[2] = compression */
   3,   /* field[3] = model */
   0,   /* field[0] = protocol_version */
   1,   /* field[1] = session_id */
+  4,   /* field[4] = update_encoding */
 };
 static const ProtobufCIntRange flwr__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor flwr__welcome__descriptor =
 {
@@ -1959,7 +2081,7 @@ const ProtobufCMessageDescriptor flwr__welcome__descriptor =
   "Flwr__Welcome",
   "flwr",
   sizeof(Flwr__Welcome),
-  4,
+  5,
   flwr__welcome__field_descriptors,
   flwr__welcome__field_indices_by_name,
   1,  flwr__welcome__number_ranges,
@@ -2359,7 +2481,7 @@ const ProtobufCMessageDescriptor flwr__fit_res__metrics_entry__descriptor =
   (ProtobufCMessageInit) flwr__fit_res__metrics_entry__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__fit_res__field_descriptors[5] =
+static const ProtobufCFieldDescriptor flwr__fit_res__field_descriptors[7] =
 {
   {
     "status",
@@ -2421,6 +2543,30 @@ static const ProtobufCFieldDescriptor flwr__fit_res__field_descriptors[5] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "update_encoding",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__FitRes, update_encoding),
+    &flwr__update_encoding__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "update",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Flwr__FitRes, n_update),
+    offsetof(Flwr__FitRes, update),
+    &flwr__compressed_tensor__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__fit_res__field_indices_by_name[] = {
   4,   /* field[4] = metrics */
@@ -2428,11 +2574,13 @@ static const unsigned flwr__fit_res__field_indices_by_name[] = {
   2,   /* field[2] = parameters */
   1,   /* field[1] = round */
   0,   /* field[0] = status */
+  6,   /* field[6] = update */
+  5,   /* field[5] = update_encoding */
 };
 static const ProtobufCIntRange flwr__fit_res__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor flwr__fit_res__descriptor =
 {
@@ -2442,7 +2590,7 @@ const ProtobufCMessageDescriptor flwr__fit_res__descriptor =
   "Flwr__FitRes",
   "flwr",
   sizeof(Flwr__FitRes),
-  5,
+  7,
   flwr__fit_res__field_descriptors,
   flwr__fit_res__field_indices_by_name,
   1,  flwr__fit_res__number_ranges,
@@ -4092,5 +4240,35 @@ const ProtobufCEnumDescriptor flwr__compression__descriptor =
   flwr__compression__enum_values_by_name,
   1,
   flwr__compression__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[3] =
+{
+  { "UPDATE_ENCODING_NONE", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE", 0 },
+  { "UPDATE_ENCODING_FP16", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16", 1 },
+  { "UPDATE_ENCODING_INT8", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8", 2 },
+};
+static const ProtobufCIntRange flwr__update_encoding__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex flwr__update_encoding__enum_values_by_name[3] =
+{
+  { "UPDATE_ENCODING_FP16", 1 },
+  { "UPDATE_ENCODING_INT8", 2 },
+  { "UPDATE_ENCODING_NONE", 0 },
+};
+const ProtobufCEnumDescriptor flwr__update_encoding__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "flwr.UpdateEncoding",
+  "UpdateEncoding",
+  "Flwr__UpdateEncoding",
+  "flwr",
+  3,
+  flwr__update_encoding__enum_values_by_number,
+  3,
+  flwr__update_encoding__enum_values_by_name,
+  1,
+  flwr__update_encoding__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };

@@ -99,6 +99,7 @@ public struct ClientRuntime {
         wire.model = fingerprint
         wire.retry.deadline = c.connectDeadline
         wire.retry.seed = seed &+ UInt64(index)
+        wire.updateSeed = seed &+ UInt64(index)
         clientOps.observe(&wire)
         try c.security.apply(to: &wire, logger: logger)
         let wireConfig = wire

@@ -50,6 +50,8 @@ public struct SimulationConfig: Sendable {
     public var out = "flwr-out"
     public var model: ModelSelection
     public var tensorboardDir: String?
+    /// How clients encode their fit updates on the wire (tcp transport only).
+    public var updateCompression: UpdateCompression = .none
 
     public init(dataset: DatasetLocation, model: ModelSelection) {
         self.dataset = dataset
@@ -163,6 +165,7 @@ public struct Simulation {
         let c = config
         let transport = c.resolvedTransport
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
+        if transport == .virtual && c.updateCompression != .none { throw SimulationError.updateCompressionNeedsTCP }
         try FileManager.default.createDirectory(atPath: c.out, withIntermediateDirectories: true)
         var test = split.test
         if let m = c.maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
@@ -248,6 +251,7 @@ public struct Simulation {
             transport = .tcp
             var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
             wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
+            wireConfig.updateCompression = c.updateCompression
             let wireServer = WireServer(config: wireConfig, manager: manager, logger: logger)
             wire = wireServer
             let port = try await wireServer.start()
@@ -258,6 +262,7 @@ public struct Simulation {
                 Task {
                     var config = WireClientConfig(host: "127.0.0.1", port: port, clientID: "partition-\(i)", partition: i)
                     config.retry.seed = seed &+ UInt64(i)
+                    config.updateSeed = seed &+ UInt64(i)
                     config.model = clientModel
                     let wireConfig = config
                     // Reports data-level ε in its fit metrics (RoundEpsilon), for history and TensorBoard.

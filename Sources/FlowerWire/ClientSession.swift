@@ -1,4 +1,5 @@
 // One client connection from connect to Finish: handshake, then instruction → Client → result.
+import FlowerBase
 import FlowerCore
 import FlowerWireCodec
 import Foundation
@@ -65,12 +66,12 @@ struct Session {
         case .refusal(let r): throw WireError.refused(reason: r.reason, message: r.message)
         default: throw WireError.unexpectedMessage(got: answer.kind, expected: "Welcome or Refusal")
         }
-        logger.info("joined \(target) as \(config.clientID) (session \(welcome.sessionID), compression \(welcome.zlib ? "zlib when it pays" : "off"))")
+        logger.info("joined \(target) as \(config.clientID) (session \(welcome.sessionID), compression \(welcome.zlib ? "zlib when it pays" : "off"), updates \(welcome.updateCompression))")
         config.onSessionChange?(true)
         defer { config.onSessionChange?(false) }
 
         do {
-            return try await serve(connection, zlib: welcome.zlib, peerLimit: peerLimit)
+            return try await serve(connection, zlib: welcome.zlib, updates: welcome.updateCompression, peerLimit: peerLimit)
         } catch let error as WireError where WireClient.isRetryable(error) {
             if Task.isCancelled { throw CancellationError() }
             return .lost(error)
@@ -98,7 +99,18 @@ struct Session {
         }
     }
 
-    private func serve(_ connection: FrameConnection, zlib: Bool, peerLimit: Int) async throws -> Outcome {
+    /// The reply to a FitIns: the result as it is, or under update compression a successful
+    /// result's update (trained weights minus the FitIns weights), encoded as the server announced.
+    private func fitReply(_ ins: FitIns, _ res: FitRes, updates: UpdateCompression) throws -> ClientMessage {
+        guard updates != .none, res.status.code == .ok else { return .fitRes(res) }
+        let seed = SplitMix64.derive(seed: config.updateSeed, stream: UInt64(ins.round))
+        let tensors = try UpdateCodec.compress(local: res.parameters, global: ins.parameters, as: updates, seed: seed)
+        var bare = res
+        bare.parameters = Parameters()
+        return .compressedFitRes(bare, update: CompressedUpdate(encoding: updates, tensors: tensors))
+    }
+
+    private func serve(_ connection: FrameConnection, zlib: Bool, updates: UpdateCompression, peerLimit: Int) async throws -> Outcome {
         let limit = config.maxFrameBytes
         let sendTimeout = config.sendTimeout
         // Secure aggregation: this connection's client-side state machine, and the shares waiting for their FitIns.
@@ -137,7 +149,7 @@ struct Session {
                     reply = .parametersRes(ParametersRes(status: Status(code: .getParametersFailed, message: "\(error)"), parameters: Parameters()))
                 }
             case .fit(let ins):
-                do { reply = .fitRes(try await client.fit(ins)) } catch {
+                do { reply = try fitReply(ins, try await client.fit(ins), updates: updates) } catch {
                     logger.warning("fit for round \(ins.round) failed: \(error)")
                     reply = .fitRes(FitRes(status: Status(code: .fitFailed, message: "\(error)"), round: ins.round,
                                            parameters: Parameters(), numExamples: 0))

@@ -218,6 +218,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
         let zlib = config.compressionAllowed && hello.acceptsZlib
         let proxy = WireClientProxy(hello: hello, sessionID: sessionID, peer: peer, channel: context.channel,
                                     handler: NIOLoopBound(self, eventLoop: context.eventLoop), server: server, zlib: zlib,
+                                    updateCompression: config.updateCompression,
                                     peerLimit: hello.maxFrameBytes > 0 ? hello.maxFrameBytes : config.maxFrameBytes,
                                     ownLimit: config.maxFrameBytes)
         var registered = server.manager.register(proxy)
@@ -247,7 +248,8 @@ final class ServerSessionHandler: ChannelInboundHandler {
         policy.compressionAllowed = zlib
         _ = context.pipeline.syncOperations.removeHandler(name: Self.idleHandlerName)
         becomeIdle(proxy)
-        write(context, .welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: zlib, model: config.model)), proxy: proxy)
+        write(context, .welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: zlib, model: config.model,
+                                              updateCompression: config.updateCompression)), proxy: proxy)
         logger.info("client \(loggable(hello.clientID)) joined from \(peer) (session \(sessionID), partition \(hello.partition.map(String.init) ?? "none"), \(loggable(hello.agent)))")
     }
 
@@ -272,7 +274,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
     private func check(_ hello: Hello, nonce: [UInt8]) -> Refusal? {
         if hello.protocolVersion < flwrProtocolVersion {
             return Refusal(reason: .versionMismatch,
-                           message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): the client's flwr binary predates this server's (version 2 added secure aggregation, --secagg); upgrade flwr on the client")
+                           message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): the client's flwr binary predates this server's (version 2 added secure aggregation, --secagg; version 3 compressed updates, --update-compression); upgrade flwr on the client")
         }
         if hello.protocolVersion != flwrProtocolVersion {
             return Refusal(reason: .versionMismatch,

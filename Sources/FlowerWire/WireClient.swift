@@ -74,6 +74,9 @@ public struct WireClientConfig: Sendable {
     public var agent: String = "flwr/\(flwrVersion) swift"
     /// The model this client trains, "<name>|<layout digest>", sent in Hello ("" = unstated).
     public var model: String = ""
+    /// Seeds the stochastic rounding of int8 updates (derived per round) when the server
+    /// announces `--update-compression int8`; the client's own seed.
+    public var updateSeed: UInt64 = 0
     /// Called with `true` when a session is established (Welcome received) and `false` when it
     /// ends, for readiness probes and metrics (FlowerOps); nil: nobody watches.
     public var onSessionChange: (@Sendable (Bool) -> Void)? = nil

@@ -22,6 +22,8 @@ public final class WireClientProxy: ClientProxy, Sendable {
     /// Bytes exchanged with this client, frame headers included.
     public let counters = ByteCounter()
     let zlib: Bool
+    /// How this client encodes its fit updates (announced in its Welcome).
+    let updateCompression: UpdateCompression
     let peerLimit: Int
     let ownLimit: Int
     private let channel: any Channel
@@ -30,7 +32,8 @@ public final class WireClientProxy: ClientProxy, Sendable {
     private let closedReason = Mutex<String?>(nil)
 
     init(hello: Hello, sessionID: String, peer: String, channel: any Channel, handler: NIOLoopBound<ServerSessionHandler>,
-         server: WireServer, zlib: Bool, peerLimit: Int, ownLimit: Int) {
+         server: WireServer, zlib: Bool, updateCompression: UpdateCompression = .none, peerLimit: Int, ownLimit: Int) {
+        self.updateCompression = updateCompression
         id = hello.clientID
         partition = hello.partition
         self.sessionID = sessionID
@@ -58,10 +61,34 @@ public final class WireClientProxy: ClientProxy, Sendable {
 
     public func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes {
         let frame = try broadcastFrame(.fit(ins))
-        guard case .fitRes(let res)? = try await call(frame, .fitRes(round: ins.round), timeout: timeout) else {
+        switch try await call(frame, .fitRes(round: ins.round), timeout: timeout) {
+        case .fitRes(let res)?:
+            // Under update compression only a failure travels as a plain FitRes.
+            guard updateCompression == .none || res.status.code != .ok else {
+                throw refuseUpdate("sent float32 weights although the server announced --update-compression \(updateCompression)")
+            }
+            return res
+        case .compressedFitRes(var res, let update)?:
+            guard update.encoding == updateCompression else {
+                throw refuseUpdate("sent a \(update.encoding) update although the server announced --update-compression \(updateCompression)")
+            }
+            do {
+                res.parameters = try UpdateCodec.decompress(update.tensors, as: update.encoding, onto: ins.parameters)
+            } catch {
+                throw refuseUpdate("\(error)")
+            }
+            return res
+        default:
             throw WireError.unexpectedMessage(got: "nothing", expected: "FitRes")
         }
-        return res
+    }
+
+    /// A compressed update this client should not have sent: logged, its connection closed.
+    private func refuseUpdate(_ why: String) -> WireError {
+        let error = WireError.badParameters("client \(id) \(why)")
+        server.logger.warning("client \(loggable(id)): \(error); closing its connection")
+        abort(reason: "\(error)")
+        return error
     }
 
     public func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes {
@@ -157,11 +184,13 @@ public final class WireClientProxy: ClientProxy, Sendable {
             switch (expect, message) {
             case (.parametersRes, .parametersRes): return message
             case (.fitRes(let round), .fitRes(let res)) where res.round == round: return message
+            case (.fitRes(let round), .compressedFitRes(let res, _)) where res.round == round: return message
             case (.evaluateRes(let round), .evaluateRes(let res)) where res.round == round: return message
             case (.secAgg(let kind), _) where message.kind == kind: return message
             case (.secAgg, .fitRes(let res)) where res.status.code != .ok: return message  // the client refused the step
             case (_, .goodbye(let why)): throw WireError.connectionClosed("\(id) (goodbye: \(why))")
-            case (_, .fitRes(let res)): throw WireError.unexpectedMessage(got: "FitRes for round \(res.round)", expected: expect.description)
+            case (_, .fitRes(let res)), (_, .compressedFitRes(let res, _)):
+                throw WireError.unexpectedMessage(got: "FitRes for round \(res.round)", expected: expect.description)
             case (_, .evaluateRes(let res)): throw WireError.unexpectedMessage(got: "EvaluateRes for round \(res.round)", expected: expect.description)
             default: throw WireError.unexpectedMessage(got: message.kind, expected: expect.description)
             }

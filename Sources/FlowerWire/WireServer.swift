@@ -49,6 +49,9 @@ public struct WireServerConfig: Sendable {
     /// The model this server runs, "<name>|<layout digest>"; clients stating another are refused
     /// at Hello ("" = no check).
     public var model: String = ""
+    /// How clients must encode their fit updates (`--update-compression`), announced in Welcome;
+    /// the server adds each decoded update onto the weights it sent before the strategy sees it.
+    public var updateCompression: UpdateCompression = .none
     /// TLS (or another layer) around every connection; nil: plain TCP.
     public var security: (any ChannelSecurity)?
 

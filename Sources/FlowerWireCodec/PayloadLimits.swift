@@ -98,7 +98,7 @@ enum PayloadLimits {
     static let evaluateRes = 13, goodbye = 14, status = 15, parameters = 16, tensor = 17, mapEntry = 18, scalar = 19
     static let secAggParameters = 20, secAggSetup = 21, secAggPublicKeys = 22, secAggNeighbourKeys = 23
     static let secAggEncryptedShare = 24, secAggShareKeys = 25, secAggForwardedShares = 26, secAggMaskedInput = 27
-    static let secAggUnmaskRequest = 28, secAggShare = 29, secAggUnmaskResponse = 30
+    static let secAggUnmaskRequest = 28, secAggShare = 29, secAggUnmaskResponse = 30, compressedTensor = 31
 
     static let secAggKey = Rule.bytes(max: WireLimits.secAggKeyBytes)
     static let secAggIndices = Rule.bytes(max: WireLimits.maxSecAggIndexBytes)
@@ -123,7 +123,7 @@ enum PayloadLimits {
             4: ("max_frame_bytes", .varint),
         ]),
         schema("Welcome", Flwr__Welcome.self, [1: ("protocol_version", .varint), 2: ("session_id", identifier), 3: ("compression", .varint),
-                                               4: ("model", text)]),
+                                               4: ("model", text), 5: ("update_encoding", .varint)]),
         schema("Refusal", Flwr__Refusal.self, [1: ("reason", .varint), 2: ("message", text)]),
         schema("GetParametersIns", Flwr__GetParametersIns.self, [1: ("config", .counted(mapEntry, .mapEntries))]),
         schema("FitIns", Flwr__FitIns.self, [1: ("round", .varint), 2: ("parameters", .message(parameters)), 3: ("config", .counted(mapEntry, .mapEntries))]),
@@ -140,6 +140,7 @@ enum PayloadLimits {
         schema("FitRes", Flwr__FitRes.self, [
             1: ("status", .message(status)), 2: ("round", .varint), 3: ("parameters", .message(parameters)),
             4: ("num_examples", .varint), 5: ("metrics", .counted(mapEntry, .mapEntries)),
+            6: ("update_encoding", .varint), 7: ("update", .counted(compressedTensor, .tensors)),
         ]),
         schema("EvaluateRes", Flwr__EvaluateRes.self, [
             1: ("status", .message(status)), 2: ("round", .varint), 3: ("loss", .fixed64),
@@ -193,6 +194,8 @@ enum PayloadLimits {
             1: ("round", .varint), 2: ("sender", .varint), 3: ("seed_shares", .counted(secAggShare, .secAggEntries)),
             4: ("key_shares", .counted(secAggShare, .secAggEntries)),
         ]),
+        // Compressed update data is bounded by the frame only (1-2 bytes per model value, copied once).
+        schema("CompressedTensor", Flwr__CompressedTensor.self, [1: ("count", .varint), 2: ("scale", .fixed64), 3: ("data", .bytes(max: nil))]),
     ]
 
     /// Walks `payload` as the given envelope; throws `WireError.limitExceeded` (a bound of

@@ -58,7 +58,8 @@ public enum WireDecoder {
         case FLWR__SERVER_MESSAGE__MSG_WELCOME:
             let x = try required(msg.welcome, "Welcome").pointee
             return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),  // printable (PayloadLimits)
-                                    zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB, model: text(x.model)))
+                                    zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB, model: text(x.model),
+                                    updateCompression: try UpdateCompression(proto: x.update_encoding, field: "Welcome.update_encoding")))
         case FLWR__SERVER_MESSAGE__MSG_REFUSAL:
             let x = try required(msg.refusal, "Refusal").pointee
             return .refusal(Refusal(reason: RefusalReason(x.reason), message: text(x.message)))
@@ -146,6 +147,10 @@ public enum WireDecoder {
             return .parametersRes(ParametersRes(status: try status(x.status), parameters: try parameters(x.parameters, data)))
         case FLWR__CLIENT_MESSAGE__MSG_FIT_RES:
             let x = try required(msg.fit_res, "FitRes").pointee
+            let encoding = try UpdateCompression(proto: x.update_encoding, field: "FitRes.update_encoding")
+            if encoding != .none || x.n_update > 0 {
+                return try compressedFitRes(x, encoding)
+            }
             return .fitRes(FitRes(status: try status(x.status), round: try roundNumber(x.round, "FitRes.round"),
                                   parameters: try parameters(x.parameters, data),
                                   numExamples: try count(x.num_examples, "FitRes.num_examples"),
@@ -283,6 +288,36 @@ public enum WireDecoder {
             throw WireError.limitExceeded("\(field) = \(v) exceeds \(WireLimits.maxRound)")
         }
         return Int(v)
+    }
+
+    /// A FitRes carrying a compressed update: the update's structure is checked here (it
+    /// declares an encoding, carries no float32 parameters, at most `maxTensors` tensors, counts
+    /// that fit a frame); counts, lengths and scales against the model's shapes are checked by
+    /// `UpdateCodec.decompress` before anything is decoded.
+    private static func compressedFitRes(_ x: Flwr__FitRes, _ encoding: UpdateCompression) throws -> ClientMessage {
+        guard encoding != .none else {
+            throw WireError.malformedMessage("FitRes carries \(x.n_update) compressed tensors but update_encoding NONE")
+        }
+        if let p = x.parameters, p.pointee.n_tensors > 0 {
+            throw WireError.malformedMessage("FitRes carries both float32 parameters and a compressed update; send one")
+        }
+        guard x.n_update <= WireLimits.maxTensors else {
+            throw WireError.limitExceeded("FitRes.update has \(x.n_update) tensors; at most \(WireLimits.maxTensors)")
+        }
+        var tensors: [CompressedTensor] = []
+        tensors.reserveCapacity(x.n_update)
+        for i in 0 ..< x.n_update {
+            let t = try required(x.update[i], "FitRes.update[\(i)]").pointee
+            guard t.count <= UInt64(FrameHeader.maxLength) else {
+                throw WireError.limitExceeded("FitRes.update[\(i)].count = \(t.count) exceeds what a frame can carry (\(FrameHeader.maxLength))")
+            }
+            // A double scale that overflows float32 becomes infinite here and is refused by the codec.
+            tensors.append(CompressedTensor(count: Int(t.count), scale: Float(t.scale), data: binary(t.data)))
+        }
+        let res = FitRes(status: try status(x.status), round: try roundNumber(x.round, "FitRes.round"), parameters: Parameters(),
+                         numExamples: try count(x.num_examples, "FitRes.num_examples"),
+                         metrics: try map(x.metrics, x.n_metrics, key: \.key, value: \.value))
+        return .compressedFitRes(res, update: CompressedUpdate(encoding: encoding, tensors: tensors))
     }
 
     private static func count(_ v: Int64, _ field: String) throws -> Int {

@@ -298,6 +298,7 @@ public enum WireEncoder {
             x.pointee.session_id = try arena.checked(w.sessionID, "session_id", max: WireLimits.maxIdentifierBytes)
             x.pointee.compression = w.zlib ? FLWR__COMPRESSION__COMPRESSION_ZLIB : FLWR__COMPRESSION__COMPRESSION_NONE
             x.pointee.model = try arena.cString(w.model)
+            x.pointee.update_encoding = w.updateCompression.protoEncoding
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_WELCOME; m.pointee.welcome = x
         case .refusal(let r):
             let x = try arena.make(Flwr__Refusal.self); flwr__refusal__init(x)
@@ -405,6 +406,23 @@ public enum WireEncoder {
             x.pointee.num_examples = Int64(res.numExamples)
             (x.pointee.n_metrics, x.pointee.metrics) = try arena.map(res.metrics, initEntry: { flwr__fit_res__metrics_entry__init($0) }, key: \.key, value: \.value)
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_FIT_RES; m.pointee.fit_res = x
+        case .compressedFitRes(let res, let update):
+            guard update.encoding != .none else {
+                throw WireError.cannotEncode("a compressed FitRes needs an update encoding (fp16 or int8)")
+            }
+            let x = try arena.make(Flwr__FitRes.self); flwr__fit_res__init(x)
+            x.pointee.status = try arena.status(res.status)
+            x.pointee.round = UInt64(max(0, res.round))
+            x.pointee.num_examples = Int64(res.numExamples)
+            (x.pointee.n_metrics, x.pointee.metrics) = try arena.map(res.metrics, initEntry: { flwr__fit_res__metrics_entry__init($0) }, key: \.key, value: \.value)
+            x.pointee.update_encoding = update.encoding.protoEncoding
+            (x.pointee.n_update, x.pointee.update) = try arena.list(update.tensors.count, Flwr__CompressedTensor.self) { i, t in
+                flwr__compressed_tensor__init(t)
+                t.pointee.count = UInt64(update.tensors[i].count)
+                t.pointee.scale = Double(update.tensors[i].scale)
+                t.pointee.data = try arena.binary(update.tensors[i].data)
+            }
+            m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_FIT_RES; m.pointee.fit_res = x
         case .evaluateRes(let res):
             let x = try arena.make(Flwr__EvaluateRes.self); flwr__evaluate_res__init(x)
             x.pointee.status = try arena.status(res.status)
@@ -478,6 +496,28 @@ extension RefusalReason {
         case .duplicateIdentity: return FLWR__REFUSAL__REASON__DUPLICATE_IDENTITY
         case .serverFull: return FLWR__REFUSAL__REASON__SERVER_FULL
         case .protocolError: return FLWR__REFUSAL__REASON__PROTOCOL_ERROR
+        }
+    }
+}
+
+extension UpdateCompression {
+    /// The proto `UpdateEncoding`.
+    var protoEncoding: Flwr__UpdateEncoding {
+        switch self {
+        case .none: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE
+        case .fp16: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16
+        case .int8: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8
+        }
+    }
+
+    /// The encoding a peer announced; an unknown number is refused (the peer speaks a newer protocol).
+    init(proto: Flwr__UpdateEncoding, field: String) throws {
+        switch proto {
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE: self = .none
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16: self = .fp16
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8: self = .int8
+        default:
+            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8); run the same flwr release on both sides")
         }
     }
 }

@@ -65,10 +65,14 @@ public struct Welcome: Sendable, Equatable {
 
     /// The server's model, "<name>|<layout digest>" ("" = unstated).
     public var model: String = ""
+    /// How the client must encode its fit updates (`--update-compression`).
+    public var updateCompression: UpdateCompression = .none
 
     /// A welcome from its fields.
-    public init(protocolVersion: UInt32, sessionID: String, zlib: Bool, model: String = "") {
+    public init(protocolVersion: UInt32, sessionID: String, zlib: Bool, model: String = "",
+                updateCompression: UpdateCompression = .none) {
         self.model = model
+        self.updateCompression = updateCompression
         self.protocolVersion = protocolVersion
         self.sessionID = sessionID
         self.zlib = zlib
@@ -134,6 +138,9 @@ public enum ClientMessage: Sendable {
     case hello(Hello)
     case parametersRes(ParametersRes)
     case fitRes(FitRes)
+    /// A successful fit result whose weights travel as a compressed update (the `FitRes`'s
+    /// `parameters` are empty; the server adds the update onto the FitIns weights).
+    case compressedFitRes(FitRes, update: CompressedUpdate)
     case evaluateRes(EvaluateRes)
     case goodbye(reason: String)
     /// Secure aggregation: the client's two public keys.
@@ -150,7 +157,7 @@ public enum ClientMessage: Sendable {
         switch self {
         case .hello: return "Hello"
         case .parametersRes: return "ParametersRes"
-        case .fitRes: return "FitRes"
+        case .fitRes, .compressedFitRes: return "FitRes"
         case .evaluateRes: return "EvaluateRes"
         case .goodbye: return "Goodbye"
         case .secAggPublicKeys: return "SecAggPublicKeys"

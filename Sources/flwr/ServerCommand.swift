@@ -19,6 +19,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var federation: FederationOptions
     @OptionGroup var net: ServerNetworkOptions
     @OptionGroup var strategyOptions: StrategyOptions
+    @OptionGroup var updates: UpdateCompressionOptions
 
     @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).")
     var minClients: Int = 10
@@ -83,6 +84,7 @@ struct ServerCommand: AsyncParsableCommand {
         if strategyOptions.secagg && dpFedAvg.dpNoiseMultiplier != nil {
             throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
         }
+        try updates.validate(secagg: strategyOptions.secagg)
         try security.validateExposure(host: net.host, flagToken: net.authToken)
         if let refusal = ExposurePolicy.flowerPortRefusal(host: net.host, port: flowerCompat.flowerPort,
                                                           tls: flowerCompat.flowerTlsCert != nil, insecure: security.insecure) {
@@ -97,7 +99,9 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// The library's form of these flags.
     func config() throws -> ServerRuntimeConfig {
-        var c = ServerRuntimeConfig(wire: connections.apply(net.wireConfig()), model: try modelOptions.selection())
+        var wire = connections.apply(net.wireConfig())
+        wire.updateCompression = updates.updateCompression
+        var c = ServerRuntimeConfig(wire: wire, model: try modelOptions.selection())
         c.security = security.config(flagToken: net.authToken)
         c.federation = federation.settings; c.strategy = strategyOptions.settings
         c.dpFedAvg = dpFedAvg.config(samplingRate: federation.fractionFit)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowerRuntime
+import FlowerWire
 
 /// `flwr simulate`: a server and N clients on this machine, over loopback TCP or in process.
 struct SimulateCommand: AsyncParsableCommand {
@@ -59,6 +60,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @OptionGroup var privacy: PrivacyOptions
     @OptionGroup var strategyOptions: StrategyOptions
+    @OptionGroup var updates: UpdateCompressionOptions
     @OptionGroup var attacks: SimulationAttackOptions
     @OptionGroup var dpFedAvg: DPFedAvgOptions
 
@@ -86,6 +88,10 @@ struct SimulateCommand: AsyncParsableCommand {
         if strategyOptions.secagg && dpFedAvg.dpNoiseMultiplier != nil {
             throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
         }
+        try updates.validate(secagg: strategyOptions.secagg)
+        if transport == .virtual && updates.updateCompression != .none {
+            throw ValidationError(SimulationError.updateCompressionNeedsTCP.description)
+        }
     }
 
     func run() async throws {
@@ -108,6 +114,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.dpFedAvg = dpFedAvg.config(samplingRate: clientsPerRound.map { Double($0) / Double(clients) } ?? fractionFit ?? 1)
         c.dpSGD = dpSGD.options
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
+        c.updateCompression = updates.updateCompression
         return c
     }
 }

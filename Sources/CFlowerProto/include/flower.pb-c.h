@@ -19,6 +19,7 @@ typedef struct Flwr__Tensor Flwr__Tensor;
 typedef struct Flwr__Parameters Flwr__Parameters;
 typedef struct Flwr__Scalar Flwr__Scalar;
 typedef struct Flwr__Status Flwr__Status;
+typedef struct Flwr__CompressedTensor Flwr__CompressedTensor;
 typedef struct Flwr__Challenge Flwr__Challenge;
 typedef struct Flwr__Hello Flwr__Hello;
 typedef struct Flwr__Welcome Flwr__Welcome;
@@ -99,6 +100,26 @@ typedef enum _Flwr__Compression {
   FLWR__COMPRESSION__COMPRESSION_ZLIB = 1
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__COMPRESSION)
 } Flwr__Compression;
+/*
+ * Lossy encoding of a client's model update (FitRes.update), announced by the server in Welcome
+ * (protocol version 3). The update is the client's trained weights minus the FitIns weights.
+ */
+typedef enum _Flwr__UpdateEncoding {
+  /*
+   * No update: FitRes.parameters carries the weights as float32.
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE = 0,
+  /*
+   * IEEE binary16 per element, little-endian, rounded to nearest (ties to even); scale is 0.
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16 = 1,
+  /*
+   * One two's-complement byte per element in [-127, 127], times `scale` (max |x| / 127 of the
+   * tensor), stochastically rounded so the decoded update is unbiased; -128 is invalid.
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8 = 2
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__UPDATE_ENCODING)
+} Flwr__UpdateEncoding;
 
 /* --- messages --- */
 
@@ -190,6 +211,30 @@ struct  Flwr__Status
 #define FLWR__STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__status__descriptor) \
     , FLWR__STATUS__CODE__OK, (char *)protobuf_c_empty_string }
+
+
+/*
+ * One tensor of a compressed update, in the FitIns parameters' order.
+ */
+struct  Flwr__CompressedTensor
+{
+  ProtobufCMessage base;
+  /*
+   * Number of elements; must equal the product of the tensor's shape.
+   */
+  uint64_t count;
+  /*
+   * int8: size of one step, finite and >= 0; fp16: 0.
+   */
+  double scale;
+  /*
+   * count × 2 bytes (fp16) or count bytes (int8).
+   */
+  ProtobufCBinaryData data;
+};
+#define FLWR__COMPRESSED_TENSOR__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&flwr__compressed_tensor__descriptor) \
+    , 0, 0, {0,NULL} }
 
 
 /*
@@ -287,10 +332,14 @@ struct  Flwr__Welcome
    * The server's model in the same form as Hello.model; empty = unstated.
    */
   char *model;
+  /*
+   * How the client must encode its fit updates (protocol version 3); NONE = float32 weights.
+   */
+  Flwr__UpdateEncoding update_encoding;
 };
 #define FLWR__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__welcome__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string }
+    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE }
 
 
 /*
@@ -405,10 +454,18 @@ struct  Flwr__FitRes
   int64_t num_examples;
   size_t n_metrics;
   Flwr__FitRes__MetricsEntry **metrics;
+  /*
+   * When Welcome.update_encoding is not NONE, a successful FitRes carries no `parameters` but the
+   * update (trained weights minus the FitIns weights), one entry per FitIns tensor, encoded as
+   * announced; the server adds it back onto the FitIns weights.
+   */
+  Flwr__UpdateEncoding update_encoding;
+  size_t n_update;
+  Flwr__CompressedTensor **update;
 };
 #define FLWR__FIT_RES__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__fit_res__descriptor) \
-    , NULL, 0, NULL, 0, 0,NULL }
+    , NULL, 0, NULL, 0, 0,NULL, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE, 0,NULL }
 
 
 struct  Flwr__EvaluateIns__ConfigEntry
@@ -900,6 +957,25 @@ Flwr__Status *
                       const uint8_t       *data);
 void   flwr__status__free_unpacked
                      (Flwr__Status *message,
+                      ProtobufCAllocator *allocator);
+/* Flwr__CompressedTensor methods */
+void   flwr__compressed_tensor__init
+                     (Flwr__CompressedTensor         *message);
+size_t flwr__compressed_tensor__get_packed_size
+                     (const Flwr__CompressedTensor   *message);
+size_t flwr__compressed_tensor__pack
+                     (const Flwr__CompressedTensor   *message,
+                      uint8_t             *out);
+size_t flwr__compressed_tensor__pack_to_buffer
+                     (const Flwr__CompressedTensor   *message,
+                      ProtobufCBuffer     *buffer);
+Flwr__CompressedTensor *
+       flwr__compressed_tensor__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   flwr__compressed_tensor__free_unpacked
+                     (Flwr__CompressedTensor *message,
                       ProtobufCAllocator *allocator);
 /* Flwr__Challenge methods */
 void   flwr__challenge__init
@@ -1427,6 +1503,9 @@ typedef void (*Flwr__Scalar_Closure)
 typedef void (*Flwr__Status_Closure)
                  (const Flwr__Status *message,
                   void *closure_data);
+typedef void (*Flwr__CompressedTensor_Closure)
+                 (const Flwr__CompressedTensor *message,
+                  void *closure_data);
 typedef void (*Flwr__Challenge_Closure)
                  (const Flwr__Challenge *message,
                   void *closure_data);
@@ -1531,11 +1610,13 @@ typedef void (*Flwr__ClientMessage_Closure)
 
 extern const ProtobufCEnumDescriptor    flwr__dtype__descriptor;
 extern const ProtobufCEnumDescriptor    flwr__compression__descriptor;
+extern const ProtobufCEnumDescriptor    flwr__update_encoding__descriptor;
 extern const ProtobufCMessageDescriptor flwr__tensor__descriptor;
 extern const ProtobufCMessageDescriptor flwr__parameters__descriptor;
 extern const ProtobufCMessageDescriptor flwr__scalar__descriptor;
 extern const ProtobufCMessageDescriptor flwr__status__descriptor;
 extern const ProtobufCEnumDescriptor    flwr__status__code__descriptor;
+extern const ProtobufCMessageDescriptor flwr__compressed_tensor__descriptor;
 extern const ProtobufCMessageDescriptor flwr__challenge__descriptor;
 extern const ProtobufCMessageDescriptor flwr__hello__descriptor;
 extern const ProtobufCMessageDescriptor flwr__welcome__descriptor;

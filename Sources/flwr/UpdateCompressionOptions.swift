@@ -1,0 +1,20 @@
+import ArgumentParser
+import FlowerWire
+
+/// `--update-compression`: how clients encode the updates they send (server and simulate).
+struct UpdateCompressionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("How clients encode their fit updates (trained weights minus the weights they were sent): none (float32 weights), fp16 (IEEE half, round-to-nearest: half the upload) or int8 (per-tensor scale max|x|/127, stochastic rounding so the mean update is unbiased: a quarter of the upload). The server announces it when a client joins and adds each decoded update onto the weights it sent before the strategy sees it. Not with --secagg (secure aggregation quantises the update itself).", valueName: "none|fp16|int8"))
+    var updateCompression: UpdateCompression = .none
+
+    /// Refuses the combination with secure aggregation.
+    func validate(secagg: Bool) throws {
+        if secagg && updateCompression != .none {
+            throw ValidationError("--update-compression \(updateCompression) cannot be combined with --secagg: secure aggregation already quantises every update into its own field (--secagg-quantization-range) and masks it, so the server never sees an update to decode; drop one of the two")
+        }
+    }
+}
+
+extension UpdateCompression: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}

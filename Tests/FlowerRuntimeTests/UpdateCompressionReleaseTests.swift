@@ -1,0 +1,69 @@
+// --update-compression in a whole federation: three clients over loopback on real Fashion-MNIST,
+// float32 against int8 updates (the server decoding each onto the weights it sent). Release-only.
+import CIFARLoader
+import FlowerCore
+import FlowerLearning
+import FlowerWire
+import Foundation
+import Logging
+import XCTest
+@testable import FlowerRuntime
+
+final class UpdateCompressionReleaseTests: XCTestCase {
+    private func run(_ mode: UpdateCompression) async throws -> History {
+        #if DEBUG
+        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
+        #endif
+        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-compress-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: out) }
+        var config = SimulationConfig(dataset: DatasetLocation(kind: .fashionMNIST), model: try ModelSelection(zoo: "mlp", hidden: [64]))
+        config.clients = 3
+        config.rounds = 3
+        config.alpha = 0
+        config.seed = 7
+        config.maxTrainExamples = 300
+        config.maxTestExamples = 1000
+        config.transport = .tcp
+        config.out = out
+        config.updateCompression = mode
+        let result = try await Simulation(config: config, logger: Logger(label: "test")).run()
+        return try XCTUnwrap(result).history
+    }
+
+    func testInt8UpdatesLearnLikeFloat32AtAQuarterOfTheUpload() async throws {
+        let plain = try await run(.none)
+        let int8 = try await run(.int8)
+        XCTAssertEqual(int8.rounds.map(\.fitClients), [3, 3, 3])
+        XCTAssertEqual(int8.rounds.map(\.failures), [0, 0, 0])
+        let a = try XCTUnwrap(plain.rounds.last?.accuracy), b = try XCTUnwrap(int8.rounds.last?.accuracy)
+        XCTAssertGreaterThan(a, 0.5, "the float32 federation learns")
+        XCTAssertEqual(b, a, accuracy: 0.03, "int8 \(b) vs float32 \(a) on 1,000 test images")
+        for (p, q) in zip(plain.rounds, int8.rounds) {
+            // One byte per parameter (zlib on top when it pays) instead of four.
+            XCTAssertLessThan(Double(q.bytesIn), 0.26 * Double(p.bytesIn), "round \(p.round): \(q.bytesIn) vs \(p.bytesIn)")
+        }
+    }
+
+    func testVirtualClientsRefuseUpdateCompression() async throws {
+        #if DEBUG
+        throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
+        #endif
+        guard FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed: run scripts/bootstrap")
+        }
+        var config = SimulationConfig(dataset: DatasetLocation(kind: .fashionMNIST), model: try ModelSelection(zoo: "mlp", hidden: [8]))
+        config.transport = .virtual
+        config.updateCompression = .fp16
+        config.out = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-compress-\(UUID().uuidString)").path
+        do {
+            _ = try await Simulation(config: config, logger: Logger(label: "test")).run()
+            XCTFail("virtual clients ran with update compression")
+        } catch {
+            XCTAssertEqual(error as? SimulationError, .updateCompressionNeedsTCP)
+            XCTAssertTrue("\(error)".contains("--transport tcp"), "\(error)")
+        }
+    }
+}

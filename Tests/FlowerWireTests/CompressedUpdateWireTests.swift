@@ -1,0 +1,161 @@
+// Compressed updates on the wire (Welcome.update_encoding, FitRes.update): a real WireServer and
+// WireClient on loopback exchange fp16 and int8 updates that the server adds back onto the FitIns
+// weights; hostile or mismatched updates from a raw socket are refused with the reason.
+import FlowerBase
+import FlowerCore
+@testable import FlowerWire
+@testable import FlowerWireCodec
+import XCTest
+
+/// Adds a fixed, varied delta ((i mod 7) − 3) / 50 to parameter i.
+struct DeltaClient: Client {
+    static func delta(_ i: Int) -> Float { Float(i % 7 - 3) / 50 }
+    func getParameters(_ ins: GetParametersIns) async throws -> ParametersRes { ParametersRes(parameters: Parameters()) }
+    func fit(_ ins: FitIns) async throws -> FitRes {
+        var p = ins.parameters
+        for i in p.values.indices { p.values[i] += Self.delta(i) }
+        return FitRes(round: ins.round, parameters: p, numExamples: 10)
+    }
+    func evaluate(_ ins: EvaluateIns) async throws -> EvaluateRes { EvaluateRes(round: ins.round, loss: 0, numExamples: 1) }
+}
+
+final class CompressedUpdateWireTests: XCTestCase {
+    private func server(_ manager: TestManager, _ mode: UpdateCompression) async throws -> (WireServer, Int) {
+        var config = WireServerConfig(host: "127.0.0.1", port: 0, maxFrameBytes: 1 << 20)
+        config.updateCompression = mode
+        config.compressionAllowed = false  // measure the update encoding alone, not zlib on top
+        let server = WireServer(config: config, manager: manager, logger: quietLogger)
+        return (server, try await server.start())
+    }
+
+    /// One fit over loopback under `mode`: the weights the server hands on, and the FitRes bytes received.
+    private func fitOnce(_ mode: UpdateCompression, model: Parameters) async throws -> (Parameters, UInt64) {
+        let manager = TestManager()
+        let (server, port) = try await server(manager, mode)
+        var config = clientConfig(port, id: "c-\(mode)")
+        config.acceptCompression = false
+        config.updateSeed = 11
+        let cfg = config
+        let run = Task { try await WireClient.run(config: cfg, client: DeltaClient(), logger: quietLogger) }
+        defer { run.cancel() }
+        let proxy = try await manager.waitForProxy("c-\(mode)") as! WireClientProxy
+        let before = proxy.bytesIn
+        let res = try await proxy.fit(FitIns(round: 2, parameters: model), timeout: .seconds(30))
+        let received = proxy.bytesIn - before
+        XCTAssertEqual(res.status.code, .ok)
+        XCTAssertEqual(res.numExamples, 10)
+        await proxy.finish(roundsCompleted: 2, reason: "done")
+        _ = try await run.value
+        await server.stop()
+        return (res.parameters, received)
+    }
+
+    func testFP16AndInt8UpdatesReachTheStrategyAsWeights() async throws {
+        let model = try testModel(count: 10_000)
+        let truth = model.values.indices.map { model.values[$0] + DeltaClient.delta($0) }
+        let (plain, plainBytes) = try await fitOnce(.none, model: model)
+        XCTAssertEqual(plain.values, truth)
+
+        let (fp16, fp16Bytes) = try await fitOnce(.fp16, model: model)
+        XCTAssertEqual(fp16.layout, model.layout)
+        for i in truth.indices {
+            // The delta (|d| <= 0.06) in binary16 is off by at most 2^-15 before the float32 addition.
+            XCTAssertEqual(fp16.values[i], truth[i], accuracy: 0x1p-15 + abs(truth[i]) * 0x1p-22, "fp16 element \(i)")
+        }
+        let (int8, int8Bytes) = try await fitOnce(.int8, model: model)
+        let step: Float = 0.06 / 127
+        var sumError: Double = 0
+        for i in truth.indices {
+            XCTAssertEqual(int8.values[i], truth[i], accuracy: step * 1.001 + abs(truth[i]) * 0x1p-22, "int8 element \(i)")
+            sumError += Double(int8.values[i] - truth[i])
+        }
+        // Unbiased: the mean error over 10,000 stochastically rounded elements is a small
+        // fraction of a step (one step's standard error is under step/2/√10000).
+        XCTAssertLessThan(abs(sumError / Double(truth.count)), Double(step) * 0.03)
+        // The FitRes carried 2 bytes (fp16) and 1 byte (int8) per parameter instead of 4.
+        XCTAssertLessThan(Double(fp16Bytes), Double(plainBytes) * 0.51, "fp16 \(fp16Bytes) vs float32 \(plainBytes)")
+        XCTAssertLessThan(Double(int8Bytes), Double(plainBytes) * 0.26, "int8 \(int8Bytes) vs float32 \(plainBytes)")
+    }
+
+    /// A raw peer that joined the server and answers the next FitIns with `answer(fitIns)`; returns what fit threw.
+    private func fitAgainstRawPeer(_ mode: UpdateCompression, model: Parameters,
+                                   _ answer: @escaping @Sendable (FitIns) throws -> ClientMessage) async throws -> any Error {
+        let manager = TestManager()
+        let (server, port) = try await server(manager, mode)
+        defer { Task { await server.stop() } }
+        let peer = try RawPeer(port: port)
+        defer { peer.close() }
+        guard case .welcome(let w)? = try peer.handshake(id: "raw") else { XCTFail("no Welcome"); throw WireError.notReady("no Welcome") }
+        XCTAssertEqual(w.updateCompression, mode, "the server announces its encoding")
+        let proxy = try await manager.waitForProxy("raw")
+        let fit = Task { try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(20)) }
+        guard case .fit(let ins)? = try peer.next() else { XCTFail("no FitIns"); throw WireError.notReady("no FitIns") }
+        try peer.send(WireEncoder.frame(try answer(ins)))
+        do {
+            _ = try await fit.value
+            XCTFail("fit accepted a bad update")
+            return WireError.notReady("accepted")
+        } catch { return error }
+    }
+
+    func testHostileAndMismatchedUpdatesAreRefused() async throws {
+        let model = try testModel(count: 100)
+        let counts = model.layout.map(\.count)  // [90, 10]
+        func update(_ enc: UpdateCompression, _ tensors: [CompressedTensor]) -> @Sendable (FitIns) throws -> ClientMessage {
+            { ins in .compressedFitRes(FitRes(round: ins.round, parameters: Parameters(), numExamples: 1),
+                                       update: CompressedUpdate(encoding: enc, tensors: tensors)) }
+        }
+        let good = counts.map { CompressedTensor(count: $0, scale: 0.5, data: [UInt8](repeating: 1, count: $0)) }
+        var cases: [(String, UpdateCompression, @Sendable (FitIns) throws -> ClientMessage)] = []
+        for scale in [Float.nan, .infinity, -0.5] {
+            var t = good; t[1].scale = scale
+            cases.append(("scale", .int8, update(.int8, t)))
+        }
+        var wrongCount = good; wrongCount[0] = CompressedTensor(count: 91, scale: 0.5, data: [UInt8](repeating: 1, count: 91))
+        cases.append(("declares 91 elements", .int8, update(.int8, wrongCount)))
+        var short = good; short[1].data.removeLast()
+        cases.append(("9 bytes for 10 elements", .int8, update(.int8, short)))
+        cases.append(("1 tensors", .int8, update(.int8, [good[0]])))
+        cases.append(("announced --update-compression int8", .int8, update(.fp16, counts.map { CompressedTensor(count: $0, scale: 0, data: [UInt8](repeating: 0, count: 2 * $0)) })))
+        cases.append(("sent float32 weights", .int8, { ins in .fitRes(FitRes(round: ins.round, parameters: ins.parameters, numExamples: 1)) }))
+        for (expected, mode, answer) in cases {
+            let error = try await fitAgainstRawPeer(mode, model: model, answer)
+            XCTAssertTrue("\(error)".contains(expected), "expected \"\(expected)\" in: \(error)")
+        }
+    }
+
+    func testOlderClientGetsTheVersionRefusal() async throws {
+        let manager = TestManager()
+        let (server, port) = try await server(manager, .int8)
+        defer { Task { await server.stop() } }
+        let peer = try RawPeer(port: port)
+        defer { peer.close() }
+        guard case .refusal(let r)? = try peer.handshake(id: "old", version: 2) else { return XCTFail("not refused") }
+        XCTAssertEqual(r.reason, .versionMismatch)
+        XCTAssertTrue(r.message.contains("--update-compression"), r.message)
+    }
+
+    func testCompressedFitResCodecRefusesAmbiguousFrames() throws {
+        // update_encoding INT8 with float32 parameters as well: refused, whatever the update says.
+        let tensor = PB.tensor(name: "w", shape: [1], data: [0, 0, 0x80, 0x3F])
+        let both = PB.bytes(3, PB.field(2, 1) + PB.bytes(3, PB.bytes(1, tensor)) + PB.field(6, 2)
+                               + PB.bytes(7, PB.field(1, 1) + PB.bytes(3, [1])))
+        XCTAssertThrowsError(try WireDecoder.clientMessage(both)) { XCTAssertTrue("\($0)".contains("both"), "\($0)") }
+        // An update without an encoding, and an encoding this flwr does not know.
+        let noEncoding = PB.bytes(3, PB.field(2, 1) + PB.bytes(7, PB.field(1, 1) + PB.bytes(3, [1])))
+        XCTAssertThrowsError(try WireDecoder.clientMessage(noEncoding)) { XCTAssertTrue("\($0)".contains("NONE"), "\($0)") }
+        let unknown = PB.bytes(3, PB.field(2, 1) + PB.field(6, 9))
+        XCTAssertThrowsError(try WireDecoder.clientMessage(unknown)) { XCTAssertTrue("\($0)".contains("update encoding"), "\($0)") }
+        // A well-formed one round-trips field for field.
+        let update = CompressedUpdate(encoding: .int8, tensors: [CompressedTensor(count: 2, scale: 0.25, data: [1, 0xFF])])
+        let frame = try WireEncoder.frame(.compressedFitRes(FitRes(round: 4, parameters: Parameters(), numExamples: 9, metrics: ["m": .int(1)]), update: update))
+        var reader = EmbeddedFrameReader(limit: 1 << 20)
+        guard case .compressedFitRes(let res, let back) = try WireDecoder.clientMessage(try reader.feed(frame)[0], limit: 1 << 20) else {
+            return XCTFail("not a compressed FitRes")
+        }
+        XCTAssertEqual(back, update)
+        XCTAssertEqual(res.round, 4)
+        XCTAssertEqual(res.numExamples, 9)
+        XCTAssertEqual(res.metrics["m"], .int(1))
+    }
+}
