@@ -178,7 +178,7 @@ final class FlowerCompatReleaseTests: XCTestCase {
             "--rounds", "2", "--clients", "2", "--history-out", "\(dir)/flower-history.json"])
         let python = try startFlowerClient("127.0.0.1:\(port)", partition: 0, of: 2, examples: 200)
         let ours = try startFlwrClient(["--flower-server", "127.0.0.1:\(port)", "--lr", "0.05", "--batch-size", "50",
-                                        "--dp-sgd", "--noise-multiplier", "1.1", "--max-grad-norm", "1",
+                                        "--dp-sgd", "--noise-multiplier", "1.1", "--max-grad-norm", "1", "--target-epsilon", "20",
                                         "--ledger-dir", "\(dir)/ledger"], partition: 1, of: 2, examples: 300)
         XCTAssertEqual(server.wait(seconds: 600), 0, "Flower server log:\n\(server.log)")
         XCTAssertEqual(python.wait(seconds: 60), 0, python.log)
