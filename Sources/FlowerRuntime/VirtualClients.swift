@@ -263,8 +263,8 @@ public final class VirtualClientProxy: ClientProxy {
         } else if let current = secAgg.withLock({ $0 }) {
             participant = current
         } else {
-            // No round set up for this client: the participant refuses the message, naming why.
-            participant = SecAggParticipant(client: try federation.client(index))
+            // No round set up for this client: refused without building the client and its data.
+            throw SecAggError.unexpectedMessage(message: ins.name, state: "no secure-aggregation round was set up for this virtual client")
         }
         switch ins {
         case .forwardedShares(_, let fit):
