@@ -21,6 +21,8 @@ public struct SimulationConfig: Sendable {
     public var rounds = 5
     /// Dirichlet α of the non-IID split; 0 for IID.
     public var alpha = 0.5
+    /// Sizes of the IID split (α = 0); a Dirichlet split draws its own.
+    public var partitionSizes: PartitionSizes = .equal
     public var seed: UInt64 = 42
     /// Local training; its seed is replaced by `seed`.
     public var training = TrainingDefaults()
@@ -184,13 +186,13 @@ public struct Simulation {
         let clients: PreparedFederation.Clients
         switch transport {
         case .virtual:
-            let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, seed: seed,
+            let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, sizes: c.partitionSizes, seed: seed,
                                                         maxTrainExamples: c.maxTrainExamples, logger: logger)
             clients = .virtual(VirtualFederation(partitions: partitions, pool: pool, defaults: defaults, logger: logger,
                                                  malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out))
         case .tcp:
-            let scheme = try simulationPartitioner(alpha: c.alpha, clients: c.clients, samples: split.train.count,
-                                                   dataset: split.train.name)
+            let scheme = try simulationPartitioner(alpha: c.alpha, sizes: c.partitionSizes, clients: c.clients,
+                                                   samples: split.train.count, dataset: split.train.name)
             let builder = ClientDataBuilder(numPartitions: c.clients, scheme: scheme, seed: c.seed, privacy: c.privacy,
                                             maxTrainExamples: c.maxTrainExamples, logger: logger)
             let parts = try builder.partitions(of: split)
@@ -207,7 +209,7 @@ public struct Simulation {
             }
             clients = .tcp(clientObjects)
         }
-        logger.info("\(c.clients) \(transport.rawValue) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
+        logger.info("\(c.clients) \(transport.rawValue) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : c.partitionSizes == .equal ? "IID" : "IID, \(c.partitionSizes) sizes")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
         return PreparedFederation(evaluation: evaluation, clients: clients, pool: pool)
     }
 

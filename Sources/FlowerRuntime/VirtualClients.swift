@@ -42,6 +42,8 @@ public func samplingFraction(clientsPerRound perRound: Int, clients: Int) -> Dou
 public enum SimulationError: Error, CustomStringConvertible, Equatable {
     /// Dirichlet partitioning needs at least one example per client.
     case tooManyClientsForDirichlet(clients: Int, samples: Int, dataset: String)
+    /// Unequal sizes are an IID split's; a Dirichlet split draws its own.
+    case sizesNeedIID(sizes: PartitionSizes, alpha: Double)
     /// The data-level Laplace release is made once per partition before training: TCP clients only.
     case dataPrivacyNeedsTCP
     /// Update compression is a property of the wire: TCP clients only.
@@ -51,6 +53,8 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .tooManyClientsForDirichlet(let clients, let samples, let dataset):
             return "--alpha partitioning of \(dataset) gives every client at least one of its \(samples) training examples, so at most \(samples) clients; got --clients \(clients): lower --clients to \(samples) or fewer, or use --alpha 0 (IID, where clients beyond \(samples) reuse examples)"
+        case .sizesNeedIID(let sizes, let alpha):
+            return "--partition-sizes \(sizes) sizes an IID split; the Dirichlet split (--alpha \(alpha)) already draws every client's size along with its labels: use --alpha 0 for lognormal sizes, or equal sizes for label skew"
         case .dataPrivacyNeedsTCP:
             return "--dp-epsilon releases every partition once, before training, and keeps the released copy: that needs --transport tcp (virtual clients hold no data between rounds); for differential privacy with virtual clients use --dp-noise-multiplier (user-level DP-FedAvg) or --dp-sgd (record-level DP-SGD)"
         case .updateCompressionNeedsTCP:
@@ -62,8 +66,10 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
 /// The Dirichlet minimum partition size for `clients` clients over `samples` examples: 10, as
 /// always, while the data allows it, then `samples / clients` (at least one). Throws when fewer
 /// than one example per client is possible.
-public func simulationPartitioner(alpha: Double, clients: Int, samples: Int, dataset: String) throws -> Partitioner {
-    guard alpha > 0 else { return .iid }
+public func simulationPartitioner(alpha: Double, sizes: PartitionSizes = .equal, clients: Int, samples: Int,
+                                  dataset: String) throws -> Partitioner {
+    guard alpha > 0 else { return .iid(sizes: sizes) }
+    guard sizes == .equal else { throw SimulationError.sizesNeedIID(sizes: sizes, alpha: alpha) }
     guard clients <= samples else {
         throw SimulationError.tooManyClientsForDirichlet(clients: clients, samples: samples, dataset: dataset)
     }
@@ -90,10 +96,11 @@ public struct VirtualPartitions: Sendable {
     public func dataset(of i: Int) -> Dataset { data.subset(examples(of: i).map(Int.init)) }
 
     /// The split of `train` among `clients`: the same partitions as the TCP simulation (Dirichlet
-    /// for α > 0, else IID; each cut to `maxTrainExamples`). IID with more clients than examples
+    /// for α > 0, else IID with `sizes`; each cut to `maxTrainExamples`). Equal IID with more clients than examples
     /// gives every client one example, in passes over freshly shuffled orders, so examples are
     /// shared by ⌈clients / examples⌉ clients.
-    public static func make(train: Dataset, clients: Int, alpha: Double, seed: UInt64, maxTrainExamples: Int?,
+    public static func make(train: Dataset, clients: Int, alpha: Double, sizes: PartitionSizes = .equal, seed: UInt64,
+                            maxTrainExamples: Int?,
                             logger: Logger) throws -> VirtualPartitions {
         let n = train.count
         guard n > 0 else { throw RuntimeError.emptyData("\(train.name) holds no training examples") }
@@ -101,7 +108,7 @@ public struct VirtualPartitions: Sendable {
         var offsets: [Int] = [0]
         offsets.reserveCapacity(clients + 1)
         let cap = maxTrainExamples ?? Int.max
-        if alpha == 0 && clients > n {
+        if alpha == 0 && sizes == .equal && clients > n {
             logger.warning("\(clients) clients exceed the \(n) training examples of \(train.name): IID clients hold one example each, and every example is shared by up to \((clients + n - 1) / n) clients")
             flat.reserveCapacity(clients)
             var order: [Int] = []
@@ -115,7 +122,7 @@ public struct VirtualPartitions: Sendable {
                 offsets.append(flat.count)
             }
         } else {
-            let scheme = try simulationPartitioner(alpha: alpha, clients: clients, samples: n, dataset: train.name)
+            let scheme = try simulationPartitioner(alpha: alpha, sizes: sizes, clients: clients, samples: n, dataset: train.name)
             if case .dirichlet(_, let minSize) = scheme, minSize < 10 {
                 logger.info("Dirichlet partitions of at least \(minSize) examples (10 would need \(10 * clients) examples)")
             }

@@ -46,6 +46,12 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.")
     var alpha: Double?
 
+    @Option(help: ArgumentHelp("Sizes of an IID split: equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, as real devices hold unequal amounts of data; every partition keeps at least one example). IID only: with --alpha the Dirichlet draw sets both the labels and the sizes.", valueName: "equal|lognormal:σ"))
+    var partitionSizes: String = "equal"
+
+    /// The parsed --partition-sizes.
+    var sizes: PartitionSizes { (try? PartitionSizes(parsing: partitionSizes)) ?? .equal }
+
     @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.")
     var minPartitionSize: Int = 10
 
@@ -58,9 +64,15 @@ struct DataOptions: ParsableArguments {
     /// The parsed dataset kind.
     func kind() throws -> DatasetKind { try source.kind() }
 
-    /// IID without --alpha, Dirichlet with it.
+    /// IID (sized by --partition-sizes) without --alpha, Dirichlet with it.
     var scheme: Partitioner {
-        alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid
+        alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid(sizes: sizes)
+    }
+
+    /// The split in words, for the summary line.
+    var schemeText: String {
+        if let a = alpha { return "Dirichlet α=\(a), min size \(minPartitionSize)" }
+        return sizes == .equal ? "IID" : "IID, \(sizes) sizes"
     }
 
     func validate() throws {
@@ -69,6 +81,7 @@ struct DataOptions: ParsableArguments {
             throw ValidationError("--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got \(a)")
         }
         guard minPartitionSize >= 0 else { throw ValidationError("--min-partition-size must be 0 or more, got \(minPartitionSize)") }
+        try validatePartitionSizes(partitionSizes, alpha: alpha ?? 0)
     }
 }
 
@@ -97,8 +110,7 @@ struct PartitionCommand: ParsableCommand {
         let train = split.train
         let parts = try partition(labels: train.labels, numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
         let histogram = labelHistogram(labels: train.labels, partitions: parts, classes: train.classes)
-        let schemeText = data.alpha.map { "Dirichlet α=\($0), min size \(data.minPartitionSize)" } ?? "IID"
-        print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(schemeText), seed \(data.seed))")
+        print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(data.schemeText), seed \(data.seed))")
         print(histogramTable(histogram))
         if let path = indicesOut {
             try NPZ.write(parts.enumerated().map { p, indices in
@@ -106,6 +118,15 @@ struct PartitionCommand: ParsableCommand {
             }, to: path)
             print("wrote \(path): \(parts.count) index arrays p0…p\(parts.count - 1)")
         }
+    }
+}
+
+/// Checks a --partition-sizes value and refuses it beside a Dirichlet split (`alpha` > 0).
+func validatePartitionSizes(_ text: String, alpha: Double) throws {
+    let sizes: PartitionSizes
+    do { sizes = try PartitionSizes(parsing: text) } catch { throw ValidationError("\(error)") }
+    if sizes != .equal && alpha > 0 {
+        throw ValidationError("--partition-sizes \(text) sizes an IID split; the Dirichlet split (--alpha \(alpha)) already draws every partition's size along with its labels: drop --alpha (simulate: --alpha 0) for lognormal sizes, or --partition-sizes for label skew")
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CIFARLoader
 import FlowerRuntime
 import FlowerWire
 
@@ -28,6 +29,9 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @Option(help: "Dirichlet α of the non-IID split (0.1 very skewed, 1000 nearly IID; the same split as Flower Datasets' DirichletPartitioner for the same --seed); 0 for an IID split.")
     var alpha: Double = 0.5
+
+    @Option(help: ArgumentHelp("Sizes of the IID split (--alpha 0): equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, the unequal amounts of data real devices hold; every client keeps at least one example, so at most as many clients as training examples). With --alpha > 0 the Dirichlet draw sets both labels and sizes, and this flag is refused.", valueName: "equal|lognormal:σ"))
+    var partitionSizes: String = "equal"
 
     @Option(help: "Seed of the split, the initial model, sampling and shuffling.")
     var seed: UInt64 = 42
@@ -77,6 +81,7 @@ struct SimulateCommand: AsyncParsableCommand {
         guard clients >= 1 else { throw ValidationError("--clients must be at least 1, got \(clients)") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
         guard alpha >= 0 && alpha.isFinite else { throw ValidationError("--alpha must be 0 (IID) or positive, got \(alpha)") }
+        try validatePartitionSizes(partitionSizes, alpha: alpha)
         if let f = fractionFit, !(f > 0 && f <= 1) { throw ValidationError("--fraction-fit must be in (0, 1], got \(f)") }
         if let m = clientsPerRound {
             guard fractionFit == nil else { throw ValidationError("give --clients-per-round or --fraction-fit, not both") }
@@ -103,6 +108,7 @@ struct SimulateCommand: AsyncParsableCommand {
     func config() throws -> SimulationConfig {
         var c = SimulationConfig(dataset: try source.location(), model: try modelOptions.selection())
         c.clients = clients; c.rounds = rounds; c.alpha = alpha; c.seed = seed
+        c.partitionSizes = try PartitionSizes(parsing: partitionSizes)
         c.training = training.defaults(seed: seed); c.threads = training.threads
         c.fractionFit = fractionFit ?? 1; c.clientsPerRound = clientsPerRound; c.transport = transport
         c.roundTimeout = .milliseconds(Int64(roundTimeout * 1000))

@@ -114,6 +114,26 @@ struct VirtualClientsTests {
         #expect(try simulationPartitioner(alpha: 0, clients: 100_000, samples: 60_000, dataset: "f") == .iid)
     }
 
+    /// Lognormal sizes: IID only (refused beside α > 0), every example once, the partitioner's
+    /// sizes, and more clients than examples refused with the limit named.
+    @Test func lognormalSizesAreIIDOnlyAndCoverTheData() throws {
+        #expect(throws: SimulationError.sizesNeedIID(sizes: .lognormal(sigma: 1), alpha: 0.5)) {
+            try simulationPartitioner(alpha: 0.5, sizes: .lognormal(sigma: 1), clients: 10, samples: 60_000, dataset: "f")
+        }
+        #expect(SimulationError.sizesNeedIID(sizes: .lognormal(sigma: 1), alpha: 0.5).description.contains("--alpha 0"))
+        #expect(try simulationPartitioner(alpha: 0, sizes: .lognormal(sigma: 1), clients: 10, samples: 60_000, dataset: "f") == .lognormal(sigma: 1))
+        let train = Self.dataset(1000)
+        let parts = try VirtualPartitions.make(train: train, clients: 50, alpha: 0, sizes: .lognormal(sigma: 1), seed: 9,
+                                               maxTrainExamples: nil, logger: Self.logger)
+        let expected = try CIFARLoader.partition(labels: train.labels, numPartitions: 50, scheme: .lognormal(sigma: 1), seed: 9)
+        #expect((0 ..< 50).map { parts.examples(of: $0).map(Int.init) } == expected)
+        #expect(Set((0 ..< 50).flatMap { parts.examples(of: $0) }).count == 1000)
+        #expect(throws: LoaderError.self) {
+            try VirtualPartitions.make(train: Self.dataset(100), clients: 250, alpha: 0, sizes: .lognormal(sigma: 1), seed: 5,
+                                       maxTrainExamples: nil, logger: Self.logger)
+        }
+    }
+
     /// An idle virtual client is its proxy object: identity and partition as a TCP client states them.
     @Test func proxiesCarryTheTCPIdentity() throws {
         let federation = try Self.federation(clients: 3, examples: 30)
