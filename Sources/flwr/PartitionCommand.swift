@@ -91,6 +91,8 @@ struct PartitionCommand: ParsableCommand {
         commandName: "partition",
         abstract: "Show how a dataset splits among clients: a label histogram per partition.",
         discussion: """
+            Up to 50 partitions it prints one row per partition; above, a summary (sizes, classes \
+            per partition, the largest class's share: min, median, mean, max) unless --all. \
             Without --alpha the split is IID (a seeded shuffle cut into equal parts). With --alpha it \
             is the Dirichlet/LDA label skew of Hsu et al. 2019 and Yurochkin et al. 2019: for each \
             class, proportions over the partitions are drawn from Dir(α). Every client computes the \
@@ -102,6 +104,12 @@ struct PartitionCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
+    @Flag(help: "Print one row per partition even above \(PartitionCommand.rowLimit) partitions (where a summary is printed instead).")
+    var all = false
+
+    /// The most partitions printed as one row each without --all.
+    static let rowLimit = 50
+
     @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.")
     var indicesOut: String?
 
@@ -111,7 +119,7 @@ struct PartitionCommand: ParsableCommand {
         let parts = try partition(labels: train.labels, numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
         let histogram = labelHistogram(labels: train.labels, partitions: parts, classes: train.classes)
         print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(data.schemeText), seed \(data.seed))")
-        print(histogramTable(histogram))
+        print(parts.count > Self.rowLimit && !all ? partitionSummary(histogram) : histogramTable(histogram))
         if let path = indicesOut {
             try NPZ.write(parts.enumerated().map { p, indices in
                 NPZArray(name: "p\(p)", shape: [indices.count], int64s: indices.map { Int64($0) })
@@ -128,6 +136,35 @@ func validatePartitionSizes(_ text: String, alpha: Double) throws {
     if sizes != .equal && alpha > 0 {
         throw ValidationError("--partition-sizes \(text) sizes an IID split; the Dirichlet split (--alpha \(alpha)) already draws every partition's size along with its labels: drop --alpha (simulate: --alpha 0) for lognormal sizes, or --partition-sizes for label skew")
     }
+}
+
+/// min, median, mean and max of `values` (the median of an even count: the upper middle).
+private func spread(_ values: [Double]) -> (min: Double, median: Double, mean: Double, max: Double) {
+    let sorted = values.sorted()
+    guard let first = sorted.first, let last = sorted.last else { return (0, 0, 0, 0) }
+    return (first, sorted[sorted.count / 2], values.reduce(0, +) / Double(values.count), last)
+}
+
+/// The split in a few lines, for many partitions: the spread of sizes, of the number of classes
+/// present and of the largest class's share, then the class totals.
+func partitionSummary(_ histogram: [[Int]]) -> String {
+    let totals = histogram.map { $0.reduce(0, +) }
+    let present = histogram.map { $0.filter { $0 > 0 }.count }
+    let top = zip(histogram, totals).map { counts, total in total > 0 ? Double(counts.max() ?? 0) * 100 / Double(total) : 0 }
+    func line(_ name: String, _ values: [Double], unit: String = "", decimals: Int = 0) -> String {
+        let s = spread(values)
+        func f(_ x: Double, _ d: Int) -> String { String(format: "%.\(d)f", x) + unit }
+        return "\(name): min \(f(s.min, decimals)), median \(f(s.median, decimals)), mean \(f(s.mean, 1)), max \(f(s.max, decimals))"
+    }
+    let classes = histogram.first?.count ?? 0
+    let sums = (0 ..< classes).map { k in histogram.reduce(0) { $0 + $1[k] } }
+    return [
+        "\(histogram.count) partitions, \(totals.reduce(0, +)) samples (one row per partition: --all)",
+        line("size", totals.map(Double.init)),
+        line("classes present", present.map(Double.init)),
+        line("largest class share", top, unit: "%"),
+        "class totals: " + sums.enumerated().map { "c\($0.offset) \($0.element)" }.joined(separator: ", "),
+    ].joined(separator: "\n")
 }
 
 /// The histogram as an aligned text table: one row per partition, one column per class, then the

@@ -57,4 +57,25 @@ final class PartitionCommandReleaseTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssert(bad.output.contains("use equal or lognormal:σ"), bad.output)
     }
+
+    /// Above 50 partitions `flwr partition` prints a summary, not a row per partition; --all
+    /// forces the rows.
+    func testManyPartitionsPrintASummaryUnlessAll() throws {
+        let run = try runProgram(try flwrBinaryPath(), ["partition", "--num-partitions", "60000"])
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssert(run.output.contains("60000 partitions, 60000 samples (one row per partition: --all)"), run.output)
+        XCTAssert(run.output.contains("size: min 1, median 1, mean 1.0, max 1"), run.output)
+        XCTAssert(run.output.contains("classes present: min 1, median 1, mean 1.0, max 1"), run.output)
+        XCTAssert(run.output.contains("largest class share: min 100%, median 100%, mean 100.0%, max 100%"), run.output)
+        XCTAssert(run.output.contains("class totals: c0 6000, c1 6000,"), run.output)
+        XCTAssertLessThan(run.output.split(separator: "\n").count, 10, run.output)
+        let rows = try runProgram(try flwrBinaryPath(), ["partition", "--num-partitions", "51", "--all"])
+        XCTAssertEqual(rows.status, 0, rows.output)
+        // The title, the header, 51 rows and the totals row.
+        XCTAssertEqual(rows.output.split(separator: "\n").count, 54, rows.output)
+        let summary = try runProgram(try flwrBinaryPath(), ["partition", "--num-partitions", "51"])
+        XCTAssert(summary.output.contains("51 partitions, 60000 samples"), summary.output)
+        // 60000 = 51·1176 + 24: sizes 1177 (24 of them) and 1176.
+        XCTAssert(summary.output.contains("size: min 1176, median 1176, mean 1176.5, max 1177"), summary.output)
+    }
 }
