@@ -31,6 +31,8 @@ public struct SimulationConfig: Sendable {
     public var fractionFit = 1.0
     /// Clients sampled per round (uniformly, without replacement); overrides `fractionFit`.
     public var clientsPerRound: Int?
+    /// How training clients are drawn each round (DP-FedAvg always samples Poisson).
+    public var sampling: SamplingKind = .uniform
     /// How clients are reached (nil: `SimulationTransport.automatic(clients:)`).
     public var transport: SimulationTransport?
     public var roundTimeout: Duration = .seconds(600)
@@ -63,10 +65,23 @@ public struct SimulationConfig: Sendable {
     /// The transport used: the one asked for, else tcp up to 100 clients and virtual above.
     public var resolvedTransport: SimulationTransport { transport ?? .automatic(clients: clients) }
 
+    /// Poisson sampling's q: M/N under `clientsPerRound`, else `fractionFit`.
+    public var poissonRate: Double {
+        clientsPerRound.map { min(1, Double($0) / Double(clients)) } ?? fractionFit
+    }
+
     /// FedAvg's `fractionFit`: `clientsPerRound` as a fraction that samples exactly that many, else `fractionFit`.
     public var samplingFraction: Double {
         clientsPerRound.map { FlowerRuntime.samplingFraction(clientsPerRound: $0, clients: clients) } ?? fractionFit
     }
+}
+
+/// `--sampling`: how a round's training clients are drawn.
+public enum SamplingKind: String, Sendable, CaseIterable {
+    /// Exactly M (or ⌊fraction·N⌋) distinct clients, uniformly without replacement.
+    case uniform
+    /// Each client independently with probability q = M/N (or the fraction): M on average.
+    case poisson
 }
 
 /// What a finished simulation produced.
@@ -227,9 +242,14 @@ public struct Simulation {
                 return try await inner(round, parameters)
             }
         }
-        let base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: nil, acceptFailures: true, seed: seed,
+        var base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: c.sampling == .poisson ? 1 : nil,
+                              acceptFailures: true, seed: seed,
                               minClients: c.clients, initialParameters: evaluation.initialParameters,
                               fitConfig: [:], evaluateFn: evaluateFn)
+        if c.sampling == .poisson, c.dpFedAvg == nil {
+            base.sampling = .poisson(rate: c.poissonRate)
+            logger.info("Poisson sampling: each client joins a round with probability q = \(c.poissonRate) (\(c.poissonRate * Double(c.clients)) clients on average)")
+        }
         let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
         let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
         var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))

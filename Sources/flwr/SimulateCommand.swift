@@ -44,6 +44,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Clients sampled for training each round, uniformly without replacement (instead of --fraction-fit). With DP-FedAvg (--dp-noise-multiplier) each client is instead sampled independently with probability q = M/--clients (Poisson sampling, what the privacy accountant assumes), so a round has M clients on average.")
     var clientsPerRound: Int?
 
+    @Option(help: ArgumentHelp("How each round's training clients are drawn: uniform (exactly --clients-per-round, or ⌊--fraction-fit·N⌋, distinct clients without replacement) or poisson (each client independently with probability q = M/--clients or --fraction-fit: M on average, varying round to round; a round that draws nobody stops the run, so keep q·N above ~5). With DP-FedAvg (--dp-noise-multiplier) sampling is always poisson, the sampling its accountant's ε assumes, and uniform is refused.", valueName: "uniform|poisson"))
+    var sampling: SamplingKind?
+
     @Option(help: ArgumentHelp("How clients are reached: tcp (each client a FlowerWire client on its own loopback connection: the deployment's code path, two sockets and a task per client) or virtual (in-process clients built when sampled: no socket, task, model or data copy while idle). Default: tcp up to 100 clients, where it tests the deployment path at little cost, virtual above, where sockets and tasks only add memory and approach the open-file limit.", valueName: "tcp|virtual"))
     var transport: SimulationTransport?
 
@@ -87,6 +90,9 @@ struct SimulateCommand: AsyncParsableCommand {
             guard fractionFit == nil else { throw ValidationError("give --clients-per-round or --fraction-fit, not both") }
             guard m >= 1 && m <= clients else { throw ValidationError("--clients-per-round must be between 1 and --clients (\(clients)), got \(m)") }
         }
+        if sampling == .uniform && dpFedAvg.dpNoiseMultiplier != nil {
+            throw ValidationError("--sampling uniform: DP-FedAvg's ε (--dp-noise-multiplier) is accounted for Poisson sampling (each client independently with probability q), which a fixed-size uniform sample does not satisfy; drop --sampling (DP-FedAvg samples poisson) or DP")
+        }
         guard waitTimeout > 0 && waitTimeout.isFinite else { throw ValidationError("--wait-timeout must be a positive number of seconds, got \(waitTimeout)") }
         if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
@@ -111,6 +117,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.partitionSizes = try PartitionSizes(parsing: partitionSizes)
         c.training = training.defaults(seed: seed); c.threads = training.threads
         c.fractionFit = fractionFit ?? 1; c.clientsPerRound = clientsPerRound; c.transport = transport
+        c.sampling = sampling ?? (dpFedAvg.dpNoiseMultiplier != nil ? .poisson : .uniform)
         c.roundTimeout = .milliseconds(Int64(roundTimeout * 1000))
         c.waitTimeout = .microseconds(Int64(waitTimeout * 1_000_000))
         c.parallel = parallel; c.maxTrainExamples = maxTrainExamples; c.maxTestExamples = maxTestExamples
@@ -123,6 +130,10 @@ struct SimulateCommand: AsyncParsableCommand {
         c.updateCompression = updates.updateCompression
         return c
     }
+}
+
+extension SamplingKind: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
 }
 
 extension SimulationTransport: ExpressibleByArgument {
