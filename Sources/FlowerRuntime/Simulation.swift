@@ -33,6 +33,8 @@ public struct SimulationConfig: Sendable {
     public var clientsPerRound: Int?
     /// How training clients are drawn each round (DP-FedAvg always samples Poisson).
     public var sampling: SamplingKind = .uniform
+    /// A progress bar redrawn in place on standard error (a terminal) instead of progress log lines (virtual clients).
+    public var progressBar = false
     /// How clients are reached (nil: `SimulationTransport.automatic(clients:)`).
     public var transport: SimulationTransport?
     public var roundTimeout: Duration = .seconds(600)
@@ -204,7 +206,8 @@ public struct Simulation {
             let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, sizes: c.partitionSizes, seed: seed,
                                                         maxTrainExamples: c.maxTrainExamples, logger: logger)
             clients = .virtual(VirtualFederation(partitions: partitions, pool: pool, defaults: defaults, logger: logger,
-                                                 malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out))
+                                                 malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out,
+                                                 display: c.progressBar ? .standardErrorBar : .log))
         case .tcp:
             let scheme = try simulationPartitioner(alpha: c.alpha, sizes: c.partitionSizes, clients: c.clients,
                                                    samples: split.train.count, dataset: split.train.name)

@@ -147,6 +147,33 @@ public struct VirtualPartitions: Sendable {
     }
 }
 
+/// How a virtual federation reports a round's training progress.
+public enum ProgressDisplay: Sendable {
+    /// A log line at every tenth of the round's sampled clients (files, pipes, tests).
+    case log
+    /// A bar redrawn in place through `write` (a terminal): clients done / sampled, time, ETA.
+    case bar(write: @Sendable (String) -> Void)
+
+    /// Whether standard error is a terminal that can redraw a line (not TERM=dumb).
+    public static var standardErrorIsTerminal: Bool {
+        isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    /// A bar on standard error.
+    public static var standardErrorBar: ProgressDisplay {
+        .bar { text in FileHandle.standardError.write(Data(text.utf8)) }
+    }
+}
+
+/// One redraw of the progress bar: carriage return, the line, then clear to the end of the line.
+public func progressBarLine(round: Int, of rounds: Int, done: Int, sampled: Int, elapsed: Double, width: Int = 30) -> String {
+    let filled = sampled > 0 ? min(width, done * width / sampled) : width
+    let eta = done > 0 ? String(format: "ETA %.1f s", elapsed / Double(done) * Double(sampled - done)) : "ETA -"
+    return "\r" + String(format: "round %d/%d [", round, rounds) + String(repeating: "#", count: filled)
+        + String(repeating: ".", count: width - filled)
+        + String(format: "] %d/%d clients, %.1f s, ", done, sampled, elapsed) + eta + "\u{1B}[K"
+}
+
 /// What a sampled virtual client needs to become a full client for one call: the shared data,
 /// the model pool and the settings every client shares. Built once; clients refer to it.
 public final class VirtualFederation: Sendable {
@@ -163,11 +190,15 @@ public final class VirtualFederation: Sendable {
     let out: String
     let metrics: ClientMetrics
     let progress: Mutex<RoundProgress>
+    /// Log lines or a terminal bar.
+    let display: ProgressDisplay
 
     /// A federation over `partitions`, training with models from `pool`.
     public init(partitions: VirtualPartitions, pool: ModelPool, defaults: TrainingDefaults, logger: Logger,
-                malicious: Int = 0, attack: AttackSettings? = nil, dpSGD: DPSGDOptions? = nil, out: String) {
+                malicious: Int = 0, attack: AttackSettings? = nil, dpSGD: DPSGDOptions? = nil, out: String,
+                display: ProgressDisplay = .log) {
         self.partitions = partitions; self.pool = pool; self.defaults = defaults; self.logger = logger
+        self.display = display
         self.malicious = malicious; self.attack = attack; self.dpSGD = dpSGD; self.out = out
         metrics = ClientMetrics(factory: FlwrMetricsFactory())
         progress = Mutex(RoundProgress())
@@ -196,18 +227,48 @@ public final class VirtualFederation: Sendable {
 
     /// Progress of the current round's fits, for the log.
     struct RoundProgress {
-        var round = 0, sampled = 0, done = 0, reported = 0
+        var round = 0, rounds = 0, sampled = 0, done = 0, reported = 0
         var started = ContinuousClock.now
+        /// A bar is on screen without its closing newline.
+        var barOpen = false
     }
 
-    /// A round's fit phase starts on `sampled` clients.
-    func roundStarted(_ round: Int, sampled: Int) {
-        progress.withLock { $0 = RoundProgress(round: round, sampled: sampled, done: 0, reported: 0, started: .now) }
+    /// A round's fit phase starts on `sampled` clients (the bar, on a terminal, is drawn empty).
+    func roundStarted(_ round: Int, of rounds: Int = 0, sampled: Int) {
+        let text: String? = progress.withLock { p in
+            p = RoundProgress(round: round, rounds: rounds, sampled: sampled, done: 0, reported: 0, started: .now)
+            guard case .bar = display else { return nil }
+            p.barOpen = true
+            return progressBarLine(round: round, of: rounds, done: 0, sampled: sampled, elapsed: 0)
+        }
+        if let text, case .bar(let write) = display { write(text) }
+    }
+
+    /// The round's fit phase ended: a bar still open (clients lost to the timeout) is closed.
+    func fitPhaseEnded(round: Int) {
+        let close: Bool = progress.withLock { p in
+            guard p.round == round, p.barOpen else { return false }
+            p.barOpen = false
+            return true
+        }
+        if close, case .bar(let write) = display { write("\n") }
     }
 
     /// One sampled client of `round` finished its fit (with an answer or an error); logs every
     /// tenth of the round's clients with the time so far and the estimated time left.
     func fitFinished(round: Int) {
+        if case .bar(let write) = display {
+            let text: String? = progress.withLock { p in
+                guard p.round == round, p.sampled > 0, p.barOpen else { return nil }
+                p.done += 1
+                let line = progressBarLine(round: round, of: p.rounds, done: p.done, sampled: p.sampled,
+                                           elapsed: (ContinuousClock.now - p.started).seconds)
+                if p.done >= p.sampled { p.barOpen = false; return line + "\n" }
+                return line
+            }
+            if let text { write(text) }
+            return
+        }
         let line: String? = progress.withLock { p in
             guard p.round == round, p.sampled > 0 else { return nil }
             p.done += 1
@@ -226,7 +287,8 @@ public final class VirtualFederation: Sendable {
 /// Feeds the round starts to the virtual federation's progress log.
 struct VirtualProgressObserver: ServerObserver {
     let federation: VirtualFederation
-    func roundStarted(round: Int, of numRounds: Int, sampled: Int) { federation.roundStarted(round, sampled: sampled) }
+    func roundStarted(round: Int, of numRounds: Int, sampled: Int) { federation.roundStarted(round, of: numRounds, sampled: sampled) }
+    func fitFinished(round: Int, results: Int, failures: [ClientFailure]) { federation.fitPhaseEnded(round: round) }
 }
 
 /// An idle virtual client as the server sees it: an identity (the TCP client's, "partition-i")

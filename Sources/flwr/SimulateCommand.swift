@@ -128,6 +128,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.dpSGD = dpSGD.options
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
+        c.progressBar = ProgressDisplay.standardErrorIsTerminal
         return c
     }
 }
