@@ -86,6 +86,16 @@ public enum SamplingKind: String, Sendable, CaseIterable {
     case poisson
 }
 
+/// How a simulation ended: its rounds ran (to the end or to the strategy's stop), or a signal stopped it.
+public enum SimulationEnd: Sendable {
+    case finished(SimulationResult)
+    /// SIGTERM or SIGINT (the signal's name) stopped the rounds.
+    case signalled(String)
+
+    /// The shell's status for a process stopped by signal `name`: 128 + its number (SIGINT 130, SIGTERM 143).
+    public static func exitStatus(signal name: String) -> Int32 { 128 + (name == "SIGINT" ? SIGINT : SIGTERM) }
+}
+
 /// What a finished simulation produced.
 public struct SimulationResult: Sendable {
     public let history: History
@@ -160,6 +170,12 @@ public struct Simulation {
     /// Runs every round; nil when SIGTERM/SIGINT stopped it. The loaded dataset is dropped once
     /// the clients and the central evaluation have taken their parts, before the first round.
     public func run() async throws -> SimulationResult? {
+        if case .finished(let result) = try await runToEnd() { return result }
+        return nil
+    }
+
+    /// Runs every round, saying which signal stopped it if one did.
+    public func runToEnd() async throws -> SimulationEnd {
         let wallStart = ContinuousClock.now
         let prepared = try prepareFromDisk()
         return try await run(prepared, wallStart: wallStart)
@@ -168,7 +184,8 @@ public struct Simulation {
     /// Runs every round on `split`; nil when SIGTERM/SIGINT stopped it.
     public func run(on split: DatasetSplit) async throws -> SimulationResult? {
         let wallStart = ContinuousClock.now
-        return try await run(prepare(split), wallStart: wallStart)
+        if case .finished(let result) = try await run(prepare(split), wallStart: wallStart) { return result }
+        return nil
     }
 
     /// Loads the dataset and prepares the federation; the split is a local of this call, so it is
@@ -232,7 +249,7 @@ public struct Simulation {
     }
 
     /// Runs the rounds of a prepared federation: one `Server`, whichever way it reaches clients.
-    func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationResult? {
+    func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationEnd {
         let c = config, seed = c.seed, selection = c.model
         let evaluation = prepared.evaluation
         let manager = InMemoryClientManager()
@@ -322,12 +339,12 @@ public struct Simulation {
             result.clientComputeSeconds = prepared.pool.busySeconds
             result.workers = prepared.pool.capacity
             result.evaluationSeconds = evaluationTime.seconds
-            return result
+            return .finished(result)
         case .failed(let error):
             throw ExitMessage(error: error)
         case .signalled(let name):
             logger.notice("stopped on \(name)")
-            return nil
+            return .signalled(name)
         }
     }
 }

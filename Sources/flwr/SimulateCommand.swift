@@ -16,7 +16,9 @@ struct SimulateCommand: AsyncParsableCommand {
             loopback connection; with --transport virtual an idle client is only a description \
             (its identity and its slice of the shared dataset, under 100 bytes measured), built into a \
             client when the server samples it, so 100,000 clients fit in one process. \
-            Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg.
+            Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg. SIGTERM or SIGINT \
+            (Ctrl-C) stops the run within the round in progress, logs "stopped on SIGTERM", and \
+            exits with status 143 (SIGTERM) or 130 (SIGINT), 128 + the signal's number as a shell reports it.
             """)
 
     @Option(help: "Number of clients (partitions).")
@@ -107,7 +109,10 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.simulate")
-        if let result = try await Simulation(config: try config(), logger: logger).run() { print(result.report) }
+        switch try await Simulation(config: try config(), logger: logger).runToEnd() {
+        case .finished(let result): print(result.report)
+        case .signalled(let name): throw ExitCode(SimulationEnd.exitStatus(signal: name))
+        }
     }
 
     /// The library's form of these flags.
