@@ -21,6 +21,8 @@ public struct SimulationConfig: Sendable {
     public var rounds = 5
     /// Dirichlet α of the non-IID split; 0 for IID.
     public var alpha = 0.5
+    /// Sizes of the IID split (α = 0); a Dirichlet split draws its own.
+    public var partitionSizes: PartitionSizes = .equal
     public var seed: UInt64 = 42
     /// Local training; its seed is replaced by `seed`.
     public var training = TrainingDefaults()
@@ -29,6 +31,10 @@ public struct SimulationConfig: Sendable {
     public var fractionFit = 1.0
     /// Clients sampled per round (uniformly, without replacement); overrides `fractionFit`.
     public var clientsPerRound: Int?
+    /// How training clients are drawn each round (DP-FedAvg always samples Poisson).
+    public var sampling: SamplingKind = .uniform
+    /// A progress bar redrawn in place on standard error (a terminal) instead of progress log lines (virtual clients).
+    public var progressBar = false
     /// How clients are reached (nil: `SimulationTransport.automatic(clients:)`).
     public var transport: SimulationTransport?
     public var roundTimeout: Duration = .seconds(600)
@@ -61,10 +67,33 @@ public struct SimulationConfig: Sendable {
     /// The transport used: the one asked for, else tcp up to 100 clients and virtual above.
     public var resolvedTransport: SimulationTransport { transport ?? .automatic(clients: clients) }
 
+    /// Poisson sampling's q: M/N under `clientsPerRound`, else `fractionFit`.
+    public var poissonRate: Double {
+        clientsPerRound.map { min(1, Double($0) / Double(clients)) } ?? fractionFit
+    }
+
     /// FedAvg's `fractionFit`: `clientsPerRound` as a fraction that samples exactly that many, else `fractionFit`.
     public var samplingFraction: Double {
         clientsPerRound.map { FlowerRuntime.samplingFraction(clientsPerRound: $0, clients: clients) } ?? fractionFit
     }
+}
+
+/// `--sampling`: how a round's training clients are drawn.
+public enum SamplingKind: String, Sendable, CaseIterable {
+    /// Exactly M (or ⌊fraction·N⌋) distinct clients, uniformly without replacement.
+    case uniform
+    /// Each client independently with probability q = M/N (or the fraction): M on average.
+    case poisson
+}
+
+/// How a simulation ended: its rounds ran (to the end or to the strategy's stop), or a signal stopped it.
+public enum SimulationEnd: Sendable {
+    case finished(SimulationResult)
+    /// SIGTERM or SIGINT (the signal's name) stopped the rounds.
+    case signalled(String)
+
+    /// The shell's status for a process stopped by signal `name`: 128 + its number (SIGINT 130, SIGTERM 143).
+    public static func exitStatus(signal name: String) -> Int32 { 128 + (name == "SIGINT" ? SIGINT : SIGTERM) }
 }
 
 /// What a finished simulation produced.
@@ -141,6 +170,12 @@ public struct Simulation {
     /// Runs every round; nil when SIGTERM/SIGINT stopped it. The loaded dataset is dropped once
     /// the clients and the central evaluation have taken their parts, before the first round.
     public func run() async throws -> SimulationResult? {
+        if case .finished(let result) = try await runToEnd() { return result }
+        return nil
+    }
+
+    /// Runs every round, saying which signal stopped it if one did.
+    public func runToEnd() async throws -> SimulationEnd {
         let wallStart = ContinuousClock.now
         let prepared = try prepareFromDisk()
         return try await run(prepared, wallStart: wallStart)
@@ -149,7 +184,8 @@ public struct Simulation {
     /// Runs every round on `split`; nil when SIGTERM/SIGINT stopped it.
     public func run(on split: DatasetSplit) async throws -> SimulationResult? {
         let wallStart = ContinuousClock.now
-        return try await run(prepare(split), wallStart: wallStart)
+        if case .finished(let result) = try await run(prepare(split), wallStart: wallStart) { return result }
+        return nil
     }
 
     /// Loads the dataset and prepares the federation; the split is a local of this call, so it is
@@ -184,13 +220,14 @@ public struct Simulation {
         let clients: PreparedFederation.Clients
         switch transport {
         case .virtual:
-            let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, seed: seed,
+            let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, sizes: c.partitionSizes, seed: seed,
                                                         maxTrainExamples: c.maxTrainExamples, logger: logger)
             clients = .virtual(VirtualFederation(partitions: partitions, pool: pool, defaults: defaults, logger: logger,
-                                                 malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out))
+                                                 malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out,
+                                                 display: c.progressBar ? .standardErrorBar : .log))
         case .tcp:
-            let scheme = try simulationPartitioner(alpha: c.alpha, clients: c.clients, samples: split.train.count,
-                                                   dataset: split.train.name)
+            let scheme = try simulationPartitioner(alpha: c.alpha, sizes: c.partitionSizes, clients: c.clients,
+                                                   samples: split.train.count, dataset: split.train.name)
             let builder = ClientDataBuilder(numPartitions: c.clients, scheme: scheme, seed: c.seed, privacy: c.privacy,
                                             maxTrainExamples: c.maxTrainExamples, logger: logger)
             let parts = try builder.partitions(of: split)
@@ -207,12 +244,12 @@ public struct Simulation {
             }
             clients = .tcp(clientObjects)
         }
-        logger.info("\(c.clients) \(transport.rawValue) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
+        logger.info("\(c.clients) \(transport.rawValue) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : c.partitionSizes == .equal ? "IID" : "IID, \(c.partitionSizes) sizes")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
         return PreparedFederation(evaluation: evaluation, clients: clients, pool: pool)
     }
 
     /// Runs the rounds of a prepared federation: one `Server`, whichever way it reaches clients.
-    func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationResult? {
+    func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationEnd {
         let c = config, seed = c.seed, selection = c.model
         let evaluation = prepared.evaluation
         let manager = InMemoryClientManager()
@@ -225,9 +262,14 @@ public struct Simulation {
                 return try await inner(round, parameters)
             }
         }
-        let base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: nil, acceptFailures: true, seed: seed,
+        var base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: c.sampling == .poisson ? 1 : nil,
+                              acceptFailures: true, seed: seed,
                               minClients: c.clients, initialParameters: evaluation.initialParameters,
                               fitConfig: [:], evaluateFn: evaluateFn)
+        if c.sampling == .poisson, c.dpFedAvg == nil {
+            base.sampling = .poisson(rate: c.poissonRate)
+            logger.info("Poisson sampling: each client joins a round with probability q = \(c.poissonRate) (\(c.poissonRate * Double(c.clients)) clients on average)")
+        }
         let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
         let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
         var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))
@@ -297,12 +339,12 @@ public struct Simulation {
             result.clientComputeSeconds = prepared.pool.busySeconds
             result.workers = prepared.pool.capacity
             result.evaluationSeconds = evaluationTime.seconds
-            return result
+            return .finished(result)
         case .failed(let error):
             throw ExitMessage(error: error)
         case .signalled(let name):
             logger.notice("stopped on \(name)")
-            return nil
+            return .signalled(name)
         }
     }
 }
