@@ -71,6 +71,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var tensorboard: TensorBoardOptions
     @OptionGroup(title: "Record-level DP-SGD on every site") var dpSGD: DPSGDFlags
+    @OptionGroup(title: "Heterogeneous clients on a virtual clock, and asynchronous FedBuff") var heterogeneity: HeterogeneityOptions
 
     func validate() throws {
         try dpSGD.validateForSites()
@@ -115,6 +116,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.dpSGD = dpSGD.options
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
+        heterogeneity.apply(to: &c)
         return c
     }
 }
