@@ -2,8 +2,9 @@
 // Learning with Buffered Asynchronous Aggregation", AISTATS 2022 (arXiv:2106.06639). The server
 // keeps C clients training at all times, each on the model version it was sent; every K results
 // it applies the buffered updates, each discounted by its staleness, and starts the next clients
-// on the new version. Here on the virtual clock (`SystemModel`): arrivals are computed, so the
-// order in which results arrive is known when a client starts and the run is reproducible.
+// on the new version. On the virtual clock (`SystemModel`, `flwr simulate`) arrivals are computed,
+// so the order in which results arrive is known when a client starts and the run is reproducible;
+// without one (`flwr server --mode async`) results are taken as they arrive on the real clock.
 import FlowerBase
 import Foundation
 import Logging
@@ -112,10 +113,11 @@ public struct FedBuffBuffer: Sendable {
 public final class FedBuffServer: Sendable {
     public let server: Server
     public let config: FedBuffConfig
-    public let model: SystemModel
+    /// The virtual clock's cost model; nil: the real clock (results in the order they arrive).
+    public let model: SystemModel?
     private let logger: Logger
 
-    public init(server: Server, config: FedBuffConfig, model: SystemModel, logger: Logger = Logger(label: "flwr.fedbuff")) {
+    public init(server: Server, config: FedBuffConfig, model: SystemModel?, logger: Logger = Logger(label: "flwr.fedbuff")) {
         self.server = server
         self.config = config
         self.model = model
@@ -185,7 +187,10 @@ public final class FedBuffServer: Sendable {
         try await server.waitForClients(afterRound: version)
         if checkpoint == nil { current = try await server.initialParameters(timeout: timeout) }
 
-        var now = history.rounds.last?.virtualTime ?? 0
+        var now = model == nil ? 0 : history.rounds.last?.virtualTime ?? 0
+        let wallStart = ContinuousClock.now
+        let (completions, completed) = AsyncStream<Int>.makeStream()
+        var arrivals = completions.makeAsyncIterator()
         var lastUpdateTime = now
         var versions: [Int: Parameters] = [version: current]
         var configs: [Int: Config] = [:]
@@ -202,7 +207,7 @@ public final class FedBuffServer: Sendable {
         func fill() {
             while inFlight.count < config.concurrency {
                 let busy = Set(inFlight.map(\.client.id)).union(buffered)
-                let candidates = manager.all().filter { !busy.contains($0.id) && model.isOnline($0.id, slot: version) }
+                let candidates = manager.all().filter { !busy.contains($0.id) && (model?.isOnline($0.id, slot: version) ?? true) }
                 guard !candidates.isEmpty else { return }
                 var rng = SplitMix64(seed: SplitMix64.derive(seed: strategy.seed ^ 0xFEDB_0FF0, stream: UInt64(starts)))
                 let client = candidates[Int.random(in: 0 ..< candidates.count, using: &rng)]
@@ -214,8 +219,10 @@ public final class FedBuffServer: Sendable {
                     configs = [round: config]
                 }
                 let ins = FitIns(round: round, parameters: params, config: config)
-                let arrival = now + model.fitSeconds(client, parameterCount: params.count)
+                let arrival = model.map { now + $0.fitSeconds(client, parameterCount: params.count) } ?? .infinity
+                let sequence = starts
                 let task = Task<Result<FitRes, ClientFailure>, Never> {
+                    defer { completed.yield(sequence) }
                     do { return .success(try await client.fit(ins, timeout: timeout)) } catch {
                         return .failure(ClientFailure(clientID: client.id, kind: .error, reason: "fit failed: \(error)"))
                     }
@@ -235,14 +242,33 @@ public final class FedBuffServer: Sendable {
         while version < numUpdates {
             if Task.isCancelled { throw .cancelled(afterRound: version) }
             fill()
-            guard let nextIndex = inFlight.indices.min(by: {
-                (inFlight[$0].arrival, inFlight[$0].sequence) < (inFlight[$1].arrival, inFlight[$1].sequence)
-            }) else {
+            if inFlight.isEmpty && model == nil {
+                // Real clock: every client left; wait for them to come back (or stop with the reason).
+                try await server.waitForClients(afterRound: version)
+                fill()
+            }
+            guard !inFlight.isEmpty else {
+                let why = model.map { "availability \($0.availability)" } ?? "the others are in the buffer"
                 throw .roundFailed(round: version + 1, attempts: 1,
-                                   reason: "no client is online to train version \(version) (\(manager.count) connected, availability \(model.availability))")
+                                   reason: "no client can train version \(version) (\(manager.count) connected, \(buffered.count) in the buffer; \(why)); lower --buffer-size or start more clients")
+            }
+            let nextIndex: Int
+            if model != nil {
+                // Virtual clock: the earliest computed arrival (ties: the earlier start).
+                nextIndex = inFlight.indices.min(by: {
+                    (inFlight[$0].arrival, inFlight[$0].sequence) < (inFlight[$1].arrival, inFlight[$1].sequence)
+                })!
+            } else {
+                // Real clock: whichever result arrives first.
+                var found: Int?
+                while found == nil {
+                    guard let sequence = await arrivals.next() else { throw .cancelled(afterRound: version) }
+                    found = inFlight.firstIndex { $0.sequence == sequence }
+                }
+                nextIndex = found!
             }
             let next = inFlight.remove(at: nextIndex)
-            now = next.arrival
+            now = model == nil ? wallStart.duration(to: .now).seconds : next.arrival
             let sent = versions[next.version] ?? current
             switch await next.task.value {
             case .failure(let f):
@@ -302,8 +328,10 @@ public final class FedBuffServer: Sendable {
                 bytesIn: traffic.bytesIn, bytesOut: traffic.bytesOut, fitMetrics: metrics,
                 centralMetrics: evaluation?.central?.metrics ?? [:],
                 federatedLoss: evaluation?.federated.loss, federatedMetrics: evaluation?.federated.metrics ?? [:])
-            record.virtualSeconds = now - lastUpdateTime
-            record.virtualTime = now
+            if model != nil {
+                record.virtualSeconds = now - lastUpdateTime
+                record.virtualTime = now
+            }
             record.staleness = meanStaleness
             record.discarded = discarded
             history.rounds.append(record)
@@ -321,7 +349,9 @@ public final class FedBuffServer: Sendable {
             failures = 0; discarded = 0
             lastUpdateTime = now
             updateStarted = .now
+            // Bytes of the next update: everything moved from now on, by clients already in flight too.
             ledger = TrafficLedger()
+            ledger.note(inFlight.map(\.client))
             if version < numUpdates {
                 if let reason = strategy.stopReason(beforeRound: version + 1) {
                     logger.notice("stopping before update \(version + 1): \(reason)")
@@ -331,10 +361,12 @@ public final class FedBuffServer: Sendable {
                 options.observer?.roundStarted(round: version + 1, of: numUpdates, sampled: config.concurrency)
             }
         }
-        // Clients still training on the last versions are not waited for.
+        // Clients still training on the last versions are not waited for: virtual ones are
+        // cancelled and drained (they share the model pool), remote ones are told to finish.
         for f in inFlight { f.task.cancel() }
-        for f in inFlight { _ = await f.task.value }
+        if model != nil { for f in inFlight { _ = await f.task.value } }
         inFlight.removeAll()
+        completed.finish()
         return FitSummary(history: history, parameters: current, roundsCompleted: version, stopReason: stopReason)
     }
 }

@@ -16,31 +16,7 @@ struct HeterogeneityOptions: ParsableArguments {
     @Option(help: "Virtual clock: seconds one training example takes for one local epoch on a client of speed factor 1.")
     var secondsPerExample: Double = 0.001
 
-    @Option(help: ArgumentHelp("sync: rounds, each waiting for its slowest sampled client; async: FedBuff (Nguyen et al., AISTATS 2022), --concurrency clients always training on the version they were sent and a server update every --buffer-size results; --rounds then counts server updates. async runs on the virtual clock (virtual clients) with --strategy fedavg or fedprox.", valueName: "sync|async"))
-    var mode: SimulationMode = .sync
-
-    @Option(help: "FedBuff: clients training at all times (C).")
-    var concurrency: Int = 10
-
-    @Option(help: "FedBuff: results buffered before each server update (K, at most --concurrency).")
-    var bufferSize: Int = 10
-
-    @Option(help: "FedBuff: exponent a of the staleness discount (1 + τ)^−a of an update τ versions old (0.5: the paper's 1/√(1+τ); 0: none).")
-    var stalenessExponent: Double = 0.5
-
-    @Option(help: "FedBuff: discard results trained on a version more than this many updates old (default: keep all).")
-    var maxStaleness: Int?
-
-    @Option(help: "FedBuff: server step η on the buffered average: w ← w + η · Σ nᵢ(1+τᵢ)^−a (wᵢ − w_sentᵢ) / Σ nᵢ (nᵢ: each result's examples).")
-    var serverLearningRate: Double = 1
-
-    @Option(help: "FedBuff: evaluate centrally after every E-th server update (and the last).")
-    var evalEvery: Int = 1
-
-    var fedBuff: FedBuffConfig {
-        FedBuffConfig(concurrency: concurrency, bufferSize: bufferSize, stalenessExponent: stalenessExponent,
-                      maxStaleness: maxStaleness, serverLearningRate: serverLearningRate, evalEvery: evalEvery)
-    }
+    @OptionGroup var fedBuff: FedBuffOptions
 
     func validate() throws {
         guard clientAvailability > 0 && clientAvailability <= 1 else {
@@ -49,18 +25,14 @@ struct HeterogeneityOptions: ParsableArguments {
         guard secondsPerExample > 0 && secondsPerExample.isFinite else {
             throw ValidationError("--seconds-per-example must be a positive number, got \(secondsPerExample)")
         }
-        if mode == .async, let problem = fedBuff.problem { throw ValidationError(problem) }
     }
 
     /// Copies these flags into the simulation's configuration.
-    func apply(to c: inout SimulationConfig) {
+    func apply(to c: inout SimulationConfig, serverLearningRate: Double?) {
         c.clientSpeed = clientSpeed; c.linkMbps = linkMbps; c.clientAvailability = clientAvailability
-        c.secondsPerExample = secondsPerExample; c.mode = mode; c.fedBuff = fedBuff
+        c.secondsPerExample = secondsPerExample; c.mode = fedBuff.mode
+        c.fedBuff = fedBuff.config(serverLearningRate: serverLearningRate)
     }
 }
 
 extension LogNormal: ExpressibleByArgument {}
-
-extension SimulationMode: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
-}

@@ -116,7 +116,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.dpSGD = dpSGD.options
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
-        heterogeneity.apply(to: &c)
+        heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
         return c
     }
 }
