@@ -193,6 +193,12 @@ public struct Simulation {
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
         if transport == .virtual && c.updateCompression != .none { throw SimulationError.updateCompressionNeedsTCP }
         if transport == .tcp && c.usesVirtualClock { throw SimulationError.virtualClockNeedsVirtual }
+        if c.clientAvailability < 1 && c.dpFedAvg != nil {
+            throw SimulationError.asyncUnsupported("--client-availability below 1 samples among the clients online, which changes DP-FedAvg's sampling rate q behind its accountant's back; drop one of --client-availability and --dp-noise-multiplier")
+        }
+        if c.usesVirtualClock && c.strategy.secureAggregation != nil {
+            throw SimulationError.asyncUnsupported("the virtual clock does not model secure aggregation's extra message rounds; drop --secagg or the virtual-clock options (--client-speed, --link-mbps, --client-availability, --mode async)")
+        }
         if c.mode == .async {
             if let problem = c.fedBuff.problem { throw SimulationError.asyncUnsupported(problem) }
             if !["fedavg", "fedprox"].contains(c.strategy.name) {

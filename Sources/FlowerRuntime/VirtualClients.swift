@@ -48,7 +48,7 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
     case updateCompressionNeedsTCP
     /// The virtual clock computes arrivals of in-process clients: virtual clients only.
     case virtualClockNeedsVirtual
-    /// `--mode async` cannot run with this option (the reason says which and what to do).
+    /// The virtual clock or `--mode async` cannot run with this option (the reason says which and what to do).
     case asyncUnsupported(String)
 
     public var description: String {

@@ -98,4 +98,13 @@ final class VirtualClockReleaseTests: XCTestCase {
         XCTAssertNotEqual(run.status, 0)
         XCTAssertTrue(run.output.contains("add --transport virtual"), run.output)
     }
+
+    /// Availability changes who can be sampled, hence DP-FedAvg's sampling rate: refused together.
+    func testAvailabilityWithDPFedAvgIsRefused() throws {
+        let run = try runProgram(try flwrBinaryPath(), ["simulate", "--transport", "virtual", "--clients", "20", "--rounds", "1",
+                                                        "--client-availability", "0.5", "--dp-noise-multiplier", "1", "--dp-clip", "1",
+                                                        "--out", NSTemporaryDirectory() + "flwr-clock-dp"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.output.contains("drop one of --client-availability and --dp-noise-multiplier"), run.output)
+    }
 }
