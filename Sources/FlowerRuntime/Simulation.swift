@@ -58,6 +58,18 @@ public struct SimulationConfig: Sendable {
     public var tensorboardDir: String?
     /// How clients encode their fit updates on the wire (tcp transport only).
     public var updateCompression: UpdateCompression = .none
+    /// Virtual clock (virtual clients only; `SystemModel`): each client's compute-time factor.
+    public var clientSpeed: LogNormal?
+    /// Virtual clock: each client's link rate, Mbit/s.
+    public var linkMbps: LogNormal?
+    /// Virtual clock: probability that a client is online in a round (1: always).
+    public var clientAvailability = 1.0
+    /// Virtual clock: seconds one example takes for one local epoch on a client of speed factor 1.
+    public var secondsPerExample = 0.001
+    /// Synchronous rounds (`Server`) or asynchronous FedBuff updates (`FedBuffServer`).
+    public var mode: SimulationMode = .sync
+    /// FedBuff's settings under `mode == .async`.
+    public var fedBuff = FedBuffConfig(concurrency: 10, bufferSize: 10)
 
     public init(dataset: DatasetLocation, model: ModelSelection) {
         self.dataset = dataset
@@ -71,6 +83,9 @@ public struct SimulationConfig: Sendable {
     public var poissonRate: Double {
         clientsPerRound.map { min(1, Double($0) / Double(clients)) } ?? fractionFit
     }
+
+    /// Whether rounds run on the virtual clock (a heterogeneity option was given).
+    public var usesVirtualClock: Bool { clientSpeed != nil || linkMbps != nil || clientAvailability < 1 || mode == .async }
 
     /// FedAvg's `fractionFit`: `clientsPerRound` as a fraction that samples exactly that many, else `fractionFit`.
     public var samplingFraction: Double {
@@ -94,6 +109,14 @@ public enum SimulationEnd: Sendable {
 
     /// The shell's status for a process stopped by signal `name`: 128 + its number (SIGINT 130, SIGTERM 143).
     public static func exitStatus(signal name: String) -> Int32 { 128 + (name == "SIGINT" ? SIGINT : SIGTERM) }
+}
+
+/// How the server schedules training.
+public enum SimulationMode: String, Sendable, CaseIterable {
+    /// Rounds: sample, wait for every sampled client, aggregate (FedAvg and the other strategies).
+    case sync
+    /// FedBuff: C clients always training, a server update every K results (`FedBuffServer`).
+    case async
 }
 
 /// What a finished simulation produced.
@@ -120,10 +143,13 @@ public struct SimulationResult: Sendable {
     /// The table of rounds the command prints, with wall time, peak memory, compute and the files written.
     public var report: String {
         let dp = history.rounds.contains { $0.privacy != nil }
-        var lines = ["round  accuracy  loss     clients  failures  seconds" + (dp ? "  epsilon" : "")]
+        let clock = history.rounds.contains { $0.virtualTime != nil }
+        var lines = ["round  accuracy  loss     clients  failures  seconds" + (clock ? "  virtual s" : "") + (dp ? "  epsilon" : "")]
         for r in history.rounds {
             lines.append(String(format: "%5d  %8.4f  %7.4f  %7d  %8d  %7.1f", r.round, r.accuracy ?? .nan, r.loss ?? .nan,
-                                r.fitClients, r.failures, r.seconds) + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
+                                r.fitClients, r.failures, r.seconds)
+                         + (clock ? String(format: "  %9.1f", r.virtualTime ?? .nan) : "")
+                         + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
         }
         if let line = history.worstSiteEpsilonSummary { lines.append(line) }
         lines.append(String(format: "wall time %.1f s, peak memory %.0f MB", wallSeconds, peakRSSMegabytes()))
@@ -202,6 +228,28 @@ public struct Simulation {
         let transport = c.resolvedTransport
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
         if transport == .virtual && c.updateCompression != .none { throw SimulationError.updateCompressionNeedsTCP }
+        if transport == .tcp && c.usesVirtualClock { throw SimulationError.virtualClockNeedsVirtual }
+        if c.clientAvailability < 1 && c.dpFedAvg != nil {
+            throw SimulationError.asyncUnsupported("--client-availability below 1 samples among the clients online, which changes DP-FedAvg's sampling rate q behind its accountant's back; drop one of --client-availability and --dp-noise-multiplier")
+        }
+        if c.usesVirtualClock && c.strategy.secureAggregation != nil {
+            throw SimulationError.asyncUnsupported("the virtual clock does not model secure aggregation's extra message rounds; drop --secagg or the virtual-clock options (--client-speed, --link-mbps, --client-availability, --mode async)")
+        }
+        if c.mode == .async {
+            if let problem = c.fedBuff.problem { throw SimulationError.asyncUnsupported(problem) }
+            if !["fedavg", "fedprox"].contains(c.strategy.name) {
+                throw SimulationError.asyncUnsupported("--mode async applies FedBuff's own staleness-weighted average of the buffered updates, so the server-side aggregation of --strategy \(c.strategy.name) has no place in it; use --strategy fedavg (or fedprox, whose proximal term is on the clients) or --mode sync")
+            }
+            if c.dpFedAvg != nil {
+                throw SimulationError.asyncUnsupported("DP-FedAvg's accountant assumes synchronous rounds of Poisson-sampled clients; --mode async has neither: drop --dp-noise-multiplier (record-level --dp-sgd works) or use --mode sync")
+            }
+            if c.strategy.secureAggregation != nil {
+                throw SimulationError.asyncUnsupported("secure aggregation masks a synchronous round of clients together; --mode async aggregates clients one by one: drop --secagg or use --mode sync")
+            }
+            if c.fedBuff.concurrency > c.clients {
+                throw SimulationError.asyncUnsupported("--concurrency \(c.fedBuff.concurrency) exceeds --clients \(c.clients); lower --concurrency")
+            }
+        }
         try FileManager.default.createDirectory(atPath: c.out, withIntermediateDirectories: true)
         var test = split.test
         if let m = c.maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
@@ -262,8 +310,10 @@ public struct Simulation {
                 return try await inner(round, parameters)
             }
         }
-        var base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: c.sampling == .poisson ? 1 : nil,
-                              acceptFailures: true, seed: seed,
+        // Poisson rounds may draw fewer than M; with clients offline, --clients-per-round still
+        // samples that many among those online.
+        let minFit = c.sampling == .poisson ? 1 : (c.clientAvailability < 1 ? c.clientsPerRound : nil)
+        var base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: minFit, acceptFailures: true, seed: seed,
                               minClients: c.clients, initialParameters: evaluation.initialParameters,
                               fitConfig: [:], evaluateFn: evaluateFn)
         if c.sampling == .poisson, c.dpFedAvg == nil {
@@ -275,9 +325,15 @@ public struct Simulation {
         var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))
         var observers: [any ServerObserver] = []
         if let tb = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger) { observers.append(tb) }
-        if case .virtual(let federation) = prepared.clients { observers.append(VirtualProgressObserver(federation: federation)) }
+        if case .virtual(let federation) = prepared.clients {
+            observers.append(VirtualProgressObserver(federation: federation))
+            if c.usesVirtualClock { serverOptions.systemModel = systemModel(federation) }
+        }
         serverOptions.observer = observers.isEmpty ? nil : observers.count == 1 ? observers[0] : ServerObservers(observers)
         let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
+        let fedBuff: FedBuffServer? = (c.mode == .async ? serverOptions.systemModel : nil).map {
+            FedBuffServer(server: server, config: c.fedBuff, model: $0, logger: logger)
+        }
 
         var wire: WireServer?
         var tasks: [Task<Int, any Error>] = []
@@ -316,7 +372,10 @@ public struct Simulation {
         }
         let rounds = c.rounds, timeout = c.roundTimeout
         let roundsStart = ContinuousClock.now
-        let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }
+        let outcome = await runUntilSignal {
+            if let fedBuff { try await fedBuff.fit(numUpdates: rounds, timeout: timeout) }
+            else { try await server.fit(numRounds: rounds, timeout: timeout) }
+        }
         let roundsSeconds = (ContinuousClock.now - roundsStart).seconds
         // The server is done (finished, failed or signalled): close every connection first, then
         // end the clients. A client that never joined (or joined after the server gave up) would
@@ -346,6 +405,20 @@ public struct Simulation {
             logger.notice("stopped on \(name)")
             return .signalled(name)
         }
+    }
+}
+
+extension Simulation {
+    /// The virtual clock's cost model of `federation` under this configuration.
+    func systemModel(_ federation: VirtualFederation) -> SystemModel {
+        let c = config
+        let partitions = federation.partitions
+        return SystemModel(seed: c.seed, speed: c.clientSpeed, linkMbps: c.linkMbps, availability: c.clientAvailability,
+                           secondsPerExample: c.secondsPerExample, epochs: c.training.epochs,
+                           examples: { client in
+            guard let i = client.partition, i >= 0, i < partitions.clients else { return 0 }
+            return partitions.examples(of: i).count
+        })
     }
 }
 

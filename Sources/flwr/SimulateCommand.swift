@@ -80,6 +80,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var tensorboard: TensorBoardOptions
     @OptionGroup(title: "Record-level DP-SGD on every site") var dpSGD: DPSGDFlags
+    @OptionGroup(title: "Heterogeneous clients on a virtual clock, and asynchronous FedBuff") var heterogeneity: HeterogeneityOptions
 
     func validate() throws {
         try dpSGD.validateForSites()
@@ -134,6 +135,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
         c.progressBar = ProgressDisplay.standardErrorIsTerminal
+        heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
         return c
     }
 }
