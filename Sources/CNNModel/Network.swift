@@ -118,29 +118,13 @@ public final class Network: Model, @unchecked Sendable {
 
     deinit { params.deallocate(); grads.deallocate(); velocity.deallocate() }
 
-    /// PyTorch's default initialisation, drawn in layout order from one generator.
+    /// PyTorch's default initialisation (each layer kind's `initialise`), drawn in layout order
+    /// from one generator.
     func initialiseParameters(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         func visit(_ layers: [ResolvedLayer]) {
             for l in layers {
-                var fanIn = 0
-                switch l.spec {
-                case let .conv2d(_, k, _, _, _):
-                    if case let .image(c, _, _) = l.input { fanIn = c * k * k }
-                case .linear: fanIn = l.input.count
-                case .groupNorm:
-                    if l.parameters.count == 2 {
-                        params.advanced(by: l.parameters[0].offset).update(repeating: 1, count: l.parameters[0].count)
-                        params.advanced(by: l.parameters[1].offset).update(repeating: 0, count: l.parameters[1].count)
-                    }
-                default: break
-                }
-                if fanIn > 0 {
-                    let bound = 1 / Float(fanIn).squareRoot()
-                    for e in l.parameters {
-                        for i in e.offset..<(e.offset + e.count) { params[i] = Float.random(in: -bound...bound, using: &rng) }
-                    }
-                }
+                l.spec.layer.initialise(l, params: params, rng: &rng)
                 visit(l.body); visit(l.shortcut)
             }
         }
