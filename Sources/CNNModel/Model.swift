@@ -36,11 +36,12 @@ public protocol Model: AnyObject, Sendable {
     /// Returns the batch's mean loss.
     func clippedGradientSum(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int, maxGradNorm: Float,
                             norms: UnsafeMutablePointer<Float>?) -> Double
-    /// Zeroes the momentum buffer (a fresh optimiser), as every `train` call does first.
-    func resetMomentum()
+    /// The optimiser that `step` applies (its momentum buffer persists between calls; `train`
+    /// starts it fresh, DP-SGD unless told to keep it).
+    var optimizer: SGDOptimizer { get }
     /// Read-write view of the flat gradient buffer (e.g. to add a proximal term before `step`).
     func withGradients<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R
-    /// One SGD update of the parameters from the gradient buffer.
+    /// One update of the parameters from the gradient buffer by `optimizer`.
     func step(_ sgd: SGDConfig)
     /// Makes the workspace hold batches of up to `batch` examples.
     func reserve(batch: Int)

@@ -1,6 +1,6 @@
 // Network: any NetworkSpec as a trainable Model. Parameters live in one flat allocation in
-// PyTorch's state_dict order (`parameterEntries`), with one gradient and one momentum buffer of
-// the same layout; activations and gradients live in a workspace sized for a batch capacity and
+// PyTorch's state_dict order (`parameterEntries`), with one gradient buffer of the same layout
+// and the optimiser (`optimizer`, Optimizer.swift) that updates them; activations and gradients live in a workspace sized for a batch capacity and
 // reused by every step (a training step allocates nothing once it exists).
 // Initialisation as PyTorch's defaults: conv/linear weight and bias U(±1/√fan_in) (Kaiming-
 // uniform with a=√5 gives exactly this bound), GroupNorm weight 1 and bias 0; one seeded
@@ -74,7 +74,8 @@ public final class Network: Model, @unchecked Sendable {
     let compiled: CompiledNetwork
     let params: UnsafeMutablePointer<Float>
     let grads: UnsafeMutablePointer<Float>
-    let velocity: UnsafeMutablePointer<Float>
+    /// The optimiser (SGD with momentum, FedProx's proximal term) that updates the parameters.
+    public let optimizer: SGDOptimizer
     var workspace: NetworkWorkspace?
     /// DP-SGD's per-example buffers (PerExample.swift), made by its first clipped step.
     var perExample: PerExampleWorkspace?
@@ -107,16 +108,15 @@ public final class Network: Model, @unchecked Sendable {
         compiled = compile(resolved, input: input)
         params = .allocate(capacity: max(1, parameterCount))
         grads = .allocate(capacity: max(1, parameterCount))
-        velocity = .allocate(capacity: max(1, parameterCount))
         grads.initialize(repeating: 0, count: max(1, parameterCount))
-        velocity.initialize(repeating: 0, count: max(1, parameterCount))
+        optimizer = SGDOptimizer(parameterCount: parameterCount)
         params.initialize(repeating: 0, count: max(1, parameterCount))
         self.threads = threads
         gemmWorkspace = try GEMMWorkspace(threads: threads)
         initialiseParameters(seed: seed)
     }
 
-    deinit { params.deallocate(); grads.deallocate(); velocity.deallocate() }
+    deinit { params.deallocate(); grads.deallocate() }
 
     /// PyTorch's default initialisation (each layer kind's `initialise`), drawn in layout order
     /// from one generator.
@@ -238,10 +238,9 @@ public final class Network: Model, @unchecked Sendable {
         return backward(labels: labels, n: n, ws: ws).loss
     }
 
-    /// One SGD update from the gradient buffer (momentum buffer kept across steps of one `train`).
+    /// One update by `optimizer` from the gradient buffer (its momentum kept across steps of one `train`).
     public func step(_ sgd: SGDConfig) {
-        sgdStep(params, grads: grads, velocity: velocity, count: parameterCount, learningRate: sgd.learningRate,
-                momentum: sgd.momentum, weightDecay: sgd.weightDecay)
+        optimizer.step(sgd, params: params, grads: grads)
         timings?.mark(2 * compiled.ops.count + 1)
     }
 }

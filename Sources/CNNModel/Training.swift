@@ -21,8 +21,8 @@ extension Network {
 
     /// Trains for `epochs` passes over the data in batches of `batchSize` (the last partial batch
     /// included), shuffling with a generator seeded by `seed` each epoch (dropout masks from a
-    /// second generator derived from it). The momentum buffer starts at zero on every call, like a
-    /// fresh torch optimizer per fit. `adjustGradients(grads, params)` runs between backward and
+    /// second generator derived from it). `optimizer` starts fresh on every call (momentum zero,
+    /// the proximal term anchored here), like a fresh torch optimizer per fit. `adjustGradients(grads, params)` runs between backward and
     /// the SGD step (e.g. a proximal term); `progress` after every step.
     public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
                       batchSize: Int, sgd: SGDConfig, seed: UInt64,
@@ -41,10 +41,9 @@ extension Network {
         }
         let batch = min(batchSize, count)
         let ws = workspace(for: batch)
-        velocity.update(repeating: 0, count: parameterCount)
+        // A fresh optimiser state; FedProx: the parameters the round started from anchor the proximal term.
+        optimizer.begin(sgd, params: UnsafeBufferPointer(start: params, count: parameterCount))
         for case let op as DropoutOp in compiled.ops { op.rng = SplitMix64(seed: seed ^ 0xD1B5_4A32_D192_ED03 &+ UInt64(op.index)) }
-        // FedProx: the parameters the round started from anchor the proximal term (Tensor/Proximal.swift).
-        let anchor: [Float]? = sgd.proximalMu > 0 ? Array(UnsafeBufferPointer(start: params, count: parameterCount)) : nil
         let imageSize = inputShape.count
         var order = Array(0..<count)
         var rng = SplitMix64(seed: seed)
@@ -63,13 +62,7 @@ extension Network {
                 }
                 _ = forward(ws.batchImages.pointer, n: n, training: true, ws: ws)
                 let loss = backward(labels: ws.batchLabels.pointer, n: n, ws: ws).loss
-                if let anchor {
-                    anchor.withUnsafeBufferPointer { a in
-                        if let base = a.baseAddress {
-                            addProximalGradient(grads, params: params, anchor: base, count: parameterCount, mu: sgd.proximalMu)
-                        }
-                    }
-                }
+                optimizer.addProximalTerm(sgd, grads: grads, params: params)
                 if let adjustGradients {
                     adjustGradients(UnsafeMutableBufferPointer(start: grads, count: parameterCount),
                                     UnsafeBufferPointer(start: params, count: parameterCount))
