@@ -38,6 +38,9 @@ class Op {
     init(name: String, inputs: [Int], output: Int, inShape: TensorShape, outShape: TensorShape) {
         self.name = name; self.inputs = inputs; self.output = output; self.inShape = inShape; self.outShape = outShape
     }
+    /// Called by `train` before its first step with the call's seed (e.g. dropout reseeds its
+    /// masks from it); most ops hold no training state.
+    func beginTraining(seed: UInt64) {}
     /// Floats of per-op scratch for a batch of `n` (statistics, masks).
     func extraFloats(_ n: Int) -> Int { 0 }
     /// Floats of im2col columns this op needs for a batch of `n`.

@@ -43,7 +43,7 @@ extension Network {
         let ws = workspace(for: batch)
         // A fresh optimiser state; FedProx: the parameters the round started from anchor the proximal term.
         optimizer.begin(sgd, params: UnsafeBufferPointer(start: params, count: parameterCount))
-        for case let op as DropoutOp in compiled.ops { op.rng = SplitMix64(seed: seed ^ 0xD1B5_4A32_D192_ED03 &+ UInt64(op.index)) }
+        for op in compiled.ops { op.beginTraining(seed: seed) }
         let imageSize = inputShape.count
         var order = Array(0..<count)
         var rng = SplitMix64(seed: seed)

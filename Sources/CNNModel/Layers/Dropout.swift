@@ -43,6 +43,8 @@ final class DropoutOp: Op {
         probability = Float(p)
         super.init(name: name, inputs: [input], output: output, inShape: shape, outShape: shape)
     }
+    /// Masks from a generator derived from `train`'s seed and the op's index.
+    override func beginTraining(seed: UInt64) { rng = SplitMix64(seed: seed ^ 0xD1B5_4A32_D192_ED03 &+ UInt64(index)) }
     override func extraFloats(_ n: Int) -> Int { n * inShape.count }
     override func forward(_ p: Pass) {
         let count = p.n * inShape.count
