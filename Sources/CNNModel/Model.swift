@@ -1,6 +1,8 @@
 // Model: what a client, the server's central evaluation, `flwr train` and `flwr bench train` need
 // from a network, so none of them names a concrete one. `Network` (Network.swift) implements it
-// for any NetworkSpec; the zoo (Zoo.swift) and `--model-spec` build specs.
+// for any NetworkSpec; the zoo (Zoo.swift) and `--model-spec` build specs. The network only:
+// its optimiser is an `SGDOptimizer` (Optimizer.swift) and the training loops (`train`,
+// Training.swift; `trainDPSGD`, DPSGD.swift) are written over any Model.
 
 /// A trainable classifier over NCHW float32 inputs, its parameters in one flat buffer laid out
 /// by `parameterEntries` (PyTorch state_dict names and shapes, stable order). Not thread-safe:
@@ -48,12 +50,9 @@ public protocol Model: AnyObject, Sendable {
     /// Frees the activation workspace (the next pass reallocates it).
     func releaseWorkspace()
 
-    /// Trains for `epochs` passes in shuffled batches (seeded); momentum starts at zero;
-    /// `adjustGradients(grads, params)` runs between backward and each SGD step.
-    func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
-               batchSize: Int, sgd: SGDConfig, seed: UInt64,
-               adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?,
-               progress: ((TrainProgress) -> Void)?) throws -> TrainResult
+    /// Readies per-call training state before a run of steps (dropout masks reseeded from
+    /// `seed`); `train` (Training.swift, the loop over any Model) calls it first.
+    func beginTraining(seed: UInt64)
     /// Mean loss and accuracy over the data.
     func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, batchSize: Int) throws -> EvalResult
     /// Logits [count, classes] of `count` examples.

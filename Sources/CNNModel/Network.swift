@@ -27,10 +27,8 @@ final class NetworkWorkspace {
     let act: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     let grad: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     let extra: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
-    let batchImages: Scratch<Float>
-    let batchLabels: Scratch<Int32>
 
-    init(capacity: Int, net: CompiledNetwork, inputCount: Int) {
+    init(capacity: Int, net: CompiledNetwork) {
         self.capacity = capacity
         let sizes = net.shapes.enumerated().map { v, s in v == 0 ? 1 : capacity * s.count }
         values = sizes.map { Scratch($0) }
@@ -46,13 +44,11 @@ final class NetworkWorkspace {
         for (v, s) in values.enumerated() { act[v] = s.pointer }
         for v in values.indices { grad[v] = gradients[max(0, net.gradSlot[v])].pointer }
         for (i, s) in extras.enumerated() { extra[i] = s.pointer }
-        batchImages = Scratch(capacity * inputCount); batchLabels = Scratch(capacity)
     }
     deinit { act.deallocate(); grad.deallocate(); extra.deallocate() }
 
     var bytes: Int {
-        let floats = (values + gradients + extras + scratch + [col, batchImages]).reduce(0) { $0 + $1.count }
-        return (floats + batchLabels.count) * 4
+        (values + gradients + extras + scratch + [col]).reduce(0) { $0 + $1.count } * 4
     }
 }
 
@@ -168,7 +164,7 @@ public final class Network: Model, @unchecked Sendable {
 
     func workspace(for batch: Int) -> NetworkWorkspace {
         if let ws = workspace, ws.capacity >= batch { return ws }
-        let ws = NetworkWorkspace(capacity: max(1, batch), net: compiled, inputCount: inputShape.count)
+        let ws = NetworkWorkspace(capacity: max(1, batch), net: compiled)
         workspace = ws
         return ws
     }
