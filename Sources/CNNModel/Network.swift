@@ -1,10 +1,11 @@
 // Network: any NetworkSpec as a trainable Model. Parameters live in one flat allocation in
 // PyTorch's state_dict order (`parameterEntries`), with one gradient buffer of the same layout
-// and the optimiser (`optimizer`, Optimizer.swift) that updates them; activations and gradients live in a workspace sized for a batch capacity and
-// reused by every step (a training step allocates nothing once it exists).
-// Initialisation as PyTorch's defaults: conv/linear weight and bias U(±1/√fan_in) (Kaiming-
-// uniform with a=√5 gives exactly this bound), GroupNorm weight 1 and bias 0; one seeded
-// generator drawn in layout order.
+// and the optimiser (`optimizer`, Optimizer.swift) that updates them; activations and gradients
+// live in a workspace sized for a batch capacity and reused by every step (a training step
+// allocates nothing once it exists).
+// Initialisation as PyTorch's defaults, each layer kind's `initialise` (Layers/): conv/linear
+// weight and bias U(±1/√fan_in) (Kaiming-uniform with a=√5 gives exactly this bound), GroupNorm
+// weight 1 and bias 0; one seeded generator drawn in layout order.
 import Tensor
 
 /// A fixed-size raw allocation (not zeroed), freed with its owner.
