@@ -38,10 +38,16 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         }
     }
 
+    /// An answer and the payload slot it holds until it is decoded into `Parameters` (large answers only).
+    struct Answer: Sendable {
+        let message: FlowerClientMessage
+        let slot: PayloadSlot?
+    }
+
     /// The connection's state: no call pending, one call pending, or closed (with why).
     enum State {
         case idle
-        case waiting(token: UInt64, expected: Expected, continuation: CheckedContinuation<FlowerClientMessage, any Error>)
+        case waiting(token: UInt64, expected: Expected, continuation: CheckedContinuation<Answer, any Error>)
         case closed(reason: String, failure: CompatError?)
     }
     private let tokens = Atomic<UInt64>(0)
@@ -77,7 +83,9 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     // MARK: ClientProxy
 
     public func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes {
-        let answer = try await call(.getParameters(config: ins.config), expect: .parameters, timeout: timeout)
+        let received = try await call(.getParameters(config: ins.config), expect: .parameters, timeout: timeout)
+        defer { received.slot?.release() }
+        let answer = received.message
         guard case .getParametersRes(let status, let tensors) = answer else { throw CompatError.unexpectedMessage(got: answer.kind, expected: "GetParametersRes") }
         guard status.isOK else {
             return ParametersRes(status: Status(code: .getParametersFailed, message: "Flower status \(status.code): \(status.message)"), parameters: Parameters())
@@ -90,7 +98,9 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         let encoded = try broadcast.encoded(.fit(ins)) {
             try CompatCodec.encode(FlowerServerMessage.fit(parameters: ParameterConversion.tensors(ins.parameters), config: ins.config))
         }
-        let answer = try await call(encoded, kind: "FitIns", expect: .fit, timeout: timeout)
+        let received = try await call(encoded, kind: "FitIns", expect: .fit, timeout: timeout)
+        defer { received.slot?.release() }  // once the answer is Parameters
+        let answer = received.message
         guard case .fitRes(let status, let tensors, let numExamples, let metrics) = answer else { throw CompatError.unexpectedMessage(got: answer.kind, expected: "FitRes") }
         guard status.isOK else {
             return FitRes(status: Status(code: .fitFailed, message: "Flower status \(status.code): \(status.message)"), round: ins.round, parameters: Parameters(), numExamples: 0)
@@ -103,7 +113,9 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         let encoded = try broadcast.encoded(.evaluate(ins)) {
             try CompatCodec.encode(FlowerServerMessage.evaluate(parameters: ParameterConversion.tensors(ins.parameters), config: ins.config))
         }
-        let answer = try await call(encoded, kind: "EvaluateIns", expect: .evaluate, timeout: timeout)
+        let received = try await call(encoded, kind: "EvaluateIns", expect: .evaluate, timeout: timeout)
+        received.slot?.release()
+        let answer = received.message
         guard case .evaluateRes(let status, let loss, let numExamples, let metrics) = answer else { throw CompatError.unexpectedMessage(got: answer.kind, expected: "EvaluateRes") }
         guard status.isOK else {
             return EvaluateRes(status: Status(code: .evaluateFailed, message: "Flower status \(status.code): \(status.message)"), round: ins.round, loss: 0, numExamples: 0)
@@ -119,7 +131,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
 
     public func reconnect(seconds: Int, reason: String) async {
         do {
-            _ = try await call(.reconnect(seconds: Int64(max(0, seconds))), expect: .disconnect, timeout: .seconds(10))
+            try await call(.reconnect(seconds: Int64(max(0, seconds))), expect: .disconnect, timeout: .seconds(10)).slot?.release()
             logger.debug("Flower client \(id) acknowledged ReconnectIns(\(seconds) s): \(reason)")
         } catch {
             logger.debug("ReconnectIns to Flower client \(id) not acknowledged: \(error)")
@@ -129,17 +141,19 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
 
     // MARK: Stream side
 
-    /// Hands one decoded (or undecodable) ClientMessage from the stream to the pending call.
-    func deliver(_ incoming: Result<FlowerClientMessage, CompatError>, bytes: Int) {
+    /// Hands one decoded (or undecodable) ClientMessage from the stream to the pending call, with
+    /// the payload slot it holds (given back here unless the pending call takes the answer).
+    func deliver(_ incoming: Result<FlowerClientMessage, CompatError>, bytes: Int, slot: PayloadSlot? = nil) {
         traffic.add(UInt64(bytes), ordering: .relaxed)
         let message: FlowerClientMessage
         switch incoming {
         case .failure(let error):
+            slot?.release()
             close(reason: "\(error)", failure: error)
             return
         case .success(let m): message = m
         }
-        let outcome: Result<CheckedContinuation<FlowerClientMessage, any Error>, CompatError>? = state.withLock { s in
+        let outcome: Result<CheckedContinuation<Answer, any Error>, CompatError>? = state.withLock { s in
             switch s {
             case .waiting(_, let expected, let continuation) where expected.matches(message):
                 s = .idle
@@ -153,15 +167,17 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
             }
         }
         switch outcome {
-        case .success(let continuation)?: continuation.resume(returning: message)
-        case .failure(let error)?: close(reason: "\(error)", failure: error)
-        case nil: break
+        case .success(let continuation)?: continuation.resume(returning: Answer(message: message, slot: slot))
+        case .failure(let error)?:
+            slot?.release()
+            close(reason: "\(error)", failure: error)
+        case nil: slot?.release()
         }
     }
 
     /// Ends the stream (first reason wins): a pending call fails, nothing more is sent.
     func close(reason: String, failure: CompatError?) {
-        let pending: CheckedContinuation<FlowerClientMessage, any Error>? = state.withLock { s in
+        let pending: CheckedContinuation<Answer, any Error>? = state.withLock { s in
             switch s {
             case .closed: return nil
             case .idle:
@@ -179,12 +195,12 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         outbound.finish()
     }
 
-    private func call(_ message: FlowerServerMessage, expect: Expected, timeout: Duration) async throws -> FlowerClientMessage {
+    private func call(_ message: FlowerServerMessage, expect: Expected, timeout: Duration) async throws -> Answer {
         try await call(try CompatCodec.encode(message), kind: message.kind, expect: expect, timeout: timeout)
     }
 
     /// Sends `encoded` (a ServerMessage of `kind`) and waits for the answer `expect` names.
-    private func call(_ encoded: [UInt8], kind: String, expect: Expected, timeout: Duration) async throws -> FlowerClientMessage {
+    private func call(_ encoded: [UInt8], kind: String, expect: Expected, timeout: Duration) async throws -> Answer {
         let token = tokens.add(1, ordering: .relaxed).newValue
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)
@@ -192,7 +208,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         }
         defer { timer.cancel() }
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<FlowerClientMessage, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Answer, any Error>) in
                 let refusal: CompatError? = state.withLock { s in
                     switch s {
                     case .idle:

@@ -22,14 +22,21 @@ public struct FlowerCompatServerConfig: Sendable {
     /// The server model's parameters when it has one: the names and shapes Flower clients' answers
     /// to GetParametersIns must follow.
     public var reference: Parameters?
+    /// The K payload slots: answers of at least `PayloadSlots.threshold` bytes are decoded only
+    /// while their stream holds one, and a stream waiting for a slot is not read further. `flwr
+    /// server` passes the native wire's pool, so --max-buffered-payloads bounds both ports together.
+    public var payloadSlots: PayloadSlots
 
+    /// `payloadSlots` nil: a pool of its own with 2 x cores slots (the wire's default K).
     public init(host: String = "0.0.0.0", port: Int = 9092, maxMessageBytes: Int = CompatLimits.defaultMaxMessageBytes,
-                tls: (certificateChain: String, privateKey: String)? = nil, reference: Parameters? = nil) {
+                tls: (certificateChain: String, privateKey: String)? = nil, reference: Parameters? = nil,
+                payloadSlots: PayloadSlots? = nil) {
         self.host = host
         self.port = port
         self.maxMessageBytes = maxMessageBytes
         self.tls = tls
         self.reference = reference
+        self.payloadSlots = payloadSlots ?? PayloadSlots(capacity: 2 * ProcessInfo.processInfo.activeProcessorCount)
     }
 }
 
@@ -39,6 +46,8 @@ struct FlowerJoinService: RegistrableRPCService {
     let reference: Parameters?
     /// A round's FitIns/EvaluateIns encoded once for every Flower client.
     let broadcast: EncodeOnce<[UInt8]>
+    /// Large answers wait for one of these before they are decoded.
+    let slots: PayloadSlots
     let logger: Logger
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -70,7 +79,13 @@ struct FlowerJoinService: RegistrableRPCService {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
-                    for try await incoming in inbound { proxy.deliver(incoming.message, bytes: incoming.bytes) }
+                    for try await incoming in inbound {
+                        // A large answer waits here, undecoded, until a slot frees; meanwhile this
+                        // stream is not read further (HTTP/2 flow control then stops its client).
+                        var slot: PayloadSlot?
+                        if incoming.bytes >= PayloadSlots.threshold { slot = try await slots.acquire() }
+                        proxy.deliver(incoming.decode(), bytes: incoming.bytes, slot: slot)
+                    }
                     proxy.close(reason: "the client closed its stream", failure: nil)
                 } catch {
                     proxy.close(reason: "the stream failed: \(error)", failure: nil)
@@ -106,6 +121,9 @@ public final class FlowerCompatServer: Sendable {
     /// Broadcast instructions encoded so far, and the times one encoding was sent again.
     public var broadcastStats: (built: Int, reused: Int) { broadcast.stats }
 
+    /// Most payload slots held at once so far (over every listener sharing the pool).
+    public var peakBufferedPayloads: Int { config.payloadSlots.peakHeld }
+
     /// A listener registering Flower clients into `manager`.
     public init(config: FlowerCompatServerConfig, manager: any ClientManager, logger: Logger) throws {
         self.config = config
@@ -126,7 +144,8 @@ public final class FlowerCompatServer: Sendable {
                 $0.connection.maxIdleTime = CompatLimits.maxIdleTime
             })
         server = GRPCServer(transport: transport, services: [FlowerJoinService(manager: manager, reference: config.reference,
-                                                                                 broadcast: broadcast, logger: logger)])
+                                                                                 broadcast: broadcast, slots: config.payloadSlots,
+                                                                                 logger: logger)])
     }
 
     /// Starts listening; returns the bound port.

@@ -1,5 +1,6 @@
 // grpc-swift's message (de)serializers for Flower's Join stream, over CompatCodec (libprotobuf-c).
-// A deserializer never throws on bad bytes: it hands the failure to the stream's owner, which
+// The server's deserializer does not decode: the stream's reader does, once a large answer has a
+// payload slot (FlowerCompatServer.swift). A deserializer never throws on bad bytes: it hands the failure to the stream's owner, which
 // logs what was wrong and ends the stream (a thrown error would reach the peer as a bare
 // "failed to deserialize" status and the server log would not say why).
 import GRPCCore
@@ -14,10 +15,25 @@ struct EncodedSerializer: MessageSerializer {
     func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
 }
 
-/// A decoded ClientMessage (or why it could not be decoded) and its size on the wire.
-struct IncomingClientMessage: Sendable {
-    let message: Result<FlowerClientMessage, CompatError>
+/// A ClientMessage as it arrived: its protobuf bytes, still undecoded, and their size. The Join
+/// stream's reader decodes it once it holds a payload slot for it (answers of at least
+/// `PayloadSlots.threshold` bytes) or at once (smaller ones).
+struct IncomingClientMessage: @unchecked Sendable {
+    // The transport's own bytes (grpc-swift-nio-transport hands over a `ByteBuffer` wrapper, a
+    // value type), kept rather than copied; only read through `decode()`.
+    private let raw: any GRPCContiguousBytes
+    /// Protobuf bytes of the message.
     let bytes: Int
+
+    init(_ raw: some GRPCContiguousBytes) {
+        self.raw = raw
+        bytes = raw.count
+    }
+
+    /// The ClientMessage, or why it could not be decoded.
+    func decode() -> Result<FlowerClientMessage, CompatError> {
+        raw.withUnsafeBytes { CompatCodec.decodeClientMessage($0) }
+    }
 }
 
 struct ClientMessageSerializer: MessageSerializer {
@@ -28,7 +44,7 @@ struct ClientMessageSerializer: MessageSerializer {
 
 struct ClientMessageDeserializer: MessageDeserializer {
     func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> IncomingClientMessage {
-        IncomingClientMessage(message: bytes.withUnsafeBytes { CompatCodec.decodeClientMessage($0) }, bytes: bytes.count)
+        IncomingClientMessage(bytes)
     }
 }
 

@@ -4,7 +4,11 @@
 // tiny fields (a 2-byte map entry becomes ~100 bytes of structs) would make the unpacker allocate
 // many times its own size. This walk follows the schema's submessages (transport.proto) and refuses
 // a message with more fields than the limits allow, allocating nothing. Malformed wire data is left
-// for libprotobuf-c to reject.
+// for libprotobuf-c to reject. Fields are read by FlowerWireCodec's reader (`TensorScanner.Scanner`),
+// the one the wire's `PayloadLimits` walk uses; only the schema and what is checked differ (the
+// wire checks every field's type, text and decode cost; here a count is what libprotobuf-c needs).
+
+import FlowerWireCodec
 
 /// Counts the fields of a Flower message before it is unpacked.
 enum ProtoScan {
@@ -42,47 +46,27 @@ enum ProtoScan {
     /// otherwise why it is refused.
     static func check(_ bytes: UnsafeRawBufferPointer, schema: Schema) -> String? {
         var count = 0
-        guard walk(bytes, schema, &count, depth: 0) else {
+        guard walk(TensorScanner.Scanner(bytes: bytes), from: 0, to: bytes.count, schema, &count, depth: 0) else {
             return "more than \(maxFields) protobuf fields in one message (tensors, map entries); refused before decoding"
         }
         return nil
     }
 
-    /// False when the field count passes the limit.
-    private static func walk(_ bytes: UnsafeRawBufferPointer, _ schema: Schema, _ count: inout Int, depth: Int) -> Bool {
+    /// False when the field count passes the limit. Fields are read by the wire codec's field
+    /// reader; bytes it cannot read end the count (libprotobuf-c then refuses them with its reason).
+    private static func walk(_ scanner: TensorScanner.Scanner, from start: Int, to end: Int, _ schema: Schema,
+                             _ count: inout Int, depth: Int) -> Bool {
         guard case .message(let children) = schema, depth < 8 else { return true }
-        var i = 0
-        while i < bytes.count {
-            guard let tag = varint(bytes, &i) else { return true }
+        var pos = start
+        while pos < end {
+            guard let f = try? scanner.field(at: pos, end: end, in: .named("Flower message")) else { return true }
             count += 1
             if count > maxFields { return false }
-            switch tag & 7 {
-            case 0: guard varint(bytes, &i) != nil else { return true }
-            case 1: i += 8
-            case 5: i += 4
-            case 2:
-                guard let len = varint(bytes, &i), len <= UInt64(bytes.count - i) else { return true }
-                let end = i + Int(len)
-                if let child = children[tag >> 3] {
-                    guard walk(UnsafeRawBufferPointer(rebasing: bytes[i ..< end]), child, &count, depth: depth + 1) else { return false }
-                }
-                i = end
-            default: return true
+            if f.wireType == 2, let child = children[UInt64(f.number)] {
+                guard walk(scanner, from: f.valueStart, to: f.end, child, &count, depth: depth + 1) else { return false }
             }
+            pos = f.end
         }
         return true
-    }
-
-    private static func varint(_ bytes: UnsafeRawBufferPointer, _ i: inout Int) -> UInt64? {
-        var value: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < bytes.count && shift < 64 {
-            let b = bytes[i]
-            i += 1
-            value |= UInt64(b & 0x7F) << shift
-            if b & 0x80 == 0 { return value }
-            shift += 7
-        }
-        return nil
     }
 }

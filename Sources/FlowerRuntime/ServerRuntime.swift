@@ -125,7 +125,7 @@ public struct ServerRuntime {
         let wire = WireServer(config: wireConfig, manager: manager, logger: logger)
         let port = try await wire.start()
         serverOps.listening(wire: wire, manager: manager)
-        let flowerListener = try await startFlower(manager: manager, reference: evaluation?.initialParameters)
+        let flowerListener = try await startFlower(manager: manager, reference: evaluation?.initialParameters, slots: wire.slots)
         logger.info("listening on \(c.wire.host):\(port); waiting for \(c.minClients) clients")
 
         let base = c.federation.fedAvg(minClients: c.minClients, initialParameters: evaluation?.initialParameters,
@@ -188,10 +188,12 @@ public struct ServerRuntime {
     }
 
     /// Starts the Flower-protocol listener when configured; nil otherwise.
-    private func startFlower(manager: any ClientManager, reference: Parameters?) async throws -> FlowerCompatServer? {
+    /// `slots`: the wire's payload slots, so --max-buffered-payloads bounds both ports together.
+    private func startFlower(manager: any ClientManager, reference: Parameters?, slots: PayloadSlots) async throws -> FlowerCompatServer? {
         guard var flower = config.flower else { return nil }
         flower.host = config.wire.host
         flower.reference = reference
+        flower.payloadSlots = slots
         let server = try FlowerCompatServer(config: flower, manager: manager, logger: logger)
         let bound = try await server.start()
         logger.info("Flower protocol (FlowerService/Join) on \(flower.host):\(bound)\(flower.tls == nil ? "" : " with TLS"); messages up to \(flower.maxMessageBytes >> 20) MB")

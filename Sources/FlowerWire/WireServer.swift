@@ -92,7 +92,9 @@ public final class WireServer: Sendable {
     /// Warnings that can repeat thousands of times (refused connections, timeouts): one line per
     /// 5 s per key, with the number suppressed since the last line.
     let warnings: LogThrottle
-    let slots: PayloadSlots
+    /// The K payload slots (`maxBufferedPayloads`); the Flower-protocol listener of the same
+    /// process may share them, so K bounds both.
+    public let slots: PayloadSlots
     let broadcast = BroadcastCache()
     private let admission = Mutex(Admission())
     private let listener = Mutex<(any Channel)?>(nil)

@@ -87,6 +87,8 @@ package final class FramePolicy {
     package var heldSlot: PayloadSlot?
     /// Whether the decoder is parked waiting for a slot.
     package var waitingForSlot = false
+    /// This connection's place in the slot queue while it waits.
+    private var waiterID: PayloadSlots.WaiterID?
     private var pausedForConsumer = false
     private weak var gate: ReadGate?
     /// What the refusal log lines call this connection's current state.
@@ -120,13 +122,16 @@ package final class FramePolicy {
         if heldSlot != nil { return true }
         if waitingForSlot { return false }
         let bound = NIOLoopBound(self, eventLoop: loop)
-        let granted = slots.acquire(waiter: ObjectIdentifier(self), on: loop) { slot in
-            // Runs on `loop`; a channel that stopped waiting hands the slot straight back.
-            let policy = bound.value
-            guard policy.waitingForSlot else { slot.release(); return }
-            policy.waitingForSlot = false
-            policy.heldSlot = slot
-            policy.gate?.redecode()
+        let granted = slots.acquire(queued: { waiterID = $0 }) { slot in
+            loop.execute {
+                // On `loop`; a channel that stopped waiting hands the slot straight back.
+                let policy = bound.value
+                guard policy.waitingForSlot else { slot.release(); return }
+                policy.waitingForSlot = false
+                policy.waiterID = nil
+                policy.heldSlot = slot
+                policy.gate?.redecode()
+            }
         }
         if let granted {
             heldSlot = granted
@@ -140,7 +145,11 @@ package final class FramePolicy {
     package func releaseAll() {
         heldSlot?.release()
         heldSlot = nil
-        if waitingForSlot { waitingForSlot = false; slots?.cancel(waiter: ObjectIdentifier(self)) }
+        if waitingForSlot {
+            waitingForSlot = false
+            if let waiterID { slots?.cancel(waiter: waiterID) }
+            waiterID = nil
+        }
     }
 }
 

@@ -39,7 +39,7 @@ struct ScannedPayload {
 }
 
 /// Scans FlowerWire envelopes for tensor data (see the file header).
-enum TensorScanner {
+package enum TensorScanner {
     /// Size of a token in a rewritten `Tensor.data`: a little-endian UInt32 index into `ranges`.
     static let tokenSize = 4
 
@@ -54,14 +54,14 @@ enum TensorScanner {
     }
 
     /// Message types on the way to tensor data; each knows which of its fields lead further.
-    enum Level: Equatable {
+    package enum Level: Equatable {
         case serverMessage, clientMessage
         case instruction(name: String, parametersField: Int)
         case parameters, tensor
         /// Any other message type (PayloadLimits walks them all; none leads to tensor data).
         case named(String)
 
-        var name: String {
+        package var name: String {
             switch self {
             case .serverMessage: return "ServerMessage"
             case .clientMessage: return "ClientMessage"
@@ -111,21 +111,23 @@ enum TensorScanner {
     }
 
     /// One field's position: `start` (tag) ..< `tagEnd` ..< `valueStart` (after any length prefix) ..< `end`.
-    struct Field {
-        var number: Int
-        var wireType: UInt8
-        var start: Int
-        var tagEnd: Int
-        var valueStart: Int
-        var end: Int
+    package struct Field {
+        package var number: Int
+        package var wireType: UInt8
+        package var start: Int
+        package var tagEnd: Int
+        package var valueStart: Int
+        package var end: Int
     }
 
-    struct Scanner {
-        let bytes: UnsafeRawBufferPointer
+    /// The one protobuf field reader of the package: this scanner, `PayloadLimits`' schema walk
+    /// and FlowerCompat's field count over Flower's messages (`ProtoScan`) all read fields here.
+    package struct Scanner {
+        package let bytes: UnsafeRawBufferPointer
         var ranges: [TensorBytes] = []
         var tensors = 0
 
-        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+        package init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
         /// A varint of at most `maxBytes` bytes at `pos`, not reaching `end`: (value, bytes used).
         func varint(at pos: Int, end: Int, maxBytes: Int, what: String, in level: Level) throws -> (UInt64, Int) {
@@ -144,7 +146,7 @@ enum TensorScanner {
         }
 
         /// The field starting at `pos`, which must end by `end` (its enclosing message's end).
-        func field(at pos: Int, end: Int, in level: Level) throws -> Field {
+        package func field(at pos: Int, end: Int, in level: Level) throws -> Field {
             let (tag, tagBytes) = try varint(at: pos, end: end, maxBytes: 5, what: "field tag", in: level)
             guard tag <= UInt64(UInt32.max) else {
                 throw WireError.malformedMessage("\(level.name): field tag \(tag) at byte \(pos) exceeds 32 bits")

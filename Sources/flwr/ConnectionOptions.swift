@@ -18,7 +18,7 @@ struct ServerConnectionOptions: ParsableArguments {
     @Option(help: "Seconds a new connection has to complete its Hello.")
     var handshakeTimeout: Double = 10
 
-    @Option(help: "Most large client answers (FitRes, ...) buffered at once; other connections are not read until one is decoded. Default: 2 x cores. Server memory peaks near model size x this.")
+    @Option(help: "Most large client answers (FitRes, ...) buffered at once over the wire and --flower-port together; other connections are not read until one is decoded. Default: 2 x cores. Server memory peaks near model size x this.")
     var maxBufferedPayloads: Int?
 
     func validate() throws {

@@ -81,6 +81,28 @@ import Testing
         #expect(e.description.contains("protobuf fields"), "\(e)")
     }
 
+    /// The count is exact: a FitRes of `maxFields - 1` empty metrics entries (with the fit_res
+    /// field itself, `maxFields` fields) passes the walk and is refused later for its map entries;
+    /// one more entry is refused by the walk.
+    @Test func theFieldCountStopsExactlyAtTheLimit() {
+        func message(entries: Int) -> [UInt8] {
+            var fit: [UInt8] = []
+            for _ in 0 ..< entries { fit += [0x22, 0x00] }
+            var message: [UInt8] = [0x22]
+            var n = fit.count
+            while n >= 0x80 { message.append(UInt8(n & 0x7F) | 0x80); n >>= 7 }
+            message.append(UInt8(n))
+            return message + fit
+        }
+        let limit = CompatLimits.maxTensors + 4 * CompatLimits.maxMapEntries + 1_024
+        guard case .failure(let within) = message(entries: limit - 1).withUnsafeBytes({ CompatCodec.decodeClientMessage($0) }),
+              case .failure(let over) = message(entries: limit).withUnsafeBytes({ CompatCodec.decodeClientMessage($0) }) else {
+            Issue.record("accepted"); return
+        }
+        #expect(!within.description.contains("protobuf fields") && within.description.contains("4096"), "\(within)")
+        #expect(over.description.contains("more than \(limit) protobuf fields"), "\(over)")
+    }
+
     @Test func moreMapEntriesThanTheLimitAreRefused() throws {
         var metrics: Metrics = [:]
         for i in 0 ... CompatLimits.maxMapEntries { metrics["m\(i)"] = .int(Int64(i)) }

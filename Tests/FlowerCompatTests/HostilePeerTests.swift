@@ -42,8 +42,9 @@ struct Harness {
     let server: FlowerCompatServer
     let port: Int
 
-    init(reference: Parameters? = nil) async throws {
-        server = try FlowerCompatServer(config: FlowerCompatServerConfig(host: "127.0.0.1", port: 0, reference: reference),
+    init(reference: Parameters? = nil, slots: PayloadSlots? = nil) async throws {
+        server = try FlowerCompatServer(config: FlowerCompatServerConfig(host: "127.0.0.1", port: 0, reference: reference,
+                                                                         payloadSlots: slots),
                                         manager: recorder, logger: Logger(label: "test"))
         port = try await server.start()
     }
