@@ -4242,18 +4242,20 @@ const ProtobufCEnumDescriptor flwr__compression__descriptor =
   flwr__compression__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[3] =
+static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[4] =
 {
   { "UPDATE_ENCODING_NONE", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE", 0 },
   { "UPDATE_ENCODING_FP16", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16", 1 },
   { "UPDATE_ENCODING_INT8", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8", 2 },
+  { "UPDATE_ENCODING_INT4", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4", 3 },
 };
 static const ProtobufCIntRange flwr__update_encoding__value_ranges[] = {
-{0, 0},{0, 3}
+{0, 0},{0, 4}
 };
-static const ProtobufCEnumValueIndex flwr__update_encoding__enum_values_by_name[3] =
+static const ProtobufCEnumValueIndex flwr__update_encoding__enum_values_by_name[4] =
 {
   { "UPDATE_ENCODING_FP16", 1 },
+  { "UPDATE_ENCODING_INT4", 3 },
   { "UPDATE_ENCODING_INT8", 2 },
   { "UPDATE_ENCODING_NONE", 0 },
 };
@@ -4264,9 +4266,9 @@ const ProtobufCEnumDescriptor flwr__update_encoding__descriptor =
   "UpdateEncoding",
   "Flwr__UpdateEncoding",
   "flwr",
-  3,
+  4,
   flwr__update_encoding__enum_values_by_number,
-  3,
+  4,
   flwr__update_encoding__enum_values_by_name,
   1,
   flwr__update_encoding__value_ranges,

@@ -408,7 +408,7 @@ public enum WireEncoder {
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_FIT_RES; m.pointee.fit_res = x
         case .compressedFitRes(let res, let update):
             guard update.encoding != .none else {
-                throw WireError.cannotEncode("a compressed FitRes needs an update encoding (fp16 or int8)")
+                throw WireError.cannotEncode("a compressed FitRes needs an update encoding (fp16, int8 or int4)")
             }
             let x = try arena.make(Flwr__FitRes.self); flwr__fit_res__init(x)
             x.pointee.status = try arena.status(res.status)
@@ -507,6 +507,7 @@ extension UpdateCompression {
         case .none: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE
         case .fp16: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16
         case .int8: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8
+        case .int4: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4
         }
     }
 
@@ -516,8 +517,9 @@ extension UpdateCompression {
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE: self = .none
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16: self = .fp16
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8: self = .int8
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4: self = .int4
         default:
-            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8); run the same flwr release on both sides")
+            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8, int4); run the same flwr release on both sides")
         }
     }
 }

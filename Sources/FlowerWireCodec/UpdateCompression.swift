@@ -1,6 +1,7 @@
 // UpdateCompression: lossy encodings of a client's model update (local weights minus the weights
 // it was sent), per tensor. fp16 is IEEE binary16 with round-to-nearest-even; int8 is a per-tensor
-// scale (max |x| / 127) and stochastic rounding, so the decoded update is unbiased. Decoding checks
+// scale (max |x| / 127) and stochastic rounding, so the decoded update is unbiased; int4 is the
+// same with a per-tensor scale max |x| / 7 and two values per byte. Decoding checks
 // every peer-supplied count and scale before it allocates or multiplies.
 import FlowerBase
 import FlowerCore
@@ -13,15 +14,18 @@ public enum UpdateCompression: String, Sendable, Equatable, CaseIterable, Custom
     case fp16
     /// One signed byte per element in [-127, 127] times a per-tensor float32 scale, stochastically rounded.
     case int8
+    /// Two signed nibbles per byte in [-7, 7] times a per-tensor float32 scale, stochastically rounded.
+    case int4
 
     public var description: String { rawValue }
 
-    /// Bytes per element on the wire.
-    public var bytesPerElement: Int {
+    /// Bytes on the wire for a tensor of `count` elements (int4 packs two per byte).
+    public func bytes(count: Int) -> Int {
         switch self {
-        case .none: return 4
-        case .fp16: return 2
-        case .int8: return 1
+        case .none: return 4 * count
+        case .fp16: return 2 * count
+        case .int8: return count
+        case .int4: return (count + 1) / 2
         }
     }
 }
@@ -31,9 +35,10 @@ public enum UpdateCompression: String, Sendable, Equatable, CaseIterable, Custom
 public struct CompressedTensor: Sendable, Equatable {
     /// Number of elements the sender declares; must equal the tensor's shape product.
     public var count: Int
-    /// int8: the value of one quantisation step (max |x| / 127); fp16: 0.
+    /// int8/int4: the value of one quantisation step (max |x| / 127, max |x| / 7); fp16: 0.
     public var scale: Float
-    /// fp16: 2 bytes per element, little-endian; int8: one two's-complement byte per element.
+    /// fp16: 2 bytes per element, little-endian; int8: one two's-complement byte per element;
+    /// int4: element 2i in the low nibble of byte i, 2i + 1 in its high nibble (two's complement).
     public var data: [UInt8]
 
     public init(count: Int, scale: Float, data: [UInt8]) {
@@ -155,10 +160,68 @@ public enum UpdateCodec {
         return out
     }
 
+    // MARK: int4
+
+    /// `values` as signed 4-bit steps in [-7, 7] of a per-tensor scale max|x| / 7, stochastically
+    /// rounded like int8 (E[decoded] = x), packed two per byte: element 2i in the low nibble of
+    /// byte i, element 2i + 1 in the high nibble; an odd count leaves the last high nibble 0.
+    public static func encodeInt4(_ values: ArraySlice<Float>, rng: inout SplitMix64, name: String = "update") throws -> CompressedTensor {
+        var maxAbs: Float = 0
+        for x in values {
+            guard x.isFinite else {
+                throw WireError.cannotEncode("tensor \(name): update element \(x) is not finite; the local training diverged")
+            }
+            maxAbs = max(maxAbs, abs(x))
+        }
+        var data = [UInt8](repeating: 0, count: (values.count + 1) / 2)
+        guard maxAbs > 0 else { return CompressedTensor(count: values.count, scale: 0, data: data) }
+        let scale = maxAbs / 7
+        var j = 0
+        for x in values {
+            let q = x / scale
+            let lo = q.rounded(.down)
+            let u = Float(rng.next() >> 40) * 0x1p-24
+            let r = min(7, max(-7, lo + (u < q - lo ? 1 : 0)))
+            let nibble = UInt8(bitPattern: Int8(r)) & 0x0F
+            data[j >> 1] |= j & 1 == 0 ? nibble : nibble << 4
+            j += 1
+        }
+        return CompressedTensor(count: values.count, scale: scale, data: data)
+    }
+
+    /// The float32 values of an int4 tensor; `expected` is the tensor's shape product. Refuses a
+    /// count that does not match, a data length other than ⌈count / 2⌉, a scale that is NaN,
+    /// infinite or negative, the nibble -8 (outside the symmetric range) and a non-zero padding
+    /// nibble after an odd count.
+    public static func decodeInt4(_ t: CompressedTensor, expected: Int, name: String) throws -> [Float] {
+        guard t.count == expected else {
+            throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
+        }
+        guard t.data.count == (expected + 1) / 2 else {
+            throw WireError.badParameters("tensor \(name): int4 update carries \(t.data.count) bytes for \(expected) elements (needs \((expected + 1) / 2))")
+        }
+        guard t.scale.isFinite, t.scale >= 0 else {
+            throw WireError.badParameters("tensor \(name): int4 scale \(t.scale) is not a finite non-negative number")
+        }
+        if expected & 1 == 1, t.data[expected >> 1] >> 4 != 0 {
+            throw WireError.badParameters("tensor \(name): int4 padding nibble after element \(expected - 1) is not 0")
+        }
+        var out = [Float](repeating: 0, count: expected)
+        for i in 0 ..< expected {
+            let nibble = i & 1 == 0 ? t.data[i >> 1] & 0x0F : t.data[i >> 1] >> 4
+            guard nibble != 0x8 else {
+                throw WireError.badParameters("tensor \(name): int4 element \(i) is -8; the encoding's range is [-7, 7]")
+            }
+            // Sign-extend the nibble: 0x9...0xF are -7...-1.
+            out[i] = Float(Int8(bitPattern: nibble << 4) >> 4) * t.scale
+        }
+        return out
+    }
+
     // MARK: whole updates
 
-    /// The update `local − global`, one compressed tensor per tensor of the layout. int8 draws
-    /// its rounding from `seed` (the client's seed, derived per round by the caller).
+    /// The update `local − global`, one compressed tensor per tensor of the layout. int8 and int4 draw
+    /// their rounding from `seed` (the client's seed, derived per round by the caller).
     public static func compress(local: Parameters, global: Parameters, as mode: UpdateCompression,
                                 seed: UInt64) throws -> [CompressedTensor] {
         guard mode != .none else {
@@ -178,6 +241,8 @@ public enum UpdateCodec {
                 out.append(CompressedTensor(count: spec.count, scale: 0, data: try encodeFP16(delta[...], name: spec.name)))
             case .int8:
                 out.append(try encodeInt8(delta[...], rng: &rng, name: spec.name))
+            case .int4:
+                out.append(try encodeInt4(delta[...], rng: &rng, name: spec.name))
             case .none:
                 break
             }
@@ -197,9 +262,13 @@ public enum UpdateCodec {
         }
         var result = global
         for (spec, t) in zip(global.layout, tensors) {
-            let delta = mode == .fp16
-                ? try decodeFP16(t, expected: spec.count, name: spec.name)
-                : try decodeInt8(t, expected: spec.count, name: spec.name)
+            let delta: [Float]
+            switch mode {
+            case .fp16: delta = try decodeFP16(t, expected: spec.count, name: spec.name)
+            case .int8: delta = try decodeInt8(t, expected: spec.count, name: spec.name)
+            case .int4: delta = try decodeInt4(t, expected: spec.count, name: spec.name)
+            case .none: throw WireError.badParameters("a compressed update arrived although update compression is none")
+            }
             for i in 0 ..< spec.count { result.values[spec.offset + i] += delta[i] }
         }
         return result

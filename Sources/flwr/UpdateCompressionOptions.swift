@@ -3,7 +3,7 @@ import FlowerWire
 
 /// `--update-compression`: how clients encode the updates they send (server and simulate).
 struct UpdateCompressionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("How clients encode their fit updates (trained weights minus the weights they were sent): none (float32 weights), fp16 (IEEE half, round-to-nearest: half the upload) or int8 (per-tensor scale max|x|/127, stochastic rounding so the mean update is unbiased: a quarter of the upload). The server announces it when a client joins and adds each decoded update onto the weights it sent before the strategy sees it. Not with --secagg (secure aggregation quantises the update itself).", valueName: "none|fp16|int8"))
+    @Option(help: ArgumentHelp("How clients encode their fit updates (trained weights minus the weights they were sent): none (float32 weights), fp16 (IEEE half, round-to-nearest: half the upload), int8 (per-tensor scale max|x|/127, stochastic rounding so the mean update is unbiased: a quarter of the upload) or int4 (two values per byte in [-7, 7], one scale max|x|/7 per tensor, stochastic rounding: an eighth of the upload). The server announces it when a client joins and adds each decoded update onto the weights it sent before the strategy sees it. Not with --secagg (secure aggregation quantises the update itself).", valueName: "none|fp16|int8|int4"))
     var updateCompression: UpdateCompression = .none
 
     /// Refuses the combination with secure aggregation.

@@ -72,6 +72,15 @@ final class CompressedUpdateWireTests: XCTestCase {
         // Unbiased: the mean error over 10,000 stochastically rounded elements is a small
         // fraction of a step (one step's standard error is under step/2/√10000).
         XCTAssertLessThan(abs(sumError / Double(truth.count)), Double(step) * 0.03)
+        let (int4, int4Bytes) = try await fitOnce(.int4, model: model)
+        let step4: Float = 0.06 / 7
+        var sumError4: Double = 0
+        for i in truth.indices {
+            XCTAssertEqual(int4.values[i], truth[i], accuracy: step4 * 1.001 + abs(truth[i]) * 0x1p-22, "int4 element \(i)")
+            sumError4 += Double(int4.values[i] - truth[i])
+        }
+        XCTAssertLessThan(abs(sumError4 / Double(truth.count)), Double(step4) * 0.03)
+        XCTAssertLessThan(Double(int4Bytes), Double(plainBytes) * 0.135, "int4 \(int4Bytes) vs float32 \(plainBytes)")
         // The FitRes carried 2 bytes (fp16) and 1 byte (int8) per parameter instead of 4.
         XCTAssertLessThan(Double(fp16Bytes), Double(plainBytes) * 0.51, "fp16 \(fp16Bytes) vs float32 \(plainBytes)")
         XCTAssertLessThan(Double(int8Bytes), Double(plainBytes) * 0.26, "int8 \(int8Bytes) vs float32 \(plainBytes)")
@@ -117,6 +126,10 @@ final class CompressedUpdateWireTests: XCTestCase {
         cases.append(("9 bytes for 10 elements", .int8, update(.int8, short)))
         cases.append(("1 tensors", .int8, update(.int8, [good[0]])))
         cases.append(("announced --update-compression int8", .int8, update(.fp16, counts.map { CompressedTensor(count: $0, scale: 0, data: [UInt8](repeating: 0, count: 2 * $0)) })))
+        var minusEight = counts.map { CompressedTensor(count: $0, scale: 0.5, data: [UInt8](repeating: 0x11, count: $0 / 2)) }
+        minusEight[1].data[4] = 0x18
+        cases.append(("element 8 is -8", .int4, update(.int4, minusEight)))
+        cases.append(("declares 91 elements", .int4, update(.int4, [CompressedTensor(count: 91, scale: 1, data: [UInt8](repeating: 0, count: 46)), minusEight[1]])))
         cases.append(("sent float32 weights", .int8, { ins in .fitRes(FitRes(round: ins.round, parameters: ins.parameters, numExamples: 1)) }))
         for (expected, mode, answer) in cases {
             let error = try await fitAgainstRawPeer(mode, model: model, answer)
@@ -133,6 +146,13 @@ final class CompressedUpdateWireTests: XCTestCase {
         guard case .refusal(let r)? = try peer.handshake(id: "old", version: 2) else { return XCTFail("not refused") }
         XCTAssertEqual(r.reason, .versionMismatch)
         XCTAssertTrue(r.message.contains("--update-compression"), r.message)
+        // A version-3 client knows fp16 and int8 but not int4: told to upgrade, not sent an
+        // encoding it would misread.
+        let peer3 = try RawPeer(port: port)
+        defer { peer3.close() }
+        guard case .refusal(let r3)? = try peer3.handshake(id: "v3", version: 3) else { return XCTFail("version 3 not refused") }
+        XCTAssertEqual(r3.reason, .versionMismatch)
+        XCTAssertTrue(r3.message.contains("version 4 the int4 update encoding") && r3.message.contains("upgrade flwr"), r3.message)
     }
 
     func testCompressedFitResCodecRefusesAmbiguousFrames() throws {

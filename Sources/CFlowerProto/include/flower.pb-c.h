@@ -117,7 +117,14 @@ typedef enum _Flwr__UpdateEncoding {
    * One two's-complement byte per element in [-127, 127], times `scale` (max |x| / 127 of the
    * tensor), stochastically rounded so the decoded update is unbiased; -128 is invalid.
    */
-  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8 = 2
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8 = 2,
+  /*
+   * Two signed 4-bit values per byte in [-7, 7] (element 2i in the low nibble of byte i, 2i + 1 in
+   * the high nibble; an odd count leaves the last high nibble 0), times `scale` (max |x| / 7 of the
+   * tensor: one scale per tensor), stochastically rounded; the nibble -8 is invalid
+   * (protocol version 4).
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4 = 3
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__UPDATE_ENCODING)
 } Flwr__UpdateEncoding;
 
@@ -224,11 +231,11 @@ struct  Flwr__CompressedTensor
    */
   uint64_t count;
   /*
-   * int8: size of one step, finite and >= 0; fp16: 0.
+   * int8, int4: size of one step, finite and >= 0; fp16: 0.
    */
   double scale;
   /*
-   * count × 2 bytes (fp16) or count bytes (int8).
+   * count × 2 bytes (fp16), count bytes (int8) or ⌈count / 2⌉ bytes (int4).
    */
   ProtobufCBinaryData data;
 };
@@ -333,7 +340,7 @@ struct  Flwr__Welcome
    */
   char *model;
   /*
-   * How the client must encode its fit updates (protocol version 3); NONE = float32 weights.
+   * How the client must encode its fit updates (protocol version 3; INT4 since 4); NONE = float32 weights.
    */
   Flwr__UpdateEncoding update_encoding;
 };
