@@ -69,11 +69,11 @@ public final class WireClientProxy: ClientProxy, Sendable {
             }
             return res
         case .compressedFitRes(var res, let update)?:
-            guard update.encoding == updateCompression else {
-                throw refuseUpdate("sent a \(update.encoding) update although the server announced --update-compression \(updateCompression)")
+            guard update.encoding.encodingName == updateCompression.encodingName else {
+                throw refuseUpdate("sent a \(update.encoding.encodingName) update although the server announced --update-compression \(updateCompression)")
             }
             do {
-                res.parameters = try UpdateCodec.decompress(update.tensors, as: update.encoding, onto: ins.parameters)
+                res.parameters = try UpdateCodec.decompress(update.tensors, as: updateCompression, onto: ins.parameters)
             } catch {
                 throw refuseUpdate("\(error)")
             }

@@ -57,9 +57,16 @@ public enum WireDecoder {
                                         authRequired: x.auth_required != 0, maxFrameBytes: Int(clamping: x.max_frame_bytes)))
         case FLWR__SERVER_MESSAGE__MSG_WELCOME:
             let x = try required(msg.welcome, "Welcome").pointee
+            var updates = try UpdateCompression(proto: x.update_encoding, field: "Welcome.update_encoding")
+            if case .topk = updates {
+                guard x.topk_fraction.isFinite, x.topk_fraction > 0, x.topk_fraction <= 1 else {
+                    throw WireError.malformedMessage("Welcome.topk_fraction is \(x.topk_fraction); top-k needs a fraction in (0, 1]")
+                }
+                updates = .topk(fraction: x.topk_fraction, errorFeedback: x.topk_no_error_feedback == 0)
+            }
             return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),  // printable (PayloadLimits)
                                     zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB, model: text(x.model),
-                                    updateCompression: try UpdateCompression(proto: x.update_encoding, field: "Welcome.update_encoding")))
+                                    updateCompression: updates))
         case FLWR__SERVER_MESSAGE__MSG_REFUSAL:
             let x = try required(msg.refusal, "Refusal").pointee
             return .refusal(Refusal(reason: RefusalReason(x.reason), message: text(x.message)))

@@ -299,6 +299,10 @@ public enum WireEncoder {
             x.pointee.compression = w.zlib ? FLWR__COMPRESSION__COMPRESSION_ZLIB : FLWR__COMPRESSION__COMPRESSION_NONE
             x.pointee.model = try arena.cString(w.model)
             x.pointee.update_encoding = w.updateCompression.protoEncoding
+            if case .topk(let fraction, let errorFeedback) = w.updateCompression {
+                x.pointee.topk_fraction = fraction
+                x.pointee.topk_no_error_feedback = errorFeedback ? 0 : 1
+            }
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_WELCOME; m.pointee.welcome = x
         case .refusal(let r):
             let x = try arena.make(Flwr__Refusal.self); flwr__refusal__init(x)
@@ -408,7 +412,7 @@ public enum WireEncoder {
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_FIT_RES; m.pointee.fit_res = x
         case .compressedFitRes(let res, let update):
             guard update.encoding != .none else {
-                throw WireError.cannotEncode("a compressed FitRes needs an update encoding (fp16, int8 or int4)")
+                throw WireError.cannotEncode("a compressed FitRes needs an update encoding (fp16, int8, int4 or topk)")
             }
             let x = try arena.make(Flwr__FitRes.self); flwr__fit_res__init(x)
             x.pointee.status = try arena.status(res.status)
@@ -508,18 +512,22 @@ extension UpdateCompression {
         case .fp16: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16
         case .int8: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8
         case .int4: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4
+        case .topk: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK
         }
     }
 
     /// The encoding a peer announced; an unknown number is refused (the peer speaks a newer protocol).
+    /// TOPK reads as `topk(fraction: 1, errorFeedback: true)`: its parameters travel in the Welcome
+    /// (read there); a FitRes names only the encoding.
     init(proto: Flwr__UpdateEncoding, field: String) throws {
         switch proto {
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE: self = .none
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16: self = .fp16
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8: self = .int8
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4: self = .int4
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK: self = .topk(fraction: 1, errorFeedback: true)
         default:
-            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8, int4); run the same flwr release on both sides")
+            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8, int4, topk); run the same flwr release on both sides")
         }
     }
 }

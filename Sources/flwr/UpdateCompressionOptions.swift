@@ -3,7 +3,7 @@ import FlowerWire
 
 /// `--update-compression`: how clients encode the updates they send (server and simulate).
 struct UpdateCompressionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("How clients encode their fit updates (trained weights minus the weights they were sent): none (float32 weights), fp16 (IEEE half, round-to-nearest: half the upload), int8 (per-tensor scale max|x|/127, stochastic rounding so the mean update is unbiased: a quarter of the upload) or int4 (two values per byte in [-7, 7], one scale max|x|/7 per tensor, stochastic rounding: an eighth of the upload). The server announces it when a client joins and adds each decoded update onto the weights it sent before the strategy sees it. Not with --secagg (secure aggregation quantises the update itself).", valueName: "none|fp16|int8|int4"))
+    @Option(help: ArgumentHelp("How clients encode their fit updates (trained weights minus the weights they were sent): none (float32 weights), fp16 (IEEE half, round-to-nearest: half the upload), int8 (per-tensor scale max|x|/127, stochastic rounding so the mean update is unbiased: a quarter of the upload), int4 (two values per byte in [-7, 7], one scale max|x|/7 per tensor, stochastic rounding: an eighth of the upload) or topk:F (0 < F <= 1: the largest fraction F of each tensor's update coordinates as u32 indices and float32 values, 8 bytes each; with error feedback: each client keeps what it did not send and adds it to its next update, for as long as its process runs; topk:F,noef switches error feedback off). The server announces it when a client joins and adds each decoded update onto the weights it sent before the strategy sees it. Not with --secagg (secure aggregation quantises the update itself).", valueName: "none|fp16|int8|int4|topk:F[,noef]"))
     var updateCompression: UpdateCompression = .none
 
     /// Refuses the combination with secure aggregation.
@@ -15,6 +15,5 @@ struct UpdateCompressionOptions: ParsableArguments {
 }
 
 extension UpdateCompression: ExpressibleByArgument {
-    public init?(argument: String) { self.init(rawValue: argument) }
-    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
+    public init?(argument: String) { try? self.init(parsing: argument) }
 }

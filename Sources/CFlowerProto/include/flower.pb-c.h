@@ -124,7 +124,13 @@ typedef enum _Flwr__UpdateEncoding {
    * tensor: one scale per tensor), stochastically rounded; the nibble -8 is invalid
    * (protocol version 4).
    */
-  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4 = 3
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4 = 3,
+  /*
+   * Top-k (protocol version 4): `data` is k (u32), then k strictly increasing element indices
+   * (u32 each), then their k values (float32), all little-endian; scale is 0. k is at most
+   * ⌈Welcome.topk_fraction × count⌉ (at least 1). Elements not listed are 0.
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__UPDATE_ENCODING)
 } Flwr__UpdateEncoding;
 
@@ -235,7 +241,7 @@ struct  Flwr__CompressedTensor
    */
   double scale;
   /*
-   * count × 2 bytes (fp16), count bytes (int8) or ⌈count / 2⌉ bytes (int4).
+   * count × 2 bytes (fp16), count bytes (int8), ⌈count / 2⌉ bytes (int4) or 4 + 8k bytes (topk).
    */
   ProtobufCBinaryData data;
 };
@@ -340,13 +346,22 @@ struct  Flwr__Welcome
    */
   char *model;
   /*
-   * How the client must encode its fit updates (protocol version 3; INT4 since 4); NONE = float32 weights.
+   * How the client must encode its fit updates (protocol version 3; INT4 and TOPK since 4); NONE = float32 weights.
    */
   Flwr__UpdateEncoding update_encoding;
+  /*
+   * Under UPDATE_ENCODING_TOPK: the fraction of each tensor's coordinates a client sends, in (0, 1].
+   */
+  double topk_fraction;
+  /*
+   * Under UPDATE_ENCODING_TOPK: true = the client sends the top-k of its update alone; false (the
+   * default) = of its update plus the residual it did not send before (error feedback).
+   */
+  protobuf_c_boolean topk_no_error_feedback;
 };
 #define FLWR__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__welcome__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE }
+    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE, 0, 0 }
 
 
 /*
