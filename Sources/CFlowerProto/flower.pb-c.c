@@ -4214,15 +4214,17 @@ const ProtobufCMessageDescriptor flwr__client_message__descriptor =
   (ProtobufCMessageInit) flwr__client_message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue flwr__dtype__enum_values_by_number[1] =
+static const ProtobufCEnumValue flwr__dtype__enum_values_by_number[2] =
 {
   { "DTYPE_FLOAT32", "FLWR__DTYPE__DTYPE_FLOAT32", 0 },
+  { "DTYPE_FLOAT16", "FLWR__DTYPE__DTYPE_FLOAT16", 1 },
 };
 static const ProtobufCIntRange flwr__dtype__value_ranges[] = {
-{0, 0},{0, 1}
+{0, 0},{0, 2}
 };
-static const ProtobufCEnumValueIndex flwr__dtype__enum_values_by_name[1] =
+static const ProtobufCEnumValueIndex flwr__dtype__enum_values_by_name[2] =
 {
+  { "DTYPE_FLOAT16", 1 },
   { "DTYPE_FLOAT32", 0 },
 };
 const ProtobufCEnumDescriptor flwr__dtype__descriptor =
@@ -4232,9 +4234,9 @@ const ProtobufCEnumDescriptor flwr__dtype__descriptor =
   "DType",
   "Flwr__DType",
   "flwr",
-  1,
+  2,
   flwr__dtype__enum_values_by_number,
-  1,
+  2,
   flwr__dtype__enum_values_by_name,
   1,
   flwr__dtype__value_ranges,

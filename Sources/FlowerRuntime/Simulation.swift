@@ -52,6 +52,8 @@ public struct SimulationConfig: Sendable {
     public var tensorboardDir: String?
     /// How clients encode their fit updates on the wire (tcp transport only).
     public var updateCompression: UpdateCompression = .none
+    /// How the server sends the model to clients (tcp transport only).
+    public var broadcastCompression: BroadcastCompression = .none
 
     public init(dataset: DatasetLocation, model: ModelSelection) {
         self.dataset = dataset
@@ -165,7 +167,9 @@ public struct Simulation {
         let c = config
         let transport = c.resolvedTransport
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
-        if transport == .virtual && c.updateCompression != .none { throw SimulationError.updateCompressionNeedsTCP }
+        if transport == .virtual && (c.updateCompression != .none || c.broadcastCompression != .none) {
+            throw SimulationError.updateCompressionNeedsTCP
+        }
         try FileManager.default.createDirectory(atPath: c.out, withIntermediateDirectories: true)
         var test = split.test
         if let m = c.maxTestExamples, m < test.count { test = test.subset(Array(0 ..< m)) }
@@ -252,6 +256,7 @@ public struct Simulation {
             var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
             wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
             wireConfig.updateCompression = c.updateCompression
+            wireConfig.broadcastCompression = c.broadcastCompression
             let wireServer = WireServer(config: wireConfig, manager: manager, logger: logger)
             wire = wireServer
             let port = try await wireServer.start()

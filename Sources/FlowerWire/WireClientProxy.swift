@@ -142,7 +142,7 @@ public final class WireClientProxy: ClientProxy, Sendable {
 
     /// The round's shared frame (encoded once for all clients), checked against this client's limit.
     private func broadcastFrame(_ message: ServerMessage) throws -> ByteBuffer {
-        let frame = try server.broadcast.frame(message, zlib: zlib)
+        let frame = try server.broadcast.frame(message, zlib: zlib, broadcast: server.config.broadcastCompression)
         let size = frame.readableBytes - FrameHeader.size
         guard size <= peerLimit else {
             throw WireError.cannotEncode("\(message.kind) of \(size) bytes exceeds the receiver's frame limit of \(peerLimit) bytes; raise --max-frame-mb on the receiving side")

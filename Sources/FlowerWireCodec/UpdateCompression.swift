@@ -80,6 +80,17 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// How the server sends the model in FitIns and EvaluateIns (`--broadcast-compression`).
+public enum BroadcastCompression: String, Sendable, Equatable, CaseIterable, CustomStringConvertible {
+    /// float32 tensors.
+    case none
+    /// IEEE binary16 tensors (DTYPE_FLOAT16), rounded to nearest: half the download; clients
+    /// decode them to float32 and train from the rounded weights.
+    case fp16
+
+    public var description: String { rawValue }
+}
+
 /// One tensor of a compressed update: `count` elements encoded in `data`, with `scale` for int8
 /// (0 for fp16).
 public struct CompressedTensor: Sendable, Equatable {

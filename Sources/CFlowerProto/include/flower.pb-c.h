@@ -86,7 +86,13 @@ typedef enum _Flwr__DType {
   /*
    * Little-endian IEEE-754 binary32, 4 bytes per element.
    */
-  FLWR__DTYPE__DTYPE_FLOAT32 = 0
+  FLWR__DTYPE__DTYPE_FLOAT32 = 0,
+  /*
+   * Little-endian IEEE-754 binary16, 2 bytes per element, finite (protocol version 4). Only in
+   * the parameters of FitIns and EvaluateIns (`flwr server --broadcast-compression fp16`); any
+   * other message carrying it is refused.
+   */
+  FLWR__DTYPE__DTYPE_FLOAT16 = 1
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__DTYPE)
 } Flwr__DType;
 /*
