@@ -14,6 +14,13 @@
 //   numpy's default_rng(seed) reproduced bit for bit, so a seed gives exactly the partitions
 //   (same members) Flower Datasets gives for that seed: results compare with Flower's on the
 //   same client data. Small α (0.1) gives a few classes per client; large α (1000) nearly IID.
+// IID with lognormal sizes: the same seeded shuffle, cut into chunks whose sizes are drawn
+//   lognormal (the unequal amounts of data real devices hold): weights w_i = exp(σ·z_i), z_i
+//   standard normal from the seed, and sizes 1 + the remaining n − N examples shared in proportion
+//   to w_i (largest remainders), so every client holds at least one example and every example is
+//   used once. For n ≫ N, log sizes are ~ N(log(n/N) − σ²/2, σ²).
+
+import Foundation
 
 /// How `partition(labels:numPartitions:scheme:seed:)` splits the samples.
 public enum Partitioner: Sendable, Equatable {
@@ -22,6 +29,80 @@ public enum Partitioner: Sendable, Equatable {
     /// Label skew: per class, proportions over partitions drawn from Dir(α); re-drawn until every
     /// partition has at least `minPartitionSize` samples.
     case dirichlet(alpha: Double, minPartitionSize: Int = 10)
+    /// IID membership (the same shuffle as `.iid`), sizes drawn lognormal with log-scale σ.
+    case lognormal(sigma: Double)
+
+    /// `.iid` for `.equal` sizes, else `.lognormal(sigma:)`.
+    public static func iid(sizes: PartitionSizes) -> Partitioner {
+        switch sizes {
+        case .equal: return .iid
+        case .lognormal(let sigma): return .lognormal(sigma: sigma)
+        }
+    }
+}
+
+/// How large IID partitions are: `equal` (sizes differ by at most one) or `lognormal:σ`.
+public enum PartitionSizes: Sendable, Equatable, CustomStringConvertible {
+    case equal
+    /// Sizes ~ lognormal with log-scale standard deviation σ (0 equal, 1 a typical device spread, 2 heavy-tailed).
+    case lognormal(sigma: Double)
+
+    /// Parses `equal` or `lognormal:σ` (σ ≥ 0).
+    public init(parsing text: String) throws {
+        let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if t == "equal" { self = .equal; return }
+        if t.hasPrefix("lognormal:"), let sigma = Double(t.dropFirst("lognormal:".count)), sigma >= 0, sigma.isFinite {
+            self = .lognormal(sigma: sigma); return
+        }
+        throw LoaderError.invalidPartitioning("--partition-sizes is '\(text)'; use equal or lognormal:σ with σ ≥ 0 (e.g. lognormal:1)")
+    }
+
+    public var description: String {
+        switch self {
+        case .equal: return "equal"
+        case .lognormal(let sigma): return "lognormal:\(sigma)"
+        }
+    }
+}
+
+/// Sizes of `count` partitions of `total` examples, lognormal with log-scale `sigma`, from `seed`:
+/// every size at least 1, summing to `total` (this file's header). Throws when `count > total`.
+public func lognormalSizes(total: Int, count: Int, sigma: Double, seed: UInt64) throws -> [Int] {
+    guard count >= 1 else {
+        throw LoaderError.invalidPartitioning("--num-partitions is \(count); it must be at least 1")
+    }
+    guard count <= total else {
+        throw LoaderError.invalidPartitioning("--partition-sizes lognormal:\(sigma) gives every client at least one of the \(total) samples, so at most \(total) partitions; got \(count): use \(total) or fewer")
+    }
+    guard sigma >= 0, sigma.isFinite else {
+        throw LoaderError.invalidPartitioning("--partition-sizes lognormal:\(sigma): σ must be a finite number ≥ 0")
+    }
+    var rng = SeededGenerator(seed: seed, stream: 0x53_495A_45)  // "SIZE"
+    // Weights relative to the largest draw, so exp cannot overflow whatever σ.
+    let z = (0 ..< count).map { _ in sigma * rng.nextNormal() }
+    let top = z.max() ?? 0
+    let weights = z.map { exp($0 - top) }
+    let sum = weights.reduce(0, +)
+    let extra = total - count
+    var sizes = [Int](repeating: 1, count: count)
+    var remainders = [(fraction: Double, index: Int)]()
+    remainders.reserveCapacity(count)
+    var given = 0
+    for i in 0 ..< count {
+        let quota = Double(extra) * weights[i] / sum
+        let whole = min(extra - given, Int(quota.rounded(.down)))
+        sizes[i] += whole
+        given += whole
+        remainders.append((quota - Double(whole), i))
+    }
+    // Largest remainders first (ties: lower index), one example each, until all are placed.
+    remainders.sort { $0.fraction != $1.fraction ? $0.fraction > $1.fraction : $0.index < $1.index }
+    var k = 0
+    while given < extra {
+        sizes[remainders[k % count].index] += 1
+        given += 1; k += 1
+    }
+    return sizes
 }
 
 /// Re-draws the Dirichlet partitioner attempts before giving up with a clear error.
@@ -34,18 +115,27 @@ public func partition(labels: [Int32], numPartitions: Int, scheme: Partitioner, 
         throw LoaderError.invalidPartitioning("--num-partitions is \(numPartitions); it must be at least 1")
     }
     guard numPartitions <= labels.count else {
+        if case .lognormal(let sigma) = scheme {
+            _ = try lognormalSizes(total: labels.count, count: numPartitions, sigma: sigma, seed: seed)
+        }
         throw LoaderError.invalidPartitioning("--num-partitions \(numPartitions) exceeds the \(labels.count) samples; use fewer partitions")
     }
     switch scheme {
-    case .iid:
+    case .iid, .lognormal:
+        var sizes: [Int]
+        if case .lognormal(let sigma) = scheme {
+            sizes = try lognormalSizes(total: labels.count, count: numPartitions, sigma: sigma, seed: seed)
+        } else {
+            let base = labels.count / numPartitions, extra = labels.count % numPartitions
+            sizes = (0 ..< numPartitions).map { base + ($0 < extra ? 1 : 0) }
+        }
         var rng = SeededGenerator(seed: seed, stream: 0x5041_5254)  // "PART"
         var order = Array(0 ..< labels.count)
         rng.shuffle(&order)
-        let base = labels.count / numPartitions, extra = labels.count % numPartitions
         var result: [[Int]] = []
+        result.reserveCapacity(numPartitions)
         var start = 0
-        for p in 0 ..< numPartitions {
-            let size = base + (p < extra ? 1 : 0)
+        for size in sizes {
             result.append(order[start ..< start + size].sorted())
             start += size
         }

@@ -110,7 +110,7 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
     }
     let chunk = min(settings.physicalBatch, count), parameters = model.parameterCount
     model.reserve(batch: chunk)
-    if freshMomentum { model.resetMomentum() }
+    if freshMomentum { model.optimizer.reset() }
     var batchImages = [Float](repeating: 0, count: chunk * imageSize)
     var batchLabels = [Int32](repeating: 0, count: chunk)
     var norms = [Float](repeating: 0, count: chunk)

@@ -1,6 +1,7 @@
-// LayerSpec: a network as data. A `NetworkSpec` is a list of layers, read from JSON
-// (`--model-spec net.json`) or built by the zoo (Zoo.swift); `resolve` checks it against an input
-// shape and gives every layer its input/output shape and its parameters' PyTorch names.
+// LayerSpec: a network as data. A `NetworkSpec` is a list of layers (`LayerSpec`, one layer kind's
+// value: Layers/Layer.swift, one file per kind), read from JSON (`--model-spec net.json`) or built
+// by the zoo (Zoo.swift); `resolve` checks it against an input shape and gives every layer its
+// input/output shape and its parameters' PyTorch names.
 //
 // Naming follows PyTorch's nn.Sequential: layer i's parameters are "i.weight", "i.bias"; a layer
 // with a "name" uses it instead of i (as nn.Sequential(OrderedDict(...)) does). A residual block
@@ -39,47 +40,6 @@ public enum TensorShape: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case let .image(c, h, w): return "\(c)x\(h)x\(w)"
         case let .vector(f): return "\(f)"
-        }
-    }
-}
-
-/// One layer of a network spec, PyTorch's constructor arguments in Swift.
-public indirect enum LayerSpec: Equatable, Sendable {
-    /// nn.Conv2d(in, out, kernel, stride, padding) with bias. `inChannels` nil = inferred.
-    case conv2d(outChannels: Int, kernel: Int, stride: Int, padding: Int, inChannels: Int?)
-    /// nn.MaxPool2d(kernel, stride, padding) (floor mode).
-    case maxPool2d(kernel: Int, stride: Int, padding: Int)
-    /// nn.AvgPool2d(kernel, stride, padding) (floor mode, padding counted in the divisor).
-    case avgPool2d(kernel: Int, stride: Int, padding: Int)
-    /// nn.AdaptiveAvgPool2d(1): C×H×W → C×1×1.
-    case globalAvgPool
-    /// nn.ReLU().
-    case relu
-    /// nn.Flatten(): C×H×W → C·H·W (PyTorch's order).
-    case flatten
-    /// nn.Linear(in, out) with bias. `inFeatures` nil = inferred.
-    case linear(outFeatures: Int, inFeatures: Int?)
-    /// nn.Dropout(p): zeroes each activation with probability p while training (seeded), scales
-    /// the rest by 1/(1-p); the identity in evaluation.
-    case dropout(p: Double)
-    /// nn.GroupNorm(groups, channels, eps) with affine weight (ones) and bias (zeros).
-    case groupNorm(groups: Int, eps: Double)
-    /// body(x) + shortcut(x); an empty shortcut is the identity.
-    case residual(body: [NamedLayer], shortcut: [NamedLayer])
-
-    /// The "type" string of the JSON form.
-    public var typeName: String {
-        switch self {
-        case .conv2d: return "conv2d"
-        case .maxPool2d: return "maxpool2d"
-        case .avgPool2d: return "avgpool2d"
-        case .globalAvgPool: return "global_avgpool"
-        case .relu: return "relu"
-        case .flatten: return "flatten"
-        case .linear: return "linear"
-        case .dropout: return "dropout"
-        case .groupNorm: return "groupnorm"
-        case .residual: return "residual"
         }
     }
 }

@@ -1,6 +1,8 @@
 // Model: what a client, the server's central evaluation, `flwr train` and `flwr bench train` need
 // from a network, so none of them names a concrete one. `Network` (Network.swift) implements it
-// for any NetworkSpec; the zoo (Zoo.swift) and `--model-spec` build specs.
+// for any NetworkSpec; the zoo (Zoo.swift) and `--model-spec` build specs. The network only:
+// its optimiser is an `SGDOptimizer` (Optimizer.swift) and the training loops (`train`,
+// Training.swift; `trainDPSGD`, DPSGD.swift) are written over any Model.
 
 /// A trainable classifier over NCHW float32 inputs, its parameters in one flat buffer laid out
 /// by `parameterEntries` (PyTorch state_dict names and shapes, stable order). Not thread-safe:
@@ -36,23 +38,21 @@ public protocol Model: AnyObject, Sendable {
     /// Returns the batch's mean loss.
     func clippedGradientSum(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int, maxGradNorm: Float,
                             norms: UnsafeMutablePointer<Float>?) -> Double
-    /// Zeroes the momentum buffer (a fresh optimiser), as every `train` call does first.
-    func resetMomentum()
+    /// The optimiser that `step` applies (its momentum buffer persists between calls; `train`
+    /// starts it fresh, DP-SGD unless told to keep it).
+    var optimizer: SGDOptimizer { get }
     /// Read-write view of the flat gradient buffer (e.g. to add a proximal term before `step`).
     func withGradients<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R
-    /// One SGD update of the parameters from the gradient buffer.
+    /// One update of the parameters from the gradient buffer by `optimizer`.
     func step(_ sgd: SGDConfig)
     /// Makes the workspace hold batches of up to `batch` examples.
     func reserve(batch: Int)
     /// Frees the activation workspace (the next pass reallocates it).
     func releaseWorkspace()
 
-    /// Trains for `epochs` passes in shuffled batches (seeded); momentum starts at zero;
-    /// `adjustGradients(grads, params)` runs between backward and each SGD step.
-    func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
-               batchSize: Int, sgd: SGDConfig, seed: UInt64,
-               adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?,
-               progress: ((TrainProgress) -> Void)?) throws -> TrainResult
+    /// Readies per-call training state before a run of steps (dropout masks reseeded from
+    /// `seed`); `train` (Training.swift, the loop over any Model) calls it first.
+    func beginTraining(seed: UInt64)
     /// Mean loss and accuracy over the data.
     func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, batchSize: Int) throws -> EvalResult
     /// Logits [count, classes] of `count` examples.

@@ -1,10 +1,11 @@
 // Network: any NetworkSpec as a trainable Model. Parameters live in one flat allocation in
-// PyTorch's state_dict order (`parameterEntries`), with one gradient and one momentum buffer of
-// the same layout; activations and gradients live in a workspace sized for a batch capacity and
-// reused by every step (a training step allocates nothing once it exists).
-// Initialisation as PyTorch's defaults: conv/linear weight and bias U(±1/√fan_in) (Kaiming-
-// uniform with a=√5 gives exactly this bound), GroupNorm weight 1 and bias 0; one seeded
-// generator drawn in layout order.
+// PyTorch's state_dict order (`parameterEntries`), with one gradient buffer of the same layout
+// and the optimiser (`optimizer`, Optimizer.swift) that updates them; activations and gradients
+// live in a workspace sized for a batch capacity and reused by every step (a training step
+// allocates nothing once it exists).
+// Initialisation as PyTorch's defaults, each layer kind's `initialise` (Layers/): conv/linear
+// weight and bias U(±1/√fan_in) (Kaiming-uniform with a=√5 gives exactly this bound), GroupNorm
+// weight 1 and bias 0; one seeded generator drawn in layout order.
 import Tensor
 
 /// A fixed-size raw allocation (not zeroed), freed with its owner.
@@ -27,10 +28,8 @@ final class NetworkWorkspace {
     let act: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     let grad: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
     let extra: UnsafeMutablePointer<UnsafeMutablePointer<Float>>
-    let batchImages: Scratch<Float>
-    let batchLabels: Scratch<Int32>
 
-    init(capacity: Int, net: CompiledNetwork, inputCount: Int) {
+    init(capacity: Int, net: CompiledNetwork) {
         self.capacity = capacity
         let sizes = net.shapes.enumerated().map { v, s in v == 0 ? 1 : capacity * s.count }
         values = sizes.map { Scratch($0) }
@@ -46,13 +45,11 @@ final class NetworkWorkspace {
         for (v, s) in values.enumerated() { act[v] = s.pointer }
         for v in values.indices { grad[v] = gradients[max(0, net.gradSlot[v])].pointer }
         for (i, s) in extras.enumerated() { extra[i] = s.pointer }
-        batchImages = Scratch(capacity * inputCount); batchLabels = Scratch(capacity)
     }
     deinit { act.deallocate(); grad.deallocate(); extra.deallocate() }
 
     var bytes: Int {
-        let floats = (values + gradients + extras + scratch + [col, batchImages]).reduce(0) { $0 + $1.count }
-        return (floats + batchLabels.count) * 4
+        (values + gradients + extras + scratch + [col]).reduce(0) { $0 + $1.count } * 4
     }
 }
 
@@ -74,7 +71,8 @@ public final class Network: Model, @unchecked Sendable {
     let compiled: CompiledNetwork
     let params: UnsafeMutablePointer<Float>
     let grads: UnsafeMutablePointer<Float>
-    let velocity: UnsafeMutablePointer<Float>
+    /// The optimiser (SGD with momentum, FedProx's proximal term) that updates the parameters.
+    public let optimizer: SGDOptimizer
     var workspace: NetworkWorkspace?
     /// DP-SGD's per-example buffers (PerExample.swift), made by its first clipped step.
     var perExample: PerExampleWorkspace?
@@ -107,40 +105,23 @@ public final class Network: Model, @unchecked Sendable {
         compiled = compile(resolved, input: input)
         params = .allocate(capacity: max(1, parameterCount))
         grads = .allocate(capacity: max(1, parameterCount))
-        velocity = .allocate(capacity: max(1, parameterCount))
         grads.initialize(repeating: 0, count: max(1, parameterCount))
-        velocity.initialize(repeating: 0, count: max(1, parameterCount))
+        optimizer = SGDOptimizer(parameterCount: parameterCount)
         params.initialize(repeating: 0, count: max(1, parameterCount))
         self.threads = threads
         gemmWorkspace = try GEMMWorkspace(threads: threads)
         initialiseParameters(seed: seed)
     }
 
-    deinit { params.deallocate(); grads.deallocate(); velocity.deallocate() }
+    deinit { params.deallocate(); grads.deallocate() }
 
-    /// PyTorch's default initialisation, drawn in layout order from one generator.
+    /// PyTorch's default initialisation (each layer kind's `initialise`), drawn in layout order
+    /// from one generator.
     func initialiseParameters(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         func visit(_ layers: [ResolvedLayer]) {
             for l in layers {
-                var fanIn = 0
-                switch l.spec {
-                case let .conv2d(_, k, _, _, _):
-                    if case let .image(c, _, _) = l.input { fanIn = c * k * k }
-                case .linear: fanIn = l.input.count
-                case .groupNorm:
-                    if l.parameters.count == 2 {
-                        params.advanced(by: l.parameters[0].offset).update(repeating: 1, count: l.parameters[0].count)
-                        params.advanced(by: l.parameters[1].offset).update(repeating: 0, count: l.parameters[1].count)
-                    }
-                default: break
-                }
-                if fanIn > 0 {
-                    let bound = 1 / Float(fanIn).squareRoot()
-                    for e in l.parameters {
-                        for i in e.offset..<(e.offset + e.count) { params[i] = Float.random(in: -bound...bound, using: &rng) }
-                    }
-                }
+                l.spec.layer.initialise(l, params: params, rng: &rng)
                 visit(l.body); visit(l.shortcut)
             }
         }
@@ -184,7 +165,7 @@ public final class Network: Model, @unchecked Sendable {
 
     func workspace(for batch: Int) -> NetworkWorkspace {
         if let ws = workspace, ws.capacity >= batch { return ws }
-        let ws = NetworkWorkspace(capacity: max(1, batch), net: compiled, inputCount: inputShape.count)
+        let ws = NetworkWorkspace(capacity: max(1, batch), net: compiled)
         workspace = ws
         return ws
     }
@@ -254,10 +235,9 @@ public final class Network: Model, @unchecked Sendable {
         return backward(labels: labels, n: n, ws: ws).loss
     }
 
-    /// One SGD update from the gradient buffer (momentum buffer kept across steps of one `train`).
+    /// One update by `optimizer` from the gradient buffer (its momentum kept across steps of one `train`).
     public func step(_ sgd: SGDConfig) {
-        sgdStep(params, grads: grads, velocity: velocity, count: parameterCount, learningRate: sgd.learningRate,
-                momentum: sgd.momentum, weightDecay: sgd.weightDecay)
+        optimizer.step(sgd, params: params, grads: grads)
         timings?.mark(2 * compiled.ops.count + 1)
     }
 }

@@ -1,5 +1,6 @@
 // Compiles resolved layers into the op list a Network runs, and the backward routing.
-//   1. one op per layer (a residual block: its body's ops, its shortcut's ops, then an Add);
+//   1. each layer appends its ops (Layers/<Kind>.swift `compile`: one op per layer; a residual
+//      block its body's ops, its shortcut's ops, then an Add);
 //   2. fusions that keep the reference CNN's fast paths: a ReLU whose input is a convolution's
 //      output used by nothing else is folded into that convolution; a 2x2/stride-2 max pool that
 //      alone reads such a fused output applies the ReLU mask in its own backward;
@@ -35,56 +36,10 @@ struct CompiledNetwork {
 }
 
 func compile(_ layers: [ResolvedLayer], input: TensorShape) -> CompiledNetwork {
-    var ops: [Op] = []
-    var shapes: [TensorShape] = [input]
+    var emitter = OpEmitter(shapes: [input])
+    var logits = emitter.emit(layers, from: 0)
+    var ops = emitter.ops, shapes = emitter.shapes
     func newValue(_ s: TensorShape) -> Int { shapes.append(s); return shapes.count - 1 }
-    func emit(_ list: [ResolvedLayer], _ start: Int) -> Int {
-        var v = start
-        for l in list {
-            let entries = l.parameters
-            let w = entries.first?.offset ?? 0, b = entries.count > 1 ? entries[1].offset : 0
-            switch l.spec {
-            case .residual:
-                let body = emit(l.body, v)
-                let short = l.shortcut.isEmpty ? v : emit(l.shortcut, v)
-                let out = newValue(l.output)
-                ops.append(AddOp(name: "\(l.path) add", inputs: [body, short], output: out, inShape: l.output, outShape: l.output))
-                v = out
-                continue
-            default: break
-            }
-            let out = newValue(l.output)
-            let name = "\(l.path) \(l.spec.typeName)"
-            switch l.spec {
-            case let .conv2d(outC, k, s, p, _):
-                guard case let .image(c, _, _) = l.input else { break }
-                ops.append(ConvOp(name: name, input: v, output: out, inShape: l.input, outShape: l.output,
-                                  g: ConvGeometry(inChannels: c, outChannels: outC, kernel: k, stride: s, pad: p), weight: w, bias: b))
-            case let .maxPool2d(k, s, p):
-                ops.append(MaxPoolOp(name: name, input: v, output: out, inShape: l.input, outShape: l.output,
-                                     g: PoolGeometry(kernel: k, stride: s, pad: p)))
-            case let .avgPool2d(k, s, p):
-                ops.append(AvgPoolOp(name: name, input: v, output: out, inShape: l.input, outShape: l.output,
-                                     g: PoolGeometry(kernel: k, stride: s, pad: p)))
-            case .globalAvgPool:
-                ops.append(GlobalAvgPoolOp(name: name, inputs: [v], output: out, inShape: l.input, outShape: l.output))
-            case .relu:
-                ops.append(ReLUOp(name: name, inputs: [v], output: out, inShape: l.input, outShape: l.output))
-            case .flatten:
-                ops.append(FlattenOp(name: name, inputs: [v], output: out, inShape: l.input, outShape: l.output))
-            case .linear:
-                ops.append(LinearOp(name: name, input: v, output: out, inShape: l.input, outShape: l.output, weight: w, bias: b))
-            case let .dropout(p):
-                ops.append(DropoutOp(name: name, input: v, output: out, shape: l.input, p: p))
-            case let .groupNorm(g, eps):
-                ops.append(GroupNormOp(name: name, input: v, output: out, shape: l.input, groups: g, eps: eps, weight: w, bias: b))
-            case .residual: break
-            }
-            v = out
-        }
-        return v
-    }
-    var logits = emit(layers, 0)
 
     // 2. Fusions.
     func consumers(_ v: Int) -> [Op] { ops.filter { $0.inputs.contains(v) } }
@@ -110,8 +65,7 @@ func compile(_ layers: [ResolvedLayer], input: TensorShape) -> CompiledNetwork {
         }
     }
     // 3. The NCHW input, read by an op that assumes CNHW.
-    if case .image = input, ops.contains(where: { op in op.inputs.contains(0) && !(op is ConvOp || op is MaxPoolOp
-        || op is AvgPoolOp || op is GlobalAvgPoolOp || op is FlattenOp) }) {
+    if case .image = input, ops.contains(where: { op in op.inputs.contains(0) && !op.readsNCHWInput }) {
         let v = newValue(input)
         for op in ops { op.inputs = op.inputs.map { $0 == 0 ? v : $0 } }
         ops.insert(ToCNHWOp(name: "input to CNHW", inputs: [0], output: v, inShape: input, outShape: input), at: 0)

@@ -38,6 +38,9 @@ class Op {
     init(name: String, inputs: [Int], output: Int, inShape: TensorShape, outShape: TensorShape) {
         self.name = name; self.inputs = inputs; self.output = output; self.inShape = inShape; self.outShape = outShape
     }
+    /// Called by `train` before its first step with the call's seed (e.g. dropout reseeds its
+    /// masks from it); most ops hold no training state.
+    func beginTraining(seed: UInt64) {}
     /// Floats of per-op scratch for a batch of `n` (statistics, masks).
     func extraFloats(_ n: Int) -> Int { 0 }
     /// Floats of im2col columns this op needs for a batch of `n`.
@@ -49,6 +52,9 @@ class Op {
     func addExampleNorms(_ p: Pass) {}
     /// Largest (im2col floats of one example, weight floats) the per-example kernels need.
     var perExampleScratchFloats: (col: Int, weight: Int) { (0, 0) }
+    /// Whether the op reads the NCHW network input directly (image ops that take a layout); the
+    /// others read CNHW, so a copy op converts the input first when one of them reads it.
+    var readsNCHWInput: Bool { false }
     /// Whether the op has parameters (its output gradient is kept in DP-SGD's norm pass).
     var hasParameters: Bool { false }
     /// Writes (overwrites) this op's parameter gradients from `outGrad`, a gradient of its output
@@ -60,5 +66,15 @@ class Op {
     func layout(_ v: Int, _ s: TensorShape, _ n: Int) -> ImageLayout {
         guard case let .image(c, h, w) = s else { return .nchw(n, s.count, 1, 1) }
         return v == 0 ? .nchw(n, c, h, w) : .cnhw(n, c, h, w)
+    }
+}
+
+/// The NCHW → CNHW copy of the network input, for ops that read CNHW (elementwise ones, Add).
+final class ToCNHWOp: Op {
+    override func forward(_ p: Pass) {
+        let x = layout(0, inShape, p.n), y = layout(output, outShape, p.n)
+        for n in 0..<p.n { for c in 0..<x.channels {
+            (p.act[output] + y.offset(n, c, 0, 0)).update(from: p.act[inputs[0]] + x.offset(n, c, 0, 0), count: x.plane)
+        } }
     }
 }

@@ -91,7 +91,4 @@ extension Network {
         d?.mark(.clippedGradient)
         return ce.loss
     }
-
-    /// Zeroes the momentum buffer.
-    public func resetMomentum() { velocity.update(repeating: 0, count: parameterCount) }
 }

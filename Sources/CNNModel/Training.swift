@@ -1,11 +1,12 @@
-// Training, evaluation and inference entry points of a Network.
+// The training loop (over any Model: forward/backward, the optimiser, the proximal term), and a
+// Network's evaluation and inference entry points.
 import Tensor
 
 /// Largest batch a forward-only pass uses: results do not depend on it, and it bounds the
 /// workspace (~50 MB for cnn4 on 3x32x32 at 64 images) since `flwr simulate` holds many models.
 let maxInferenceBatch = 64
 
-extension Network {
+extension Model {
     /// Checks that `images` holds exactly `count` examples and every label is in 0..<classes.
     func validate(images: UnsafeBufferPointer<Float>, count: Int, labels: UnsafeBufferPointer<Int32>?) throws {
         let expected = count * inputShape.count
@@ -19,11 +20,12 @@ extension Network {
         }
     }
 
-    /// Trains for `epochs` passes over the data in batches of `batchSize` (the last partial batch
-    /// included), shuffling with a generator seeded by `seed` each epoch (dropout masks from a
-    /// second generator derived from it). The momentum buffer starts at zero on every call, like a
-    /// fresh torch optimizer per fit. `adjustGradients(grads, params)` runs between backward and
-    /// the SGD step (e.g. a proximal term); `progress` after every step.
+    /// The training loop, over any Model: `epochs` passes over the data in batches of
+    /// `batchSize` (the last partial batch included), shuffling with a generator seeded by `seed`
+    /// each epoch (dropout masks from generators derived from it: `beginTraining`). `optimizer`
+    /// starts fresh on every call (momentum zero, the proximal term anchored here), like a fresh
+    /// torch optimizer per fit. `adjustGradients(grads, params)` runs between backward (and the
+    /// proximal term) and the optimiser's step; `progress` after every step.
     public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
                       batchSize: Int, sgd: SGDConfig, seed: UInt64,
                       adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)?,
@@ -40,12 +42,13 @@ extension Network {
             return TrainResult(meanLoss: 0, examples: 0)
         }
         let batch = min(batchSize, count)
-        let ws = workspace(for: batch)
-        velocity.update(repeating: 0, count: parameterCount)
-        for case let op as DropoutOp in compiled.ops { op.rng = SplitMix64(seed: seed ^ 0xD1B5_4A32_D192_ED03 &+ UInt64(op.index)) }
-        // FedProx: the parameters the round started from anchor the proximal term (Tensor/Proximal.swift).
-        let anchor: [Float]? = sgd.proximalMu > 0 ? Array(UnsafeBufferPointer(start: params, count: parameterCount)) : nil
+        reserve(batch: batch)
+        withParameters { optimizer.begin(sgd, params: $0) }
+        beginTraining(seed: seed)
         let imageSize = inputShape.count
+        var batchImages = [Float](repeating: 0, count: batch * imageSize)
+        var batchLabels = [Int32](repeating: 0, count: batch)
+        let adjusts = sgd.proximalMu > 0 || adjustGradients != nil
         var order = Array(0..<count)
         var rng = SplitMix64(seed: seed)
         let steps = (count + batch - 1) / batch
@@ -54,25 +57,26 @@ extension Network {
             order.shuffle(using: &rng)
             for step in 0..<steps {
                 let lo = step * batch, n = min(batch, count - lo)
-                order.withUnsafeBufferPointer { idx in
-                    for j in 0..<n {
-                        let k = idx[lo + j]
-                        (ws.batchImages.pointer + j * imageSize).update(from: src + k * imageSize, count: imageSize)
-                        ws.batchLabels.pointer[j] = labelBase[k]
+                let loss = batchImages.withUnsafeMutableBufferPointer { xb in
+                    batchLabels.withUnsafeMutableBufferPointer { yb in
+                        let x = xb.baseAddress!, y = yb.baseAddress!
+                        for j in 0..<n {
+                            let k = order[lo + j]
+                            (x + j * imageSize).update(from: src + k * imageSize, count: imageSize)
+                            y[j] = labelBase[k]
+                        }
+                        return forwardBackward(x, labels: y, n: n)
                     }
                 }
-                _ = forward(ws.batchImages.pointer, n: n, training: true, ws: ws)
-                let loss = backward(labels: ws.batchLabels.pointer, n: n, ws: ws).loss
-                if let anchor {
-                    anchor.withUnsafeBufferPointer { a in
-                        if let base = a.baseAddress {
-                            addProximalGradient(grads, params: params, anchor: base, count: parameterCount, mu: sgd.proximalMu)
+                if adjusts {
+                    withParameters { p in
+                        withGradients { g in
+                            if let gp = g.baseAddress, let pp = p.baseAddress {
+                                optimizer.addProximalTerm(sgd, grads: gp, params: pp)
+                            }
+                            adjustGradients?(g, p)
                         }
                     }
-                }
-                if let adjustGradients {
-                    adjustGradients(UnsafeMutableBufferPointer(start: grads, count: parameterCount),
-                                    UnsafeBufferPointer(start: params, count: parameterCount))
                 }
                 self.step(sgd)
                 lossSum += loss * Double(n); seen += n
@@ -80,6 +84,13 @@ extension Network {
             }
         }
         return TrainResult(meanLoss: lossSum / Double(seen), examples: seen)
+    }
+}
+
+extension Network {
+    /// Reseeds every op's per-call training state (dropout masks) from `seed`.
+    public func beginTraining(seed: UInt64) {
+        for op in compiled.ops { op.beginTraining(seed: seed) }
     }
 
     /// Mean loss and accuracy over the data, in batches of at most `batchSize` examples (results

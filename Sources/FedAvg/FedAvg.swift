@@ -3,8 +3,9 @@ import FlowerCore
 /// Federated Averaging: McMahan, Moore, Ramage, Hampson & Agüera y Arcas, "Communication-Efficient
 /// Learning of Deep Networks from Decentralized Data", AISTATS 2017 (arXiv:1602.05629).
 ///
-/// Each round samples `max(minFitClients, ⌊fractionFit × available⌋)` clients with a seed derived
-/// from `seed` and the round number, sends them the global model and `onFitConfig(round)`, and
+/// Each round samples `max(minFitClients, ⌊fractionFit × available⌋)` clients (or, with
+/// `sampling = .poisson(rate:)`, each client independently with that probability) with a seed
+/// derived from `seed` and the round number, sends them the global model and `onFitConfig(round)`, and
 /// averages their updates weighted by `numExamples` as they arrive (`WeightedAverage`).
 /// Non-finite updates and updates with other names or shapes become failures with a reason.
 /// A round is refused when fewer than `minFitClients` results remain, or when any client failed
@@ -22,6 +23,9 @@ public struct FedAvg: Strategy {
     public var minAvailableClients: Int
     /// Whether a round with some failed clients still aggregates the others.
     public var acceptFailures: Bool
+    /// How training clients are drawn: `.uniform` (`numFitClients` of them, the default) or
+    /// `.poisson(rate:)` (each independently with that probability; `fractionFit` then unused).
+    public var sampling: ClientSampling = .uniform
     /// Seed of client sampling (each round uses `SplitMix64.derive(seed:stream: round)`).
     public var seed: UInt64
     /// The initial global model; nil asks one client for its parameters.
@@ -79,8 +83,13 @@ public struct FedAvg: Strategy {
                              clientManager: any SamplingClientManager) -> [(client: any ClientProxy, ins: FitIns)] {
         let ins = FitIns(round: round, parameters: parameters, config: onFitConfig?(round) ?? [:])
         var rng = SplitMix64(seed: SplitMix64.derive(seed: seed, stream: UInt64(max(round, 0)) << 1))
-        let n = numFitClients(available: clientManager.count)
-        return clientManager.sample(count: n, using: &rng).map { ($0, ins) }
+        switch sampling {
+        case .uniform:
+            let n = numFitClients(available: clientManager.count)
+            return clientManager.sample(count: n, using: &rng).map { ($0, ins) }
+        case .poisson(let rate):
+            return clientManager.poissonSample(rate: rate, using: &rng).map { ($0, ins) }
+        }
     }
 
     public func makeFitAggregator(_ context: FitRoundContext) -> any FitAggregator {

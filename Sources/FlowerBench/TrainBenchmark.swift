@@ -381,25 +381,14 @@ struct ConvLayerShape {
 
 extension TrainBenchmark {
     /// The model's top-level 3x3 stride-1 padding-1 convolutions for a C×H×W input, with the
-    /// spatial size each sees after the pooling before it.
+    /// input shape each sees (from the resolved spec).
     func convLayers(c: Int, h: Int, w: Int) throws -> [ConvLayerShape] {
         let spec = try config.model.networkSpec(input: .image(channels: c, height: h, width: w), classes: 10)
-        var channels = c, hh = h, ww = w, result: [ConvLayerShape] = []
-        for named in spec.layers {
-            switch named.layer {
-            case let .conv2d(out, kernel, stride, padding, _):
-                if kernel == 3 && stride == 1 && padding == 1 {
-                    result.append(ConvLayerShape(name: "conv\(result.count + 1)", cin: channels, cout: out, h: hh, w: ww))
-                }
-                hh = (hh + 2 * padding - kernel) / stride + 1
-                ww = (ww + 2 * padding - kernel) / stride + 1
-                channels = out
-            case let .maxPool2d(kernel, stride, padding), let .avgPool2d(kernel, stride, padding):
-                hh = (hh + 2 * padding - kernel) / stride + 1
-                ww = (ww + 2 * padding - kernel) / stride + 1
-            default:
-                break
-            }
+        var result: [ConvLayerShape] = []
+        for layer in try spec.resolve(input: .image(channels: c, height: h, width: w), classes: nil) {
+            guard let conv = layer.spec.convolution, conv.kernel == 3, conv.stride == 1, conv.padding == 1,
+                  case let .image(cin, hh, ww) = layer.input else { continue }
+            result.append(ConvLayerShape(name: "conv\(result.count + 1)", cin: cin, cout: conv.outChannels, h: hh, w: ww))
         }
         return result
     }

@@ -20,6 +20,29 @@ extension SamplingClientManager {
     }
 }
 
+/// How a strategy draws a round's training clients.
+public enum ClientSampling: Sendable, Equatable, CustomStringConvertible {
+    /// A fixed number of distinct clients, uniformly without replacement (Flower's sampling).
+    case uniform
+    /// Every connected client independently with probability `rate` (Poisson sampling): a round
+    /// has Binomial(N, rate) clients, rate·N on average. What the DP accountants assume.
+    case poisson(rate: Double)
+
+    public var description: String {
+        switch self {
+        case .uniform: return "uniform"
+        case .poisson(let rate): return "poisson (q = \(rate))"
+        }
+    }
+}
+
+extension SamplingClientManager {
+    /// Every client of `all()` independently with probability `rate` (identity order).
+    public func poissonSample<G: RandomNumberGenerator>(rate: Double, using generator: inout G) -> [any ClientProxy] {
+        all().filter { _ in Double.random(in: 0 ..< 1, using: &generator) < rate }
+    }
+}
+
 /// The registry of connected clients kept in memory (Flower's `SimpleClientManager`); thread-safe.
 public final class InMemoryClientManager: SamplingClientManager {
     private struct Waiter {

@@ -37,6 +37,15 @@ public struct RoundRecord: Sendable, Equatable, Codable {
     public var siteEpsilon: [String: Double]?
     /// Secure aggregation (`--secagg`): who sent, dropped and was recovered; nil without it.
     public var secureAggregation: SecAggRoundSummary?
+    /// Virtual clock (`flwr simulate --client-speed/--link-mbps/--client-availability`, `--mode
+    /// async`): the virtual seconds this round (or server update) took, nil without the clock.
+    public var virtualSeconds: Double? = nil
+    /// Virtual clock: the virtual time at the end of this round, seconds since the first started.
+    public var virtualTime: Double? = nil
+    /// Asynchronous FedBuff: mean staleness (server versions behind) of the updates applied.
+    public var staleness: Double? = nil
+    /// Asynchronous FedBuff: results discarded since the previous update for exceeding --max-staleness.
+    public var discarded: Int? = nil
 
     /// A record; metrics default to empty.
     public init(round: Int, loss: Double?, accuracy: Double?, fitClients: Int, failures: Int,
@@ -72,7 +81,9 @@ public struct RoundRecord: Sendable, Equatable, Codable {
     /// `null`. A round with malicious clients (attack simulation) adds `"malicious":["id",...]`;
     /// a DP round adds `"epsilon"` and `"delta"` (the user-level guarantee so far; ε = ∞ is `null`);
     /// a round whose sites train with DP-SGD adds `"site_epsilon":{"client id": ε, ...}`; a round under
-    /// secure aggregation adds `"secagg":{"sampled":n,"sent":s,"dropped":d,"recovered":r}`.
+    /// secure aggregation adds `"secagg":{"sampled":n,"sent":s,"dropped":d,"recovered":r}`; on the
+    /// virtual clock a round adds `"virtual_seconds"` and `"virtual_time"` (beside the wall
+    /// `seconds`); an asynchronous (FedBuff) update adds `"staleness"` (mean) and `"discarded"`.
     public var jsonLine: String {
         var members: [(key: String, json: String)] = [
             ("round", "\(round)"), ("loss", JSONText.number(loss)), ("accuracy", JSONText.number(accuracy)),
@@ -90,6 +101,10 @@ public struct RoundRecord: Sendable, Equatable, Codable {
             members.append(("secagg", JSONText.object([("sampled", "\(a.sampled)"), ("sent", "\(a.sent)"),
                                                        ("dropped", "\(a.dropped)"), ("recovered", "\(a.recovered)")])))
         }
+        if let v = virtualSeconds { members.append(("virtual_seconds", JSONText.number(v))) }
+        if let v = virtualTime { members.append(("virtual_time", JSONText.number(v))) }
+        if let s = staleness { members.append(("staleness", JSONText.number(s))) }
+        if let d = discarded { members.append(("discarded", "\(d)")) }
         return JSONText.object(members)
     }
 }

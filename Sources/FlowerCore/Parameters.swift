@@ -87,9 +87,27 @@ public struct Parameters: Sendable, Equatable {
     }
 
     /// Index of the first NaN or infinite element, if any.
+    /// A 16-lane pass first (x·0 is NaN exactly when x is NaN or infinite, and NaN sticks in the
+    /// sum), then, only when it finds one, the scalar search for its index.
     public func firstNonFinite() -> Int? {
         values.withUnsafeBufferPointer { buf in
-            for i in 0 ..< buf.count where !buf[i].isFinite { return i }
+            let n = buf.count
+            var probe = SIMD16<Float>()
+            var i = 0
+            if let base = buf.baseAddress {
+                let raw = UnsafeRawPointer(base)
+                while i + 16 <= n {
+                    probe += raw.loadUnaligned(fromByteOffset: i * MemoryLayout<Float>.stride, as: SIMD16<Float>.self) * 0
+                    i += 16
+                }
+            }
+            var clean = true
+            for k in 0 ..< 16 where probe[k] != 0 { clean = false }
+            if clean {
+                for j in i ..< n where !buf[j].isFinite { return j }
+                return nil
+            }
+            for j in 0 ..< n where !buf[j].isFinite { return j }
             return nil
         }
     }

@@ -27,6 +27,10 @@ public struct ServerOptions: Sendable {
     /// Secure aggregation (SecAgg+, `--secagg`): every fit round runs `SecAggRoundDriver` and the
     /// strategy gets only the unmasked average; nil: plain fit rounds.
     public var secureAggregation: SecAggConfig? = nil
+    /// The virtual clock's cost model (`flwr simulate --client-speed/--link-mbps/--client-availability`):
+    /// each round samples among the clients online in it, and its record carries its virtual
+    /// duration — the arrival of its slowest sampled client; nil: no virtual clock.
+    public var systemModel: SystemModel? = nil
 
     /// Options; the defaults wait 10 minutes for clients and never retry a refused round.
     public init(waitTimeout: Duration = .seconds(600), roundAttempts: Int = 1, retryDelay: Duration = .seconds(1),
@@ -204,7 +208,10 @@ public final class Server: Sendable {
             parameters = outcome.aggregate.parameters
             state = outcome.aggregate.state
             outlier = outcome.outlier
-            let record = outcome.record
+            var record = outcome.record
+            if let v = record.virtualSeconds {
+                record.virtualTime = (history.rounds.last?.virtualTime ?? 0) + v
+            }
             history.rounds.append(record)
             completed = round
             if let path = options.checkpointPath {
@@ -221,7 +228,7 @@ public final class Server: Sendable {
         return FitSummary(history: history, parameters: parameters, roundsCompleted: completed, stopReason: stopReason)
     }
 
-    private func waitForClients(afterRound completed: Int) async throws(ServerError) {
+    func waitForClients(afterRound completed: Int) async throws(ServerError) {
         let need = strategy.minAvailableClients
         if clientManager.count < need {
             logger.info("waiting for \(need) clients (\(clientManager.count) connected)")
@@ -232,7 +239,7 @@ public final class Server: Sendable {
         }
     }
 
-    private func initialParameters(timeout: Duration) async throws(ServerError) -> Parameters {
+    func initialParameters(timeout: Duration) async throws(ServerError) -> Parameters {
         do {
             if let p = try await strategy.initializeParameters() { return p }
         } catch {
@@ -263,7 +270,7 @@ public final class Server: Sendable {
 
     /// Checks one fit answer before the strategy sees it (status, `numExamples` bound, finite
     /// metrics), clips it under `--clip-norm`, and returns it with its distance from `global`.
-    private func screenFit(_ res: FitRes, from client: any ClientProxy, global: Parameters,
+    func screenFit(_ res: FitRes, from client: any ClientProxy, global: Parameters,
                            previousOutlier: OutlierNote?) throws(ClientFailure) -> (res: FitRes, norm: Double?) {
         guard res.status.code == .ok else {
             throw ClientFailure(clientID: client.id, kind: .status,
@@ -345,7 +352,9 @@ public final class Server: Sendable {
                 federatedLoss: evaluation.federated.loss, federatedMetrics: evaluation.federated.metrics,
                 malicious: fit.malicious.isEmpty ? nil : fit.malicious.sorted(), privacy: fit.aggregate.privacy,
                 siteEpsilon: fit.siteEpsilon.isEmpty ? nil : fit.siteEpsilon, secureAggregation: fit.secureAggregation)
-            return RoundOutcome(aggregate: fit.aggregate, record: record, outlier: fit.outlier)
+            var timed = record
+            timed.virtualSeconds = fit.virtualSeconds
+            return RoundOutcome(aggregate: fit.aggregate, record: timed, outlier: fit.outlier)
         }
         throw .roundFailed(round: round, attempts: options.roundAttempts, reason: lastReason)
     }
@@ -364,6 +373,8 @@ public final class Server: Sendable {
         var outlier: OutlierNote?
         /// What secure aggregation did, when the round used it.
         var secureAggregation: SecAggRoundSummary? = nil
+        /// Virtual clock: the round's duration, the arrival of its slowest sampled client.
+        var virtualSeconds: Double? = nil
     }
 
     /// A fit round's end: aggregated, or refused with the reason (the caller may retry).
@@ -377,9 +388,13 @@ public final class Server: Sendable {
     /// aggregator finishes with the round's failures.
     func fitRound(_ round: Int, of numRounds: Int, parameters: Parameters, state: StrategyState,
                   previousOutlier: OutlierNote?, timeout: Duration, ledger: inout TrafficLedger) async -> FitRoundOutcome {
-        let fitCalls = strategy.configureFit(round: round, parameters: parameters, clientManager: clientManager)
+        // On the virtual clock the strategy samples among the clients online this round.
+        let candidates: any SamplingClientManager = options.systemModel.map {
+            OnlineClients(base: clientManager, model: $0, slot: round)
+        } ?? clientManager
+        let fitCalls = strategy.configureFit(round: round, parameters: parameters, clientManager: candidates)
         guard !fitCalls.isEmpty else {
-            let reason = "the strategy sampled no clients (\(clientManager.count) connected)"
+            let reason = "the strategy sampled no clients (\(clientManager.count) connected, \(candidates.count) online)"
             logger.error("round \(round): \(reason)")
             return .refused(reason)
         }
@@ -418,8 +433,13 @@ public final class Server: Sendable {
         }
         let outlier = OutlierNote.find(round: round, norms: norms)
         if let outlier { logger.warning("\(outlier)") }
+        // A synchronous round lasts until its slowest sampled client's update arrives.
+        let virtualSeconds = options.systemModel.map { model in
+            fitCalls.map { model.fitSeconds($0.client, parameterCount: parameters.count) }.max() ?? 0
+        }
         return .aggregated(FitRound(aggregate: aggregated, results: aggregator.resultCount, failures: failures,
-                                    malicious: malicious, siteEpsilon: siteEpsilon, outlier: outlier))
+                                    malicious: malicious, siteEpsilon: siteEpsilon, outlier: outlier,
+                                    virtualSeconds: virtualSeconds))
     }
 
     /// The fit round under secure aggregation: `SecAggRoundDriver` runs SecAgg+ over the sampled
@@ -497,7 +517,7 @@ public final class Server: Sendable {
     }
 
     /// Sends `finish` to every connected client, in parallel, bounded by `options.finishTimeout`.
-    private func finishAll(roundsCompleted: Int, reason: String, failed: Bool) async {
+    func finishAll(roundsCompleted: Int, reason: String, failed: Bool) async {
         let clients = clientManager.all().filter(\.needsFinish)
         let failures = await FanOut.run(clients.map { (client: $0, ins: reason) }, timeout: options.finishTimeout,
                                         call: { client, reason, _ in await client.finish(roundsCompleted: roundsCompleted, reason: reason, failed: failed) },
@@ -516,7 +536,13 @@ public final class Server: Sendable {
             dp += ", DP-SGD ε per site: " + sites.sorted { $0.key < $1.key }.map { "\($0.key) \(num($0.value))" }.joined(separator: ", ")
         }
         let secagg = r.secureAggregation.map { ", \($0.line)" } ?? ""
+        var clock = ""
+        if let v = r.virtualSeconds, let t = r.virtualTime {
+            clock = String(format: ", virtual %.2f s (clock %.2f s)", v, t)
+        }
+        if let s = r.staleness { clock += String(format: ", staleness %.2f", s) }
+        if let d = r.discarded, d > 0 { clock += ", \(d) stale discarded" }
         return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
-            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp + secagg
+            + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp + secagg + clock
     }
 }

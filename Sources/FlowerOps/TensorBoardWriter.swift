@@ -65,6 +65,10 @@ public final class TensorBoardWriter: ServerObserver, Sendable {
         if let a = record.accuracy { out.append(("accuracy", a)) }
         if let l = record.loss { out.append(("loss", l)) }
         out.append(("round_seconds", record.seconds))
+        // The virtual clock (flwr simulate --client-speed/--mode async): accuracy against virtual
+        // time is TensorBoard's "relative" axis only in wall time, so the clock is a scalar too.
+        if let t = record.virtualTime { out.append(("virtual_time", t)) }
+        if let s = record.staleness { out.append(("staleness", s)) }
         for (mechanism, e) in RoundEpsilon.values(of: record) {
             out.append((mechanism == "data" ? "epsilon" : "epsilon_\(mechanism)", e))
         }

@@ -48,6 +48,29 @@ public struct ServerRuntimeConfig: Sendable {
     /// Flower's legacy gRPC protocol beside the wire (host and reference are filled in at start).
     public var flower: FlowerCompatServerConfig?
 
+    /// Asynchronous FedBuff on the real clock (`--mode async`); nil: synchronous rounds.
+    public var fedBuff: FedBuffConfig?
+
+    /// Why `fedBuff` cannot run with the other settings, or nil (FedBuff replaces the strategy's
+    /// server-side aggregation and assumes no synchronous round).
+    public var asyncProblem: String? {
+        guard let fedBuff else { return nil }
+        if let p = fedBuff.problem { return p }
+        if !["fedavg", "fedprox"].contains(strategy.name) {
+            return "--mode async applies FedBuff's own staleness-weighted average of the buffered updates, so the server-side aggregation of --strategy \(strategy.name) has no place in it; use --strategy fedavg (or fedprox, whose proximal term is on the clients) or --mode sync"
+        }
+        if dpFedAvg != nil {
+            return "DP-FedAvg's accountant assumes synchronous rounds of Poisson-sampled clients; --mode async has neither: drop --dp-noise-multiplier or use --mode sync"
+        }
+        if strategy.secureAggregation != nil {
+            return "secure aggregation masks a synchronous round of clients together; --mode async aggregates clients one by one: drop --secagg or use --mode sync"
+        }
+        if flower != nil {
+            return "--mode async drives clients over FlowerWire only; drop --flower-port or use --mode sync"
+        }
+        return nil
+    }
+
     public init(wire: WireServerConfig, model: ModelSelection) {
         self.wire = wire
         self.model = model
@@ -78,6 +101,7 @@ public struct ServerRuntime {
     @discardableResult
     public func run() async throws -> FitSummary? {
         let c = config
+        if let problem = c.asyncProblem { throw ExitMessage(error: ServerError.invalidArgument(problem)) }
         let manager = InMemoryClientManager(maxClients: c.wire.maxClients)
         let serverOps = try await ServerOps(ops: c.ops, tensorboardDir: c.tensorboardDir, host: c.wire.host,
                                             readyWhenMinClients: c.readyWhenMinClients, minClients: c.minClients,
@@ -114,7 +138,11 @@ public struct ServerRuntime {
         serverOps.metrics.start(plannedRounds: c.federation.rounds, completed: checkpoint?.round ?? 0)
         let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
         let rounds = c.federation.rounds, timeout = c.federation.roundTimeout
-        let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout, resumingFrom: checkpoint) }
+        let fedBuff = c.fedBuff.map { FedBuffServer(server: server, config: $0, model: nil, logger: logger) }
+        let outcome = await runUntilSignal {
+            if let fedBuff { try await fedBuff.fit(numUpdates: rounds, timeout: timeout, resumingFrom: checkpoint) }
+            else { try await server.fit(numRounds: rounds, timeout: timeout, resumingFrom: checkpoint) }
+        }
         switch outcome {
         case .finished(let summary):
             try writeOutputs(summary)

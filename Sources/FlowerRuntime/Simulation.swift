@@ -21,6 +21,8 @@ public struct SimulationConfig: Sendable {
     public var rounds = 5
     /// Dirichlet α of the non-IID split; 0 for IID.
     public var alpha = 0.5
+    /// Sizes of the IID split (α = 0); a Dirichlet split draws its own.
+    public var partitionSizes: PartitionSizes = .equal
     public var seed: UInt64 = 42
     /// Local training; its seed is replaced by `seed`.
     public var training = TrainingDefaults()
@@ -29,6 +31,10 @@ public struct SimulationConfig: Sendable {
     public var fractionFit = 1.0
     /// Clients sampled per round (uniformly, without replacement); overrides `fractionFit`.
     public var clientsPerRound: Int?
+    /// How training clients are drawn each round (DP-FedAvg always samples Poisson).
+    public var sampling: SamplingKind = .uniform
+    /// A progress bar redrawn in place on standard error (a terminal) instead of progress log lines (virtual clients).
+    public var progressBar = false
     /// How clients are reached (nil: `SimulationTransport.automatic(clients:)`).
     public var transport: SimulationTransport?
     public var roundTimeout: Duration = .seconds(600)
@@ -54,6 +60,18 @@ public struct SimulationConfig: Sendable {
     public var updateCompression: UpdateCompression = .none
     /// How the server sends the model to clients (tcp transport only).
     public var broadcastCompression: BroadcastCompression = .none
+    /// Virtual clock (virtual clients only; `SystemModel`): each client's compute-time factor.
+    public var clientSpeed: LogNormal?
+    /// Virtual clock: each client's link rate, Mbit/s.
+    public var linkMbps: LogNormal?
+    /// Virtual clock: probability that a client is online in a round (1: always).
+    public var clientAvailability = 1.0
+    /// Virtual clock: seconds one example takes for one local epoch on a client of speed factor 1.
+    public var secondsPerExample = 0.001
+    /// Synchronous rounds (`Server`) or asynchronous FedBuff updates (`FedBuffServer`).
+    public var mode: SimulationMode = .sync
+    /// FedBuff's settings under `mode == .async`.
+    public var fedBuff = FedBuffConfig(concurrency: 10, bufferSize: 10)
 
     public init(dataset: DatasetLocation, model: ModelSelection) {
         self.dataset = dataset
@@ -63,10 +81,44 @@ public struct SimulationConfig: Sendable {
     /// The transport used: the one asked for, else tcp up to 100 clients and virtual above.
     public var resolvedTransport: SimulationTransport { transport ?? .automatic(clients: clients) }
 
+    /// Poisson sampling's q: M/N under `clientsPerRound`, else `fractionFit`.
+    public var poissonRate: Double {
+        clientsPerRound.map { min(1, Double($0) / Double(clients)) } ?? fractionFit
+    }
+
+    /// Whether rounds run on the virtual clock (a heterogeneity option was given).
+    public var usesVirtualClock: Bool { clientSpeed != nil || linkMbps != nil || clientAvailability < 1 || mode == .async }
+
     /// FedAvg's `fractionFit`: `clientsPerRound` as a fraction that samples exactly that many, else `fractionFit`.
     public var samplingFraction: Double {
         clientsPerRound.map { FlowerRuntime.samplingFraction(clientsPerRound: $0, clients: clients) } ?? fractionFit
     }
+}
+
+/// `--sampling`: how a round's training clients are drawn.
+public enum SamplingKind: String, Sendable, CaseIterable {
+    /// Exactly M (or ⌊fraction·N⌋) distinct clients, uniformly without replacement.
+    case uniform
+    /// Each client independently with probability q = M/N (or the fraction): M on average.
+    case poisson
+}
+
+/// How a simulation ended: its rounds ran (to the end or to the strategy's stop), or a signal stopped it.
+public enum SimulationEnd: Sendable {
+    case finished(SimulationResult)
+    /// SIGTERM or SIGINT (the signal's name) stopped the rounds.
+    case signalled(String)
+
+    /// The shell's status for a process stopped by signal `name`: 128 + its number (SIGINT 130, SIGTERM 143).
+    public static func exitStatus(signal name: String) -> Int32 { 128 + (name == "SIGINT" ? SIGINT : SIGTERM) }
+}
+
+/// How the server schedules training.
+public enum SimulationMode: String, Sendable, CaseIterable {
+    /// Rounds: sample, wait for every sampled client, aggregate (FedAvg and the other strategies).
+    case sync
+    /// FedBuff: C clients always training, a server update every K results (`FedBuffServer`).
+    case async
 }
 
 /// What a finished simulation produced.
@@ -93,10 +145,13 @@ public struct SimulationResult: Sendable {
     /// The table of rounds the command prints, with wall time, peak memory, compute and the files written.
     public var report: String {
         let dp = history.rounds.contains { $0.privacy != nil }
-        var lines = ["round  accuracy  loss     clients  failures  seconds" + (dp ? "  epsilon" : "")]
+        let clock = history.rounds.contains { $0.virtualTime != nil }
+        var lines = ["round  accuracy  loss     clients  failures  seconds" + (clock ? "  virtual s" : "") + (dp ? "  epsilon" : "")]
         for r in history.rounds {
             lines.append(String(format: "%5d  %8.4f  %7.4f  %7d  %8d  %7.1f", r.round, r.accuracy ?? .nan, r.loss ?? .nan,
-                                r.fitClients, r.failures, r.seconds) + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
+                                r.fitClients, r.failures, r.seconds)
+                         + (clock ? String(format: "  %9.1f", r.virtualTime ?? .nan) : "")
+                         + (r.privacy.map { String(format: "  %7.3f", $0.epsilon) } ?? ""))
         }
         if let line = history.worstSiteEpsilonSummary { lines.append(line) }
         lines.append(String(format: "wall time %.1f s, peak memory %.0f MB", wallSeconds, peakRSSMegabytes()))
@@ -143,6 +198,12 @@ public struct Simulation {
     /// Runs every round; nil when SIGTERM/SIGINT stopped it. The loaded dataset is dropped once
     /// the clients and the central evaluation have taken their parts, before the first round.
     public func run() async throws -> SimulationResult? {
+        if case .finished(let result) = try await runToEnd() { return result }
+        return nil
+    }
+
+    /// Runs every round, saying which signal stopped it if one did.
+    public func runToEnd() async throws -> SimulationEnd {
         let wallStart = ContinuousClock.now
         let prepared = try prepareFromDisk()
         return try await run(prepared, wallStart: wallStart)
@@ -151,7 +212,8 @@ public struct Simulation {
     /// Runs every round on `split`; nil when SIGTERM/SIGINT stopped it.
     public func run(on split: DatasetSplit) async throws -> SimulationResult? {
         let wallStart = ContinuousClock.now
-        return try await run(prepare(split), wallStart: wallStart)
+        if case .finished(let result) = try await run(prepare(split), wallStart: wallStart) { return result }
+        return nil
     }
 
     /// Loads the dataset and prepares the federation; the split is a local of this call, so it is
@@ -169,6 +231,28 @@ public struct Simulation {
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
         if transport == .virtual && (c.updateCompression != .none || c.broadcastCompression != .none) {
             throw SimulationError.updateCompressionNeedsTCP
+        }
+        if transport == .tcp && c.usesVirtualClock { throw SimulationError.virtualClockNeedsVirtual }
+        if c.clientAvailability < 1 && c.dpFedAvg != nil {
+            throw SimulationError.asyncUnsupported("--client-availability below 1 samples among the clients online, which changes DP-FedAvg's sampling rate q behind its accountant's back; drop one of --client-availability and --dp-noise-multiplier")
+        }
+        if c.usesVirtualClock && c.strategy.secureAggregation != nil {
+            throw SimulationError.asyncUnsupported("the virtual clock does not model secure aggregation's extra message rounds; drop --secagg or the virtual-clock options (--client-speed, --link-mbps, --client-availability, --mode async)")
+        }
+        if c.mode == .async {
+            if let problem = c.fedBuff.problem { throw SimulationError.asyncUnsupported(problem) }
+            if !["fedavg", "fedprox"].contains(c.strategy.name) {
+                throw SimulationError.asyncUnsupported("--mode async applies FedBuff's own staleness-weighted average of the buffered updates, so the server-side aggregation of --strategy \(c.strategy.name) has no place in it; use --strategy fedavg (or fedprox, whose proximal term is on the clients) or --mode sync")
+            }
+            if c.dpFedAvg != nil {
+                throw SimulationError.asyncUnsupported("DP-FedAvg's accountant assumes synchronous rounds of Poisson-sampled clients; --mode async has neither: drop --dp-noise-multiplier (record-level --dp-sgd works) or use --mode sync")
+            }
+            if c.strategy.secureAggregation != nil {
+                throw SimulationError.asyncUnsupported("secure aggregation masks a synchronous round of clients together; --mode async aggregates clients one by one: drop --secagg or use --mode sync")
+            }
+            if c.fedBuff.concurrency > c.clients {
+                throw SimulationError.asyncUnsupported("--concurrency \(c.fedBuff.concurrency) exceeds --clients \(c.clients); lower --concurrency")
+            }
         }
         try FileManager.default.createDirectory(atPath: c.out, withIntermediateDirectories: true)
         var test = split.test
@@ -188,13 +272,14 @@ public struct Simulation {
         let clients: PreparedFederation.Clients
         switch transport {
         case .virtual:
-            let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, seed: seed,
+            let partitions = try VirtualPartitions.make(train: split.train, clients: c.clients, alpha: c.alpha, sizes: c.partitionSizes, seed: seed,
                                                         maxTrainExamples: c.maxTrainExamples, logger: logger)
             clients = .virtual(VirtualFederation(partitions: partitions, pool: pool, defaults: defaults, logger: logger,
-                                                 malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out))
+                                                 malicious: c.malicious, attack: c.attack, dpSGD: c.dpSGD, out: c.out,
+                                                 display: c.progressBar ? .standardErrorBar : .log))
         case .tcp:
-            let scheme = try simulationPartitioner(alpha: c.alpha, clients: c.clients, samples: split.train.count,
-                                                   dataset: split.train.name)
+            let scheme = try simulationPartitioner(alpha: c.alpha, sizes: c.partitionSizes, clients: c.clients,
+                                                   samples: split.train.count, dataset: split.train.name)
             let builder = ClientDataBuilder(numPartitions: c.clients, scheme: scheme, seed: c.seed, privacy: c.privacy,
                                             maxTrainExamples: c.maxTrainExamples, logger: logger)
             let parts = try builder.partitions(of: split)
@@ -211,12 +296,12 @@ public struct Simulation {
             }
             clients = .tcp(clientObjects)
         }
-        logger.info("\(c.clients) \(transport.rawValue) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : "IID")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
+        logger.info("\(c.clients) \(transport.rawValue) clients on \(split.train.name) (α \(c.alpha > 0 ? "\(c.alpha)" : c.partitionSizes == .equal ? "IID" : "IID, \(c.partitionSizes) sizes")), \(slots) training at a time with \(threadsPerClient) thread(s) each; model \(selection.label)")
         return PreparedFederation(evaluation: evaluation, clients: clients, pool: pool)
     }
 
     /// Runs the rounds of a prepared federation: one `Server`, whichever way it reaches clients.
-    func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationResult? {
+    func run(_ prepared: PreparedFederation, wallStart: ContinuousClock.Instant) async throws -> SimulationEnd {
         let c = config, seed = c.seed, selection = c.model
         let evaluation = prepared.evaluation
         let manager = InMemoryClientManager()
@@ -229,17 +314,30 @@ public struct Simulation {
                 return try await inner(round, parameters)
             }
         }
-        let base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: nil, acceptFailures: true, seed: seed,
+        // Poisson rounds may draw fewer than M; with clients offline, --clients-per-round still
+        // samples that many among those online.
+        let minFit = c.sampling == .poisson ? 1 : (c.clientAvailability < 1 ? c.clientsPerRound : nil)
+        var base = makeFedAvg(fractionFit: c.samplingFraction, minFitClients: minFit, acceptFailures: true, seed: seed,
                               minClients: c.clients, initialParameters: evaluation.initialParameters,
                               fitConfig: [:], evaluateFn: evaluateFn)
+        if c.sampling == .poisson, c.dpFedAvg == nil {
+            base.sampling = .poisson(rate: c.poissonRate)
+            logger.info("Poisson sampling: each client joins a round with probability q = \(c.poissonRate) (\(c.poissonRate * Double(c.clients)) clients on average)")
+        }
         let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
         let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
         var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))
         var observers: [any ServerObserver] = []
         if let tb = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger) { observers.append(tb) }
-        if case .virtual(let federation) = prepared.clients { observers.append(VirtualProgressObserver(federation: federation)) }
+        if case .virtual(let federation) = prepared.clients {
+            observers.append(VirtualProgressObserver(federation: federation))
+            if c.usesVirtualClock { serverOptions.systemModel = systemModel(federation) }
+        }
         serverOptions.observer = observers.isEmpty ? nil : observers.count == 1 ? observers[0] : ServerObservers(observers)
         let server = Server(clientManager: manager, strategy: strategy, options: serverOptions, logger: logger)
+        let fedBuff: FedBuffServer? = (c.mode == .async ? serverOptions.systemModel : nil).map {
+            FedBuffServer(server: server, config: c.fedBuff, model: $0, logger: logger)
+        }
 
         var wire: WireServer?
         var tasks: [Task<Int, any Error>] = []
@@ -279,7 +377,10 @@ public struct Simulation {
         }
         let rounds = c.rounds, timeout = c.roundTimeout
         let roundsStart = ContinuousClock.now
-        let outcome = await runUntilSignal { try await server.fit(numRounds: rounds, timeout: timeout) }
+        let outcome = await runUntilSignal {
+            if let fedBuff { try await fedBuff.fit(numUpdates: rounds, timeout: timeout) }
+            else { try await server.fit(numRounds: rounds, timeout: timeout) }
+        }
         let roundsSeconds = (ContinuousClock.now - roundsStart).seconds
         // The server is done (finished, failed or signalled): close every connection first, then
         // end the clients. A client that never joined (or joined after the server gave up) would
@@ -302,13 +403,27 @@ public struct Simulation {
             result.clientComputeSeconds = prepared.pool.busySeconds
             result.workers = prepared.pool.capacity
             result.evaluationSeconds = evaluationTime.seconds
-            return result
+            return .finished(result)
         case .failed(let error):
             throw ExitMessage(error: error)
         case .signalled(let name):
             logger.notice("stopped on \(name)")
-            return nil
+            return .signalled(name)
         }
+    }
+}
+
+extension Simulation {
+    /// The virtual clock's cost model of `federation` under this configuration.
+    func systemModel(_ federation: VirtualFederation) -> SystemModel {
+        let c = config
+        let partitions = federation.partitions
+        return SystemModel(seed: c.seed, speed: c.clientSpeed, linkMbps: c.linkMbps, availability: c.clientAvailability,
+                           secondsPerExample: c.secondsPerExample, epochs: c.training.epochs,
+                           examples: { client in
+            guard let i = client.partition, i >= 0, i < partitions.clients else { return 0 }
+            return partitions.examples(of: i).count
+        })
     }
 }
 

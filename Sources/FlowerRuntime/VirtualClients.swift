@@ -42,19 +42,31 @@ public func samplingFraction(clientsPerRound perRound: Int, clients: Int) -> Dou
 public enum SimulationError: Error, CustomStringConvertible, Equatable {
     /// Dirichlet partitioning needs at least one example per client.
     case tooManyClientsForDirichlet(clients: Int, samples: Int, dataset: String)
+    /// Unequal sizes are an IID split's; a Dirichlet split draws its own.
+    case sizesNeedIID(sizes: PartitionSizes, alpha: Double)
     /// The data-level Laplace release is made once per partition before training: TCP clients only.
     case dataPrivacyNeedsTCP
     /// Update and broadcast compression are properties of the wire: TCP clients only.
     case updateCompressionNeedsTCP
+    /// The virtual clock computes arrivals of in-process clients: virtual clients only.
+    case virtualClockNeedsVirtual
+    /// The virtual clock or `--mode async` cannot run with this option (the reason says which and what to do).
+    case asyncUnsupported(String)
 
     public var description: String {
         switch self {
         case .tooManyClientsForDirichlet(let clients, let samples, let dataset):
             return "--alpha partitioning of \(dataset) gives every client at least one of its \(samples) training examples, so at most \(samples) clients; got --clients \(clients): lower --clients to \(samples) or fewer, or use --alpha 0 (IID, where clients beyond \(samples) reuse examples)"
+        case .sizesNeedIID(let sizes, let alpha):
+            return "--partition-sizes \(sizes) sizes an IID split; the Dirichlet split (--alpha \(alpha)) already draws every client's size along with its labels: use --alpha 0 for lognormal sizes, or equal sizes for label skew"
         case .dataPrivacyNeedsTCP:
             return "--dp-epsilon releases every partition once, before training, and keeps the released copy: that needs --transport tcp (virtual clients hold no data between rounds); for differential privacy with virtual clients use --dp-noise-multiplier (user-level DP-FedAvg) or --dp-sgd (record-level DP-SGD)"
         case .updateCompressionNeedsTCP:
             return "--update-compression and --broadcast-compression encode what travels over FlowerWire; virtual clients send nothing over a wire: use --transport tcp (the default up to 100 clients)"
+        case .asyncUnsupported(let why):
+            return why
+        case .virtualClockNeedsVirtual:
+            return "--client-speed, --link-mbps, --client-availability and --mode async run on a virtual clock that computes when each virtual client's result arrives; TCP clients run on the real clock: add --transport virtual"
         }
     }
 }
@@ -62,8 +74,10 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
 /// The Dirichlet minimum partition size for `clients` clients over `samples` examples: 10, as
 /// always, while the data allows it, then `samples / clients` (at least one). Throws when fewer
 /// than one example per client is possible.
-public func simulationPartitioner(alpha: Double, clients: Int, samples: Int, dataset: String) throws -> Partitioner {
-    guard alpha > 0 else { return .iid }
+public func simulationPartitioner(alpha: Double, sizes: PartitionSizes = .equal, clients: Int, samples: Int,
+                                  dataset: String) throws -> Partitioner {
+    guard alpha > 0 else { return .iid(sizes: sizes) }
+    guard sizes == .equal else { throw SimulationError.sizesNeedIID(sizes: sizes, alpha: alpha) }
     guard clients <= samples else {
         throw SimulationError.tooManyClientsForDirichlet(clients: clients, samples: samples, dataset: dataset)
     }
@@ -90,10 +104,11 @@ public struct VirtualPartitions: Sendable {
     public func dataset(of i: Int) -> Dataset { data.subset(examples(of: i).map(Int.init)) }
 
     /// The split of `train` among `clients`: the same partitions as the TCP simulation (Dirichlet
-    /// for α > 0, else IID; each cut to `maxTrainExamples`). IID with more clients than examples
+    /// for α > 0, else IID with `sizes`; each cut to `maxTrainExamples`). Equal IID with more clients than examples
     /// gives every client one example, in passes over freshly shuffled orders, so examples are
     /// shared by ⌈clients / examples⌉ clients.
-    public static func make(train: Dataset, clients: Int, alpha: Double, seed: UInt64, maxTrainExamples: Int?,
+    public static func make(train: Dataset, clients: Int, alpha: Double, sizes: PartitionSizes = .equal, seed: UInt64,
+                            maxTrainExamples: Int?,
                             logger: Logger) throws -> VirtualPartitions {
         let n = train.count
         guard n > 0 else { throw RuntimeError.emptyData("\(train.name) holds no training examples") }
@@ -101,7 +116,7 @@ public struct VirtualPartitions: Sendable {
         var offsets: [Int] = [0]
         offsets.reserveCapacity(clients + 1)
         let cap = maxTrainExamples ?? Int.max
-        if alpha == 0 && clients > n {
+        if alpha == 0 && sizes == .equal && clients > n {
             logger.warning("\(clients) clients exceed the \(n) training examples of \(train.name): IID clients hold one example each, and every example is shared by up to \((clients + n - 1) / n) clients")
             flat.reserveCapacity(clients)
             var order: [Int] = []
@@ -115,7 +130,7 @@ public struct VirtualPartitions: Sendable {
                 offsets.append(flat.count)
             }
         } else {
-            let scheme = try simulationPartitioner(alpha: alpha, clients: clients, samples: n, dataset: train.name)
+            let scheme = try simulationPartitioner(alpha: alpha, sizes: sizes, clients: clients, samples: n, dataset: train.name)
             if case .dirichlet(_, let minSize) = scheme, minSize < 10 {
                 logger.info("Dirichlet partitions of at least \(minSize) examples (10 would need \(10 * clients) examples)")
             }
@@ -140,6 +155,33 @@ public struct VirtualPartitions: Sendable {
     }
 }
 
+/// How a virtual federation reports a round's training progress.
+public enum ProgressDisplay: Sendable {
+    /// A log line at every tenth of the round's sampled clients (files, pipes, tests).
+    case log
+    /// A bar redrawn in place through `write` (a terminal): clients done / sampled, time, ETA.
+    case bar(write: @Sendable (String) -> Void)
+
+    /// Whether standard error is a terminal that can redraw a line (not TERM=dumb).
+    public static var standardErrorIsTerminal: Bool {
+        isatty(STDERR_FILENO) == 1 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    /// A bar on standard error.
+    public static var standardErrorBar: ProgressDisplay {
+        .bar { text in FileHandle.standardError.write(Data(text.utf8)) }
+    }
+}
+
+/// One redraw of the progress bar: carriage return, the line, then clear to the end of the line.
+public func progressBarLine(round: Int, of rounds: Int, done: Int, sampled: Int, elapsed: Double, width: Int = 30) -> String {
+    let filled = sampled > 0 ? min(width, done * width / sampled) : width
+    let eta = done > 0 ? String(format: "ETA %.1f s", elapsed / Double(done) * Double(sampled - done)) : "ETA -"
+    return "\r" + String(format: "round %d/%d [", round, rounds) + String(repeating: "#", count: filled)
+        + String(repeating: ".", count: width - filled)
+        + String(format: "] %d/%d clients, %.1f s, ", done, sampled, elapsed) + eta + "\u{1B}[K"
+}
+
 /// What a sampled virtual client needs to become a full client for one call: the shared data,
 /// the model pool and the settings every client shares. Built once; clients refer to it.
 public final class VirtualFederation: Sendable {
@@ -156,11 +198,15 @@ public final class VirtualFederation: Sendable {
     let out: String
     let metrics: ClientMetrics
     let progress: Mutex<RoundProgress>
+    /// Log lines or a terminal bar.
+    let display: ProgressDisplay
 
     /// A federation over `partitions`, training with models from `pool`.
     public init(partitions: VirtualPartitions, pool: ModelPool, defaults: TrainingDefaults, logger: Logger,
-                malicious: Int = 0, attack: AttackSettings? = nil, dpSGD: DPSGDOptions? = nil, out: String) {
+                malicious: Int = 0, attack: AttackSettings? = nil, dpSGD: DPSGDOptions? = nil, out: String,
+                display: ProgressDisplay = .log) {
         self.partitions = partitions; self.pool = pool; self.defaults = defaults; self.logger = logger
+        self.display = display
         self.malicious = malicious; self.attack = attack; self.dpSGD = dpSGD; self.out = out
         metrics = ClientMetrics(factory: FlwrMetricsFactory())
         progress = Mutex(RoundProgress())
@@ -189,18 +235,48 @@ public final class VirtualFederation: Sendable {
 
     /// Progress of the current round's fits, for the log.
     struct RoundProgress {
-        var round = 0, sampled = 0, done = 0, reported = 0
+        var round = 0, rounds = 0, sampled = 0, done = 0, reported = 0
         var started = ContinuousClock.now
+        /// A bar is on screen without its closing newline.
+        var barOpen = false
     }
 
-    /// A round's fit phase starts on `sampled` clients.
-    func roundStarted(_ round: Int, sampled: Int) {
-        progress.withLock { $0 = RoundProgress(round: round, sampled: sampled, done: 0, reported: 0, started: .now) }
+    /// A round's fit phase starts on `sampled` clients (the bar, on a terminal, is drawn empty).
+    func roundStarted(_ round: Int, of rounds: Int = 0, sampled: Int) {
+        let text: String? = progress.withLock { p in
+            p = RoundProgress(round: round, rounds: rounds, sampled: sampled, done: 0, reported: 0, started: .now)
+            guard case .bar = display else { return nil }
+            p.barOpen = true
+            return progressBarLine(round: round, of: rounds, done: 0, sampled: sampled, elapsed: 0)
+        }
+        if let text, case .bar(let write) = display { write(text) }
+    }
+
+    /// The round's fit phase ended: a bar still open (clients lost to the timeout) is closed.
+    func fitPhaseEnded(round: Int) {
+        let close: Bool = progress.withLock { p in
+            guard p.round == round, p.barOpen else { return false }
+            p.barOpen = false
+            return true
+        }
+        if close, case .bar(let write) = display { write("\n") }
     }
 
     /// One sampled client of `round` finished its fit (with an answer or an error); logs every
     /// tenth of the round's clients with the time so far and the estimated time left.
     func fitFinished(round: Int) {
+        if case .bar(let write) = display {
+            let text: String? = progress.withLock { p in
+                guard p.round == round, p.sampled > 0, p.barOpen else { return nil }
+                p.done += 1
+                let line = progressBarLine(round: round, of: p.rounds, done: p.done, sampled: p.sampled,
+                                           elapsed: (ContinuousClock.now - p.started).seconds)
+                if p.done >= p.sampled { p.barOpen = false; return line + "\n" }
+                return line
+            }
+            if let text { write(text) }
+            return
+        }
         let line: String? = progress.withLock { p in
             guard p.round == round, p.sampled > 0 else { return nil }
             p.done += 1
@@ -219,7 +295,8 @@ public final class VirtualFederation: Sendable {
 /// Feeds the round starts to the virtual federation's progress log.
 struct VirtualProgressObserver: ServerObserver {
     let federation: VirtualFederation
-    func roundStarted(round: Int, of numRounds: Int, sampled: Int) { federation.roundStarted(round, sampled: sampled) }
+    func roundStarted(round: Int, of numRounds: Int, sampled: Int) { federation.roundStarted(round, of: numRounds, sampled: sampled) }
+    func fitFinished(round: Int, results: Int, failures: [ClientFailure]) { federation.fitPhaseEnded(round: round) }
 }
 
 /// An idle virtual client as the server sees it: an identity (the TCP client's, "partition-i")

@@ -2,6 +2,7 @@
 // ONNX's own schema (proto/onnx/onnx.proto → Sources/CONNXProto). Every C struct, string and
 // array lives in one arena freed after packing (the messages are built here, never unpacked, so
 // `*__free_unpacked` is never called on them).
+import CNNModel
 import CONNXProto
 import Foundation
 

@@ -46,6 +46,12 @@ struct DataOptions: ParsableArguments {
     @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.")
     var alpha: Double?
 
+    @Option(help: ArgumentHelp("Sizes of an IID split: equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, as real devices hold unequal amounts of data; every partition keeps at least one example). IID only: with --alpha the Dirichlet draw sets both the labels and the sizes.", valueName: "equal|lognormal:σ"))
+    var partitionSizes: String = "equal"
+
+    /// The parsed --partition-sizes.
+    var sizes: PartitionSizes { (try? PartitionSizes(parsing: partitionSizes)) ?? .equal }
+
     @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.")
     var minPartitionSize: Int = 10
 
@@ -58,9 +64,15 @@ struct DataOptions: ParsableArguments {
     /// The parsed dataset kind.
     func kind() throws -> DatasetKind { try source.kind() }
 
-    /// IID without --alpha, Dirichlet with it.
+    /// IID (sized by --partition-sizes) without --alpha, Dirichlet with it.
     var scheme: Partitioner {
-        alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid
+        alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid(sizes: sizes)
+    }
+
+    /// The split in words, for the summary line.
+    var schemeText: String {
+        if let a = alpha { return "Dirichlet α=\(a), min size \(minPartitionSize)" }
+        return sizes == .equal ? "IID" : "IID, \(sizes) sizes"
     }
 
     func validate() throws {
@@ -69,6 +81,7 @@ struct DataOptions: ParsableArguments {
             throw ValidationError("--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got \(a)")
         }
         guard minPartitionSize >= 0 else { throw ValidationError("--min-partition-size must be 0 or more, got \(minPartitionSize)") }
+        try validatePartitionSizes(partitionSizes, alpha: alpha ?? 0)
     }
 }
 
@@ -78,6 +91,8 @@ struct PartitionCommand: ParsableCommand {
         commandName: "partition",
         abstract: "Show how a dataset splits among clients: a label histogram per partition.",
         discussion: """
+            Up to 50 partitions it prints one row per partition; above, a summary (sizes, classes \
+            per partition, the largest class's share: min, median, mean, max) unless --all. \
             Without --alpha the split is IID (a seeded shuffle cut into equal parts). With --alpha it \
             is the Dirichlet/LDA label skew of Hsu et al. 2019 and Yurochkin et al. 2019: for each \
             class, proportions over the partitions are drawn from Dir(α). Every client computes the \
@@ -89,6 +104,12 @@ struct PartitionCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
+    @Flag(help: "Print one row per partition even above \(PartitionCommand.rowLimit) partitions (where a summary is printed instead).")
+    var all = false
+
+    /// The most partitions printed as one row each without --all.
+    static let rowLimit = 50
+
     @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.")
     var indicesOut: String?
 
@@ -97,9 +118,8 @@ struct PartitionCommand: ParsableCommand {
         let train = split.train
         let parts = try partition(labels: train.labels, numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
         let histogram = labelHistogram(labels: train.labels, partitions: parts, classes: train.classes)
-        let schemeText = data.alpha.map { "Dirichlet α=\($0), min size \(data.minPartitionSize)" } ?? "IID"
-        print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(schemeText), seed \(data.seed))")
-        print(histogramTable(histogram))
+        print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(data.schemeText), seed \(data.seed))")
+        print(parts.count > Self.rowLimit && !all ? partitionSummary(histogram) : histogramTable(histogram))
         if let path = indicesOut {
             try NPZ.write(parts.enumerated().map { p, indices in
                 NPZArray(name: "p\(p)", shape: [indices.count], int64s: indices.map { Int64($0) })
@@ -107,6 +127,44 @@ struct PartitionCommand: ParsableCommand {
             print("wrote \(path): \(parts.count) index arrays p0…p\(parts.count - 1)")
         }
     }
+}
+
+/// Checks a --partition-sizes value and refuses it beside a Dirichlet split (`alpha` > 0).
+func validatePartitionSizes(_ text: String, alpha: Double) throws {
+    let sizes: PartitionSizes
+    do { sizes = try PartitionSizes(parsing: text) } catch { throw ValidationError("\(error)") }
+    if sizes != .equal && alpha > 0 {
+        throw ValidationError("--partition-sizes \(text) sizes an IID split; the Dirichlet split (--alpha \(alpha)) already draws every partition's size along with its labels: drop --alpha (simulate: --alpha 0) for lognormal sizes, or --partition-sizes for label skew")
+    }
+}
+
+/// min, median, mean and max of `values` (the median of an even count: the upper middle).
+private func spread(_ values: [Double]) -> (min: Double, median: Double, mean: Double, max: Double) {
+    let sorted = values.sorted()
+    guard let first = sorted.first, let last = sorted.last else { return (0, 0, 0, 0) }
+    return (first, sorted[sorted.count / 2], values.reduce(0, +) / Double(values.count), last)
+}
+
+/// The split in a few lines, for many partitions: the spread of sizes, of the number of classes
+/// present and of the largest class's share, then the class totals.
+func partitionSummary(_ histogram: [[Int]]) -> String {
+    let totals = histogram.map { $0.reduce(0, +) }
+    let present = histogram.map { $0.filter { $0 > 0 }.count }
+    let top = zip(histogram, totals).map { counts, total in total > 0 ? Double(counts.max() ?? 0) * 100 / Double(total) : 0 }
+    func line(_ name: String, _ values: [Double], unit: String = "", decimals: Int = 0) -> String {
+        let s = spread(values)
+        func f(_ x: Double, _ d: Int) -> String { String(format: "%.\(d)f", x) + unit }
+        return "\(name): min \(f(s.min, decimals)), median \(f(s.median, decimals)), mean \(f(s.mean, 1)), max \(f(s.max, decimals))"
+    }
+    let classes = histogram.first?.count ?? 0
+    let sums = (0 ..< classes).map { k in histogram.reduce(0) { $0 + $1[k] } }
+    return [
+        "\(histogram.count) partitions, \(totals.reduce(0, +)) samples (one row per partition: --all)",
+        line("size", totals.map(Double.init)),
+        line("classes present", present.map(Double.init)),
+        line("largest class share", top, unit: "%"),
+        "class totals: " + sums.enumerated().map { "c\($0.offset) \($0.element)" }.joined(separator: ", "),
+    ].joined(separator: "\n")
 }
 
 /// The histogram as an aligned text table: one row per partition, one column per class, then the

@@ -20,6 +20,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var net: ServerNetworkOptions
     @OptionGroup var strategyOptions: StrategyOptions
     @OptionGroup var updates: UpdateCompressionOptions
+    @OptionGroup(title: "Asynchronous FedBuff (real clock)") var fedBuff: FedBuffOptions
 
     @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).")
     var minClients: Int = 10
@@ -115,6 +116,7 @@ struct ServerCommand: AsyncParsableCommand {
         c.initialModel = initial.initialModel
         c.ops = ops.config; c.tensorboardDir = tensorboard.tensorboardDir; c.readyWhenMinClients = readyWhenMinClients
         c.flower = flowerCompat.config
+        if fedBuff.mode == .async { c.fedBuff = fedBuff.config(serverLearningRate: strategyOptions.serverLearningRate) }
         return c
     }
 }

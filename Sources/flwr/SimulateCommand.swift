@@ -1,4 +1,5 @@
 import ArgumentParser
+import CIFARLoader
 import FlowerRuntime
 import FlowerWire
 
@@ -15,7 +16,9 @@ struct SimulateCommand: AsyncParsableCommand {
             loopback connection; with --transport virtual an idle client is only a description \
             (its identity and its slice of the shared dataset, under 100 bytes measured), built into a \
             client when the server samples it, so 100,000 clients fit in one process. \
-            Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg.
+            Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg. SIGTERM or SIGINT \
+            (Ctrl-C) stops the run within the round in progress, logs "stopped on SIGTERM", and \
+            exits with status 143 (SIGTERM) or 130 (SIGINT), 128 + the signal's number as a shell reports it.
             """)
 
     @Option(help: "Number of clients (partitions).")
@@ -29,6 +32,9 @@ struct SimulateCommand: AsyncParsableCommand {
     @Option(help: "Dirichlet α of the non-IID split (0.1 very skewed, 1000 nearly IID; the same split as Flower Datasets' DirichletPartitioner for the same --seed); 0 for an IID split.")
     var alpha: Double = 0.5
 
+    @Option(help: ArgumentHelp("Sizes of the IID split (--alpha 0): equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, the unequal amounts of data real devices hold; every client keeps at least one example, so at most as many clients as training examples). With --alpha > 0 the Dirichlet draw sets both labels and sizes, and this flag is refused.", valueName: "equal|lognormal:σ"))
+    var partitionSizes: String = "equal"
+
     @Option(help: "Seed of the split, the initial model, sampling and shuffling.")
     var seed: UInt64 = 42
 
@@ -39,6 +45,9 @@ struct SimulateCommand: AsyncParsableCommand {
 
     @Option(help: "Clients sampled for training each round, uniformly without replacement (instead of --fraction-fit). With DP-FedAvg (--dp-noise-multiplier) each client is instead sampled independently with probability q = M/--clients (Poisson sampling, what the privacy accountant assumes), so a round has M clients on average.")
     var clientsPerRound: Int?
+
+    @Option(help: ArgumentHelp("How each round's training clients are drawn: uniform (exactly --clients-per-round, or ⌊--fraction-fit·N⌋, distinct clients without replacement) or poisson (each client independently with probability q = M/--clients or --fraction-fit: M on average, varying round to round; a round that draws nobody stops the run, so keep q·N above ~5). With DP-FedAvg (--dp-noise-multiplier) sampling is always poisson, the sampling its accountant's ε assumes, and uniform is refused.", valueName: "uniform|poisson"))
+    var sampling: SamplingKind?
 
     @Option(help: ArgumentHelp("How clients are reached: tcp (each client a FlowerWire client on its own loopback connection: the deployment's code path, two sockets and a task per client) or virtual (in-process clients built when sampled: no socket, task, model or data copy while idle). Default: tcp up to 100 clients, where it tests the deployment path at little cost, virtual above, where sockets and tasks only add memory and approach the open-file limit.", valueName: "tcp|virtual"))
     var transport: SimulationTransport?
@@ -71,16 +80,21 @@ struct SimulateCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
     @OptionGroup var tensorboard: TensorBoardOptions
     @OptionGroup(title: "Record-level DP-SGD on every site") var dpSGD: DPSGDFlags
+    @OptionGroup(title: "Heterogeneous clients on a virtual clock, and asynchronous FedBuff") var heterogeneity: HeterogeneityOptions
 
     func validate() throws {
         try dpSGD.validateForSites()
         guard clients >= 1 else { throw ValidationError("--clients must be at least 1, got \(clients)") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
         guard alpha >= 0 && alpha.isFinite else { throw ValidationError("--alpha must be 0 (IID) or positive, got \(alpha)") }
+        try validatePartitionSizes(partitionSizes, alpha: alpha)
         if let f = fractionFit, !(f > 0 && f <= 1) { throw ValidationError("--fraction-fit must be in (0, 1], got \(f)") }
         if let m = clientsPerRound {
             guard fractionFit == nil else { throw ValidationError("give --clients-per-round or --fraction-fit, not both") }
             guard m >= 1 && m <= clients else { throw ValidationError("--clients-per-round must be between 1 and --clients (\(clients)), got \(m)") }
+        }
+        if sampling == .uniform && dpFedAvg.dpNoiseMultiplier != nil {
+            throw ValidationError("--sampling uniform: DP-FedAvg's ε (--dp-noise-multiplier) is accounted for Poisson sampling (each client independently with probability q), which a fixed-size uniform sample does not satisfy; drop --sampling (DP-FedAvg samples poisson) or DP")
         }
         guard waitTimeout > 0 && waitTimeout.isFinite else { throw ValidationError("--wait-timeout must be a positive number of seconds, got \(waitTimeout)") }
         if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
@@ -96,15 +110,20 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = log.bootstrap(label: "flwr.simulate")
-        if let result = try await Simulation(config: try config(), logger: logger).run() { print(result.report) }
+        switch try await Simulation(config: try config(), logger: logger).runToEnd() {
+        case .finished(let result): print(result.report)
+        case .signalled(let name): throw ExitCode(SimulationEnd.exitStatus(signal: name))
+        }
     }
 
     /// The library's form of these flags.
     func config() throws -> SimulationConfig {
         var c = SimulationConfig(dataset: try source.location(), model: try modelOptions.selection())
         c.clients = clients; c.rounds = rounds; c.alpha = alpha; c.seed = seed
+        c.partitionSizes = try PartitionSizes(parsing: partitionSizes)
         c.training = training.defaults(seed: seed); c.threads = training.threads
         c.fractionFit = fractionFit ?? 1; c.clientsPerRound = clientsPerRound; c.transport = transport
+        c.sampling = sampling ?? (dpFedAvg.dpNoiseMultiplier != nil ? .poisson : .uniform)
         c.roundTimeout = .milliseconds(Int64(roundTimeout * 1000))
         c.waitTimeout = .microseconds(Int64(waitTimeout * 1_000_000))
         c.parallel = parallel; c.maxTrainExamples = maxTrainExamples; c.maxTestExamples = maxTestExamples
@@ -116,8 +135,14 @@ struct SimulateCommand: AsyncParsableCommand {
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
         c.broadcastCompression = updates.broadcastCompression
+        c.progressBar = ProgressDisplay.standardErrorIsTerminal
+        heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
         return c
     }
+}
+
+extension SamplingKind: ExpressibleByArgument {
+    public init?(argument: String) { self.init(rawValue: argument) }
 }
 
 extension SimulationTransport: ExpressibleByArgument {

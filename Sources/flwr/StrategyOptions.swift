@@ -9,7 +9,7 @@ struct StrategyOptions: ParsableArguments {
     @Option(help: ArgumentHelp(StrategyCatalog.help))
     var strategy: String = "fedavg"
 
-    @Option(help: "FedAvgM/FedOpt: server learning rate η (Flower's server_learning_rate / eta; default per strategy).")
+    @Option(help: "FedAvgM/FedOpt: server learning rate η (Flower's server_learning_rate / eta; default per strategy); --mode async: FedBuff's server step η (default 1).")
     var serverLearningRate: Double?
 
     @Option(help: "FedAvgM: server momentum μ (default 0); FedOpt: alias of --beta-1.")

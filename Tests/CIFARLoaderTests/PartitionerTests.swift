@@ -21,6 +21,63 @@ final class PartitionerTests: XCTestCase {
         XCTAssertNotEqual(parts, try partition(labels: labels, numPartitions: 7, scheme: .iid, seed: 4))
     }
 
+    /// Mean and (population) standard deviation of the logs of `sizes`.
+    private func logMoments(_ sizes: [Int]) -> (mean: Double, sd: Double) {
+        let logs = sizes.map { log(Double($0)) }
+        let mean = logs.reduce(0, +) / Double(logs.count)
+        let variance = logs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(logs.count)
+        return (mean, variance.squareRoot())
+    }
+
+    /// 1,000,000 examples over 2,000 partitions: log sizes ~ N(log(500) − σ²/2, σ²). The mean of
+    /// 2,000 standard normals is within 0.07 of 0 (3 sd), and the normalising sum of weights is
+    /// within ~5% of its expectation, so ±0.15 on the mean and ±0.1 on the sd are loose bounds.
+    func testLognormalSizesFollowTheDistributionAndCoverTheData() throws {
+        for sigma in [0.5, 1.0] {
+            let sizes = try lognormalSizes(total: 1_000_000, count: 2000, sigma: sigma, seed: 7)
+            XCTAssertEqual(sizes.count, 2000)
+            XCTAssertEqual(sizes.reduce(0, +), 1_000_000, "every example placed once")
+            XCTAssertGreaterThanOrEqual(sizes.min() ?? 0, 1)
+            let (mean, sd) = logMoments(sizes)
+            XCTAssertEqual(mean, log(500.0) - sigma * sigma / 2, accuracy: 0.15, "σ \(sigma)")
+            XCTAssertEqual(sd, sigma, accuracy: 0.1, "σ \(sigma)")
+            XCTAssertEqual(sizes, try lognormalSizes(total: 1_000_000, count: 2000, sigma: sigma, seed: 7), "same seed, same sizes")
+            XCTAssertNotEqual(sizes, try lognormalSizes(total: 1_000_000, count: 2000, sigma: sigma, seed: 8))
+        }
+        // Small data at a heavy tail: some partitions are held at the floor of one example.
+        let tight = try lognormalSizes(total: 300, count: 200, sigma: 2, seed: 1)
+        XCTAssertEqual(tight.reduce(0, +), 300)
+        XCTAssertEqual(tight.min(), 1)
+        XCTAssertEqual(try lognormalSizes(total: 5, count: 5, sigma: 1, seed: 1), [1, 1, 1, 1, 1])
+    }
+
+    func testLognormalPartitionIsAnExactCoverDeterministicAndSigmaZeroIsTheIIDSplit() throws {
+        let scheme = Partitioner.lognormal(sigma: 1)
+        let parts = try partition(labels: labels, numPartitions: 40, scheme: scheme, seed: 3)
+        assertExactCover(parts, count: labels.count)
+        XCTAssertEqual(parts.map(\.count), try lognormalSizes(total: labels.count, count: 40, sigma: 1, seed: 3))
+        XCTAssertGreaterThan(parts.map(\.count).max()! - parts.map(\.count).min()!, 100, "sizes are unequal")
+        XCTAssert(parts.allSatisfy { $0 == $0.sorted() })
+        XCTAssertEqual(parts, try partition(labels: labels, numPartitions: 40, scheme: scheme, seed: 3))
+        XCTAssertNotEqual(parts, try partition(labels: labels, numPartitions: 40, scheme: scheme, seed: 4))
+        // σ = 0: equal weights, remainders to the lowest indices: exactly the IID split.
+        XCTAssertEqual(try partition(labels: labels, numPartitions: 7, scheme: .lognormal(sigma: 0), seed: 3),
+                       try partition(labels: labels, numPartitions: 7, scheme: .iid, seed: 3))
+        XCTAssertEqual(Partitioner.iid(sizes: .equal), .iid)
+        XCTAssertEqual(Partitioner.iid(sizes: .lognormal(sigma: 1.5)), .lognormal(sigma: 1.5))
+    }
+
+    func testPartitionSizesParseAndImpossibleCountsNameTheLimit() throws {
+        XCTAssertEqual(try PartitionSizes(parsing: "equal"), .equal)
+        XCTAssertEqual(try PartitionSizes(parsing: "lognormal:1.5"), .lognormal(sigma: 1.5))
+        XCTAssertEqual(try PartitionSizes(parsing: "LogNormal:0"), .lognormal(sigma: 0))
+        for bad in ["lognormal:-1", "lognormal:x", "lognormal", "zipf:1", "lognormal:inf"] {
+            assertLoaderError(try PartitionSizes(parsing: bad), contains: ["--partition-sizes", "lognormal:σ"])
+        }
+        assertLoaderError(try partition(labels: labels, numPartitions: 5001, scheme: .lognormal(sigma: 1), seed: 1),
+                          contains: ["at most 5000 partitions", "got 5001", "lognormal:1.0"])
+    }
+
     func testDirichletIsAnExactCoverDeterministicAndSeedDependent() throws {
         let scheme = Partitioner.dirichlet(alpha: 0.5, minPartitionSize: 10)
         let parts = try partition(labels: labels, numPartitions: 10, scheme: scheme, seed: 42)

@@ -41,6 +41,35 @@ final class FedAvgTests: XCTestCase {
         XCTAssertNotEqual(seeds, [r1.map(\.client.id)] + rounds, "another seed, another sequence")
     }
 
+    /// Poisson sampling over 400 rounds of 1,000 clients at q = 0.05: round sizes are
+    /// Binomial(1000, 0.05), mean q·N = 50 (the mean of 400 is within ±1.03 at 3 sd) and variance
+    /// q(1−q)N = 47.5 (the sample variance's sd is ~3.4: ±15 is loose); every client is drawn
+    /// about 20 times. Uniform stays exactly ⌊fraction·N⌋.
+    func testPoissonRoundSizesAreBinomialAndUniformIsUnchanged() throws {
+        let m = manager(1000)
+        let p = try model([1])
+        var s = FedAvg(fractionFit: 0.05, minFitClients: 1, seed: 7)
+        s.sampling = .poisson(rate: 0.05)
+        var sizes: [Double] = []
+        var draws: [String: Int] = [:]
+        for round in 1 ... 400 {
+            let chosen = s.configureFit(round: round, parameters: p, clientManager: m).map(\.client.id)
+            XCTAssertEqual(Set(chosen).count, chosen.count, "distinct clients")
+            sizes.append(Double(chosen.count))
+            for id in chosen { draws[id, default: 0] += 1 }
+        }
+        let mean = sizes.reduce(0, +) / Double(sizes.count)
+        let variance = sizes.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(sizes.count - 1)
+        XCTAssertEqual(mean, 50, accuracy: 1.5)
+        XCTAssertEqual(variance, 47.5, accuracy: 15)
+        XCTAssertGreaterThan(Set(sizes).count, 5, "round sizes vary")
+        XCTAssertEqual(draws.count, 1000, "every client drawn at some point")
+        XCTAssertEqual(s.configureFit(round: 3, parameters: p, clientManager: m).map(\.client.id),
+                       s.configureFit(round: 3, parameters: p, clientManager: m).map(\.client.id), "seeded")
+        s.sampling = .uniform
+        for round in 1 ... 20 { XCTAssertEqual(s.configureFit(round: round, parameters: p, clientManager: m).count, 50) }
+    }
+
     func testNoFederatedEvaluationWhenFractionEvaluateIsZero() throws {
         let s = FedAvg(fractionEvaluate: 0)
         XCTAssertTrue(s.configureEvaluate(round: 1, parameters: try model([1]), clientManager: manager(5)).isEmpty)

@@ -27,4 +27,38 @@ final class ParametersTests: XCTestCase {
         XCTAssertEqual(q.layoutMismatch(against: p), "tensor w [1, 3] where w [3] was expected")
         XCTAssertNil(p.layoutMismatch(against: p))
     }
+
+    /// The 16-lane passes against scalar references: every length 0…70 (whole blocks and tails),
+    /// a NaN or an infinity at every position, and the norm to 1e-12 of a serial Double sum.
+    func testVectorisedScreeningMatchesTheScalarReference() throws {
+        var rng = SplitMix64(seed: 11)
+        for n in 0 ... 70 {
+            let g = (0 ..< n).map { _ in Float.random(in: -2 ... 2, using: &rng) }
+            let u = (0 ..< n).map { _ in Float.random(in: -2 ... 2, using: &rng) * 1000 }
+            let global = try Parameters(shapes: [("w", [n])], values: g)
+            let update = try Parameters(shapes: [("w", [n])], values: u)
+            XCTAssertNil(update.firstNonFinite(), "n \(n)")
+            var reference = 0.0
+            for k in 0 ..< n { reference += (Double(u[k]) - Double(g[k])) * (Double(u[k]) - Double(g[k])) }
+            let norm = try XCTUnwrap(updateNorm(update, from: global))
+            XCTAssertEqual(norm, reference.squareRoot(), accuracy: 1e-12 * max(1, reference.squareRoot()), "n \(n)")
+            for k in 0 ..< n {
+                for bad in [Float.nan, .infinity, -.infinity] {
+                    var v = u
+                    v[k] = bad
+                    let poisoned = try Parameters(shapes: [("w", [n])], values: v)
+                    XCTAssertEqual(poisoned.firstNonFinite(), k, "n \(n), \(bad) at \(k)")
+                    XCTAssertNil(updateNorm(poisoned, from: global), "n \(n), \(bad) at \(k)")
+                }
+            }
+        }
+        // Two bad values: the first is reported.
+        var v = [Float](repeating: 1, count: 40)
+        v[33] = .nan; v[5] = .infinity
+        XCTAssertEqual(try Parameters(shapes: [("w", [40])], values: v).firstNonFinite(), 5)
+        // Large finite values are finite (x·0 = 0) and their squares fit in Double.
+        let big = try Parameters(shapes: [("w", [32])], values: [Float](repeating: .greatestFiniteMagnitude, count: 32))
+        XCTAssertNil(big.firstNonFinite())
+        XCTAssertNotNil(updateNorm(big, from: try Parameters(shapes: [("w", [32])], values: [Float](repeating: 0, count: 32))))
+    }
 }

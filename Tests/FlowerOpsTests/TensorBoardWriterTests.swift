@@ -32,4 +32,14 @@ struct TensorBoardWriterTests {
         }
         #expect(got == ["accuracy": 0.75, "loss": 0.5, "round_seconds": 1.25, "epsilon": 2])
     }
+
+    /// Virtual clock and FedBuff records add their clock and mean staleness; others do not.
+    @Test func virtualClockRecordsAddVirtualTimeAndStaleness() {
+        var record = RoundRecord(round: 4, loss: 0.5, accuracy: nil, fitClients: 5, failures: 0, seconds: 0.5)
+        #expect(!TensorBoardWriter.scalars(of: record).contains { $0.tag == "virtual_time" || $0.tag == "staleness" })
+        record.virtualTime = 12.5
+        record.staleness = 1.25
+        let tags = Dictionary(uniqueKeysWithValues: TensorBoardWriter.scalars(of: record).map { ($0.tag, $0.value) })
+        #expect(tags == ["loss": 0.5, "round_seconds": 0.5, "virtual_time": 12.5, "staleness": 1.25])
+    }
 }

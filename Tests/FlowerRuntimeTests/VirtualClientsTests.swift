@@ -7,6 +7,7 @@ import FlowerCore
 import FlowerLearning
 import Foundation
 import Logging
+import Synchronization
 import Testing
 @testable import FlowerRuntime
 
@@ -112,6 +113,66 @@ struct VirtualClientsTests {
         #expect(try simulationPartitioner(alpha: 0.5, clients: 10, samples: 60_000, dataset: "f") == .dirichlet(alpha: 0.5, minPartitionSize: 10))
         #expect(try simulationPartitioner(alpha: 0.5, clients: 20_000, samples: 60_000, dataset: "f") == .dirichlet(alpha: 0.5, minPartitionSize: 3))
         #expect(try simulationPartitioner(alpha: 0, clients: 100_000, samples: 60_000, dataset: "f") == .iid)
+    }
+
+    /// Lognormal sizes: IID only (refused beside α > 0), every example once, the partitioner's
+    /// sizes, and more clients than examples refused with the limit named.
+    @Test func lognormalSizesAreIIDOnlyAndCoverTheData() throws {
+        #expect(throws: SimulationError.sizesNeedIID(sizes: .lognormal(sigma: 1), alpha: 0.5)) {
+            try simulationPartitioner(alpha: 0.5, sizes: .lognormal(sigma: 1), clients: 10, samples: 60_000, dataset: "f")
+        }
+        #expect(SimulationError.sizesNeedIID(sizes: .lognormal(sigma: 1), alpha: 0.5).description.contains("--alpha 0"))
+        #expect(try simulationPartitioner(alpha: 0, sizes: .lognormal(sigma: 1), clients: 10, samples: 60_000, dataset: "f") == .lognormal(sigma: 1))
+        let train = Self.dataset(1000)
+        let parts = try VirtualPartitions.make(train: train, clients: 50, alpha: 0, sizes: .lognormal(sigma: 1), seed: 9,
+                                               maxTrainExamples: nil, logger: Self.logger)
+        let expected = try CIFARLoader.partition(labels: train.labels, numPartitions: 50, scheme: .lognormal(sigma: 1), seed: 9)
+        #expect((0 ..< 50).map { parts.examples(of: $0).map(Int.init) } == expected)
+        #expect(Set((0 ..< 50).flatMap { parts.examples(of: $0) }).count == 1000)
+        #expect(throws: LoaderError.self) {
+            try VirtualPartitions.make(train: Self.dataset(100), clients: 250, alpha: 0, sizes: .lognormal(sigma: 1), seed: 5,
+                                       maxTrainExamples: nil, logger: Self.logger)
+        }
+    }
+
+    /// The bar's text for fixed figures: a quarter done at 3 s leaves 9 s.
+    @Test func progressBarLineShowsDoneSampledAndETA() {
+        #expect(progressBarLine(round: 2, of: 5, done: 1, sampled: 4, elapsed: 3, width: 8)
+            == "\rround 2/5 [##......] 1/4 clients, 3.0 s, ETA 9.0 s\u{1B}[K")
+        #expect(progressBarLine(round: 1, of: 1, done: 0, sampled: 3, elapsed: 0, width: 4)
+            == "\rround 1/1 [....] 0/3 clients, 0.0 s, ETA -\u{1B}[K")
+        #expect(progressBarLine(round: 3, of: 3, done: 3, sampled: 3, elapsed: 1.5, width: 4).hasPrefix("\rround 3/3 [####] 3/3 clients, 1.5 s, ETA 0.0 s"))
+    }
+
+    /// On a terminal each finished client redraws the bar (carriage return, no newline) and the
+    /// last one ends the line; a round cut short by lost clients is closed at the fit phase's end.
+    @Test func aBarRedrawsPerClientAndClosesItsLine() throws {
+        struct NoModel: Error {}
+        let written = Mutex<[String]>([])
+        let parts = try VirtualPartitions.make(train: Self.dataset(40), clients: 4, alpha: 0, seed: 1,
+                                               maxTrainExamples: nil, logger: Self.logger)
+        let federation = VirtualFederation(partitions: parts, pool: ModelPool(size: 1) { throw NoModel() },
+                                           defaults: TrainingDefaults(), logger: Self.logger, out: NSTemporaryDirectory(),
+                                           display: .bar { text in written.withLock { $0.append(text) } })
+        federation.roundStarted(1, of: 2, sampled: 3)
+        for _ in 0 ..< 3 { federation.fitFinished(round: 1) }
+        federation.fitPhaseEnded(round: 1)
+        let first = written.withLock { $0 }
+        #expect(first.count == 4, "\(first)")
+        for (k, text) in first.enumerated() {
+            #expect(text.hasPrefix("\rround 1/2 ["), "\(text)")
+            #expect(text.contains("] \(k)/3 clients"), "\(text)")
+        }
+        #expect(first[0].contains("[" + String(repeating: ".", count: 30) + "]"))
+        #expect(first[3].contains("[" + String(repeating: "#", count: 30) + "]"))
+        #expect(first[..<3].allSatisfy { !$0.contains("\n") } && first[3].hasSuffix("\n"))
+        // Round 2 loses a client: the fit phase's end closes the bar once.
+        federation.roundStarted(2, of: 2, sampled: 2)
+        federation.fitFinished(round: 2)
+        federation.fitPhaseEnded(round: 2)
+        federation.fitPhaseEnded(round: 2)
+        let second = Array(written.withLock { $0 }.dropFirst(4))
+        #expect(second.count == 3 && second[1].contains("1/2 clients") && second[2] == "\n", "\(second)")
     }
 
     /// An idle virtual client is its proxy object: identity and partition as a TCP client states them.

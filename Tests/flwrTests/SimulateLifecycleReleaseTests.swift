@@ -44,7 +44,29 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
         child.send(SIGTERM)
         let status = child.wait(seconds: 300)
         XCTAssertNotNil(status, "flwr simulate ignored SIGTERM:\n\(child.log)")
+        XCTAssertEqual(status, 143, "128 + SIGTERM:\n\(child.log)")
         XCTAssertTrue(child.log.contains("stopped on SIGTERM"), child.log)
         XCTAssertFalse(child.log.contains("round 10000/10000"), child.log)
+    }
+
+    /// SIGTERM during a virtual-mode run (1,000 virtual clients, 10 a round) ends it with the
+    /// documented status 143 after the first round has started; SIGINT (Ctrl-C) with 130.
+    func testSignalsEndAVirtualSimulationWithTheDocumentedStatus() throws {
+        for (signal, name, expected) in [(SIGTERM, "SIGTERM", Int32(143)), (SIGINT, "SIGINT", Int32(130))] {
+            let dir = outDir()
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let child = try ChildProcess.flwr(["simulate", "--transport", "virtual", "--clients", "1000", "--clients-per-round", "10",
+                                               "--rounds", "10000", "--alpha", "0", "--max-train-examples", "5",
+                                               "--max-test-examples", "100", "--out", dir], log: dir + ".log")
+            defer { try? FileManager.default.removeItem(atPath: dir + ".log") }
+            XCTAssertTrue(child.waitFor("round 1/10000: fit on 10 of 1000 clients", seconds: 300), child.log)
+            XCTAssertTrue(child.isRunning, "the run ended before the signal:\n\(child.log)")
+            child.send(signal)
+            let status = child.wait(seconds: 300)
+            XCTAssertNotNil(status, "flwr simulate --transport virtual ignored \(name):\n\(child.log)")
+            XCTAssertEqual(status, expected, child.log)
+            XCTAssertTrue(child.log.contains("stopped on \(name)"), child.log)
+            XCTAssertFalse(child.log.contains("round 10000/10000"), child.log)
+        }
     }
 }
