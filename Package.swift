@@ -274,7 +274,7 @@ let package = Package(
         ]),
         .testTarget(name: "FlowerRuntimeTests", dependencies: [
             "FlowerRuntime", "FlowerIdentity", "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "CIFARLoader",
-            "FlowerLearning", "CNNModel", .product(name: "Logging", package: "swift-log"),
+            "FlowerLearning", "CNNModel", "Privacy", .product(name: "Logging", package: "swift-log"),
         ]),
         /// The image built by scripts/image and run with podman as `flwr deploy`'s manifests start
         /// the pods (reads the rendered YAML with Yams; runs the release flwr binary).

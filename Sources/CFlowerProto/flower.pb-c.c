@@ -1998,7 +1998,7 @@ const ProtobufCMessageDescriptor flwr__hello__descriptor =
   (ProtobufCMessageInit) flwr__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[5] =
+static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[7] =
 {
   {
     "protocol_version",
@@ -2060,18 +2060,44 @@ static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[5] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "topk_fraction",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Welcome, topk_fraction),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "topk_no_error_feedback",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Welcome, topk_no_error_feedback),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__welcome__field_indices_by_name[] = {
   2,   /* field[2] = compression */
   3,   /* field[3] = model */
   0,   /* field[0] = protocol_version */
   1,   /* field[1] = session_id */
+  5,   /* field[5] = topk_fraction */
+  6,   /* field[6] = topk_no_error_feedback */
   4,   /* field[4] = update_encoding */
 };
 static const ProtobufCIntRange flwr__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 5 }
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor flwr__welcome__descriptor =
 {
@@ -2081,7 +2107,7 @@ const ProtobufCMessageDescriptor flwr__welcome__descriptor =
   "Flwr__Welcome",
   "flwr",
   sizeof(Flwr__Welcome),
-  5,
+  7,
   flwr__welcome__field_descriptors,
   flwr__welcome__field_indices_by_name,
   1,  flwr__welcome__number_ranges,
@@ -4188,15 +4214,17 @@ const ProtobufCMessageDescriptor flwr__client_message__descriptor =
   (ProtobufCMessageInit) flwr__client_message__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue flwr__dtype__enum_values_by_number[1] =
+static const ProtobufCEnumValue flwr__dtype__enum_values_by_number[2] =
 {
   { "DTYPE_FLOAT32", "FLWR__DTYPE__DTYPE_FLOAT32", 0 },
+  { "DTYPE_FLOAT16", "FLWR__DTYPE__DTYPE_FLOAT16", 1 },
 };
 static const ProtobufCIntRange flwr__dtype__value_ranges[] = {
-{0, 0},{0, 1}
+{0, 0},{0, 2}
 };
-static const ProtobufCEnumValueIndex flwr__dtype__enum_values_by_name[1] =
+static const ProtobufCEnumValueIndex flwr__dtype__enum_values_by_name[2] =
 {
+  { "DTYPE_FLOAT16", 1 },
   { "DTYPE_FLOAT32", 0 },
 };
 const ProtobufCEnumDescriptor flwr__dtype__descriptor =
@@ -4206,9 +4234,9 @@ const ProtobufCEnumDescriptor flwr__dtype__descriptor =
   "DType",
   "Flwr__DType",
   "flwr",
-  1,
+  2,
   flwr__dtype__enum_values_by_number,
-  1,
+  2,
   flwr__dtype__enum_values_by_name,
   1,
   flwr__dtype__value_ranges,
@@ -4242,20 +4270,24 @@ const ProtobufCEnumDescriptor flwr__compression__descriptor =
   flwr__compression__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[3] =
+static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[5] =
 {
   { "UPDATE_ENCODING_NONE", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE", 0 },
   { "UPDATE_ENCODING_FP16", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16", 1 },
   { "UPDATE_ENCODING_INT8", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8", 2 },
+  { "UPDATE_ENCODING_INT4", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4", 3 },
+  { "UPDATE_ENCODING_TOPK", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK", 4 },
 };
 static const ProtobufCIntRange flwr__update_encoding__value_ranges[] = {
-{0, 0},{0, 3}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex flwr__update_encoding__enum_values_by_name[3] =
+static const ProtobufCEnumValueIndex flwr__update_encoding__enum_values_by_name[5] =
 {
   { "UPDATE_ENCODING_FP16", 1 },
+  { "UPDATE_ENCODING_INT4", 3 },
   { "UPDATE_ENCODING_INT8", 2 },
   { "UPDATE_ENCODING_NONE", 0 },
+  { "UPDATE_ENCODING_TOPK", 4 },
 };
 const ProtobufCEnumDescriptor flwr__update_encoding__descriptor =
 {
@@ -4264,9 +4296,9 @@ const ProtobufCEnumDescriptor flwr__update_encoding__descriptor =
   "UpdateEncoding",
   "Flwr__UpdateEncoding",
   "flwr",
-  3,
+  5,
   flwr__update_encoding__enum_values_by_number,
-  3,
+  5,
   flwr__update_encoding__enum_values_by_name,
   1,
   flwr__update_encoding__value_ranges,

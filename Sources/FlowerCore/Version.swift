@@ -2,5 +2,6 @@
 public let flwrVersion = "0.1.0"
 
 /// The FlowerWire protocol version this build speaks (proto/README.md): 2 since the secure-aggregation
-/// messages (proto/secagg.md); a peer of version 1 is refused at the handshake.
-public let flwrProtocolVersion: UInt32 = 3
+/// messages (proto/secagg.md), 3 since compressed updates (fp16, int8), 4 since the int4 and top-k update
+/// encodings and fp16 broadcasts; a peer of an older version is refused at the handshake.
+public let flwrProtocolVersion: UInt32 = 4

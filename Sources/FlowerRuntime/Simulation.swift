@@ -58,6 +58,8 @@ public struct SimulationConfig: Sendable {
     public var tensorboardDir: String?
     /// How clients encode their fit updates on the wire (tcp transport only).
     public var updateCompression: UpdateCompression = .none
+    /// How the server sends the model to clients (tcp transport only).
+    public var broadcastCompression: BroadcastCompression = .none
     /// Virtual clock (virtual clients only; `SystemModel`): each client's compute-time factor.
     public var clientSpeed: LogNormal?
     /// Virtual clock: each client's link rate, Mbit/s.
@@ -227,7 +229,9 @@ public struct Simulation {
         let c = config
         let transport = c.resolvedTransport
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
-        if transport == .virtual && c.updateCompression != .none { throw SimulationError.updateCompressionNeedsTCP }
+        if transport == .virtual && (c.updateCompression != .none || c.broadcastCompression != .none) {
+            throw SimulationError.updateCompressionNeedsTCP
+        }
         if transport == .tcp && c.usesVirtualClock { throw SimulationError.virtualClockNeedsVirtual }
         if c.clientAvailability < 1 && c.dpFedAvg != nil {
             throw SimulationError.asyncUnsupported("--client-availability below 1 samples among the clients online, which changes DP-FedAvg's sampling rate q behind its accountant's back; drop one of --client-availability and --dp-noise-multiplier")
@@ -350,6 +354,7 @@ public struct Simulation {
             var wireConfig = WireServerConfig(host: "127.0.0.1", port: 0)
             wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
             wireConfig.updateCompression = c.updateCompression
+            wireConfig.broadcastCompression = c.broadcastCompression
             let wireServer = WireServer(config: wireConfig, manager: manager, logger: logger)
             wire = wireServer
             let port = try await wireServer.start()

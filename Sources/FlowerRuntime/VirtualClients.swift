@@ -46,7 +46,7 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
     case sizesNeedIID(sizes: PartitionSizes, alpha: Double)
     /// The data-level Laplace release is made once per partition before training: TCP clients only.
     case dataPrivacyNeedsTCP
-    /// Update compression is a property of the wire: TCP clients only.
+    /// Update and broadcast compression are properties of the wire: TCP clients only.
     case updateCompressionNeedsTCP
     /// The virtual clock computes arrivals of in-process clients: virtual clients only.
     case virtualClockNeedsVirtual
@@ -62,7 +62,7 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
         case .dataPrivacyNeedsTCP:
             return "--dp-epsilon releases every partition once, before training, and keeps the released copy: that needs --transport tcp (virtual clients hold no data between rounds); for differential privacy with virtual clients use --dp-noise-multiplier (user-level DP-FedAvg) or --dp-sgd (record-level DP-SGD)"
         case .updateCompressionNeedsTCP:
-            return "--update-compression encodes the updates clients send over FlowerWire; virtual clients send nothing over a wire: use --transport tcp (the default up to 100 clients)"
+            return "--update-compression and --broadcast-compression encode what travels over FlowerWire; virtual clients send nothing over a wire: use --transport tcp (the default up to 100 clients)"
         case .asyncUnsupported(let why):
             return why
         case .virtualClockNeedsVirtual:

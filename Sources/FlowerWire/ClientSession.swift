@@ -15,6 +15,8 @@ struct Session {
     let config: WireClientConfig
     let client: any Client
     let logger: Logger
+    /// Top-k error feedback: what this client process has not sent yet, kept across sessions.
+    var residual = UpdateResidual()
 
     var target: String { "\(config.host):\(config.port)" }
 
@@ -104,7 +106,7 @@ struct Session {
     private func fitReply(_ ins: FitIns, _ res: FitRes, updates: UpdateCompression) throws -> ClientMessage {
         guard updates != .none, res.status.code == .ok else { return .fitRes(res) }
         let seed = SplitMix64.derive(seed: config.updateSeed, stream: UInt64(ins.round))
-        let tensors = try UpdateCodec.compress(local: res.parameters, global: ins.parameters, as: updates, seed: seed)
+        let tensors = try residual.compress(local: res.parameters, global: ins.parameters, as: updates, seed: seed)
         var bare = res
         bare.parameters = Parameters()
         return .compressedFitRes(bare, update: CompressedUpdate(encoding: updates, tensors: tensors))
@@ -176,5 +178,33 @@ struct Session {
             let replyFrame = try WireEncoder.frameBuffer(reply, compression: zlib, peerLimit: peerLimit)
             try await connection.send(replyFrame, timeout: sendTimeout, what: "\(reply.kind) to the server")
         }
+    }
+}
+
+/// A client's top-k error-feedback residual (`--update-compression topk:F`): the part of its
+/// updates it has not sent yet, added to its next update. One per `WireClient.run`, so it survives
+/// reconnects of the same process and is lost when the process ends; it restarts from zero when
+/// the model's layout changes.
+final class UpdateResidual: @unchecked Sendable {
+    private let lock = NSLock()
+    private var layout: [TensorSpec] = []
+    private var values: [Float] = []
+
+    /// `UpdateCodec.compress` carrying this residual from call to call.
+    func compress(local: Parameters, global: Parameters, as mode: UpdateCompression, seed: UInt64) throws -> [CompressedTensor] {
+        lock.lock()
+        defer { lock.unlock() }
+        if local.layout != layout {
+            layout = local.layout
+            values = []
+        }
+        return try UpdateCodec.compress(local: local, global: global, as: mode, seed: seed, residual: &values)
+    }
+
+    /// The residual now (empty before the first top-k update with error feedback).
+    var current: [Float] {
+        lock.lock()
+        defer { lock.unlock() }
+        return values
     }
 }

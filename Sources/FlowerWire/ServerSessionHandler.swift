@@ -274,7 +274,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
     private func check(_ hello: Hello, nonce: [UInt8]) -> Refusal? {
         if hello.protocolVersion < flwrProtocolVersion {
             return Refusal(reason: .versionMismatch,
-                           message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): the client's flwr binary predates this server's (version 2 added secure aggregation, --secagg; version 3 compressed updates, --update-compression); upgrade flwr on the client")
+                           message: "client speaks protocol version \(hello.protocolVersion), server \(flwrProtocolVersion): the client's flwr binary predates this server's (version 2 added secure aggregation, --secagg; version 3 compressed updates, --update-compression; version 4 the int4 and top-k update encodings and --broadcast-compression fp16); upgrade flwr on the client")
         }
         if hello.protocolVersion != flwrProtocolVersion {
             return Refusal(reason: .versionMismatch,

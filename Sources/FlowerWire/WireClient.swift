@@ -109,9 +109,10 @@ public enum WireClient {
         var backoff = config.retry.backoff(seed: config.retry.seed ?? UInt64.random(in: 0 ... .max))
         var failures = 0
         var since = Deadline.now
+        let residual = UpdateResidual()  // top-k error feedback, across reconnects
         while true {
             try Task.checkCancellation()
-            let session = Session(config: config, client: client, logger: logger)
+            let session = Session(config: config, client: client, logger: logger, residual: residual)
             let outcome: Session.Outcome
             do {
                 outcome = try await session.run()

@@ -69,11 +69,11 @@ public final class WireClientProxy: ClientProxy, Sendable {
             }
             return res
         case .compressedFitRes(var res, let update)?:
-            guard update.encoding == updateCompression else {
-                throw refuseUpdate("sent a \(update.encoding) update although the server announced --update-compression \(updateCompression)")
+            guard update.encoding.encodingName == updateCompression.encodingName else {
+                throw refuseUpdate("sent a \(update.encoding.encodingName) update although the server announced --update-compression \(updateCompression)")
             }
             do {
-                res.parameters = try UpdateCodec.decompress(update.tensors, as: update.encoding, onto: ins.parameters)
+                res.parameters = try UpdateCodec.decompress(update.tensors, as: updateCompression, onto: ins.parameters)
             } catch {
                 throw refuseUpdate("\(error)")
             }
@@ -142,7 +142,7 @@ public final class WireClientProxy: ClientProxy, Sendable {
 
     /// The round's shared frame (encoded once for all clients), checked against this client's limit.
     private func broadcastFrame(_ message: ServerMessage) throws -> ByteBuffer {
-        let frame = try server.broadcast.frame(message, zlib: zlib)
+        let frame = try server.broadcast.frame(message, zlib: zlib, broadcast: server.config.broadcastCompression)
         let size = frame.readableBytes - FrameHeader.size
         guard size <= peerLimit else {
             throw WireError.cannotEncode("\(message.kind) of \(size) bytes exceeds the receiver's frame limit of \(peerLimit) bytes; raise --max-frame-mb on the receiving side")

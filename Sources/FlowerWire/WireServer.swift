@@ -52,6 +52,10 @@ public struct WireServerConfig: Sendable {
     /// How clients must encode their fit updates (`--update-compression`), announced in Welcome;
     /// the server adds each decoded update onto the weights it sent before the strategy sees it.
     public var updateCompression: UpdateCompression = .none
+    /// How the model travels in FitIns and EvaluateIns (`--broadcast-compression`): float32 or
+    /// binary16 (clients decode it to float32). Under update compression the server still adds
+    /// each update onto its own float32 weights.
+    public var broadcastCompression: BroadcastCompression = .none
     /// TLS (or another layer) around every connection; nil: plain TCP.
     public var security: (any ChannelSecurity)?
 
@@ -270,14 +274,16 @@ final class BroadcastCache: Sendable {
     /// Frames encoded so far, and the times a cached one was reused.
     var stats: (built: Int, reused: Int) { cache.stats }
 
-    /// The frame for `message` (FitIns/EvaluateIns), encoding it only the first time.
-    func frame(_ message: ServerMessage, zlib: Bool) throws -> ByteBuffer {
+    /// The frame for `message` (FitIns/EvaluateIns), encoding it only the first time; `broadcast`
+    /// fp16 sends its parameters as binary16.
+    func frame(_ message: ServerMessage, zlib: Bool, broadcast: BroadcastCompression = .none) throws -> ByteBuffer {
         let instruction: EncodeOnce<ByteBuffer>.Instruction
         switch message {
         case .fit(let ins): instruction = .fit(ins)
         case .evaluate(let ins): instruction = .evaluate(ins)
         default: return try WireEncoder.frameBuffer(message, compression: zlib)
         }
-        return try cache.encoded(instruction, variant: zlib ? 1 : 0) { try WireEncoder.frameBuffer(message, compression: zlib) }
+        let variant = (zlib ? 1 : 0) + (broadcast == .fp16 ? 2 : 0)
+        return try cache.encoded(instruction, variant: variant) { try WireEncoder.frameBuffer(message, compression: zlib, broadcast: broadcast) }
     }
 }

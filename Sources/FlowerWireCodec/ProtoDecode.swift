@@ -57,9 +57,16 @@ public enum WireDecoder {
                                         authRequired: x.auth_required != 0, maxFrameBytes: Int(clamping: x.max_frame_bytes)))
         case FLWR__SERVER_MESSAGE__MSG_WELCOME:
             let x = try required(msg.welcome, "Welcome").pointee
+            var updates = try UpdateCompression(proto: x.update_encoding, field: "Welcome.update_encoding")
+            if case .topk = updates {
+                guard x.topk_fraction.isFinite, x.topk_fraction > 0, x.topk_fraction <= 1 else {
+                    throw WireError.malformedMessage("Welcome.topk_fraction is \(x.topk_fraction); top-k needs a fraction in (0, 1]")
+                }
+                updates = .topk(fraction: x.topk_fraction, errorFeedback: x.topk_no_error_feedback == 0)
+            }
             return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),  // printable (PayloadLimits)
                                     zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB, model: text(x.model),
-                                    updateCompression: try UpdateCompression(proto: x.update_encoding, field: "Welcome.update_encoding")))
+                                    updateCompression: updates))
         case FLWR__SERVER_MESSAGE__MSG_REFUSAL:
             let x = try required(msg.refusal, "Refusal").pointee
             return .refusal(Refusal(reason: RefusalReason(x.reason), message: text(x.message)))
@@ -68,11 +75,11 @@ public enum WireDecoder {
             return .getParameters(GetParametersIns(config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_FIT_INS:
             let x = try required(msg.fit_ins, "FitIns").pointee
-            return .fit(FitIns(round: try roundNumber(x.round, "FitIns.round"), parameters: try parameters(x.parameters, data),
+            return .fit(FitIns(round: try roundNumber(x.round, "FitIns.round"), parameters: try parameters(x.parameters, data, allowFP16: true),
                                config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_EVALUATE_INS:
             let x = try required(msg.evaluate_ins, "EvaluateIns").pointee
-            return .evaluate(EvaluateIns(round: try roundNumber(x.round, "EvaluateIns.round"), parameters: try parameters(x.parameters, data),
+            return .evaluate(EvaluateIns(round: try roundNumber(x.round, "EvaluateIns.round"), parameters: try parameters(x.parameters, data, allowFP16: true),
                                          config: try map(x.config, x.n_config, key: \.key, value: \.value)))
         case FLWR__SERVER_MESSAGE__MSG_RECONNECT:
             let x = try required(msg.reconnect, "Reconnect").pointee
@@ -368,20 +375,26 @@ public enum WireDecoder {
         return out
     }
 
-    /// Validates every tensor, then copies all data once, from the received payload into one flat buffer.
-    static func parameters(_ p: UnsafeMutablePointer<Flwr__Parameters>?, _ data: TensorData) throws -> Parameters {
+    /// Validates every tensor, then copies all data once, from the received payload into one flat
+    /// buffer. `allowFP16` (FitIns and EvaluateIns only) also accepts binary16 tensors, converted
+    /// to float32; a non-finite half is refused.
+    static func parameters(_ p: UnsafeMutablePointer<Flwr__Parameters>?, _ data: TensorData, allowFP16: Bool = false) throws -> Parameters {
         guard let params = p?.pointee, params.n_tensors > 0 else { return Parameters() }
         guard let tensors = params.tensors else { throw WireError.malformedMessage("Parameters.tensors is missing") }
         var shapes: [(name: String, shape: [Int])] = []
         shapes.reserveCapacity(params.n_tensors)
         var sources: [UnsafeRawBufferPointer] = []
         sources.reserveCapacity(params.n_tensors)
+        var halves: [Bool] = []
+        halves.reserveCapacity(params.n_tensors)
         var total = 0
         for i in 0 ..< params.n_tensors {
             guard let t = tensors[i]?.pointee else { throw WireError.malformedMessage("tensor \(i) is missing") }
             let name = string(t.name)
-            guard t.dtype == FLWR__DTYPE__DTYPE_FLOAT32 else {
-                throw WireError.badParameters("tensor \(name.debugDescription) has dtype \(t.dtype.rawValue); only FLOAT32 (0) exists")
+            let half = t.dtype == FLWR__DTYPE__DTYPE_FLOAT16
+            guard t.dtype == FLWR__DTYPE__DTYPE_FLOAT32 || (half && allowFP16) else {
+                throw WireError.badParameters(half ? "tensor \(name.debugDescription) is FLOAT16, which only FitIns and EvaluateIns parameters may be"
+                                                   : "tensor \(name.debugDescription) has dtype \(t.dtype.rawValue); only FLOAT32 (0) and FLOAT16 (1) exist")
             }
             let source = try data.bytes(of: t.data, tensor: name)
             let dims = UnsafeBufferPointer(start: t.shape, count: t.shape == nil ? 0 : t.n_shape)
@@ -395,21 +408,39 @@ public enum WireDecoder {
                 elements = product
                 shape.append(Int(d))
             }
-            let (bytes, overflow) = elements.multipliedReportingOverflow(by: MemoryLayout<Float>.size)
+            let width = half ? 2 : MemoryLayout<Float>.size
+            let (bytes, overflow) = elements.multipliedReportingOverflow(by: width)
             guard !overflow, bytes == source.count else {
-                throw WireError.badParameters("tensor \(name.debugDescription) of shape \(shape) needs \(elements) float32 (\(elements &* 4) bytes) but carries \(source.count) bytes")
+                throw WireError.badParameters("tensor \(name.debugDescription) of shape \(shape) needs \(elements) \(half ? "float16" : "float32") (\(elements &* width) bytes) but carries \(source.count) bytes")
             }
-            total += elements  // bounded by the payload size: each element came as 4 bytes
+            if half {
+                for j in 0 ..< elements {
+                    let bits = UInt16(source[2 * j]) | UInt16(source[2 * j + 1]) << 8
+                    guard Float16(bitPattern: bits).isFinite else {
+                        throw WireError.badParameters("tensor \(name.debugDescription): float16 element \(j) is not finite (0x\(String(bits, radix: 16)))")
+                    }
+                }
+            }
+            total += elements  // bounded by the payload size: each element came as 2 or 4 bytes
             shapes.append((name, shape))
             sources.append(source)
+            halves.append(half)
         }
         let values = [Float](unsafeUninitializedCapacity: total) { buf, initialized in
             guard let dst = buf.baseAddress.map(UnsafeMutableRawPointer.init) else { initialized = 0; return }
             var offset = 0
-            for src in sources where src.count > 0 {
+            for (src, half) in zip(sources, halves) where src.count > 0 {
                 guard let base = src.baseAddress else { continue }
-                memcpy(dst + offset, base, src.count)  // the one copy of the tensor bytes on this side
-                offset += src.count
+                if half {
+                    let out = (dst + offset).assumingMemoryBound(to: Float.self)
+                    for j in 0 ..< src.count / 2 {
+                        out[j] = Float(Float16(bitPattern: UInt16(src[2 * j]) | UInt16(src[2 * j + 1]) << 8))
+                    }
+                    offset += src.count * 2
+                } else {
+                    memcpy(dst + offset, base, src.count)  // the one copy of the tensor bytes on this side
+                    offset += src.count
+                }
             }
             initialized = total
         }

@@ -168,8 +168,9 @@ final class CArena {
         }
     }
 
-    /// Tensors whose `data` points into `values` (no copy); valid while `values` is.
-    func parameters(_ p: Parameters, values: UnsafeBufferPointer<Float>) throws -> UnsafeMutablePointer<Flwr__Parameters> {
+    /// Tensors whose `data` points into `values` (no copy); valid while `values` is. With `fp16`,
+    /// binary16 copies in the arena instead (round-to-nearest; a weight beyond ±65504 throws).
+    func parameters(_ p: Parameters, values: UnsafeBufferPointer<Float>, fp16: Bool = false) throws -> UnsafeMutablePointer<Flwr__Parameters> {
         let out = try make(Flwr__Parameters.self)
         flwr__parameters__init(out)
         let n = p.layout.count
@@ -184,9 +185,20 @@ final class CArena {
             for (j, d) in spec.shape.enumerated() { shape[j] = Int64(d) }
             t.pointee.n_shape = spec.shape.count
             t.pointee.shape = spec.shape.isEmpty ? nil : shape
-            t.pointee.dtype = FLWR__DTYPE__DTYPE_FLOAT32
+            t.pointee.dtype = fp16 ? FLWR__DTYPE__DTYPE_FLOAT16 : FLWR__DTYPE__DTYPE_FLOAT32
             let count = spec.count
-            if count > 0, let base = values.baseAddress {
+            if fp16, count > 0 {
+                precondition(spec.offset >= 0 && spec.offset + count <= values.count, "Parameters layout outside its buffer")
+                let halves = try make(UInt16.self, count: count)
+                for j in 0 ..< count {
+                    let h = Float16(values[spec.offset + j])
+                    guard h.isFinite else {
+                        throw WireError.cannotEncode("tensor \(spec.name): weight \(values[spec.offset + j]) does not fit fp16 (|x| <= 65504); use --broadcast-compression none")
+                    }
+                    halves[j] = h.bitPattern.littleEndian
+                }
+                t.pointee.data = ProtobufCBinaryData(len: count * 2, data: UnsafeMutableRawPointer(halves).assumingMemoryBound(to: UInt8.self))
+            } else if count > 0, let base = values.baseAddress {
                 precondition(spec.offset >= 0 && spec.offset + count <= values.count, "Parameters layout outside its buffer")
                 let bytes = UnsafeMutableRawPointer(mutating: base + spec.offset).assumingMemoryBound(to: UInt8.self)
                 t.pointee.data = ProtobufCBinaryData(len: count * MemoryLayout<Float>.size, data: bytes)
@@ -203,9 +215,11 @@ final class CArena {
 public enum WireEncoder {
     /// A whole frame carrying `message`; compressed when `compression` and it pays.
     /// Throws `cannotEncode` when the payload exceeds `peerLimit` (the receiver's --max-frame-mb).
-    public static func frame(_ message: ServerMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength) throws -> [UInt8] {
+    /// `broadcast` fp16 sends a FitIns's or EvaluateIns's parameters as binary16.
+    public static func frame(_ message: ServerMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength,
+                             broadcast: BroadcastCompression = .none) throws -> [UInt8] {
         var out = try withValues(message.parameters) { values in
-            try packServer(message, values: values, peerLimit: peerLimit, into: arrayOutput)
+            try packServer(message, values: values, peerLimit: peerLimit, fp16: broadcast == .fp16, into: arrayOutput)
         }
         try FrameEncoder.finish(&out, allowCompression: compression)
         return out
@@ -223,10 +237,12 @@ public enum WireEncoder {
     /// The frame carrying `message` as a `ByteBuffer` to write to channels: protobuf-c packs
     /// straight into the buffer (each float written once); the same buffer can be written to any
     /// number of connections (reference-counted, never copied).
+    /// `broadcast` fp16 sends a FitIns's or EvaluateIns's parameters as binary16.
     public static func frameBuffer(_ message: ServerMessage, compression: Bool = false, peerLimit: Int = FrameHeader.maxLength,
-                                   allocator: ByteBufferAllocator = ByteBufferAllocator()) throws -> ByteBuffer {
+                                   allocator: ByteBufferAllocator = ByteBufferAllocator(),
+                                   broadcast: BroadcastCompression = .none) throws -> ByteBuffer {
         var frame = try withValues(message.parameters) { values in
-            try packServer(message, values: values, peerLimit: peerLimit, into: bufferOutput(allocator))
+            try packServer(message, values: values, peerLimit: peerLimit, fp16: broadcast == .fp16, into: bufferOutput(allocator))
         }
         try FrameEncoder.finish(&frame, allowCompression: compression, allocator: allocator)
         return frame
@@ -280,7 +296,8 @@ public enum WireEncoder {
         }
     }
 
-    private static func packServer<R>(_ message: ServerMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int, into output: Output<R>) throws -> R {
+    private static func packServer<R>(_ message: ServerMessage, values: UnsafeBufferPointer<Float>, peerLimit: Int, fp16: Bool = false,
+                                      into output: Output<R>) throws -> R {
         let arena = CArena()
         let m = try arena.make(Flwr__ServerMessage.self)
         flwr__server_message__init(m)
@@ -299,6 +316,10 @@ public enum WireEncoder {
             x.pointee.compression = w.zlib ? FLWR__COMPRESSION__COMPRESSION_ZLIB : FLWR__COMPRESSION__COMPRESSION_NONE
             x.pointee.model = try arena.cString(w.model)
             x.pointee.update_encoding = w.updateCompression.protoEncoding
+            if case .topk(let fraction, let errorFeedback) = w.updateCompression {
+                x.pointee.topk_fraction = fraction
+                x.pointee.topk_no_error_feedback = errorFeedback ? 0 : 1
+            }
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_WELCOME; m.pointee.welcome = x
         case .refusal(let r):
             let x = try arena.make(Flwr__Refusal.self); flwr__refusal__init(x)
@@ -312,13 +333,13 @@ public enum WireEncoder {
         case .fit(let ins):
             let x = try arena.make(Flwr__FitIns.self); flwr__fit_ins__init(x)
             x.pointee.round = UInt64(max(0, ins.round))
-            x.pointee.parameters = try arena.parameters(ins.parameters, values: values)
+            x.pointee.parameters = try arena.parameters(ins.parameters, values: values, fp16: fp16)
             (x.pointee.n_config, x.pointee.config) = try arena.map(ins.config, initEntry: { flwr__fit_ins__config_entry__init($0) }, key: \.key, value: \.value)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_FIT_INS; m.pointee.fit_ins = x
         case .evaluate(let ins):
             let x = try arena.make(Flwr__EvaluateIns.self); flwr__evaluate_ins__init(x)
             x.pointee.round = UInt64(max(0, ins.round))
-            x.pointee.parameters = try arena.parameters(ins.parameters, values: values)
+            x.pointee.parameters = try arena.parameters(ins.parameters, values: values, fp16: fp16)
             (x.pointee.n_config, x.pointee.config) = try arena.map(ins.config, initEntry: { flwr__evaluate_ins__config_entry__init($0) }, key: \.key, value: \.value)
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_EVALUATE_INS; m.pointee.evaluate_ins = x
         case .reconnect(let seconds, let reason):
@@ -408,7 +429,7 @@ public enum WireEncoder {
             m.pointee.msg_case = FLWR__CLIENT_MESSAGE__MSG_FIT_RES; m.pointee.fit_res = x
         case .compressedFitRes(let res, let update):
             guard update.encoding != .none else {
-                throw WireError.cannotEncode("a compressed FitRes needs an update encoding (fp16 or int8)")
+                throw WireError.cannotEncode("a compressed FitRes needs an update encoding (fp16, int8, int4 or topk)")
             }
             let x = try arena.make(Flwr__FitRes.self); flwr__fit_res__init(x)
             x.pointee.status = try arena.status(res.status)
@@ -507,17 +528,23 @@ extension UpdateCompression {
         case .none: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE
         case .fp16: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16
         case .int8: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8
+        case .int4: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4
+        case .topk: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK
         }
     }
 
     /// The encoding a peer announced; an unknown number is refused (the peer speaks a newer protocol).
+    /// TOPK reads as `topk(fraction: 1, errorFeedback: true)`: its parameters travel in the Welcome
+    /// (read there); a FitRes names only the encoding.
     init(proto: Flwr__UpdateEncoding, field: String) throws {
         switch proto {
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE: self = .none
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16: self = .fp16
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8: self = .int8
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4: self = .int4
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK: self = .topk(fraction: 1, errorFeedback: true)
         default:
-            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8); run the same flwr release on both sides")
+            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8, int4, topk); run the same flwr release on both sides")
         }
     }
 }

@@ -102,6 +102,7 @@ struct ServerCommand: AsyncParsableCommand {
     func config() throws -> ServerRuntimeConfig {
         var wire = connections.apply(net.wireConfig())
         wire.updateCompression = updates.updateCompression
+        wire.broadcastCompression = updates.broadcastCompression
         var c = ServerRuntimeConfig(wire: wire, model: try modelOptions.selection())
         c.security = security.config(flagToken: net.authToken)
         c.federation = federation.settings; c.strategy = strategyOptions.settings

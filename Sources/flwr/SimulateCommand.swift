@@ -103,7 +103,7 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
         }
         try updates.validate(secagg: strategyOptions.secagg)
-        if transport == .virtual && updates.updateCompression != .none {
+        if transport == .virtual && (updates.updateCompression != .none || updates.broadcastCompression != .none) {
             throw ValidationError(SimulationError.updateCompressionNeedsTCP.description)
         }
     }
@@ -134,6 +134,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.dpSGD = dpSGD.options
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
+        c.broadcastCompression = updates.broadcastCompression
         c.progressBar = ProgressDisplay.standardErrorIsTerminal
         heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
         return c

@@ -3,8 +3,11 @@ import FlowerWire
 
 /// `--update-compression`: how clients encode the updates they send (server and simulate).
 struct UpdateCompressionOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("How clients encode their fit updates (trained weights minus the weights they were sent): none (float32 weights), fp16 (IEEE half, round-to-nearest: half the upload) or int8 (per-tensor scale max|x|/127, stochastic rounding so the mean update is unbiased: a quarter of the upload). The server announces it when a client joins and adds each decoded update onto the weights it sent before the strategy sees it. Not with --secagg (secure aggregation quantises the update itself).", valueName: "none|fp16|int8"))
+    @Option(help: ArgumentHelp("How clients encode their fit updates (trained weights minus the weights they were sent): none (float32 weights), fp16 (IEEE half, round-to-nearest: half the upload), int8 (per-tensor scale max|x|/127, stochastic rounding so the mean update is unbiased: a quarter of the upload), int4 (two values per byte in [-7, 7], one scale max|x|/7 per tensor, stochastic rounding: an eighth of the upload) or topk:F (0 < F <= 1: the largest fraction F of each tensor's update coordinates as u32 indices and float32 values, 8 bytes each; with error feedback: each client keeps what it did not send and adds it to its next update, for as long as its process runs; topk:F,noef switches error feedback off). The server announces it when a client joins and adds each decoded update onto the weights it sent before the strategy sees it. Not with --secagg (secure aggregation quantises the update itself).", valueName: "none|fp16|int8|int4|topk:F[,noef]"))
     var updateCompression: UpdateCompression = .none
+
+    @Option(help: ArgumentHelp("How the server sends the model in every fit and evaluate instruction: none (float32) or fp16 (IEEE half, round-to-nearest: half the download; a weight beyond ±65504 makes each instruction fail, naming the tensor). Clients decode it to float32 and train from the rounded weights; the server keeps its float32 model and, under --update-compression, adds each client's update onto it.", valueName: "none|fp16"))
+    var broadcastCompression: BroadcastCompression = .none
 
     /// Refuses the combination with secure aggregation.
     func validate(secagg: Bool) throws {
@@ -15,6 +18,10 @@ struct UpdateCompressionOptions: ParsableArguments {
 }
 
 extension UpdateCompression: ExpressibleByArgument {
+    public init?(argument: String) { try? self.init(parsing: argument) }
+}
+
+extension BroadcastCompression: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument) }
     public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }

@@ -6,11 +6,12 @@ import FlowerLearning
 import FlowerWire
 import Foundation
 import Logging
+import Privacy
 import XCTest
 @testable import FlowerRuntime
 
 final class UpdateCompressionReleaseTests: XCTestCase {
-    private func run(_ mode: UpdateCompression) async throws -> History {
+    private func run(_ mode: UpdateCompression, _ adjust: (inout SimulationConfig) -> Void = { _ in }) async throws -> History {
         #if DEBUG
         throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
         #endif
@@ -29,6 +30,7 @@ final class UpdateCompressionReleaseTests: XCTestCase {
         config.transport = .tcp
         config.out = out
         config.updateCompression = mode
+        adjust(&config)
         let result = try await Simulation(config: config, logger: Logger(label: "test")).run()
         return try XCTUnwrap(result).history
     }
@@ -44,6 +46,27 @@ final class UpdateCompressionReleaseTests: XCTestCase {
         for (p, q) in zip(plain.rounds, int8.rounds) {
             // One byte per parameter (zlib on top when it pays) instead of four.
             XCTAssertLessThan(Double(q.bytesIn), 0.26 * Double(p.bytesIn), "round \(p.round): \(q.bytesIn) vs \(p.bytesIn)")
+        }
+    }
+
+    /// DP-FedAvg on int8 updates with the model broadcast as fp16: the server decodes each update,
+    /// clips it and noises the sum (the order README's "Compressed updates" explains); every round
+    /// completes, is charged to the accountant, and the upload stays a quarter of float32's.
+    func testDPFedAvgOnCompressedUpdates() async throws {
+        let dp = try await run(.int8) {
+            $0.dpFedAvg = DPFedAvgConfig(noiseMultiplier: 0.5, clipping: .fixed(clipNorm: 1), samplingRate: 1)
+            $0.broadcastCompression = .fp16
+        }
+        XCTAssertEqual(dp.rounds.map(\.fitClients), [3, 3, 3])
+        XCTAssertEqual(dp.rounds.map(\.failures), [0, 0, 0])
+        let epsilons = dp.rounds.compactMap { $0.privacy?.epsilon }
+        XCTAssertEqual(epsilons.count, 3, "every round is charged")
+        XCTAssertTrue(epsilons[0] > 0 && epsilons[0] < epsilons[1] && epsilons[1] < epsilons[2], "\(epsilons)")
+        // mlp 784-64-10: 50,890 parameters, 4 bytes each as float32, from 3 clients.
+        let float32Upload = 3.0 * 4 * 50_890
+        for r in dp.rounds {
+            XCTAssertLessThan(Double(r.bytesIn), 0.26 * float32Upload, "round \(r.round) upload \(r.bytesIn)")
+            XCTAssertLessThan(Double(r.bytesOut), 0.55 * float32Upload, "round \(r.round) download \(r.bytesOut): fp16 model")
         }
     }
 

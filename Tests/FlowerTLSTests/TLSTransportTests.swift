@@ -41,6 +41,30 @@ final class TLSTransportTests: XCTestCase {
         await server.stop()
     }
 
+    /// Compression composes with mutual TLS: the model goes out as fp16 and the update comes back
+    /// as int8 inside the TLS records. The weights and the +1 update are exact in both encodings
+    /// (int8 scale 1/127, every step 127), so the server sees exactly the trained weights.
+    func testCompressedBroadcastAndUpdateInsideMutualTLS() async throws {
+        let manager = InMemoryClientManager()
+        var config = WireServerConfig(host: "127.0.0.1", port: 0, maxFrameBytes: 1 << 20, handshakeTimeout: .seconds(3))
+        config.security = try serverSecurity()
+        config.raiseDescriptorLimit = false
+        config.updateCompression = .int8
+        config.broadcastCompression = .fp16
+        let server = WireServer(config: config, manager: manager, logger: quietLogger)
+        let port = try await server.start()
+        let runConfig = clientConfig(port, id: "partition-2", security: try clientSecurity(2))
+        let client = Task { try await WireClient.run(config: runConfig, client: PlusOneClient(), logger: quietLogger) }
+        let proxy = try await waitForClient(manager, "partition-2")
+        let model = try Parameters(shapes: [("w", [4])], values: [1, -2, 3.5, 0])
+        let res = try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(20))
+        XCTAssertEqual(res.parameters.values, [2, -1, 4.5, 1])
+        await proxy.finish(roundsCompleted: 1, reason: "done")
+        let rounds = try await client.value
+        XCTAssertEqual(rounds, 1)
+        await server.stop()
+    }
+
     /// Server-only TLS (no client certificates): any client with the CA joins under its Hello's ID.
     func testServerOnlyTLSAcceptsClientWithoutCertificate() async throws {
         let manager = InMemoryClientManager()

@@ -72,6 +72,15 @@ final class CompressedUpdateWireTests: XCTestCase {
         // Unbiased: the mean error over 10,000 stochastically rounded elements is a small
         // fraction of a step (one step's standard error is under step/2/√10000).
         XCTAssertLessThan(abs(sumError / Double(truth.count)), Double(step) * 0.03)
+        let (int4, int4Bytes) = try await fitOnce(.int4, model: model)
+        let step4: Float = 0.06 / 7
+        var sumError4: Double = 0
+        for i in truth.indices {
+            XCTAssertEqual(int4.values[i], truth[i], accuracy: step4 * 1.001 + abs(truth[i]) * 0x1p-22, "int4 element \(i)")
+            sumError4 += Double(int4.values[i] - truth[i])
+        }
+        XCTAssertLessThan(abs(sumError4 / Double(truth.count)), Double(step4) * 0.03)
+        XCTAssertLessThan(Double(int4Bytes), Double(plainBytes) * 0.135, "int4 \(int4Bytes) vs float32 \(plainBytes)")
         // The FitRes carried 2 bytes (fp16) and 1 byte (int8) per parameter instead of 4.
         XCTAssertLessThan(Double(fp16Bytes), Double(plainBytes) * 0.51, "fp16 \(fp16Bytes) vs float32 \(plainBytes)")
         XCTAssertLessThan(Double(int8Bytes), Double(plainBytes) * 0.26, "int8 \(int8Bytes) vs float32 \(plainBytes)")
@@ -117,6 +126,15 @@ final class CompressedUpdateWireTests: XCTestCase {
         cases.append(("9 bytes for 10 elements", .int8, update(.int8, short)))
         cases.append(("1 tensors", .int8, update(.int8, [good[0]])))
         cases.append(("announced --update-compression int8", .int8, update(.fp16, counts.map { CompressedTensor(count: $0, scale: 0, data: [UInt8](repeating: 0, count: 2 * $0)) })))
+        var minusEight = counts.map { CompressedTensor(count: $0, scale: 0.5, data: [UInt8](repeating: 0x11, count: $0 / 2)) }
+        minusEight[1].data[4] = 0x18
+        cases.append(("element 8 is -8", .int4, update(.int4, minusEight)))
+        cases.append(("declares 91 elements", .int4, update(.int4, [CompressedTensor(count: 91, scale: 1, data: [UInt8](repeating: 0, count: 46)), minusEight[1]])))
+        let topk = UpdateCompression.topk(fraction: 0.1, errorFeedback: true)  // at most 9 of w, 1 of b
+        let bOne = CompressedTensor(count: 10, scale: 0, data: topkData([0], [1]))
+        cases.append(("keeps 10 of 90 elements", topk, update(topk, [CompressedTensor(count: 90, scale: 0, data: topkData(Array(0 ..< 10), [Float](repeating: 1, count: 10))), bOne])))
+        cases.append(("strictly increasing", topk, update(topk, [CompressedTensor(count: 90, scale: 0, data: topkData([7, 2], [1, 1])), bOne])))
+        cases.append(("declares 2 kept values but carries 12 bytes", topk, update(topk, [CompressedTensor(count: 90, scale: 0, data: topkData([7], [1], declared: 2)), bOne])))
         cases.append(("sent float32 weights", .int8, { ins in .fitRes(FitRes(round: ins.round, parameters: ins.parameters, numExamples: 1)) }))
         for (expected, mode, answer) in cases {
             let error = try await fitAgainstRawPeer(mode, model: model, answer)
@@ -133,6 +151,13 @@ final class CompressedUpdateWireTests: XCTestCase {
         guard case .refusal(let r)? = try peer.handshake(id: "old", version: 2) else { return XCTFail("not refused") }
         XCTAssertEqual(r.reason, .versionMismatch)
         XCTAssertTrue(r.message.contains("--update-compression"), r.message)
+        // A version-3 client knows fp16 and int8 but not int4: told to upgrade, not sent an
+        // encoding it would misread.
+        let peer3 = try RawPeer(port: port)
+        defer { peer3.close() }
+        guard case .refusal(let r3)? = try peer3.handshake(id: "v3", version: 3) else { return XCTFail("version 3 not refused") }
+        XCTAssertEqual(r3.reason, .versionMismatch)
+        XCTAssertTrue(r3.message.contains("version 4 the int4 and top-k update encodings") && r3.message.contains("upgrade flwr"), r3.message)
     }
 
     func testCompressedFitResCodecRefusesAmbiguousFrames() throws {
@@ -157,5 +182,57 @@ final class CompressedUpdateWireTests: XCTestCase {
         XCTAssertEqual(res.round, 4)
         XCTAssertEqual(res.numExamples, 9)
         XCTAssertEqual(res.metrics["m"], .int(1))
+    }
+
+    func testTopKErrorFeedbackCarriesAcrossAReconnect() async throws {
+        // DeltaClient's update is ±0.06 on 2 of every 7 coordinates (about 257 of w's 900 and 28
+        // of b's 100), smaller elsewhere. topk:0.1 sends 90 of w and 10 of b. With error feedback,
+        // round 2 (after a reconnect: a new session of the same client process) sends 90 + 10
+        // coordinates that round 1 held back, each now carrying two rounds' worth (±0.12); without,
+        // round 2 sends the same ±0.06 coordinates as round 1.
+        let model = try testModel(count: 1000)
+        for errorFeedback in [true, false] {
+            let mode = UpdateCompression.topk(fraction: 0.1, errorFeedback: errorFeedback)
+            let manager = TestManager()
+            let (server, port) = try await server(manager, mode)
+            var config = clientConfig(port, id: "topk")
+            config.acceptCompression = false
+            let cfg = config
+            let run = Task { try await WireClient.run(config: cfg, client: DeltaClient(), logger: quietLogger) }
+            defer { run.cancel() }
+            let first = try await manager.waitForProxy("topk") as! WireClientProxy
+            let before = first.bytesIn
+            let r1 = try await first.fit(FitIns(round: 1, parameters: model), timeout: .seconds(30))
+            let bytes1 = first.bytesIn - before
+            await first.reconnect(seconds: 0, reason: "rebalancing")
+            try await manager.wait { ($0.proxy("topk") as? WireClientProxy).map { $0 !== first } ?? false }
+            let second = try await manager.waitForProxy("topk") as! WireClientProxy
+            let r2 = try await second.fit(FitIns(round: 2, parameters: model), timeout: .seconds(30))
+            await second.finish(roundsCompleted: 2, reason: "done")
+            _ = try await run.value
+            await server.stop()
+
+            func sent(_ res: FitRes) -> [Int: Float] {
+                var out: [Int: Float] = [:]
+                for i in model.values.indices where res.parameters.values[i] != model.values[i] {
+                    out[i] = res.parameters.values[i] - model.values[i]
+                }
+                return out
+            }
+            let s1 = sent(r1), s2 = sent(r2)
+            XCTAssertEqual(s1.keys.filter { $0 < 900 }.count, 90, "ef \(errorFeedback): round 1 sends 90 of w")
+            XCTAssertEqual(s1.keys.filter { $0 >= 900 }.count, 10, "ef \(errorFeedback): round 1 sends 10 of b")
+            for (i, u) in s1 { XCTAssertEqual(u, DeltaClient.delta(i), accuracy: 1e-5, "round 1 element \(i)") }
+            XCTAssertEqual(s2.count, 100)
+            if errorFeedback {
+                XCTAssertTrue(Set(s1.keys).isDisjoint(with: s2.keys), "round 2 sends what round 1 held back")
+                for (i, u) in s2 { XCTAssertEqual(u, 2 * DeltaClient.delta(i), accuracy: 2e-5, "round 2 element \(i): two rounds' worth") }
+            } else {
+                XCTAssertEqual(Set(s1.keys), Set(s2.keys), "without error feedback the same coordinates win again")
+                for (i, u) in s2 { XCTAssertEqual(u, DeltaClient.delta(i), accuracy: 1e-5, "round 2 element \(i)") }
+            }
+            // 100 × 8 bytes + two 4-byte counts instead of 4,000 bytes of float32.
+            XCTAssertLessThan(bytes1, 1_100, "ef \(errorFeedback): FitRes of \(bytes1) bytes")
+        }
     }
 }

@@ -127,7 +127,8 @@ final class ProtoCodecTests: XCTestCase {
         assertBadParameters(PB.fitIns([PB.tensor(name: "long", shape: [1], data: [UInt8](repeating: 0, count: 8))]), "carries 8 bytes")
         assertBadParameters(PB.fitIns([PB.tensor(name: "neg", shape: [-1], data: [])]), "negative dimension")
         assertBadParameters(PB.fitIns([PB.tensor(name: "huge", shape: [1 << 40, 1 << 40, 0], data: [])]), "overflows")
-        assertBadParameters(PB.fitIns([PB.tensor(name: "f16", shape: [1], dtype: 1, data: [0, 0, 0, 0])]), "dtype 1")
+        assertBadParameters(PB.fitIns([PB.tensor(name: "f64", shape: [1], dtype: 2, data: [0, 0, 0, 0])]), "dtype 2")
+        assertBadParameters(PB.fitIns([PB.tensor(name: "f16", shape: [1], dtype: 1, data: [0, 0, 0, 0])]), "needs 1 float16 (2 bytes) but carries 4 bytes")
         assertBadParameters(PB.fitIns([PB.tensor(name: "a", shape: [1], data: [0, 0, 0, 0]),
                                        PB.tensor(name: "a", shape: [1], data: [0, 0, 0, 0])]), "appears twice")
     }

@@ -86,7 +86,13 @@ typedef enum _Flwr__DType {
   /*
    * Little-endian IEEE-754 binary32, 4 bytes per element.
    */
-  FLWR__DTYPE__DTYPE_FLOAT32 = 0
+  FLWR__DTYPE__DTYPE_FLOAT32 = 0,
+  /*
+   * Little-endian IEEE-754 binary16, 2 bytes per element, finite (protocol version 4). Only in
+   * the parameters of FitIns and EvaluateIns (`flwr server --broadcast-compression fp16`); any
+   * other message carrying it is refused.
+   */
+  FLWR__DTYPE__DTYPE_FLOAT16 = 1
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__DTYPE)
 } Flwr__DType;
 /*
@@ -117,7 +123,20 @@ typedef enum _Flwr__UpdateEncoding {
    * One two's-complement byte per element in [-127, 127], times `scale` (max |x| / 127 of the
    * tensor), stochastically rounded so the decoded update is unbiased; -128 is invalid.
    */
-  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8 = 2
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8 = 2,
+  /*
+   * Two signed 4-bit values per byte in [-7, 7] (element 2i in the low nibble of byte i, 2i + 1 in
+   * the high nibble; an odd count leaves the last high nibble 0), times `scale` (max |x| / 7 of the
+   * tensor: one scale per tensor), stochastically rounded; the nibble -8 is invalid
+   * (protocol version 4).
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4 = 3,
+  /*
+   * Top-k (protocol version 4): `data` is k (u32), then k strictly increasing element indices
+   * (u32 each), then their k values (float32), all little-endian; scale is 0. k is at most
+   * ⌈Welcome.topk_fraction × count⌉ (at least 1). Elements not listed are 0.
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__UPDATE_ENCODING)
 } Flwr__UpdateEncoding;
 
@@ -224,11 +243,11 @@ struct  Flwr__CompressedTensor
    */
   uint64_t count;
   /*
-   * int8: size of one step, finite and >= 0; fp16: 0.
+   * int8, int4: size of one step, finite and >= 0; fp16: 0.
    */
   double scale;
   /*
-   * count × 2 bytes (fp16) or count bytes (int8).
+   * count × 2 bytes (fp16), count bytes (int8), ⌈count / 2⌉ bytes (int4) or 4 + 8k bytes (topk).
    */
   ProtobufCBinaryData data;
 };
@@ -333,13 +352,22 @@ struct  Flwr__Welcome
    */
   char *model;
   /*
-   * How the client must encode its fit updates (protocol version 3); NONE = float32 weights.
+   * How the client must encode its fit updates (protocol version 3; INT4 and TOPK since 4); NONE = float32 weights.
    */
   Flwr__UpdateEncoding update_encoding;
+  /*
+   * Under UPDATE_ENCODING_TOPK: the fraction of each tensor's coordinates a client sends, in (0, 1].
+   */
+  double topk_fraction;
+  /*
+   * Under UPDATE_ENCODING_TOPK: true = the client sends the top-k of its update alone; false (the
+   * default) = of its update plus the residual it did not send before (error feedback).
+   */
+  protobuf_c_boolean topk_no_error_feedback;
 };
 #define FLWR__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__welcome__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE }
+    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE, 0, 0 }
 
 
 /*
