@@ -1,6 +1,6 @@
 // `flwr partition`'s summary for many partitions, on a hand-made histogram.
 import Testing
-@testable import flwr
+import CIFARLoader
 
 @Suite struct PartitionSummaryTests {
     @Test func summaryStatesTheSpreadsOfAHandHistogram() {
