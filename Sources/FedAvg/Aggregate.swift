@@ -72,7 +72,8 @@ public struct WeightedAverage: Sendable {
     }
 
     /// Validates `update` and adds it with weight `numExamples` like `add(_:numExamples:)`, and
-    /// returns ‖update − global‖₂ (as `updateNorm` computes it, to the bit) measured in the same
+    /// returns ‖update − global‖₂ (as `updateNorm` computes it, summed in eight lanes, so equal to
+    /// it up to rounding) measured in the same
     /// pass over the update as the weighted add: the server's screening and the aggregation read
     /// each update once instead of twice. Nil (the update still added) when `global` is laid out
     /// differently from the update; a rejected update changes nothing.
@@ -86,12 +87,30 @@ public struct WeightedAverage: Sendable {
             update.values.withUnsafeBufferPointer { v in
                 if measured {
                     global.values.withUnsafeBufferPointer { g in
-                        for i in 0 ..< acc.count {
+                        // Eight independent partial sums of squares, so the loop is not one
+                        // dependent chain of additions (what bounds `updateNorm`'s serial sum).
+                        var p = SIMD8<Double>()
+                        let n = acc.count
+                        var i = 0
+                        while i + 8 <= n {
+                            var d = SIMD8<Double>()
+                            for k in 0 ..< 8 {
+                                let x = Double(v[i + k])
+                                d[k] = x - Double(g[i + k])
+                                acc[i + k] += w * x
+                            }
+                            p += d * d
+                            i += 8
+                        }
+                        var tail = 0.0
+                        while i < n {
                             let x = Double(v[i])
                             let d = x - Double(g[i])
-                            squares += d * d
+                            tail += d * d
                             acc[i] += w * x
+                            i += 1
                         }
+                        squares = p.sum() + tail
                     }
                 } else {
                     for i in 0 ..< acc.count { acc[i] += w * Double(v[i]) }
