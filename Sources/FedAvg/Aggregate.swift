@@ -71,6 +71,58 @@ public struct WeightedAverage: Sendable {
         count += 1
     }
 
+    /// Validates `update` and adds it with weight `numExamples` like `add(_:numExamples:)`, and
+    /// returns ‖update − global‖₂ (as `updateNorm` computes it, summed in eight lanes, so equal to
+    /// it up to rounding) measured in the same
+    /// pass over the update as the weighted add: the server's screening and the aggregation read
+    /// each update once instead of twice. Nil (the update still added) when `global` is laid out
+    /// differently from the update; a rejected update changes nothing.
+    public mutating func add(_ update: Parameters, numExamples: Int,
+                             measuringFrom global: Parameters) throws(UpdateRejection) -> Double? {
+        try validate(update, numExamples: numExamples)
+        let w = Double(numExamples)
+        let measured = update.hasSameLayout(as: global)
+        var squares = 0.0
+        sum.withUnsafeMutableBufferPointer { acc in
+            update.values.withUnsafeBufferPointer { v in
+                if measured {
+                    global.values.withUnsafeBufferPointer { g in
+                        // Eight independent partial sums of squares, so the loop is not one
+                        // dependent chain of additions (what bounds `updateNorm`'s serial sum).
+                        var p = SIMD8<Double>()
+                        let n = acc.count
+                        var i = 0
+                        while i + 8 <= n {
+                            var d = SIMD8<Double>()
+                            for k in 0 ..< 8 {
+                                let x = Double(v[i + k])
+                                d[k] = x - Double(g[i + k])
+                                acc[i + k] += w * x
+                            }
+                            p += d * d
+                            i += 8
+                        }
+                        var tail = 0.0
+                        while i < n {
+                            let x = Double(v[i])
+                            let d = x - Double(g[i])
+                            tail += d * d
+                            acc[i] += w * x
+                            i += 1
+                        }
+                        squares = p.sum() + tail
+                    }
+                } else {
+                    for i in 0 ..< acc.count { acc[i] += w * Double(v[i]) }
+                }
+            }
+        }
+        totalExamples += numExamples
+        count += 1
+        guard measured, squares.isFinite else { return nil }
+        return squares.squareRoot()
+    }
+
     /// Adds the weighted average of `clients` clients' models (secure aggregation: only their sum
     /// is known) with weight `numExamples`, their summed weight; it counts as `clients` updates.
     public mutating func add(average: Parameters, numExamples: Int, clients: Int) throws(UpdateRejection) {

@@ -153,6 +153,21 @@ public struct FedAvgAggregator: FitAggregator {
         metrics.append((result.numExamples, result.metrics))
     }
 
+    /// The norm is measured in the weighted add's own pass over the update.
+    public var fusesUpdateNorm: Bool { true }
+
+    public mutating func addMeasuringNorm(_ result: FitRes, from client: any ClientProxy,
+                                          global: Parameters) throws(ClientFailure) -> Double? {
+        let norm: Double?
+        do throws(UpdateRejection) {
+            norm = try average.add(result.parameters, numExamples: result.numExamples, measuringFrom: global)
+        } catch {
+            throw ClientFailure(clientID: client.id, kind: .rejected, reason: error.description)
+        }
+        metrics.append((result.numExamples, result.metrics))
+        return norm
+    }
+
     /// FedAvg only needs the weighted sum: secure aggregation is supported.
     public var secureAggregationRefusal: String? { nil }
 

@@ -272,6 +272,20 @@ public final class Server: Sendable {
     /// metrics), clips it under `--clip-norm`, and returns it with its distance from `global`.
     func screenFit(_ res: FitRes, from client: any ClientProxy, global: Parameters,
                            previousOutlier: OutlierNote?) throws(ClientFailure) -> (res: FitRes, norm: Double?) {
+        try checkFitAnswer(res, from: client)
+        var res = res
+        let norm = updateNorm(res.parameters, from: global)
+        if let norm, let c = options.clipNorm {
+            res.parameters = clipUpdate(res.parameters, around: global, norm: norm, maxNorm: c)
+        }
+        if norm == nil, res.parameters.hasSameLayout(as: global), let note = previousOutlier {
+            throw outlierDivergence(client, after: note)
+        }
+        return (res, norm)
+    }
+
+    /// The status, `numExamples` and metrics checks of a fit answer (`screenFit`'s first part).
+    private func checkFitAnswer(_ res: FitRes, from client: any ClientProxy) throws(ClientFailure) {
         guard res.status.code == .ok else {
             throw ClientFailure(clientID: client.id, kind: .status,
                                 reason: "fit status \(res.status.code): \(res.status.message)")
@@ -282,18 +296,28 @@ public final class Server: Sendable {
         } catch {
             throw ClientFailure(clientID: client.id, kind: .rejected, reason: "update refused: \(error)")
         }
-        var res = res
-        let norm = updateNorm(res.parameters, from: global)
-        if let norm, let c = options.clipNorm {
-            res.parameters = clipUpdate(res.parameters, around: global, norm: norm, maxNorm: c)
+    }
+
+    /// Non-finite values in an update of the right layout, right after an outlier was accepted:
+    /// the honest client's divergence is most likely the outlier's doing.
+    private func outlierDivergence(_ client: any ClientProxy, after note: OutlierNote) -> ClientFailure {
+        ClientFailure(clientID: client.id, kind: .rejected,
+                      reason: "update has non-finite values right after round \(note.round), in which client \(note.clientID) sent an outlier update (\(note.size)) that the strategy accepted; the poisoned global model, not this client's --lr, is the likely cause: use a robust --strategy (fedmedian, fedtrimmedavg, krum, multikrum, bulyan) or --clip-norm")
+    }
+
+    /// `screenFit` and `aggregator.add` in one call, for an aggregator that measures the norm in
+    /// its own pass over the update (`fusesUpdateNorm`) and no `--clip-norm`: the same checks,
+    /// refusals, messages and norm, with each update read once on the round loop instead of
+    /// twice. Returns the update's distance from `global`.
+    func screenAndAddFit(_ res: FitRes, from client: any ClientProxy, global: Parameters,
+                         previousOutlier: OutlierNote?,
+                         into aggregator: inout any FitAggregator) throws(ClientFailure) -> Double? {
+        try checkFitAnswer(res, from: client)
+        if let note = previousOutlier, res.parameters.hasSameLayout(as: global),
+           res.parameters.firstNonFinite() != nil {
+            throw outlierDivergence(client, after: note)
         }
-        if norm == nil, res.parameters.hasSameLayout(as: global), let note = previousOutlier {
-            // Non-finite values in an update of the right layout, right after an outlier was
-            // accepted: the honest client's divergence is most likely the outlier's doing.
-            throw ClientFailure(clientID: client.id, kind: .rejected,
-                                reason: "update has non-finite values right after round \(note.round), in which client \(note.clientID) sent an outlier update (\(note.size)) that the strategy accepted; the poisoned global model, not this client's --lr, is the likely cause: use a robust --strategy (fedmedian, fedtrimmedavg, krum, multikrum, bulyan) or --clip-norm")
-        }
-        return (res, norm)
+        return try aggregator.addMeasuringNorm(res, from: client, global: global)
     }
 
     /// Checks one evaluate answer: status, `numExamples` bound, finite loss and metrics.
@@ -409,13 +433,22 @@ public final class Server: Sendable {
         var norms: [(client: String, norm: Double)] = []
         var malicious: [String] = []
         var siteEpsilon: [String: Double] = [:]
+        let fused = options.clipNorm == nil && aggregator.fusesUpdateNorm
         let failures = await FanOut.run(fitCalls, timeout: timeout,
                                         call: { try await $0.fit($1, timeout: $2) },
                                         onAnswer: { client, raw throws(ClientFailure) in
             if case .string = raw.metrics[attackMetricKey] { malicious.append(client.id) }
             if let e = raw.metrics[siteEpsilonMetricKey]?.doubleValue, e.isFinite, e >= 0 { siteEpsilon[client.id] = e }
-            let (res, norm) = try screenFit(raw, from: client, global: parameters, previousOutlier: previousOutlier)
-            try aggregator.add(res, from: client)
+            let norm: Double?
+            if fused {
+                norm = try screenAndAddFit(raw, from: client, global: parameters, previousOutlier: previousOutlier,
+                                           into: &aggregator)
+            } else {
+                let (res, measured) = try screenFit(raw, from: client, global: parameters,
+                                                    previousOutlier: previousOutlier)
+                try aggregator.add(res, from: client)
+                norm = measured
+            }
             if let norm { norms.append((client.id, norm)) }
         })
         for f in failures { logger.warning("round \(round): fit failure: \(f)") }

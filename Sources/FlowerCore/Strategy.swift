@@ -145,9 +145,28 @@ public protocol FitAggregator: Sendable {
     /// (its `numExamples` is their summed weight), unmasked from their sum; the individual updates
     /// never reach the server. A linear aggregation counts it as `clients` results.
     mutating func addSecureAggregate(_ result: FitRes, clients: Int) throws(StrategyRefusal)
+    /// True when `addMeasuringNorm` measures the update's norm in the same pass over it as the
+    /// add; the server then screens and aggregates an update in one call (without `--clip-norm`,
+    /// which needs the norm before the add).
+    var fusesUpdateNorm: Bool { get }
+    /// Folds one result in like `add`, and returns ‖update − global‖₂ (nil when the layouts
+    /// differ or a value is not finite), for the server's outlier note.
+    mutating func addMeasuringNorm(_ result: FitRes, from client: any ClientProxy,
+                                   global: Parameters) throws(ClientFailure) -> Double?
 }
 
 extension FitAggregator {
+    /// Default: the norm is a separate pass.
+    public var fusesUpdateNorm: Bool { false }
+
+    /// Default: `updateNorm`, then `add`.
+    public mutating func addMeasuringNorm(_ result: FitRes, from client: any ClientProxy,
+                                          global: Parameters) throws(ClientFailure) -> Double? {
+        let norm = updateNorm(result.parameters, from: global)
+        try add(result, from: client)
+        return norm
+    }
+
     /// Default: the aggregation needs each client's own update.
     public var secureAggregationRefusal: String? {
         "\(type(of: self)) needs each client's own update, which secure aggregation hides from the server; use FedAvg, FedAvgM, FedProx or FedOpt (they only need the sum)"

@@ -1,3 +1,4 @@
+import Foundation
 import FedAvg
 import FlowerCore
 import XCTest
@@ -97,5 +98,61 @@ final class AggregateTests: XCTestCase {
         }
         XCTAssertEqual(avg.count, 1)
         XCTAssertEqual(avg.average(), good, "rejected updates must not change the average")
+    }
+    /// The fused add (norm measured in the add's own pass) gives the same sum as `add` and the
+    /// same norm as `updateNorm` (to rounding: it sums in eight lanes); hand-computed on a small case.
+    func testAddMeasuringTheNormMatchesUpdateNormAndTheSeparateAdd() throws {
+        let global = try params([1, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+        // ‖u − g‖ = ‖(2, 0, …, 0, 3)‖ = √13.
+        let small = try params([3, 1, 1, 1, 1, 1, 1, 1, 1, 4])
+        var fused = WeightedAverage(template: global)
+        let n1 = try fused.add(small, numExamples: 2, measuringFrom: global)
+        XCTAssertEqual(try XCTUnwrap(n1), 13.0.squareRoot())
+        var separate = WeightedAverage(template: global)
+        try separate.add(small, numExamples: 2)
+        // Values of mixed sign and magnitude (1e-3 … 1e3), 10 per update: 8 lanes and a tail.
+        func value(_ i: Int, _ k: Int) -> Float {
+            let wave: Double = sin(Double(i * 13 + k * 7))
+            let scale: Double = pow(10.0, Double((i + k) % 7 - 3))
+            return Float(wave * scale)
+        }
+        var many: [Parameters] = []
+        for k in 0 ..< 6 { many.append(try params((0 ..< 10).map { value($0, k) })) }
+        for (k, u) in many.enumerated() {
+            let norm = try fused.add(u, numExamples: k + 1, measuringFrom: global)
+            let reference = try XCTUnwrap(updateNorm(u, from: global))
+            XCTAssertEqual(try XCTUnwrap(norm), reference, accuracy: reference * 1e-14, "update \(k)")
+            try separate.add(u, numExamples: k + 1)
+        }
+        XCTAssertEqual(fused.count, separate.count)
+        XCTAssertEqual(fused.totalExamples, 2 + 21)
+        XCTAssertEqual(fused.average(), separate.average())
+        // A global model of another layout: the update is still added, with no norm.
+        let other = try Parameters(shapes: [("w", [10])], values: global.values)
+        XCTAssertNil(try fused.add(small, numExamples: 1, measuringFrom: other))
+        try separate.add(small, numExamples: 1)
+        XCTAssertEqual(fused.average(), separate.average())
+    }
+
+    /// A rejected update leaves the fused average untouched, with the same reasons as `add`.
+    func testFusedAddRejectsLikeAddAndLeavesTheSumUntouched() throws {
+        let good = try params((1 ... 10).map(Float.init))
+        var avg = WeightedAverage(template: good)
+        XCTAssertEqual(try avg.add(good, numExamples: 2, measuringFrom: good), 0)
+        var nan = good
+        nan.values[9] = .nan
+        XCTAssertThrowsError(try avg.add(nan, numExamples: 1, measuringFrom: good)) {
+            XCTAssertEqual($0 as? UpdateRejection, .nonFinite(tensor: "b", index: 9))
+        }
+        var inf = good
+        inf.values[2] = -.infinity
+        XCTAssertThrowsError(try avg.add(inf, numExamples: 1, measuringFrom: good)) {
+            XCTAssertEqual($0 as? UpdateRejection, .nonFinite(tensor: "w", index: 2))
+        }
+        XCTAssertThrowsError(try avg.add(good, numExamples: -1, measuringFrom: good)) {
+            XCTAssertEqual($0 as? UpdateRejection, .nonPositiveExamples(-1))
+        }
+        XCTAssertEqual(avg.count, 1)
+        XCTAssertEqual(avg.average(), good)
     }
 }
