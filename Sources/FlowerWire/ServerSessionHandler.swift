@@ -311,7 +311,10 @@ final class ServerSessionHandler: ChannelInboundHandler {
     // MARK: Calls (from WireClientProxy, on this event loop)
 
     /// Sends `frame` and completes `promise` with the answer frame (nil for `.close`).
-    func startCall(_ frame: ByteBuffer, expect: Expectation, timeout: Duration, promise: EventLoopPromise<ReceivedFrame?>) {
+    /// Sends `frame` (then `second`, when given, in the same flush: a shared frame written as it is,
+    /// not copied into this client's buffer) and waits for the answer `expect` names, under `timeout`.
+    func startCall(_ frame: ByteBuffer, then second: ByteBuffer? = nil, expect: Expectation, timeout: Duration,
+                   promise: EventLoopPromise<ReceivedFrame?>) {
         guard let context else {
             promise.fail(WireError.connectionClosed("the client (\(closeReason))"))
             return
@@ -324,8 +327,9 @@ final class ServerSessionHandler: ChannelInboundHandler {
             }
             return
         }
-        proxy.counters.addOut(frame.readableBytes)
-        server.counters.addOut(frame.readableBytes)
+        let bytes = frame.readableBytes + (second?.readableBytes ?? 0)
+        proxy.counters.addOut(bytes)
+        server.counters.addOut(bytes)
         if case .close = expect {
             // Finish/Reconnect: the last frame. Half-close and let the peer hang up (so the frame
             // is not lost to a reset), bounded by 2 s.
@@ -349,7 +353,12 @@ final class ServerSessionHandler: ChannelInboundHandler {
         policy.stateLimited = false
         policy.stateName = "in a call"
         policy.slotted = true
-        context.writeAndFlush(wrapOutboundOut(frame)).whenFailure { error in
+        var last = frame
+        if let second {
+            context.write(wrapOutboundOut(frame), promise: nil)  // a failure here fails the flush below too
+            last = second
+        }
+        context.writeAndFlush(wrapOutboundOut(last)).whenFailure { error in
             loopBound.value.callFailed(WireError.connectionClosed("\(proxy.id) while sending (\(error))"))
         }
     }

@@ -111,11 +111,15 @@ public final class WireClientProxy: ClientProxy, Sendable {
         await sendFinal(.reconnect(seconds: seconds, reason: reason))
     }
 
-    /// One secure-aggregation step. The forwarded shares travel in the same write as the FitIns
-    /// (the client answers the FitIns with its masked update); a client that refuses a step answers
-    /// with a failed FitRes carrying why, which is thrown here without closing the connection.
+    /// One secure-aggregation step. The forwarded shares travel in the same flush as the FitIns
+    /// (the client answers the FitIns with its masked update); the FitIns is the round's shared
+    /// frame, written as it is rather than appended to this client's shares (a copy of the model
+    /// per client held at once: +1.56 MB per client of the README's model). A client that refuses
+    /// a step answers with a failed FitRes carrying why, which is thrown here without closing the
+    /// connection.
     public func secureAggregation(_ ins: SecAggInstruction, timeout: Duration) async throws -> SecAggAnswer {
         let frame: ByteBuffer
+        var second: ByteBuffer? = nil
         let expect: String
         switch ins {
         case .setup(let m):
@@ -123,14 +127,13 @@ public final class WireClientProxy: ClientProxy, Sendable {
         case .neighbourKeys(let m):
             frame = try WireEncoder.frameBuffer(.secAggNeighbourKeys(m), peerLimit: peerLimit); expect = "SecAggShareKeys"
         case .forwardedShares(let m, let fit):
-            var both = try WireEncoder.frameBuffer(.secAggForwardedShares(m), peerLimit: peerLimit)
-            var fitFrame = try broadcastFrame(.fit(fit))
-            both.writeBuffer(&fitFrame)
-            frame = both; expect = "SecAggMaskedInput"
+            frame = try WireEncoder.frameBuffer(.secAggForwardedShares(m), peerLimit: peerLimit)
+            second = try broadcastFrame(.fit(fit))
+            expect = "SecAggMaskedInput"
         case .unmaskRequest(let m):
             frame = try WireEncoder.frameBuffer(.secAggUnmaskRequest(m), peerLimit: peerLimit); expect = "SecAggUnmaskResponse"
         }
-        switch try await call(frame, .secAgg(expect), timeout: timeout) {
+        switch try await call(frame, then: second, .secAgg(expect), timeout: timeout) {
         case .secAggPublicKeys(let m)?: return .publicKeys(m)
         case .secAggShareKeys(let m)?: return .shareKeys(m)
         case .secAggMaskedInput(let m, let metrics)?: return .maskedInput(m, metrics: metrics)
@@ -161,14 +164,15 @@ public final class WireClientProxy: ClientProxy, Sendable {
 
     // MARK: Calls
 
-    private func call(_ frame: ByteBuffer, _ expect: Expectation, timeout: Duration) async throws -> ClientMessage? {
+    private func call(_ frame: ByteBuffer, then second: ByteBuffer? = nil, _ expect: Expectation,
+                      timeout: Duration) async throws -> ClientMessage? {
         if let why = closedReason.withLock({ $0 }) {
             throw WireError.notReady("client \(id) is disconnected (\(why)); it must reconnect before it gets instructions")
         }
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: ReceivedFrame?.self)
         let handler = self.handler
-        loop.execute { handler.value.startCall(frame, expect: expect, timeout: timeout, promise: promise) }
+        loop.execute { handler.value.startCall(frame, then: second, expect: expect, timeout: timeout, promise: promise) }
         let received = try await withTaskCancellationHandler {
             try await promise.futureResult.get()
         } onCancel: {
