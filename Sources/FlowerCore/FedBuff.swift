@@ -167,19 +167,10 @@ public final class FedBuffServer: Sendable {
             throw .invalidArgument("secure aggregation needs a synchronous round of clients masking together; --mode async aggregates clients one by one: drop --secagg or use --mode sync")
         }
         let strategy = server.strategy, options = server.options, manager = server.clientManager
-        var history = History()
-        var version = 0
-        var current: Parameters
-        if let checkpoint {
-            history = checkpoint.history
-            version = checkpoint.round
-            current = checkpoint.parameters
+        var (history, current, _) = try server.restore(from: checkpoint)
+        var version = checkpoint?.round ?? 0
+        if checkpoint != nil {
             logger.info("resuming after update \(version) of \(numUpdates): the buffer and the clients in flight were not saved; \(config.concurrency) clients start on version \(version)")
-        } else {
-            current = Parameters()
-        }
-        if let path = options.historyPath {
-            do throws(FileError) { try HistoryLog(path: path).reset(to: history) } catch { throw .history(error) }
         }
         guard version < numUpdates else {
             return FitSummary(history: history, parameters: current, roundsCompleted: version)
@@ -336,16 +327,8 @@ public final class FedBuffServer: Sendable {
             record.discarded = discarded
             history.rounds.append(record)
             progress.completed = version
-            if let path = options.checkpointPath {
-                let cp = Checkpoint(round: version, parameters: current, history: history, seed: strategy.seed,
-                                    strategy: strategy.name)
-                do throws(CheckpointError) { try cp.write(to: path) } catch { throw .checkpoint(error) }
-            }
-            if let path = options.historyPath {
-                do throws(FileError) { try HistoryLog(path: path).append(record) } catch { throw .history(error) }
-            }
-            logger.info("\(Server.logLine(record, of: numUpdates).replacingOccurrences(of: "round ", with: "update ", options: .anchored))")
-            options.observer?.roundCompleted(record, of: numUpdates)
+            try server.persist(record, history: history, parameters: current, state: StrategyState(), of: numUpdates,
+                               unit: "update")
             failures = 0; discarded = 0
             lastUpdateTime = now
             updateStarted = .now

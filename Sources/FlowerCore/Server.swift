@@ -168,27 +168,9 @@ public final class Server: Sendable {
         if options.secureAggregation != nil, options.clipNorm != nil {
             throw .invalidArgument("--clip-norm clips each client's own update on the server, which secure aggregation hides from it; drop --clip-norm or --secagg (clients can clip: --secagg-clipping-range bounds every value of an update)")
         }
-        var history = History()
-        var parameters: Parameters
-        var state = StrategyState()
+        var (history, parameters, state) = try restore(from: checkpoint)
         var outlier: OutlierNote?
-        if let checkpoint {
-            if checkpoint.strategy != strategy.name {
-                logger.warning("checkpoint was written by strategy \(checkpoint.strategy), resuming with \(strategy.name)")
-            }
-            if checkpoint.seed != strategy.seed {
-                logger.warning("checkpoint seed \(checkpoint.seed) differs from --seed \(strategy.seed): client sampling will differ from the interrupted run")
-            }
-            history = checkpoint.history
-            parameters = checkpoint.parameters
-            state = checkpoint.state
-            logger.info("resuming after round \(checkpoint.round) of \(numRounds)")
-        } else {
-            parameters = Parameters()
-        }
-        if let path = options.historyPath {
-            do throws(FileError) { try HistoryLog(path: path).reset(to: history) } catch { throw .history(error) }
-        }
+        if let checkpoint { logger.info("resuming after round \(checkpoint.round) of \(numRounds)") }
         guard completed < numRounds else {
             return FitSummary(history: history, parameters: parameters, roundsCompleted: completed)
         }
@@ -214,18 +196,47 @@ public final class Server: Sendable {
             }
             history.rounds.append(record)
             completed = round
-            if let path = options.checkpointPath {
-                let cp = Checkpoint(round: round, parameters: parameters, history: history,
-                                    seed: strategy.seed, strategy: strategy.name, state: state)
-                do throws(CheckpointError) { try cp.write(to: path) } catch { throw .checkpoint(error) }
-            }
-            if let path = options.historyPath {
-                do throws(FileError) { try HistoryLog(path: path).append(record) } catch { throw .history(error) }
-            }
-            logger.info("\(Self.logLine(record, of: numRounds))")
-            options.observer?.roundCompleted(record, of: numRounds)
+            try persist(record, history: history, parameters: parameters, state: state, of: numRounds)
         }
         return FitSummary(history: history, parameters: parameters, roundsCompleted: completed, stopReason: stopReason)
+    }
+
+    /// Where a run starts: the checkpoint's history, model and strategy state (warning when its
+    /// strategy or seed differ from this run's), or nothing; `history.jsonl` is reset to that history.
+    /// Shared by the round loop and the asynchronous driver.
+    func restore(from checkpoint: Checkpoint?) throws(ServerError) -> (History, Parameters, StrategyState) {
+        var history = History(), parameters = Parameters(), state = StrategyState()
+        if let checkpoint {
+            if checkpoint.strategy != strategy.name {
+                logger.warning("checkpoint was written by strategy \(checkpoint.strategy), resuming with \(strategy.name)")
+            }
+            if checkpoint.seed != strategy.seed {
+                logger.warning("checkpoint seed \(checkpoint.seed) differs from --seed \(strategy.seed): client sampling will differ from the interrupted run")
+            }
+            history = checkpoint.history
+            parameters = checkpoint.parameters
+            state = checkpoint.state
+        }
+        if let path = options.historyPath {
+            do throws(FileError) { try HistoryLog(path: path).reset(to: history) } catch { throw .history(error) }
+        }
+        return (history, parameters, state)
+    }
+
+    /// Records a finished round (`unit` "round") or asynchronous update (`unit` "update"), already
+    /// appended to `history`: the checkpoint, `history.jsonl`, the log line and the observer.
+    func persist(_ record: RoundRecord, history: History, parameters: Parameters, state: StrategyState,
+                 of total: Int, unit: String = "round") throws(ServerError) {
+        if let path = options.checkpointPath {
+            let cp = Checkpoint(round: record.round, parameters: parameters, history: history,
+                                seed: strategy.seed, strategy: strategy.name, state: state)
+            do throws(CheckpointError) { try cp.write(to: path) } catch { throw .checkpoint(error) }
+        }
+        if let path = options.historyPath {
+            do throws(FileError) { try HistoryLog(path: path).append(record) } catch { throw .history(error) }
+        }
+        logger.info("\(Self.logLine(record, of: total, unit: unit))")
+        options.observer?.roundCompleted(record, of: total)
     }
 
     func waitForClients(afterRound completed: Int) async throws(ServerError) {
@@ -559,7 +570,7 @@ public final class Server: Sendable {
     }
 
     /// The per-round log line: round, clients ok/failed, loss, accuracy, seconds, bytes in/out.
-    static func logLine(_ r: RoundRecord, of numRounds: Int) -> String {
+    static func logLine(_ r: RoundRecord, of numRounds: Int, unit: String = "round") -> String {
         func num(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "n/a" }
         func mb(_ b: UInt64) -> String {
             b < 10_000 ? "\(b) B" : String(format: "%.2f MB", Double(b) / 1_000_000)
@@ -575,7 +586,7 @@ public final class Server: Sendable {
         }
         if let s = r.staleness { clock += String(format: ", staleness %.2f", s) }
         if let d = r.discarded, d > 0 { clock += ", \(d) stale discarded" }
-        return "round \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
+        return "\(unit) \(r.round)/\(numRounds): \(r.fitClients) ok, \(r.failures) failed, loss \(num(r.loss)), "
             + "accuracy \(num(r.accuracy)), \(String(format: "%.2f", r.seconds)) s, in \(mb(r.bytesIn)), out \(mb(r.bytesOut))" + dp + secagg + clock
     }
 }
