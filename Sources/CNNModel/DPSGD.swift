@@ -81,16 +81,16 @@ public struct DPSGDResult: Sendable, Equatable {
     public var clippedFraction: Double
 }
 
-/// Runs `steps` DP-SGD steps of `model` on `count` examples (NCHW `images`, `labels`), the
-/// momentum buffer zeroed first (unless `freshMomentum` is false); `adjustGradients(grads, params)` runs after the noise, before
+/// Runs `steps` DP-SGD steps of `model` on `count` examples (NCHW `images`, `labels`), updated by
+/// `optimizer` (nil: a fresh one, momentum zero; pass the same one to every call of a run split
+/// into epochs to keep its momentum); `adjustGradients(grads, params)` runs after the noise, before
 /// each SGD step (e.g. FedProx's proximal term, which depends on no example); `progress` after
-/// every step. `freshMomentum: false` keeps the momentum of the previous call (one run split
-/// into epochs). `phaseTimes` (benchmarks only) receives where each step's time goes; it is
+/// every step. `phaseTimes` (benchmarks only) receives where each step's time goes; it is
 /// attached to a `Network` model for the call.
 public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
                        steps: Int, settings: DPSGDSettings, sgd: SGDConfig, random: any DPSGDRandomSource,
                        adjustGradients: ((UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void)? = nil,
-                       progress: ((DPSGDProgress) -> Void)? = nil, freshMomentum: Bool = true,
+                       progress: ((DPSGDProgress) -> Void)? = nil, optimizer: SGDOptimizer? = nil,
                        phaseTimes: DPSGDPhaseTimes? = nil) throws -> DPSGDResult {
     try settings.validate()
     guard steps >= 0 else { throw CNNError.invalidArgument(name: "steps", value: steps) }
@@ -109,8 +109,11 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
         return DPSGDResult(steps: 0, examples: 0, meanLoss: 0, clippedFraction: 0)
     }
     let chunk = min(settings.physicalBatch, count), parameters = model.parameterCount
+    let optimizer = optimizer ?? SGDOptimizer(parameterCount: parameters)
+    guard optimizer.parameterCount == parameters else {
+        throw CNNError.parameterCountMismatch(expected: parameters, got: optimizer.parameterCount)
+    }
     model.reserve(batch: chunk)
-    if freshMomentum { model.optimizer.reset() }
     var batchImages = [Float](repeating: 0, count: chunk * imageSize)
     var batchLabels = [Int32](repeating: 0, count: chunk)
     var norms = [Float](repeating: 0, count: chunk)
@@ -161,9 +164,9 @@ public func trainDPSGD(_ model: any Model, images: UnsafeBufferPointer<Float>, l
             model.withGradients { g in for k in 0..<parameters { g[k] = s[k] * inv } }
         }
         if let adjustGradients {
-            model.withParameters { p in model.withGradients { g in adjustGradients(g, p) } }
+            model.withBuffers { p, g in adjustGradients(g, UnsafeBufferPointer(p)) }
         }
-        model.step(sgd)
+        optimizer.step(sgd, model: model)
         clock?.mark(.sgd)
         clock?.steps += 1
         lossSum += stepLoss; drawn += sample.count; clippedTotal += stepClipped

@@ -1,19 +1,20 @@
 // Model: what a client, the server's central evaluation, `flwr train` and `flwr bench train` need
 // from a network, so none of them names a concrete one. `Network` (Network.swift) implements it
-// for any NetworkSpec; the zoo (Zoo.swift) and `--model-spec` build specs. The network only:
-// its optimiser is an `SGDOptimizer` (Optimizer.swift) and the training loops (`train`,
-// Training.swift; `trainDPSGD`, DPSGD.swift) are written over any Model.
+// for any NetworkSpec; the zoo (Zoo.swift) and `--model-spec` build specs. The network only: its
+// shape, its flat parameter and gradient buffers, its passes and its workspace. What follows from
+// those (the parameter count, copies and views of the buffers, evaluation from the logits) is
+// written once below for any Model; the optimiser is an `SGDOptimizer` (Optimizer.swift) that the
+// training loops (`train`, Training.swift; `trainDPSGD`, DPSGD.swift) hold apart from the model.
 
 /// A trainable classifier over NCHW float32 inputs, its parameters in one flat buffer laid out
-/// by `parameterEntries` (PyTorch state_dict names and shapes, stable order). Not thread-safe:
-/// one user at a time (a pool hands instances out), hence `@unchecked Sendable` conformers.
+/// by `parameterEntries` (PyTorch state_dict names and shapes, stable order), with one gradient
+/// buffer of the same layout. Not thread-safe: one user at a time (a pool hands instances out),
+/// hence `@unchecked Sendable` conformers.
 public protocol Model: AnyObject, Sendable {
     /// Shape of one input example.
     var inputShape: TensorShape { get }
     /// Number of output logits.
     var classes: Int { get }
-    /// Floats in the flat parameter buffer.
-    var parameterCount: Int { get }
     /// Name, shape and offset of every parameter tensor, in flat-buffer order.
     var parameterEntries: [ParameterEntry] { get }
     /// Threads the kernels use (>= 1).
@@ -21,12 +22,11 @@ public protocol Model: AnyObject, Sendable {
     /// Bytes of activation workspace held now.
     var workspaceBytes: Int { get }
 
-    /// A copy of all parameters in layout order.
-    func parameters() -> [Float]
-    /// Replaces all parameters (throws if the count differs).
-    func setParameters(_ flat: UnsafeBufferPointer<Float>) throws
-    /// Read-only view of the flat parameters (valid inside `body` only).
-    func withParameters<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R
+    /// The flat parameter and gradient buffers (`parameterCount` floats each, both writable;
+    /// valid inside `body` only). The gradients are what the last `forwardBackward` or
+    /// `clippedGradientSum` left, until something (a proximal term, DP noise) changes them.
+    func withBuffers<R>(_ body: (_ parameters: UnsafeMutableBufferPointer<Float>,
+                                 _ gradients: UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R
 
     /// Forward pass of `n` NCHW examples at `images` in training mode, backward pass of the mean
     /// cross-entropy against `labels`: gradients into the flat gradient buffer (overwritten).
@@ -38,13 +38,6 @@ public protocol Model: AnyObject, Sendable {
     /// Returns the batch's mean loss.
     func clippedGradientSum(_ images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, n: Int, maxGradNorm: Float,
                             norms: UnsafeMutablePointer<Float>?) -> Double
-    /// The optimiser that `step` applies (its momentum buffer persists between calls; `train`
-    /// starts it fresh, DP-SGD unless told to keep it).
-    var optimizer: SGDOptimizer { get }
-    /// Read-write view of the flat gradient buffer (e.g. to add a proximal term before `step`).
-    func withGradients<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R
-    /// One update of the parameters from the gradient buffer by `optimizer`.
-    func step(_ sgd: SGDConfig)
     /// Makes the workspace hold batches of up to `batch` examples.
     func reserve(batch: Int)
     /// Frees the activation workspace (the next pass reallocates it).
@@ -53,13 +46,35 @@ public protocol Model: AnyObject, Sendable {
     /// Readies per-call training state before a run of steps (dropout masks reseeded from
     /// `seed`); `train` (Training.swift, the loop over any Model) calls it first.
     func beginTraining(seed: UInt64)
-    /// Mean loss and accuracy over the data.
-    func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, batchSize: Int) throws -> EvalResult
-    /// Logits [count, classes] of `count` examples.
+    /// Logits [count, classes] of `count` examples (inference mode).
     func logits(images: UnsafeBufferPointer<Float>, count: Int) throws -> [Float]
 }
 
 extension Model {
+    /// Floats in the flat parameter buffer (the end of the last parameter tensor).
+    public var parameterCount: Int { parameterEntries.last.map { $0.offset + $0.count } ?? 0 }
+
+    /// Read-only view of the flat parameters (valid inside `body` only).
+    public func withParameters<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try withBuffers { p, _ in try body(UnsafeBufferPointer(p)) }
+    }
+
+    /// Read-write view of the flat gradient buffer (e.g. to add a proximal term before a step).
+    public func withGradients<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        try withBuffers { _, g in try body(g) }
+    }
+
+    /// A copy of all parameters in layout order.
+    public func parameters() -> [Float] { withParameters { Array($0) } }
+
+    /// Replaces all parameters; throws naming both counts on a length mismatch.
+    public func setParameters(_ flat: UnsafeBufferPointer<Float>) throws {
+        let count = parameterCount
+        guard flat.count == count else { throw CNNError.parameterCountMismatch(expected: count, got: flat.count) }
+        guard let source = flat.baseAddress else { return }
+        withBuffers { p, _ in p.baseAddress?.update(from: source, count: count) }
+    }
+
     /// (name, PyTorch shape) of every parameter tensor, in flat-buffer order.
     public var layout: [(name: String, shape: [Int])] { parameterEntries.map { ($0.name, $0.shape) } }
 

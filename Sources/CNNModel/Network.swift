@@ -1,6 +1,6 @@
 // Network: any NetworkSpec as a trainable Model. Parameters live in one flat allocation in
 // PyTorch's state_dict order (`parameterEntries`), with one gradient buffer of the same layout
-// and the optimiser (`optimizer`, Optimizer.swift) that updates them; activations and gradients
+// (an optimiser, Optimizer.swift, updates them through `withBuffers`); activations and gradients
 // live in a workspace sized for a batch capacity and reused by every step (a training step
 // allocates nothing once it exists).
 // Initialisation as PyTorch's defaults, each layer kind's `initialise` (Layers/): conv/linear
@@ -71,8 +71,6 @@ public final class Network: Model, @unchecked Sendable {
     let compiled: CompiledNetwork
     let params: UnsafeMutablePointer<Float>
     let grads: UnsafeMutablePointer<Float>
-    /// The optimiser (SGD with momentum, FedProx's proximal term) that updates the parameters.
-    public let optimizer: SGDOptimizer
     var workspace: NetworkWorkspace?
     /// DP-SGD's per-example buffers (PerExample.swift), made by its first clipped step.
     var perExample: PerExampleWorkspace?
@@ -106,7 +104,6 @@ public final class Network: Model, @unchecked Sendable {
         params = .allocate(capacity: max(1, parameterCount))
         grads = .allocate(capacity: max(1, parameterCount))
         grads.initialize(repeating: 0, count: max(1, parameterCount))
-        optimizer = SGDOptimizer(parameterCount: parameterCount)
         params.initialize(repeating: 0, count: max(1, parameterCount))
         self.threads = threads
         gemmWorkspace = try GEMMWorkspace(threads: threads)
@@ -133,25 +130,11 @@ public final class Network: Model, @unchecked Sendable {
         compiled.ops.map { "\($0.name).forward" } + ["loss"] + compiled.ops.reversed().map { "\($0.name).backward" } + ["sgd"]
     }
 
-    /// A copy of all parameters, in layout order.
-    public func parameters() -> [Float] { Array(UnsafeBufferPointer(start: params, count: parameterCount)) }
-
-    /// Replaces all parameters from a buffer; throws naming both counts on a length mismatch.
-    public func setParameters(_ flat: UnsafeBufferPointer<Float>) throws {
-        guard flat.count == parameterCount else {
-            throw CNNError.parameterCountMismatch(expected: parameterCount, got: flat.count)
-        }
-        if let base = flat.baseAddress { params.update(from: base, count: parameterCount) }
-    }
-
-    /// Read-only view of the flat parameters without copying (valid only inside `body`).
-    public func withParameters<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
-        try body(UnsafeBufferPointer(start: params, count: parameterCount))
-    }
-
-    /// Read-write view of the flat gradients (valid only inside `body`).
-    public func withGradients<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
-        try body(UnsafeMutableBufferPointer(start: grads, count: parameterCount))
+    /// The flat parameters and gradients without copying (valid only inside `body`).
+    public func withBuffers<R>(_ body: (_ parameters: UnsafeMutableBufferPointer<Float>,
+                                        _ gradients: UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeMutableBufferPointer(start: params, count: parameterCount),
+                 UnsafeMutableBufferPointer(start: grads, count: parameterCount))
     }
 
     /// Bytes of activation workspace currently held (0 before the first pass).
@@ -233,11 +216,5 @@ public final class Network: Model, @unchecked Sendable {
         let ws = workspace(for: n)
         _ = forward(images, n: n, training: true, ws: ws)
         return backward(labels: labels, n: n, ws: ws).loss
-    }
-
-    /// One update by `optimizer` from the gradient buffer (its momentum kept across steps of one `train`).
-    public func step(_ sgd: SGDConfig) {
-        optimizer.step(sgd, params: params, grads: grads)
-        timings?.mark(2 * compiled.ops.count + 1)
     }
 }

@@ -1,12 +1,13 @@
 // The optimiser, apart from the network: torch.optim.SGD(lr, momentum, weight_decay) (dampening 0,
 // no Nesterov; the kernel is Tensor's SGD.swift) over one flat parameter buffer, with FedProx's
 // proximal term μ·(w − w₀) (Tensor's Proximal.swift), w₀ the parameters a fit starts from.
-// A Network owns one (`optimizer`), so its momentum survives between calls that ask for it
-// (DP-SGD's `freshMomentum: false`); `train` and `trainDPSGD` drive it.
+// It is not part of the model: `train` makes a fresh one per call (like a fresh torch optimizer per
+// fit); `trainDPSGD` takes one from its caller when the momentum must carry over between calls
+// (centralised DP-SGD, one call per epoch). It reaches a model's buffers through `withBuffers`.
 import Tensor
 
-/// SGD with momentum and weight decay, plus FedProx's proximal term. Not thread-safe: it belongs
-/// to one model, used by one caller at a time.
+/// SGD with momentum and weight decay, plus FedProx's proximal term. Not thread-safe: it serves
+/// one training run at a time.
 public final class SGDOptimizer: @unchecked Sendable {
     /// Floats in the parameter buffer it updates.
     public let parameterCount: Int
@@ -48,5 +49,24 @@ public final class SGDOptimizer: @unchecked Sendable {
     public func step(_ config: SGDConfig, params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>) {
         sgdStep(params, grads: grads, velocity: velocity, count: parameterCount, learningRate: config.learningRate,
                 momentum: config.momentum, weightDecay: config.weightDecay)
+    }
+
+    /// `begin` from `model`'s parameters.
+    public func begin(_ config: SGDConfig, model: any Model) {
+        model.withParameters { begin(config, params: $0) }
+    }
+
+    /// `addProximalTerm` to `model`'s gradients at its parameters.
+    public func addProximalTerm(_ config: SGDConfig, model: any Model) {
+        model.withBuffers { p, g in
+            if let gp = g.baseAddress, let pp = p.baseAddress { addProximalTerm(config, grads: gp, params: pp) }
+        }
+    }
+
+    /// One update of `model`'s parameters from its gradient buffer.
+    public func step(_ config: SGDConfig, model: any Model) {
+        model.withBuffers { p, g in
+            if let pp = p.baseAddress, let gp = g.baseAddress { step(config, params: pp, grads: gp) }
+        }
     }
 }

@@ -26,6 +26,10 @@ public final class PhaseTimings: @unchecked Sendable {
         last = now
     }
 
+    /// Adds the time since the previous mark to the last phase (the optimiser's update, which the
+    /// training loop runs after the network's backward pass) and restarts the clock.
+    func markUpdate() { mark(names.count - 1) }
+
     /// Clears all accumulated time.
     public func reset() { for i in seconds.indices { seconds[i] = 0 } }
 }

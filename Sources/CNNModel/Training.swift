@@ -1,5 +1,5 @@
-// The training loop (over any Model: forward/backward, the optimiser, the proximal term), and a
-// Network's evaluation and inference entry points.
+// The training loop and evaluation, over any Model (forward/backward, the optimiser, the proximal
+// term; loss and accuracy from the logits), and a Network's inference entry point.
 import Tensor
 
 /// Largest batch a forward-only pass uses: results do not depend on it, and it bounds the
@@ -22,9 +22,9 @@ extension Model {
 
     /// The training loop, over any Model: `epochs` passes over the data in batches of
     /// `batchSize` (the last partial batch included), shuffling with a generator seeded by `seed`
-    /// each epoch (dropout masks from generators derived from it: `beginTraining`). `optimizer`
-    /// starts fresh on every call (momentum zero, the proximal term anchored here), like a fresh
-    /// torch optimizer per fit. `adjustGradients(grads, params)` runs between backward (and the
+    /// each epoch (dropout masks from generators derived from it: `beginTraining`). A fresh
+    /// `SGDOptimizer` serves each call (momentum zero, the proximal term anchored here), like a
+    /// fresh torch optimizer per fit. `adjustGradients(grads, params)` runs between backward (and the
     /// proximal term) and the optimiser's step; `progress` after every step.
     public func train(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>, epochs: Int,
                       batchSize: Int, sgd: SGDConfig, seed: UInt64,
@@ -43,7 +43,9 @@ extension Model {
         }
         let batch = min(batchSize, count)
         reserve(batch: batch)
-        withParameters { optimizer.begin(sgd, params: $0) }
+        let optimizer = SGDOptimizer(parameterCount: parameterCount)
+        optimizer.begin(sgd, model: self)
+        let timings = (self as? Network)?.timings   // benchmarks only: the update's share of a step
         beginTraining(seed: seed)
         let imageSize = inputShape.count
         var batchImages = [Float](repeating: 0, count: batch * imageSize)
@@ -69,32 +71,25 @@ extension Model {
                     }
                 }
                 if adjusts {
-                    withParameters { p in
-                        withGradients { g in
-                            if let gp = g.baseAddress, let pp = p.baseAddress {
-                                optimizer.addProximalTerm(sgd, grads: gp, params: pp)
-                            }
-                            adjustGradients?(g, p)
+                    withBuffers { p, g in
+                        if let gp = g.baseAddress, let pp = p.baseAddress {
+                            optimizer.addProximalTerm(sgd, grads: gp, params: pp)
                         }
+                        adjustGradients?(g, UnsafeBufferPointer(p))
                     }
                 }
-                self.step(sgd)
+                optimizer.step(sgd, model: self)
+                timings?.markUpdate()
                 lossSum += loss * Double(n); seen += n
                 progress?(TrainProgress(epoch: epoch, step: step, stepsPerEpoch: steps, examplesSeen: seen, loss: loss))
             }
         }
         return TrainResult(meanLoss: lossSum / Double(seen), examples: seen)
     }
-}
 
-extension Network {
-    /// Reseeds every op's per-call training state (dropout masks) from `seed`.
-    public func beginTraining(seed: UInt64) {
-        for op in compiled.ops { op.beginTraining(seed: seed) }
-    }
-
-    /// Mean loss and accuracy over the data, in batches of at most `batchSize` examples (results
-    /// do not depend on it; it only bounds the workspace).
+    /// Mean loss and accuracy over the data from the logits, in batches of at most `batchSize`
+    /// (and `maxInferenceBatch`) examples: results do not depend on it; it only bounds the
+    /// workspace.
     public func evaluate(images: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int32>,
                          batchSize: Int) throws -> EvalResult {
         guard batchSize > 0 else { throw CNNError.invalidArgument(name: "batchSize", value: batchSize) }
@@ -104,18 +99,26 @@ extension Network {
             return EvalResult(loss: 0, accuracy: 0, examples: 0)
         }
         let batch = min(batchSize, count, maxInferenceBatch)
-        let ws = workspace(for: batch)
         let imageSize = inputShape.count
         var lossSum = 0.0, correct = 0
         var lo = 0
         while lo < count {
             let n = min(batch, count - lo)
-            let z = forward(src + lo * imageSize, n: n, training: false, ws: ws)
-            let ce = softmaxCrossEntropy(z, labels: labelBase + lo, batch: n, classes: classes, logitsGrad: nil)
+            let z = try logits(images: UnsafeBufferPointer(start: src + lo * imageSize, count: n * imageSize), count: n)
+            let ce = z.withUnsafeBufferPointer { zb in
+                softmaxCrossEntropy(zb.baseAddress!, labels: labelBase + lo, batch: n, classes: classes, logitsGrad: nil)
+            }
             lossSum += ce.loss * Double(n); correct += ce.correct
             lo += n
         }
         return EvalResult(loss: lossSum / Double(count), accuracy: Double(correct) / Double(count), examples: count)
+    }
+}
+
+extension Network {
+    /// Reseeds every op's per-call training state (dropout masks) from `seed`.
+    public func beginTraining(seed: UInt64) {
+        for op in compiled.ops { op.beginTraining(seed: seed) }
     }
 
     /// Logits ([count, classes] row-major) of `count` examples, in internal batches of up to `maxInferenceBatch`.

@@ -93,6 +93,8 @@ public final class CentralDPSGD {
     public private(set) var stepsDone = 0
     let random: any DPSGDRandomSource
     var epochsDone = 0
+    /// The run's optimiser: made by the first epoch, its momentum carried into the next ones.
+    var optimizer: SGDOptimizer?
 
     /// A run of `epochs` epochs over `datasetSize` records in expected batches of `batchSize`.
     public init(options: DPSGDOptions, datasetSize: Int, batchSize: Int, epochs: Int,
@@ -129,8 +131,10 @@ public final class CentralDPSGD {
                       sgd: SGDConfig, progress: ((DPSGDProgress) -> Void)? = nil) throws -> DPSGDEpochReport? {
         let steps = min(plan.stepsPerEpoch, allowedSteps - stepsDone)
         guard steps > 0 else { return nil }
+        let optimizer = self.optimizer ?? SGDOptimizer(parameterCount: model.parameterCount)
+        self.optimizer = optimizer
         let r = try trainDPSGD(model, images: images, labels: labels, steps: steps, settings: options.settings(plan),
-                               sgd: sgd, random: random, progress: progress, freshMomentum: epochsDone == 0)
+                               sgd: sgd, random: random, progress: progress, optimizer: optimizer)
         stepsDone += steps; epochsDone += 1
         return DPSGDEpochReport(epoch: epochsDone, steps: steps, examples: r.examples, epsilon: try plan.epsilon(afterSteps: stepsDone),
                                 loss: r.meanLoss, clippedFraction: r.clippedFraction)

@@ -173,4 +173,36 @@ struct PerExampleTests {
             }
         }
     }
+
+    /// The optimiser lives apart from the model: a run split into calls that share one
+    /// `SGDOptimizer` equals the run in one call bit for bit (its momentum carries over); a fresh
+    /// optimiser per call restarts the momentum and lands elsewhere; an optimiser sized for
+    /// another model is refused.
+    @Test func sharedOptimizerCarriesMomentumAcrossCalls() throws {
+        let (x, y) = syntheticBatch(count: 8, c: 1, h: 1, w: 7, classes: 3, seed: 2)
+        let settings = DPSGDSettings(maxGradNorm: 0.5, noiseMultiplier: 0, samplingRate: 1)
+        let sgd = SGDConfig(learningRate: 0.1, momentum: 0.9)
+        func model() throws -> Network {
+            try Network(spec: Zoo.mlp(hidden: [6], classes: 3), input: .vector(7), classes: 3, seed: 5, threads: 1)
+        }
+        func run(_ m: Network, steps: Int, optimizer: SGDOptimizer?) throws {
+            _ = try x.withUnsafeBufferPointer { xs in try y.withUnsafeBufferPointer { ys in
+                try trainDPSGD(m, images: xs, labels: ys, steps: steps, settings: settings, sgd: sgd,
+                               random: SeededDPSGDRandom(seed: 1), optimizer: optimizer)
+            } }
+        }
+        let whole = try model()
+        try run(whole, steps: 2, optimizer: nil)
+        let split = try model(), shared = SGDOptimizer(parameterCount: split.parameterCount)
+        try run(split, steps: 1, optimizer: shared)
+        try run(split, steps: 1, optimizer: shared)
+        let fresh = try model()
+        try run(fresh, steps: 1, optimizer: nil)
+        try run(fresh, steps: 1, optimizer: nil)
+        #expect(split.parameters() == whole.parameters())
+        #expect(fresh.parameters() != whole.parameters())
+        #expect(throws: CNNError.parameterCountMismatch(expected: 69, got: 3)) {
+            try run(try model(), steps: 1, optimizer: SGDOptimizer(parameterCount: 3))
+        }
+    }
 }

@@ -80,14 +80,19 @@ func clientError(_ config: WireClientConfig) async -> (any Error)? {
     }
 }
 
-/// Waits (bounded, polling) for `id` to be registered.
+/// Waits (bounded by `seconds`) for `id` to be registered, woken by each registration
+/// (`InMemoryClientManager.waitFor`), not by a clock.
 func waitForClient(_ manager: InMemoryClientManager, _ id: String, seconds: Double = 20) async throws -> any ClientProxy {
-    let end = Date().addingTimeInterval(seconds)
-    while Date() < end {
-        if let p = manager.all().first(where: { $0.id == id }) { return p }
-        try await Task.sleep(for: .milliseconds(20))
+    let end = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+    while true {
+        let present = manager.all()
+        if let p = present.first(where: { $0.id == id }) { return p }
+        let left = end - .now
+        guard left > .zero, await manager.waitFor(count: present.count + 1, timeout: left) else {
+            if let p = manager.all().first(where: { $0.id == id }) { return p }
+            throw NotRegistered(id: id, registered: manager.all().map(\.id))
+        }
     }
-    throw NotRegistered(id: id, registered: manager.all().map(\.id))
 }
 
 struct NotRegistered: Error { let id: String; let registered: [String] }

@@ -60,11 +60,15 @@ public func pythonCanImport(_ modules: [String]) -> Bool {
 }
 
 /// A program started in the background, its stdout and stderr appended to `logPath`. Waiting
-/// uses the process's termination notification, not polling.
+/// uses the process's termination notification and, for log lines, the kernel's notice that the
+/// log changed (inotify), not polling.
 public final class ChildProcess: Sendable {
     public let logPath: String
     private let process: Mutex<Process>
     private let exited = DispatchSemaphore(value: 0)
+    /// Readable once the child has exited (the termination handler writes a byte), so a wait for
+    /// a log line can sleep on the log's changes and the exit at once.
+    private let exitSignal: (read: Int32, write: Int32)
 
     public init(_ executable: String, _ arguments: [String], log: String, environment: [String: String]? = nil,
                 directory: String? = nil) throws {
@@ -79,10 +83,26 @@ public final class ChildProcess: Sendable {
         p.standardOutput = handle
         p.standardError = handle
         p.standardInput = FileHandle.nullDevice
-        let exited = self.exited
-        p.terminationHandler = { _ in exited.signal() }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw TestFailure("pipe() failed: errno \(errno)") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }   // not inherited by this or any other child
+        exitSignal = (fds[0], fds[1])
+        let exited = self.exited, signalFD = fds[1]
+        p.terminationHandler = { _ in
+            var byte: UInt8 = 1
+            _ = write(signalFD, &byte, 1)
+            exited.signal()
+        }
         process = Mutex(p)
-        try p.run()
+        do { try p.run() } catch {
+            close(fds[0]); close(fds[1])
+            throw error
+        }
+    }
+
+    deinit {
+        close(exitSignal.read)
+        close(exitSignal.write)
     }
 
     /// Everything the child has written so far.
@@ -124,27 +144,35 @@ extension ChildProcess {
     }
 
     /// The first capture group of `pattern` (or the whole match) in the log, re-reading the log
-    /// until it appears, the child exits, or `seconds` pass; nil in the last two cases.
+    /// each time it changes until the line appears, the child exits, or `seconds` pass; nil in the
+    /// last two cases. Sleeps on inotify's notice of a write to the log and on the exit, not on a
+    /// clock.
     public func waitForLog(_ pattern: String, seconds: Double) -> String? {
         guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
-        let deadline = Date().addingTimeInterval(seconds)
-        while true {
+        func match() -> String? {
             let text = log
-            if let m = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
-               let range = Range(m.numberOfRanges > 1 ? m.range(at: 1) : m.range, in: text) {
-                return String(text[range])
-            }
-            if !isRunning {
-                // One last read: the line may have landed just before the exit.
-                let last = log
-                if let m = regex.firstMatch(in: last, range: NSRange(last.startIndex..., in: last)),
-                   let range = Range(m.numberOfRanges > 1 ? m.range(at: 1) : m.range, in: last) {
-                    return String(last[range])
-                }
-                return nil
-            }
-            if Date() >= deadline { return nil }
-            usleep(50_000)
+            guard let m = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+                  let range = Range(m.numberOfRanges > 1 ? m.range(at: 1) : m.range, in: text) else { return nil }
+            return String(text[range])
+        }
+        // Watching starts before the first read, so a write between a read and the sleep wakes it.
+        // Without inotify (no instance left) the loop re-reads the log every 50 ms instead.
+        var watch = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        if watch >= 0, inotify_add_watch(watch, logPath, UInt32(IN_MODIFY)) < 0 { close(watch); watch = -1 }
+        defer { if watch >= 0 { close(watch) } }
+        let deadline = Date().addingTimeInterval(seconds)
+        var events = [UInt8](repeating: 0, count: 4096)
+        var ended = false
+        while true {
+            if let found = match() { return found }
+            if ended { return nil }   // that was the read after the exit (the line may land just before it)
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return nil }
+            var fds = [pollfd(fd: watch, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: exitSignal.read, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&fds, 2, Int32(min(left * 1000, watch >= 0 ? Double(Int32.max) : 50).rounded(.up)))
+            if fds[0].revents != 0 { _ = read(watch, &events, events.count) }   // drain; the loop re-reads the log
+            if fds[1].revents != 0 { ended = true }
         }
     }
 

@@ -4,45 +4,23 @@ import XCTest
 
 /// `flwr server --mode async`: FedBuff on the real clock, a real server process and three real
 /// client processes on loopback, on a slice of real Fashion-MNIST.
-final class FedBuffWireReleaseTests: XCTestCase {
-    override func setUpWithError() throws {
-        try requireReleaseBuild()
-        try requireFashionMNIST()
-    }
-
-    private var children: [ChildProcess] = []
-    private var dir = ""
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-fedbuff-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        children.forEach { $0.killHard() }
-        children = []
-        try? FileManager.default.removeItem(atPath: dir)
-    }
+final class FedBuffWireReleaseTests: FederationTestCase {
+    override var folderPrefix: String { "flwr-fedbuff" }
 
     /// C = 3 clients always training, an update every K = 2 results, 4 updates: every update
     /// applies exactly 2 results, the client left out of an update trains on and arrives stale,
     /// the model learns, and every client is told to finish.
     func testAsyncServerAppliesBufferedUpdatesFromRealClients() throws {
-        let server = try ChildProcess.flwr(["server", "--host", "127.0.0.1", "--port", "0", "--rounds", "4",
+        let server = try spawn("server", ["server", "--host", "127.0.0.1", "--port", "0", "--rounds", "4",
                                             "--mode", "async", "--concurrency", "3", "--buffer-size", "2",
                                             "--min-clients", "3", "--max-test-examples", "2000", "--wait-timeout", "60",
                                             "--round-timeout", "120", "--metrics-out", "\(dir)/history.jsonl",
-                                            "--model-out", "\(dir)/model.npz", "--plot-out", "\(dir)/accuracy.svg", "--seed", "7"],
-                                           log: "\(dir)/server.log")
-        children.append(server)
+                                            "--model-out", "\(dir)/model.npz", "--plot-out", "\(dir)/accuracy.svg", "--seed", "7"])
         let port = try server.listeningPort()
         let clients = try (0 ..< 3).map { p in
-            let c = try ChildProcess.flwr(["client", "--server", "127.0.0.1:\(port)", "--partition", "\(p)",
+            try spawn("client\(p)", ["client", "--server", "127.0.0.1:\(port)", "--partition", "\(p)",
                                            "--num-partitions", "3", "--max-train-examples", "1000",
-                                           "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"],
-                                          log: "\(dir)/client\(p).log")
-            children.append(c)
-            return c
+                                           "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"])
         }
         XCTAssertEqual(server.wait(seconds: 300), 0, "server log:\n\(server.log)")
         for (i, c) in clients.enumerated() { XCTAssertEqual(c.wait(seconds: 60), 0, "client \(i) log:\n\(c.log)") }

@@ -4,44 +4,22 @@ import XCTest
 
 /// Real `flwr server` and `flwr client` processes on loopback, on a small slice of real
 /// Fashion-MNIST: a full run, a client killed mid-round, and a server killed and resumed.
-final class FederationReleaseTests: XCTestCase {
-    override func setUpWithError() throws {
-        try requireReleaseBuild()
-        try requireFashionMNIST()
-    }
-
-    private var children: [ChildProcess] = []
-    private var dir = ""
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-e2e-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        children.forEach { $0.killHard() }
-        children = []
-        try? FileManager.default.removeItem(atPath: dir)
-    }
+final class FederationReleaseTests: FederationTestCase {
+    override var folderPrefix: String { "flwr-e2e" }
 
     /// A server on `port` (0: the kernel picks; `listeningPort()` reads which from its log).
     private func startServer(_ port: Int = 0, rounds: Int, extra: [String] = [], log: String = "server") throws -> ChildProcess {
-        let c = try ChildProcess.flwr(["server", "--host", "127.0.0.1", "--port", "\(port)", "--rounds", "\(rounds)",
+        try spawn(log, ["server", "--host", "127.0.0.1", "--port", "\(port)", "--rounds", "\(rounds)",
                                              "--min-clients", "3", "--max-test-examples", "2000", "--wait-timeout", "60",
                                              "--round-timeout", "120", "--metrics-out", "\(dir)/history.jsonl",
                                              "--model-out", "\(dir)/model.npz", "--plot-out", "\(dir)/accuracy.svg",
-                                       "--seed", "7"] + extra, log: "\(dir)/\(log).log")
-        children.append(c)
-        return c
+                                       "--seed", "7"] + extra)
     }
 
     private func startClient(_ port: Int, partition: Int, examples: Int = 1500, extra: [String] = []) throws -> ChildProcess {
-        let c = try ChildProcess.flwr(["client", "--server", "127.0.0.1:\(port)", "--partition", "\(partition)",
+        try spawn("client\(partition)-\(children.count)", ["client", "--server", "127.0.0.1:\(port)", "--partition", "\(partition)",
                                              "--num-partitions", "3", "--max-train-examples", "\(examples)",
-                                             "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"] + extra,
-                                      log: "\(dir)/client\(partition)-\(children.count).log")
-        children.append(c)
-        return c
+                                             "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"] + extra)
     }
 
     private func history() throws -> [[String: Any]] {

@@ -6,37 +6,21 @@ import Foundation
 import TestSupport
 import XCTest
 
-final class FlowerCompatReleaseTests: XCTestCase {
+final class FlowerCompatReleaseTests: FederationTestCase {
+    override var folderPrefix: String { "flwr-compat" }
+
     /// Flower's pinned release (with PyTorch's CPU wheel), installed by scripts/test-peers.
     static let flowerVersion = "1.42.0"
 
     override func setUpWithError() throws {
-        try requireReleaseBuild()
-        try requireFashionMNIST()
         let check = try runProgram("/usr/bin/env", ["python3", "-c", "import flwr, torch; print(flwr.__version__)"])
         guard check.status == 0, check.output.split(separator: "\n").last.map(String.init) == Self.flowerVersion else {
             throw XCTSkip("Flower \(Self.flowerVersion) and torch must import (\(check.output)): run scripts/test-peers")
         }
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-compat-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    private var children: [ChildProcess] = []
-    private var dir = ""
-
-    override func tearDown() {
-        children.forEach { $0.killHard() }
-        children = []
-        try? FileManager.default.removeItem(atPath: dir)
+        try super.setUpWithError()
     }
 
     private var script: String { packageRoot.appendingPathComponent("scripts/flower_client.py").path }
-
-    private func child(_ name: String, _ binary: String, _ args: [String]) throws -> ChildProcess {
-        let c = try ChildProcess(binary, args, log: "\(dir)/\(name).log")
-        children.append(c)
-        return c
-    }
 
     /// The native and Flower ports a server started with `--port 0 --flower-port 0` bound, from its log.
     private func ports(of server: ChildProcess) throws -> (native: Int, flower: Int) {

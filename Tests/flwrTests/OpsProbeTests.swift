@@ -6,19 +6,13 @@ import XCTest
 /// and 503 answers of /healthz and /readyz, 404/405, and a wedged event loop seen by /healthz.
 /// No training (--dataset none); the binary scripts/test builds carries the test-only hook
 /// `POST /debug/block-event-loops` (FLWR_DEBUG_HOOKS=1; compiled out of shipped builds).
-final class OpsProbeTests: XCTestCase {
-    private var children: [ChildProcess] = []
+final class OpsProbeTests: ProcessTestCase {
+    override var folderPrefix: String { "flwr-ops" }
 
-    override func tearDown() {
-        children.forEach { $0.killHard() }
-        children = []
-    }
-
-    private func startServer(_ dir: String, extra: [String] = []) throws -> (ChildProcess, String) {
-        let server = try ChildProcess.flwr(["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--dataset", "none",
+    private func startServer(extra: [String] = []) throws -> (ChildProcess, String) {
+        let server = try spawn("server", ["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--dataset", "none",
                                    "--min-clients", "2", "--rounds", "1", "--wait-timeout", "300"] + extra,
-                                  log: dir + "/server.log", environment: ["FLWR_DEBUG_HOOKS": "1"])
-        children.append(server)
+                                  environment: ["FLWR_DEBUG_HOOKS": "1"])
         let port = try XCTUnwrap(server.waitForLog(#"operations HTTP on 127\.0\.0\.1:(\d+)"#, seconds: 60),
                                  "no HTTP port in the log:\n\(server.log)")
         return (server, "http://127.0.0.1:\(port)")
@@ -28,8 +22,7 @@ final class OpsProbeTests: XCTestCase {
         #if !(DEBUG || FLWR_TEST_HOOKS)
         throw XCTSkip("needs the test hooks: a debug build, or a release build with -Xswiftc -DFLWR_TEST_HOOKS (scripts/test)")
         #endif
-        let dir = try opsTemporaryDirectory(self)
-        let (server, base) = try startServer(dir, extra: ["--ready-when-min-clients"])
+        let (server, base) = try startServer(extra: ["--ready-when-min-clients"])
 
         let health = try curlUntil(base + "/healthz", seconds: 30) { $0.code == 200 }
         XCTAssertEqual(health.code, 200, "\(health)\n\(server.log)")
@@ -54,8 +47,7 @@ final class OpsProbeTests: XCTestCase {
         #if !(DEBUG || FLWR_TEST_HOOKS)
         throw XCTSkip("needs the test hooks: a debug build, or a release build with -Xswiftc -DFLWR_TEST_HOOKS (scripts/test)")
         #endif
-        let dir = try opsTemporaryDirectory(self)
-        let (server, base) = try startServer(dir)
+        let (server, base) = try startServer()
         XCTAssertEqual(try curlUntil(base + "/healthz", seconds: 30) { $0.code == 200 }.code, 200, server.log)
         // Without --ready-when-min-clients the server is ready once it listens.
         let ready = try curlUntil(base + "/readyz", seconds: 30) { $0.code == 200 }
@@ -78,11 +70,8 @@ final class OpsProbeTests: XCTestCase {
     /// The client's /readyz is 503 until it has joined a server (none here: port 1 refuses).
     func testClientNotReadyUntilConnected() throws {
         try requireFashionMNIST()
-        let dir = try opsTemporaryDirectory(self)
-        let real = try ChildProcess.flwr(["client", "--server", "127.0.0.1:1", "--http-port", "0", "--http-host", "127.0.0.1",
-                                 "--connect-deadline", "300", "--partition", "0", "--num-partitions", "50"],
-                                log: dir + "/client2.log")
-        children.append(real)
+        let real = try spawn("client2", ["client", "--server", "127.0.0.1:1", "--http-port", "0", "--http-host", "127.0.0.1",
+                                 "--connect-deadline", "300", "--partition", "0", "--num-partitions", "50"])
         let port = try XCTUnwrap(real.waitForLog(#"operations HTTP on 127\.0\.0\.1:(\d+)"#, seconds: 60), real.log)
         let ready = try curlUntil("http://127.0.0.1:\(port)/readyz", seconds: 30) { $0.code != 0 }
         XCTAssertEqual(ready.code, 503, "\(ready)")

@@ -6,18 +6,12 @@ import XCTest
 /// features on, checked by peers nobody here wrote: prometheus_client's text parser reads
 /// /metrics before and after, TensorBoard's EventAccumulator reads the event file and must agree
 /// with history.jsonl, and every log line of `--log-format json` parses as JSON.
-final class OpsReleaseTests: XCTestCase {
-    private var children: [ChildProcess] = []
+final class OpsReleaseTests: FederationTestCase {
+    override var folderPrefix: String { "flwr-ops" }
 
     override func setUpWithError() throws {
-        try requireReleaseBuild()
-        try requireFashionMNIST()
         try Self.installPeers()
-    }
-
-    override func tearDown() {
-        children.forEach { $0.killHard() }
-        children = []
+        try super.setUpWithError()
     }
 
     static let peers = ["prometheus_client==0.26.0", "tensorboard==2.21.0"]
@@ -46,14 +40,11 @@ final class OpsReleaseTests: XCTestCase {
     }
 
     func testMetricsTensorBoardAndJSONLogsOfAFederation() throws {
-        let dir = try opsTemporaryDirectory(self)
         let rounds = 3
-        let server = try ChildProcess.flwr(["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--rounds", "\(rounds)",
+        let server = try spawn("server", ["server", "--host", "127.0.0.1", "--port", "0", "--http-port", "0", "--rounds", "\(rounds)",
                                    "--min-clients", "2", "--max-test-examples", "500", "--wait-timeout", "120",
                                    "--round-timeout", "120", "--metrics-out", dir + "/history.jsonl",
-                                   "--tensorboard-dir", dir + "/tb", "--linger", "--log-format", "json", "--seed", "7"],
-                                  log: dir + "/server.log")
-        children.append(server)
+                                   "--tensorboard-dir", dir + "/tb", "--linger", "--log-format", "json", "--seed", "7"])
         let http = try XCTUnwrap(server.waitForLog(#"operations HTTP on 127\.0\.0\.1:(\d+)"#, seconds: 120), server.log)
         let wirePort = try XCTUnwrap(server.waitForLog(#"listening on 127\.0\.0\.1:(\d+);"#, seconds: 120), server.log)
         let base = "http://127.0.0.1:\(http)"
@@ -62,12 +53,10 @@ final class OpsReleaseTests: XCTestCase {
 
         var clients: [ChildProcess] = []
         for i in 0 ..< 2 {
-            let c = try ChildProcess.flwr(["client", "--server", "127.0.0.1:\(wirePort)", "--partition", "\(i)", "--num-partitions", "2",
+            let c = try spawn("client\(i)", ["client", "--server", "127.0.0.1:\(wirePort)", "--partition", "\(i)", "--num-partitions", "2",
                                   "--max-train-examples", "600", "--threads", "1", "--lr", "0.05", "--connect-deadline", "60",
                                   "--http-port", "0", "--http-host", "127.0.0.1", "--dp-epsilon", "8",
-                                  "--ledger-dir", dir + "/ledger-\(i)"],
-                                 log: dir + "/client\(i).log")
-            children.append(c)
+                                  "--ledger-dir", dir + "/ledger-\(i)"])
             clients.append(c)
         }
         // Client 0: scraped before it trained and once it has trained (connected, counters up).
@@ -124,7 +113,6 @@ final class OpsReleaseTests: XCTestCase {
 
     /// `flwr simulate` and `flwr train` write the same scalars as their history files.
     func testSimulateAndTrainEventFilesMatchTheirHistories() throws {
-        let dir = try opsTemporaryDirectory(self)
         let flwr = try flwrBinaryPath()
         let sim = try runProgram(flwr, ["simulate", "--clients", "2", "--rounds", "2", "--max-train-examples", "300",
                                         "--max-test-examples", "300", "--threads", "1", "--out", dir + "/sim",

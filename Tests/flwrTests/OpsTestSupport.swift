@@ -32,11 +32,3 @@ func curlUntil(_ url: String, seconds: Double, _ done: (CurlAnswer) -> Bool) thr
     }
     return last
 }
-
-/// A fresh temporary folder removed after the test.
-func opsTemporaryDirectory(_ test: XCTestCase) throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-ops-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
-    return dir
-}

@@ -6,28 +6,8 @@ import Foundation
 import TestSupport
 import XCTest
 
-final class TLSFederationReleaseTests: XCTestCase {
-    private var children: [ChildProcess] = []
-    private var dir = ""
-
-    override func setUpWithError() throws {
-        try requireReleaseBuild()
-        try requireFashionMNIST()
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-tls-e2e-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        children.forEach { $0.killHard() }
-        children = []
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    private func spawn(_ args: [String], log: String) throws -> ChildProcess {
-        let c = try ChildProcess.flwr(args, log: "\(dir)/\(log).log")
-        children.append(c)
-        return c
-    }
+final class TLSFederationReleaseTests: FederationTestCase {
+    override var folderPrefix: String { "flwr-tls-e2e" }
 
     /// Runs server + 3 clients to the end with `serverExtra`/`clientExtra(i)`; the accuracies per round.
     private func federation(_ name: String, serverExtra: [String], clientExtra: (Int) -> [String]) throws -> [Double] {
@@ -40,14 +20,14 @@ final class TLSFederationReleaseTests: XCTestCase {
     private func federationRows(_ name: String, rounds: Int = 2, serverExtra: [String],
                                 clientExtra: (Int) -> [String]) throws -> [[String: Any]] {
         let history = "\(dir)/\(name).jsonl"
-        let server = try spawn(["server", "--host", "127.0.0.1", "--port", "0", "--rounds", "\(rounds)", "--min-clients", "3",
+        let server = try spawn("\(name)-server", ["server", "--host", "127.0.0.1", "--port", "0", "--rounds", "\(rounds)", "--min-clients", "3",
                                 "--max-test-examples", "500", "--wait-timeout", "60", "--round-timeout", "120",
-                                "--metrics-out", history, "--seed", "7"] + serverExtra, log: "\(name)-server")
+                                "--metrics-out", history, "--seed", "7"] + serverExtra)
         let port = try server.listeningPort()
         let clients = try (0 ..< 3).map { i in
-            try spawn(["client", "--server", "127.0.0.1:\(port)", "--partition", "\(i)", "--num-partitions", "3",
+            try spawn("\(name)-client\(i)", ["client", "--server", "127.0.0.1:\(port)", "--partition", "\(i)", "--num-partitions", "3",
                        "--max-train-examples", "300", "--threads", "1", "--lr", "0.05", "--connect-deadline", "60"]
-                      + clientExtra(i), log: "\(name)-client\(i)")
+                      + clientExtra(i))
         }
         XCTAssertEqual(server.wait(seconds: 240), 0, "\(name) server log:\n\(server.log)")
         for (i, c) in clients.enumerated() { XCTAssertEqual(c.wait(seconds: 30), 0, "\(name) client \(i) log:\n\(c.log)") }
@@ -59,8 +39,8 @@ final class TLSFederationReleaseTests: XCTestCase {
 
     func testMutualTLSFederationMatchesPlainAccuracies() throws {
         let certs = "\(dir)/certs"
-        let made = try spawn(["certs", "--out", certs, "--server-name", "localhost", "--server-name", "127.0.0.1",
-                              "--clients", "3"], log: "certs")
+        let made = try spawn("certs", ["certs", "--out", certs, "--server-name", "localhost", "--server-name", "127.0.0.1",
+                              "--clients", "3"])
         XCTAssertEqual(made.wait(seconds: 60), 0, made.log)
         let token = "\(dir)/token"
         try "3f1b6c0d9e8a7b6c5d4e3f2a1b0c9d8e\n".write(toFile: token, atomically: true, encoding: .utf8)
@@ -84,7 +64,7 @@ final class TLSFederationReleaseTests: XCTestCase {
     /// of the same federation without it.
     func testSecureAggregationOverMutualTLSMatchesPlainAccuracy() throws {
         let certs = "\(dir)/certs"
-        let made = try spawn(["certs", "--out", certs, "--server-name", "127.0.0.1", "--clients", "3"], log: "certs")
+        let made = try spawn("certs", ["certs", "--out", certs, "--server-name", "127.0.0.1", "--clients", "3"])
         XCTAssertEqual(made.wait(seconds: 60), 0, made.log)
         let server = ["--tls-cert", "\(certs)/server.pem", "--tls-key", "\(certs)/server.key", "--tls-client-ca", "\(certs)/ca.pem"]
         let client: (Int) -> [String] = { i in
@@ -107,7 +87,7 @@ final class TLSFederationReleaseTests: XCTestCase {
     }
 
     func testNonLoopbackServerRefusesToRunOpen() throws {
-        let open = try spawn(["server", "--host", "0.0.0.0", "--port", "0", "--dataset", "none"], log: "open")
+        let open = try spawn("open", ["server", "--host", "0.0.0.0", "--port", "0", "--dataset", "none"])
         XCTAssertEqual(open.wait(seconds: 60), 64, open.log)  // ArgumentParser's validation exit code
         XCTAssertTrue(open.log.contains("refusing to listen on 0.0.0.0 without TLS or an auth token"), open.log)
         XCTAssertTrue(open.log.contains("--tls-cert") && open.log.contains("--auth-token-file") && open.log.contains("--insecure"), open.log)
@@ -116,14 +96,14 @@ final class TLSFederationReleaseTests: XCTestCase {
         let token = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-token-\(getpid())").path
         try "0123456789abcdef0123456789abcdef\n".write(toFile: token, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: token) }
-        let flower = try spawn(["server", "--host", "0.0.0.0", "--port", "0", "--dataset", "none", "--auth-token-file", token,
-                                "--flower-port", "0"], log: "flower-open")
+        let flower = try spawn("flower-open", ["server", "--host", "0.0.0.0", "--port", "0", "--dataset", "none", "--auth-token-file", token,
+                                "--flower-port", "0"])
         XCTAssertEqual(flower.wait(seconds: 60), 64, flower.log)
         XCTAssertTrue(flower.log.contains("refusing to serve Flower's protocol in plaintext on 0.0.0.0:0"), flower.log)
         XCTAssertTrue(flower.log.contains("--flower-tls-cert") && flower.log.contains("--insecure"), flower.log)
         // Loopback is exempt; --insecure starts it anyway (both then wait for clients: stop them).
         for args in [["--host", "127.0.0.1"], ["--host", "0.0.0.0", "--insecure"]] {
-            let server = try spawn(["server", "--port", "0", "--dataset", "none", "--wait-timeout", "600"] + args, log: "ok\(args.count)")
+            let server = try spawn("ok\(args.count)", ["server", "--port", "0", "--dataset", "none", "--wait-timeout", "600"] + args)
             XCTAssertTrue(server.waitFor("waiting for", seconds: 60), server.log)
             server.killHard()
         }

@@ -8,31 +8,8 @@ import XCTest
 ///
 /// CI uses 500 idle clients (the 10,000-client figures are `flwr bench clients` runs recorded in
 /// BENCHMARKS.md, "Wire at scale"): each client's round moves the 1.56 MB model both ways.
-final class WireScaleReleaseTests: XCTestCase {
-    override func setUpWithError() throws {
-        try requireReleaseBuild()
-        try requireFashionMNIST()
-    }
-
-    private var children: [ChildProcess] = []
-    private var dir = ""
-
-    override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("flwr-scale-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() {
-        children.forEach { $0.killHard() }
-        children = []
-        try? FileManager.default.removeItem(atPath: dir)
-    }
-
-    private func spawn(_ name: String, _ args: [String]) throws -> ChildProcess {
-        let c = try ChildProcess.flwr(args, log: "\(dir)/\(name).log")
-        children.append(c)
-        return c
-    }
+final class WireScaleReleaseTests: FederationTestCase {
+    override var folderPrefix: String { "flwr-scale" }
 
     /// A server on a port the kernel picks; `listeningPort()` reads it from the log.
     private func server(_ extra: [String]) throws -> ChildProcess {
