@@ -9,7 +9,6 @@ import FlowerCore
 import FlowerWireCodec
 import Logging
 import NIOCore
-import Synchronization
 
 /// `ClientProxy` for one FlowerWire connection.
 public final class WireClientProxy: ClientProxy, Sendable {

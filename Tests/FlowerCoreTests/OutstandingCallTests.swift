@@ -171,24 +171,25 @@ final class Record: Sendable {
         #expect(record.answers == [1])
     }
 
-    @Test func asyncCallReturnsTheAnswer() async throws {
+    /// `core.call` in a task, returned once it has sent its instruction.
+    func startedCall(_ kind: Kind) async -> Task<Int, any Error> {
         let (began, signal) = AsyncStream.makeStream(of: Void.self)
         let core = self.core
         let task = Task {
-            try await core.call(.fit, deadline: .seconds(5), refused: { $0 }, expired: { Expired(what: "fit") }) { signal.yield() }
+            try await core.call(kind, deadline: .seconds(5), refused: { $0 }, expired: { Expired(what: kind.rawValue) }) { signal.yield() }
         }
         for await _ in began { break }
+        return task
+    }
+
+    @Test func asyncCallReturnsTheAnswer() async throws {
+        let task = await startedCall(.fit)
         #expect(core.deliver(42) == .taken)
         #expect(try await task.value == 42)
     }
 
     @Test func cancelledCallerEndsTheCall() async throws {
-        let (began, signal) = AsyncStream.makeStream(of: Void.self)
-        let core = self.core
-        let task = Task {
-            try await core.call(.fit, deadline: .seconds(5), refused: { $0 }, expired: { Expired(what: "fit") }) { signal.yield() }
-        }
-        for await _ in began { break }
+        let task = await startedCall(.fit)
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
         #expect(record.ends == ["the call was cancelled"], "the transport is told to close its connection")
