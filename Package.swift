@@ -140,10 +140,14 @@ let package = Package(
         /// Flower's legacy gRPC protocol (FlowerService/Join, transport.proto): unmodified Flower
         /// clients as FlowerCore `ClientProxy`s, and a FlowerCore `Client` joining a Flower server.
         /// FlowerWire stays free of gRPC (scripts/fuzz-wire builds it alone).
-        /// Its peer limits (tensors, map entries) are the wire codec's `WireLimits`.
+        /// Its peer limits (tensors, map entries) are the wire codec's `WireLimits`; its
+        /// one-outstanding-call state is FlowerCore's `OutstandingCall`, as the wire's.
         .target(name: "FlowerCompat", dependencies: [
             "FlowerCore", "FlowerWireCodec", "CFlowerCompatProto", "NPYFormat",
             .product(name: "Logging", package: "swift-log"),
+            /// The event-loop group grpc-swift-nio-transport serves on, whose timers carry the call deadlines.
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),
@@ -245,7 +249,8 @@ let package = Package(
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "FlowerCompatTests", dependencies: [
-            "FlowerCompat", "FlowerCore", "CFlowerCompatProto",
+            "FlowerCompat", "FlowerCore", "FlowerWireCodec", "CFlowerCompatProto",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         ]),

@@ -1,10 +1,12 @@
 // The server's handle on one unmodified Flower client: FlowerCore's `ClientProxy` over one
 // `FlowerService/Join` stream. Like Flower's legacy server (grpc_bidi's GrpcBridge), the server
-// sends one ServerMessage and waits for the one ClientMessage that answers it; here that
-// rendezvous is an explicit state machine whose illegal transitions (an answer nobody asked for,
-// the wrong kind of answer, a malformed message, a late answer) end the stream with the reason
-// logged, and fail only this client's call.
+// sends one ServerMessage and waits for the one ClientMessage that answers it; that rendezvous is
+// FlowerCore's `OutstandingCall` (the state machine the native wire's session drives too), with
+// its deadline on an event-loop timer. Its illegal transitions (an answer nobody asked for, the
+// wrong kind of answer, a malformed message, no answer in time) end the stream with the reason
+// logged, and fail only this client's call; an answer after the deadline is dropped and counted.
 import FlowerCore
+import FlowerWireCodec
 import Foundation
 import Logging
 import Synchronization
@@ -21,7 +23,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     private let outbound: AsyncStream<[UInt8]>.Continuation
     private let traffic = Atomic<UInt64>(0)
     private let trafficOut = Atomic<UInt64>(0)
-    private let state = Mutex<State>(.idle)
+    private let calls: OutstandingCall<Expected, Answer>
     private let reference: Parameters?
     private let broadcast: EncodeOnce<[UInt8]>
     private let logger: Logger
@@ -44,31 +46,37 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         let slot: PayloadSlot?
     }
 
-    /// The connection's state: no call pending, one call pending, or closed (with why).
-    enum State {
-        case idle
-        case waiting(token: UInt64, expected: Expected, continuation: CheckedContinuation<Answer, any Error>)
-        case closed(reason: String, failure: CompatError?)
-    }
-    private let tokens = Atomic<UInt64>(0)
-
     /// `reference`: the server model's parameters, if it has one (names and shapes for answers to
     /// GetParametersIns; FitRes follows its FitIns's layout).
     /// `broadcast`: the listener's shared encodings of each round's FitIns/EvaluateIns.
+    /// `clock`: the call deadlines' timer (an event loop of the listener's group).
     init(id: String, peer: String, outbound: AsyncStream<[UInt8]>.Continuation, reference: Parameters?,
-         broadcast: EncodeOnce<[UInt8]> = EncodeOnce(), logger: Logger) {
+         broadcast: EncodeOnce<[UInt8]> = EncodeOnce(), clock: any DeadlineClock, logger: Logger) {
         self.id = id
         self.peer = peer
         self.outbound = outbound
         self.reference = reference
         self.broadcast = broadcast
         self.logger = logger
+        // The call ended itself (no answer in time, or a cancelled caller): end the stream.
+        calls = OutstandingCall(clock: clock) { _, error in
+            if let failure = error as? CompatError {
+                logger.warning("Flower client \(id) (\(peer)): \(failure); closing its stream")
+            }
+            outbound.finish()
+        }
     }
 
-    /// Why the stream ended with an error (nil while open or after a clean close).
+    /// Why the stream ended with an error (nil while open or after a clean close): a clean close
+    /// fails a pending call with `.disconnected`, which is not a failure of the stream.
     var failure: CompatError? {
-        state.withLock { if case .closed(_, let f) = $0 { return f } else { return nil } }
+        guard let error = calls.closeError as? CompatError else { return nil }
+        if case .disconnected = error { return nil }
+        return error
     }
+
+    /// Answers that came after their call's deadline (dropped).
+    public var lateAnswers: Int { calls.lateAnswers }
 
     /// Protobuf bytes received from this client (gRPC and HTTP/2 framing not included).
     public var bytesIn: UInt64 { traffic.load(ordering: .relaxed) }
@@ -76,9 +84,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     public var bytesOut: UInt64 { trafficOut.load(ordering: .relaxed) }
 
     /// Whether the stream is still open.
-    public var isConnected: Bool {
-        state.withLock { if case .closed = $0 { return false } else { return true } }
-    }
+    public var isConnected: Bool { calls.closeReason == nil }
 
     // MARK: ClientProxy
 
@@ -153,45 +159,30 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
             return
         case .success(let m): message = m
         }
-        let outcome: Result<CheckedContinuation<Answer, any Error>, CompatError>? = state.withLock { s in
-            switch s {
-            case .waiting(_, let expected, let continuation) where expected.matches(message):
-                s = .idle
-                return .success(continuation)
-            case .waiting(_, let expected, _):
-                return .failure(.unexpectedMessage(got: message.kind, expected: expected.rawValue))
-            case .idle:
-                return .failure(.unsolicited(message.kind))
-            case .closed:
-                return nil
-            }
-        }
-        switch outcome {
-        case .success(let continuation)?: continuation.resume(returning: Answer(message: message, slot: slot))
-        case .failure(let error)?:
+        switch calls.deliver(Answer(message: message, slot: slot), accepts: { $0.matches(message) }) {
+        case .taken:
+            break
+        case .mismatch(let expected):
             slot?.release()
+            let error = CompatError.unexpectedMessage(got: message.kind, expected: expected.rawValue)
             close(reason: "\(error)", failure: error)
-        case nil: slot?.release()
+        case .unsolicited:
+            slot?.release()
+            let error = CompatError.unsolicited(message.kind)
+            close(reason: "\(error)", failure: error)
+        case .late:
+            slot?.release()
+            logger.debug("Flower client \(id): \(message.kind) after its call's deadline, dropped (\(calls.lateAnswers) so far)")
+        case .closed:
+            slot?.release()
         }
     }
 
-    /// Ends the stream (first reason wins): a pending call fails, nothing more is sent.
+    /// Ends the stream (the first close wins): a pending call fails, nothing more is sent.
     func close(reason: String, failure: CompatError?) {
-        let pending: CheckedContinuation<Answer, any Error>? = state.withLock { s in
-            switch s {
-            case .closed: return nil
-            case .idle:
-                s = .closed(reason: reason, failure: failure)
-                return nil
-            case .waiting(_, _, let continuation):
-                s = .closed(reason: reason, failure: failure)
-                return continuation
-            }
-        }
-        if let failure {
+        if calls.close(reason: reason, error: failure ?? CompatError.disconnected("Flower client \(id): \(reason)")), let failure {
             logger.warning("Flower client \(id) (\(peer)): \(failure); closing its stream")
         }
-        pending?.resume(throwing: failure ?? CompatError.disconnected("Flower client \(id): \(reason)"))
         outbound.finish()
     }
 
@@ -199,48 +190,23 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         try await call(try CompatCodec.encode(message), kind: message.kind, expect: expect, timeout: timeout)
     }
 
-    /// Sends `encoded` (a ServerMessage of `kind`) and waits for the answer `expect` names.
+    /// Sends `encoded` (a ServerMessage of `kind`) and waits for the answer `expect` names. Past
+    /// the deadline the stream ends, like Flower's server (DEADLINE_EXCEEDED), since a late answer
+    /// would arrive out of turn.
     private func call(_ encoded: [UInt8], kind: String, expect: Expected, timeout: Duration) async throws -> Answer {
-        let token = tokens.add(1, ordering: .relaxed).newValue
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            self?.expire(token: token, timeout: timeout, what: kind)
-        }
-        defer { timer.cancel() }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Answer, any Error>) in
-                let refusal: CompatError? = state.withLock { s in
-                    switch s {
-                    case .idle:
-                        s = .waiting(token: token, expected: expect, continuation: continuation)
-                        return nil
-                    case .waiting(_, let pending, _):
-                        return .unexpectedMessage(got: "a second instruction (\(kind))", expected: "the answer to the pending one (\(pending.rawValue))")
-                    case .closed(let reason, _):
-                        return .disconnected("Flower client \(id) is gone (\(reason))")
-                    }
-                }
-                if let refusal {
-                    continuation.resume(throwing: refusal)
-                } else {
-                    trafficOut.add(UInt64(encoded.count), ordering: .relaxed)
-                    outbound.yield(encoded)
-                }
+        let id = self.id
+        return try await calls.call(expect, deadline: timeout, refused: { refusal in
+            switch refusal {
+            case .busy(let pending):
+                return CompatError.unexpectedMessage(got: "a second instruction (\(kind))", expected: "the answer to the pending one (\(pending.rawValue))")
+            case .closed(let reason):
+                return CompatError.disconnected("Flower client \(id) is gone (\(reason))")
             }
-        } onCancel: {
-            self.close(reason: "the call was cancelled", failure: nil)
-        }
-    }
-
-    /// A call that outlived its deadline: like Flower's server (DEADLINE_EXCEEDED), the stream is
-    /// ended, since a late answer would arrive out of turn.
-    private func expire(token: UInt64, timeout: Duration, what: String) {
-        let current = state.withLock { s -> Bool in
-            if case .waiting(let t, _, _) = s { return t == token }
-            return false
-        }
-        if current {
-            close(reason: "no answer in time", failure: .timeout("Flower client \(id) did not answer \(what) within \(timeout)"))
+        }, expired: {
+            CompatError.timeout("Flower client \(id) did not answer \(kind) within \(timeout)")
+        }) {
+            trafficOut.add(UInt64(encoded.count), ordering: .relaxed)
+            outbound.yield(encoded)
         }
     }
 

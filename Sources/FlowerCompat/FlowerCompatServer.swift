@@ -3,10 +3,12 @@
 // FlowerWire uses too). Every Join stream becomes a `FlowerClientProxy` registered in the same
 // `ClientManager` as the FlowerWire clients, so one round loop drives both kinds of client.
 import FlowerCore
+import FlowerWireCodec
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOPosix
 import Synchronization
 
 /// Settings of the Flower-protocol listener.
@@ -48,6 +50,8 @@ struct FlowerJoinService: RegistrableRPCService {
     let broadcast: EncodeOnce<[UInt8]>
     /// Large answers wait for one of these before they are decoded.
     let slots: PayloadSlots
+    /// The group the transport serves on: each stream's call deadlines run on one of its loops.
+    let group: MultiThreadedEventLoopGroup
     let logger: Logger
 
     func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -66,7 +70,7 @@ struct FlowerJoinService: RegistrableRPCService {
         let (outbound, continuation) = AsyncStream.makeStream(of: [UInt8].self)
         let id = "flower-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(12)
         let proxy = FlowerClientProxy(id: id, peer: peer, outbound: continuation, reference: reference,
-                                      broadcast: broadcast, logger: logger)
+                                      broadcast: broadcast, clock: EventLoopClock(group.next()), logger: logger)
         if case .failure(let refusal) = manager.register(proxy) {
             logger.warning("Flower client from \(peer) refused: \(refusal)")
             throw RPCError(code: .resourceExhausted, message: refusal.description)
@@ -136,16 +140,17 @@ public final class FlowerCompatServer: Sendable {
             security = .plaintext
         }
         let limit = config.maxMessageBytes
+        let group = MultiThreadedEventLoopGroup.singleton
         transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: config.host, port: config.port), transportSecurity: security,
             config: .defaults {
                 $0.rpc.maxRequestPayloadSize = limit
                 $0.http2.maxConcurrentStreams = CompatLimits.maxStreamsPerConnection
                 $0.connection.maxIdleTime = CompatLimits.maxIdleTime
-            })
+            }, eventLoopGroup: group)
         server = GRPCServer(transport: transport, services: [FlowerJoinService(manager: manager, reference: config.reference,
                                                                                  broadcast: broadcast, slots: config.payloadSlots,
-                                                                                 logger: logger)])
+                                                                                 group: group, logger: logger)])
     }
 
     /// Starts listening; returns the bound port.

@@ -1,11 +1,16 @@
 // One server-side connection as a channel handler: the handshake, then the calls the round loop
-// makes through its `WireClientProxy`. All state lives on the channel's event loop.
+// makes through its `WireClientProxy`. The handler's state lives on the channel's event loop.
 //
 // Per-connection state (explicit; anything else closes the connection):
 //
-//   awaitingHello --Hello ok--> idle <--answer-- inCall
-//        |                        |  --call-->    |
-//        +--bad/late Hello: Refusal--> closed <--EOF/Goodbye/timeout/malformed/unexpected
+//   awaitingHello --Hello ok--> open --EOF/Goodbye/timeout/malformed/unexpected--> closed
+//        +--bad/late Hello: Refusal-------------------------------------------> closed
+//
+// While open, the one outstanding call (idle -> waiting -> answered / timed out / closed) is the
+// proxy's FlowerCore `OutstandingCall`, the same state machine the Flower port's proxy drives;
+// its deadline is this channel's event-loop timer. This handler reacts to its transitions: it
+// sends the instruction once a call has begun, hands it the answer frame, and closes the
+// connection when the deadline passes.
 //
 // The state decides what the frame decoder accepts: 64 KiB before the handshake (a Hello),
 // 4 KiB when idle (only a Goodbye is legal there), --max-frame-mb only while a call waits for
@@ -23,16 +28,12 @@ enum Expectation: Sendable {
     case evaluateRes(round: Int)
     /// A secure-aggregation answer of this kind (`ClientMessage.kind`), or a failed FitRes (the client's refusal).
     case secAgg(String)
-    /// Nothing: the instruction ends the session (Finish, Reconnect).
-    case close
-
     var description: String {
         switch self {
         case .parametersRes: return "ParametersRes"
         case .fitRes(let r): return "FitRes for round \(r)"
         case .evaluateRes(let r): return "EvaluateRes for round \(r)"
         case .secAgg(let kind): return kind
-        case .close: return "nothing"
         }
     }
 }
@@ -43,16 +44,10 @@ final class ServerSessionHandler: ChannelInboundHandler {
 
     static let idleHandlerName = "flwr-handshake-idle"
 
-    struct PendingCall {
-        let expect: Expectation
-        let promise: EventLoopPromise<ReceivedFrame?>
-        let timer: Scheduled<Void>?
-    }
-
     enum State {
         case awaitingHello(nonce: [UInt8])
-        case idle(WireClientProxy)
-        case inCall(WireClientProxy, PendingCall)
+        /// Handshaken: calls go through `proxy.calls`.
+        case open(WireClientProxy)
         case closed
     }
 
@@ -106,13 +101,8 @@ final class ServerSessionHandler: ChannelInboundHandler {
         switch state {
         case .awaitingHello:
             logger.debug("connection from \(peer) closed before its Hello (a probe?)")
-        case .idle(let proxy):
-            proxy.closed(because: closeReason)
-            server.manager.unregister(proxy)
-        case .inCall(let proxy, let call):
-            call.timer?.cancel()
-            proxy.closed(because: closeReason)
-            call.promise.fail(WireError.connectionClosed("\(proxy.id) (\(closeReason))"))
+        case .open(let proxy):
+            proxy.calls.close(reason: closeReason, error: WireError.connectionClosed("\(proxy.id) (\(closeReason))"))
             server.manager.unregister(proxy)
         case .closed:
             break
@@ -129,12 +119,11 @@ final class ServerSessionHandler: ChannelInboundHandler {
         case .awaitingHello:
             server.warnings.warning(key: "handshake-error", "handshake with \(peer) failed: \(reason)")
             refuse(context, Refusal(reason: .protocolError, message: reason))
-        case .idle(let proxy):
-            logger.warning("client \(loggable(proxy.id)): \(reason); closing its connection")
-            close(context, reason: reason)
-        case .inCall(_, let call):
-            call.timer?.cancel()
-            call.promise.fail(error)
+        case .open(let proxy):
+            if !proxy.calls.isWaiting {
+                logger.warning("client \(loggable(proxy.id)): \(reason); closing its connection")
+            }
+            proxy.calls.close(reason: reason, error: error)
             close(context, reason: reason)
         case .closed:
             context.close(promise: nil)
@@ -149,7 +138,7 @@ final class ServerSessionHandler: ChannelInboundHandler {
         if let e = event as? ChannelEvent, e == .inputClosed {
             // The peer finished sending (the decoder has seen everything): a clean end of the
             // session, or after a refusal the end of our lingering close.
-            if case .idle(let proxy) = state { logger.info("client \(loggable(proxy.id)) disconnected") }
+            if case .open(let proxy) = state, !proxy.calls.isWaiting { logger.info("client \(loggable(proxy.id)) disconnected") }
             close(context, reason: "disconnected")
             return
         }
@@ -172,26 +161,31 @@ final class ServerSessionHandler: ChannelInboundHandler {
         switch state {
         case .awaitingHello(let nonce):
             handleHello(context, frame, nonce: nonce)
-        case .idle(let proxy):
+        case .open(let proxy):
             proxy.counters.addIn(frame.wireBytes)
-            // Between calls the only legal message is Goodbye.
-            let message = try? frame.withProtobufBytes(limit: idleFrameLimit) { try WireDecoder.clientMessage($0, allocator: nil) }
-            if case .goodbye(let why)? = message {
-                logger.info("client \(loggable(proxy.id)) left: \(loggable(why))")
-                close(context, reason: "said goodbye: \(loggable(why))")
-            } else {
-                let what = message?.kind ?? "an undecodable frame"
-                logger.warning("client \(loggable(proxy.id)) sent \(what) without an instruction; closing its connection")
-                close(context, reason: "sent \(what) without an instruction")
+            switch proxy.calls.deliver(frame) {
+            case .taken:
+                // The answer is decoded by the caller (off the event loop); until it has taken it,
+                // this connection is not read (backpressure), and its payload slot stays held.
+                policy.pauseForConsumer()
+                betweenCalls()
+            case .unsolicited:
+                // Between calls the only legal message is Goodbye.
+                let message = try? frame.withProtobufBytes(limit: idleFrameLimit) { try WireDecoder.clientMessage($0, allocator: nil) }
+                if case .goodbye(let why)? = message {
+                    logger.info("client \(loggable(proxy.id)) left: \(loggable(why))")
+                    close(context, reason: "said goodbye: \(loggable(why))")
+                } else {
+                    let what = message?.kind ?? "an undecodable frame"
+                    logger.warning("client \(loggable(proxy.id)) sent \(what) without an instruction; closing its connection")
+                    close(context, reason: "sent \(what) without an instruction")
+                }
+            case .late:
+                frame.slot?.release()
+                logger.debug("client \(loggable(proxy.id)): an answer after its call's deadline, dropped (\(proxy.calls.lateAnswers) so far)")
+            case .closed, .mismatch:
+                frame.slot?.release()
             }
-        case .inCall(let proxy, let call):
-            proxy.counters.addIn(frame.wireBytes)
-            call.timer?.cancel()
-            // The answer is decoded by the caller (off the event loop); until it has taken it,
-            // this connection is not read (backpressure), and its payload slot stays held.
-            policy.pauseForConsumer()
-            becomeIdle(proxy)
-            call.promise.succeed(frame)
         case .closed:
             break
         }
@@ -247,7 +241,8 @@ final class ServerSessionHandler: ChannelInboundHandler {
         server.leftPending(address: address)
         policy.compressionAllowed = zlib
         _ = context.pipeline.syncOperations.removeHandler(name: Self.idleHandlerName)
-        becomeIdle(proxy)
+        state = .open(proxy)
+        betweenCalls()
         write(context, .welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: sessionID, zlib: zlib, model: config.model,
                                               updateCompression: config.updateCompression)), proxy: proxy)
         logger.info("client \(loggable(hello.clientID)) joined from \(peer) (session \(sessionID), partition \(hello.partition.map(String.init) ?? "none"), \(loggable(hello.agent)))")
@@ -300,8 +295,8 @@ final class ServerSessionHandler: ChannelInboundHandler {
         return nil
     }
 
-    private func becomeIdle(_ proxy: WireClientProxy) {
-        state = .idle(proxy)
+    /// The frame policy between calls.
+    private func betweenCalls() {
         policy.limit = min(idleFrameLimit, config.maxFrameBytes)
         policy.stateLimited = true
         policy.stateName = "between calls"
@@ -310,45 +305,25 @@ final class ServerSessionHandler: ChannelInboundHandler {
 
     // MARK: Calls (from WireClientProxy, on this event loop)
 
-    /// Sends `frame` and completes `promise` with the answer frame (nil for `.close`).
-    /// Sends `frame` (then `second`, when given, in the same flush: a shared frame written as it is,
-    /// not copied into this client's buffer) and waits for the answer `expect` names, under `timeout`.
+    /// Begins a call on the proxy's `OutstandingCall` and sends `frame` (then `second`, when given,
+    /// in the same flush: a shared frame written as it is, not copied into this client's buffer);
+    /// `waiter` gets the answer frame, or why there is none, exactly once.
     func startCall(_ frame: ByteBuffer, then second: ByteBuffer? = nil, expect: Expectation, timeout: Duration,
-                   promise: EventLoopPromise<ReceivedFrame?>) {
-        guard let context else {
-            promise.fail(WireError.connectionClosed("the client (\(closeReason))"))
+                   waiter: @escaping OutstandingCall<Expectation, ReceivedFrame>.Waiter) {
+        guard let context, case .open(let proxy) = state else {
+            waiter(.failure(WireError.connectionClosed("the client (\(closeReason))")))
             return
         }
-        guard case .idle(let proxy) = state else {
-            if case .inCall(let proxy, _) = state {
-                promise.fail(WireError.notReady("client \(proxy.id) is still answering an earlier call; call it once at a time"))
-            } else {
-                promise.fail(WireError.connectionClosed("the client (\(closeReason))"))
-            }
+        let id = proxy.id
+        if let refusal = proxy.calls.begin(expect, deadline: timeout, expired: {
+            WireError.timeout(operation: "\(expect.description) from \(id)", seconds: timeout.seconds)
+        }, waiter: waiter) {
+            waiter(.failure(refused(refusal, id)))
             return
         }
         let bytes = frame.readableBytes + (second?.readableBytes ?? 0)
         proxy.counters.addOut(bytes)
         server.counters.addOut(bytes)
-        if case .close = expect {
-            // Finish/Reconnect: the last frame. Half-close and let the peer hang up (so the frame
-            // is not lost to a reset), bounded by 2 s.
-            state = .closed
-            proxy.closed(because: "session ended by the server")
-            server.manager.unregister(proxy)
-            let channel = context.channel
-            context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { result in
-                promise.completeWith(result.map { nil })
-                channel.close(mode: .output, promise: nil)
-                channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
-            }
-            return
-        }
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let timer = context.eventLoop.scheduleTask(in: timeAmount(timeout)) {
-            loopBound.value.callTimedOut(expect, timeout)
-        }
-        state = .inCall(proxy, PendingCall(expect: expect, promise: promise, timer: timer))
         policy.limit = proxy.ownLimit
         policy.stateLimited = false
         policy.stateName = "in a call"
@@ -358,25 +333,57 @@ final class ServerSessionHandler: ChannelInboundHandler {
             context.write(wrapOutboundOut(frame), promise: nil)  // a failure here fails the flush below too
             last = second
         }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.writeAndFlush(wrapOutboundOut(last)).whenFailure { error in
-            loopBound.value.callFailed(WireError.connectionClosed("\(proxy.id) while sending (\(error))"))
+            loopBound.value.callFailed(WireError.connectionClosed("\(id) while sending (\(error))"))
         }
     }
 
-    private func callTimedOut(_ expect: Expectation, _ timeout: Duration) {
-        guard let context, case .inCall(let proxy, let call) = state else { return }
-        let error = WireError.timeout(operation: "\(expect.description) from \(proxy.id)", seconds: timeout.seconds)
-        call.promise.fail(error)
+    /// Sends the session's last frame (Finish, Reconnect), which expects no answer, if no call
+    /// waits: the session ends; half-closes and lets the peer hang up (so the frame is not lost
+    /// to a reset), bounded by 2 s.
+    func sendLast(_ frame: ByteBuffer, promise: EventLoopPromise<Void>) {
+        guard let context, case .open(let proxy) = state else {
+            promise.fail(WireError.connectionClosed("the client (\(closeReason))"))
+            return
+        }
+        let reason = "session ended by the server"
+        if let refusal = proxy.calls.closeIfIdle(reason: reason, error: WireError.connectionClosed("\(proxy.id) (\(reason))")) {
+            promise.fail(refused(refusal, proxy.id))
+            return
+        }
+        proxy.counters.addOut(frame.readableBytes)
+        server.counters.addOut(frame.readableBytes)
+        state = .closed
+        server.manager.unregister(proxy)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { result in
+            promise.completeWith(result)
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        }
+    }
+
+    private func refused(_ refusal: CallRefusal<Expectation>, _ id: String) -> WireError {
+        switch refusal {
+        case .busy: return .notReady("client \(id) is still answering an earlier call; call it once at a time")
+        case .closed(let why): return .connectionClosed("the client (\(why))")
+        }
+    }
+
+    /// The proxy's call outlived its deadline (its `OutstandingCall` has failed it and counts
+    /// answers that still come as late): the connection closes.
+    func callExpired(_ error: any Error) {
+        guard let context, case .open(let proxy) = state else { return }
         server.warnings.warning(key: "call-timeout", "client \(loggable(proxy.id)): \(error); closing its connection")
-        becomeIdle(proxy)
+        betweenCalls()
         close(context, reason: "\(error)")
     }
 
     private func callFailed(_ error: WireError) {
-        guard let context, case .inCall(let proxy, let call) = state else { return }
-        call.timer?.cancel()
-        call.promise.fail(error)
-        becomeIdle(proxy)
+        guard let context, case .open(let proxy) = state, proxy.calls.isWaiting else { return }
+        proxy.calls.close(reason: "\(error)", error: error)
+        betweenCalls()
         close(context, reason: "\(error)")
     }
 
@@ -385,14 +392,11 @@ final class ServerSessionHandler: ChannelInboundHandler {
         policy.resumeForConsumer()
     }
 
-    /// Closes from the proxy (abort, cancelled call, bad answer).
+    /// Closes from the proxy (abort, cancelled call, bad answer), which has already closed its
+    /// `OutstandingCall` (failing a waiting call).
     func abort(reason: String) {
         guard let context else { return }
-        if case .inCall(_, let call) = state {
-            call.timer?.cancel()
-            call.promise.fail(WireError.connectionClosed("the server (\(reason))"))
-            if case .inCall(let proxy, _) = state { becomeIdle(proxy) }
-        }
+        if case .open = state { betweenCalls() }
         close(context, reason: reason)
     }
 

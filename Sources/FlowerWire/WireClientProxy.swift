@@ -1,13 +1,14 @@
 // The server's handle on one connected client: FlowerCore's `ClientProxy` over a FlowerWire
-// channel. A call hands its frame to the channel's `ServerSessionHandler` (on its event loop) and
-// awaits the answer frame, which it decodes here, off the event loop; a call on a closed
-// connection throws at once, a late answer throws `timeout`, and any malformed or out-of-sequence
-// answer throws and closes this connection only.
+// channel. A call begins on the connection's `OutstandingCall` (FlowerCore's one-outstanding-call
+// state machine, shared with the Flower port) from the channel's `ServerSessionHandler` on its
+// event loop, and awaits the answer frame, which it decodes here, off the event loop; a call on a
+// closed connection throws at once, a call past its deadline throws `timeout` (and an answer that
+// still comes is dropped and counted), and any malformed or out-of-sequence answer throws and
+// closes this connection only.
 import FlowerCore
 import FlowerWireCodec
 import Logging
 import NIOCore
-import Synchronization
 
 /// `ClientProxy` for one FlowerWire connection.
 public final class WireClientProxy: ClientProxy, Sendable {
@@ -29,7 +30,8 @@ public final class WireClientProxy: ClientProxy, Sendable {
     private let channel: any Channel
     private let handler: NIOLoopBound<ServerSessionHandler>
     private let server: WireServer
-    private let closedReason = Mutex<String?>(nil)
+    /// The one outstanding call; its deadline is the channel's event-loop timer.
+    let calls: OutstandingCall<Expectation, ReceivedFrame>
 
     init(hello: Hello, sessionID: String, peer: String, channel: any Channel, handler: NIOLoopBound<ServerSessionHandler>,
          server: WireServer, zlib: Bool, updateCompression: UpdateCompression = .none, peerLimit: Int, ownLimit: Int) {
@@ -44,17 +46,30 @@ public final class WireClientProxy: ClientProxy, Sendable {
         self.zlib = zlib
         self.peerLimit = peerLimit
         self.ownLimit = ownLimit
+        // Told only when a deadline passes (the handler's timer, on its loop): the wire ends a
+        // cancelled call through `abort`, not `OutstandingCall.cancel()`.
+        let loop = channel.eventLoop
+        calls = OutstandingCall(clock: EventLoopClock(loop)) { _, error in
+            if loop.inEventLoop {
+                handler.value.callExpired(error)
+            } else {
+                loop.execute { handler.value.callExpired(error) }
+            }
+        }
     }
 
     /// Whether the connection is still open.
-    public var isConnected: Bool { closedReason.withLock { $0 == nil } }
+    public var isConnected: Bool { calls.closeReason == nil }
+
+    /// Answers that came after their call's deadline (dropped).
+    public var lateAnswers: Int { calls.lateAnswers }
 
     // MARK: ClientProxy
 
     public func getParameters(_ ins: GetParametersIns, timeout: Duration) async throws -> ParametersRes {
         let frame = try WireEncoder.frameBuffer(.getParameters(ins), compression: zlib, peerLimit: peerLimit)
-        guard case .parametersRes(let res)? = try await call(frame, .parametersRes, timeout: timeout) else {
-            throw WireError.unexpectedMessage(got: "nothing", expected: "ParametersRes")
+        guard case .parametersRes(let res) = try await call(frame, .parametersRes, timeout: timeout) else {
+            throw WireError.unexpectedMessage(got: "another message", expected: "ParametersRes")
         }
         return res
     }
@@ -62,13 +77,13 @@ public final class WireClientProxy: ClientProxy, Sendable {
     public func fit(_ ins: FitIns, timeout: Duration) async throws -> FitRes {
         let frame = try broadcastFrame(.fit(ins))
         switch try await call(frame, .fitRes(round: ins.round), timeout: timeout) {
-        case .fitRes(let res)?:
+        case .fitRes(let res):
             // Under update compression only a failure travels as a plain FitRes.
             guard updateCompression == .none || res.status.code != .ok else {
                 throw refuseUpdate("sent float32 weights although the server announced --update-compression \(updateCompression)")
             }
             return res
-        case .compressedFitRes(var res, let update)?:
+        case .compressedFitRes(var res, let update):
             guard update.encoding.encodingName == updateCompression.encodingName else {
                 throw refuseUpdate("sent a \(update.encoding.encodingName) update although the server announced --update-compression \(updateCompression)")
             }
@@ -79,7 +94,7 @@ public final class WireClientProxy: ClientProxy, Sendable {
             }
             return res
         default:
-            throw WireError.unexpectedMessage(got: "nothing", expected: "FitRes")
+            throw WireError.unexpectedMessage(got: "another message", expected: "FitRes")
         }
     }
 
@@ -93,8 +108,8 @@ public final class WireClientProxy: ClientProxy, Sendable {
 
     public func evaluate(_ ins: EvaluateIns, timeout: Duration) async throws -> EvaluateRes {
         let frame = try broadcastFrame(.evaluate(ins))
-        guard case .evaluateRes(let res)? = try await call(frame, .evaluateRes(round: ins.round), timeout: timeout) else {
-            throw WireError.unexpectedMessage(got: "nothing", expected: "EvaluateRes")
+        guard case .evaluateRes(let res) = try await call(frame, .evaluateRes(round: ins.round), timeout: timeout) else {
+            throw WireError.unexpectedMessage(got: "another message", expected: "EvaluateRes")
         }
         return res
     }
@@ -134,12 +149,12 @@ public final class WireClientProxy: ClientProxy, Sendable {
             frame = try WireEncoder.frameBuffer(.secAggUnmaskRequest(m), peerLimit: peerLimit); expect = "SecAggUnmaskResponse"
         }
         switch try await call(frame, then: second, .secAgg(expect), timeout: timeout) {
-        case .secAggPublicKeys(let m)?: return .publicKeys(m)
-        case .secAggShareKeys(let m)?: return .shareKeys(m)
-        case .secAggMaskedInput(let m, let metrics)?: return .maskedInput(m, metrics: metrics)
-        case .secAggUnmaskResponse(let m)?: return .unmaskResponse(m)
-        case .fitRes(let res)?: throw SecAggParticipationError.refused(clientID: id, reason: res.status.message)
-        default: throw WireError.unexpectedMessage(got: "nothing", expected: expect)
+        case .secAggPublicKeys(let m): return .publicKeys(m)
+        case .secAggShareKeys(let m): return .shareKeys(m)
+        case .secAggMaskedInput(let m, let metrics): return .maskedInput(m, metrics: metrics)
+        case .secAggUnmaskResponse(let m): return .unmaskResponse(m)
+        case .fitRes(let res): throw SecAggParticipationError.refused(clientID: id, reason: res.status.message)
+        default: throw WireError.unexpectedMessage(got: "another message", expected: expect)
         }
     }
 
@@ -156,7 +171,10 @@ public final class WireClientProxy: ClientProxy, Sendable {
     private func sendFinal(_ message: ServerMessage) async {
         do {
             let frame = try WireEncoder.frameBuffer(message, peerLimit: peerLimit)
-            _ = try await call(frame, .close, timeout: .seconds(5))
+            let promise = channel.eventLoop.makePromise(of: Void.self)
+            let handler = self.handler
+            channel.eventLoop.execute { handler.value.sendLast(frame, promise: promise) }
+            try await promise.futureResult.get()
         } catch {
             server.logger.debug("\(message.kind) to \(id) not delivered: \(error)")
         }
@@ -165,20 +183,21 @@ public final class WireClientProxy: ClientProxy, Sendable {
     // MARK: Calls
 
     private func call(_ frame: ByteBuffer, then second: ByteBuffer? = nil, _ expect: Expectation,
-                      timeout: Duration) async throws -> ClientMessage? {
-        if let why = closedReason.withLock({ $0 }) {
+                      timeout: Duration) async throws -> ClientMessage {
+        if let why = calls.closeReason {
             throw WireError.notReady("client \(id) is disconnected (\(why)); it must reconnect before it gets instructions")
         }
         let loop = channel.eventLoop
-        let promise = loop.makePromise(of: ReceivedFrame?.self)
         let handler = self.handler
-        loop.execute { handler.value.startCall(frame, then: second, expect: expect, timeout: timeout, promise: promise) }
         let received = try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ReceivedFrame, any Error>) in
+                loop.execute {
+                    handler.value.startCall(frame, then: second, expect: expect, timeout: timeout) { continuation.resume(with: $0) }
+                }
+            }
         } onCancel: {
             abort(reason: "the call was cancelled")
         }
-        guard let received else { return nil }
         defer {
             received.slot?.release()
             loop.execute { handler.value.consumed() }
@@ -205,16 +224,11 @@ public final class WireClientProxy: ClientProxy, Sendable {
         }
     }
 
-    /// Closes the connection from any thread; a pending call fails.
+    /// Closes the connection from any thread (first reason wins); a pending call fails.
     func abort(reason: String) {
-        closed(because: reason)
+        calls.close(reason: reason, error: WireError.connectionClosed("the server (\(reason))"))
         let handler = self.handler
         channel.eventLoop.execute { handler.value.abort(reason: reason) }
-    }
-
-    /// Marks the connection closed (first reason wins).
-    func closed(because reason: String) {
-        closedReason.withLock { $0 = $0 ?? reason }
     }
 }
 

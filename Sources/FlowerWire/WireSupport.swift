@@ -54,12 +54,6 @@ public final class ByteCounter: Sendable {
     func addOut(_ n: Int) { outBytes.add(n, ordering: .relaxed) }
 }
 
-/// `Duration` → NIO's `TimeAmount`.
-func timeAmount(_ d: Duration) -> TimeAmount {
-    let (s, atto) = d.components
-    return .nanoseconds(s.multipliedReportingOverflow(by: 1_000_000_000).overflow ? .max : s * 1_000_000_000 + atto / 1_000_000_000)
-}
-
 /// The event loops of this process: one `MultiThreadedEventLoopGroup` with one thread per core
 /// (NIO's singleton), shared by the server, its clients in `flwr simulate`, and tools.
 public enum WireEventLoops {

@@ -1,6 +1,7 @@
 // The server's session handler in an EmbeddedChannel (frame decoder → ServerSessionHandler, as
 // WireServer builds each connection's pipeline, without a socket): the handshake, one outstanding
-// call, the call deadline on the event loop's timer (advanced by hand), and the refusals.
+// call (FlowerCore's `OutstandingCall`, driven by the handler), the call deadline on the event
+// loop's timer (advanced by hand), the last instruction, an abort, and the refusals.
 import FlowerCore
 import FlowerTLS
 @testable import FlowerWire
@@ -60,19 +61,36 @@ final class EmbeddedSession {
     }
 
     /// Starts a call (as `WireClientProxy.call` does on the event loop) and records its outcome.
-    func call(_ message: ServerMessage, expect: FlowerWire.Expectation, timeout: Duration) throws -> CallOutcome {
-        let outcome = CallOutcome()
-        let promise = channel.eventLoop.makePromise(of: ReceivedFrame?.self)
-        promise.futureResult.whenComplete { outcome.result = $0 }
-        handler.startCall(try WireEncoder.frameBuffer(message, allocator: channel.allocator), expect: expect, timeout: timeout, promise: promise)
+    func call(_ message: ServerMessage, expect: FlowerWire.Expectation, timeout: Duration) throws -> CallOutcome<ReceivedFrame> {
+        let outcome = CallOutcome<ReceivedFrame>()
+        handler.startCall(try WireEncoder.frameBuffer(message, allocator: channel.allocator), expect: expect, timeout: timeout) {
+            outcome.complete($0)
+        }
         return outcome
     }
+
+    /// Sends the session's last instruction (as `WireClientProxy.finish` does) and records whether it went out.
+    func sendLast(_ message: ServerMessage) throws -> CallOutcome<Void> {
+        let outcome = CallOutcome<Void>()
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { outcome.complete($0) }
+        handler.sendLast(try WireEncoder.frameBuffer(message, allocator: channel.allocator), promise: promise)
+        return outcome
+    }
+
+    var proxy: WireClientProxy? { manager.proxy("c1") as? WireClientProxy }
 }
 
 /// What became of a call. Completed on the embedded event loop, which runs on the test's own
 /// thread (EmbeddedEventLoop checks that), and read there: no other thread touches it.
-final class CallOutcome: @unchecked Sendable {
-    var result: Result<ReceivedFrame?, any Error>?
+final class CallOutcome<Value>: @unchecked Sendable {
+    private(set) var result: Result<Value, any Error>?
+    /// How many times it was completed (exactly once is right).
+    private(set) var completions = 0
+    func complete(_ r: Result<Value, any Error>) {
+        result = r
+        completions += 1
+    }
     var error: WireError? {
         if case .failure(let e)? = result { return e as? WireError }
         return nil
@@ -121,7 +139,8 @@ final class CallOutcome: @unchecked Sendable {
         #expect(first.result == nil, "the first call is still waiting")
 
         try s.receive(.fitRes(FitRes(round: 1, parameters: params, numExamples: 10)))
-        guard case .success(let frame?)? = first.result else { Issue.record("first call: \(String(describing: first.result))"); return }
+        #expect(first.completions == 1)
+        guard case .success(let frame)? = first.result else { Issue.record("first call: \(String(describing: first.result))"); return }
         guard case .fitRes(let res) = try frame.clientMessage(limit: 1 << 20) else { Issue.record("not a FitRes"); return }
         #expect(res.numExamples == 10)
         #expect(s.policy.readingPaused, "no reads until the caller took the answer")
@@ -147,6 +166,7 @@ final class CallOutcome: @unchecked Sendable {
         #expect(s.channel.isActive)
         s.channel.embeddedEventLoop.advanceTime(by: .milliseconds(1))
         #expect(call.error == .timeout(operation: "FitRes for round 4 from c1", seconds: 5))
+        #expect(call.completions == 1)
         #expect(!s.channel.isActive)
         #expect(s.manager.count == 0)
     }
@@ -160,9 +180,55 @@ final class CallOutcome: @unchecked Sendable {
         try s.receive(.fitRes(FitRes(round: 2, parameters: params, numExamples: 1)))
         s.handler.consumed()
         s.channel.embeddedEventLoop.advanceTime(by: .seconds(60))
-        guard case .success(.some)? = call.result else { Issue.record("\(String(describing: call.result))"); return }
+        #expect(call.completions == 1)
+        guard case .success? = call.result else { Issue.record("\(String(describing: call.result))"); return }
         #expect(s.channel.isActive)
         #expect(s.manager.count == 1)
+    }
+
+    /// The last instruction (Finish) expects no answer and goes out only between calls: refused
+    /// while a call waits, sent once it is answered; then the session is over: the client is
+    /// unregistered, its proxy disconnected, and a further call is refused.
+    @Test func finishOnlyBetweenCalls() throws {
+        let s = try EmbeddedSession()
+        try s.join()
+        let call = try s.call(.fit(FitIns(round: 1, parameters: params)), expect: .fitRes(round: 1), timeout: .seconds(30))
+        _ = try s.sent()
+        let early = try s.sendLast(.finish(roundsCompleted: 1, reason: "done"))
+        guard case .notReady(let why)? = early.error else { Issue.record("Finish during a call: \(String(describing: early.result))"); return }
+        #expect(why.contains("still answering an earlier call"), "\(why)")
+        #expect(try s.sent() == nil, "nothing sent while the call waits")
+        try s.receive(.fitRes(FitRes(round: 1, parameters: params, numExamples: 1)))
+        s.handler.consumed()
+        #expect(call.completions == 1)
+
+        let proxy = try #require(s.proxy)
+        let finish = try s.sendLast(.finish(roundsCompleted: 1, reason: "done"))
+        guard case .finish(let rounds, let reason, _)? = try s.sent() else { Issue.record("no Finish sent"); return }
+        #expect(rounds == 1 && reason == "done")
+        guard case .success? = finish.result else { Issue.record("Finish: \(String(describing: finish.result))"); return }
+        #expect(s.manager.count == 0)
+        #expect(!proxy.isConnected)
+        let after = try s.call(.evaluate(EvaluateIns(round: 1, parameters: params)), expect: .evaluateRes(round: 1), timeout: .seconds(30))
+        guard case .connectionClosed? = after.error else { Issue.record("a call after Finish: \(String(describing: after.result))"); return }
+    }
+
+    /// The proxy aborts a waiting call (a bad answer, a cancelled caller): the call fails at once
+    /// with why, the connection closes, and the deadline no longer matters.
+    @Test func abortFailsTheWaitingCall() throws {
+        let s = try EmbeddedSession()
+        try s.join()
+        let proxy = try #require(s.proxy)
+        let call = try s.call(.fit(FitIns(round: 3, parameters: params)), expect: .fitRes(round: 3), timeout: .seconds(5))
+        _ = try s.sent()
+        proxy.abort(reason: "the call was cancelled")
+        #expect(call.error == .connectionClosed("the server (the call was cancelled)"))
+        s.channel.embeddedEventLoop.run()
+        #expect(!s.channel.isActive)
+        #expect(s.manager.count == 0)
+        s.channel.embeddedEventLoop.advanceTime(by: .seconds(10))
+        #expect(call.completions == 1, "the deadline resumed nothing more")
+        #expect(!proxy.isConnected)
     }
 
     /// No Hello within the handshake deadline: a PROTOCOL_ERROR Refusal, then the close.
