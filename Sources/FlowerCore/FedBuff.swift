@@ -344,8 +344,22 @@ public final class FedBuffServer: Sendable {
                 options.observer?.roundStarted(round: version + 1, of: numUpdates, sampled: config.concurrency)
             }
         }
-        // Clients still training on the last versions are not waited for: virtual ones are
-        // cancelled and drained (they share the model pool), remote ones are told to finish.
+        // Clients still training on the last versions: virtual ones are cancelled and drained
+        // (they share the model pool). Remote ones get up to the finish timeout to answer (the
+        // answer is not applied) so that they are then told to finish like the others; cancelling
+        // a remote call closes its connection, which the client would take for a lost server and
+        // retry. Those still training after the timeout are cut off.
+        if model == nil && !inFlight.isEmpty {
+            let tasks = inFlight.map(\.task)
+            let grace = options.finishTimeout
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { for t in tasks { _ = await t.value } }
+                group.addTask { try? await Task.sleep(for: grace) }
+                await group.next()
+                for t in tasks { t.cancel() }
+                group.cancelAll()
+            }
+        }
         for f in inFlight { f.task.cancel() }
         if model != nil { for f in inFlight { _ = await f.task.value } }
         inFlight.removeAll()
