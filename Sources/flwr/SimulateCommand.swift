@@ -18,7 +18,9 @@ struct SimulateCommand: AsyncParsableCommand {
             client when the server samples it, so 100,000 clients fit in one process. \
             Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg. SIGTERM or SIGINT \
             (Ctrl-C) stops the run within the round in progress, logs "stopped on SIGTERM", and \
-            exits with status 143 (SIGTERM) or 130 (SIGINT), 128 + the signal's number as a shell reports it.
+            exits with status 143 (SIGTERM) or 130 (SIGINT), 128 + the signal's number as a shell reports it. \
+            With --checkpoint-dir a checkpoint is written after every completed round; the same \
+            command with --resume continues after it.
             """)
 
     @Option(help: "Number of clients (partitions).")
@@ -81,6 +83,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @OptionGroup var tensorboard: TensorBoardOptions
     @OptionGroup(title: "Record-level DP-SGD on every site") var dpSGD: DPSGDFlags
     @OptionGroup(title: "Heterogeneous clients on a virtual clock, and asynchronous FedBuff") var heterogeneity: HeterogeneityOptions
+    @OptionGroup(title: "Checkpoints and resuming") var checkpoints: SimulationCheckpointOptions
 
     func validate() throws {
         try dpSGD.validateForSites()
@@ -137,6 +140,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.broadcastCompression = updates.broadcastCompression
         c.progressBar = ProgressDisplay.standardErrorIsTerminal
         heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
+        checkpoints.apply(to: &c)
         return c
     }
 }
