@@ -60,6 +60,8 @@ public struct SimulationConfig: Sendable {
     public var updateCompression: UpdateCompression = .none
     /// How the server sends the model to clients (tcp transport only).
     public var broadcastCompression: BroadcastCompression = .none
+    /// Whether zlib may be negotiated on the wire, used on a frame when it pays (tcp transport only).
+    public var zlib = true
     /// Virtual clock (virtual clients only; `SystemModel`): each client's compute-time factor.
     public var clientSpeed: LogNormal?
     /// Virtual clock: each client's link rate, Mbit/s.
@@ -243,7 +245,7 @@ public struct Simulation {
         let c = config
         let transport = c.resolvedTransport
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
-        if transport == .virtual && (c.updateCompression != .none || c.broadcastCompression != .none) {
+        if transport == .virtual && (c.updateCompression != .none || c.broadcastCompression != .none || !c.zlib) {
             throw SimulationError.updateCompressionNeedsTCP
         }
         if transport == .tcp && c.usesVirtualClock { throw SimulationError.virtualClockNeedsVirtual }
@@ -375,6 +377,7 @@ public struct Simulation {
             wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
             wireConfig.updateCompression = c.updateCompression
             wireConfig.broadcastCompression = c.broadcastCompression
+            wireConfig.compressionAllowed = c.zlib
             let wireServer = WireServer(config: wireConfig, manager: manager, logger: logger)
             wire = wireServer
             let port = try await wireServer.start()

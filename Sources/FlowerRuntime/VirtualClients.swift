@@ -64,7 +64,7 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
         case .dataPrivacyNeedsTCP:
             return "--dp-epsilon releases every partition once, before training, and keeps the released copy: that needs --transport tcp (virtual clients hold no data between rounds); for differential privacy with virtual clients use --dp-noise-multiplier (user-level DP-FedAvg) or --dp-sgd (record-level DP-SGD)"
         case .updateCompressionNeedsTCP:
-            return "--update-compression and --broadcast-compression encode what travels over FlowerWire; virtual clients send nothing over a wire: use --transport tcp (the default up to 100 clients)"
+            return "--update-compression, --broadcast-compression and --no-zlib encode what travels over FlowerWire; virtual clients send nothing over a wire: use --transport tcp (the default up to 100 clients)"
         case .asyncUnsupported(let why), .resumeRefused(let why):
             return why
         case .virtualClockNeedsVirtual:

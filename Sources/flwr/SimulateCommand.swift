@@ -106,7 +106,7 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
         }
         try updates.validate(secagg: strategyOptions.secagg)
-        if transport == .virtual && (updates.updateCompression != .none || updates.broadcastCompression != .none) {
+        if transport == .virtual && (updates.updateCompression != .none || updates.broadcastCompression != .none || !updates.zlib) {
             throw ValidationError(SimulationError.updateCompressionNeedsTCP.description)
         }
     }
@@ -138,6 +138,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
         c.broadcastCompression = updates.broadcastCompression
+        c.zlib = updates.zlib
         c.progressBar = ProgressDisplay.standardErrorIsTerminal
         heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
         checkpoints.apply(to: &c)
