@@ -16,7 +16,7 @@ N=6          # clients
 SLOW=2       # the last SLOW clients are slow
 F=5          # their slowdown
 K=3          # FedBuff buffer size
-SEED=42
+SEED=${SEED:-42}   # also the split and the initial model
 mkdir -p "$OUT"
 date -u; grep -o 'avx512[a-z]*' /proc/cpuinfo | sort -u | tr '\n' ' '; echo; nproc; uptime
 model=(--model mlp --hidden 256)
@@ -43,7 +43,10 @@ run() {  # run NAME SERVER_ARGS...
         clients+=($!)
     done
     wait "$server"; echo "$name: server exit $?"
-    for c in "${clients[@]}"; do wait "$c"; done
+    # A client still training when the last update is applied (FedBuff) cannot be told to finish
+    # until it answers, and then finds the server gone: stop the ones left after a grace period.
+    sleep 5
+    for c in "${clients[@]}"; do kill "$c" 2> /dev/null; wait "$c" 2> /dev/null; done
     uptime
 }
 
