@@ -292,6 +292,9 @@ public final class FedBuffServer: Sendable {
             versions = versions.filter { live.contains($0.key) }
             guard buffer.count == config.bufferSize else { continue }
 
+            // Cancelled (SIGTERM) meanwhile: results cut short may have come back as failures;
+            // the update is not applied, the checkpoint of the previous one stands.
+            if Task.isCancelled { throw .cancelled(afterRound: version) }
             // The server update.
             let results = buffer.count
             current = buffer.apply(to: current, learningRate: config.serverLearningRate)

@@ -187,6 +187,10 @@ public final class Server: Sendable {
             }
             let outcome = try await runRound(round, of: numRounds, parameters: parameters, state: state,
                                              previousOutlier: outlier, timeout: timeout)
+            // Cancelled (SIGTERM) while the round ran: the fits it cut short came back as
+            // failures, so its aggregate is not the round's. Nothing of it is recorded; the
+            // checkpoint of the previous round stands and a resumed run reruns this one whole.
+            if Task.isCancelled { throw .cancelled(afterRound: completed) }
             parameters = outcome.aggregate.parameters
             state = outcome.aggregate.state
             outlier = outcome.outlier

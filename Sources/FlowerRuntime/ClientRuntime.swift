@@ -35,6 +35,8 @@ public struct ClientRuntimeConfig: Sendable {
     /// Record-level DP-SGD on this site; nil: plain SGD.
     public var dpSGD: DPSGDOptions?
     public var maxTrainExamples: Int?
+    /// Answer every fit this many times later than its training took (`SlowedClient`; 1: as fast as this machine).
+    public var slowdown = 1.0
     public var maxFrameBytes = 256 << 20
     public var connectDeadline: Duration = .seconds(600)
     public var security = ClientSecurityConfig()
@@ -67,6 +69,7 @@ public struct ClientRuntime {
     @discardableResult
     public func run() async throws -> Int? {
         let c = config
+        if let problem = SlowedClient.problem(factor: c.slowdown) { throw RuntimeError.invalidSetting(problem) }
         let clientOps = try await ClientOps(ops: c.ops, logger: logger)
         let selection = try resolveDataSelection(partitionFlag: c.partition, asksForSplit: c.asksForSplit,
                                                  numPartitions: c.numPartitions, environment: c.environment,
@@ -87,11 +90,15 @@ public struct ClientRuntime {
         var defaults = c.training
         defaults.seed = seed
         let train = LocalData(dataset: AttackPlan.trainingData(local.train.dataset, settings: c.attack))
-        let client = clientOps.instrument(
+        let instrumented = clientOps.instrument(
             AttackPlan.wrap(ModelClient(partition: index, train: train, eval: local.eval, pool: pool, defaults: defaults,
                                         logger: logger, dpSGD: try dpSGDSite(index: index)),
                             settings: c.attack, partition: index),
             defaultEpochs: c.training.epochs, epsilon: c.privacy.epsilon)
+        let client: any Client = c.slowdown > 1 ? SlowedClient(instrumented, factor: c.slowdown) : instrumented
+        if c.slowdown > 1 {
+            logger.info("--slowdown \(c.slowdown): every fit answers \(c.slowdown)× its training time after the instruction (a slower site)")
+        }
         var wire = WireClientConfig(host: c.host, port: c.port,
                                     clientID: c.clientID ?? defaultClientID(selection, hostname: c.hostname),
                                     partition: selection.index, authToken: c.security.authToken)

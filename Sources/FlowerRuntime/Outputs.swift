@@ -8,9 +8,12 @@ import Foundation
 public enum RuntimeError: Error, CustomStringConvertible, Equatable {
     case emptyData(String)
     case io(path: String, detail: String)
+    /// A setting out of range; the text names the flag and what it accepts.
+    case invalidSetting(String)
 
     public var description: String {
         switch self {
+        case .invalidSetting(let s): return s
         case .emptyData(let s): return "\(s); check --dataset and --data-dir"
         case .io(let path, let detail): return "cannot write \(path): \(detail); check the folder exists and is writable"
         }

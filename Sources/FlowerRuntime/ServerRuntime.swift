@@ -164,16 +164,7 @@ public struct ServerRuntime {
     }
 
     private func loadCheckpoint() throws -> Checkpoint? {
-        guard let dir = config.checkpointDir, let path = config.checkpointPath else { return nil }
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        guard config.resume else { return nil }
-        guard FileManager.default.fileExists(atPath: path) else {
-            logger.info("--resume: no checkpoint at \(path) yet; starting at round 1")
-            return nil
-        }
-        let c = try Checkpoint.read(from: path)
-        logger.info("resuming from \(path): round \(c.round) completed")
-        return c
+        try resumeCheckpoint(directory: config.checkpointDir, path: config.checkpointPath, resume: config.resume, logger: logger)
     }
 
     private func writeOutputs(_ summary: FitSummary) throws {
@@ -201,4 +192,20 @@ public struct ServerRuntime {
         logger.warning("Flower clients are not authenticated (Flower's legacy protocol has none): any client that can reach port \(bound) may join; keep it on a trusted network\(flower.tls == nil ? " and consider --flower-tls-cert" : "")")
         return server
     }
+}
+
+/// The checkpoint a run with `--checkpoint-dir directory` continues from: the folder is created,
+/// and under `resume` the checkpoint at `path` is read (nil, logged, when none was written yet);
+/// nil without `resume`. Shared by `flwr server` and `flwr simulate`.
+func resumeCheckpoint(directory: String?, path: String?, resume: Bool, logger: Logger) throws -> Checkpoint? {
+    guard let directory, let path else { return nil }
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    guard resume else { return nil }
+    guard FileManager.default.fileExists(atPath: path) else {
+        logger.info("--resume: no checkpoint at \(path) yet; starting at round 1")
+        return nil
+    }
+    let c = try Checkpoint.read(from: path)
+    logger.info("resuming from \(path): round \(c.round) completed")
+    return c
 }

@@ -60,6 +60,8 @@ public struct SimulationConfig: Sendable {
     public var updateCompression: UpdateCompression = .none
     /// How the server sends the model to clients (tcp transport only).
     public var broadcastCompression: BroadcastCompression = .none
+    /// Whether zlib may be negotiated on the wire, used on a frame when it pays (tcp transport only).
+    public var zlib = true
     /// Virtual clock (virtual clients only; `SystemModel`): each client's compute-time factor.
     public var clientSpeed: LogNormal?
     /// Virtual clock: each client's link rate, Mbit/s.
@@ -72,6 +74,10 @@ public struct SimulationConfig: Sendable {
     public var mode: SimulationMode = .sync
     /// FedBuff's settings under `mode == .async`.
     public var fedBuff = FedBuffConfig(concurrency: 10, bufferSize: 10)
+    /// Folder of the checkpoint written after every round (`mode == .async`: every server update); nil: none.
+    public var checkpointDir: String?
+    /// Continue after the last round (or update) of the checkpoint in `checkpointDir`, when there is one.
+    public var resume = false
 
     public init(dataset: DatasetLocation, model: ModelSelection) {
         self.dataset = dataset
@@ -88,6 +94,16 @@ public struct SimulationConfig: Sendable {
 
     /// Whether rounds run on the virtual clock (a heterogeneity option was given).
     public var usesVirtualClock: Bool { clientSpeed != nil || linkMbps != nil || clientAvailability < 1 || mode == .async }
+
+    /// The checkpoint file in `checkpointDir`.
+    public var checkpointPath: String? { checkpointDir.map { ($0 as NSString).appendingPathComponent("checkpoint.flwr") } }
+
+    /// Why `--checkpoint-dir`/`--resume` cannot run as given, or nil.
+    public static func checkpointProblem(checkpointDir: String?, resume: Bool) -> String? {
+        resume && checkpointDir == nil
+            ? "--resume continues from the checkpoint in --checkpoint-dir: give the --checkpoint-dir of the interrupted run"
+            : nil
+    }
 
     /// FedAvg's `fractionFit`: `clientsPerRound` as a fraction that samples exactly that many, else `fractionFit`.
     public var samplingFraction: Double {
@@ -229,10 +245,13 @@ public struct Simulation {
         let c = config
         let transport = c.resolvedTransport
         if transport == .virtual && c.privacy.epsilon != nil { throw SimulationError.dataPrivacyNeedsTCP }
-        if transport == .virtual && (c.updateCompression != .none || c.broadcastCompression != .none) {
+        if transport == .virtual && (c.updateCompression != .none || c.broadcastCompression != .none || !c.zlib) {
             throw SimulationError.updateCompressionNeedsTCP
         }
         if transport == .tcp && c.usesVirtualClock { throw SimulationError.virtualClockNeedsVirtual }
+        if let problem = SimulationConfig.checkpointProblem(checkpointDir: c.checkpointDir, resume: c.resume) {
+            throw SimulationError.resumeRefused(problem)
+        }
         if c.clientAvailability < 1 && c.dpFedAvg != nil {
             throw SimulationError.asyncUnsupported("--client-availability below 1 samples among the clients online, which changes DP-FedAvg's sampling rate q behind its accountant's back; drop one of --client-availability and --dp-noise-multiplier")
         }
@@ -326,7 +345,10 @@ public struct Simulation {
         }
         let strategy = try StrategyCatalog.withDP(StrategyCatalog.make(c.strategy, base: base), c.dpFedAvg, logger: logger)
         let historyPath = (c.out as NSString).appendingPathComponent("history.jsonl")
-        var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath))
+        let checkpoint = try resumeCheckpoint(directory: c.checkpointDir, path: c.checkpointPath, resume: c.resume, logger: logger)
+        if let checkpoint { try checkResumable(checkpoint, initial: evaluation.initialParameters) }
+        var serverOptions = c.strategy.apply(to: ServerOptions(waitTimeout: c.waitTimeout, historyPath: historyPath,
+                                                               checkpointPath: c.checkpointPath))
         var observers: [any ServerObserver] = []
         if let tb = try tensorBoardWriter(directory: c.tensorboardDir, logger: logger) { observers.append(tb) }
         if case .virtual(let federation) = prepared.clients {
@@ -355,6 +377,7 @@ public struct Simulation {
             wireConfig.model = modelFingerprint(label: selection.label, layout: evaluation.initialParameters.layout.map { ($0.name, $0.shape) })
             wireConfig.updateCompression = c.updateCompression
             wireConfig.broadcastCompression = c.broadcastCompression
+            wireConfig.compressionAllowed = c.zlib
             let wireServer = WireServer(config: wireConfig, manager: manager, logger: logger)
             wire = wireServer
             let port = try await wireServer.start()
@@ -378,8 +401,8 @@ public struct Simulation {
         let rounds = c.rounds, timeout = c.roundTimeout
         let roundsStart = ContinuousClock.now
         let outcome = await runUntilSignal {
-            if let fedBuff { try await fedBuff.fit(numUpdates: rounds, timeout: timeout) }
-            else { try await server.fit(numRounds: rounds, timeout: timeout) }
+            if let fedBuff { try await fedBuff.fit(numUpdates: rounds, timeout: timeout, resumingFrom: checkpoint) }
+            else { try await server.fit(numRounds: rounds, timeout: timeout, resumingFrom: checkpoint) }
         }
         let roundsSeconds = (ContinuousClock.now - roundsStart).seconds
         // The server is done (finished, failed or signalled): close every connection first, then
@@ -407,13 +430,34 @@ public struct Simulation {
         case .failed(let error):
             throw ExitMessage(error: error)
         case .signalled(let name):
-            logger.notice("stopped on \(name)")
+            if let path = c.checkpointPath, let kept = try? Checkpoint.read(from: path) {
+                logger.notice("stopped on \(name); the checkpoint of \(c.mode == .async ? "update" : "round") \(kept.round) is kept in \(path): continue with --resume")
+            } else {
+                logger.notice("stopped on \(name)")
+            }
             return .signalled(name)
         }
     }
 }
 
 extension Simulation {
+    /// Refuses to resume from `checkpoint` when this run could not continue it: another model
+    /// (layout), the other `--mode`, or the virtual clock switched on or off.
+    func checkResumable(_ checkpoint: Checkpoint, initial: Parameters) throws {
+        let path = config.checkpointPath ?? "the checkpoint"
+        if let why = checkpoint.parameters.layoutMismatch(against: initial) {
+            throw SimulationError.resumeRefused("\(path) holds a model laid out differently from this run's (\(why)): resume with the interrupted run's --model, --dataset and model flags, or start over without --resume")
+        }
+        guard let last = checkpoint.history.rounds.last else { return }
+        let wasAsync = last.staleness != nil
+        if wasAsync != (config.mode == .async) {
+            throw SimulationError.resumeRefused("\(path) was written by a --mode \(wasAsync ? "async" : "sync") run (its \(checkpoint.round) \(wasAsync ? "server updates" : "rounds")); resume it with --mode \(wasAsync ? "async" : "sync"), or start over without --resume")
+        }
+        if (last.virtualTime != nil) != config.usesVirtualClock {
+            throw SimulationError.resumeRefused("\(path) was written \(last.virtualTime != nil ? "on" : "without") the virtual clock; resume with the interrupted run's --client-speed, --link-mbps and --client-availability, or start over without --resume")
+        }
+    }
+
     /// The virtual clock's cost model of `federation` under this configuration.
     func systemModel(_ federation: VirtualFederation) -> SystemModel {
         let c = config

@@ -52,6 +52,8 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
     case virtualClockNeedsVirtual
     /// The virtual clock or `--mode async` cannot run with this option (the reason says which and what to do).
     case asyncUnsupported(String)
+    /// `--resume` cannot continue from the checkpoint given (the reason says why and what to do).
+    case resumeRefused(String)
 
     public var description: String {
         switch self {
@@ -62,8 +64,8 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
         case .dataPrivacyNeedsTCP:
             return "--dp-epsilon releases every partition once, before training, and keeps the released copy: that needs --transport tcp (virtual clients hold no data between rounds); for differential privacy with virtual clients use --dp-noise-multiplier (user-level DP-FedAvg) or --dp-sgd (record-level DP-SGD)"
         case .updateCompressionNeedsTCP:
-            return "--update-compression and --broadcast-compression encode what travels over FlowerWire; virtual clients send nothing over a wire: use --transport tcp (the default up to 100 clients)"
-        case .asyncUnsupported(let why):
+            return "--update-compression, --broadcast-compression and --no-zlib encode what travels over FlowerWire; virtual clients send nothing over a wire: use --transport tcp (the default up to 100 clients)"
+        case .asyncUnsupported(let why), .resumeRefused(let why):
             return why
         case .virtualClockNeedsVirtual:
             return "--client-speed, --link-mbps, --client-availability and --mode async run on a virtual clock that computes when each virtual client's result arrives; TCP clients run on the real clock: add --transport virtual"

@@ -50,6 +50,7 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup(title: "Joining a Flower server") var flowerCompat: FlowerClientCompatOptions
     @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ClientTLSOptions
     @OptionGroup(title: "Record-level DP-SGD on this site") var dpSGD: DPSGDFlags
+    @OptionGroup(title: "Emulating a slow site") var site: SiteSpeedOptions
 
     func validate() throws {
         try dpSGD.validateForSites()
@@ -77,6 +78,7 @@ struct ClientCommand: AsyncParsableCommand {
         c.security = security.config(flagToken: authToken); c.ops = ops.config
         c.flower = try flowerCompat.config()
         c.dpSGD = dpSGD.options
+        site.apply(to: &c)
         return c
     }
 }

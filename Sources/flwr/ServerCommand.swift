@@ -103,6 +103,7 @@ struct ServerCommand: AsyncParsableCommand {
         var wire = connections.apply(net.wireConfig())
         wire.updateCompression = updates.updateCompression
         wire.broadcastCompression = updates.broadcastCompression
+        wire.compressionAllowed = updates.zlib
         var c = ServerRuntimeConfig(wire: wire, model: try modelOptions.selection())
         c.security = security.config(flagToken: net.authToken)
         c.federation = federation.settings; c.strategy = strategyOptions.settings

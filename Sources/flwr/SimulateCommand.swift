@@ -18,7 +18,9 @@ struct SimulateCommand: AsyncParsableCommand {
             client when the server samples it, so 100,000 clients fit in one process. \
             Writes DIR/history.jsonl, DIR/model.npz and DIR/accuracy.svg. SIGTERM or SIGINT \
             (Ctrl-C) stops the run within the round in progress, logs "stopped on SIGTERM", and \
-            exits with status 143 (SIGTERM) or 130 (SIGINT), 128 + the signal's number as a shell reports it.
+            exits with status 143 (SIGTERM) or 130 (SIGINT), 128 + the signal's number as a shell reports it. \
+            With --checkpoint-dir a checkpoint is written after every completed round; the same \
+            command with --resume continues after it.
             """)
 
     @Option(help: "Number of clients (partitions).")
@@ -81,6 +83,7 @@ struct SimulateCommand: AsyncParsableCommand {
     @OptionGroup var tensorboard: TensorBoardOptions
     @OptionGroup(title: "Record-level DP-SGD on every site") var dpSGD: DPSGDFlags
     @OptionGroup(title: "Heterogeneous clients on a virtual clock, and asynchronous FedBuff") var heterogeneity: HeterogeneityOptions
+    @OptionGroup(title: "Checkpoints and resuming") var checkpoints: SimulationCheckpointOptions
 
     func validate() throws {
         try dpSGD.validateForSites()
@@ -103,7 +106,7 @@ struct SimulateCommand: AsyncParsableCommand {
             throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
         }
         try updates.validate(secagg: strategyOptions.secagg)
-        if transport == .virtual && (updates.updateCompression != .none || updates.broadcastCompression != .none) {
+        if transport == .virtual && (updates.updateCompression != .none || updates.broadcastCompression != .none || !updates.zlib) {
             throw ValidationError(SimulationError.updateCompressionNeedsTCP.description)
         }
     }
@@ -135,8 +138,10 @@ struct SimulateCommand: AsyncParsableCommand {
         c.out = out; c.tensorboardDir = tensorboard.tensorboardDir
         c.updateCompression = updates.updateCompression
         c.broadcastCompression = updates.broadcastCompression
+        c.zlib = updates.zlib
         c.progressBar = ProgressDisplay.standardErrorIsTerminal
         heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
+        checkpoints.apply(to: &c)
         return c
     }
 }

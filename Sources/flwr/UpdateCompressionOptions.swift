@@ -9,6 +9,9 @@ struct UpdateCompressionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("How the server sends the model in every fit and evaluate instruction: none (float32) or fp16 (IEEE half, round-to-nearest: half the download; a weight beyond ±65504 makes each instruction fail, naming the tensor). Clients decode it to float32 and train from the rounded weights; the server keeps its float32 model and, under --update-compression, adds each client's update onto it.", valueName: "none|fp16"))
     var broadcastCompression: BroadcastCompression = .none
 
+    @Flag(inversion: .prefixedNo, help: "Negotiate zlib on the wire: a frame is deflated when a sample of it shows it pays (float32 weights rarely do, int8/int4/top-k updates do). --no-zlib sends every frame as it is, e.g. to measure what zlib saves on top of --update-compression.")
+    var zlib = true
+
     /// Refuses the combination with secure aggregation.
     func validate(secagg: Bool) throws {
         if secagg && updateCompression != .none {

@@ -70,6 +70,23 @@ final class UpdateCompressionReleaseTests: XCTestCase {
         }
     }
 
+    /// `--no-zlib`: int8 updates travel as they are encoded, one byte per parameter plus the
+    /// frame and message framing, the same every round; with zlib they are smaller (the steps are
+    /// mostly small). The learning is the same: zlib is lossless.
+    func testNoZlibSendsInt8UpdatesUncompressed() async throws {
+        let zlib = try await run(.int8)
+        let raw = try await run(.int8) { $0.zlib = false }
+        // mlp 784-64-10: 50,890 parameters, one byte each, from 3 clients, plus per-tensor scales and framing.
+        let payload = 3 * 50_890
+        for (z, r) in zip(zlib.rounds, raw.rounds) {
+            XCTAssertGreaterThanOrEqual(Int(r.bytesIn), payload, "round \(r.round)")
+            XCTAssertLessThan(Int(r.bytesIn), payload + 3 * 1024, "round \(r.round): \(r.bytesIn) bytes, little beyond the payload")
+            XCTAssertLessThan(z.bytesIn, r.bytesIn, "round \(r.round): zlib pays on int8")
+            XCTAssertEqual(try XCTUnwrap(z.loss), try XCTUnwrap(r.loss), accuracy: 1e-6, "round \(r.round): zlib is lossless")
+        }
+        XCTAssertEqual(Set(raw.rounds.map(\.bytesIn)).count, 1, "uncompressed, every round's upload is the same size: \(raw.rounds.map(\.bytesIn))")
+    }
+
     func testVirtualClientsRefuseUpdateCompression() async throws {
         #if DEBUG
         throw XCTSkip("release-only: run swift test -c release --filter ReleaseTests")
