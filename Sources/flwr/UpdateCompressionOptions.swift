@@ -8,13 +8,6 @@ struct UpdateCompressionOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("How the server sends the model in every fit and evaluate instruction: none (float32) or fp16 (IEEE half, round-to-nearest: half the download; a weight beyond ±65504 makes each instruction fail, naming the tensor). Clients decode it to float32 and train from the rounded weights; the server keeps its float32 model and, under --update-compression, adds each client's update onto it.", valueName: "none|fp16"))
     var broadcastCompression: BroadcastCompression = .none
-
-    /// Refuses the combination with secure aggregation.
-    func validate(secagg: Bool) throws {
-        if secagg && updateCompression != .none {
-            throw ValidationError("--update-compression \(updateCompression) cannot be combined with --secagg: secure aggregation already quantises every update into its own field (--secagg-quantization-range) and masks it, so the server never sees an update to decode; drop one of the two")
-        }
-    }
 }
 
 extension UpdateCompression: ExpressibleByArgument {
