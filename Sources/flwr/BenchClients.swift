@@ -2,6 +2,7 @@
 // them idle (answering any instruction like an echo client), and reports what it took.
 import ArgumentParser
 import FlowerBench
+import FlowerRuntime
 import FlowerWire
 import WireLoadTest
 
@@ -44,21 +45,19 @@ struct BenchClients: AsyncParsableCommand {
     var authToken: String?
 
     func validate() throws {
-        _ = try parseHostPort(server)
-        guard (1 ... 60_000).contains(clients) else { throw ValidationError("--clients must be in 1...60000, got \(clients)") }
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
-        guard processing >= 1 else { throw ValidationError("--processing must be at least 1, got \(processing)") }
-        guard hold >= 0 else { throw ValidationError("--hold must be >= 0 seconds, got \(hold)") }
+        try validating { try benchmark().validate() }
     }
 
     func run() async throws {
-        let (host, port) = try parseHostPort(server)
+        try await benchmark().run()
+    }
+
+    /// The library's form of these flags.
+    func benchmark() throws -> ClientSwarmBenchmark {
+        let (host, port) = try validating { try parseHostPort(server) }
         var config = LoadClientsConfig(host: host, port: port, count: clients)
-        config.concurrency = concurrency
-        config.processing = processing
-        config.idPrefix = idPrefix
-        config.decline = decline
-        config.authToken = authToken
-        try await ClientSwarmBenchmark(config: config, hold: hold).run()
+        config.concurrency = concurrency; config.processing = processing; config.idPrefix = idPrefix
+        config.decline = decline; config.authToken = authToken
+        return ClientSwarmBenchmark(config: config, hold: hold)
     }
 }

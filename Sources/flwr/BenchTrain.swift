@@ -2,6 +2,7 @@
 // (FlowerBench's TrainBenchmark).
 import ArgumentParser
 import FlowerBench
+import FlowerLearning
 
 /// Measures the training engine; prints JSON lines with the field names BENCHMARKS.md uses.
 struct BenchTrain: AsyncParsableCommand {
@@ -44,39 +45,19 @@ struct BenchTrain: AsyncParsableCommand {
     var printSpec = false
 
     func validate() throws {
-        guard seconds > 0 else { throw ValidationError("--seconds \(seconds) must be > 0") }
-        let known: Set<String> = ["train", "infer", "gemm", "conv", "memory", "dpsgd"]
-        for part in only.split(separator: ",") where !known.contains(String(part)) {
-            throw ValidationError("--only \(part) is unknown; use train, infer, gemm, conv, memory and/or dpsgd")
-        }
-        if inputs.isEmpty || inputs.contains(where: { $0.0 < 1 || $0.1 < 16 || $0.2 < 16 }) {
-            throw ValidationError("--input \(input) must be CxHxW shapes with H, W >= 16, e.g. 1x28x28,3x32x32")
-        }
-        guard memoryImages >= 64 else { throw ValidationError("--memory-images \(memoryImages) must be >= 64") }
-        if let threads, threadCounts.isEmpty || threadCounts.contains(where: { $0 < 1 }) {
-            throw ValidationError("--threads \(threads) must be positive integers, e.g. 1,2")
-        }
-    }
-
-    /// The thread counts of the training figures.
-    var threadCounts: [Int] {
-        guard let threads else { return quick ? [2] : [1, 2] }
-        return threads.split(separator: ",").map { Int($0) ?? 0 }
-    }
-
-    /// The --input shapes as (C, H, W).
-    var inputs: [(Int, Int, Int)] {
-        input.split(separator: ",").map { shape in
-            let d = shape.split(separator: "x").map { Int($0) ?? 0 }
-            return d.count == 3 ? (d[0], d[1], d[2]) : (0, 0, 0)
-        }
+        _ = try config(model: .reference)
     }
 
     func run() async throws {
-        var c = TrainBenchmarkConfig(model: try modelOptions.selection())
-        c.quick = quick; c.seconds = seconds; c.parts = Set(only.split(separator: ",").map(String.init))
-        c.breakdown = breakdown; c.threadCounts = threadCounts; c.inputs = inputs
+        try TrainBenchmark(config: try config()).run()
+    }
+
+    /// The library's form of these flags (`model`: instead of reading --model/--model-spec).
+    func config(model: ModelSelection? = nil) throws -> TrainBenchmarkConfig {
+        var c = TrainBenchmarkConfig(model: try model ?? modelOptions.selection())
+        c.quick = quick; c.seconds = seconds; c.breakdown = breakdown
         c.memoryImages = memoryImages; c.seed = seed; c.printSpec = printSpec
-        try TrainBenchmark(config: c).run()
+        try validating { try c.parse(only: only, threads: threads, input: input) }
+        return c
     }
 }

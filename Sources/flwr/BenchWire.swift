@@ -29,15 +29,17 @@ struct BenchWire: AsyncParsableCommand {
     var tls = false
 
     func validate() throws {
-        guard params.allSatisfy({ $0 > 0 && $0 <= 60_000_000 }) else {
-            throw ValidationError("--params must be between 1 and 60000000 (frames are limited to 256 MiB)")
-        }
-        guard roundTrips > 0 else { throw ValidationError("--round-trips must be at least 1") }
+        try validating { try config.validate() }
     }
 
     func run() async throws {
+        try await WireBenchmark(config: config).run()
+    }
+
+    /// The library's form of these flags.
+    var config: WireBenchmarkConfig {
         var c = WireBenchmarkConfig()
         c.params = params; c.roundTrips = roundTrips; c.seed = seed; c.tls = tls
-        try await WireBenchmark(config: c).run()
+        return c
     }
 }

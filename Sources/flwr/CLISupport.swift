@@ -1,6 +1,5 @@
 import ArgumentParser
 import FlowerOps
-import Foundation
 import Logging
 
 /// Logging flags shared by every long-running command.
@@ -22,35 +21,12 @@ struct LogOptions: ParsableArguments {
 
     /// Sends swift-log output to stderr at the chosen level (once per process) and returns a logger.
     func bootstrap(label: String) -> Logger {
-        let level = Logger.Level(rawValue: logLevel) ?? .info
-        LoggingBootstrap.once(level: level, json: logFormat == "json")
-        var logger = Logger(label: label)
-        logger.logLevel = level
-        return logger
+        LoggingBootstrap.logger(label: label, level: Logger.Level(rawValue: logLevel) ?? .info, json: logFormat == "json")
     }
 }
 
-/// swift-log may be bootstrapped only once per process.
-enum LoggingBootstrap {
-    nonisolated(unsafe) private static var done = false
-    private static let lock = NSLock()
-
-    static func once(level: Logger.Level, json: Bool = false) {
-        lock.lock(); defer { lock.unlock() }
-        guard !done else { return }
-        done = true
-        if json {
-            LoggingSystem.bootstrap { label in
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            return
-        }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
-    }
+/// Runs a library check and turns its typed error into a usage error (the message is unchanged).
+@discardableResult
+func validating<T>(_ check: () throws -> T) throws -> T {
+    do { return try check() } catch { throw ValidationError("\(error)") }
 }

@@ -37,12 +37,7 @@ struct CertsCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
-        guard !serverName.isEmpty else {
-            throw ValidationError("give at least one --server-name: the DNS name or IP address clients dial (e.g. --server-name flwr-server --server-name 127.0.0.1)")
-        }
-        guard clients >= 0 && clients <= 100_000 else { throw ValidationError("--clients must be in 0...100000, got \(clients)") }
-        guard days >= 1 else { throw ValidationError("--days must be at least 1, got \(days)") }
-        guard caDays >= days else { throw ValidationError("--ca-days (\(caDays)) must be at least --days (\(days))") }
+        try validating { try FederationCertificates.validate(serverNames: serverName, clients: clients, leafDays: days, caDays: caDays) }
     }
 
     func run() throws {

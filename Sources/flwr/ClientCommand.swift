@@ -54,7 +54,7 @@ struct ClientCommand: AsyncParsableCommand {
 
     func validate() throws {
         try dpSGD.validateForSites()
-        _ = try parseHostPort(server)
+        try validating { _ = try parseHostPort(server) }
         if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
         guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
         guard connectDeadline > 0 else { throw ValidationError("--connect-deadline must be positive seconds, got \(connectDeadline)") }
@@ -68,11 +68,11 @@ struct ClientCommand: AsyncParsableCommand {
     /// The library's form of these flags.
     func config() throws -> ClientRuntimeConfig {
         var c = ClientRuntimeConfig(dataset: try data.source.location(), model: try modelOptions.selection())
-        (c.host, c.port) = try parseHostPort(server)
+        (c.host, c.port) = try validating { try parseHostPort(server) }
         c.partition = partition; c.asksForSplit = data.asksForSplit; c.numPartitions = data.numPartitions
         c.scheme = data.scheme; c.seed = data.seed; c.clientID = clientId
         c.training = training.defaults(seed: data.seed); c.threads = training.threadCount
-        c.privacy = try privacy.settings(); c.attack = attack.settings(seed: data.seed)
+        c.privacy = try privacy.settings(); c.attack = try attack.settings(seed: data.seed)
         c.maxTrainExamples = maxTrainExamples; c.maxFrameBytes = maxFrameMb << 20
         c.connectDeadline = .milliseconds(Int64(connectDeadline * 1000))
         c.security = security.config(flagToken: authToken); c.ops = ops.config
@@ -81,25 +81,4 @@ struct ClientCommand: AsyncParsableCommand {
         site.apply(to: &c)
         return c
     }
-}
-
-/// Splits HOST:PORT (IPv6 as [addr]:port).
-func parseHostPort(_ s: String) throws -> (String, Int) {
-    var host = s
-    var portText = ""
-    if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
-        host = String(s[s.index(after: s.startIndex) ..< close])
-        let rest = s[s.index(after: close)...]
-        guard rest.hasPrefix(":") else { throw ValidationError("--server \(s): expected [IPv6]:PORT") }
-        portText = String(rest.dropFirst())
-    } else if let colon = s.lastIndex(of: ":") {
-        host = String(s[..<colon])
-        portText = String(s[s.index(after: colon)...])
-    } else {
-        portText = "8080"
-    }
-    guard !host.isEmpty, let port = Int(portText), (1 ... 65535).contains(port) else {
-        throw ValidationError("--server must be HOST:PORT with a port in 1...65535, got \(s)")
-    }
-    return (host, port)
 }

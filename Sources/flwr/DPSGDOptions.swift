@@ -3,6 +3,7 @@
 // user-level DP-FedAvg on the server, and --dp-epsilon, data-level Laplace noise).
 import ArgumentParser
 import FlowerLearning
+import FlowerRuntime
 
 /// DP-SGD's flags; without --dp-sgd training is plain SGD.
 struct DPSGDFlags: ParsableArguments {
@@ -33,24 +34,12 @@ struct DPSGDFlags: ParsableArguments {
         let only = [("--noise-multiplier", noiseMultiplier != nil), ("--target-epsilon", targetEpsilon != nil),
                     ("--sampling-rate", samplingRate != nil)]
         if !dpSgd, let flag = only.first(where: \.1)?.0 { throw ValidationError("\(flag) needs --dp-sgd") }
-        guard dpSgd else { return }
-        if noiseMultiplier == nil && targetEpsilon == nil {
-            throw ValidationError("--dp-sgd needs --noise-multiplier σ, or --target-epsilon to solve for it")
-        }
-        if let z = noiseMultiplier, !(z.isFinite && z >= 0) { throw ValidationError("--noise-multiplier must be a number >= 0, got \(z)") }
-        guard maxGradNorm.isFinite, maxGradNorm > 0 else { throw ValidationError("--max-grad-norm must be a positive number, got \(maxGradNorm)") }
-        if let e = targetEpsilon, !(e.isFinite && e > 0) { throw ValidationError("--target-epsilon must be a positive number, got \(e)") }
-        guard delta > 0, delta < 1 else { throw ValidationError("--delta must be in (0, 1), got \(delta)") }
-        if let q = samplingRate, !(q > 0 && q <= 1) { throw ValidationError("--sampling-rate must be in (0, 1], got \(q)") }
-        guard physicalBatch >= 1, physicalBatch <= 1 << 20 else { throw ValidationError("--physical-batch must be in 1...1048576, got \(physicalBatch)") }
+        try validating { try options?.validate() }
     }
 
     /// Federated sites need both σ and the budget up front.
     func validateForSites() throws {
-        guard dpSgd else { return }
-        if noiseMultiplier == nil || targetEpsilon == nil {
-            throw ValidationError("a DP-SGD site needs --noise-multiplier σ and --target-epsilon (its budget over all rounds)")
-        }
+        try validating { try options?.validateForSite() }
     }
 
     /// The options, or nil without --dp-sgd.

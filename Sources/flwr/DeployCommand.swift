@@ -54,19 +54,18 @@ struct Deploy: ParsableCommand {
     var certManager: String?
 
     func validate() throws {
-        if let namespace, !isDNSLabel(namespace, startsWithLetter: false) || namespace.count > 63 {
-            throw ValidationError("--namespace \"\(namespace)\" is not a Kubernetes namespace name; "
-                + "use lowercase letters, digits and '-' (at most 63)")
-        }
-        if let image, image.isEmpty || image.contains(where: \.isWhitespace) {
-            throw ValidationError("--image \"\(image)\" is not an image reference; e.g. registry.example/flwr:0.1.0")
-        }
+        try validating { try config.validate() }
     }
 
     func run() throws {
+        try DeployRendering(config: config).run()
+    }
+
+    /// The library's form of these flags.
+    var config: DeployRenderConfig {
         var c = DeployRenderConfig(file: file)
         c.outputDir = outputDir; c.namespace = namespace; c.image = image
         c.serviceMonitor = serviceMonitor; c.certManager = certManager
-        try DeployRendering(config: c).run()
+        return c
     }
 }

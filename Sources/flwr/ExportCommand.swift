@@ -41,26 +41,12 @@ struct ExportCommand: ParsableCommand {
         guard format.lowercased() == "onnx" else {
             throw ValidationError("--format \(format) is not supported; the only export format is onnx")
         }
-        _ = try inputShape()
+        try validating { _ = try TensorShape(parsing: input) }
         guard classes >= 1 else { throw ValidationError("--classes must be at least 1, got \(classes)") }
     }
 
-    /// `--input` parsed: "1x28x28" → image, "30" → vector.
-    func inputShape() throws -> TensorShape {
-        let parts = input.lowercased().split(separator: "x", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.allSatisfy({ ($0 ?? 0) >= 1 }) else {
-            throw ValidationError("--input \(input) is not a shape; write CxHxW (e.g. 1x28x28) or a feature count (e.g. 30), every size >= 1")
-        }
-        let sizes = parts.compactMap { $0 }
-        switch sizes.count {
-        case 1: return .vector(sizes[0])
-        case 3: return .image(channels: sizes[0], height: sizes[1], width: sizes[2])
-        default: throw ValidationError("--input \(input) has \(sizes.count) sizes; write CxHxW (e.g. 1x28x28) or a feature count (e.g. 30)")
-        }
-    }
-
     func run() throws {
-        print(try ModelExport(model: try modelOptions.selection(), input: try inputShape(), classes: classes,
+        print(try ModelExport(model: try modelOptions.selection(), input: try TensorShape(parsing: input), classes: classes,
                               weights: weights, out: out).run())
     }
 }

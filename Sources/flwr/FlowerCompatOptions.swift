@@ -3,6 +3,7 @@
 // --flower-server` joins a Flower server with our model. FlowerRuntime starts them.
 import ArgumentParser
 import FlowerCompat
+import FlowerRuntime
 import Foundation
 
 /// `--flower-port` and friends on `flwr server`.
@@ -58,7 +59,7 @@ struct FlowerClientCompatOptions: ParsableArguments {
     var flowerMaxMessageMb: Int = 512
 
     func validate() throws {
-        if let s = flowerServer { _ = try parseHostPort(s) }
+        if let s = flowerServer { try validating { _ = try parseHostPort(s) } }
         guard (1 ... 2047).contains(flowerMaxMessageMb) else {
             throw ValidationError("--flower-max-message-mb must be in 1...2047, got \(flowerMaxMessageMb)")
         }
@@ -69,7 +70,7 @@ struct FlowerClientCompatOptions: ParsableArguments {
     /// in the connect deadline and seed); nil otherwise.
     func config() throws -> FlowerCompatClientConfig? {
         guard let address = flowerServer else { return nil }
-        let (host, port) = try parseHostPort(address)
+        let (host, port) = try validating { try parseHostPort(address) }
         var config = FlowerCompatClientConfig(host: host, port: port)
         config.maxMessageBytes = flowerMaxMessageMb << 20
         config.rootCertificate = flowerRootCert

@@ -18,15 +18,6 @@ struct HeterogeneityOptions: ParsableArguments {
 
     @OptionGroup var fedBuff: FedBuffOptions
 
-    func validate() throws {
-        guard clientAvailability > 0 && clientAvailability <= 1 else {
-            throw ValidationError("--client-availability must be in (0, 1], got \(clientAvailability)")
-        }
-        guard secondsPerExample > 0 && secondsPerExample.isFinite else {
-            throw ValidationError("--seconds-per-example must be a positive number, got \(secondsPerExample)")
-        }
-    }
-
     /// Copies these flags into the simulation's configuration.
     func apply(to c: inout SimulationConfig, serverLearningRate: Double?) {
         c.clientSpeed = clientSpeed; c.linkMbps = linkMbps; c.clientAvailability = clientAvailability

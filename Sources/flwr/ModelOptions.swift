@@ -1,6 +1,7 @@
 import ArgumentParser
 import CNNModel
 import FlowerLearning
+import FlowerRuntime
 
 /// Which network a command builds: `--model NAME` (the zoo) or `--model-spec FILE` (JSON).
 struct ModelOptions: ParsableArguments {
@@ -18,23 +19,13 @@ struct ModelOptions: ParsableArguments {
         guard Zoo.names.contains(model) else {
             throw ValidationError("--model \(model) is not in the zoo; choose one of \(Zoo.names.joined(separator: ", ")) or pass --model-spec FILE")
         }
-        _ = try hiddenSizes()
-    }
-
-    /// The sizes of --hidden.
-    func hiddenSizes() throws -> [Int] {
-        let parts = hidden.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        let sizes = parts.compactMap { Int($0) }
-        guard !parts.isEmpty, sizes.count == parts.count, sizes.allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("--hidden must be positive integers separated by commas (e.g. 256,128), got \(hidden)")
-        }
-        return sizes
+        try validating { _ = try parseHiddenSizes(hidden) }
     }
 
     /// The selection (reads and parses --model-spec).
     func selection() throws -> ModelSelection {
         if let modelSpec { return try ModelSelection(specFile: modelSpec) }
-        return try ModelSelection(zoo: model, hidden: try hiddenSizes())
+        return try ModelSelection(zoo: model, hidden: try parseHiddenSizes(hidden))
     }
 }
 

@@ -11,10 +11,7 @@ struct OpsOptions: ParsableArguments {
     var httpHost: String?
 
     func validate() throws {
-        if let p = httpPort, !(0 ... 65535).contains(p) {
-            throw ValidationError("--http-port must be in 0...65535, got \(p)")
-        }
-        if httpHost != nil && httpPort == nil { throw ValidationError("--http-host needs --http-port") }
+        try validating { try config.validate() }
     }
 
     /// The library's form of these flags.

@@ -69,19 +69,13 @@ struct DataOptions: ParsableArguments {
         alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid(sizes: sizes)
     }
 
-    /// The split in words, for the summary line.
-    var schemeText: String {
-        if let a = alpha { return "Dirichlet α=\(a), min size \(minPartitionSize)" }
-        return sizes == .equal ? "IID" : "IID, \(sizes) sizes"
-    }
-
     func validate() throws {
         guard numPartitions >= 1 else { throw ValidationError("--num-partitions must be at least 1, got \(numPartitions)") }
         if let a = alpha, !(a > 0 && a.isFinite) {
             throw ValidationError("--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got \(a)")
         }
         guard minPartitionSize >= 0 else { throw ValidationError("--min-partition-size must be 0 or more, got \(minPartitionSize)") }
-        try validatePartitionSizes(partitionSizes, alpha: alpha ?? 0)
+        try validating { try validatePartitionSizes(partitionSizes, alpha: alpha ?? 0) }
     }
 }
 
@@ -104,36 +98,16 @@ struct PartitionCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
-    @Flag(help: "Print one row per partition even above \(PartitionCommand.rowLimit) partitions (where a summary is printed instead).")
+    @Flag(help: "Print one row per partition even above \(PartitionListing.rowLimit) partitions (where a summary is printed instead).")
     var all = false
-
-    /// The most partitions printed as one row each without --all.
-    static let rowLimit = 50
 
     @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.")
     var indicesOut: String?
 
     func run() throws {
-        let split = try data.source.load()
-        let train = split.train
-        let parts = try partition(labels: train.labels, numPartitions: data.numPartitions, scheme: data.scheme, seed: data.seed)
-        let histogram = labelHistogram(labels: train.labels, partitions: parts, classes: train.classes)
-        print("\(train.name): \(train.count) samples, \(train.classes) classes, \(data.numPartitions) partitions (\(data.schemeText), seed \(data.seed))")
-        print(parts.count > Self.rowLimit && !all ? partitionSummary(histogram) : histogramTable(histogram))
-        if let path = indicesOut {
-            try NPZ.write(parts.enumerated().map { p, indices in
-                NPZArray(name: "p\(p)", shape: [indices.count], int64s: indices.map { Int64($0) })
-            }, to: path)
-            print("wrote \(path): \(parts.count) index arrays p0…p\(parts.count - 1)")
-        }
-    }
-}
-
-/// Checks a --partition-sizes value and refuses it beside a Dirichlet split (`alpha` > 0).
-func validatePartitionSizes(_ text: String, alpha: Double) throws {
-    let sizes: PartitionSizes
-    do { sizes = try PartitionSizes(parsing: text) } catch { throw ValidationError("\(error)") }
-    if sizes != .equal && alpha > 0 {
-        throw ValidationError("--partition-sizes \(text) sizes an IID split; the Dirichlet split (--alpha \(alpha)) already draws every partition's size along with its labels: drop --alpha (simulate: --alpha 0) for lognormal sizes, or --partition-sizes for label skew")
+        var listing = PartitionListing(dataset: try data.source.location(), numPartitions: data.numPartitions,
+                                       scheme: data.scheme, seed: data.seed)
+        listing.all = all; listing.indicesOut = indicesOut
+        try listing.run { print($0) }
     }
 }

@@ -58,43 +58,19 @@ struct EpsilonCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if noiseMultiplier == nil && targetEpsilon == nil {
-            throw ValidationError("give --noise-multiplier to compute ε, or --target-epsilon to solve for the noise multiplier")
-        }
-        if noiseMultiplier != nil && targetEpsilon != nil {
-            throw ValidationError("--noise-multiplier and --target-epsilon exclude each other: the second solves for the first")
-        }
-        switch mechanism {
-        case .dpFedAvg:
-            guard samplingRate != nil else { throw ValidationError("dp-fedavg needs --sampling-rate") }
-            guard let rounds, rounds >= 1 else { throw ValidationError("dp-fedavg needs --rounds of at least 1") }
-        case .dpSGD:
-            guard let epochs, epochs >= 1 else { throw ValidationError("dp-sgd needs --epochs of at least 1") }
-            guard samplingRate != nil || (datasetSize != nil && batchSize != nil) else {
-                throw ValidationError("dp-sgd needs --dataset-size and --batch-size, or --sampling-rate")
-            }
-        }
+        try validating { try question.validate() }
     }
 
     func run() throws {
-        do throws(PrivacyError) {
-            if mechanism == .dpSGD {
-                print(try DPSGDPrivacyPlan(samplingRate: samplingRate, datasetSize: datasetSize, batchSize: batchSize,
-                                           epochs: epochs ?? 0, noiseMultiplier: noiseMultiplier,
-                                           targetEpsilon: targetEpsilon, delta: delta).report(json: json))
-                return
-            }
-            let plan = PrivacyPlan(noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon,
-                                   samplingRate: samplingRate ?? 0, rounds: rounds ?? 0, delta: delta)
-            for line in try plan.report(json: json) { print(line) }
-        } catch {
-            throw ValidationError(error.description)
-        }
+        for line in try validating({ try question.report(json: json) }) { print(line) }
+    }
+
+    /// The library's form of these flags.
+    var question: EpsilonQuestion {
+        EpsilonQuestion(mechanism: mechanism, noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon,
+                        samplingRate: samplingRate, rounds: rounds, datasetSize: datasetSize, batchSize: batchSize,
+                        epochs: epochs, delta: delta)
     }
 }
 
-/// Which mechanism `flwr privacy epsilon` accounts for.
-enum EpsilonMechanism: String, ExpressibleByArgument, CaseIterable {
-    case dpFedAvg = "dp-fedavg"
-    case dpSGD = "dp-sgd"
-}
+extension EpsilonMechanism: ExpressibleByArgument {}

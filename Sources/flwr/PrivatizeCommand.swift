@@ -38,17 +38,7 @@ struct PrivacyOptions: ParsableArguments {
     }
 
     func validate() throws {
-        do { _ = try LaplaceDP.Unit.parse(dpUnit) } catch { throw ValidationError("\(error)") }
-        if let e = dpEpsilon, !(e > 0 && e.isFinite) {
-            throw ValidationError("--dp-epsilon must be a positive number, got \(e)")
-        }
-        if let b = privacyBudget, !(b > 0) { throw ValidationError("--privacy-budget must be a positive number, got \(b)") }
-        if dpEpsilon == nil && (privacyBudget != nil || dpSeed != nil) {
-            throw ValidationError("--privacy-budget and --dp-seed need --dp-epsilon")
-        }
-        if let e = dpEpsilon, let b = privacyBudget, e > b {
-            throw ValidationError("--dp-epsilon \(e) exceeds --privacy-budget \(b); lower ε or raise the budget")
-        }
+        try validating { try settings().validate() }
     }
 }
 
@@ -84,22 +74,18 @@ struct PrivatizeCommand: ParsableCommand {
     var includeTest = false
 
     func validate() throws {
-        guard privacy.dpEpsilon != nil else { throw ValidationError("flwr privatize needs --dp-epsilon") }
-        if let partition, !(partition >= 0 && partition < data.numPartitions) {
-            throw ValidationError("--partition \(partition) is outside 0..<\(data.numPartitions) (--num-partitions)")
-        }
-        if partition == nil && data.asksForSplit {
-            throw ValidationError("--num-partitions/--alpha split the dataset: say which part to release with --partition N, or drop them to release the whole of --data-dir")
-        }
-        if resume && privacy.dpSeed != nil {
-            throw ValidationError("--resume re-uses the seed the ledger recorded; drop --dp-seed (or --resume)")
-        }
+        try validating { try config().validate(asksForSplit: data.asksForSplit) }
     }
 
     func run() throws {
+        for line in try PrivateRelease(config: try config()).run() { print(line) }
+    }
+
+    /// The library's form of these flags.
+    func config() throws -> PrivateReleaseConfig {
         var c = PrivateReleaseConfig(dataset: try data.source.location(), privacy: try privacy.settings(), out: out)
         c.partition = partition; c.numPartitions = data.numPartitions; c.scheme = data.scheme; c.seed = data.seed
         c.resume = resume; c.includeTest = includeTest
-        for line in try PrivateRelease(config: c).run() { print(line) }
+        return c
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import FlowerCore
+import FlowerLearning
 import FlowerRuntime
 import FlowerWire
 import Foundation
@@ -77,20 +78,8 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ServerTLSOptions
 
     func validate() throws {
-        guard minClients >= 1 else { throw ValidationError("--min-clients must be at least 1, got \(minClients)") }
         guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
-        if resume && checkpointDir == nil { throw ValidationError("--resume needs --checkpoint-dir") }
-        if initial.initialModel != nil && dataset == "none" { throw ValidationError(InitialModelError().description) }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
-        if strategyOptions.secagg && dpFedAvg.dpNoiseMultiplier != nil {
-            throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
-        }
-        try updates.validate(secagg: strategyOptions.secagg)
-        try security.validateExposure(host: net.host, flagToken: net.authToken)
-        if let refusal = ExposurePolicy.flowerPortRefusal(host: net.host, port: flowerCompat.flowerPort,
-                                                          tls: flowerCompat.flowerTlsCert != nil, insecure: security.insecure) {
-            throw ValidationError(refusal)
-        }
+        try validating { try config(model: .reference).validate() }
     }
 
     func run() async throws {
@@ -98,13 +87,13 @@ struct ServerCommand: AsyncParsableCommand {
         try await ServerRuntime(config: try config(), logger: logger).run()
     }
 
-    /// The library's form of these flags.
-    func config() throws -> ServerRuntimeConfig {
+    /// The library's form of these flags (`model`: instead of reading --model/--model-spec).
+    func config(model: ModelSelection? = nil) throws -> ServerRuntimeConfig {
         var wire = connections.apply(net.wireConfig())
         wire.updateCompression = updates.updateCompression
         wire.broadcastCompression = updates.broadcastCompression
         wire.compressionAllowed = updates.zlib
-        var c = ServerRuntimeConfig(wire: wire, model: try modelOptions.selection())
+        var c = ServerRuntimeConfig(wire: wire, model: try model ?? modelOptions.selection())
         c.security = security.config(flagToken: net.authToken)
         c.federation = federation.settings; c.strategy = strategyOptions.settings
         c.dpFedAvg = dpFedAvg.config(samplingRate: federation.fractionFit)

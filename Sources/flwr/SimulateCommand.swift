@@ -1,5 +1,6 @@
 import ArgumentParser
 import CIFARLoader
+import FlowerLearning
 import FlowerRuntime
 import FlowerWire
 
@@ -87,28 +88,10 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func validate() throws {
         try dpSGD.validateForSites()
-        guard clients >= 1 else { throw ValidationError("--clients must be at least 1, got \(clients)") }
-        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1, got \(rounds)") }
-        guard alpha >= 0 && alpha.isFinite else { throw ValidationError("--alpha must be 0 (IID) or positive, got \(alpha)") }
-        try validatePartitionSizes(partitionSizes, alpha: alpha)
-        if let f = fractionFit, !(f > 0 && f <= 1) { throw ValidationError("--fraction-fit must be in (0, 1], got \(f)") }
-        if let m = clientsPerRound {
-            guard fractionFit == nil else { throw ValidationError("give --clients-per-round or --fraction-fit, not both") }
-            guard m >= 1 && m <= clients else { throw ValidationError("--clients-per-round must be between 1 and --clients (\(clients)), got \(m)") }
-        }
-        if sampling == .uniform && dpFedAvg.dpNoiseMultiplier != nil {
-            throw ValidationError("--sampling uniform: DP-FedAvg's ε (--dp-noise-multiplier) is accounted for Poisson sampling (each client independently with probability q), which a fixed-size uniform sample does not satisfy; drop --sampling (DP-FedAvg samples poisson) or DP")
-        }
+        try validating { try validatePartitionSizes(partitionSizes, alpha: alpha) }
+        if clientsPerRound != nil && fractionFit != nil { throw ValidationError("give --clients-per-round or --fraction-fit, not both") }
         guard waitTimeout > 0 && waitTimeout.isFinite else { throw ValidationError("--wait-timeout must be a positive number of seconds, got \(waitTimeout)") }
-        if let p = parallel, p < 1 { throw ValidationError("--parallel must be at least 1, got \(p)") }
-        if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
-        if strategyOptions.secagg && dpFedAvg.dpNoiseMultiplier != nil {
-            throw ValidationError("DP-FedAvg (--dp-noise-multiplier) clips each client's own update on the server, which --secagg hides from it; with --secagg use record-level DP on the clients (--dp-sgd), which composes with it")
-        }
-        try updates.validate(secagg: strategyOptions.secagg)
-        if transport == .virtual && (updates.updateCompression != .none || updates.broadcastCompression != .none || !updates.zlib) {
-            throw ValidationError(SimulationError.updateCompressionNeedsTCP.description)
-        }
+        try validating { try config(model: .reference).validate() }
     }
 
     func run() async throws {
@@ -119,9 +102,9 @@ struct SimulateCommand: AsyncParsableCommand {
         }
     }
 
-    /// The library's form of these flags.
-    func config() throws -> SimulationConfig {
-        var c = SimulationConfig(dataset: try source.location(), model: try modelOptions.selection())
+    /// The library's form of these flags (`model`: instead of reading --model/--model-spec).
+    func config(model: ModelSelection? = nil) throws -> SimulationConfig {
+        var c = SimulationConfig(dataset: try source.location(), model: try model ?? modelOptions.selection())
         c.clients = clients; c.rounds = rounds; c.alpha = alpha; c.seed = seed
         c.partitionSizes = try PartitionSizes(parsing: partitionSizes)
         c.training = training.defaults(seed: seed); c.threads = training.threads
@@ -131,7 +114,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.waitTimeout = .microseconds(Int64(waitTimeout * 1_000_000))
         c.parallel = parallel; c.maxTrainExamples = maxTrainExamples; c.maxTestExamples = maxTestExamples
         c.privacy = try privacy.settings(); c.strategy = strategyOptions.settings
-        c.malicious = attacks.malicious; c.attack = attacks.attack.settings(seed: seed)
+        c.malicious = attacks.malicious; c.attack = try attacks.attack.settings(seed: seed)
         // DP-FedAvg samples each client with probability q (Poisson): M/N under --clients-per-round.
         c.dpFedAvg = dpFedAvg.config(samplingRate: clientsPerRound.map { Double($0) / Double(clients) } ?? fractionFit ?? 1)
         c.dpSGD = dpSGD.options

@@ -101,20 +101,12 @@ struct AttackOptions: ParsableArguments {
     var claimedExamples: Int = 1_000_000_000
 
     func validate() throws {
-        if let a = attack, AttackKind(rawValue: a) == nil {
-            throw ValidationError("unknown --attack \(a); choose one of \(AttackKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard attackScale.isFinite && attackScale >= 0 else {
-            throw ValidationError("--attack-scale must be a finite number ≥ 0, got \(attackScale)")
-        }
-        guard claimedExamples >= 1 else { throw ValidationError("--claimed-examples must be at least 1, got \(claimedExamples)") }
+        _ = try settings(seed: 0)
     }
 
     /// The settings, or nil for an honest client.
-    func settings(seed: UInt64) -> AttackSettings? {
-        attack.flatMap(AttackKind.init(rawValue:)).map {
-            AttackSettings(kind: $0, scale: attackScale, claimedExamples: claimedExamples, seed: seed)
-        }
+    func settings(seed: UInt64) throws -> AttackSettings? {
+        try validating { try AttackSettings(attack: attack, scale: attackScale, claimedExamples: claimedExamples, seed: seed) }
     }
 }
 
@@ -124,12 +116,4 @@ struct SimulationAttackOptions: ParsableArguments {
     var malicious: Int = 0
 
     @OptionGroup var attack: AttackOptions
-
-    func validate() throws {
-        guard malicious >= 0 else { throw ValidationError("--malicious must be 0 or more, got \(malicious)") }
-        if malicious > 0 && attack.attack == nil { throw ValidationError("--malicious \(malicious) needs --attack KIND") }
-    }
-
-    /// Whether partition `i` is malicious.
-    func isMalicious(_ i: Int) -> Bool { i < malicious }
 }

@@ -25,26 +25,13 @@ struct ServerTLSOptions: ParsableArguments {
     var insecure = false
 
     func validate() throws {
-        guard (tlsCert == nil) == (tlsKey == nil) else {
-            throw ValidationError("--tls-cert and --tls-key go together: give both (DIR/server.pem and DIR/server.key from `flwr certs`) or neither")
-        }
-        if tlsClientCa != nil && tlsCert == nil {
-            throw ValidationError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key: the server must speak TLS first")
-        }
-        if tlsRevoked != nil && tlsClientCa == nil {
-            throw ValidationError("--tls-revoked lists client identities, which only mutual TLS proves: add --tls-client-ca")
-        }
+        try validating { try config(flagToken: nil).validate() }
     }
 
     /// The library's form of these flags, with the token given as --auth-token/FLWR_AUTH_TOKEN.
     func config(flagToken: String?) -> ServerSecurityConfig {
         ServerSecurityConfig(tlsCert: tlsCert, tlsKey: tlsKey, tlsClientCA: tlsClientCa, tlsRevoked: tlsRevoked,
                              authToken: flagToken, authTokenFile: authTokenFile, insecure: insecure)
-    }
-
-    /// Fails fast (before any data is loaded) when the server would listen open on a non-loopback address.
-    func validateExposure(host: String, flagToken: String?) throws {
-        if let refusal = config(flagToken: flagToken).exposureRefusal(host: host) { throw ValidationError(refusal) }
     }
 }
 
@@ -66,12 +53,7 @@ struct ClientTLSOptions: ParsableArguments {
     var authTokenFile: String?
 
     func validate() throws {
-        guard (tlsCert == nil) == (tlsKey == nil) else {
-            throw ValidationError("--tls-cert and --tls-key go together: give both (DIR/client-i.pem and DIR/client-i.key from `flwr certs`) or neither")
-        }
-        if tlsCa == nil && (tlsCert != nil || tlsServerName != nil) {
-            throw ValidationError("--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA that signed the server's certificate)")
-        }
+        try validating { try config(flagToken: nil).validate() }
     }
 
     /// The library's form of these flags, with the token given as --auth-token/FLWR_AUTH_TOKEN.

@@ -11,13 +11,6 @@ struct UpdateCompressionOptions: ParsableArguments {
 
     @Flag(inversion: .prefixedNo, help: "Negotiate zlib on the wire: a frame is deflated when a sample of it shows it pays (float32 weights rarely do, int8/int4/top-k updates do). --no-zlib sends every frame as it is, e.g. to measure what zlib saves on top of --update-compression.")
     var zlib = true
-
-    /// Refuses the combination with secure aggregation.
-    func validate(secagg: Bool) throws {
-        if secagg && updateCompression != .none {
-            throw ValidationError("--update-compression \(updateCompression) cannot be combined with --secagg: secure aggregation already quantises every update into its own field (--secagg-quantization-range) and masks it, so the server never sees an update to decode; drop one of the two")
-        }
-    }
 }
 
 extension UpdateCompression: ExpressibleByArgument {

@@ -8,13 +8,6 @@ import TestSupport
 @testable import flwr
 
 @Suite struct ExportCommandTests {
-    @Test func inputShapesParse() throws {
-        let image = try ExportCommand.parse(["--weights", "w.npz", "--out", "m.onnx", "--input", "3x32x32"])
-        #expect(try image.inputShape() == .image(channels: 3, height: 32, width: 32))
-        let features = try ExportCommand.parse(["--weights", "w.npz", "--out", "m.onnx", "--input", "30", "--model", "mlp"])
-        #expect(try features.inputShape() == .vector(30))
-    }
-
     @Test(arguments: [
         (["--input", "1x28"], "2 sizes"), (["--input", "0x28x28"], "every size >= 1"), (["--input", "abc"], "not a shape"),
         (["--format", "tflite"], "only export format is onnx"), (["--classes", "0"], "--classes must be at least 1"),
