@@ -106,7 +106,7 @@ struct Session {
     private func fitReply(_ ins: FitIns, _ res: FitRes, updates: UpdateCompression) throws -> ClientMessage {
         guard updates != .none, res.status.code == .ok else { return .fitRes(res) }
         let seed = SplitMix64.derive(seed: config.updateSeed, stream: UInt64(ins.round))
-        let tensors = try residual.compress(local: res.parameters, global: ins.parameters, as: updates, seed: seed)
+        let tensors = try residual.compress(local: res.parameters, global: ins.parameters, as: updates, seed: seed, round: ins.round)
         var bare = res
         bare.parameters = Parameters()
         return .compressedFitRes(bare, update: CompressedUpdate(encoding: updates, tensors: tensors))
@@ -191,14 +191,14 @@ final class UpdateResidual: @unchecked Sendable {
     private var values: [Float] = []
 
     /// `UpdateCodec.compress` carrying this residual from call to call.
-    func compress(local: Parameters, global: Parameters, as mode: UpdateCompression, seed: UInt64) throws -> [CompressedTensor] {
+    func compress(local: Parameters, global: Parameters, as mode: UpdateCompression, seed: UInt64, round: Int) throws -> [CompressedTensor] {
         lock.lock()
         defer { lock.unlock() }
         if local.layout != layout {
             layout = local.layout
             values = []
         }
-        return try UpdateCodec.compress(local: local, global: global, as: mode, seed: seed, residual: &values)
+        return try UpdateCodec.compress(local: local, global: global, as: mode, seed: seed, round: round, residual: &values)
     }
 
     /// The residual now (empty before the first top-k update with error feedback).

@@ -84,11 +84,14 @@ public final class WireClientProxy: ClientProxy, Sendable {
             }
             return res
         case .compressedFitRes(var res, let update):
-            guard update.encoding.encodingName == updateCompression.encodingName else {
+            // A client older than varint indices sends u32 indices (it read the same fraction and selection).
+            let olderTopK = update.encoding.encodingName == "topk" && updateCompression.encodingName == "topk-varint"
+            guard update.encoding.encodingName == updateCompression.encodingName || olderTopK else {
                 throw refuseUpdate("sent a \(update.encoding.encodingName) update although the server announced --update-compression \(updateCompression)")
             }
             do {
-                res.parameters = try UpdateCodec.decompress(update.tensors, as: updateCompression, onto: ins.parameters)
+                res.parameters = try UpdateCodec.decompress(update.tensors, as: updateCompression, onto: ins.parameters, round: ins.round,
+                                                            varintIndices: update.encoding.encodingName == "topk-varint")
             } catch {
                 throw refuseUpdate("\(error)")
             }

@@ -58,11 +58,15 @@ public enum WireDecoder {
         case FLWR__SERVER_MESSAGE__MSG_WELCOME:
             let x = try required(msg.welcome, "Welcome").pointee
             var updates = try UpdateCompression(proto: x.update_encoding, field: "Welcome.update_encoding")
-            if case .topk = updates {
+            if case .topk(_, _, _, _, let varintEncoding) = updates {
                 guard x.topk_fraction.isFinite, x.topk_fraction > 0, x.topk_fraction <= 1 else {
                     throw WireError.malformedMessage("Welcome.topk_fraction is \(x.topk_fraction); top-k needs a fraction in (0, 1]")
                 }
-                updates = .topk(fraction: x.topk_fraction, errorFeedback: x.topk_no_error_feedback == 0)
+                guard x.topk_warmup_rounds <= UpdateCompression.maxWarmupRounds else {
+                    throw WireError.malformedMessage("Welcome.topk_warmup_rounds is \(x.topk_warmup_rounds); at most \(UpdateCompression.maxWarmupRounds)")
+                }
+                updates = .topk(fraction: x.topk_fraction, errorFeedback: x.topk_no_error_feedback == 0, global: x.topk_global != 0,
+                                warmupRounds: Int(x.topk_warmup_rounds), varintIndices: varintEncoding || x.topk_varint_indices != 0)
             }
             return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),  // printable (PayloadLimits)
                                     zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB, model: text(x.model),

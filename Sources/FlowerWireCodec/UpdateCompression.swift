@@ -2,11 +2,15 @@
 // it was sent), per tensor. fp16 is IEEE binary16 with round-to-nearest-even; int8 is a per-tensor
 // scale (max |x| / 127) and stochastic rounding, so the decoded update is unbiased; int4 is the
 // same with a per-tensor scale max |x| / 7 and two values per byte; topk keeps the largest
-// fraction of each tensor's coordinates (u32 indices and float32 values), with the client's
-// residual (error feedback) added to its next update. Decoding checks
+// fraction of each tensor's coordinates, or the same total over the whole update (global), with
+// a larger fraction in warm-up rounds, as u32 indices or LEB128 index gaps and float32 values,
+// with the client's residual (error feedback) added to its next update. Decoding checks
 // every peer-supplied count and scale before it allocates or multiplies.
 import FlowerBase
 import FlowerCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a client encodes its update (`--update-compression`).
 public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
@@ -18,10 +22,15 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
     case int8
     /// Two signed nibbles per byte in [-7, 7] times a per-tensor float32 scale, stochastically rounded.
     case int4
-    /// The largest `fraction` of each tensor's coordinates by |value| (at least one), as u32
-    /// indices and float32 values. With `errorFeedback` the client keeps what it did not send
-    /// (the residual) and adds it to its next update.
-    case topk(fraction: Double, errorFeedback: Bool)
+    /// The largest `fraction` of each tensor's coordinates by |value| (at least one), as indices
+    /// and float32 values. With `errorFeedback` the client keeps what it did not send (the
+    /// residual) and adds it to its next update. With `global` the same total number of
+    /// coordinates (the sum of every tensor's ⌈fraction × count⌉) is chosen over the whole update
+    /// at once, so a tensor may carry anything from none to all of its coordinates. With
+    /// `warmupRounds` R > 0, rounds 1…R send the larger fraction fraction^(r / (R + 1)) (DGC's
+    /// exponential warm-up). With `varintIndices` the indices travel as LEB128 gaps
+    /// (`UPDATE_ENCODING_TOPK_VARINT`) instead of u32.
+    case topk(fraction: Double, errorFeedback: Bool, global: Bool = false, warmupRounds: Int = 0, varintIndices: Bool = false)
 
     /// The wire encoding without top-k's parameters: what a FitRes declares.
     public var encodingName: String {
@@ -30,18 +39,32 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
         case .fp16: return "fp16"
         case .int8: return "int8"
         case .int4: return "int4"
-        case .topk: return "topk"
+        case .topk(_, _, _, _, let varint): return varint ? "topk-varint" : "topk"
         }
     }
 
-    /// As given on the command line: `none`, `fp16`, `int8`, `int4`, `topk:F` or `topk:F,noef`.
+    /// As given on the command line: `none`, `fp16`, `int8`, `int4` or
+    /// `topk:F[,noef][,global][,warmup=R][,varint]`.
     public var description: String {
-        guard case .topk(let fraction, let errorFeedback) = self else { return encodingName }
-        return "topk:\(fraction)" + (errorFeedback ? "" : ",noef")
+        guard case .topk(let fraction, let errorFeedback, let global, let warmup, let varint) = self else { return encodingName }
+        return "topk:\(fraction)" + (errorFeedback ? "" : ",noef") + (global ? ",global" : "")
+            + (warmup > 0 ? ",warmup=\(warmup)" : "") + (varint ? ",varint" : "")
     }
 
     /// The forms `--update-compression` accepts.
-    public static let syntax = "none|fp16|int8|int4|topk:F[,noef]"
+    public static let syntax = "none|fp16|int8|int4|topk:F[,noef][,global][,warmup=R][,varint]"
+
+    /// The largest number of warm-up rounds `topk:F,warmup=R` accepts.
+    public static let maxWarmupRounds = 100
+
+    /// Under top-k, the fraction sent in `round` (counted from 1): fraction^(r / (R + 1)) in the
+    /// R warm-up rounds, the fraction itself after them (and for round 0, which no fit uses).
+    /// Other encodings: 1.
+    public func topkFraction(round: Int) -> Double {
+        guard case .topk(let fraction, _, _, let warmup, _) = self else { return 1 }
+        guard warmup > 0, round >= 1, round <= warmup else { return fraction }
+        return min(1, max(fraction, pow(fraction, Double(round) / Double(warmup + 1))))
+    }
 
     /// Parses `none`, `fp16`, `int8`, `int4`, `topk:F` (0 < F <= 1) or `topk:F,noef` (error
     /// feedback off).
@@ -53,29 +76,45 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
         case "int4": self = .int4
         default:
             guard text.hasPrefix("topk:") else {
-                throw WireError.badParameters("unknown update compression \"\(text)\": use none, fp16, int8, int4, topk:F or topk:F,noef (0 < F <= 1, e.g. topk:0.01)")
+                throw WireError.badParameters("unknown update compression \"\(text)\": use none, fp16, int8, int4 or topk:F[,noef][,global][,warmup=R][,varint] (0 < F <= 1, e.g. topk:0.01)")
             }
-            var fraction = text.dropFirst(5)
-            var errorFeedback = true
-            if fraction.hasSuffix(",noef") {
-                errorFeedback = false
-                fraction = fraction.dropLast(5)
-            }
+            let parts = text.dropFirst(5).split(separator: ",", omittingEmptySubsequences: false)
+            let fraction = parts.first ?? ""
             guard let f = Double(fraction), f.isFinite, f > 0, f <= 1 else {
-                throw WireError.badParameters("top-k fraction \"\(fraction)\" is not a number in (0, 1]: topk:0.01 keeps the largest 1% of each tensor's update (add ,noef to switch error feedback off)")
+                throw WireError.badParameters("top-k fraction \"\(fraction)\" is not a number in (0, 1]: topk:0.01 keeps the largest 1% of each tensor's update (options after it: ,noef ,global ,warmup=R ,varint)")
             }
-            self = .topk(fraction: f, errorFeedback: errorFeedback)
+            var errorFeedback = true, global = false, warmup = 0, varint = false
+            var seen = Set<String>()
+            for option in parts.dropFirst() {
+                let key = option.hasPrefix("warmup=") ? "warmup" : String(option)
+                guard seen.insert(key).inserted else {
+                    throw WireError.badParameters("top-k option \"\(key)\" given twice in \"\(text)\"")
+                }
+                switch option {
+                case "noef": errorFeedback = false
+                case "global": global = true
+                case "varint": varint = true
+                default:
+                    guard option.hasPrefix("warmup="), let r = Int(option.dropFirst(7)), r >= 0, r <= Self.maxWarmupRounds else {
+                        throw WireError.badParameters("unknown top-k option \"\(option)\" in \"\(text)\": use noef (error feedback off), global (select over the whole update), warmup=R (0...\(Self.maxWarmupRounds) rounds of larger fractions first) or varint (indices as LEB128 gaps)")
+                    }
+                    warmup = r
+                }
+            }
+            self = .topk(fraction: f, errorFeedback: errorFeedback, global: global, warmupRounds: warmup, varintIndices: varint)
         }
     }
 
-    /// Bytes on the wire for a tensor of `count` elements (int4 packs two per byte).
+    /// Bytes on the wire for a tensor of `count` elements (int4 packs two per byte); top-k: the
+    /// most a tensor takes after warm-up when chosen per tensor with u32 indices (varint indices
+    /// take 1 to 5 bytes each instead of 4).
     public func bytes(count: Int) -> Int {
         switch self {
         case .none: return 4 * count
         case .fp16: return 2 * count
         case .int8: return count
         case .int4: return (count + 1) / 2
-        case .topk(let fraction, _): return 4 + 8 * UpdateCodec.topkCount(count, fraction: fraction)
+        case .topk(let fraction, _, _, _, _): return 4 + 8 * UpdateCodec.topkCount(count, fraction: fraction)
         }
     }
 }
@@ -100,7 +139,9 @@ public struct CompressedTensor: Sendable, Equatable {
     public var scale: Float
     /// fp16: 2 bytes per element, little-endian; int8: one two's-complement byte per element;
     /// int4: element 2i in the low nibble of byte i, 2i + 1 in its high nibble (two's complement);
-    /// topk: k (u32), then k strictly increasing u32 indices, then k float32 values, little-endian.
+    /// topk: k (u32), then k strictly increasing u32 indices, then k float32 values, little-endian;
+    /// topk-varint: k (u32), then k LEB128 varints (the first index, then each index minus the
+    /// previous one minus 1), then k float32 values.
     public var data: [UInt8]
 
     public init(count: Int, scale: Float, data: [UInt8]) {
@@ -288,39 +329,79 @@ public enum UpdateCodec {
         return min(count, max(1, Int((fraction * Double(count)).rounded(.up))))
     }
 
-    /// The `k` coordinates of `values` largest in |value| (ties: lower index first), encoded as
-    /// k (u32), the k indices in increasing order (u32 each), then their k values (float32),
-    /// little-endian; and those indices. Throws on a NaN or infinite element.
-    public static func encodeTopK(_ values: [Float], keep k: Int, name: String = "update") throws -> (tensor: CompressedTensor, kept: [Int]) {
+    /// Under a top-k `mode` in `round`, the most coordinates a tensor of `count` elements may
+    /// carry: ⌈F_round × count⌉ per tensor, or all of them under global selection (whose bound
+    /// is on the whole update: `topkBudget`).
+    public static func topkMaxKept(_ count: Int, mode: UpdateCompression, round: Int) -> Int {
+        guard case .topk(_, _, let global, _, _) = mode else { return count }
+        return global ? count : topkCount(count, fraction: mode.topkFraction(round: round))
+    }
+
+    /// Under a top-k `mode` in `round`, the most coordinates the whole update may carry: the sum
+    /// over the tensors of ⌈F_round × count⌉ (per-tensor and global selection send the same total).
+    public static func topkBudget(_ layout: [TensorSpec], mode: UpdateCompression, round: Int) -> Int {
+        let f = mode.topkFraction(round: round)
+        return layout.reduce(0) { $0 + topkCount($1.count, fraction: f) }
+    }
+
+    /// The indices of the `k` entries of `values` largest in |value|, in increasing order (ties:
+    /// lower index first). Throws on a NaN or infinite element.
+    public static func topkIndices(_ values: [Float], keep k: Int, name: String = "update") throws -> [Int] {
         for x in values where !x.isFinite {
             throw WireError.cannotEncode("tensor \(name): update element \(x) is not finite; the local training diverged")
         }
         let k = min(max(0, k), values.count)
         var kept: [Int] = []
         kept.reserveCapacity(k)
-        if k > 0 {
-            var magnitudes = values.map { abs($0) }
-            magnitudes.sort(by: >)
-            let threshold = magnitudes[k - 1]
-            var ties = k - magnitudes[0 ..< k].reduce(0) { $0 + ($1 > threshold ? 1 : 0) }
-            for (i, x) in values.enumerated() {
-                let m = abs(x)
-                if m > threshold {
-                    kept.append(i)
-                } else if m == threshold && ties > 0 {
-                    kept.append(i)
-                    ties -= 1
-                }
+        guard k > 0 else { return kept }
+        var magnitudes = values.map { abs($0) }
+        magnitudes.sort(by: >)
+        let threshold = magnitudes[k - 1]
+        var ties = k - magnitudes[0 ..< k].reduce(0) { $0 + ($1 > threshold ? 1 : 0) }
+        for (i, x) in values.enumerated() {
+            let m = abs(x)
+            if m > threshold {
+                kept.append(i)
+            } else if m == threshold && ties > 0 {
+                kept.append(i)
+                ties -= 1
             }
         }
+        return kept
+    }
+
+    /// The `k` coordinates of `values` largest in |value| (ties: lower index first), encoded as
+    /// k (u32), the k indices in increasing order (u32 each, or LEB128 gaps with `varint`), then
+    /// their k values (float32), little-endian; and those indices. Throws on a NaN or infinite element.
+    public static func encodeTopK(_ values: [Float], keep k: Int, varint: Bool = false, name: String = "update") throws -> (tensor: CompressedTensor, kept: [Int]) {
+        let kept = try topkIndices(values, keep: k, name: name)
+        return (encodeTopK(values, kept: kept, varint: varint), kept)
+    }
+
+    /// The coordinates `kept` (strictly increasing, in range) of `values` in top-k form.
+    public static func encodeTopK(_ values: [Float], kept: [Int], varint: Bool = false) -> CompressedTensor {
+        let k = kept.count
         var data = [UInt8]()
-        data.reserveCapacity(4 + 8 * k)
+        data.reserveCapacity(4 + (varint ? 5 : 8) * k)
         func u32(_ v: UInt32) { data.append(contentsOf: [UInt8(truncatingIfNeeded: v), UInt8(truncatingIfNeeded: v >> 8),
                                                           UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 24)]) }
         u32(UInt32(k))
-        for i in kept { u32(UInt32(i)) }
+        if varint {
+            var previous = -1
+            for i in kept {
+                var gap = UInt32(i - previous - 1)
+                previous = i
+                while gap >= 0x80 {
+                    data.append(UInt8(truncatingIfNeeded: gap) | 0x80)
+                    gap >>= 7
+                }
+                data.append(UInt8(gap))
+            }
+        } else {
+            for i in kept { u32(UInt32(i)) }
+        }
         for i in kept { u32(values[i].bitPattern) }
-        return (CompressedTensor(count: values.count, scale: 0, data: data), kept)
+        return CompressedTensor(count: values.count, scale: 0, data: data)
     }
 
     /// The dense float32 values of a top-k tensor (zero where nothing was sent); `expected` is the
@@ -328,7 +409,16 @@ public enum UpdateCodec {
     /// Refuses a count that does not match, a scale other than 0, a data length other than
     /// 4 + 8k for the k it declares (a k larger than it carries), k above `maxKept`, an index
     /// out of range or not above the previous one (duplicates, unsorted), and non-finite values.
-    public static func decodeTopK(_ t: CompressedTensor, expected: Int, maxKept: Int, name: String) throws -> [Float] {
+    /// With `varint` the indices are LEB128 gaps: the length must be 4 + (the varints' bytes) +
+    /// 4k exactly, a varint longer than 5 bytes, above u32, or not in its shortest form is refused,
+    /// as is an index out of range.
+    public static func decodeTopK(_ t: CompressedTensor, expected: Int, maxKept: Int, varint: Bool = false, name: String) throws -> [Float] {
+        try decodeTopKCounted(t, expected: expected, maxKept: maxKept, varint: varint, name: name).values
+    }
+
+    /// As `decodeTopK`, with the number of coordinates the tensor carried.
+    public static func decodeTopKCounted(_ t: CompressedTensor, expected: Int, maxKept: Int, varint: Bool = false,
+                                         name: String) throws -> (values: [Float], kept: Int) {
         guard t.count == expected else {
             throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
         }
@@ -345,27 +435,78 @@ public enum UpdateCodec {
         guard k <= maxKept else {
             throw WireError.badParameters("tensor \(name): top-k update keeps \(k) of \(expected) elements; the announced fraction allows at most \(maxKept)")
         }
-        guard t.data.count == 4 + 8 * k else {
-            throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs \(4 + 8 * k))")
+        var indices = [Int]()
+        indices.reserveCapacity(k)
+        let valuesAt: Int
+        if varint {
+            // At least one byte per index: checked before anything is read or allocated.
+            guard t.data.count >= 4 + 5 * k else {
+                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs at least \(4 + 5 * k))")
+            }
+            var at = 4
+            var previous = -1
+            for j in 0 ..< k {
+                var gap: UInt64 = 0
+                var shift: UInt64 = 0
+                while true {
+                    guard at < t.data.count - 4 * k else {
+                        throw WireError.badParameters("tensor \(name): top-k index \(j) runs into the values; the update declares \(k) kept values but carries \(t.data.count) bytes")
+                    }
+                    let byte = t.data[at]
+                    at += 1
+                    guard shift < 35 else {
+                        throw WireError.badParameters("tensor \(name): top-k index gap \(j) is longer than 5 bytes")
+                    }
+                    gap |= UInt64(byte & 0x7F) << shift
+                    shift += 7
+                    if byte & 0x80 == 0 {
+                        guard byte != 0 || shift == 7 else {
+                            throw WireError.badParameters("tensor \(name): top-k index gap \(j) is not in its shortest form (a trailing zero byte)")
+                        }
+                        break
+                    }
+                }
+                guard gap <= UInt64(UInt32.max) else {
+                    throw WireError.badParameters("tensor \(name): top-k index gap \(j) (\(gap)) does not fit u32")
+                }
+                let i = previous + 1 + Int(gap)
+                guard i < expected else {
+                    throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) is out of range for \(expected) elements")
+                }
+                indices.append(i)
+                previous = i
+            }
+            guard t.data.count == at + 4 * k else {
+                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (its indices end at byte \(at), so it needs \(at + 4 * k))")
+            }
+            valuesAt = at
+        } else {
+            guard t.data.count == 4 + 8 * k else {
+                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs \(4 + 8 * k))")
+            }
+            var previous = -1
+            for j in 0 ..< k {
+                let i = Int(u32(4 + 4 * j))
+                guard i < expected else {
+                    throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) is out of range for \(expected) elements")
+                }
+                guard i > previous else {
+                    throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) does not follow \(previous); indices must be strictly increasing (sorted, no duplicates)")
+                }
+                indices.append(i)
+                previous = i
+            }
+            valuesAt = 4 + 4 * k
         }
         var out = [Float](repeating: 0, count: expected)
-        var previous = -1
-        for j in 0 ..< k {
-            let i = Int(u32(4 + 4 * j))
-            guard i < expected else {
-                throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) is out of range for \(expected) elements")
-            }
-            guard i > previous else {
-                throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) does not follow \(previous); indices must be strictly increasing (sorted, no duplicates)")
-            }
-            let v = Float(bitPattern: u32(4 + 4 * k + 4 * j))
+        for (j, i) in indices.enumerated() {
+            let v = Float(bitPattern: u32(valuesAt + 4 * j))
             guard v.isFinite else {
                 throw WireError.badParameters("tensor \(name): top-k value \(j) is not finite")
             }
             out[i] = v
-            previous = i
         }
-        return out
+        return (out, k)
     }
 
     // MARK: whole updates
@@ -374,26 +515,62 @@ public enum UpdateCodec {
     /// their rounding from `seed` (the client's seed, derived per round by the caller). Top-k
     /// without a residual to carry: as `compress(…, residual:)` starting from none.
     public static func compress(local: Parameters, global: Parameters, as mode: UpdateCompression,
-                                seed: UInt64) throws -> [CompressedTensor] {
+                                seed: UInt64, round: Int = 0) throws -> [CompressedTensor] {
         var residual: [Float] = []
-        return try compress(local: local, global: global, as: mode, seed: seed, residual: &residual)
+        return try compress(local: local, global: global, as: mode, seed: seed, round: round, residual: &residual)
     }
 
     /// As `compress(local:global:as:seed:)`; under top-k with error feedback the update sent is
     /// the top-k of `local − global + residual`, and `residual` becomes what was not sent (it
     /// starts from zeros when its size is not the model's). Other encodings leave it alone.
+    /// `round` (from 1) sets top-k's fraction during a warm-up.
     public static func compress(local: Parameters, global: Parameters, as mode: UpdateCompression,
-                                seed: UInt64, residual: inout [Float]) throws -> [CompressedTensor] {
+                                seed: UInt64, round: Int = 0, residual: inout [Float]) throws -> [CompressedTensor] {
         guard mode != .none else {
             throw WireError.cannotEncode("update compression is none: send the weights as float32")
         }
         if let why = local.layoutMismatch(against: global) {
             throw WireError.badParameters("local weights \(why); cannot form the update")
         }
-        var rng = SplitMix64(seed: seed)
-        if case .topk(_, true) = mode, residual.count != local.count {
-            residual = [Float](repeating: 0, count: local.count)
+        if case .topk(_, let errorFeedback, let isGlobal, _, let varint) = mode {
+            if errorFeedback, residual.count != local.count {
+                residual = [Float](repeating: 0, count: local.count)
+            }
+            var acc = zip(local.values, global.values).map { $0 - $1 }
+            if errorFeedback {
+                for i in acc.indices { acc[i] += residual[i] }
+            }
+            let fraction = mode.topkFraction(round: round)
+            var kept: [[Int]]
+            if isGlobal {
+                // One selection over the whole update, then split by tensor (indices are ascending).
+                let all = try topkIndices(acc, keep: topkBudget(local.layout, mode: mode, round: round), name: "update")
+                kept = Array(repeating: [], count: local.layout.count)
+                var t = 0
+                for i in all {
+                    while i >= local.layout[t].offset + local.layout[t].count { t += 1 }
+                    kept[t].append(i - local.layout[t].offset)
+                }
+            } else {
+                kept = try local.layout.map { spec in
+                    try topkIndices(Array(acc[spec.offset ..< spec.offset + spec.count]), keep: topkCount(spec.count, fraction: fraction), name: spec.name)
+                }
+            }
+            var out: [CompressedTensor] = []
+            out.reserveCapacity(local.layout.count)
+            for (spec, indices) in zip(local.layout, kept) {
+                out.append(encodeTopK(Array(acc[spec.offset ..< spec.offset + spec.count]), kept: indices, varint: varint))
+            }
+            if errorFeedback {
+                // What was sent leaves the residual; everything else waits for the next round.
+                residual = acc
+                for (spec, indices) in zip(local.layout, kept) {
+                    for i in indices { residual[spec.offset + i] = 0 }
+                }
+            }
+            return out
         }
+        var rng = SplitMix64(seed: seed)
         var out: [CompressedTensor] = []
         out.reserveCapacity(local.layout.count)
         for spec in local.layout {
@@ -406,19 +583,7 @@ public enum UpdateCodec {
                 out.append(try encodeInt8(delta[...], rng: &rng, name: spec.name))
             case .int4:
                 out.append(try encodeInt4(delta[...], rng: &rng, name: spec.name))
-            case .topk(let fraction, let errorFeedback):
-                var acc = delta
-                if errorFeedback {
-                    for i in 0 ..< spec.count { acc[i] += residual[spec.offset + i] }
-                }
-                let (tensor, kept) = try encodeTopK(acc, keep: topkCount(spec.count, fraction: fraction), name: spec.name)
-                out.append(tensor)
-                if errorFeedback {
-                    // What was sent leaves the residual; everything else waits for the next round.
-                    for i in 0 ..< spec.count { residual[spec.offset + i] = acc[i] }
-                    for i in kept { residual[spec.offset + i] = 0 }
-                }
-            case .none:
+            case .topk, .none:
                 break
             }
         }
@@ -427,9 +592,11 @@ public enum UpdateCodec {
 
     /// `global` plus the decoded update: the weights the client trained, as the strategy sees
     /// them. Every tensor is checked against `global`'s layout before it is decoded; under top-k,
-    /// `mode` is the receiver's (its fraction bounds how many coordinates a tensor may carry).
+    /// `mode` is the receiver's (its fraction in `round`, and whether selection is global, bound
+    /// how many coordinates a tensor and the whole update may carry) and `varintIndices` says
+    /// which index form the sender declared.
     public static func decompress(_ tensors: [CompressedTensor], as mode: UpdateCompression,
-                                  onto global: Parameters) throws -> Parameters {
+                                  onto global: Parameters, round: Int = 0, varintIndices: Bool = false) throws -> Parameters {
         guard mode != .none else {
             throw WireError.badParameters("a compressed update arrived although update compression is none")
         }
@@ -437,14 +604,19 @@ public enum UpdateCodec {
             throw WireError.badParameters("compressed update has \(tensors.count) tensors, the model \(global.layout.count)")
         }
         var result = global
+        let budget = topkBudget(global.layout, mode: mode, round: round)
+        var carried = 0
         for (spec, t) in zip(global.layout, tensors) {
             let delta: [Float]
             switch mode {
             case .fp16: delta = try decodeFP16(t, expected: spec.count, name: spec.name)
             case .int8: delta = try decodeInt8(t, expected: spec.count, name: spec.name)
             case .int4: delta = try decodeInt4(t, expected: spec.count, name: spec.name)
-            case .topk(let fraction, _):
-                delta = try decodeTopK(t, expected: spec.count, maxKept: topkCount(spec.count, fraction: fraction), name: spec.name)
+            case .topk:
+                let maxKept = min(topkMaxKept(spec.count, mode: mode, round: round), budget - carried)
+                let (values, kept) = try decodeTopKCounted(t, expected: spec.count, maxKept: maxKept, varint: varintIndices, name: spec.name)
+                carried += kept
+                delta = values
             case .none: throw WireError.badParameters("a compressed update arrived although update compression is none")
             }
             for i in 0 ..< spec.count { result.values[spec.offset + i] += delta[i] }

@@ -235,4 +235,99 @@ final class CompressedUpdateWireTests: XCTestCase {
             XCTAssertLessThan(bytes1, 1_100, "ef \(errorFeedback): FitRes of \(bytes1) bytes")
         }
     }
+
+    func testGlobalWarmupVarintTopKOverTheWire() async throws {
+        // Zero weights, so DeltaClient's update is exactly ((i mod 7) − 3) / 50: |0.06| where
+        // i mod 7 is 0 or 6, |0.04| where it is 1 or 5. topk:0.1,global,warmup=1,varint:
+        // round 1 sends 0.1^(1/2) ≈ 0.316 → ⌈28.5⌉ + ⌈3.2⌉ = 33 coordinates over both tensors: all
+        // 29 of |0.06| (25 of w, 90 91 97 98 of b), then the 4 lowest of |0.04|: 1 5 8 12.
+        // Round 2 sends 9 + 1 = 10: with error feedback the held-back |0.04| coordinates carry
+        // 0.08 and win, lowest first (15 19 22 26 29 33 36 40 43 47): all in w, none of b.
+        let model = try Parameters(shapes: [("w", [90]), ("b", [10])], values: [Float](repeating: 0, count: 100))
+        let mode = try UpdateCompression(parsing: "topk:0.1,global,warmup=1,varint")
+        let manager = TestManager()
+        let (server, port) = try await server(manager, mode)
+        var config = clientConfig(port, id: "gwv")
+        config.acceptCompression = false
+        let cfg = config
+        let run = Task { try await WireClient.run(config: cfg, client: DeltaClient(), logger: quietLogger) }
+        defer { run.cancel() }
+        let proxy = try await manager.waitForProxy("gwv") as! WireClientProxy
+        let r1 = try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(30))
+        let before = proxy.bytesIn
+        let r2 = try await proxy.fit(FitIns(round: 2, parameters: model), timeout: .seconds(30))
+        let bytes2 = proxy.bytesIn - before
+        await proxy.finish(roundsCompleted: 2, reason: "done")
+        _ = try await run.value
+        await server.stop()
+
+        let big = (0 ..< 100).filter { $0 % 7 == 0 || $0 % 7 == 6 }
+        XCTAssertEqual(big.count, 29)
+        let s1 = Set(r1.parameters.values.indices.filter { r1.parameters.values[$0] != 0 })
+        XCTAssertEqual(s1, Set(big + [1, 5, 8, 12]))
+        for i in s1 { XCTAssertEqual(r1.parameters.values[i], DeltaClient.delta(i), "round 1 element \(i)") }
+        let s2 = r2.parameters.values.indices.filter { r2.parameters.values[$0] != 0 }
+        XCTAssertEqual(s2, [15, 19, 22, 26, 29, 33, 36, 40, 43, 47])
+        for i in s2 { XCTAssertEqual(r2.parameters.values[i], 2 * DeltaClient.delta(i), "round 2 element \(i): two rounds' worth") }
+        // Round 2: 10 values (40 bytes), 10 one-byte gaps and two counts: under 100 bytes of
+        // update in a FitRes frame, where u32 indices would take 40 more.
+        XCTAssertLessThan(bytes2, 200, "FitRes of \(bytes2) bytes")
+    }
+
+    func testHostileGlobalWarmupAndVarintUpdatesAreRefused() async throws {
+        let model = try testModel(count: 100)  // w 90, b 10
+        func update(_ enc: UpdateCompression, _ tensors: [CompressedTensor]) -> @Sendable (FitIns) throws -> ClientMessage {
+            { ins in .compressedFitRes(FitRes(round: ins.round, parameters: Parameters(), numExamples: 1),
+                                       update: CompressedUpdate(encoding: enc, tensors: tensors)) }
+        }
+        let global = try UpdateCompression(parsing: "topk:0.1,global")  // 9 + 1 = 10 over the whole update
+        let warm = try UpdateCompression(parsing: "topk:0.1,warmup=1")  // round 1: at most 29 of w, 4 of b
+        let varint = try UpdateCompression(parsing: "topk:0.1,varint")
+        let ones = { (n: Int) in [Float](repeating: 1, count: n) }
+        var cases: [(String, UpdateCompression, @Sendable (FitIns) throws -> ClientMessage)] = []
+        cases.append(("tensor b: top-k update keeps 2 of 10 elements; the announced fraction allows at most 1", global,
+                      update(global, [CompressedTensor(count: 90, scale: 0, data: topkData(Array(0 ..< 9), ones(9))),
+                                      CompressedTensor(count: 10, scale: 0, data: topkData([0, 1], ones(2)))])))
+        cases.append(("keeps 30 of 90 elements; the announced fraction allows at most 29", warm,
+                      update(warm, [CompressedTensor(count: 90, scale: 0, data: topkData(Array(0 ..< 30), ones(30))),
+                                    CompressedTensor(count: 10, scale: 0, data: topkData([0], ones(1)))])))
+        let varintEncoding = UpdateCompression.topk(fraction: 1, errorFeedback: true, varintIndices: true)
+        cases.append(("not in its shortest form", varint,
+                      update(varintEncoding, [CompressedTensor(count: 90, scale: 0, data: topkVarintData(1, indexBytes: [0x80, 0x00], ones(1))),
+                                              CompressedTensor(count: 10, scale: 0, data: topkVarintData(0, indexBytes: [], []))])))
+        cases.append(("index 90 (entry 1) is out of range", varint,
+                      update(varintEncoding, [CompressedTensor(count: 90, scale: 0, data: topkVarintData(2, indexBytes: [0x00, 0x59], ones(2))),
+                                              CompressedTensor(count: 10, scale: 0, data: topkVarintData(0, indexBytes: [], []))])))
+        // A server announcing u32 indices refuses varint ones.
+        let plain = UpdateCompression.topk(fraction: 0.1, errorFeedback: true)
+        cases.append(("sent a topk-varint update although the server announced", plain,
+                      update(varintEncoding, [CompressedTensor(count: 90, scale: 0, data: topkVarintData(0, indexBytes: [], [])),
+                                              CompressedTensor(count: 10, scale: 0, data: topkVarintData(0, indexBytes: [], []))])))
+        for (expected, mode, answer) in cases {
+            let error = try await fitAgainstRawPeer(mode, model: model, answer)
+            XCTAssertTrue("\(error)".contains(expected), "expected \"\(expected)\" in: \(error)")
+        }
+    }
+
+    func testVarintServerAcceptsU32IndicesFromAClientThatIgnoresTheFlag() async throws {
+        // A client that does not read Welcome.topk_varint_indices answers with UPDATE_ENCODING_TOPK.
+        let model = try testModel(count: 100)
+        let manager = TestManager()
+        let (server, port) = try await server(manager, try UpdateCompression(parsing: "topk:0.1,varint"))
+        defer { Task { await server.stop() } }
+        let peer = try RawPeer(port: port)
+        defer { peer.close() }
+        guard case .welcome? = try peer.handshake(id: "older") else { return XCTFail("no Welcome") }
+        let proxy = try await manager.waitForProxy("older")
+        let fit = Task { try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(20)) }
+        guard case .fit(let ins)? = try peer.next() else { return XCTFail("no FitIns") }
+        let update = CompressedUpdate(encoding: .topk(fraction: 1, errorFeedback: true),
+                                      tensors: [CompressedTensor(count: 90, scale: 0, data: topkData([3, 80], [0.5, -0.25])),
+                                                CompressedTensor(count: 10, scale: 0, data: topkData([9], [2]))])
+        try peer.send(WireEncoder.frame(.compressedFitRes(FitRes(round: ins.round, parameters: Parameters(), numExamples: 1), update: update)))
+        let res = try await fit.value
+        var expected = model.values
+        expected[3] += 0.5; expected[80] -= 0.25; expected[99] += 2
+        XCTAssertEqual(res.parameters.values, expected)
+    }
 }

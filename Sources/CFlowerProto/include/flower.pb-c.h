@@ -134,9 +134,22 @@ typedef enum _Flwr__UpdateEncoding {
   /*
    * Top-k (protocol version 4): `data` is k (u32), then k strictly increasing element indices
    * (u32 each), then their k values (float32), all little-endian; scale is 0. k is at most
-   * ⌈Welcome.topk_fraction × count⌉ (at least 1). Elements not listed are 0.
+   * ⌈Welcome.topk_fraction × count⌉ (at least 1). Elements not listed are 0. With
+   * Welcome.topk_global the bound is on the whole update instead: the sum of k over the tensors is
+   * at most the sum of ⌈fraction × count⌉, and one tensor may carry anything from 0 to all of its
+   * elements. In warm-up rounds (Welcome.topk_warmup_rounds) the fraction of round r is
+   * topk_fraction^(r / (R + 1)).
    */
-  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK = 4
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK = 4,
+  /*
+   * Top-k with varint indices, sent when Welcome.topk_varint_indices is set: `data` is k (u32),
+   * then k LEB128 varints (7 bits per byte, low group first, high bit = more follows; at most 5
+   * bytes, value below 2^32, shortest form): the first index, then each index minus the previous
+   * one minus 1 (so the indices are strictly increasing by construction), then the k float32
+   * values, little-endian; scale is 0. The same bounds as UPDATE_ENCODING_TOPK. A server that
+   * announces it also accepts UPDATE_ENCODING_TOPK (from a client that does not read the flag).
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_VARINT = 5
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__UPDATE_ENCODING)
 } Flwr__UpdateEncoding;
 
@@ -247,7 +260,8 @@ struct  Flwr__CompressedTensor
    */
   double scale;
   /*
-   * count × 2 bytes (fp16), count bytes (int8), ⌈count / 2⌉ bytes (int4) or 4 + 8k bytes (topk).
+   * count × 2 bytes (fp16), count bytes (int8), ⌈count / 2⌉ bytes (int4), 4 + 8k bytes (topk) or
+   * 4 + (k to 5k) + 4k bytes (topk-varint).
    */
   ProtobufCBinaryData data;
 };
@@ -364,10 +378,24 @@ struct  Flwr__Welcome
    * default) = of its update plus the residual it did not send before (error feedback).
    */
   protobuf_c_boolean topk_no_error_feedback;
+  /*
+   * Under top-k: true = the client chooses its coordinates over the whole update (all tensors
+   * together) within the same total as per-tensor selection; false = per tensor.
+   */
+  protobuf_c_boolean topk_global;
+  /*
+   * Under top-k: the number R of warm-up rounds (0 = none, at most 100); rounds 1…R send the
+   * fraction topk_fraction^(r / (R + 1)) (exponentially down to topk_fraction, as DGC).
+   */
+  uint32_t topk_warmup_rounds;
+  /*
+   * Under top-k: true = the client sends UPDATE_ENCODING_TOPK_VARINT (LEB128 index gaps).
+   */
+  protobuf_c_boolean topk_varint_indices;
 };
 #define FLWR__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__welcome__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE, 0, 0, 0, 0, 0 }
 
 
 /*
