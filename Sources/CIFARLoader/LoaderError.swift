@@ -25,7 +25,9 @@ public enum LoaderError: Error, CustomStringConvertible, Sendable {
     /// Partitioning parameters that cannot work (e.g. more partitions than samples).
     case invalidPartitioning(String)
     /// The Dirichlet partitioner could not meet the minimum partition size.
-    case partitionTooSmall(tries: Int, smallest: Int, minPartitionSize: Int, numPartitions: Int, alpha: Double)
+    /// `largest` is the most partitions that split allows (`dirichletPartitionLimit`), of `samples` in `classes` classes.
+    case partitionTooSmall(tries: Int, smallest: Int, minPartitionSize: Int, numPartitions: Int, alpha: Double,
+                           largest: Int, samples: Int, classes: Int)
     /// A privacy parameter out of range (ε ≤ 0, budget ≤ 0, ...).
     case invalidPrivacy(String)
     /// A release would push the ledger past its privacy budget.
@@ -55,8 +57,8 @@ public enum LoaderError: Error, CustomStringConvertible, Sendable {
             return "unknown \(what) '\(value)'; choose one of: \(choices.joined(separator: ", "))"
         case .invalidPartitioning(let why):
             return why
-        case .partitionTooSmall(let tries, let smallest, let minSize, let n, let alpha):
-            return "Dirichlet partitioning (alpha \(alpha), \(n) partitions) gave a partition of only \(smallest) samples after \(tries) tries, below the minimum of \(minSize); raise --alpha, lower --num-partitions or lower --min-partition-size"
+        case .partitionTooSmall(let tries, let smallest, let minSize, let n, let alpha, let largest, let samples, let classes):
+            return "Dirichlet partitioning (alpha \(alpha), \(n) partitions) gave a partition of only \(smallest) samples after \(tries) tries, below the minimum of \(minSize); \(samples) samples in \(classes) classes split this way into about \(largest) partitions at most: lower --num-partitions to \(largest) or fewer, raise --alpha or lower --min-partition-size"
         case .invalidPrivacy(let why):
             return why
         case .overBudget(let ledger, let spent, let requested, let budget, let unit):

@@ -57,6 +57,17 @@ public final class InMemoryClientManager: SamplingClientManager {
         /// Waiters whose timeout or cancellation fired before they were parked.
         var expired: Set<UInt64> = []
         var nextWaiter: UInt64 = 0
+        /// `clients` sorted by identity, kept until the registry changes (`all()` is called at
+        /// least once a round, and sorting a million virtual clients costs seconds).
+        var sorted: [any ClientProxy]?
+        /// Bumped on every change of `clients`, so a sort made outside the lock is only kept
+        /// when nothing changed meanwhile.
+        var version: UInt64 = 0
+
+        mutating func changed() {
+            sorted = nil
+            version &+= 1
+        }
     }
 
     private let state = Mutex(State())
@@ -74,6 +85,7 @@ public final class InMemoryClientManager: SamplingClientManager {
             if s.clients[client.id] != nil { return (.failure(.duplicateIdentity(client.id)), []) }
             if let maxClients, s.clients.count >= maxClients { return (.failure(.serverFull(max: maxClients)), []) }
             s.clients[client.id] = client
+            s.changed()
             let n = s.clients.count
             let ready = s.waiters.filter { $0.value.count <= n }
             for key in ready.keys { s.waiters.removeValue(forKey: key) }
@@ -88,13 +100,18 @@ public final class InMemoryClientManager: SamplingClientManager {
 
     /// Removes the client with this identity (no-op when absent).
     public func unregister(id: String) {
-        state.withLock { _ = $0.clients.removeValue(forKey: id) }
+        state.withLock { s in
+            if s.clients.removeValue(forKey: id) != nil { s.changed() }
+        }
     }
 
     /// Removes exactly this client object (no-op when another holds its identity now).
     public func unregister(_ client: any ClientProxy) {
         state.withLock { s in
-            if let current = s.clients[client.id], current === client { s.clients.removeValue(forKey: client.id) }
+            if let current = s.clients[client.id], current === client {
+                s.clients.removeValue(forKey: client.id)
+                s.changed()
+            }
         }
     }
 
@@ -102,6 +119,7 @@ public final class InMemoryClientManager: SamplingClientManager {
     public func replace(with client: any ClientProxy) -> (any ClientProxy)? {
         let (old, woken): ((any ClientProxy)?, [Waiter]) = state.withLock { s in
             let old = s.clients.updateValue(client, forKey: client.id)
+            s.changed()
             let n = s.clients.count
             let ready = s.waiters.filter { $0.value.count <= n }
             for key in ready.keys { s.waiters.removeValue(forKey: key) }
@@ -117,9 +135,19 @@ public final class InMemoryClientManager: SamplingClientManager {
     /// Number of clients connected now.
     public var count: Int { state.withLock { $0.clients.count } }
 
-    /// Every connected client, sorted by identity.
+    /// Every connected client, sorted by identity. Sorted once per change of the registry (by the
+    /// dictionary's keys, which are the identities), then served from the cached order.
     public func all() -> [any ClientProxy] {
-        state.withLock { Array($0.clients.values) }.sorted { $0.id < $1.id }
+        let (cached, entries, version): ([any ClientProxy]?, [(key: String, value: any ClientProxy)], UInt64) = state.withLock { s in
+            if let sorted = s.sorted { return (sorted, [], s.version) }
+            return (nil, Array(s.clients), s.version)
+        }
+        if let cached { return cached }
+        let sorted = entries.sorted { $0.key < $1.key }.map(\.value)
+        state.withLock { s in
+            if s.version == version { s.sorted = sorted }
+        }
+        return sorted
     }
 
     /// Waits until at least `count` clients are connected, at most `timeout`.

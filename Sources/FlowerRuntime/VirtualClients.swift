@@ -40,8 +40,9 @@ public func samplingFraction(clientsPerRound perRound: Int, clients: Int) -> Dou
 
 /// Why a simulation cannot be set up as asked; each case says what to do.
 public enum SimulationError: Error, CustomStringConvertible, Equatable {
-    /// Dirichlet partitioning needs at least one example per client.
-    case tooManyClientsForDirichlet(clients: Int, samples: Int, dataset: String)
+    /// Dirichlet partitioning needs at least one example per client; `largest`, when the labels
+    /// were at hand, is the most clients the split makes at this α (`dirichletPartitionLimit`).
+    case tooManyClientsForDirichlet(clients: Int, samples: Int, dataset: String, alpha: Double = 0, largest: Int? = nil)
     /// Unequal sizes are an IID split's; a Dirichlet split draws its own.
     case sizesNeedIID(sizes: PartitionSizes, alpha: Double)
     /// The data-level Laplace release is made once per partition before training: TCP clients only.
@@ -57,7 +58,10 @@ public enum SimulationError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .tooManyClientsForDirichlet(let clients, let samples, let dataset):
+        case .tooManyClientsForDirichlet(let clients, let samples, let dataset, let alpha, let largest):
+            if let largest {
+                return "--alpha partitioning of \(dataset) gives every client at least one of its \(samples) training examples, so at most \(samples) clients, and a Dirichlet split with α \(alpha) makes about \(largest) at most (some partitions fall far below the mean); got --clients \(clients): lower --clients to \(largest) or fewer, raise --alpha, or use --alpha 0 (IID, where clients beyond \(samples) reuse examples)"
+            }
             return "--alpha partitioning of \(dataset) gives every client at least one of its \(samples) training examples, so at most \(samples) clients; got --clients \(clients): lower --clients to \(samples) or fewer, or use --alpha 0 (IID, where clients beyond \(samples) reuse examples)"
         case .sizesNeedIID(let sizes, let alpha):
             return "--partition-sizes \(sizes) sizes an IID split; the Dirichlet split (--alpha \(alpha)) already draws every client's size along with its labels: use --alpha 0 for lognormal sizes, or equal sizes for label skew"
@@ -132,11 +136,30 @@ public struct VirtualPartitions: Sendable {
                 offsets.append(flat.count)
             }
         } else {
+            if alpha > 0, sizes == .equal, clients > n {
+                throw SimulationError.tooManyClientsForDirichlet(
+                    clients: clients, samples: n, dataset: train.name, alpha: alpha,
+                    largest: dirichletPartitionLimit(labels: train.labels, alpha: alpha, minPartitionSize: 1))
+            }
             let scheme = try simulationPartitioner(alpha: alpha, sizes: sizes, clients: clients, samples: n, dataset: train.name)
             if case .dirichlet(_, let minSize) = scheme, minSize < 10 {
                 logger.info("Dirichlet partitions of at least \(minSize) examples (10 would need \(10 * clients) examples)")
             }
-            let parts = try CIFARLoader.partition(labels: train.labels, numPartitions: clients, scheme: scheme, seed: seed)
+            let parts: [[Int]]
+            do {
+                parts = try CIFARLoader.partition(labels: train.labels, numPartitions: clients, scheme: scheme, seed: seed)
+            } catch LoaderError.partitionTooSmall(_, _, let minSize, _, _, _, _, _) where minSize > 1 {
+                // The scaled minimum is out of reach at this many clients (a Dirichlet partition's
+                // size spreads like Gamma(Kα), far below the mean for small α): the largest minimum
+                // the estimate of `dirichletPartitionLimit` allows, at least 1. Splits that meet
+                // the first minimum are unchanged.
+                let fit = (1 ..< minSize).reversed().first {
+                    dirichletPartitionLimit(labels: train.labels, alpha: alpha, minPartitionSize: $0) >= clients
+                } ?? 1
+                logger.warning("Dirichlet partitions of at least \(minSize) examples are out of reach for \(clients) clients at α \(alpha) in 100 draws: lowering the minimum to \(fit)")
+                parts = try CIFARLoader.partition(labels: train.labels, numPartitions: clients,
+                                                  scheme: .dirichlet(alpha: alpha, minPartitionSize: fit), seed: seed)
+            }
             flat.reserveCapacity(min(n, clients.multipliedReportingOverflow(by: cap).overflow ? n : clients * cap))
             for p in parts {
                 for j in p.prefix(cap) { flat.append(Int32(j)) }

@@ -13,6 +13,34 @@ final class PartitionerTests: XCTestCase {
         XCTAssertEqual(seen.filter { $0 != 1 }.count, 0, "every sample in exactly one partition", file: file, line: line)
     }
 
+    /// P(a, x) against closed forms: P(5, x) = 1 − e^−x Σ_{k<5} x^k/k! (series side at x = 1,
+    /// continued-fraction side at x = 10) and P(½, x) = erf(√x).
+    func testRegularizedGammaMatchesClosedForms() {
+        func integerShape(_ x: Double) -> Double { 1 - exp(-x) * (1 + x + x * x / 2 + pow(x, 3) / 6 + pow(x, 4) / 24) }
+        XCTAssertEqual(regularizedGammaP(5, 1), integerShape(1), accuracy: 1e-14)
+        XCTAssertEqual(regularizedGammaP(5, 10), integerShape(10), accuracy: 1e-13)
+        XCTAssertEqual(regularizedGammaP(0.5, 2), erf(2.0.squareRoot()), accuracy: 1e-13)
+        XCTAssertEqual(regularizedGammaP(0.5, 0.01), erf(0.1), accuracy: 1e-14)
+        XCTAssertEqual(regularizedGammaP(3, 0), 0)
+    }
+
+    /// The Dirichlet limit never exceeds samples / minimum, falls as the minimum rises and grows
+    /// with α (less skew), and the 99% rule (E ≤ 3) holds at the limit and fails one above it.
+    func testDirichletLimitIsMonotoneAndMeetsItsRule() {
+        let limit = { (alpha: Double, m: Int) in dirichletPartitionLimit(labels: self.labels, alpha: alpha, minPartitionSize: m) }
+        XCTAssertEqual(dirichletPartitionLimit(labels: labels, alpha: 0.5, minPartitionSize: 0), 5000)
+        XCTAssertLessThan(limit(0.5, 10), limit(0.5, 1))
+        XCTAssertLessThan(limit(0.1, 1), limit(0.5, 1))
+        XCTAssertLessThan(limit(0.5, 1), limit(5, 1))
+        XCTAssertLessThanOrEqual(limit(1000, 10), 500)
+        let counts = [Int](repeating: 500, count: 10)
+        for m in [1, 10] {
+            let n = limit(0.5, m)
+            XCTAssertLessThanOrEqual(Double(n) * dirichletShortProbability(classCounts: counts, partitions: n, alpha: 0.5, minSize: m), 3)
+            XCTAssertGreaterThan(Double(n + 1) * dirichletShortProbability(classCounts: counts, partitions: n + 1, alpha: 0.5, minSize: m), 3)
+        }
+    }
+
     func testIIDIsAnEqualExactCoverAndDeterministic() throws {
         let parts = try partition(labels: labels, numPartitions: 7, scheme: .iid, seed: 3)
         assertExactCover(parts, count: labels.count)

@@ -55,6 +55,30 @@ final class ClientManagerTests: XCTestCase {
         XCTAssertEqual(forward.sample(count: 50, seed: 1).count, 20, "never more than connected")
         XCTAssertEqual(forward.sample(count: 0, seed: 1).count, 0)
     }
+
+    /// `all()` keeps its sorted order between changes and follows every change of the registry:
+    /// a registration, both unregisters and a replacement after the order was cached.
+    func testTheSortedOrderFollowsEveryChange() {
+        let m = InMemoryClientManager()
+        for id in ["d", "b", "a"] { _ = m.register(client(id)) }
+        XCTAssertEqual(m.all().map(\.id), ["a", "b", "d"])
+        XCTAssertEqual(m.all().map(\.id), ["a", "b", "d"], "served again unchanged")
+        _ = m.register(client("c"))
+        XCTAssertEqual(m.all().map(\.id), ["a", "b", "c", "d"])
+        m.unregister(id: "b")
+        XCTAssertEqual(m.all().map(\.id), ["a", "c", "d"])
+        let first = m.all()[0]
+        let newA = client("a")
+        XCTAssertTrue(m.replace(with: newA) === first)
+        XCTAssertTrue(m.all()[0] === newA, "the replacement, not the cached old client")
+        m.unregister(newA)
+        XCTAssertEqual(m.all().map(\.id), ["c", "d"])
+        m.unregister(id: "absent")
+        XCTAssertEqual(m.all().map(\.id), ["c", "d"])
+        // Sampling draws from the current registry: a client registered after a sample is drawable.
+        _ = m.register(client("e"))
+        XCTAssertEqual(Set(m.sample(count: 10, seed: 1).map(\.id)), ["c", "d", "e"])
+    }
 }
 
 extension Result where Failure == RegistrationRefusal {

@@ -115,6 +115,36 @@ struct VirtualClientsTests {
         #expect(try simulationPartitioner(alpha: 0, clients: 100_000, samples: 60_000, dataset: "f") == .iid)
     }
 
+    /// A minimum the Dirichlet draws cannot meet at this many clients (10,000 examples over 1,337
+    /// clients: min(10, 10000/1337) = 7) is lowered to the largest one `dirichletPartitionLimit`
+    /// allows (1 here), so the split is made; at twice the limit it fails naming the limit.
+    @Test func dirichletLowersAnUnreachableMinimumAndNamesTheLimitBeyond() throws {
+        let train = Self.dataset(10_000)
+        #expect(try simulationPartitioner(alpha: 0.5, clients: 1337, samples: 10_000, dataset: "s") == .dirichlet(alpha: 0.5, minPartitionSize: 7))
+        #expect(dirichletPartitionLimit(labels: train.labels, alpha: 0.5, minPartitionSize: 1) == 1337)
+        #expect(throws: LoaderError.self) {
+            try CIFARLoader.partition(labels: train.labels, numPartitions: 1337, scheme: .dirichlet(alpha: 0.5, minPartitionSize: 7), seed: 42)
+        }
+        let parts = try VirtualPartitions.make(train: train, clients: 1337, alpha: 0.5, seed: 42, maxTrainExamples: nil, logger: Self.logger)
+        #expect(parts.clients == 1337)
+        let sizes = (0 ..< 1337).map { parts.examples(of: $0).count }
+        #expect(sizes.min() == 1)
+        #expect(sizes.reduce(0, +) == 10_000)
+        #expect(Set((0 ..< 1337).flatMap { parts.examples(of: $0) }).count == 10_000, "every example once")
+        do {
+            _ = try VirtualPartitions.make(train: train, clients: 2674, alpha: 0.5, seed: 42, maxTrainExamples: nil, logger: Self.logger)
+            Issue.record("2674 Dirichlet clients of 10,000 examples were split")
+        } catch {
+            #expect("\(error)".contains("about 1337 partitions at most"), "\(error)")
+        }
+        // Beyond the example count it is refused before any draw, naming the same limit.
+        #expect(throws: SimulationError.tooManyClientsForDirichlet(clients: 1_000_000, samples: 10_000, dataset: "synthetic", alpha: 0.5, largest: 1337)) {
+            try VirtualPartitions.make(train: train, clients: 1_000_000, alpha: 0.5, seed: 42, maxTrainExamples: nil, logger: Self.logger)
+        }
+        let message = SimulationError.tooManyClientsForDirichlet(clients: 1_000_000, samples: 10_000, dataset: "synthetic", alpha: 0.5, largest: 1337).description
+        #expect(message.contains("makes about 1337 at most") && message.contains("lower --clients to 1337"), "\(message)")
+    }
+
     /// Lognormal sizes: IID only (refused beside α > 0), every example once, the partitioner's
     /// sizes, and more clients than examples refused with the limit named.
     @Test func lognormalSizesAreIIDOnlyAndCoverTheData() throws {
