@@ -5,7 +5,8 @@
 // fraction of each tensor's coordinates, or the same total over the whole update (global), with
 // a larger fraction in warm-up rounds, as u32 indices or LEB128 index gaps and float32 values,
 // with the client's residual (error feedback) added to its next update. Decoding checks
-// every peer-supplied count and scale before it allocates or multiplies.
+// every peer-supplied count and scale before it allocates or multiplies. The top-k
+// coder is in UpdateCompressionTopK.swift.
 import FlowerBase
 import FlowerCore
 #if canImport(Glibc)
@@ -209,12 +210,14 @@ public enum UpdateCodec {
         return out
     }
 
-    // MARK: int8
+    // MARK: int8 and int4
 
-    /// `values` as int8 with scale max|x| / 127 and stochastic rounding: each value x/scale is
-    /// rounded up with probability equal to its fractional part, so E[decoded] = x. An all-zero
-    /// tensor has scale 0. Throws on a NaN or infinite element.
-    public static func encodeInt8(_ values: ArraySlice<Float>, rng: inout SplitMix64, name: String = "update") throws -> CompressedTensor {
+    /// Stochastic rounding onto the steps -levels…levels of the per-tensor scale max|x| / levels:
+    /// each value x/scale is rounded up with probability equal to its fractional part, so
+    /// E[step × scale] = x. Hands each element's step to `emit` and returns the scale (0 for an
+    /// all-zero tensor, when nothing is emitted). Throws on a NaN or infinite element.
+    private static func stochasticSteps(_ values: ArraySlice<Float>, levels: Float, rng: inout SplitMix64, name: String,
+                                        emit: (Int, Int8) -> Void) throws -> Float {
         var maxAbs: Float = 0
         for x in values {
             guard x.isFinite else {
@@ -222,20 +225,39 @@ public enum UpdateCodec {
             }
             maxAbs = max(maxAbs, abs(x))
         }
-        var data = [UInt8](repeating: 0, count: values.count)
-        guard maxAbs > 0 else { return CompressedTensor(count: values.count, scale: 0, data: data) }
-        let scale = maxAbs / 127
+        guard maxAbs > 0 else { return 0 }
+        let scale = maxAbs / levels
         var j = 0
         for x in values {
             let q = x / scale
             let lo = q.rounded(.down)
             // A uniform draw in [0, 1) with 24 bits: round up with probability q - lo.
             let u = Float(rng.next() >> 40) * 0x1p-24
-            var r = lo + (u < q - lo ? 1 : 0)
-            r = min(127, max(-127, r))
-            data[j] = UInt8(bitPattern: Int8(r))
+            emit(j, Int8(min(levels, max(-levels, lo + (u < q - lo ? 1 : 0)))))
             j += 1
         }
+        return scale
+    }
+
+    /// The checks both quantised encodings make before decoding: the declared count is the
+    /// shape's, the data is `bytes` long, the scale is finite and non-negative.
+    private static func checkQuantized(_ t: CompressedTensor, expected: Int, bytes: Int, kind: String, name: String) throws {
+        guard t.count == expected else {
+            throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
+        }
+        guard t.data.count == bytes else {
+            throw WireError.badParameters("tensor \(name): \(kind) update carries \(t.data.count) bytes for \(expected) elements (needs \(bytes))")
+        }
+        guard t.scale.isFinite, t.scale >= 0 else {
+            throw WireError.badParameters("tensor \(name): \(kind) scale \(t.scale) is not a finite non-negative number")
+        }
+    }
+
+    /// `values` as int8 steps in [-127, 127] of the scale max|x| / 127, stochastically rounded
+    /// (E[decoded] = x). An all-zero tensor has scale 0. Throws on a NaN or infinite element.
+    public static func encodeInt8(_ values: ArraySlice<Float>, rng: inout SplitMix64, name: String = "update") throws -> CompressedTensor {
+        var data = [UInt8](repeating: 0, count: values.count)
+        let scale = try stochasticSteps(values, levels: 127, rng: &rng, name: name) { j, r in data[j] = UInt8(bitPattern: r) }
         return CompressedTensor(count: values.count, scale: scale, data: data)
     }
 
@@ -243,15 +265,7 @@ public enum UpdateCodec {
     /// count that does not match, a data length other than the count, a scale that is NaN,
     /// infinite or negative, and the byte -128 (outside the symmetric range).
     public static func decodeInt8(_ t: CompressedTensor, expected: Int, name: String) throws -> [Float] {
-        guard t.count == expected else {
-            throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
-        }
-        guard t.data.count == expected else {
-            throw WireError.badParameters("tensor \(name): int8 update carries \(t.data.count) bytes for \(expected) elements")
-        }
-        guard t.scale.isFinite, t.scale >= 0 else {
-            throw WireError.badParameters("tensor \(name): int8 scale \(t.scale) is not a finite non-negative number")
-        }
+        try checkQuantized(t, expected: expected, bytes: expected, kind: "int8", name: name)
         var out = [Float](repeating: 0, count: expected)
         for i in 0 ..< expected {
             let v = Int8(bitPattern: t.data[i])
@@ -263,31 +277,14 @@ public enum UpdateCodec {
         return out
     }
 
-    // MARK: int4
-
     /// `values` as signed 4-bit steps in [-7, 7] of a per-tensor scale max|x| / 7, stochastically
     /// rounded like int8 (E[decoded] = x), packed two per byte: element 2i in the low nibble of
     /// byte i, element 2i + 1 in the high nibble; an odd count leaves the last high nibble 0.
     public static func encodeInt4(_ values: ArraySlice<Float>, rng: inout SplitMix64, name: String = "update") throws -> CompressedTensor {
-        var maxAbs: Float = 0
-        for x in values {
-            guard x.isFinite else {
-                throw WireError.cannotEncode("tensor \(name): update element \(x) is not finite; the local training diverged")
-            }
-            maxAbs = max(maxAbs, abs(x))
-        }
         var data = [UInt8](repeating: 0, count: (values.count + 1) / 2)
-        guard maxAbs > 0 else { return CompressedTensor(count: values.count, scale: 0, data: data) }
-        let scale = maxAbs / 7
-        var j = 0
-        for x in values {
-            let q = x / scale
-            let lo = q.rounded(.down)
-            let u = Float(rng.next() >> 40) * 0x1p-24
-            let r = min(7, max(-7, lo + (u < q - lo ? 1 : 0)))
-            let nibble = UInt8(bitPattern: Int8(r)) & 0x0F
+        let scale = try stochasticSteps(values, levels: 7, rng: &rng, name: name) { j, r in
+            let nibble = UInt8(bitPattern: r) & 0x0F
             data[j >> 1] |= j & 1 == 0 ? nibble : nibble << 4
-            j += 1
         }
         return CompressedTensor(count: values.count, scale: scale, data: data)
     }
@@ -297,15 +294,7 @@ public enum UpdateCodec {
     /// infinite or negative, the nibble -8 (outside the symmetric range) and a non-zero padding
     /// nibble after an odd count.
     public static func decodeInt4(_ t: CompressedTensor, expected: Int, name: String) throws -> [Float] {
-        guard t.count == expected else {
-            throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
-        }
-        guard t.data.count == (expected + 1) / 2 else {
-            throw WireError.badParameters("tensor \(name): int4 update carries \(t.data.count) bytes for \(expected) elements (needs \((expected + 1) / 2))")
-        }
-        guard t.scale.isFinite, t.scale >= 0 else {
-            throw WireError.badParameters("tensor \(name): int4 scale \(t.scale) is not a finite non-negative number")
-        }
+        try checkQuantized(t, expected: expected, bytes: (expected + 1) / 2, kind: "int4", name: name)
         if expected & 1 == 1, t.data[expected >> 1] >> 4 != 0 {
             throw WireError.badParameters("tensor \(name): int4 padding nibble after element \(expected - 1) is not 0")
         }
@@ -319,194 +308,6 @@ public enum UpdateCodec {
             out[i] = Float(Int8(bitPattern: nibble << 4) >> 4) * t.scale
         }
         return out
-    }
-
-    // MARK: topk
-
-    /// How many of `count` coordinates top-k keeps: ⌈fraction × count⌉, at least 1, at most count.
-    public static func topkCount(_ count: Int, fraction: Double) -> Int {
-        guard count > 0 else { return 0 }
-        return min(count, max(1, Int((fraction * Double(count)).rounded(.up))))
-    }
-
-    /// Under a top-k `mode` in `round`, the most coordinates a tensor of `count` elements may
-    /// carry: ⌈F_round × count⌉ per tensor, or all of them under global selection (whose bound
-    /// is on the whole update: `topkBudget`).
-    public static func topkMaxKept(_ count: Int, mode: UpdateCompression, round: Int) -> Int {
-        guard case .topk(_, _, let global, _, _) = mode else { return count }
-        return global ? count : topkCount(count, fraction: mode.topkFraction(round: round))
-    }
-
-    /// Under a top-k `mode` in `round`, the most coordinates the whole update may carry: the sum
-    /// over the tensors of ⌈F_round × count⌉ (per-tensor and global selection send the same total).
-    public static func topkBudget(_ layout: [TensorSpec], mode: UpdateCompression, round: Int) -> Int {
-        let f = mode.topkFraction(round: round)
-        return layout.reduce(0) { $0 + topkCount($1.count, fraction: f) }
-    }
-
-    /// The indices of the `k` entries of `values` largest in |value|, in increasing order (ties:
-    /// lower index first). Throws on a NaN or infinite element.
-    public static func topkIndices(_ values: [Float], keep k: Int, name: String = "update") throws -> [Int] {
-        for x in values where !x.isFinite {
-            throw WireError.cannotEncode("tensor \(name): update element \(x) is not finite; the local training diverged")
-        }
-        let k = min(max(0, k), values.count)
-        var kept: [Int] = []
-        kept.reserveCapacity(k)
-        guard k > 0 else { return kept }
-        var magnitudes = values.map { abs($0) }
-        magnitudes.sort(by: >)
-        let threshold = magnitudes[k - 1]
-        var ties = k - magnitudes[0 ..< k].reduce(0) { $0 + ($1 > threshold ? 1 : 0) }
-        for (i, x) in values.enumerated() {
-            let m = abs(x)
-            if m > threshold {
-                kept.append(i)
-            } else if m == threshold && ties > 0 {
-                kept.append(i)
-                ties -= 1
-            }
-        }
-        return kept
-    }
-
-    /// The `k` coordinates of `values` largest in |value| (ties: lower index first), encoded as
-    /// k (u32), the k indices in increasing order (u32 each, or LEB128 gaps with `varint`), then
-    /// their k values (float32), little-endian; and those indices. Throws on a NaN or infinite element.
-    public static func encodeTopK(_ values: [Float], keep k: Int, varint: Bool = false, name: String = "update") throws -> (tensor: CompressedTensor, kept: [Int]) {
-        let kept = try topkIndices(values, keep: k, name: name)
-        return (encodeTopK(values, kept: kept, varint: varint), kept)
-    }
-
-    /// The coordinates `kept` (strictly increasing, in range) of `values` in top-k form.
-    public static func encodeTopK(_ values: [Float], kept: [Int], varint: Bool = false) -> CompressedTensor {
-        let k = kept.count
-        var data = [UInt8]()
-        data.reserveCapacity(4 + (varint ? 5 : 8) * k)
-        func u32(_ v: UInt32) { data.append(contentsOf: [UInt8(truncatingIfNeeded: v), UInt8(truncatingIfNeeded: v >> 8),
-                                                          UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 24)]) }
-        u32(UInt32(k))
-        if varint {
-            var previous = -1
-            for i in kept {
-                var gap = UInt32(i - previous - 1)
-                previous = i
-                while gap >= 0x80 {
-                    data.append(UInt8(truncatingIfNeeded: gap) | 0x80)
-                    gap >>= 7
-                }
-                data.append(UInt8(gap))
-            }
-        } else {
-            for i in kept { u32(UInt32(i)) }
-        }
-        for i in kept { u32(values[i].bitPattern) }
-        return CompressedTensor(count: values.count, scale: 0, data: data)
-    }
-
-    /// The dense float32 values of a top-k tensor (zero where nothing was sent); `expected` is the
-    /// tensor's shape product and `maxKept` the most coordinates the announced fraction allows.
-    /// Refuses a count that does not match, a scale other than 0, a data length other than
-    /// 4 + 8k for the k it declares (a k larger than it carries), k above `maxKept`, an index
-    /// out of range or not above the previous one (duplicates, unsorted), and non-finite values.
-    /// With `varint` the indices are LEB128 gaps: the length must be 4 + (the varints' bytes) +
-    /// 4k exactly, a varint longer than 5 bytes, above u32, or not in its shortest form is refused,
-    /// as is an index out of range.
-    public static func decodeTopK(_ t: CompressedTensor, expected: Int, maxKept: Int, varint: Bool = false, name: String) throws -> [Float] {
-        try decodeTopKCounted(t, expected: expected, maxKept: maxKept, varint: varint, name: name).values
-    }
-
-    /// As `decodeTopK`, with the number of coordinates the tensor carried.
-    public static func decodeTopKCounted(_ t: CompressedTensor, expected: Int, maxKept: Int, varint: Bool = false,
-                                         name: String) throws -> (values: [Float], kept: Int) {
-        guard t.count == expected else {
-            throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
-        }
-        guard t.scale == 0 else {
-            throw WireError.badParameters("tensor \(name): top-k update declares scale \(t.scale); top-k carries no scale (0)")
-        }
-        func u32(_ at: Int) -> UInt32 {
-            UInt32(t.data[at]) | UInt32(t.data[at + 1]) << 8 | UInt32(t.data[at + 2]) << 16 | UInt32(t.data[at + 3]) << 24
-        }
-        guard t.data.count >= 4 else {
-            throw WireError.badParameters("tensor \(name): top-k update carries \(t.data.count) bytes, not even its 4-byte count of kept values")
-        }
-        let k = Int(u32(0))
-        guard k <= maxKept else {
-            throw WireError.badParameters("tensor \(name): top-k update keeps \(k) of \(expected) elements; the announced fraction allows at most \(maxKept)")
-        }
-        var indices = [Int]()
-        indices.reserveCapacity(k)
-        let valuesAt: Int
-        if varint {
-            // At least one byte per index: checked before anything is read or allocated.
-            guard t.data.count >= 4 + 5 * k else {
-                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs at least \(4 + 5 * k))")
-            }
-            var at = 4
-            var previous = -1
-            for j in 0 ..< k {
-                var gap: UInt64 = 0
-                var shift: UInt64 = 0
-                while true {
-                    guard at < t.data.count - 4 * k else {
-                        throw WireError.badParameters("tensor \(name): top-k index \(j) runs into the values; the update declares \(k) kept values but carries \(t.data.count) bytes")
-                    }
-                    let byte = t.data[at]
-                    at += 1
-                    guard shift < 35 else {
-                        throw WireError.badParameters("tensor \(name): top-k index gap \(j) is longer than 5 bytes")
-                    }
-                    gap |= UInt64(byte & 0x7F) << shift
-                    shift += 7
-                    if byte & 0x80 == 0 {
-                        guard byte != 0 || shift == 7 else {
-                            throw WireError.badParameters("tensor \(name): top-k index gap \(j) is not in its shortest form (a trailing zero byte)")
-                        }
-                        break
-                    }
-                }
-                guard gap <= UInt64(UInt32.max) else {
-                    throw WireError.badParameters("tensor \(name): top-k index gap \(j) (\(gap)) does not fit u32")
-                }
-                let i = previous + 1 + Int(gap)
-                guard i < expected else {
-                    throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) is out of range for \(expected) elements")
-                }
-                indices.append(i)
-                previous = i
-            }
-            guard t.data.count == at + 4 * k else {
-                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (its indices end at byte \(at), so it needs \(at + 4 * k))")
-            }
-            valuesAt = at
-        } else {
-            guard t.data.count == 4 + 8 * k else {
-                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs \(4 + 8 * k))")
-            }
-            var previous = -1
-            for j in 0 ..< k {
-                let i = Int(u32(4 + 4 * j))
-                guard i < expected else {
-                    throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) is out of range for \(expected) elements")
-                }
-                guard i > previous else {
-                    throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) does not follow \(previous); indices must be strictly increasing (sorted, no duplicates)")
-                }
-                indices.append(i)
-                previous = i
-            }
-            valuesAt = 4 + 4 * k
-        }
-        var out = [Float](repeating: 0, count: expected)
-        for (j, i) in indices.enumerated() {
-            let v = Float(bitPattern: u32(valuesAt + 4 * j))
-            guard v.isFinite else {
-                throw WireError.badParameters("tensor \(name): top-k value \(j) is not finite")
-            }
-            out[i] = v
-        }
-        return (out, k)
     }
 
     // MARK: whole updates
