@@ -4,34 +4,21 @@
 import Tensor
 
 /// nn.AvgPool2d (floor mode, padding counted in the divisor).
-struct AvgPool2dLayer: Layer {
+struct AvgPool2dLayer: Pool2dLayer {
     var kernel: Int, stride: Int, padding: Int
 
     static let typeName = "avgpool2d"
 
     init(kernel: Int, stride: Int, padding: Int) { self.kernel = kernel; self.stride = stride; self.padding = padding }
 
-    init(json f: LayerFields) throws {
-        let k = try f.int("kernel_size")
-        self.init(kernel: k, stride: try f.int("stride", k), padding: try f.int("padding", 0))
-    }
-
-    func encode(into o: inout [String: Any]) { o["kernel_size"] = kernel; o["stride"] = stride; o["padding"] = padding }
-
-    func resolve(_ r: inout LayerResolution) throws -> TensorShape { try r.pool(kernel, stride, padding) }
-
     func compile(_ layer: ResolvedLayer, input: Int, into e: inout OpEmitter) -> Int {
         single(layer, into: &e) { name, out in
-            AvgPoolOp(name: name, input: input, output: out, inShape: layer.input, outShape: layer.output,
-                  g: PoolGeometry(kernel: kernel, stride: stride, pad: padding))
+            AvgPoolOp(name: name, input: input, output: out, inShape: layer.input, outShape: layer.output, g: geometry)
         }
     }
 
     func onnx(_ layer: ResolvedLayer, input x: String, into g: inout ONNXNodeBuilder) -> String {
-        let (k, s, p) = (kernel, stride, padding)
-        return g.node("AveragePool", [x], path: layer.path, [("kernel_shape", .ints([k, k])), ("strides", .ints([s, s])),
-                                                  ("pads", .ints([p, p, p, p])), ("ceil_mode", .int(0)),
-                                                  ("count_include_pad", .int(1))])
+        g.node("AveragePool", [x], path: layer.path, onnxPoolAttributes + [("count_include_pad", .int(1))])
     }
 }
 

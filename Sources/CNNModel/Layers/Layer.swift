@@ -144,3 +144,31 @@ struct OpEmitter {
 /// JSON true/false (Foundation on Linux bridges 0/1 numbers to Bool in `is` checks, so ask the
 /// dynamic type instead).
 func isJSONBool(_ v: Any) -> Bool { type(of: v) == Bool.self || String(describing: type(of: v)).hasSuffix("Boolean") }
+
+/// A 2-D pooling layer (nn.MaxPool2d, nn.AvgPool2d): kernel, stride and padding, read and written
+/// as PyTorch names them, the same shape rule, and the ONNX pooling attributes.
+protocol Pool2dLayer: Layer {
+    var kernel: Int { get }
+    var stride: Int { get }
+    var padding: Int { get }
+    init(kernel: Int, stride: Int, padding: Int)
+}
+
+extension Pool2dLayer {
+    init(json f: LayerFields) throws {
+        let k = try f.int("kernel_size")
+        self.init(kernel: k, stride: try f.int("stride", k), padding: try f.int("padding", 0))
+    }
+
+    func encode(into o: inout [String: Any]) { o["kernel_size"] = kernel; o["stride"] = stride; o["padding"] = padding }
+
+    func resolve(_ r: inout LayerResolution) throws -> TensorShape { try r.pool(kernel, stride, padding) }
+
+    var geometry: PoolGeometry { PoolGeometry(kernel: kernel, stride: stride, pad: padding) }
+
+    /// ONNX's kernel_shape, strides, pads (floor mode) for this layer.
+    var onnxPoolAttributes: [(String, ONNXAttribute)] {
+        [("kernel_shape", .ints([kernel, kernel])), ("strides", .ints([stride, stride])),
+         ("pads", .ints([padding, padding, padding, padding])), ("ceil_mode", .int(0))]
+    }
+}
