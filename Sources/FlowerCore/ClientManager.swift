@@ -13,6 +13,17 @@ public protocol SamplingClientManager: ClientManager {
 }
 
 extension SamplingClientManager {
+    /// Up to `count` distinct clients: a partial Fisher–Yates shuffle of `all()` (id-sorted).
+    public func sample<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [any ClientProxy] {
+        var pool = all()
+        let k = max(0, min(count, pool.count))
+        for i in 0 ..< k {
+            let j = Int.random(in: i ..< pool.count, using: &generator)
+            pool.swapAt(i, j)
+        }
+        return Array(pool.prefix(k))
+    }
+
     /// Up to `count` distinct clients chosen by a generator seeded with `seed`.
     public func sample(count: Int, seed: UInt64) -> [any ClientProxy] {
         var g = SplitMix64(seed: seed)
@@ -190,16 +201,5 @@ public final class InMemoryClientManager: SamplingClientManager {
         guard let waiter else { return }
         waiter.timer.cancel()
         waiter.continuation.resume(returning: false)
-    }
-
-    /// Up to `count` distinct clients: a partial Fisher–Yates shuffle of the id-sorted list.
-    public func sample<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [any ClientProxy] {
-        var pool = all()
-        let k = max(0, min(count, pool.count))
-        for i in 0 ..< k {
-            let j = Int.random(in: i ..< pool.count, using: &generator)
-            pool.swapAt(i, j)
-        }
-        return Array(pool.prefix(k))
     }
 }

@@ -149,15 +149,6 @@ final class OnlineClients: SamplingClientManager {
     func all() -> [any ClientProxy] { base.all().filter { model.isOnline($0.id, slot: slot) } }
     var count: Int { all().count }
     func waitFor(count: Int, timeout: Duration) async -> Bool { await base.waitFor(count: count, timeout: timeout) }
-    func sample<G: RandomNumberGenerator>(count: Int, using generator: inout G) -> [any ClientProxy] {
-        var pool = all()
-        let k = max(0, min(count, pool.count))
-        for i in 0 ..< k {
-            let j = Int.random(in: i ..< pool.count, using: &generator)
-            pool.swapAt(i, j)
-        }
-        return Array(pool.prefix(k))
-    }
     func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal> { base.register(client) }
     func unregister(id: String) { base.unregister(id: id) }
     func unregister(_ client: any ClientProxy) { base.unregister(client) }
