@@ -279,4 +279,25 @@ final class UpdateCompressionTests: XCTestCase {
         refused(CompressedTensor(count: 5, scale: 0, data: [1, 0]), "4-byte count")
         refused(CompressedTensor(count: 6, scale: 0, data: topkData([1, 3], [1, -2])), "declares 6 elements")
     }
+
+    /// Counts at the ends of their types, declared by a peer, are refused before anything is
+    /// allocated or indexed: Int64.max elements, 10^7 kept values in a few bytes (both index encodings).
+    func testHugeDeclaredCountsRefusedBeforeAllocation() {
+        func refused(_ body: () throws -> [Float], _ needle: String, line: UInt = #line) {
+            XCTAssertThrowsError(try body(), line: line) { e in
+                XCTAssertTrue("\(e)".contains(needle), "expected \"\(needle)\" in \(e)", line: line)
+            }
+        }
+        let huge = Int(Int64.max)
+        refused({ try UpdateCodec.decodeInt8(CompressedTensor(count: huge, scale: 1, data: [1]), expected: 10, name: "w") }, "declares \(huge) elements")
+        refused({ try UpdateCodec.decodeInt4(CompressedTensor(count: huge, scale: 1, data: [1]), expected: 10, name: "w") }, "declares \(huge) elements")
+        refused({ try UpdateCodec.decodeFP16(CompressedTensor(count: huge, scale: 0, data: [0, 0]), expected: 10, name: "w") }, "declares \(huge) elements")
+        refused({ try UpdateCodec.decodeTopK(CompressedTensor(count: huge, scale: 0, data: topkData([1], [1])), expected: 10, maxKept: 10, name: "w") }, "declares \(huge) elements")
+        let tenMillion = 10_000_000
+        let short = topkData([1], [1], declared: UInt32(tenMillion))
+        refused({ try UpdateCodec.decodeTopK(CompressedTensor(count: tenMillion, scale: 0, data: short), expected: tenMillion, maxKept: tenMillion, name: "w") },
+                "declares 10000000 kept values but carries 12 bytes (needs 80000004)")
+        refused({ try UpdateCodec.decodeTopK(CompressedTensor(count: tenMillion, scale: 0, data: short), expected: tenMillion, maxKept: tenMillion, varint: true, name: "w") },
+                "needs at least 50000004")
+    }
 }
