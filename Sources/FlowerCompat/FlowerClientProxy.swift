@@ -9,7 +9,6 @@ import FlowerCore
 import FlowerWireCodec
 import Foundation
 import Logging
-import Synchronization
 
 /// `ClientProxy` for one Flower client connected over Flower's legacy gRPC protocol.
 public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
@@ -21,8 +20,8 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     public let peer: String
 
     private let outbound: AsyncStream<[UInt8]>.Continuation
-    private let traffic = Atomic<UInt64>(0)
-    private let trafficOut = Atomic<UInt64>(0)
+    /// Protobuf bytes exchanged with this client (gRPC and HTTP/2 framing not included).
+    public let counters = ByteCounter()
     private let calls: OutstandingCall<Expected, Answer>
     private let reference: Parameters?
     private let broadcast: EncodeOnce<[UInt8]>
@@ -78,10 +77,10 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     /// Answers that came after their call's deadline (dropped).
     public var lateAnswers: Int { calls.lateAnswers }
 
-    /// Protobuf bytes received from this client (gRPC and HTTP/2 framing not included).
-    public var bytesIn: UInt64 { traffic.load(ordering: .relaxed) }
+    /// Protobuf bytes received from this client.
+    public var bytesIn: UInt64 { UInt64(counters.bytesIn) }
     /// Protobuf bytes sent to this client.
-    public var bytesOut: UInt64 { trafficOut.load(ordering: .relaxed) }
+    public var bytesOut: UInt64 { UInt64(counters.bytesOut) }
 
     /// Whether the stream is still open.
     public var isConnected: Bool { calls.closeReason == nil }
@@ -150,7 +149,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
     /// Hands one decoded (or undecodable) ClientMessage from the stream to the pending call, with
     /// the payload slot it holds (given back here unless the pending call takes the answer).
     func deliver(_ incoming: Result<FlowerClientMessage, CompatError>, bytes: Int, slot: PayloadSlot? = nil) {
-        traffic.add(UInt64(bytes), ordering: .relaxed)
+        counters.addIn(bytes)
         let message: FlowerClientMessage
         switch incoming {
         case .failure(let error):
@@ -205,7 +204,7 @@ public final class FlowerClientProxy: ClientProxy, TrafficCounting, Sendable {
         }, expired: {
             CompatError.timeout("Flower client \(id) did not answer \(kind) within \(timeout)")
         }) {
-            trafficOut.add(UInt64(encoded.count), ordering: .relaxed)
+            counters.addOut(encoded.count)
             outbound.yield(encoded)
         }
     }

@@ -140,33 +140,48 @@ public enum FlowerCompatClient {
         }
     }
 
-    /// The ClientMessage answering one instruction.
+    /// The ClientMessage answering one instruction. The `Client` is called through FlowerCore's
+    /// `ClientDispatcher`, as on the native wire: a failed or throwing client answers with Flower's
+    /// failure status of the kind (2, 3, 4) and the stream goes on. A FitIns/EvaluateIns whose
+    /// tensors do not fit the local model ends the run (`CompatError.layoutMismatch`).
     static func answer(_ instruction: FlowerServerMessage, client: any Client, reference: Parameters, counter: Counter,
                        logger: Logger) async throws -> FlowerClientMessage {
+        let dispatcher = ClientDispatcher(client: client, logger: logger)
         switch instruction {
         case .reconnect:
             return .disconnect(reason: FlowerReason.reconnect)
         case .getProperties:
             return .getPropertiesRes(status: .ok, properties: [:])
         case .getParameters(let config):
-            let res = try await client.getParameters(GetParametersIns(config: config))
+            return try await dispatcher.reply(to: .getParameters(GetParametersIns(config: config)), framing: message)
+        case .fit(let tensors, let config):
+            let parameters = try serverParameters(tensors, reference: reference, what: "FitIns")
+            // Flower's FitIns carries no round: the FitIns answered so far count them.
+            let round = counter.fit()
+            return try await dispatcher.reply(to: .fit(FitIns(round: round, parameters: parameters, config: config)), framing: message)
+        case .evaluate(let tensors, let config):
+            let parameters = try serverParameters(tensors, reference: reference, what: "EvaluateIns")
+            return try await dispatcher.reply(to: .evaluate(EvaluateIns(round: max(1, counter.fits), parameters: parameters, config: config)),
+                                              framing: message)
+        }
+    }
+
+    /// A client's reply as Flower's ClientMessage. Flower's Status has no "failed" codes: a
+    /// failure goes out as the kind's code (GET_PARAMETERS_NOT_IMPLEMENTED 2, FIT_NOT_IMPLEMENTED
+    /// 3, EVALUATE_NOT_IMPLEMENTED 4) with its message, which Flower's server counts as a failure.
+    static func message(_ reply: ClientReply) -> FlowerClientMessage {
+        switch reply {
+        case .parameters(let res):
             guard res.status.code == .ok else {
                 return .getParametersRes(status: FlowerStatus(code: 2, message: res.status.message), parameters: FlowerTensors())
             }
             return .getParametersRes(status: .ok, parameters: ParameterConversion.tensors(res.parameters))
-        case .fit(let tensors, let config):
-            let parameters = try serverParameters(tensors, reference: reference, what: "FitIns")
-            let round = counter.fit()
-            let res = try await client.fit(FitIns(round: round, parameters: parameters, config: config))
+        case .fit(let res):
             guard res.status.code == .ok else {
-                logger.warning("round \(round): fit failed: \(res.status.message)")
                 return .fitRes(status: FlowerStatus(code: 3, message: res.status.message), parameters: FlowerTensors(), numExamples: 0, metrics: [:])
             }
-            logger.info("round \(round): trained on \(res.numExamples) examples")
             return .fitRes(status: .ok, parameters: ParameterConversion.tensors(res.parameters), numExamples: Int64(res.numExamples), metrics: res.metrics)
-        case .evaluate(let tensors, let config):
-            let parameters = try serverParameters(tensors, reference: reference, what: "EvaluateIns")
-            let res = try await client.evaluate(EvaluateIns(round: max(1, counter.fits), parameters: parameters, config: config))
+        case .evaluate(let res):
             guard res.status.code == .ok else {
                 return .evaluateRes(status: FlowerStatus(code: 4, message: res.status.message), loss: 0, numExamples: 0, metrics: [:])
             }

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A transport's byte counters, adopted optionally by a `ClientProxy` (FlowerWire's does) so the
 /// server can report bytes in/out per round. Counters are cumulative over the connection.
 public protocol TrafficCounting: Sendable {
@@ -5,6 +7,25 @@ public protocol TrafficCounting: Sendable {
     var bytesIn: UInt64 { get }
     /// Bytes sent to the client so far.
     var bytesOut: UInt64 { get }
+}
+
+/// Byte totals of one connection (or one listener), safe to update and read from any thread: both
+/// transports' proxies count into one (the native wire its frames, headers included; the Flower
+/// port its protobuf messages).
+public final class ByteCounter: Sendable {
+    private let inBytes = Atomic<Int>(0)
+    private let outBytes = Atomic<Int>(0)
+
+    /// Zeroed counters.
+    public init() {}
+
+    /// Bytes received so far.
+    public var bytesIn: Int { inBytes.load(ordering: .relaxed) }
+    /// Bytes sent so far.
+    public var bytesOut: Int { outBytes.load(ordering: .relaxed) }
+
+    public func addIn(_ n: Int) { inBytes.add(n, ordering: .relaxed) }
+    public func addOut(_ n: Int) { outBytes.add(n, ordering: .relaxed) }
 }
 
 /// Per-round traffic bookkeeping: counters snapshotted when a proxy joins the round, deltas at the end.

@@ -112,11 +112,21 @@ struct Session {
         return .compressedFitRes(bare, update: CompressedUpdate(encoding: updates, tensors: tensors))
     }
 
+    /// A client's reply as the wire's message.
+    private static func message(_ reply: ClientReply) -> ClientMessage {
+        switch reply {
+        case .parameters(let res): return .parametersRes(res)
+        case .fit(let res): return .fitRes(res)
+        case .evaluate(let res): return .evaluateRes(res)
+        }
+    }
+
     private func serve(_ connection: FrameConnection, zlib: Bool, updates: UpdateCompression, peerLimit: Int) async throws -> Outcome {
         let limit = config.maxFrameBytes
         let sendTimeout = config.sendTimeout
         // Secure aggregation: this connection's client-side state machine, and the shares waiting for their FitIns.
         let participant = SecAggParticipant(client: client)
+        let dispatcher = ClientDispatcher(client: client, logger: logger)
         var forwardedShares: SecAggForwardedShares?
         while true {
             let frame = try await withTaskCancellationHandler {
@@ -146,22 +156,16 @@ struct Session {
                 continue
             case .secAggUnmaskRequest(let m): reply = await secAgg(.unmaskRequest(m), participant)
             case .getParameters(let ins):
-                do { reply = .parametersRes(try await client.getParameters(ins)) } catch {
-                    logger.warning("getParameters failed: \(error)")
-                    reply = .parametersRes(ParametersRes(status: Status(code: .getParametersFailed, message: "\(error)"), parameters: Parameters()))
-                }
+                reply = try await dispatcher.reply(to: .getParameters(ins), framing: Self.message)
             case .fit(let ins):
-                do { reply = try fitReply(ins, try await client.fit(ins), updates: updates) } catch {
-                    logger.warning("fit for round \(ins.round) failed: \(error)")
-                    reply = .fitRes(FitRes(status: Status(code: .fitFailed, message: "\(error)"), round: ins.round,
-                                           parameters: Parameters(), numExamples: 0))
+                // fitReply compresses an ok result as the server announced; if that throws, the
+                // dispatcher sends the failed FitRes instead.
+                reply = try await dispatcher.reply(to: .fit(ins)) { answer in
+                    guard case .fit(let res) = answer else { return Self.message(answer) }
+                    return try fitReply(ins, res, updates: updates)
                 }
             case .evaluate(let ins):
-                do { reply = .evaluateRes(try await client.evaluate(ins)) } catch {
-                    logger.warning("evaluate for round \(ins.round) failed: \(error)")
-                    reply = .evaluateRes(EvaluateRes(status: Status(code: .evaluateFailed, message: "\(error)"), round: ins.round,
-                                                     loss: .nan, numExamples: 0))
-                }
+                reply = try await dispatcher.reply(to: .evaluate(ins), framing: Self.message)
             case .reconnect(let seconds, let reason):
                 logger.info("server asks to reconnect in \(seconds) s: \(reason)")
                 return .reconnect(seconds: seconds)

@@ -1,5 +1,4 @@
-// Small pieces the transport shares: the monotonic deadline, byte counters, the process's
-// descriptor limit, and the event loops every server and client of this process runs on.
+// Small pieces the transport shares: the monotonic deadline, the process's descriptor limit, and the event loops every server and client of this process runs on.
 #if canImport(Glibc)
 import FlowerWireCodec
 import Glibc
@@ -7,7 +6,6 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
 
 /// A point on the monotonic clock after which an operation gives up.
 public struct Deadline: Sendable, Comparable {
@@ -35,23 +33,6 @@ public struct Deadline: Sendable, Comparable {
     }
 
     public static func < (a: Deadline, b: Deadline) -> Bool { a.nanos < b.nanos }
-}
-
-/// Byte totals, safe to read from any thread.
-public final class ByteCounter: Sendable {
-    private let inBytes = Atomic<Int>(0)
-    private let outBytes = Atomic<Int>(0)
-
-    /// Zeroed counters.
-    public init() {}
-
-    /// Bytes received so far (frame headers included).
-    public var bytesIn: Int { inBytes.load(ordering: .relaxed) }
-    /// Bytes sent so far (frame headers included).
-    public var bytesOut: Int { outBytes.load(ordering: .relaxed) }
-
-    func addIn(_ n: Int) { inBytes.add(n, ordering: .relaxed) }
-    func addOut(_ n: Int) { outBytes.add(n, ordering: .relaxed) }
 }
 
 /// The event loops of this process: one `MultiThreadedEventLoopGroup` with one thread per core

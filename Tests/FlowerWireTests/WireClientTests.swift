@@ -64,6 +64,53 @@ final class WireClientTests: XCTestCase {
         XCTAssertEqual(res.parameters.values, try testModel(count: 3, seed: 1).values)
     }
 
+    /// A client that fails keeps its session: a throwing fit is answered with fitFailed carrying
+    /// the error, a non-ok evaluation with its status and no payload, and the next instruction is
+    /// served (FlowerCore's `ClientDispatcher`, framed by the wire).
+    func testFailingClientAnswersWithFailureStatusesAndStays() async throws {
+        struct OutOfMemory: Error, CustomStringConvertible { var description: String { "out of memory" } }
+        struct Failing: Client {
+            func getParameters(_ ins: GetParametersIns) async throws -> ParametersRes { ParametersRes(parameters: try testModel(count: 3, seed: 1)) }
+            func fit(_ ins: FitIns) async throws -> FitRes { throw OutOfMemory() }
+            func evaluate(_ ins: EvaluateIns) async throws -> EvaluateRes {
+                EvaluateRes(status: Status(code: .evaluateFailed, message: "no test split"), round: ins.round, loss: 0.5, numExamples: 7)
+            }
+        }
+        let listener = try RawListener()
+        let model = try testModel(count: 20, seed: 3)
+        let server = Task.detached { () throws -> [ClientMessage?] in
+            let peer = try listener.accept()
+            defer { peer.close() }
+            try peer.writeAll(WireEncoder.frame(.challenge(Challenge(protocolVersion: flwrProtocolVersion, nonce: Array(repeating: 7, count: 32),
+                                                                       authRequired: false, maxFrameBytes: 1 << 20))))
+            guard case .hello? = try peer.nextClientMessage() else { throw WireError.unexpectedMessage(got: "?", expected: "Hello") }
+            try peer.writeAll(WireEncoder.frame(.welcome(Welcome(protocolVersion: flwrProtocolVersion, sessionID: "s1", zlib: false))))
+            var replies: [ClientMessage?] = []
+            for ins in [ServerMessage.fit(FitIns(round: 2, parameters: model)), .evaluate(EvaluateIns(round: 2, parameters: model)),
+                        .getParameters(GetParametersIns())] {
+                try peer.writeAll(WireEncoder.frame(ins))
+                replies.append(try peer.nextClientMessage())
+            }
+            try peer.writeAll(WireEncoder.frame(.finish(roundsCompleted: 2, reason: "done")))
+            return replies
+        }
+        let rounds = try await WireClient.run(config: clientConfig(listener.port, id: "failing", attempts: 1), client: Failing(), logger: quietLogger)
+        XCTAssertEqual(rounds, 2)
+        let replies = try await server.value
+        guard replies.count == 3, case .fitRes(let fit)? = replies[0], case .evaluateRes(let eval)? = replies[1],
+              case .parametersRes(let params)? = replies[2] else { return XCTFail("replies: \(replies)") }
+        XCTAssertEqual(fit.status, Status(code: .fitFailed, message: "out of memory"))
+        XCTAssertEqual(fit.round, 2)
+        XCTAssertTrue(fit.parameters.values.isEmpty)
+        XCTAssertEqual(fit.numExamples, 0)
+        XCTAssertEqual(eval.status, Status(code: .evaluateFailed, message: "no test split"))
+        XCTAssertEqual(eval.round, 2)
+        XCTAssertTrue(eval.loss.isNaN, "a failed evaluation carries no loss")
+        XCTAssertEqual(eval.numExamples, 0)
+        XCTAssertEqual(params.status, .ok)
+        XCTAssertEqual(params.parameters.values, try testModel(count: 3, seed: 1).values)
+    }
+
     func testGivesUpWithUnreachableAfterItsAttempts() async throws {
         let port = try RawSocket.freePort()
         do {
