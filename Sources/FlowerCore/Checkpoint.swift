@@ -2,20 +2,26 @@ import Foundation
 
 /// The server's state after a completed round: enough to resume at the next round with nothing lost.
 ///
-/// File format (version 2), all integers little-endian:
+/// File format (version 2, or 3 with FedBuff's state), all integers little-endian:
 /// ```
 /// 0      8 bytes   magic "FLWRCKPT"
-/// 8      u32       format version (2)
+/// 8      u32       format version (2; 3 when the header has "fedbuff")
 /// 12     u32       H: header length in bytes
 /// 16     H bytes   JSON header: {"round", "seed", "strategy", "layout": [{"name","shape","offset"}], "history",
-///                  "state_tensors": [{"name", "count"}], "state_scalars": {name: double}}
+///                  "state_tensors": [{"name", "count"}], "state_scalars": {name: double},
+///                  "fedbuff": {"dispatches", "in_flight": [{"client", "version", "arrival", "sequence"}],
+///                              "versions": [int]}}   (version 3 only)
 /// 16+H   u64       N: number of float32 values
 /// 24+H   N × 4     the flat parameter buffer, float32 little-endian, in layout order
 /// 24+H+4N S × 4    the strategy's state buffers (server optimiser moments), float32 little-endian,
 ///                  back to back in `state_tensors` order (S = Σ count)
+/// …      V × N × 4 version 3: the models of the older versions clients in flight train on, in
+///                  `fedbuff.versions` order, each laid out like the parameters (V = that count)
 /// ```
-/// The file is exactly `24 + H + 4N + 4S` bytes and is written atomically (temporary file +
-/// rename). Version 1 files (no state) are still read, with an empty state.
+/// The file is exactly `24 + H + 4N + 4S + 4VN` bytes and is written atomically (temporary file +
+/// rename). Version 1 files (no state) are still read, with an empty state; version 2 files (no
+/// FedBuff state) are read with `fedBuff` nil. A checkpoint without FedBuff state is written as
+/// version 2, so builds that predate version 3 still read every synchronous checkpoint.
 public struct Checkpoint: Sendable, Equatable {
     /// The last completed round; a resumed run starts at `round + 1`.
     public var round: Int
@@ -29,20 +35,32 @@ public struct Checkpoint: Sendable, Equatable {
     public var strategy: String
     /// The strategy's server-side state after `round` (FedOpt moments, FedAvgM velocity).
     public var state: StrategyState
+    /// `--mode async`: the clients in flight after update `round` and the sampler's position
+    /// (nil: a synchronous run, or an asynchronous checkpoint written before this was kept).
+    public var fedBuff: FedBuffCheckpoint?
 
     /// A checkpoint of the given state.
     public init(round: Int, parameters: Parameters, history: History, seed: UInt64, strategy: String,
-                state: StrategyState = StrategyState()) {
+                state: StrategyState = StrategyState(), fedBuff: FedBuffCheckpoint? = nil) {
         self.round = round
         self.parameters = parameters
         self.history = history
         self.seed = seed
         self.strategy = strategy
         self.state = state
+        self.fedBuff = fedBuff
     }
 
     static let magic = Array("FLWRCKPT".utf8)
-    static let formatVersion: UInt32 = 2
+    static let formatVersion: UInt32 = 3
+    /// The version written when there is no FedBuff state.
+    static let synchronousFormatVersion: UInt32 = 2
+
+    private struct FedBuffHeader: Codable {
+        var dispatches: Int
+        var in_flight: [FedBuffCheckpoint.Dispatch]
+        var versions: [Int]
+    }
 
     private struct StateTensor: Codable {
         var name: String
@@ -57,6 +75,7 @@ public struct Checkpoint: Sendable, Equatable {
         var history: History
         var state_tensors: [StateTensor]?
         var state_scalars: [String: Double]?
+        var fedbuff: FedBuffHeader?
     }
 
     /// The checkpoint's bytes in the format above.
@@ -68,20 +87,34 @@ public struct Checkpoint: Sendable, Equatable {
             header = try encoder.encode(Header(round: round, seed: seed, strategy: strategy,
                                                layout: parameters.layout, history: history,
                                                state_tensors: stateNames.map { StateTensor(name: $0, count: state.tensors[$0]?.count ?? 0) },
-                                               state_scalars: state.scalars))
+                                               state_scalars: state.scalars,
+                                               fedbuff: fedBuff.map {
+                                                   FedBuffHeader(dispatches: $0.dispatches, in_flight: $0.inFlight,
+                                                                 versions: $0.versions.keys.sorted())
+                                               }))
         } catch {
             throw CheckpointError.malformed(path: "<memory>", detail: "header does not encode: \(error)")
         }
+        if let fedBuff {
+            for (v, values) in fedBuff.versions where values.count != parameters.count {
+                throw CheckpointError.malformed(path: "<memory>", detail: "FedBuff version \(v) holds \(values.count) values, the model \(parameters.count)")
+            }
+        }
         var out: [UInt8] = []
-        out.reserveCapacity(24 + header.count + 4 * parameters.count)
+        out.reserveCapacity(24 + header.count + 4 * parameters.count * (1 + (fedBuff?.versions.count ?? 0)))
         out += Self.magic
-        Self.append(Self.formatVersion, to: &out)
+        Self.append(fedBuff == nil ? Self.synchronousFormatVersion : Self.formatVersion, to: &out)
         Self.append(UInt32(header.count), to: &out)
         out += header
         Self.append(UInt64(parameters.count), to: &out)
         for v in parameters.values { Self.append(v.bitPattern, to: &out) }
         for name in stateNames {
             for v in state.tensors[name] ?? [] { Self.append(v.bitPattern, to: &out) }
+        }
+        if let fedBuff {
+            for version in fedBuff.versions.keys.sorted() {
+                for v in fedBuff.versions[version]! { Self.append(v.bitPattern, to: &out) }
+            }
         }
         return out
     }
@@ -95,8 +128,8 @@ public struct Checkpoint: Sendable, Equatable {
             throw .malformed(path: path, detail: "not a flwr checkpoint (no FLWRCKPT magic)")
         }
         let version: UInt32 = read(bytes, at: 8)
-        guard version == 1 || version == formatVersion else {
-            throw .malformed(path: path, detail: "format version \(version), this build reads 1 and \(formatVersion)")
+        guard (1 ... formatVersion).contains(version) else {
+            throw .malformed(path: path, detail: "format version \(version), this build reads 1 to \(formatVersion)")
         }
         let h = Int(read(bytes, at: 12) as UInt32)
         guard 24 + h <= bytes.count else { throw .malformed(path: path, detail: "truncated header") }
@@ -120,8 +153,13 @@ public struct Checkpoint: Sendable, Equatable {
             }
             stateCount += t.count
         }
-        guard bytes.count == 24 + h + 4 * Int(n) + 4 * stateCount else {
-            throw .malformed(path: path, detail: "file is \(bytes.count) bytes, expected \(24 + h) + 4 × \(n) + 4 × \(stateCount)")
+        if header.fedbuff != nil && version < 3 {
+            throw .malformed(path: path, detail: "FedBuff state in a format version \(version) file")
+        }
+        let olderVersions = header.fedbuff?.versions ?? []
+        guard olderVersions.count <= (n == 0 ? bytes.count : bytes.count / (4 * Int(n))),
+              bytes.count == 24 + h + 4 * Int(n) * (1 + olderVersions.count) + 4 * stateCount else {
+            throw .malformed(path: path, detail: "file is \(bytes.count) bytes, expected \(24 + h) + 4 × \(n) × \(1 + olderVersions.count) + 4 × \(stateCount)")
         }
         var values = [Float](repeating: 0, count: Int(n))
         let base = 24 + h
@@ -149,8 +187,24 @@ public struct Checkpoint: Sendable, Equatable {
             offset += 4 * t.count
             state.tensors[t.name] = buffer
         }
+        var fedBuff: FedBuffCheckpoint?
+        if let f = header.fedbuff {
+            var versions: [Int: [Float]] = [:]
+            for v in f.versions {
+                guard v >= 0, v < header.round, versions[v] == nil else {
+                    throw .malformed(path: path, detail: "FedBuff version \(v) is not an older version of update \(header.round), or appears twice")
+                }
+                var buffer = [Float](repeating: 0, count: Int(n))
+                for i in 0 ..< buffer.count { buffer[i] = Float(bitPattern: read(bytes, at: offset + 4 * i)) }
+                offset += 4 * Int(n)
+                versions[v] = buffer
+            }
+            let state = FedBuffCheckpoint(dispatches: f.dispatches, inFlight: f.in_flight, versions: versions)
+            if let why = state.problem(round: header.round) { throw .malformed(path: path, detail: why) }
+            fedBuff = state
+        }
         return Checkpoint(round: header.round, parameters: parameters, history: header.history,
-                          seed: header.seed, strategy: header.strategy, state: state)
+                          seed: header.seed, strategy: header.strategy, state: state, fedBuff: fedBuff)
     }
 
     /// Writes the checkpoint to `path` atomically.
@@ -182,6 +236,56 @@ public struct Checkpoint: Sendable, Equatable {
         var x: T = 0
         for k in 0 ..< MemoryLayout<T>.size { x |= T(bytes[offset + k]) << (8 * k) }
         return x
+    }
+}
+
+/// FedBuff's state after a server update, beyond the model (`--mode async` checkpoints). The buffer
+/// is empty then (an update consumes it), so what a resumed run needs is who was training on which
+/// version, when each result is due on the virtual clock, and how far the sampler has drawn.
+public struct FedBuffCheckpoint: Sendable, Equatable {
+    /// A client in flight: trained on `version`, its result due at virtual time `arrival` (nil on
+    /// the real clock), the `sequence`-th client started in the run (its tie-break and draw).
+    public struct Dispatch: Sendable, Equatable, Codable {
+        public var client: String
+        public var version: Int
+        public var arrival: Double?
+        public var sequence: Int
+
+        public init(client: String, version: Int, arrival: Double?, sequence: Int) {
+            self.client = client
+            self.version = version
+            self.arrival = arrival
+            self.sequence = sequence
+        }
+    }
+
+    /// Clients started since the run began: the next client is drawn from stream `dispatches`.
+    public var dispatches: Int
+    /// The clients training when the checkpoint was written, in start order.
+    public var inFlight: [Dispatch]
+    /// The models of the versions older than the checkpoint's that clients in flight train on.
+    public var versions: [Int: [Float]]
+
+    public init(dispatches: Int, inFlight: [Dispatch], versions: [Int: [Float]]) {
+        self.dispatches = dispatches
+        self.inFlight = inFlight
+        self.versions = versions
+    }
+
+    /// Why this state cannot follow update `round`, or nil.
+    func problem(round: Int) -> String? {
+        if dispatches < 0 { return "FedBuff dispatch count \(dispatches) is negative" }
+        if Set(inFlight.map(\.client)).count != inFlight.count { return "a client is in flight twice in the FedBuff state" }
+        for d in inFlight {
+            if d.sequence < 0 || d.sequence >= dispatches {
+                return "FedBuff client \(d.client) has start number \(d.sequence), outside 0..<\(dispatches)"
+            }
+            if d.version > round || (d.version < round && versions[d.version] == nil) {
+                return "FedBuff client \(d.client) trains on version \(d.version), which update \(round)'s checkpoint does not hold"
+            }
+            if let a = d.arrival, !a.isFinite { return "FedBuff client \(d.client) has arrival time \(a)" }
+        }
+        return nil
     }
 }
 

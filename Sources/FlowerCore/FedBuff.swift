@@ -107,9 +107,16 @@ public struct FedBuffBuffer: Sendable {
 ///   contributes at most once per update), and trained on the current version.
 /// - A client that fails (error, refused answer) is not heard from: its slot is freed at its
 ///   computed arrival and another client starts.
-/// - Checkpoint after every update (version, model, history with the virtual clock). The buffer and
-///   the clients in flight are not saved: `--resume` drops them and starts C clients on the
-///   checkpointed version at the checkpointed virtual time.
+/// - Checkpoint after every update (version, model, history with the virtual clock), with the
+///   clients in flight (who, on which version, when their result is due on the virtual clock,
+///   their start number), the models of the older versions they train on, and the number of
+///   clients started so far. The buffer is empty after an update, so nothing of it is lost.
+///   `--resume` sends each client that was in flight its version again, due at its saved arrival,
+///   and the sampler continues its stream after the saved count: on the virtual clock the resumed
+///   run makes the uninterrupted run's choices and has its history. A client in flight that is not
+///   connected when the resumed run starts (real clock) is dropped and its slot filled by the
+///   sampler. A checkpoint without this state (written before it was kept) drops the clients in
+///   flight and starts C clients on the checkpointed version with the sampler's stream restarted.
 public final class FedBuffServer: Sendable {
     public let server: Server
     public let config: FedBuffConfig
@@ -169,8 +176,13 @@ public final class FedBuffServer: Sendable {
         let strategy = server.strategy, options = server.options, manager = server.clientManager
         var (history, current, _) = try server.restore(from: checkpoint)
         var version = checkpoint?.round ?? 0
+        let saved = checkpoint?.fedBuff
         if checkpoint != nil {
-            logger.info("resuming after update \(version) of \(numUpdates): the buffer and the clients in flight were not saved; \(config.concurrency) clients start on version \(version)")
+            if let saved {
+                logger.info("resuming after update \(version) of \(numUpdates): \(saved.inFlight.count) clients that were in flight are sent their versions again; the sampler continues after \(saved.dispatches) starts")
+            } else {
+                logger.notice("resuming after update \(version) of \(numUpdates) from a checkpoint without FedBuff state (written by an older build): the clients in flight were not saved and are dropped, \(config.concurrency) clients start on version \(version) and the sampler starts its stream again")
+            }
         }
         guard version < numUpdates else {
             return FitSummary(history: history, parameters: current, roundsCompleted: version)
@@ -184,16 +196,46 @@ public final class FedBuffServer: Sendable {
         var arrivals = completions.makeAsyncIterator()
         var lastUpdateTime = now
         var versions: [Int: Parameters] = [version: current]
+        for (v, values) in saved?.versions ?? [:] where v < version {
+            guard values.count == current.count else {
+                throw .invalidArgument("the checkpoint's version \(v) holds \(values.count) values, its model \(current.count); delete the checkpoint to start over")
+            }
+            var older = current
+            older.values = values
+            versions[v] = older
+        }
         var configs: [Int: Config] = [:]
         var inFlight: [InFlight] = []
         var buffered = Set<String>()
         var buffer = FedBuffBuffer(size: current.count, stalenessExponent: config.stalenessExponent)
-        var failures = 0, discarded = 0, starts = 0
+        var failures = 0, discarded = 0, starts = saved?.dispatches ?? 0
         var fitMetrics: Metrics = [:]
         var updateStarted = ContinuousClock.now
         var ledger = TrafficLedger()
         var stopReason: String?
         defer { for f in inFlight { f.task.cancel() } }
+
+        /// Starts `client` training on version `trained`, its result due at `due` (nil: computed
+        /// from now on the virtual clock), as the `sequence`-th client of the run.
+        func start(_ client: any ClientProxy, on trained: Int, due: Double?, sequence: Int) {
+            let params = versions[trained] ?? current
+            let round = trained + 1
+            let config: Config
+            if let c = configs[round] { config = c } else {
+                config = strategy.configureFit(round: round, parameters: params, clientManager: manager).first?.ins.config ?? [:]
+                if trained == version { configs = [round: config] }
+            }
+            let ins = FitIns(round: round, parameters: params, config: config)
+            let arrival = model.map { due ?? now + $0.fitSeconds(client, parameterCount: params.count) } ?? .infinity
+            let task = Task<Result<FitRes, ClientFailure>, Never> {
+                defer { completed.yield(sequence) }
+                do { return .success(try await client.fit(ins, timeout: timeout)) } catch {
+                    return .failure(ClientFailure(clientID: client.id, kind: .error, reason: "fit failed: \(error)"))
+                }
+            }
+            ledger.note([client])
+            inFlight.append(InFlight(client: client, version: trained, arrival: arrival, sequence: sequence, task: task))
+        }
 
         func fill() {
             while inFlight.count < config.concurrency {
@@ -202,25 +244,38 @@ public final class FedBuffServer: Sendable {
                 guard !candidates.isEmpty else { return }
                 var rng = SplitMix64(seed: SplitMix64.derive(seed: strategy.seed ^ 0xFEDB_0FF0, stream: UInt64(starts)))
                 let client = candidates[Int.random(in: 0 ..< candidates.count, using: &rng)]
-                let params = versions[version] ?? current
-                let round = version + 1
-                let config: Config
-                if let c = configs[round] { config = c } else {
-                    config = strategy.configureFit(round: round, parameters: params, clientManager: manager).first?.ins.config ?? [:]
-                    configs = [round: config]
-                }
-                let ins = FitIns(round: round, parameters: params, config: config)
-                let arrival = model.map { now + $0.fitSeconds(client, parameterCount: params.count) } ?? .infinity
-                let sequence = starts
-                let task = Task<Result<FitRes, ClientFailure>, Never> {
-                    defer { completed.yield(sequence) }
-                    do { return .success(try await client.fit(ins, timeout: timeout)) } catch {
-                        return .failure(ClientFailure(clientID: client.id, kind: .error, reason: "fit failed: \(error)"))
-                    }
-                }
-                ledger.note([client])
-                inFlight.append(InFlight(client: client, version: version, arrival: arrival, sequence: starts, task: task))
+                start(client, on: version, due: nil, sequence: starts)
                 starts += 1
+            }
+        }
+
+        /// The checkpoint's state after `version`: the clients in flight then and the sampler's position.
+        func checkpointState() -> FedBuffCheckpoint {
+            let trainedOn = Set(inFlight.map(\.version))
+            return FedBuffCheckpoint(
+                dispatches: starts,
+                inFlight: inFlight.sorted { $0.sequence < $1.sequence }.map {
+                    FedBuffCheckpoint.Dispatch(client: $0.client.id, version: $0.version,
+                                               arrival: model == nil ? nil : $0.arrival, sequence: $0.sequence)
+                },
+                versions: versions.filter { $0.key < version && trainedOn.contains($0.key) }.mapValues(\.values))
+        }
+
+        // Resumed: the clients that were in flight train again on the versions they were sent.
+        if let saved {
+            let connected = Dictionary(manager.all().map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            var absent: [String] = [], over: [String] = []
+            for d in saved.inFlight {
+                guard let client = connected[d.client] else { absent.append(d.client); continue }
+                guard inFlight.count < config.concurrency else { over.append(d.client); continue }
+                start(client, on: d.version, due: d.arrival, sequence: d.sequence)
+            }
+            func names(_ ids: [String]) -> String { ids.prefix(5).joined(separator: ", ") + (ids.count > 5 ? ", …" : "") }
+            if !absent.isEmpty {
+                logger.notice("resuming: \(absent.count) clients that were in flight are not connected (\(names(absent))); their slots go to the sampler")
+            }
+            if !over.isEmpty {
+                logger.notice("resuming: \(over.count) clients that were in flight exceed --concurrency \(config.concurrency) (\(names(over))) and are dropped")
             }
         }
 
@@ -331,7 +386,7 @@ public final class FedBuffServer: Sendable {
             history.rounds.append(record)
             progress.completed = version
             try server.persist(record, history: history, parameters: current, state: StrategyState(), of: numUpdates,
-                               unit: "update")
+                               unit: "update", fedBuff: checkpointState())
             failures = 0; discarded = 0
             lastUpdateTime = now
             updateStarted = .now

@@ -230,10 +230,10 @@ public final class Server: Sendable {
     /// Records a finished round (`unit` "round") or asynchronous update (`unit` "update"), already
     /// appended to `history`: the checkpoint, `history.jsonl`, the log line and the observer.
     func persist(_ record: RoundRecord, history: History, parameters: Parameters, state: StrategyState,
-                 of total: Int, unit: String = "round") throws(ServerError) {
+                 of total: Int, unit: String = "round", fedBuff: @autoclosure () -> FedBuffCheckpoint? = nil) throws(ServerError) {
         if let path = options.checkpointPath {
             let cp = Checkpoint(round: record.round, parameters: parameters, history: history,
-                                seed: strategy.seed, strategy: strategy.name, state: state)
+                                seed: strategy.seed, strategy: strategy.name, state: state, fedBuff: fedBuff())
             do throws(CheckpointError) { try cp.write(to: path) } catch { throw .checkpoint(error) }
         }
         if let path = options.historyPath {

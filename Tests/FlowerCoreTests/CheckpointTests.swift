@@ -131,3 +131,76 @@ extension CheckpointTests {
         }
     }
 }
+
+extension CheckpointTests {
+    private func fedBuffCheckpoint() throws -> Checkpoint {
+        var cp = try sampleCheckpoint()
+        cp.fedBuff = FedBuffCheckpoint(
+            dispatches: 9,
+            inFlight: [.init(client: "partition-4", version: 0, arrival: 0.1 + 0.2, sequence: 5),
+                       .init(client: "partition-1", version: 2, arrival: 7.25, sequence: 8),
+                       .init(client: "tcp-x", version: 1, arrival: nil, sequence: 6)],
+            versions: [0: Self.version0, 1: Self.version1])
+        return cp
+    }
+
+    private static let version0: [Float] = [0, 1, -2]
+    private static let version1: [Float] = [.leastNonzeroMagnitude, -0, 4]
+
+    private static func formatVersion(_ bytes: [UInt8]) -> Int {
+        Int(bytes[8]) | Int(bytes[9]) << 8 | Int(bytes[10]) << 16 | Int(bytes[11]) << 24
+    }
+
+    /// Version 3 keeps FedBuff's clients in flight (arrivals bit for bit) and the sampler's count in
+    /// the header, and the models of the older versions they train on after the state buffers:
+    /// 24 + H + 4N(1 + V) bytes.
+    func testFedBuffStateRoundTripsWithItsOlderVersions() throws {
+        let cp = try fedBuffCheckpoint()
+        let bytes = try cp.encoded()
+        XCTAssertEqual(Self.formatVersion(bytes), 3)
+        let headerLength = Int(bytes[12]) | Int(bytes[13]) << 8 | Int(bytes[14]) << 16 | Int(bytes[15]) << 24
+        XCTAssertEqual(bytes.count, 24 + headerLength + 4 * 3 * (1 + 2))
+        // Version 0's model follows the parameters, then version 1's.
+        let tail = Array(bytes.suffix(24))
+        let words: [UInt32] = stride(from: 0, to: 24, by: 4).map { i in
+            UInt32(tail[i]) | UInt32(tail[i + 1]) << 8 | UInt32(tail[i + 2]) << 16 | UInt32(tail[i + 3]) << 24
+        }
+        XCTAssertEqual(words, (Self.version0 + Self.version1).map(\.bitPattern))
+        let back = try Checkpoint.decode(bytes)
+        XCTAssertEqual(back.fedBuff, cp.fedBuff)
+        XCTAssertEqual(back.parameters, cp.parameters)
+        XCTAssertEqual(back.round, 2)
+        XCTAssertEqual(back.fedBuff?.inFlight[0].arrival?.bitPattern, (0.1 + 0.2).bitPattern)
+        XCTAssertNil(back.fedBuff?.inFlight[2].arrival)
+        XCTAssertThrowsError(try Checkpoint.decode(Array(bytes.dropLast(4)))) {
+            XCTAssertTrue("\($0)".contains("expected"), "\($0)")
+        }
+    }
+
+    /// A checkpoint without FedBuff state is still written as version 2 (older builds read it), and
+    /// a version 2 file reads back with no FedBuff state.
+    func testWithoutFedBuffStateTheFormatStaysVersion2() throws {
+        let bytes = try sampleCheckpoint().encoded()
+        XCTAssertEqual(Self.formatVersion(bytes), 2)
+        XCTAssertNil(try Checkpoint.decode(bytes).fedBuff)
+    }
+
+    /// FedBuff state that a resumed run could not follow is refused when read.
+    func testInconsistentFedBuffStateIsRefused() throws {
+        func refusal(_ change: (inout FedBuffCheckpoint) -> Void) throws -> String {
+            var cp = try fedBuffCheckpoint()
+            change(&cp.fedBuff!)
+            do {
+                _ = try Checkpoint.decode(try cp.encoded())
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        XCTAssertTrue(try refusal { $0.versions[0] = nil }.contains("trains on version 0, which update 2's checkpoint does not hold"))
+        XCTAssertTrue(try refusal { $0.inFlight[1].version = 3 }.contains("trains on version 3"))
+        XCTAssertTrue(try refusal { $0.inFlight[1].sequence = 9 }.contains("start number 9, outside 0..<9"))
+        XCTAssertTrue(try refusal { $0.inFlight[2].client = "partition-4" }.contains("in flight twice"))
+        XCTAssertTrue(try refusal { $0.versions[2] = [1, 2, 3] }.contains("not an older version of update 2"))
+        XCTAssertTrue(try refusal { $0.versions[1] = [1, 2] }.contains("holds 2 values, the model 3"))
+        XCTAssertEqual(try refusal { _ in }, "accepted")
+    }
+}

@@ -1,6 +1,7 @@
 import FedAvg
 import FlowerCore
 import Foundation
+import Logging
 import TestSupport
 import XCTest
 
@@ -268,5 +269,151 @@ final class FedBuffTests: XCTestCase {
         XCTAssertTrue(FedBuffConfig(concurrency: 0, bufferSize: 0).problem?.contains("--concurrency") ?? false)
         XCTAssertTrue(FedBuffConfig(concurrency: 4, bufferSize: 2, maxStaleness: -1).problem?.contains("--max-staleness") ?? false)
         XCTAssertTrue(FedBuffConfig(concurrency: 4, bufferSize: 2, serverLearningRate: 0).problem?.contains("--server-learning-rate") ?? false)
+    }
+
+    /// Four clients of different speeds (1, 2, 3 and 5 virtual seconds), 3 training at a time, an
+    /// update every 2 results: results arrive stale, so clients are in flight on older versions at
+    /// every checkpoint. Each client adds its own direction and reports its own `who`, so the model
+    /// and the fit metrics tell which clients each update used.
+    private func staleRun(_ path: String?, updates: Int, resumingFrom checkpoint: Checkpoint? = nil,
+                          logger: Logger = quietLogger) async throws -> (FitSummary, [String: [Int]]) {
+        let clients = [adder("a", [1, 0, 0], n: 1, who: 1), adder("b", [0, 1, 0], n: 2, who: 10),
+                       adder("c", [0, 0, 1], n: 3, who: 100), adder("d", [0.5, -1, 2], n: 4, who: 1000)]
+        var options = ServerOptions(checkpointPath: path)
+        options.historyPath = path.map { $0 + ".history.jsonl" }
+        let server = Server(clientManager: manager(clients), strategy: try fedAvg([0, 0, 0], minFit: 3), options: options,
+                            logger: logger)
+        let driver = FedBuffServer(server: server, config: FedBuffConfig(concurrency: 3, bufferSize: 2, stalenessExponent: 0.5),
+                                   model: clock(["a": 1, "b": 2, "c": 3, "d": 5]), logger: logger)
+        let summary = try await driver.fit(numUpdates: updates, timeout: .seconds(30), resumingFrom: checkpoint)
+        return (summary, Dictionary(uniqueKeysWithValues: clients.map { ($0.id, $0.recorded.fits.map(\.round)) }))
+    }
+
+    private func assertSameUpdates(_ x: [RoundRecord], _ y: [RoundRecord], file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(x.count, y.count, file: file, line: line)
+        for (a, b) in zip(x, y) {
+            XCTAssertEqual(a.round, b.round, file: file, line: line)
+            XCTAssertEqual(a.virtualTime, b.virtualTime, "update \(a.round)", file: file, line: line)
+            XCTAssertEqual(a.virtualSeconds, b.virtualSeconds, "update \(a.round)", file: file, line: line)
+            XCTAssertEqual(a.staleness, b.staleness, "update \(a.round)", file: file, line: line)
+            XCTAssertEqual(a.fitClients, b.fitClients, "update \(a.round)", file: file, line: line)
+            XCTAssertEqual(a.discarded, b.discarded, "update \(a.round)", file: file, line: line)
+            XCTAssertEqual(a.loss, b.loss, "update \(a.round)", file: file, line: line)
+            XCTAssertEqual(a.accuracy, b.accuracy, "update \(a.round)", file: file, line: line)
+            XCTAssertEqual(a.fitMetrics, b.fitMetrics, "update \(a.round)", file: file, line: line)
+        }
+    }
+
+    /// Interrupted after update 4 of 8 and resumed: the checkpoint holds the clients in flight on
+    /// older versions and the sampler's count, so the resumed run sends them their versions again
+    /// and then draws the same clients as the uninterrupted run — same updates, same virtual times,
+    /// same staleness, same model.
+    func testResumedRunMakesTheUninterruptedRunsChoices() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedbuff-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (whole, wholeFits) = try await staleRun(nil, updates: 8)
+        XCTAssertTrue(whole.history.rounds.contains { ($0.staleness ?? 0) > 0 }, "the run has stale results")
+
+        let path = dir + "/ckpt"
+        _ = try await staleRun(path, updates: 4)
+        let checkpoint = try Checkpoint.read(from: path)
+        XCTAssertEqual(checkpoint.round, 4)
+        let state = try XCTUnwrap(checkpoint.fedBuff)
+        XCTAssertEqual(state.inFlight.count, 2, "3 in flight less the one whose result made update 4")
+        XCTAssertTrue(state.inFlight.contains { $0.version < 4 }, "a client trains on an older version")
+        XCTAssertEqual(Set(state.versions.keys), Set(state.inFlight.map(\.version).filter { $0 < 4 }))
+        XCTAssertTrue(state.inFlight.allSatisfy { ($0.arrival ?? 0) > checkpoint.history.rounds[3].virtualTime! })
+
+        let log = LogCapture()
+        let (resumed, resumedFits) = try await staleRun(path, updates: 8, resumingFrom: checkpoint, logger: log.logger)
+        XCTAssertTrue(log.contains("2 clients that were in flight are sent their versions again"), log.text)
+        XCTAssertEqual(resumed.roundsCompleted, 8)
+        assertSameUpdates(resumed.history.rounds, whole.history.rounds)
+        XCTAssertEqual(resumed.parameters.values, whole.parameters.values)
+        // Each client's fits after the resume are the tail of its fits in the uninterrupted run:
+        // the clients in flight first (on their saved versions), then the sampler's later choices.
+        for (id, fits) in resumedFits {
+            XCTAssertEqual(fits, Array(wholeFits[id]!.suffix(fits.count)), id)
+        }
+        for d in state.inFlight { XCTAssertEqual(resumedFits[d.client]?.first, d.version + 1, d.client) }
+        let resumedStarts = resumedFits.values.map(\.count).reduce(0, +)
+        XCTAssertEqual(resumedStarts, wholeFits.values.map(\.count).reduce(0, +) - (state.dispatches - state.inFlight.count))
+    }
+
+    /// A checkpoint without FedBuff state (written before it was kept) resumes as before: the
+    /// clients in flight are dropped, C clients start on the checkpointed version, the log says so,
+    /// and the run after the checkpoint departs from the uninterrupted one.
+    func testACheckpointWithoutFedBuffStateDropsTheClientsInFlight() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedbuff-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/ckpt"
+        _ = try await staleRun(path, updates: 4)
+        var old = try Checkpoint.read(from: path)
+        old.fedBuff = nil
+        let log = LogCapture()
+        let (resumed, fits) = try await staleRun(path, updates: 8, resumingFrom: old, logger: log.logger)
+        XCTAssertTrue(log.contains("from a checkpoint without FedBuff state"), log.text)
+        XCTAssertEqual(resumed.history.rounds.map(\.round), Array(1 ... 8))
+        // This is what resuming did before the state was kept: the updates after the checkpoint
+        // are not the uninterrupted run's (the comparison the test above makes would fail).
+        let (whole, _) = try await staleRun(nil, updates: 8)
+        XCTAssertEqual(resumed.history.rounds.prefix(4).map(\.virtualTime), whole.history.rounds.prefix(4).map(\.virtualTime))
+        XCTAssertNotEqual(resumed.history.rounds.suffix(4).map(\.virtualTime), whole.history.rounds.suffix(4).map(\.virtualTime))
+        XCTAssertNotEqual(resumed.parameters.values, whole.parameters.values)
+        XCTAssertGreaterThanOrEqual(fits.values.filter { $0.first == 5 }.count, 3, "3 clients restarted on version 4, as round 5")
+        XCTAssertTrue(fits.values.allSatisfy { ($0.first ?? 5) >= 5 }, "no client was sent an older version: \(fits)")
+        XCTAssertEqual(resumed.history.rounds[4].staleness, 0, "update 5 used only results trained on version 4")
+    }
+
+    /// The real clock (`flwr server --mode async`) follows the same rule. d never answers in the
+    /// first run, so it is in flight on version 0 at the checkpoint of update 3 (with no arrival:
+    /// the real clock has none). Resumed with all four connected, every client that was in flight
+    /// is sent its saved version again (d: version 0, as round 1); resumed without d, d is dropped
+    /// with a log line and its slot goes to the sampler.
+    func testRealClockResumeSendsTheClientsInFlightTheirVersionsAgain() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fedbuff-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/ckpt"
+        func run(_ clients: [FakeClient], updates: Int, from checkpoint: Checkpoint?, logger: Logger = quietLogger) async throws -> FitSummary {
+            var options = ServerOptions(checkpointPath: path, finishTimeout: .milliseconds(50))
+            options.historyPath = dir + "/history.jsonl"
+            let server = Server(clientManager: manager(clients), strategy: try fedAvg([0, 0, 0], minFit: 3), options: options)
+            return try await FedBuffServer(server: server, config: FedBuffConfig(concurrency: 3, bufferSize: 2, stalenessExponent: 0),
+                                           model: nil, logger: logger)
+                .fit(numUpdates: updates, timeout: .seconds(30), resumingFrom: checkpoint)
+        }
+        let silent = FakeClient("d", onFit: { _, _ in
+            try await Task.sleep(for: .seconds(3600))
+            throw CancellationError()
+        })
+        _ = try await run([adder("a", [1, 0, 0], n: 1), adder("b", [0, 1, 0], n: 1), adder("c", [0, 0, 1], n: 1), silent],
+                          updates: 3, from: nil)
+        let checkpoint = try Checkpoint.read(from: path)
+        let state = try XCTUnwrap(checkpoint.fedBuff)
+        XCTAssertEqual(checkpoint.round, 3)
+        XCTAssertEqual(state.inFlight.count, 2)
+        XCTAssertTrue(state.inFlight.allSatisfy { $0.arrival == nil }, "no virtual arrival on the real clock")
+        let d = try XCTUnwrap(state.inFlight.first { $0.client == "d" })
+        XCTAssertEqual(d.version, 0)
+        XCTAssertEqual(state.versions.keys.sorted(), Array(Set(state.inFlight.map(\.version)).filter { $0 < 3 }).sorted())
+
+        let again = [adder("a", [1, 0, 0], n: 1), adder("b", [0, 1, 0], n: 1), adder("c", [0, 0, 1], n: 1), adder("d", [0, 0, 0], n: 1)]
+        let resumed = try await run(again, updates: 5, from: checkpoint)
+        XCTAssertEqual(resumed.roundsCompleted, 5)
+        for saved in state.inFlight {
+            let fits = try XCTUnwrap(again.first { $0.id == saved.client }).recorded.fits
+            XCTAssertEqual(fits.first?.round, saved.version + 1, saved.client)
+            XCTAssertEqual(fits.first?.parameters.values, saved.version == 3 ? Optional(checkpoint.parameters.values) : state.versions[saved.version],
+                           "\(saved.client) is sent the model of version \(saved.version)")
+        }
+
+        let log = LogCapture()
+        let withoutD = [adder("a", [1, 0, 0], n: 1), adder("b", [0, 1, 0], n: 1), adder("c", [0, 0, 1], n: 1)]
+        let partial = try await run(withoutD, updates: 5, from: checkpoint, logger: log.logger)
+        XCTAssertEqual(partial.roundsCompleted, 5)
+        XCTAssertTrue(log.contains("1 clients that were in flight are not connected (d); their slots go to the sampler"), log.text)
     }
 }
