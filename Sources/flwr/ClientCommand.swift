@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlowerLearning
 import FlowerRuntime
 
 /// `flwr client`: one federated client (the entrypoint of a client pod).
@@ -53,11 +54,9 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup(title: "Emulating a slow site") var site: SiteSpeedOptions
 
     func validate() throws {
-        try dpSGD.validateForSites()
-        try validating { _ = try parseHostPort(server) }
-        if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
         guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
         guard connectDeadline > 0 else { throw ValidationError("--connect-deadline must be positive seconds, got \(connectDeadline)") }
+        try validating { try config(model: .reference).validate() }
     }
 
     func run() async throws {
@@ -65,19 +64,19 @@ struct ClientCommand: AsyncParsableCommand {
         try await ClientRuntime(config: try config(), logger: logger).run()
     }
 
-    /// The library's form of these flags.
-    func config() throws -> ClientRuntimeConfig {
-        var c = ClientRuntimeConfig(dataset: try data.source.location(), model: try modelOptions.selection())
+    /// The library's form of these flags (`model`: instead of reading --model/--model-spec).
+    func config(model: ModelSelection? = nil) throws -> ClientRuntimeConfig {
+        var c = ClientRuntimeConfig(dataset: try data.source.location(), model: try model ?? modelOptions.selection())
         (c.host, c.port) = try validating { try parseHostPort(server) }
         c.partition = partition; c.asksForSplit = data.asksForSplit; c.numPartitions = data.numPartitions
-        c.scheme = data.scheme; c.seed = data.seed; c.clientID = clientId
-        c.training = training.defaults(seed: data.seed); c.threads = training.threadCount
+        c.scheme = try data.scheme(); c.seed = data.seed; c.clientID = clientId
+        c.training = try training.defaults(seed: data.seed); c.threads = training.threadCount
         c.privacy = try privacy.settings(); c.attack = try attack.settings(seed: data.seed)
         c.maxTrainExamples = maxTrainExamples; c.maxFrameBytes = maxFrameMb << 20
         c.connectDeadline = .milliseconds(Int64(connectDeadline * 1000))
         c.security = security.config(flagToken: authToken); c.ops = ops.config
         c.flower = try flowerCompat.config()
-        c.dpSGD = dpSGD.options
+        c.dpSGD = try dpSGD.options()
         site.apply(to: &c)
         return c
     }

@@ -22,15 +22,9 @@ struct ServerConnectionOptions: ParsableArguments {
     var maxBufferedPayloads: Int?
 
     func validate() throws {
-        guard maxConnections >= 1 else { throw ValidationError("--max-connections must be at least 1, got \(maxConnections)") }
-        guard maxHandshakes >= 1 else { throw ValidationError("--max-handshakes must be at least 1, got \(maxHandshakes)") }
-        guard maxHandshakesPerAddress >= 1 else {
-            throw ValidationError("--max-handshakes-per-address must be at least 1, got \(maxHandshakesPerAddress)")
-        }
         guard handshakeTimeout > 0 && handshakeTimeout <= 3600 else {
             throw ValidationError("--handshake-timeout must be in (0, 3600] seconds, got \(handshakeTimeout)")
         }
-        if let k = maxBufferedPayloads, k < 1 { throw ValidationError("--max-buffered-payloads must be at least 1, got \(k)") }
     }
 
     /// `config` with these limits.

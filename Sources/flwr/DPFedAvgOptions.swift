@@ -1,6 +1,7 @@
 // The DP-FedAvg flags `flwr server` and `flwr simulate` share (user-level DP of the released
 // models; distinct from PrivacyOptions' --dp-epsilon/--dp-unit, the data-level Laplace release).
 import ArgumentParser
+import FlowerRuntime
 import Privacy
 
 /// DP-FedAvg's flags; all optional: without --dp-noise-multiplier the strategy is used as is.
@@ -28,29 +29,13 @@ struct DPFedAvgOptions: ParsableArguments {
     @Option(help: "Stop before a round that would bring ε above this; the server ends with the last model saved.")
     var dpTargetEpsilon: Double?
 
-    func validate() throws {
-        let dpOnly = [("--dp-clip", dpClip != nil), ("--dp-target-quantile", dpTargetQuantile != nil),
-                      ("--dp-clipped-count-stddev", dpClippedCountStddev != nil),
-                      ("--dp-target-epsilon", dpTargetEpsilon != nil)]
-        if dpNoiseMultiplier == nil, let flag = dpOnly.first(where: \.1)?.0 {
-            throw ValidationError("\(flag) needs --dp-noise-multiplier (DP-FedAvg is off without it)")
-        }
-        if dpNoiseMultiplier != nil, dpClip == nil, dpTargetQuantile == nil {
-            throw ValidationError("DP-FedAvg needs a clipping norm: --dp-clip C (fixed), or --dp-target-quantile for adaptive clipping")
-        }
-    }
+    func validate() throws { _ = try config(samplingRate: 1) }
 
     /// The DP-FedAvg configuration for sampling rate `q`, or nil when DP-FedAvg is off.
-    func config(samplingRate q: Double) -> DPFedAvgConfig? {
-        guard let z = dpNoiseMultiplier else { return nil }
-        let clipping: DPClipping
-        if let gamma = dpTargetQuantile {
-            clipping = .adaptive(initial: dpClip ?? 0.1, targetQuantile: gamma, learningRate: dpClipLr,
-                                 clippedCountStddev: dpClippedCountStddev)
-        } else {
-            clipping = .fixed(clipNorm: dpClip ?? 0)
+    func config(samplingRate q: Double) throws -> DPFedAvgConfig? {
+        try validating {
+            try DPFedAvgConfig(noiseMultiplier: dpNoiseMultiplier, clip: dpClip, targetQuantile: dpTargetQuantile, clipLearningRate: dpClipLr,
+                               clippedCountStddev: dpClippedCountStddev, delta: dpDelta, targetEpsilon: dpTargetEpsilon, samplingRate: q)
         }
-        return DPFedAvgConfig(noiseMultiplier: z, clipping: clipping, samplingRate: q, delta: dpDelta,
-                              targetEpsilon: dpTargetEpsilon)
     }
 }

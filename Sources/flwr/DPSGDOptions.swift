@@ -30,22 +30,13 @@ struct DPSGDFlags: ParsableArguments {
     @Option(help: "Largest chunk of a DP-SGD batch processed at once (bounds memory, not privacy).")
     var physicalBatch: Int = 256
 
-    func validate() throws {
-        let only = [("--noise-multiplier", noiseMultiplier != nil), ("--target-epsilon", targetEpsilon != nil),
-                    ("--sampling-rate", samplingRate != nil)]
-        if !dpSgd, let flag = only.first(where: \.1)?.0 { throw ValidationError("\(flag) needs --dp-sgd") }
-        try validating { try options?.validate() }
-    }
-
-    /// Federated sites need both σ and the budget up front.
-    func validateForSites() throws {
-        try validating { try options?.validateForSite() }
-    }
+    func validate() throws { _ = try options() }
 
     /// The options, or nil without --dp-sgd.
-    var options: DPSGDOptions? {
-        guard dpSgd else { return nil }
-        return DPSGDOptions(maxGradNorm: maxGradNorm, noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon,
-                            delta: delta, samplingRate: samplingRate, physicalBatch: physicalBatch)
+    func options() throws -> DPSGDOptions? {
+        try validating {
+            try DPSGDOptions(enabled: dpSgd, maxGradNorm: maxGradNorm, noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon,
+                             delta: delta, samplingRate: samplingRate, physicalBatch: physicalBatch)
+        }
     }
 }

@@ -28,10 +28,6 @@ struct FedBuffOptions: ParsableArguments {
         FedBuffConfig(concurrency: concurrency, bufferSize: bufferSize, stalenessExponent: stalenessExponent,
                       maxStaleness: maxStaleness, serverLearningRate: serverLearningRate ?? 1, evalEvery: evalEvery)
     }
-
-    func validate() throws {
-        if mode == .async, let problem = config(serverLearningRate: nil).problem { throw ValidationError(problem) }
-    }
 }
 
 extension SimulationMode: ExpressibleByArgument {

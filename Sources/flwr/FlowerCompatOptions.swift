@@ -4,7 +4,6 @@
 import ArgumentParser
 import FlowerCompat
 import FlowerRuntime
-import Foundation
 
 /// `--flower-port` and friends on `flwr server`.
 struct FlowerServerCompatOptions: ParsableArguments {
@@ -21,29 +20,12 @@ struct FlowerServerCompatOptions: ParsableArguments {
     @Option(help: "PEM private key of --flower-tls-cert.")
     var flowerTlsKey: String?
 
-    func validate() throws {
-        if let p = flowerPort, !(0 ... 65535).contains(p) {
-            throw ValidationError("--flower-port must be in 0...65535, got \(p)")
-        }
-        guard (1 ... 2047).contains(flowerMaxMessageMb) else {
-            throw ValidationError("--flower-max-message-mb must be in 1...2047, got \(flowerMaxMessageMb)")
-        }
-        if (flowerTlsCert == nil) != (flowerTlsKey == nil) {
-            throw ValidationError("--flower-tls-cert and --flower-tls-key go together; give both or neither")
-        }
-        if flowerTlsCert != nil && flowerPort == nil { throw ValidationError("--flower-tls-cert needs --flower-port") }
-        for path in [flowerTlsCert, flowerTlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
-            throw ValidationError("cannot read \(path) (--flower-tls-cert/--flower-tls-key); check the path")
-        }
-    }
+    func validate() throws { _ = try config() }
 
     /// The listener's settings when --flower-port is set (FlowerRuntime fills in the host and
     /// the model to check tensors against); nil otherwise.
-    var config: FlowerCompatServerConfig? {
-        guard let port = flowerPort else { return nil }
-        var config = FlowerCompatServerConfig(port: port, maxMessageBytes: flowerMaxMessageMb << 20)
-        if let cert = flowerTlsCert, let key = flowerTlsKey { config.tls = (cert, key) }
-        return config
+    func config() throws -> FlowerCompatServerConfig? {
+        try validating { try FlowerCompatServerConfig(port: flowerPort, maxMessageMb: flowerMaxMessageMb, tlsCert: flowerTlsCert, tlsKey: flowerTlsKey) }
     }
 }
 
@@ -58,22 +40,11 @@ struct FlowerClientCompatOptions: ParsableArguments {
     @Option(help: "Largest message accepted from the Flower server, in MB (Flower's own default: 512).")
     var flowerMaxMessageMb: Int = 512
 
-    func validate() throws {
-        if let s = flowerServer { try validating { _ = try parseHostPort(s) } }
-        guard (1 ... 2047).contains(flowerMaxMessageMb) else {
-            throw ValidationError("--flower-max-message-mb must be in 1...2047, got \(flowerMaxMessageMb)")
-        }
-        if flowerRootCert != nil && flowerServer == nil { throw ValidationError("--flower-root-cert needs --flower-server") }
-    }
+    func validate() throws { _ = try config() }
 
     /// The settings for joining the Flower server when --flower-server is set (FlowerRuntime fills
     /// in the connect deadline and seed); nil otherwise.
     func config() throws -> FlowerCompatClientConfig? {
-        guard let address = flowerServer else { return nil }
-        let (host, port) = try validating { try parseHostPort(address) }
-        var config = FlowerCompatClientConfig(host: host, port: port)
-        config.maxMessageBytes = flowerMaxMessageMb << 20
-        config.rootCertificate = flowerRootCert
-        return config
+        try validating { try FlowerCompatClientConfig(server: flowerServer, maxMessageMb: flowerMaxMessageMb, rootCertificate: flowerRootCert) }
     }
 }

@@ -10,10 +10,6 @@ struct OpsOptions: ParsableArguments {
     @Option(help: "Address the --http-port listener binds (default: --host on the server, 0.0.0.0 on a client).")
     var httpHost: String?
 
-    func validate() throws {
-        try validating { try config.validate() }
-    }
-
     /// The library's form of these flags.
     var config: OpsConfig { OpsConfig(port: httpPort, host: httpHost) }
 }

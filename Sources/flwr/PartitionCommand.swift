@@ -49,9 +49,6 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Sizes of an IID split: equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, as real devices hold unequal amounts of data; every partition keeps at least one example). IID only: with --alpha the Dirichlet draw sets both the labels and the sizes.", valueName: "equal|lognormal:σ"))
     var partitionSizes: String = "equal"
 
-    /// The parsed --partition-sizes.
-    var sizes: PartitionSizes { (try? PartitionSizes(parsing: partitionSizes)) ?? .equal }
-
     @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.")
     var minPartitionSize: Int = 10
 
@@ -65,18 +62,11 @@ struct DataOptions: ParsableArguments {
     func kind() throws -> DatasetKind { try source.kind() }
 
     /// IID (sized by --partition-sizes) without --alpha, Dirichlet with it.
-    var scheme: Partitioner {
-        alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid(sizes: sizes)
+    func scheme() throws -> Partitioner {
+        try validating { try Partitioner(numPartitions: numPartitions, alpha: alpha, minPartitionSize: minPartitionSize, partitionSizes: partitionSizes) }
     }
 
-    func validate() throws {
-        guard numPartitions >= 1 else { throw ValidationError("--num-partitions must be at least 1, got \(numPartitions)") }
-        if let a = alpha, !(a > 0 && a.isFinite) {
-            throw ValidationError("--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got \(a)")
-        }
-        guard minPartitionSize >= 0 else { throw ValidationError("--min-partition-size must be 0 or more, got \(minPartitionSize)") }
-        try validating { try validatePartitionSizes(partitionSizes, alpha: alpha ?? 0) }
-    }
+    func validate() throws { _ = try scheme() }
 }
 
 /// `flwr partition`: print the label histogram of every partition.
@@ -106,7 +96,7 @@ struct PartitionCommand: ParsableCommand {
 
     func run() throws {
         var listing = PartitionListing(dataset: try data.source.location(), numPartitions: data.numPartitions,
-                                       scheme: data.scheme, seed: data.seed)
+                                       scheme: try data.scheme(), seed: data.seed)
         listing.all = all; listing.indicesOut = indicesOut
         try listing.run { print($0) }
     }

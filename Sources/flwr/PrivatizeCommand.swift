@@ -84,7 +84,7 @@ struct PrivatizeCommand: ParsableCommand {
     /// The library's form of these flags.
     func config() throws -> PrivateReleaseConfig {
         var c = PrivateReleaseConfig(dataset: try data.source.location(), privacy: try privacy.settings(), out: out)
-        c.partition = partition; c.numPartitions = data.numPartitions; c.scheme = data.scheme; c.seed = data.seed
+        c.partition = partition; c.numPartitions = data.numPartitions; c.scheme = try data.scheme(); c.seed = data.seed
         c.resume = resume; c.includeTest = includeTest
         return c
     }

@@ -17,6 +17,7 @@ struct ServerCommand: AsyncParsableCommand {
             (or, with --linger, keeps answering late clients with Finish until SIGTERM).
             """)
 
+    @OptionGroup var round: RoundOptions
     @OptionGroup var federation: FederationOptions
     @OptionGroup var net: ServerNetworkOptions
     @OptionGroup var strategyOptions: StrategyOptions
@@ -26,9 +27,6 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).")
     var minClients: Int = 10
 
-    @Option(help: "Seconds to wait for --min-clients before giving up.")
-    var waitTimeout: Double = 600
-
     @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, csv, or none (federated evaluation on the clients instead).")
     var dataset: String = "fashion-mnist"
 
@@ -36,15 +34,6 @@ struct ServerCommand: AsyncParsableCommand {
     var dataDir: String?
 
     @OptionGroup var fileOptions: DataFileOptions
-
-    @Option(help: "Evaluate on at most this many test images.")
-    var maxTestExamples: Int?
-
-    @Option(help: "Folder for the checkpoint written after every round (created if missing).")
-    var checkpointDir: String?
-
-    @Flag(help: "Continue from the checkpoint in --checkpoint-dir, if there is one.")
-    var resume = false
 
     @Option(help: "Append one JSON object per round to this file (history.jsonl).")
     var metricsOut: String?
@@ -78,6 +67,8 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ServerTLSOptions
 
     func validate() throws {
+        guard round.roundTimeout > 0 else { throw ValidationError("--round-timeout must be positive seconds, got \(round.roundTimeout)") }
+        let waitTimeout = round.waitTimeout ?? 600
         guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
         try validating { try config(model: .reference).validate() }
     }
@@ -95,17 +86,17 @@ struct ServerCommand: AsyncParsableCommand {
         wire.compressionAllowed = updates.zlib
         var c = ServerRuntimeConfig(wire: wire, model: try model ?? modelOptions.selection())
         c.security = security.config(flagToken: net.authToken)
-        c.federation = federation.settings; c.strategy = strategyOptions.settings
-        c.dpFedAvg = dpFedAvg.config(samplingRate: federation.fractionFit)
-        c.minClients = minClients; c.waitTimeout = .milliseconds(Int64(waitTimeout * 1000))
-        c.dataset = dataset; c.dataDir = dataDir; c.files = fileOptions.files; c.maxTestExamples = maxTestExamples
-        c.checkpointDir = checkpointDir; c.resume = resume
+        c.federation = federation.settings(round); c.strategy = try strategyOptions.settings()
+        c.dpFedAvg = try dpFedAvg.config(samplingRate: round.fractionFit ?? 1)
+        c.minClients = minClients; c.waitTimeout = .milliseconds(Int64((round.waitTimeout ?? 600) * 1000))
+        c.dataset = dataset; c.dataDir = dataDir; c.files = fileOptions.files; c.maxTestExamples = round.maxTestExamples
+        c.checkpointDir = round.checkpointDir; c.resume = round.resume
         c.metricsOut = metricsOut; c.modelOut = modelOut; c.plotOut = plotOut
         c.fitConfig = fitConfig.config; c.linger = linger
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         c.initialModel = initial.initialModel
         c.ops = ops.config; c.tensorboardDir = tensorboard.tensorboardDir; c.readyWhenMinClients = readyWhenMinClients
-        c.flower = flowerCompat.config
+        c.flower = try flowerCompat.config()
         if fedBuff.mode == .async { c.fedBuff = fedBuff.config(serverLearningRate: strategyOptions.serverLearningRate) }
         return c
     }
@@ -129,9 +120,7 @@ struct ServerNetworkOptions: ParsableArguments {
     var maxClients: Int?
 
     func validate() throws {
-        guard (0 ... 65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
-        if let m = maxClients, m < 1 { throw ValidationError("--max-clients must be at least 1, got \(m)") }
     }
 
     func wireConfig() -> WireServerConfig {

@@ -62,29 +62,20 @@ struct StrategyOptions: ParsableArguments {
     var secaggMaxWeight: UInt64 = 1000
 
     func validate() throws {
-        let secaggOnly: [(String, Bool)] = [("--secagg-num-shares", secaggNumShares != nil),
-                                            ("--secagg-reconstruction-threshold", secaggReconstructionThreshold != nil),
-                                            ("--secagg-quantization-range", secaggQuantizationRange != nil)]
-        if !secagg, let flag = secaggOnly.first(where: \.1)?.0 { throw ValidationError("\(flag) needs --secagg") }
-        do { try settings.validate() } catch let error as StrategyError { throw ValidationError(error.description) }
-    }
-
-    /// The secure-aggregation configuration of these flags, or nil without --secagg.
-    var secureAggregation: SecAggConfig? {
-        guard secagg else { return nil }
-        return SecAggConfig(numShares: secaggNumShares, reconstructionThreshold: secaggReconstructionThreshold,
-                            clippingRange: secaggClippingRange, quantizationRange: secaggQuantizationRange,
-                            maxWeight: secaggMaxWeight)
+        try validating { try settings().validate() }
     }
 
     /// The library's form of these flags.
-    var settings: StrategySettings {
+    func settings() throws -> StrategySettings {
         var s = StrategySettings(name: strategy)
         s.serverLearningRate = serverLearningRate; s.serverMomentum = serverMomentum
         s.beta1 = beta1; s.beta2 = beta2; s.tau = tau; s.proximalMu = proximalMu; s.beta = beta
         s.numMaliciousClients = numMaliciousClients; s.numClientsToKeep = numClientsToKeep
         s.maxExamples = maxExamples; s.clipNorm = clipNorm
-        s.secureAggregation = secureAggregation
+        s.secureAggregation = try validating {
+            try SecAggConfig(enabled: secagg, numShares: secaggNumShares, reconstructionThreshold: secaggReconstructionThreshold,
+                             clippingRange: secaggClippingRange, quantizationRange: secaggQuantizationRange, maxWeight: secaggMaxWeight)
+        }
         return s
     }
 }

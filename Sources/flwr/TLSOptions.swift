@@ -24,10 +24,6 @@ struct ServerTLSOptions: ParsableArguments {
     @Flag(help: "Allow listening on a non-loopback address without TLS and without an auth token (anyone who reaches the port may join and read every model).")
     var insecure = false
 
-    func validate() throws {
-        try validating { try config(flagToken: nil).validate() }
-    }
-
     /// The library's form of these flags, with the token given as --auth-token/FLWR_AUTH_TOKEN.
     func config(flagToken: String?) -> ServerSecurityConfig {
         ServerSecurityConfig(tlsCert: tlsCert, tlsKey: tlsKey, tlsClientCA: tlsClientCa, tlsRevoked: tlsRevoked,
@@ -51,10 +47,6 @@ struct ClientTLSOptions: ParsableArguments {
 
     @Option(help: "File holding the shared secret the server requires (instead of --auth-token on the command line).")
     var authTokenFile: String?
-
-    func validate() throws {
-        try validating { try config(flagToken: nil).validate() }
-    }
 
     /// The library's form of these flags, with the token given as --auth-token/FLWR_AUTH_TOKEN.
     func config(flagToken: String?) -> ClientSecurityConfig {

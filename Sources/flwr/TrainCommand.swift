@@ -46,11 +46,11 @@ struct TrainCommand: ParsableCommand {
     /// The library's form of these flags.
     func config() throws -> CentralTrainingConfig {
         var c = CentralTrainingConfig(dataset: try source.location(), model: try modelOptions.selection())
-        c.epochs = training.epochs; c.batchSize = training.batchSize; c.sgd = training.sgd; c.threads = training.threadCount
+        c.epochs = training.epochs; c.batchSize = training.batchSize; c.sgd = try training.sgd(); c.threads = training.threadCount
         c.seed = seed; c.maxTrainExamples = maxTrainExamples; c.privacy = try privacy.settings()
         c.metricsOut = metricsOut; c.modelOut = modelOut; c.tensorboardDir = tensorboard.tensorboardDir
         c.progressBar = isatty(STDERR_FILENO) == 1
-        c.dpSGD = dpSGD.options
+        c.dpSGD = try dpSGD.options()
         return c
     }
 }
