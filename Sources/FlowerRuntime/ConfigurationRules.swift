@@ -13,6 +13,7 @@ import FlowerLearning
 import FlowerTLS
 import FlowerWire
 import Foundation
+import Logging
 import Privacy
 
 /// A setting, or a combination of settings, that cannot run; the description says which flag to change.
@@ -512,5 +513,64 @@ extension TrainingDefaults {
         try ConfigurationError.require(weightDecay >= 0, "--weight-decay", "0 or more", weightDecay)
         self.init(epochs: epochs, batchSize: batchSize, learningRate: Float(lr), momentum: Float(momentum),
                   weightDecay: Float(weightDecay), seed: seed)
+    }
+}
+
+extension WireServerConfig {
+    /// `flwr server`'s listener from its flags, sizes in the flags' units (MB, seconds), checked
+    /// where the conversion needs it (the other ranges are `ServerRuntimeConfig.validate()`'s);
+    /// pending handshakes are capped at `maxConnections`, buffered payloads default to 2 × cores.
+    public init(host: String, port: Int, authToken: String?, maxFrameMb: Int, maxClients: Int?, maxConnections: Int, maxHandshakes: Int,
+                maxHandshakesPerAddress: Int, handshakeTimeout: Double, maxBufferedPayloads: Int?) throws(ConfigurationError) {
+        try ConfigurationError.require(maxFrameMb >= 1 && maxFrameMb <= 4095, "--max-frame-mb", "in 1...4095", maxFrameMb)
+        try ConfigurationError.require(handshakeTimeout > 0 && handshakeTimeout <= 3600, "--handshake-timeout", "in (0, 3600] seconds", handshakeTimeout)
+        self.init(host: host, port: port, authToken: authToken, maxFrameBytes: maxFrameMb << 20, maxClients: maxClients)
+        self.maxConnections = maxConnections
+        maxPendingHandshakes = min(maxHandshakes, maxConnections)
+        maxPendingHandshakesPerAddress = maxHandshakesPerAddress
+        self.handshakeTimeout = .milliseconds(Int64(handshakeTimeout * 1000))
+        if let maxBufferedPayloads { self.maxBufferedPayloads = maxBufferedPayloads }
+    }
+}
+
+extension FederationSettings {
+    /// The server's round loop from its flags, the round deadline in seconds (checked before it becomes a `Duration`).
+    public init(rounds: Int, fractionFit: Double, minFitClients: Int?, roundTimeout: Double, acceptFailures: Bool, roundAttempts: Int,
+                seed: UInt64) throws(ConfigurationError) {
+        try ConfigurationError.require(roundTimeout > 0, "--round-timeout", "positive seconds", roundTimeout)
+        self.init()
+        self.rounds = rounds; self.fractionFit = fractionFit; self.minFitClients = minFitClients
+        self.roundTimeout = .milliseconds(Int64(roundTimeout * 1000)); self.acceptFailures = acceptFailures
+        self.roundAttempts = roundAttempts; self.seed = seed
+    }
+}
+
+/// The FitIns config `flwr server --epochs/--batch-size/--lr/--momentum` sends to every client
+/// (a setting left out: each client's own flag).
+public func fitInstructions(epochs: Int?, batchSize: Int?, lr: Double?, momentum: Double?) -> Config {
+    var c: Config = [:]
+    if let epochs { c["epochs"] = .int(Int64(epochs)) }
+    if let batchSize { c["batch_size"] = .int(Int64(batchSize)) }
+    if let lr { c["lr"] = .double(lr) }
+    if let momentum { c["momentum"] = .double(momentum) }
+    return c
+}
+
+/// `--log-level` and `--log-format` of the long-running commands: swift-log's level and whether lines are JSON.
+public func logSettings(level: String, format: String) throws(ConfigurationError) -> (level: Logger.Level, json: Bool) {
+    guard let parsed = Logger.Level(rawValue: level) else {
+        throw .refused("--log-level must be one of trace, debug, info, notice, warning, error, critical; got \(level)")
+    }
+    try ConfigurationError.require(["text", "json"].contains(format), "--log-format", "text or json", format)
+    return (parsed, format == "json")
+}
+
+extension ModelExport {
+    /// `flwr export`'s format and class count checked, and its `--input` shape parsed.
+    public static func inputShape(format: String, input: String, classes: Int) throws(ConfigurationError) -> TensorShape {
+        guard format.lowercased() == "onnx" else { throw .refused("--format \(format) is not supported; the only export format is onnx") }
+        let shape = try TensorShape(parsing: input)
+        try ConfigurationError.require(classes >= 1, "--classes", "at least 1", classes)
+        return shape
     }
 }

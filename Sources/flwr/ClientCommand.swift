@@ -77,7 +77,7 @@ struct ClientCommand: AsyncParsableCommand {
         c.security = security.config(flagToken: authToken); c.ops = ops.config
         c.flower = try flowerCompat.config()
         c.dpSGD = try dpSGD.options()
-        site.apply(to: &c)
+        c.slowdown = site.slowdown
         return c
     }
 }

@@ -1,7 +1,5 @@
 // `flwr server` flags for the transport's connection limits (FlowerWire on SwiftNIO).
 import ArgumentParser
-import FlowerWire
-import NIOCore
 
 /// How many connections the server holds, how many may be handshaking, and how many large
 /// answers it buffers at once.
@@ -21,20 +19,4 @@ struct ServerConnectionOptions: ParsableArguments {
     @Option(help: "Most large client answers (FitRes, ...) buffered at once over the wire and --flower-port together; other connections are not read until one is decoded. Default: 2 x cores. Server memory peaks near model size x this.")
     var maxBufferedPayloads: Int?
 
-    func validate() throws {
-        guard handshakeTimeout > 0 && handshakeTimeout <= 3600 else {
-            throw ValidationError("--handshake-timeout must be in (0, 3600] seconds, got \(handshakeTimeout)")
-        }
-    }
-
-    /// `config` with these limits.
-    func apply(_ config: WireServerConfig) -> WireServerConfig {
-        var c = config
-        c.maxConnections = maxConnections
-        c.maxPendingHandshakes = min(maxHandshakes, maxConnections)
-        c.maxPendingHandshakesPerAddress = maxHandshakesPerAddress
-        c.handshakeTimeout = .milliseconds(Int64(handshakeTimeout * 1000))
-        c.maxBufferedPayloads = maxBufferedPayloads ?? 2 * System.coreCount
-        return c
-    }
 }

@@ -31,19 +31,15 @@ struct Deploy: ParsableCommand {
             """
     )
 
-    /// The descriptor.
     @Option(name: [.customShort("f"), .customLong("file")], help: "The FLDeployment descriptor (YAML); - for stdin.")
     var file: String
 
-    /// Where to write one file per object instead of printing.
     @Option(help: "Write one YAML file per object into this directory (created if missing) instead of stdout.")
     var outputDir: String?
 
-    /// Overrides metadata.namespace.
     @Option(help: "Namespace for every object (overrides metadata.namespace).")
     var namespace: String?
 
-    /// Overrides spec.server.image and spec.client.image.
     @Option(help: "Container image for server and clients (overrides spec.server.image and spec.client.image).")
     var image: String?
 

@@ -37,16 +37,12 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the ONNX model.", valueName: "file"))
     var out: String
 
-    func validate() throws {
-        guard format.lowercased() == "onnx" else {
-            throw ValidationError("--format \(format) is not supported; the only export format is onnx")
-        }
-        try validating { _ = try TensorShape(parsing: input) }
-        guard classes >= 1 else { throw ValidationError("--classes must be at least 1, got \(classes)") }
-    }
+    func validate() throws { _ = try shape() }
 
     func run() throws {
-        print(try ModelExport(model: try modelOptions.selection(), input: try TensorShape(parsing: input), classes: classes,
-                              weights: weights, out: out).run())
+        print(try ModelExport(model: try modelOptions.selection(), input: try shape(), classes: classes, weights: weights, out: out).run())
     }
+
+    /// The parsed --input, with --format and --classes checked.
+    func shape() throws -> TensorShape { try validating { try ModelExport.inputShape(format: format, input: input, classes: classes) } }
 }

@@ -13,11 +13,10 @@ struct FederationOptions: ParsableArguments {
     var roundAttempts: Int = 1
 
     /// The library's form of these flags and of `round`'s.
-    func settings(_ round: RoundOptions) -> FederationSettings {
-        var f = FederationSettings()
-        f.rounds = round.rounds ?? 10; f.fractionFit = round.fractionFit ?? 1; f.minFitClients = minFitClients
-        f.roundTimeout = .milliseconds(Int64(round.roundTimeout * 1000)); f.acceptFailures = acceptFailures
-        f.roundAttempts = roundAttempts; f.seed = round.seed
-        return f
+    func settings(_ round: RoundOptions) throws -> FederationSettings {
+        try validating {
+            try FederationSettings(rounds: round.rounds ?? 10, fractionFit: round.fractionFit ?? 1, minFitClients: minFitClients,
+                                   roundTimeout: round.roundTimeout, acceptFailures: acceptFailures, roundAttempts: roundAttempts, seed: round.seed)
+        }
     }
 }

@@ -17,13 +17,6 @@ struct HeterogeneityOptions: ParsableArguments {
     var secondsPerExample: Double = 0.001
 
     @OptionGroup var fedBuff: FedBuffOptions
-
-    /// Copies these flags into the simulation's configuration.
-    func apply(to c: inout SimulationConfig, serverLearningRate: Double?) {
-        c.clientSpeed = clientSpeed; c.linkMbps = linkMbps; c.clientAvailability = clientAvailability
-        c.secondsPerExample = secondsPerExample; c.mode = fedBuff.mode
-        c.fedBuff = fedBuff.config(serverLearningRate: serverLearningRate)
-    }
 }
 
 extension LogNormal: ExpressibleByArgument {}

@@ -28,10 +28,3 @@ struct ModelOptions: ParsableArguments {
         return try ModelSelection(zoo: model, hidden: try parseHiddenSizes(hidden))
     }
 }
-
-/// `flwr server --initial-model`: start from given weights instead of a seeded initialisation.
-struct InitialModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Start from these weights (.npz, one float array per parameter, e.g. a PyTorch state_dict saved with numpy or an earlier --model-out); names and shapes must match the model.",
-                               valueName: "file"))
-    var initialModel: String?
-}

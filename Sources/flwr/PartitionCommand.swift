@@ -18,15 +18,10 @@ struct DatasetSource: ParsableArguments {
     /// The parsed dataset kind.
     func kind() throws -> DatasetKind { try DatasetKind.parse(dataset) }
 
-    /// Reads the training and test sets.
-    func load() throws -> DatasetSplit { try location().load() }
-
     /// The library's form of these flags.
     func location() throws -> DatasetLocation { DatasetLocation(kind: try kind(), dataDir: dataDir, files: fileOptions.files) }
 
-    func validate() throws {
-        do { _ = try kind() } catch { throw ValidationError("\(error)") }
-    }
+    func validate() throws { _ = try validating { try kind() } }
 }
 
 /// The flags that choose a dataset and a client's partition of it.
@@ -54,12 +49,6 @@ struct DataOptions: ParsableArguments {
 
     @Option(help: "Seed of the split: every client computes the same partitions from the same seed.")
     var seed: UInt64 = 42
-
-    /// The dataset's folder (nil: its default location).
-    var dataDir: String? { source.dataDir }
-
-    /// The parsed dataset kind.
-    func kind() throws -> DatasetKind { try source.kind() }
 
     /// IID (sized by --partition-sizes) without --alpha, Dirichlet with it.
     func scheme() throws -> Partitioner {

@@ -32,11 +32,6 @@ struct PrivacyOptions: ParsableArguments {
                     ledgerDirectory: ledgerDir)
     }
 
-    /// The release these flags ask for, or nil without --dp-epsilon.
-    func request(defaultLedgerDirectory: String) throws -> PrivacyRequest? {
-        try settings().request(defaultLedgerDirectory: defaultLedgerDirectory)
-    }
-
     func validate() throws {
         try validating { try settings().validate() }
     }

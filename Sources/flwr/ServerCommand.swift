@@ -44,7 +44,15 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "Write an SVG plot of accuracy and loss per round here.")
     var plotOut: String?
 
-    @OptionGroup var fitConfig: FitConfigOptions
+    // Training settings sent to every client in FitIns (unset: the clients' own flags).
+    @Option(help: "Local epochs per round, sent to clients.")
+    var epochs: Int?
+    @Option(help: "Minibatch size, sent to clients.")
+    var batchSize: Int?
+    @Option(help: "SGD learning rate, sent to clients.")
+    var lr: Double?
+    @Option(help: "SGD momentum, sent to clients.")
+    var momentum: Double?
     @OptionGroup var dpFedAvg: DPFedAvgOptions
 
     @Flag(help: "After the last round keep running and answer late clients with Finish until SIGTERM (for a Kubernetes Deployment).")
@@ -54,7 +62,9 @@ struct ServerCommand: AsyncParsableCommand {
     var threads: Int?
 
     @OptionGroup var modelOptions: ModelOptions
-    @OptionGroup var initial: InitialModelOptions
+    @Option(help: ArgumentHelp("Start from these weights (.npz, one float array per parameter, e.g. a PyTorch state_dict saved with numpy or an earlier --model-out); names and shapes must match the model.",
+                               valueName: "file"))
+    var initialModel: String?
     @OptionGroup var log: LogOptions
     @OptionGroup var ops: OpsOptions
     @OptionGroup var tensorboard: TensorBoardOptions
@@ -67,7 +77,6 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ServerTLSOptions
 
     func validate() throws {
-        guard round.roundTimeout > 0 else { throw ValidationError("--round-timeout must be positive seconds, got \(round.roundTimeout)") }
         let waitTimeout = round.waitTimeout ?? 600
         guard waitTimeout > 0 else { throw ValidationError("--wait-timeout must be positive seconds, got \(waitTimeout)") }
         try validating { try config(model: .reference).validate() }
@@ -80,21 +89,26 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// The library's form of these flags (`model`: instead of reading --model/--model-spec).
     func config(model: ModelSelection? = nil) throws -> ServerRuntimeConfig {
-        var wire = connections.apply(net.wireConfig())
+        var wire = try validating {
+            try WireServerConfig(host: net.host, port: net.port, authToken: net.authToken, maxFrameMb: net.maxFrameMb, maxClients: net.maxClients,
+                                 maxConnections: connections.maxConnections, maxHandshakes: connections.maxHandshakes,
+                                 maxHandshakesPerAddress: connections.maxHandshakesPerAddress, handshakeTimeout: connections.handshakeTimeout,
+                                 maxBufferedPayloads: connections.maxBufferedPayloads)
+        }
         wire.updateCompression = updates.updateCompression
         wire.broadcastCompression = updates.broadcastCompression
         wire.compressionAllowed = updates.zlib
         var c = ServerRuntimeConfig(wire: wire, model: try model ?? modelOptions.selection())
         c.security = security.config(flagToken: net.authToken)
-        c.federation = federation.settings(round); c.strategy = try strategyOptions.settings()
+        c.federation = try federation.settings(round); c.strategy = try strategyOptions.settings()
         c.dpFedAvg = try dpFedAvg.config(samplingRate: round.fractionFit ?? 1)
         c.minClients = minClients; c.waitTimeout = .milliseconds(Int64((round.waitTimeout ?? 600) * 1000))
         c.dataset = dataset; c.dataDir = dataDir; c.files = fileOptions.files; c.maxTestExamples = round.maxTestExamples
         c.checkpointDir = round.checkpointDir; c.resume = round.resume
         c.metricsOut = metricsOut; c.modelOut = modelOut; c.plotOut = plotOut
-        c.fitConfig = fitConfig.config; c.linger = linger
+        c.fitConfig = fitInstructions(epochs: epochs, batchSize: batchSize, lr: lr, momentum: momentum); c.linger = linger
         c.threads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        c.initialModel = initial.initialModel
+        c.initialModel = initialModel
         c.ops = ops.config; c.tensorboardDir = tensorboard.tensorboardDir; c.readyWhenMinClients = readyWhenMinClients
         c.flower = try flowerCompat.config()
         if fedBuff.mode == .async { c.fedBuff = fedBuff.config(serverLearningRate: strategyOptions.serverLearningRate) }
@@ -118,34 +132,4 @@ struct ServerNetworkOptions: ParsableArguments {
 
     @Option(help: "Most clients connected at once (further ones are refused as 'server full').")
     var maxClients: Int?
-
-    func validate() throws {
-        guard maxFrameMb >= 1 && maxFrameMb <= 4095 else { throw ValidationError("--max-frame-mb must be in 1...4095, got \(maxFrameMb)") }
-    }
-
-    func wireConfig() -> WireServerConfig {
-        WireServerConfig(host: host, port: port, authToken: authToken, maxFrameBytes: maxFrameMb << 20, maxClients: maxClients)
-    }
-}
-
-/// Training settings the server sends to every client in FitIns (unset: the clients' own flags).
-struct FitConfigOptions: ParsableArguments {
-    @Option(help: "Local epochs per round, sent to clients.")
-    var epochs: Int?
-    @Option(help: "Minibatch size, sent to clients.")
-    var batchSize: Int?
-    @Option(help: "SGD learning rate, sent to clients.")
-    var lr: Double?
-    @Option(help: "SGD momentum, sent to clients.")
-    var momentum: Double?
-
-    /// The FitIns config these flags produce.
-    var config: Config {
-        var c: Config = [:]
-        if let e = epochs { c["epochs"] = .int(Int64(e)) }
-        if let b = batchSize { c["batch_size"] = .int(Int64(b)) }
-        if let l = lr { c["lr"] = .double(l) }
-        if let m = momentum { c["momentum"] = .double(m) }
-        return c
-    }
 }

@@ -57,7 +57,10 @@ struct SimulateCommand: AsyncParsableCommand {
     @OptionGroup var privacy: PrivacyOptions
     @OptionGroup var strategyOptions: StrategyOptions
     @OptionGroup var updates: UpdateCompressionOptions
-    @OptionGroup var attacks: SimulationAttackOptions
+    @Option(help: "Number M of malicious clients: partitions 0..<M run --attack (recorded per round in history.jsonl as \"malicious\").")
+    var malicious: Int = 0
+
+    @OptionGroup var attack: AttackOptions
     @OptionGroup var dpFedAvg: DPFedAvgOptions
 
     @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.")
@@ -97,7 +100,7 @@ struct SimulateCommand: AsyncParsableCommand {
         c.waitTimeout = .microseconds(Int64((round.waitTimeout ?? 60) * 1_000_000))
         c.parallel = parallel; c.maxTrainExamples = maxTrainExamples; c.maxTestExamples = round.maxTestExamples
         c.privacy = try privacy.settings(); c.strategy = try strategyOptions.settings()
-        c.malicious = attacks.malicious; c.attack = try attacks.attack.settings(seed: seed)
+        c.malicious = malicious; c.attack = try attack.settings(seed: seed)
         // DP-FedAvg samples each client with probability q (Poisson): M/N under --clients-per-round.
         c.dpFedAvg = try dpFedAvg.config(samplingRate: clientsPerRound.map { Double($0) / Double(clients) } ?? round.fractionFit ?? 1)
         c.dpSGD = try dpSGD.options()
@@ -106,7 +109,10 @@ struct SimulateCommand: AsyncParsableCommand {
         c.broadcastCompression = updates.broadcastCompression
         c.zlib = updates.zlib
         c.progressBar = ProgressDisplay.standardErrorIsTerminal
-        heterogeneity.apply(to: &c, serverLearningRate: strategyOptions.serverLearningRate)
+        let h = heterogeneity
+        c.clientSpeed = h.clientSpeed; c.linkMbps = h.linkMbps; c.clientAvailability = h.clientAvailability
+        c.secondsPerExample = h.secondsPerExample; c.mode = h.fedBuff.mode
+        c.fedBuff = h.fedBuff.config(serverLearningRate: strategyOptions.serverLearningRate)
         c.checkpointDir = round.checkpointDir; c.resume = round.resume
         return c
     }

@@ -100,11 +100,3 @@ struct AttackOptions: ParsableArguments {
         try validating { try AttackSettings(attack: attack, scale: attackScale, claimedExamples: claimedExamples, seed: seed) }
     }
 }
-
-/// `flwr simulate`'s attack flags: the first --malicious partitions run `AttackOptions`' attack.
-struct SimulationAttackOptions: ParsableArguments {
-    @Option(help: "Number M of malicious clients: partitions 0..<M run --attack (recorded per round in history.jsonl as \"malicious\").")
-    var malicious: Int = 0
-
-    @OptionGroup var attack: AttackOptions
-}
