@@ -389,6 +389,47 @@ import Testing
             == "--momentum must be in [0, 1), got 1.0")
     }
 
+    /// `flwr server`'s listener, round loop and FitIns config, its log flags and `flwr export`'s
+    /// checks, built from the flags in their own units.
+    @Test func serverListenerRoundLoopLogAndExportFromFlags() throws {
+        let wire = try WireServerConfig(host: "127.0.0.1", port: 9000, authToken: "t", maxFrameMb: 16, maxClients: 5, maxConnections: 100,
+                                        maxHandshakes: 1000, maxHandshakesPerAddress: 7, handshakeTimeout: 2.5, maxBufferedPayloads: 3)
+        #expect(wire.host == "127.0.0.1" && wire.port == 9000 && wire.authToken == "t" && wire.maxFrameBytes == 16 << 20)
+        #expect(wire.maxClients == 5 && wire.maxConnections == 100 && wire.maxPendingHandshakes == 100 && wire.maxPendingHandshakesPerAddress == 7)
+        #expect(wire.handshakeTimeout == .milliseconds(2500) && wire.maxBufferedPayloads == 3)
+        let defaults = try WireServerConfig(host: "h", port: 1, authToken: nil, maxFrameMb: 256, maxClients: nil, maxConnections: 10,
+                                            maxHandshakes: 4, maxHandshakesPerAddress: 1, handshakeTimeout: 10, maxBufferedPayloads: nil)
+        #expect(defaults.maxPendingHandshakes == 4 && defaults.maxBufferedPayloads == WireServerConfig().maxBufferedPayloads)
+        #expect(Self.refusal { _ = try WireServerConfig(host: "h", port: 1, authToken: nil, maxFrameMb: 4096, maxClients: nil, maxConnections: 10,
+                                                        maxHandshakes: 4, maxHandshakesPerAddress: 1, handshakeTimeout: 10, maxBufferedPayloads: nil) }?
+            .description == "--max-frame-mb must be in 1...4095, got 4096")
+        #expect(Self.refusal { _ = try WireServerConfig(host: "h", port: 1, authToken: nil, maxFrameMb: 1, maxClients: nil, maxConnections: 10,
+                                                        maxHandshakes: 4, maxHandshakesPerAddress: 1, handshakeTimeout: .nan, maxBufferedPayloads: nil) }?
+            .description == "--handshake-timeout must be in (0, 3600] seconds, got nan")
+
+        let rounds = try FederationSettings(rounds: 3, fractionFit: 0.5, minFitClients: 2, roundTimeout: 1.25, acceptFailures: false,
+                                            roundAttempts: 4, seed: 9)
+        #expect(rounds.rounds == 3 && rounds.fractionFit == 0.5 && rounds.minFitClients == 2 && rounds.roundTimeout == .milliseconds(1250))
+        #expect(!rounds.acceptFailures && rounds.roundAttempts == 4 && rounds.seed == 9)
+        #expect(Self.refusal { _ = try FederationSettings(rounds: 1, fractionFit: 1, minFitClients: nil, roundTimeout: 0, acceptFailures: true,
+                                                          roundAttempts: 1, seed: 1) }?.description == "--round-timeout must be positive seconds, got 0.0")
+
+        #expect(fitInstructions(epochs: nil, batchSize: nil, lr: nil, momentum: nil).isEmpty)
+        #expect(fitInstructions(epochs: 2, batchSize: nil, lr: 0.05, momentum: nil) == ["epochs": .int(2), "lr": .double(0.05)])
+
+        let log = try logSettings(level: "debug", format: "json")
+        #expect(log.level == .debug && log.json)
+        #expect(Self.refusal { _ = try logSettings(level: "loud", format: "text") }?.description
+            == "--log-level must be one of trace, debug, info, notice, warning, error, critical; got loud")
+        #expect(Self.refusal { _ = try logSettings(level: "info", format: "xml") }?.description == "--log-format must be text or json, got xml")
+
+        #expect(try ModelExport.inputShape(format: "ONNX", input: "3x32x32", classes: 10) == .image(channels: 3, height: 32, width: 32))
+        #expect(Self.refusal { _ = try ModelExport.inputShape(format: "tflite", input: "30", classes: 2) }?.description
+            == "--format tflite is not supported; the only export format is onnx")
+        #expect(Self.refusal { _ = try ModelExport.inputShape(format: "onnx", input: "30", classes: 0) }?.description
+            == "--classes must be at least 1, got 0")
+    }
+
     static func asyncRefusal(_ run: () async throws -> Void) async -> ConfigurationError? {
         do { try await run(); return nil } catch let error as ConfigurationError { return error } catch {
             Issue.record("not a ConfigurationError: \(error)"); return nil
