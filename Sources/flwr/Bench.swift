@@ -27,42 +27,20 @@ struct BenchTrain: AsyncParsableCommand {
             """
     )
 
-    @Flag(help: "Only the 2-thread batch-32 training figures.")
-    var quick = false
-
-    @Option(help: "Seconds to measure each figure (after one warm-up).")
-    var seconds: Double = 2
-
-    @Option(help: "Figures to run: any of train, infer, gemm, conv (each conv layer's three GEMMs), memory (peak RSS of batch-64 training; run it alone in a fresh process), dpsgd (a plain epoch against a DP-SGD epoch at batch 256, and each one's time per phase), comma-separated.")
-    var only: String = "train,infer,gemm"
-
-    @Flag(help: "Also print where a training step's time goes (batch 32, each --threads count): one line per layer and pass.")
-    var breakdown = false
-
-    @Option(help: "Thread counts for the training figures and --breakdown, comma-separated (default: 1,2; --quick: 2).")
-    var threads: String?
-
-    @Option(help: "Inputs (CxHxW), comma-separated (default: 1x28x28,3x32x32).")
-    var input: String = "1x28x28,3x32x32"
-
-    @Option(help: "Images of synthetic data for --only memory (the dataset the peak is measured above).")
-    var memoryImages: Int = 4096
-
-    @Option(help: "Seed for the model and the synthetic data.")
-    var seed: UInt64 = 1
-
+    @Flag(help: "Only the 2-thread batch-32 training figures.") var quick = false
+    @Option(help: "Seconds to measure each figure (after one warm-up).") var seconds: Double = 2
+    @Option(help: "Figures to run: any of train, infer, gemm, conv (each conv layer's three GEMMs), memory (peak RSS of batch-64 training; run it alone in a fresh process), dpsgd (a plain epoch against a DP-SGD epoch at batch 256, and each one's time per phase), comma-separated.") var only: String = "train,infer,gemm"
+    @Flag(help: "Also print where a training step's time goes (batch 32, each --threads count): one line per layer and pass.") var breakdown = false
+    @Option(help: "Thread counts for the training figures and --breakdown, comma-separated (default: 1,2; --quick: 2).") var threads: String?
+    @Option(help: "Inputs (CxHxW), comma-separated (default: 1x28x28,3x32x32).") var input: String = "1x28x28,3x32x32"
+    @Option(help: "Images of synthetic data for --only memory (the dataset the peak is measured above).") var memoryImages: Int = 4096
+    @Option(help: "Seed for the model and the synthetic data.") var seed: UInt64 = 1
     @OptionGroup var modelOptions: ModelOptions
+    @Flag(help: "Print the model's spec (JSON, PyTorch names) for the first --input and exit (Benchmarks/pytorch_train.py builds its twin from it).") var printSpec = false
 
-    @Flag(help: "Print the model's spec (JSON, PyTorch names) for the first --input and exit (Benchmarks/pytorch_train.py builds its twin from it).")
-    var printSpec = false
+    func validate() throws { _ = try config(model: .reference) }
 
-    func validate() throws {
-        _ = try config(model: .reference)
-    }
-
-    func run() async throws {
-        try TrainBenchmark(config: try config()).run()
-    }
+    func run() async throws { try TrainBenchmark(config: try config()).run() }
 
     /// The library's form of these flags (`model`: instead of reading --model/--model-spec).
     func config(model: ModelSelection? = nil) throws -> TrainBenchmarkConfig {
@@ -88,25 +66,14 @@ struct BenchWire: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Model sizes in parameters (390410 is the reference CNN).")
-    var params: [Int] = [390_410, 10_000_000]
+    @Option(name: .long, parsing: .upToNextOption, help: "Model sizes in parameters (390410 is the reference CNN).") var params: [Int] = [390_410, 10_000_000]
+    @Option(name: .long, help: "Loopback round trips per configuration (the median is reported).") var roundTrips: Int = 20
+    @Option(name: .long, help: "Seed for the parameter values.") var seed: UInt64 = 42
+    @Flag(name: .long, help: "Also measure the uncompressed round trip inside mutual TLS 1.3, beside the plain one.") var tls = false
 
-    @Option(name: .long, help: "Loopback round trips per configuration (the median is reported).")
-    var roundTrips: Int = 20
+    func validate() throws { try validating { try config.validate() } }
 
-    @Option(name: .long, help: "Seed for the parameter values.")
-    var seed: UInt64 = 42
-
-    @Flag(name: .long, help: "Also measure the uncompressed round trip inside mutual TLS 1.3, beside the plain one.")
-    var tls = false
-
-    func validate() throws {
-        try validating { try config.validate() }
-    }
-
-    func run() async throws {
-        try await WireBenchmark(config: config).run()
-    }
+    func run() async throws { try await WireBenchmark(config: config).run() }
 
     /// The library's form of these flags.
     var config: WireBenchmarkConfig {
@@ -130,37 +97,18 @@ struct BenchClients: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Server to load, HOST:PORT.")
-    var server: String = "127.0.0.1:8080"
+    @Option(help: "Server to load, HOST:PORT.") var server: String = "127.0.0.1:8080"
+    @Option(help: "Number of clients to open (at most 60000).") var clients: Int = 1000
+    @Option(help: "Handshakes in flight at once (keep it under the server's --max-handshakes-per-address).") var concurrency: Int = 64
+    @Option(help: "Instructions buffered and answered at once over all clients.") var processing: Int = 8
+    @Option(help: "Seconds to keep the clients after the handshakes (0: until every client got Finish, or SIGTERM).") var hold: Double = 0
+    @Flag(help: "Answer FitIns with a FIT_FAILED status instead of the model (instructions are read at once; for keeping thousands of clients in a round in which a real client trains).") var decline = false
+    @Option(help: "Identity prefix (identities are PREFIX + index).") var idPrefix: String = "load-"
+    @Option(help: "Shared secret, when the server requires one.") var authToken: String?
 
-    @Option(help: "Number of clients to open (at most 60000).")
-    var clients: Int = 1000
+    func validate() throws { try validating { try benchmark().validate() } }
 
-    @Option(help: "Handshakes in flight at once (keep it under the server's --max-handshakes-per-address).")
-    var concurrency: Int = 64
-
-    @Option(help: "Instructions buffered and answered at once over all clients.")
-    var processing: Int = 8
-
-    @Option(help: "Seconds to keep the clients after the handshakes (0: until every client got Finish, or SIGTERM).")
-    var hold: Double = 0
-
-    @Flag(help: "Answer FitIns with a FIT_FAILED status instead of the model (instructions are read at once; for keeping thousands of clients in a round in which a real client trains).")
-    var decline = false
-
-    @Option(help: "Identity prefix (identities are PREFIX + index).")
-    var idPrefix: String = "load-"
-
-    @Option(help: "Shared secret, when the server requires one.")
-    var authToken: String?
-
-    func validate() throws {
-        try validating { try benchmark().validate() }
-    }
-
-    func run() async throws {
-        try await benchmark().run()
-    }
+    func run() async throws { try await benchmark().run() }
 
     /// The library's form of these flags.
     func benchmark() throws -> ClientSwarmBenchmark {

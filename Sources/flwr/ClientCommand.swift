@@ -19,32 +19,17 @@ struct ClientCommand: AsyncParsableCommand {
             jitter until the server is up, and exits 0 when the server says training is finished.
             """)
 
-    @Option(help: "Server address HOST:PORT.")
-    var server: String = "127.0.0.1:8080"
-
-    @Option(help: "This client's partition, 0-based (default: see below).")
-    var partition: Int?
-
-    @Option(help: "Identity announced to the server (default: partition-N, or the hostname when training on the whole --data-dir).")
-    var clientId: String?
-
+    @Option(help: "Server address HOST:PORT.") var server: String = "127.0.0.1:8080"
+    @Option(help: "This client's partition, 0-based (default: see below).") var partition: Int?
+    @Option(help: "Identity announced to the server (default: partition-N, or the hostname when training on the whole --data-dir).") var clientId: String?
     @OptionGroup var data: DataOptions
     @OptionGroup var training: TrainingOptions
     @OptionGroup var privacy: PrivacyOptions
     @OptionGroup var attack: AttackOptions
-
-    @Option(help: "Train on at most this many examples of the partition (the first ones), e.g. for a quick check.")
-    var maxTrainExamples: Int?
-
-    @Option(help: "Shared secret the server requires (proved with HMAC-SHA256; never sent).")
-    var authToken: String?
-
-    @Option(help: "Largest frame accepted, in MB.")
-    var maxFrameMb: Int = 256
-
-    @Option(help: "Seconds to keep retrying to reach the server before giving up.")
-    var connectDeadline: Double = 600
-
+    @Option(help: "Train on at most this many examples of the partition (the first ones), e.g. for a quick check.") var maxTrainExamples: Int?
+    @Option(help: "Shared secret the server requires (proved with HMAC-SHA256; never sent).") var authToken: String?
+    @Option(help: "Largest frame accepted, in MB.") var maxFrameMb: Int = 256
+    @Option(help: "Seconds to keep retrying to reach the server before giving up.") var connectDeadline: Double = 600
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
     @OptionGroup var ops: OpsOptions

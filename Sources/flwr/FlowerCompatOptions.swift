@@ -7,18 +7,10 @@ import FlowerRuntime
 
 /// `--flower-port` and friends on `flwr server`.
 struct FlowerServerCompatOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Also serve Flower's own gRPC protocol (FlowerService/Join, what Flower's start_client/start_numpy_client and its iOS/Android SDKs speak) on this port, so unmodified Flower clients join the same federation as flwr clients (off when absent; 0: any free port).",
-                               discussion: "Listens on --host. Flower clients need no change but the server address; their tensors must match the server's model (--model/--dataset), or run with --dataset none to take the first client's model."))
-    var flowerPort: Int?
-
-    @Option(help: "Largest message accepted from a Flower client, in MB (Flower's own default: 512).")
-    var flowerMaxMessageMb: Int = 512
-
-    @Option(help: "PEM certificate chain for TLS on --flower-port (with --flower-tls-key; Flower clients then pass root_certificates). Without it the Flower port is plaintext, as Flower's start_server without certificates.")
-    var flowerTlsCert: String?
-
-    @Option(help: "PEM private key of --flower-tls-cert.")
-    var flowerTlsKey: String?
+    @Option(help: ArgumentHelp("Also serve Flower's own gRPC protocol (FlowerService/Join, what Flower's start_client/start_numpy_client and its iOS/Android SDKs speak) on this port, so unmodified Flower clients join the same federation as flwr clients (off when absent; 0: any free port).", discussion: "Listens on --host. Flower clients need no change but the server address; their tensors must match the server's model (--model/--dataset), or run with --dataset none to take the first client's model.")) var flowerPort: Int?
+    @Option(help: "Largest message accepted from a Flower client, in MB (Flower's own default: 512).") var flowerMaxMessageMb: Int = 512
+    @Option(help: "PEM certificate chain for TLS on --flower-port (with --flower-tls-key; Flower clients then pass root_certificates). Without it the Flower port is plaintext, as Flower's start_server without certificates.") var flowerTlsCert: String?
+    @Option(help: "PEM private key of --flower-tls-cert.") var flowerTlsKey: String?
 
     func validate() throws { _ = try config() }
 
@@ -31,14 +23,9 @@ struct FlowerServerCompatOptions: ParsableArguments {
 
 /// `--flower-server` and friends on `flwr client`.
 struct FlowerClientCompatOptions: ParsableArguments {
-    @Option(help: "Join a Flower server (Flower's start_server, legacy gRPC protocol) at HOST:PORT instead of a flwr server; the Python side must run the same model.")
-    var flowerServer: String?
-
-    @Option(help: "PEM file of the CA that signed the Flower server's certificate (TLS; without it the connection is plaintext).")
-    var flowerRootCert: String?
-
-    @Option(help: "Largest message accepted from the Flower server, in MB (Flower's own default: 512).")
-    var flowerMaxMessageMb: Int = 512
+    @Option(help: "Join a Flower server (Flower's start_server, legacy gRPC protocol) at HOST:PORT instead of a flwr server; the Python side must run the same model.") var flowerServer: String?
+    @Option(help: "PEM file of the CA that signed the Flower server's certificate (TLS; without it the connection is plaintext).") var flowerRootCert: String?
+    @Option(help: "Largest message accepted from the Flower server, in MB (Flower's own default: 512).") var flowerMaxMessageMb: Int = 512
 
     func validate() throws { _ = try config() }
 

@@ -7,12 +7,8 @@ import FlowerRuntime
 /// The flags that choose a dataset: `--dataset` and `--data-dir` (train, simulate, and through
 /// `DataOptions` partition, privatize and client).
 struct DatasetSource: ParsableArguments {
-    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, npz (a folder written by `flwr privatize --out`, or --data-file F.npz), or csv (--data-file F.csv --label-column NAME).")
-    var dataset: String = "fashion-mnist"
-
-    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>; Fashion-MNIST there comes from Debian's dataset-fashion-mnist).")
-    var dataDir: String?
-
+    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, npz (a folder written by `flwr privatize --out`, or --data-file F.npz), or csv (--data-file F.csv --label-column NAME).") var dataset: String = "fashion-mnist"
+    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>; Fashion-MNIST there comes from Debian's dataset-fashion-mnist).") var dataDir: String?
     @OptionGroup var fileOptions: DataFileOptions
 
     /// The parsed dataset kind.
@@ -27,10 +23,7 @@ struct DatasetSource: ParsableArguments {
 /// The flags that choose a dataset and a client's partition of it.
 struct DataOptions: ParsableArguments {
     @OptionGroup var source: DatasetSource
-
-    @Option(name: .customLong("num-partitions"),
-            help: "Number of partitions (clients) the training set is split into (default 10). A client given none of --partition, --num-partitions, --alpha trains on the whole of --data-dir (its own data).")
-    var numPartitionsFlag: Int?
+    @Option(name: .customLong("num-partitions"), help: "Number of partitions (clients) the training set is split into (default 10). A client given none of --partition, --num-partitions, --alpha trains on the whole of --data-dir (its own data).") var numPartitionsFlag: Int?
 
     /// --num-partitions, 10 when not given.
     var numPartitions: Int { numPartitionsFlag ?? 10 }
@@ -38,17 +31,10 @@ struct DataOptions: ParsableArguments {
     /// Whether a flag that asks for a split (--num-partitions, --alpha) was given.
     var asksForSplit: Bool { numPartitionsFlag != nil || alpha != nil }
 
-    @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.")
-    var alpha: Double?
-
-    @Option(help: ArgumentHelp("Sizes of an IID split: equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, as real devices hold unequal amounts of data; every partition keeps at least one example). IID only: with --alpha the Dirichlet draw sets both the labels and the sizes.", valueName: "equal|lognormal:σ"))
-    var partitionSizes: String = "equal"
-
-    @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.")
-    var minPartitionSize: Int = 10
-
-    @Option(help: "Seed of the split: every client computes the same partitions from the same seed.")
-    var seed: UInt64 = 42
+    @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.") var alpha: Double?
+    @Option(help: ArgumentHelp("Sizes of an IID split: equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, as real devices hold unequal amounts of data; every partition keeps at least one example). IID only: with --alpha the Dirichlet draw sets both the labels and the sizes.", valueName: "equal|lognormal:σ")) var partitionSizes: String = "equal"
+    @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.") var minPartitionSize: Int = 10
+    @Option(help: "Seed of the split: every client computes the same partitions from the same seed.") var seed: UInt64 = 42
 
     /// IID (sized by --partition-sizes) without --alpha, Dirichlet with it.
     func scheme() throws -> Partitioner {
@@ -76,12 +62,8 @@ struct PartitionCommand: ParsableCommand {
             """)
 
     @OptionGroup var data: DataOptions
-
-    @Flag(help: "Print one row per partition even above \(PartitionListing.rowLimit) partitions (where a summary is printed instead).")
-    var all = false
-
-    @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.")
-    var indicesOut: String?
+    @Flag(help: "Print one row per partition even above \(PartitionListing.rowLimit) partitions (where a summary is printed instead).") var all = false
+    @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.") var indicesOut: String?
 
     func run() throws {
         var listing = PartitionListing(dataset: try data.source.location(), numPartitions: data.numPartitions,

@@ -1,5 +1,4 @@
 import ArgumentParser
-import FlowerCore
 import FlowerLearning
 import FlowerRuntime
 import FlowerWire
@@ -23,55 +22,28 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var strategyOptions: StrategyOptions
     @OptionGroup var updates: UpdateCompressionOptions
     @OptionGroup(title: "Asynchronous FedBuff (real clock)") var fedBuff: FedBuffOptions
-
-    @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).")
-    var minClients: Int = 10
-
-    @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, csv, or none (federated evaluation on the clients instead).")
-    var dataset: String = "fashion-mnist"
-
-    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>).")
-    var dataDir: String?
-
+    @Option(help: "Connected clients to wait for before each round (Flower's min_available_clients).") var minClients: Int = 10
+    @Option(help: "Dataset whose test set the server evaluates on after every round: fashion-mnist, mnist, cifar10, npz, csv, or none (federated evaluation on the clients instead).") var dataset: String = "fashion-mnist"
+    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>).") var dataDir: String?
     @OptionGroup var fileOptions: DataFileOptions
-
-    @Option(help: "Append one JSON object per round to this file (history.jsonl).")
-    var metricsOut: String?
-
-    @Option(help: "Write the final model here as numpy .npz.")
-    var modelOut: String?
-
-    @Option(help: "Write an SVG plot of accuracy and loss per round here.")
-    var plotOut: String?
+    @Option(help: "Append one JSON object per round to this file (history.jsonl).") var metricsOut: String?
+    @Option(help: "Write the final model here as numpy .npz.") var modelOut: String?
+    @Option(help: "Write an SVG plot of accuracy and loss per round here.") var plotOut: String?
 
     // Training settings sent to every client in FitIns (unset: the clients' own flags).
-    @Option(help: "Local epochs per round, sent to clients.")
-    var epochs: Int?
-    @Option(help: "Minibatch size, sent to clients.")
-    var batchSize: Int?
-    @Option(help: "SGD learning rate, sent to clients.")
-    var lr: Double?
-    @Option(help: "SGD momentum, sent to clients.")
-    var momentum: Double?
+    @Option(help: "Local epochs per round, sent to clients.") var epochs: Int?
+    @Option(help: "Minibatch size, sent to clients.") var batchSize: Int?
+    @Option(help: "SGD learning rate, sent to clients.") var lr: Double?
+    @Option(help: "SGD momentum, sent to clients.") var momentum: Double?
     @OptionGroup var dpFedAvg: DPFedAvgOptions
-
-    @Flag(help: "After the last round keep running and answer late clients with Finish until SIGTERM (for a Kubernetes Deployment).")
-    var linger = false
-
-    @Option(help: "Threads for central evaluation (default: all cores).")
-    var threads: Int?
-
+    @Flag(help: "After the last round keep running and answer late clients with Finish until SIGTERM (for a Kubernetes Deployment).") var linger = false
+    @Option(help: "Threads for central evaluation (default: all cores).") var threads: Int?
     @OptionGroup var modelOptions: ModelOptions
-    @Option(help: ArgumentHelp("Start from these weights (.npz, one float array per parameter, e.g. a PyTorch state_dict saved with numpy or an earlier --model-out); names and shapes must match the model.",
-                               valueName: "file"))
-    var initialModel: String?
+    @Option(help: ArgumentHelp("Start from these weights (.npz, one float array per parameter, e.g. a PyTorch state_dict saved with numpy or an earlier --model-out); names and shapes must match the model.", valueName: "file")) var initialModel: String?
     @OptionGroup var log: LogOptions
     @OptionGroup var ops: OpsOptions
     @OptionGroup var tensorboard: TensorBoardOptions
-
-    @Flag(help: "/readyz answers 503 until --min-clients clients are connected (default: ready once listening).")
-    var readyWhenMinClients = false
-
+    @Flag(help: "/readyz answers 503 until --min-clients clients are connected (default: ready once listening).") var readyWhenMinClients = false
     @OptionGroup(title: "Connection limits") var connections: ServerConnectionOptions
     @OptionGroup(title: "Flower clients") var flowerCompat: FlowerServerCompatOptions
     @OptionGroup(title: "Security (TLS 1.3, mutual TLS, auth token)") var security: ServerTLSOptions
@@ -118,18 +90,9 @@ struct ServerCommand: AsyncParsableCommand {
 
 /// Network flags of the server.
 struct ServerNetworkOptions: ParsableArguments {
-    @Option(help: "Address to listen on.")
-    var host: String = "0.0.0.0"
-
-    @Option(help: "TCP port to listen on (0: any free port).")
-    var port: Int = 8080
-
-    @Option(help: "Shared secret clients must prove (HMAC-SHA256 challenge; never sent). Visible in /proc/*/cmdline: prefer --auth-token-file or FLWR_AUTH_TOKEN. Without a token or --tls-client-ca any client that reaches the port is accepted (only loopback, or with --insecure).")
-    var authToken: String?
-
-    @Option(help: "Largest frame accepted, in MB.")
-    var maxFrameMb: Int = 256
-
-    @Option(help: "Most clients connected at once (further ones are refused as 'server full').")
-    var maxClients: Int?
+    @Option(help: "Address to listen on.") var host: String = "0.0.0.0"
+    @Option(help: "TCP port to listen on (0: any free port).") var port: Int = 8080
+    @Option(help: "Shared secret clients must prove (HMAC-SHA256 challenge; never sent). Visible in /proc/*/cmdline: prefer --auth-token-file or FLWR_AUTH_TOKEN. Without a token or --tls-client-ca any client that reaches the port is accepted (only loopback, or with --insecure).") var authToken: String?
+    @Option(help: "Largest frame accepted, in MB.") var maxFrameMb: Int = 256
+    @Option(help: "Most clients connected at once (further ones are refused as 'server full').") var maxClients: Int?
 }

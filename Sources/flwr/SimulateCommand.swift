@@ -1,8 +1,6 @@
 import ArgumentParser
-import CIFARLoader
 import FlowerLearning
 import FlowerRuntime
-import FlowerWire
 
 /// `flwr simulate`: a server and N clients on this machine, over loopback TCP or in process.
 struct SimulateCommand: AsyncParsableCommand {
@@ -24,48 +22,24 @@ struct SimulateCommand: AsyncParsableCommand {
             command with --resume continues after it.
             """)
 
-    @Option(help: "Number of clients (partitions).")
-    var clients: Int = 10
-
+    @Option(help: "Number of clients (partitions).") var clients: Int = 10
     @OptionGroup var round: RoundOptions
-
     @OptionGroup var source: DatasetSource
-
-    @Option(help: "Dirichlet α of the non-IID split (0.1 very skewed, 1000 nearly IID; the same split as Flower Datasets' DirichletPartitioner for the same --seed); 0 for an IID split.")
-    var alpha: Double = 0.5
-
-    @Option(help: ArgumentHelp("Sizes of the IID split (--alpha 0): equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, the unequal amounts of data real devices hold; every client keeps at least one example, so at most as many clients as training examples). With --alpha > 0 the Dirichlet draw sets both labels and sizes, and this flag is refused.", valueName: "equal|lognormal:σ"))
-    var partitionSizes: String = "equal"
-
+    @Option(help: "Dirichlet α of the non-IID split (0.1 very skewed, 1000 nearly IID; the same split as Flower Datasets' DirichletPartitioner for the same --seed); 0 for an IID split.") var alpha: Double = 0.5
+    @Option(help: ArgumentHelp("Sizes of the IID split (--alpha 0): equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, the unequal amounts of data real devices hold; every client keeps at least one example, so at most as many clients as training examples). With --alpha > 0 the Dirichlet draw sets both labels and sizes, and this flag is refused.", valueName: "equal|lognormal:σ")) var partitionSizes: String = "equal"
     @OptionGroup var training: TrainingOptions
-
-    @Option(help: "Clients sampled for training each round, uniformly without replacement (instead of --fraction-fit). With DP-FedAvg (--dp-noise-multiplier) each client is instead sampled independently with probability q = M/--clients (Poisson sampling, what the privacy accountant assumes), so a round has M clients on average.")
-    var clientsPerRound: Int?
-
-    @Option(help: ArgumentHelp("How each round's training clients are drawn: uniform (exactly --clients-per-round, or ⌊--fraction-fit·N⌋, distinct clients without replacement) or poisson (each client independently with probability q = M/--clients or --fraction-fit: M on average, varying round to round; a round that draws nobody stops the run, so keep q·N above ~5). With DP-FedAvg (--dp-noise-multiplier) sampling is always poisson, the sampling its accountant's ε assumes, and uniform is refused.", valueName: "uniform|poisson"))
-    var sampling: SamplingKind?
-
-    @Option(help: ArgumentHelp("How clients are reached: tcp (each client a FlowerWire client on its own loopback connection: the deployment's code path, two sockets and a task per client) or virtual (in-process clients built when sampled: no socket, task, model or data copy while idle). Default: tcp up to 100 clients, where it tests the deployment path at little cost, virtual above, where sockets and tasks only add memory and approach the open-file limit.", valueName: "tcp|virtual"))
-    var transport: SimulationTransport?
-
-    @Option(help: "Clients training at the same time (default: one per core; each gets cores/parallel threads).")
-    var parallel: Int?
-
-    @Option(help: "Train each client on at most this many examples of its partition.")
-    var maxTrainExamples: Int?
-
+    @Option(help: "Clients sampled for training each round, uniformly without replacement (instead of --fraction-fit). With DP-FedAvg (--dp-noise-multiplier) each client is instead sampled independently with probability q = M/--clients (Poisson sampling, what the privacy accountant assumes), so a round has M clients on average.") var clientsPerRound: Int?
+    @Option(help: ArgumentHelp("How each round's training clients are drawn: uniform (exactly --clients-per-round, or ⌊--fraction-fit·N⌋, distinct clients without replacement) or poisson (each client independently with probability q = M/--clients or --fraction-fit: M on average, varying round to round; a round that draws nobody stops the run, so keep q·N above ~5). With DP-FedAvg (--dp-noise-multiplier) sampling is always poisson, the sampling its accountant's ε assumes, and uniform is refused.", valueName: "uniform|poisson")) var sampling: SamplingKind?
+    @Option(help: ArgumentHelp("How clients are reached: tcp (each client a FlowerWire client on its own loopback connection: the deployment's code path, two sockets and a task per client) or virtual (in-process clients built when sampled: no socket, task, model or data copy while idle). Default: tcp up to 100 clients, where it tests the deployment path at little cost, virtual above, where sockets and tasks only add memory and approach the open-file limit.", valueName: "tcp|virtual")) var transport: SimulationTransport?
+    @Option(help: "Clients training at the same time (default: one per core; each gets cores/parallel threads).") var parallel: Int?
+    @Option(help: "Train each client on at most this many examples of its partition.") var maxTrainExamples: Int?
     @OptionGroup var privacy: PrivacyOptions
     @OptionGroup var strategyOptions: StrategyOptions
     @OptionGroup var updates: UpdateCompressionOptions
-    @Option(help: "Number M of malicious clients: partitions 0..<M run --attack (recorded per round in history.jsonl as \"malicious\").")
-    var malicious: Int = 0
-
+    @Option(help: "Number M of malicious clients: partitions 0..<M run --attack (recorded per round in history.jsonl as \"malicious\").") var malicious: Int = 0
     @OptionGroup var attack: AttackOptions
     @OptionGroup var dpFedAvg: DPFedAvgOptions
-
-    @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.")
-    var out: String = "flwr-out"
-
+    @Option(help: "Output folder for history.jsonl, model.npz and accuracy.svg.") var out: String = "flwr-out"
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var log: LogOptions
     @OptionGroup var tensorboard: TensorBoardOptions

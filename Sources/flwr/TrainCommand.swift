@@ -14,29 +14,18 @@ struct TrainCommand: ParsableCommand {
             """)
 
     @OptionGroup var source: DatasetSource
-
     @OptionGroup var training: TrainingOptions
     @OptionGroup var privacy: PrivacyOptions
     @OptionGroup(title: "Record-level DP-SGD") var dpSGD: DPSGDFlags
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var logOptions: LogOptions
     @OptionGroup var tensorboard: TensorBoardOptions
+    @Option(help: "Seed of initialisation and shuffling.") var seed: UInt64 = 42
+    @Option(help: "Use at most this many training images (the first ones), e.g. for a quick check.") var maxTrainExamples: Int?
+    @Option(help: "Write one JSON object per epoch (epoch, loss, accuracy, seconds, images_per_s) to this file.") var metricsOut: String?
+    @Option(help: "Save the trained model as a numpy .npz (one array per parameter).") var modelOut: String?
 
-    @Option(help: "Seed of initialisation and shuffling.")
-    var seed: UInt64 = 42
-
-    @Option(help: "Use at most this many training images (the first ones), e.g. for a quick check.")
-    var maxTrainExamples: Int?
-
-    @Option(help: "Write one JSON object per epoch (epoch, loss, accuracy, seconds, images_per_s) to this file.")
-    var metricsOut: String?
-
-    @Option(help: "Save the trained model as a numpy .npz (one array per parameter).")
-    var modelOut: String?
-
-    func validate() throws {
-        if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") }
-    }
+    func validate() throws { if let m = maxTrainExamples, m < 1 { throw ValidationError("--max-train-examples must be at least 1, got \(m)") } }
 
     func run() throws {
         let logger = logOptions.bootstrap(label: "flwr.train")

@@ -5,23 +5,12 @@ import Foundation
 
 /// Local training flags shared by `flwr train`, `flwr client` and `flwr simulate`.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Local epochs per fit (in `flwr train`: epochs in total).")
-    var epochs: Int = 1
-
-    @Option(help: "Minibatch size.")
-    var batchSize: Int = 32
-
-    @Option(help: "SGD learning rate.")
-    var lr: Double = 0.01
-
-    @Option(help: "SGD momentum.")
-    var momentum: Double = 0.9
-
-    @Option(help: "L2 weight decay added to the gradient.")
-    var weightDecay: Double = 0
-
-    @Option(help: "Threads for the training kernels (default: all cores).")
-    var threads: Int?
+    @Option(help: "Local epochs per fit (in `flwr train`: epochs in total).") var epochs: Int = 1
+    @Option(help: "Minibatch size.") var batchSize: Int = 32
+    @Option(help: "SGD learning rate.") var lr: Double = 0.01
+    @Option(help: "SGD momentum.") var momentum: Double = 0.9
+    @Option(help: "L2 weight decay added to the gradient.") var weightDecay: Double = 0
+    @Option(help: "Threads for the training kernels (default: all cores).") var threads: Int?
 
     func validate() throws {
         _ = try defaults(seed: 0)
