@@ -281,7 +281,7 @@ let package = Package(
         .testTarget(name: "FlowerBenchTests", dependencies: ["FlowerBench", "FlowerRuntime", "FlowerLearning", "WireLoadTest"]),
         .testTarget(name: "FlowerRuntimeTests", dependencies: [
             "FlowerRuntime", "FlowerIdentity", "FlowerCore", "FlowerWire", "FedAvg", "Strategies", "CIFARLoader",
-            "FlowerLearning", "CNNModel", "Privacy", "Attacks", "FlowerTLS", .product(name: "Logging", package: "swift-log"),
+            "FlowerLearning", "CNNModel", "Privacy", "Attacks", "FlowerTLS", "FlowerCompat", .product(name: "Logging", package: "swift-log"),
         ]),
         /// The image built by scripts/image and run with podman as `flwr deploy`'s manifests start
         /// the pods (reads the rendered YAML with Yams; runs the release flwr binary).

@@ -69,7 +69,7 @@ public struct ClientRuntime {
     @discardableResult
     public func run() async throws -> Int? {
         let c = config
-        if let problem = SlowedClient.problem(factor: c.slowdown) { throw RuntimeError.invalidSetting(problem) }
+        try c.validate()
         let clientOps = try await ClientOps(ops: c.ops, logger: logger)
         let selection = try resolveDataSelection(partitionFlag: c.partition, asksForSplit: c.asksForSplit,
                                                  numPartitions: c.numPartitions, environment: c.environment,

@@ -7,11 +7,13 @@ import Attacks
 import CIFARLoader
 import CNNModel
 import FlowerCompat
+import FlowerCore
 import FlowerDeploy
 import FlowerLearning
 import FlowerTLS
 import FlowerWire
 import Foundation
+import Logging
 import Privacy
 
 /// A setting, or a combination of settings, that cannot run; the description says which flag to change.
@@ -44,6 +46,8 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
     case conflict(flag: String, reason: String)
     /// A `[IPv6]` address not followed by `:PORT`.
     case ipv6WithoutPort(String)
+    /// Settings the component that owns them refuses, in its own words (FedBuff's `problem`).
+    case refused(String)
 
     public var description: String {
         switch self {
@@ -59,7 +63,7 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
             return "--sampling uniform: DP-FedAvg's ε (--dp-noise-multiplier) is accounted for Poisson sampling (each client independently with probability q), which a fixed-size uniform sample does not satisfy; drop --sampling (DP-FedAvg samples poisson) or DP"
         case .initialModelWithoutDataset:
             return InitialModelError().description
-        case .exposed(let refusal):
+        case .exposed(let refusal), .refused(let refusal):
             return refusal
         case .simulation(let error):
             return error.description
@@ -95,11 +99,27 @@ public enum ConfigurationError: Error, CustomStringConvertible, Equatable {
 extension ServerRuntimeConfig {
     /// Checks the settings that involve more than one flag, and the exposure policy, before any data is loaded.
     public func validate() throws(ConfigurationError) {
+        let f = federation
+        try ConfigurationError.require(f.rounds >= 1, "--rounds", "at least 1", f.rounds)
+        try ConfigurationError.require(f.fractionFit > 0 && f.fractionFit <= 1, "--fraction-fit", "in (0, 1]", f.fractionFit)
+        if let m = f.minFitClients { try ConfigurationError.require(m >= 1, "--min-fit-clients", "at least 1", m) }
+        try ConfigurationError.require(f.roundAttempts >= 1, "--round-attempts", "at least 1", f.roundAttempts)
+        try ConfigurationError.require((0 ... 65535).contains(wire.port), "--port", "in 0...65535", wire.port)
+        if let m = wire.maxClients { try ConfigurationError.require(m >= 1, "--max-clients", "at least 1", m) }
+        if let problem = fedBuff?.problem { throw .refused(problem) }
+        try ConfigurationError.require(wire.maxConnections >= 1, "--max-connections", "at least 1", wire.maxConnections)
+        try ConfigurationError.require(wire.maxPendingHandshakes >= 1, "--max-handshakes", "at least 1", wire.maxPendingHandshakes)
+        try ConfigurationError.require(wire.maxPendingHandshakesPerAddress >= 1, "--max-handshakes-per-address", "at least 1",
+                                       wire.maxPendingHandshakesPerAddress)
+        try ConfigurationError.require(wire.maxBufferedPayloads >= 1, "--max-buffered-payloads", "at least 1", wire.maxBufferedPayloads)
+        if let p = flower?.port { try ConfigurationError.require((0 ... 65535).contains(p), "--flower-port", "in 0...65535", p) }
         try ConfigurationError.require(minClients >= 1, "--min-clients", "at least 1", minClients)
         if resume && checkpointDir == nil { throw .needs(flag: "--resume", other: "--checkpoint-dir") }
         if initialModel != nil && dataset == "none" { throw .initialModelWithoutDataset }
         try ConfigurationError.require(threads >= 1, "--threads", "at least 1", threads)
         try ConfigurationError.checkSecureAggregation(strategy, dpFedAvg: dpFedAvg != nil, updateCompression: wire.updateCompression)
+        try ops.validate()
+        try security.validate()
         if let refusal = security.exposureRefusal(host: wire.host) { throw .exposed(refusal) }
         if let refusal = ExposurePolicy.flowerPortRefusal(host: wire.host, port: flower?.port, tls: flower?.tls != nil,
                                                           insecure: security.insecure) {
@@ -111,6 +131,9 @@ extension ServerRuntimeConfig {
 extension SimulationConfig {
     /// Checks the settings that involve more than one flag before the dataset is loaded.
     public func validate() throws(ConfigurationError) {
+        if mode == .async, let problem = fedBuff.problem { throw .simulation(.asyncUnsupported(problem)) }
+        if let problem = Self.checkpointProblem(checkpointDir: checkpointDir, resume: resume) { throw .simulation(.resumeRefused(problem)) }
+        try dpSGD?.validateForSite()
         try ConfigurationError.require(clients >= 1, "--clients", "at least 1", clients)
         try ConfigurationError.require(rounds >= 1, "--rounds", "at least 1", rounds)
         try ConfigurationError.require(alpha >= 0 && alpha.isFinite, "--alpha", "0 (IID) or positive", alpha)
@@ -364,5 +387,190 @@ extension FederationCertificates {
         try ConfigurationError.require(clients >= 0 && clients <= 100_000, "--clients", "in 0...100000", clients)
         try ConfigurationError.require(leafDays >= 1, "--days", "at least 1", leafDays)
         guard caDays >= leafDays else { throw .conflict(flag: "--ca-days (\(caDays))", reason: "must be at least --days (\(leafDays))") }
+    }
+}
+
+extension ClientRuntimeConfig {
+    /// Checks the client's ranges, its DP-SGD budget, its slowdown, TLS files and operations listener before it connects.
+    public func validate() throws(ConfigurationError) {
+        try dpSGD?.validateForSite()
+        if let m = maxTrainExamples { try ConfigurationError.require(m >= 1, "--max-train-examples", "at least 1", m) }
+        if let problem = SlowedClient.problem(factor: slowdown) { throw .refused(problem) }
+        try security.validate()
+        try ops.validate()
+    }
+}
+
+extension DPFedAvgConfig {
+    /// DP-FedAvg from its flags (`--dp-noise-multiplier` z, `--dp-clip` C, `--dp-target-quantile`, ...), or nil
+    /// without z; refuses the flags that mean something only with z, and z without a clipping norm.
+    public init?(noiseMultiplier: Double?, clip: Double?, targetQuantile: Double?, clipLearningRate: Double,
+                 clippedCountStddev: Double?, delta: Double, targetEpsilon: Double?, samplingRate q: Double) throws(ConfigurationError) {
+        guard let z = noiseMultiplier else {
+            let dpOnly = [("--dp-clip", clip != nil), ("--dp-target-quantile", targetQuantile != nil),
+                          ("--dp-clipped-count-stddev", clippedCountStddev != nil), ("--dp-target-epsilon", targetEpsilon != nil)]
+            if let flag = dpOnly.first(where: \.1)?.0 { throw .needs(flag: flag, other: "--dp-noise-multiplier (DP-FedAvg is off without it)") }
+            return nil
+        }
+        let clipping: DPClipping
+        if let gamma = targetQuantile {
+            clipping = .adaptive(initial: clip ?? 0.1, targetQuantile: gamma, learningRate: clipLearningRate,
+                                 clippedCountStddev: clippedCountStddev)
+        } else if let clip {
+            clipping = .fixed(clipNorm: clip)
+        } else {
+            throw .needs(flag: "DP-FedAvg", other: "a clipping norm: --dp-clip C (fixed), or --dp-target-quantile for adaptive clipping")
+        }
+        self.init(noiseMultiplier: z, clipping: clipping, samplingRate: q, delta: delta, targetEpsilon: targetEpsilon)
+    }
+}
+
+extension SecAggConfig {
+    /// Secure aggregation from its flags, or nil without `--secagg`; refuses `--secagg-*` settings without it.
+    public init?(enabled: Bool, numShares: Int?, reconstructionThreshold: Int?, clippingRange: Double,
+                 quantizationRange: UInt64?, maxWeight: UInt64) throws(ConfigurationError) {
+        guard enabled else {
+            let secaggOnly = [("--secagg-num-shares", numShares != nil),
+                              ("--secagg-reconstruction-threshold", reconstructionThreshold != nil),
+                              ("--secagg-quantization-range", quantizationRange != nil)]
+            if let flag = secaggOnly.first(where: \.1)?.0 { throw .needs(flag: flag, other: "--secagg") }
+            return nil
+        }
+        self.init(numShares: numShares, reconstructionThreshold: reconstructionThreshold, clippingRange: clippingRange,
+                  quantizationRange: quantizationRange, maxWeight: maxWeight)
+    }
+}
+
+extension DPSGDOptions {
+    /// DP-SGD from its flags, checked, or nil without `--dp-sgd`; refuses its settings without it.
+    public init?(enabled: Bool, maxGradNorm: Double, noiseMultiplier: Double?, targetEpsilon: Double?, delta: Double,
+                 samplingRate: Double?, physicalBatch: Int) throws(ConfigurationError) {
+        guard enabled else {
+            let only = [("--noise-multiplier", noiseMultiplier != nil), ("--target-epsilon", targetEpsilon != nil),
+                        ("--sampling-rate", samplingRate != nil)]
+            if let flag = only.first(where: \.1)?.0 { throw .needs(flag: flag, other: "--dp-sgd") }
+            return nil
+        }
+        self.init(maxGradNorm: maxGradNorm, noiseMultiplier: noiseMultiplier, targetEpsilon: targetEpsilon, delta: delta,
+                  samplingRate: samplingRate, physicalBatch: physicalBatch)
+        try validate()
+    }
+}
+
+extension FlowerCompatServerConfig {
+    /// The Flower-protocol listener of `--flower-port` (nil without it), its message limit in MB and TLS pair
+    /// (the port's range is `ServerRuntimeConfig.validate()`'s).
+    public init?(port: Int?, maxMessageMb: Int, tlsCert: String?, tlsKey: String?) throws(ConfigurationError) {
+        try ConfigurationError.require((1 ... 2047).contains(maxMessageMb), "--flower-max-message-mb", "in 1...2047", maxMessageMb)
+        if (tlsCert == nil) != (tlsKey == nil) {
+            throw .conflict(flag: "--flower-tls-cert and --flower-tls-key", reason: "go together; give both or neither")
+        }
+        if tlsCert != nil && port == nil { throw .needs(flag: "--flower-tls-cert", other: "--flower-port") }
+        for path in [tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+            throw .conflict(flag: "cannot read \(path)", reason: "(--flower-tls-cert/--flower-tls-key); check the path")
+        }
+        guard let port else { return nil }
+        self.init(port: port, maxMessageBytes: maxMessageMb << 20)
+        if let tlsCert, let tlsKey { tls = (tlsCert, tlsKey) }
+    }
+}
+
+extension FlowerCompatClientConfig {
+    /// Joining the Flower server at `--flower-server` HOST:PORT (nil without it), with its message limit in MB and root certificate.
+    public init?(server: String?, maxMessageMb: Int, rootCertificate: String?) throws(ConfigurationError) {
+        var address: (host: String, port: Int)?
+        if let server { address = try parseHostPort(server) }
+        try ConfigurationError.require((1 ... 2047).contains(maxMessageMb), "--flower-max-message-mb", "in 1...2047", maxMessageMb)
+        if rootCertificate != nil && server == nil { throw .needs(flag: "--flower-root-cert", other: "--flower-server") }
+        guard let address else { return nil }
+        self.init(host: address.host, port: address.port)
+        maxMessageBytes = maxMessageMb << 20
+        self.rootCertificate = rootCertificate
+    }
+}
+
+extension Partitioner {
+    /// The split of a client's or a release's dataset: Dirichlet with `--alpha` (re-drawn until every
+    /// partition has `--min-partition-size`), else IID sized by `--partition-sizes`; checks `--num-partitions` too.
+    public init(numPartitions: Int, alpha: Double?, minPartitionSize: Int, partitionSizes: String) throws(ConfigurationError) {
+        try ConfigurationError.require(numPartitions >= 1, "--num-partitions", "at least 1", numPartitions)
+        if let a = alpha {
+            try ConfigurationError.require(a > 0 && a.isFinite, "--alpha", "a positive number (0.1 very skewed, 1000 nearly IID)", a)
+        }
+        try ConfigurationError.require(minPartitionSize >= 0, "--min-partition-size", "0 or more", minPartitionSize)
+        let sizes = try validatePartitionSizes(partitionSizes, alpha: alpha ?? 0)
+        self = alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid(sizes: sizes)
+    }
+}
+
+extension TrainingDefaults {
+    /// A site's local training settings from its flags (learning rate, momentum and weight decay as given, in double precision), checked.
+    public init(epochs: Int, batchSize: Int, lr: Double, momentum: Double, weightDecay: Double, seed: UInt64) throws(ConfigurationError) {
+        try ConfigurationError.require(epochs >= 1, "--epochs", "at least 1", epochs)
+        try ConfigurationError.require(batchSize >= 1, "--batch-size", "at least 1", batchSize)
+        try ConfigurationError.require(lr > 0 && lr.isFinite, "--lr", "a positive number", lr)
+        try ConfigurationError.require(momentum >= 0 && momentum < 1, "--momentum", "in [0, 1)", momentum)
+        try ConfigurationError.require(weightDecay >= 0, "--weight-decay", "0 or more", weightDecay)
+        self.init(epochs: epochs, batchSize: batchSize, learningRate: Float(lr), momentum: Float(momentum),
+                  weightDecay: Float(weightDecay), seed: seed)
+    }
+}
+
+extension WireServerConfig {
+    /// `flwr server`'s listener from its flags, sizes in the flags' units (MB, seconds), checked
+    /// where the conversion needs it (the other ranges are `ServerRuntimeConfig.validate()`'s);
+    /// pending handshakes are capped at `maxConnections`, buffered payloads default to 2 × cores.
+    public init(host: String, port: Int, authToken: String?, maxFrameMb: Int, maxClients: Int?, maxConnections: Int, maxHandshakes: Int,
+                maxHandshakesPerAddress: Int, handshakeTimeout: Double, maxBufferedPayloads: Int?) throws(ConfigurationError) {
+        try ConfigurationError.require(maxFrameMb >= 1 && maxFrameMb <= 4095, "--max-frame-mb", "in 1...4095", maxFrameMb)
+        try ConfigurationError.require(handshakeTimeout > 0 && handshakeTimeout <= 3600, "--handshake-timeout", "in (0, 3600] seconds", handshakeTimeout)
+        self.init(host: host, port: port, authToken: authToken, maxFrameBytes: maxFrameMb << 20, maxClients: maxClients)
+        self.maxConnections = maxConnections
+        maxPendingHandshakes = min(maxHandshakes, maxConnections)
+        maxPendingHandshakesPerAddress = maxHandshakesPerAddress
+        self.handshakeTimeout = .milliseconds(Int64(handshakeTimeout * 1000))
+        if let maxBufferedPayloads { self.maxBufferedPayloads = maxBufferedPayloads }
+    }
+}
+
+extension FederationSettings {
+    /// The server's round loop from its flags, the round deadline in seconds (checked before it becomes a `Duration`).
+    public init(rounds: Int, fractionFit: Double, minFitClients: Int?, roundTimeout: Double, acceptFailures: Bool, roundAttempts: Int,
+                seed: UInt64) throws(ConfigurationError) {
+        try ConfigurationError.require(roundTimeout > 0, "--round-timeout", "positive seconds", roundTimeout)
+        self.init()
+        self.rounds = rounds; self.fractionFit = fractionFit; self.minFitClients = minFitClients
+        self.roundTimeout = .milliseconds(Int64(roundTimeout * 1000)); self.acceptFailures = acceptFailures
+        self.roundAttempts = roundAttempts; self.seed = seed
+    }
+}
+
+/// The FitIns config `flwr server --epochs/--batch-size/--lr/--momentum` sends to every client
+/// (a setting left out: each client's own flag).
+public func fitInstructions(epochs: Int?, batchSize: Int?, lr: Double?, momentum: Double?) -> Config {
+    var c: Config = [:]
+    if let epochs { c["epochs"] = .int(Int64(epochs)) }
+    if let batchSize { c["batch_size"] = .int(Int64(batchSize)) }
+    if let lr { c["lr"] = .double(lr) }
+    if let momentum { c["momentum"] = .double(momentum) }
+    return c
+}
+
+/// `--log-level` and `--log-format` of the long-running commands: swift-log's level and whether lines are JSON.
+public func logSettings(level: String, format: String) throws(ConfigurationError) -> (level: Logger.Level, json: Bool) {
+    guard let parsed = Logger.Level(rawValue: level) else {
+        throw .refused("--log-level must be one of trace, debug, info, notice, warning, error, critical; got \(level)")
+    }
+    try ConfigurationError.require(["text", "json"].contains(format), "--log-format", "text or json", format)
+    return (parsed, format == "json")
+}
+
+extension ModelExport {
+    /// `flwr export`'s format and class count checked, and its `--input` shape parsed.
+    public static func inputShape(format: String, input: String, classes: Int) throws(ConfigurationError) -> TensorShape {
+        guard format.lowercased() == "onnx" else { throw .refused("--format \(format) is not supported; the only export format is onnx") }
+        let shape = try TensorShape(parsing: input)
+        try ConfigurationError.require(classes >= 1, "--classes", "at least 1", classes)
+        return shape
     }
 }

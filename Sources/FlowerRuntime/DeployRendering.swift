@@ -33,6 +33,7 @@ public struct DeployRendering {
     /// Reads the descriptor and writes the manifests (stdout, or one file per object).
     public func run() throws {
         let c = config
+        try c.validate()
         let text: String
         do {
             text = c.file == "-"

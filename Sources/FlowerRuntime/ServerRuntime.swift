@@ -52,10 +52,9 @@ public struct ServerRuntimeConfig: Sendable {
     public var fedBuff: FedBuffConfig?
 
     /// Why `fedBuff` cannot run with the other settings, or nil (FedBuff replaces the strategy's
-    /// server-side aggregation and assumes no synchronous round).
+    /// server-side aggregation and assumes no synchronous round; its own ranges are `validate()`'s).
     public var asyncProblem: String? {
-        guard let fedBuff else { return nil }
-        if let p = fedBuff.problem { return p }
+        guard fedBuff != nil else { return nil }
         if !["fedavg", "fedprox"].contains(strategy.name) {
             return "--mode async applies FedBuff's own staleness-weighted average of the buffered updates, so the server-side aggregation of --strategy \(strategy.name) has no place in it; use --strategy fedavg (or fedprox, whose proximal term is on the clients) or --mode sync"
         }
@@ -101,6 +100,7 @@ public struct ServerRuntime {
     @discardableResult
     public func run() async throws -> FitSummary? {
         let c = config
+        try c.validate()
         if let problem = c.asyncProblem { throw ExitMessage(error: ServerError.invalidArgument(problem)) }
         let manager = InMemoryClientManager(maxClients: c.wire.maxClients)
         let serverOps = try await ServerOps(ops: c.ops, tensorboardDir: c.tensorboardDir, host: c.wire.host,

@@ -221,6 +221,7 @@ public struct Simulation {
     /// Runs every round, saying which signal stopped it if one did.
     public func runToEnd() async throws -> SimulationEnd {
         let wallStart = ContinuousClock.now
+        try config.validate()
         let prepared = try prepareFromDisk()
         return try await run(prepared, wallStart: wallStart)
     }
@@ -228,6 +229,7 @@ public struct Simulation {
     /// Runs every round on `split`; nil when SIGTERM/SIGINT stopped it.
     public func run(on split: DatasetSplit) async throws -> SimulationResult? {
         let wallStart = ContinuousClock.now
+        try config.validate()
         if case .finished(let result) = try await run(prepare(split), wallStart: wallStart) { return result }
         return nil
     }
@@ -249,9 +251,6 @@ public struct Simulation {
             throw SimulationError.updateCompressionNeedsTCP
         }
         if transport == .tcp && c.usesVirtualClock { throw SimulationError.virtualClockNeedsVirtual }
-        if let problem = SimulationConfig.checkpointProblem(checkpointDir: c.checkpointDir, resume: c.resume) {
-            throw SimulationError.resumeRefused(problem)
-        }
         if c.clientAvailability < 1 && c.dpFedAvg != nil {
             throw SimulationError.asyncUnsupported("--client-availability below 1 samples among the clients online, which changes DP-FedAvg's sampling rate q behind its accountant's back; drop one of --client-availability and --dp-noise-multiplier")
         }
@@ -259,7 +258,6 @@ public struct Simulation {
             throw SimulationError.asyncUnsupported("the virtual clock does not model secure aggregation's extra message rounds; drop --secagg or the virtual-clock options (--client-speed, --link-mbps, --client-availability, --mode async)")
         }
         if c.mode == .async {
-            if let problem = c.fedBuff.problem { throw SimulationError.asyncUnsupported(problem) }
             if !["fedavg", "fedprox"].contains(c.strategy.name) {
                 throw SimulationError.asyncUnsupported("--mode async applies FedBuff's own staleness-weighted average of the buffered updates, so the server-side aggregation of --strategy \(c.strategy.name) has no place in it; use --strategy fedavg (or fedprox, whose proximal term is on the clients) or --mode sync")
             }

@@ -18,23 +18,12 @@ struct CertsCommand: ParsableCommand {
             and `flwr client --partition i --tls-ca DIR/ca.pem --tls-cert DIR/client-i.pem --tls-key DIR/client-i.key`.
             """)
 
-    @Option(help: "Folder to write the files into (created, mode 0700).")
-    var out: String
-
-    @Option(help: "A name clients dial to reach the server, DNS name or IP address (repeatable; all go into the server certificate's subject alternative names).")
-    var serverName: [String] = []
-
-    @Option(help: "Number of client certificates (identities partition-0 ...).")
-    var clients: Int = 0
-
-    @Option(help: "Lifetime of the server and client certificates, in days.")
-    var days: Int = FederationCertificates.leafDays
-
-    @Option(help: "Lifetime of the CA certificate, in days (at least --days).")
-    var caDays: Int = FederationCertificates.caDays
-
-    @Flag(help: "Overwrite an existing DIR/ca.pem (every certificate it signed stops being trusted).")
-    var force = false
+    @Option(help: "Folder to write the files into (created, mode 0700).") var out: String
+    @Option(help: "A name clients dial to reach the server, DNS name or IP address (repeatable; all go into the server certificate's subject alternative names).") var serverName: [String] = []
+    @Option(help: "Number of client certificates (identities partition-0 ...).") var clients: Int = 0
+    @Option(help: "Lifetime of the server and client certificates, in days.") var days: Int = FederationCertificates.leafDays
+    @Option(help: "Lifetime of the CA certificate, in days (at least --days).") var caDays: Int = FederationCertificates.caDays
+    @Flag(help: "Overwrite an existing DIR/ca.pem (every certificate it signed stops being trusted).") var force = false
 
     func validate() throws {
         try validating { try FederationCertificates.validate(serverNames: serverName, clients: clients, leafDays: days, caDays: caDays) }

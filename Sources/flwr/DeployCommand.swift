@@ -31,35 +31,16 @@ struct Deploy: ParsableCommand {
             """
     )
 
-    /// The descriptor.
-    @Option(name: [.customShort("f"), .customLong("file")], help: "The FLDeployment descriptor (YAML); - for stdin.")
-    var file: String
+    @Option(name: [.customShort("f"), .customLong("file")], help: "The FLDeployment descriptor (YAML); - for stdin.") var file: String
+    @Option(help: "Write one YAML file per object into this directory (created if missing) instead of stdout.") var outputDir: String?
+    @Option(help: "Namespace for every object (overrides metadata.namespace).") var namespace: String?
+    @Option(help: "Container image for server and clients (overrides spec.server.image and spec.client.image).") var image: String?
+    @Flag(help: "Also render a prometheus-operator ServiceMonitor that scrapes the server's /metrics (needs the monitoring.coreos.com CRDs in the cluster).") var serviceMonitor = false
+    @Option(help: "With spec.tls (default true): render cert-manager Certificate objects issued by this Issuer (in the deployment's namespace) instead of Secrets holding keys made here.") var certManager: String?
 
-    /// Where to write one file per object instead of printing.
-    @Option(help: "Write one YAML file per object into this directory (created if missing) instead of stdout.")
-    var outputDir: String?
+    func validate() throws { try validating { try config.validate() } }
 
-    /// Overrides metadata.namespace.
-    @Option(help: "Namespace for every object (overrides metadata.namespace).")
-    var namespace: String?
-
-    /// Overrides spec.server.image and spec.client.image.
-    @Option(help: "Container image for server and clients (overrides spec.server.image and spec.client.image).")
-    var image: String?
-
-    @Flag(help: "Also render a prometheus-operator ServiceMonitor that scrapes the server's /metrics (needs the monitoring.coreos.com CRDs in the cluster).")
-    var serviceMonitor = false
-
-    @Option(help: "With spec.tls (default true): render cert-manager Certificate objects issued by this Issuer (in the deployment's namespace) instead of Secrets holding keys made here.")
-    var certManager: String?
-
-    func validate() throws {
-        try validating { try config.validate() }
-    }
-
-    func run() throws {
-        try DeployRendering(config: config).run()
-    }
+    func run() throws { try DeployRendering(config: config).run() }
 
     /// The library's form of these flags.
     var config: DeployRenderConfig {

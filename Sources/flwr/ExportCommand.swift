@@ -18,35 +18,19 @@ struct ExportCommand: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("Output format (only onnx).", valueName: "format"))
-    var format: String = "onnx"
-
+    @Option(help: ArgumentHelp("Output format (only onnx).", valueName: "format")) var format: String = "onnx"
     @OptionGroup var modelOptions: ModelOptions
+    @Option(help: ArgumentHelp("Per-example input shape: CxHxW for images (e.g. 1x28x28, 3x32x32) or F for features (e.g. 30).", valueName: "shape")) var input: String = "1x28x28"
+    @Option(help: "Number of classes (logits) of the model.") var classes: Int = 10
+    @Option(help: ArgumentHelp("The trained weights (.npz, one float array per parameter, named as the model's parameters).", valueName: "file")) var weights: String
+    @Option(help: ArgumentHelp("Where to write the ONNX model.", valueName: "file")) var out: String
 
-    @Option(help: ArgumentHelp("Per-example input shape: CxHxW for images (e.g. 1x28x28, 3x32x32) or F for features (e.g. 30).",
-                               valueName: "shape"))
-    var input: String = "1x28x28"
-
-    @Option(help: "Number of classes (logits) of the model.")
-    var classes: Int = 10
-
-    @Option(help: ArgumentHelp("The trained weights (.npz, one float array per parameter, named as the model's parameters).",
-                               valueName: "file"))
-    var weights: String
-
-    @Option(help: ArgumentHelp("Where to write the ONNX model.", valueName: "file"))
-    var out: String
-
-    func validate() throws {
-        guard format.lowercased() == "onnx" else {
-            throw ValidationError("--format \(format) is not supported; the only export format is onnx")
-        }
-        try validating { _ = try TensorShape(parsing: input) }
-        guard classes >= 1 else { throw ValidationError("--classes must be at least 1, got \(classes)") }
-    }
+    func validate() throws { _ = try shape() }
 
     func run() throws {
-        print(try ModelExport(model: try modelOptions.selection(), input: try TensorShape(parsing: input), classes: classes,
-                              weights: weights, out: out).run())
+        print(try ModelExport(model: try modelOptions.selection(), input: try shape(), classes: classes, weights: weights, out: out).run())
     }
+
+    /// The parsed --input, with --format and --classes checked.
+    func shape() throws -> TensorShape { try validating { try ModelExport.inputShape(format: format, input: input, classes: classes) } }
 }

@@ -5,15 +5,9 @@ import FlowerRuntime
 
 /// Which network a command builds: `--model NAME` (the zoo) or `--model-spec FILE` (JSON).
 struct ModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Network from the zoo: cnn4 (the reference CNN), lenet5 (kubeFlower's), mlp, resnet8.",
-                               valueName: "name"))
-    var model: String = "cnn4"
-
-    @Option(help: ArgumentHelp("Hidden layer sizes of --model mlp, comma-separated.", valueName: "sizes"))
-    var hidden: String = "256,128"
-
-    @Option(help: ArgumentHelp("A network as a JSON list of layers (README, \"Models\"); replaces --model.", valueName: "file"))
-    var modelSpec: String?
+    @Option(help: ArgumentHelp("Network from the zoo: cnn4 (the reference CNN), lenet5 (kubeFlower's), mlp, resnet8.", valueName: "name")) var model: String = "cnn4"
+    @Option(help: ArgumentHelp("Hidden layer sizes of --model mlp, comma-separated.", valueName: "sizes")) var hidden: String = "256,128"
+    @Option(help: ArgumentHelp("A network as a JSON list of layers (README, \"Models\"); replaces --model.", valueName: "file")) var modelSpec: String?
 
     func validate() throws {
         guard Zoo.names.contains(model) else {
@@ -27,11 +21,4 @@ struct ModelOptions: ParsableArguments {
         if let modelSpec { return try ModelSelection(specFile: modelSpec) }
         return try ModelSelection(zoo: model, hidden: try parseHiddenSizes(hidden))
     }
-}
-
-/// `flwr server --initial-model`: start from given weights instead of a seeded initialisation.
-struct InitialModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Start from these weights (.npz, one float array per parameter, e.g. a PyTorch state_dict saved with numpy or an earlier --model-out); names and shapes must match the model.",
-                               valueName: "file"))
-    var initialModel: String?
 }

@@ -7,35 +7,23 @@ import FlowerRuntime
 /// The flags that choose a dataset: `--dataset` and `--data-dir` (train, simulate, and through
 /// `DataOptions` partition, privatize and client).
 struct DatasetSource: ParsableArguments {
-    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, npz (a folder written by `flwr privatize --out`, or --data-file F.npz), or csv (--data-file F.csv --label-column NAME).")
-    var dataset: String = "fashion-mnist"
-
-    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>; Fashion-MNIST there comes from Debian's dataset-fashion-mnist).")
-    var dataDir: String?
-
+    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, npz (a folder written by `flwr privatize --out`, or --data-file F.npz), or csv (--data-file F.csv --label-column NAME).") var dataset: String = "fashion-mnist"
+    @Option(help: "Folder holding the dataset files (default: /usr/share/datasets/<dataset>; Fashion-MNIST there comes from Debian's dataset-fashion-mnist).") var dataDir: String?
     @OptionGroup var fileOptions: DataFileOptions
 
     /// The parsed dataset kind.
     func kind() throws -> DatasetKind { try DatasetKind.parse(dataset) }
 
-    /// Reads the training and test sets.
-    func load() throws -> DatasetSplit { try location().load() }
-
     /// The library's form of these flags.
     func location() throws -> DatasetLocation { DatasetLocation(kind: try kind(), dataDir: dataDir, files: fileOptions.files) }
 
-    func validate() throws {
-        do { _ = try kind() } catch { throw ValidationError("\(error)") }
-    }
+    func validate() throws { _ = try validating { try kind() } }
 }
 
 /// The flags that choose a dataset and a client's partition of it.
 struct DataOptions: ParsableArguments {
     @OptionGroup var source: DatasetSource
-
-    @Option(name: .customLong("num-partitions"),
-            help: "Number of partitions (clients) the training set is split into (default 10). A client given none of --partition, --num-partitions, --alpha trains on the whole of --data-dir (its own data).")
-    var numPartitionsFlag: Int?
+    @Option(name: .customLong("num-partitions"), help: "Number of partitions (clients) the training set is split into (default 10). A client given none of --partition, --num-partitions, --alpha trains on the whole of --data-dir (its own data).") var numPartitionsFlag: Int?
 
     /// --num-partitions, 10 when not given.
     var numPartitions: Int { numPartitionsFlag ?? 10 }
@@ -43,40 +31,17 @@ struct DataOptions: ParsableArguments {
     /// Whether a flag that asks for a split (--num-partitions, --alpha) was given.
     var asksForSplit: Bool { numPartitionsFlag != nil || alpha != nil }
 
-    @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.")
-    var alpha: Double?
-
-    @Option(help: ArgumentHelp("Sizes of an IID split: equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, as real devices hold unequal amounts of data; every partition keeps at least one example). IID only: with --alpha the Dirichlet draw sets both the labels and the sizes.", valueName: "equal|lognormal:σ"))
-    var partitionSizes: String = "equal"
-
-    /// The parsed --partition-sizes.
-    var sizes: PartitionSizes { (try? PartitionSizes(parsing: partitionSizes)) ?? .equal }
-
-    @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.")
-    var minPartitionSize: Int = 10
-
-    @Option(help: "Seed of the split: every client computes the same partitions from the same seed.")
-    var seed: UInt64 = 42
-
-    /// The dataset's folder (nil: its default location).
-    var dataDir: String? { source.dataDir }
-
-    /// The parsed dataset kind.
-    func kind() throws -> DatasetKind { try source.kind() }
+    @Option(help: "Dirichlet concentration α for non-IID label skew (0.1 very skewed, 1000 nearly IID); omit for an IID split.") var alpha: Double?
+    @Option(help: ArgumentHelp("Sizes of an IID split: equal (they differ by at most one) or lognormal:σ (drawn lognormal from --seed with log-scale σ, e.g. lognormal:1, as real devices hold unequal amounts of data; every partition keeps at least one example). IID only: with --alpha the Dirichlet draw sets both the labels and the sizes.", valueName: "equal|lognormal:σ")) var partitionSizes: String = "equal"
+    @Option(help: "Smallest partition the Dirichlet split accepts; it re-draws (up to 100 times) until every partition has this many samples.") var minPartitionSize: Int = 10
+    @Option(help: "Seed of the split: every client computes the same partitions from the same seed.") var seed: UInt64 = 42
 
     /// IID (sized by --partition-sizes) without --alpha, Dirichlet with it.
-    var scheme: Partitioner {
-        alpha.map { .dirichlet(alpha: $0, minPartitionSize: minPartitionSize) } ?? .iid(sizes: sizes)
+    func scheme() throws -> Partitioner {
+        try validating { try Partitioner(numPartitions: numPartitions, alpha: alpha, minPartitionSize: minPartitionSize, partitionSizes: partitionSizes) }
     }
 
-    func validate() throws {
-        guard numPartitions >= 1 else { throw ValidationError("--num-partitions must be at least 1, got \(numPartitions)") }
-        if let a = alpha, !(a > 0 && a.isFinite) {
-            throw ValidationError("--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got \(a)")
-        }
-        guard minPartitionSize >= 0 else { throw ValidationError("--min-partition-size must be 0 or more, got \(minPartitionSize)") }
-        try validating { try validatePartitionSizes(partitionSizes, alpha: alpha ?? 0) }
-    }
+    func validate() throws { _ = try scheme() }
 }
 
 /// `flwr partition`: print the label histogram of every partition.
@@ -97,16 +62,12 @@ struct PartitionCommand: ParsableCommand {
             """)
 
     @OptionGroup var data: DataOptions
-
-    @Flag(help: "Print one row per partition even above \(PartitionListing.rowLimit) partitions (where a summary is printed instead).")
-    var all = false
-
-    @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.")
-    var indicesOut: String?
+    @Flag(help: "Print one row per partition even above \(PartitionListing.rowLimit) partitions (where a summary is printed instead).") var all = false
+    @Option(help: "Also write the split as a numpy .npz: arrays p0, p1, … of training-set indices (int64, ascending), one per partition, for use in other tools.") var indicesOut: String?
 
     func run() throws {
         var listing = PartitionListing(dataset: try data.source.location(), numPartitions: data.numPartitions,
-                                       scheme: data.scheme, seed: data.seed)
+                                       scheme: try data.scheme(), seed: data.seed)
         listing.all = all; listing.indicesOut = indicesOut
         try listing.run { print($0) }
     }

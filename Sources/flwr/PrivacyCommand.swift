@@ -27,43 +27,20 @@ struct EpsilonCommand: ParsableCommand {
             one client contributes.
             """)
 
-    @Option(help: "dp-fedavg (user-level, per round) or dp-sgd (record-level, per step of one site's training).")
-    var mechanism: EpsilonMechanism = .dpFedAvg
+    @Option(help: "dp-fedavg (user-level, per round) or dp-sgd (record-level, per step of one site's training).") var mechanism: EpsilonMechanism = .dpFedAvg
+    @Option(help: "Noise multiplier z: noise std divided by the clipping norm (needed unless --target-epsilon).") var noiseMultiplier: Double?
+    @Option(help: "Probability q that a client takes part in a round (--fraction-fit); dp-sgd: that a record is in a step's batch (instead of --batch-size).") var samplingRate: Double?
+    @Option(help: "Federated rounds T (dp-fedavg).") var rounds: Int?
+    @Option(help: "dp-sgd: records n of the dataset (a site's partition).") var datasetSize: Int?
+    @Option(help: "dp-sgd: expected batch size B (q = B/n, ⌈n/B⌉ steps per epoch).") var batchSize: Int?
+    @Option(help: "dp-sgd: epochs (for a site: local epochs times rounds).") var epochs: Int?
+    @Option(help: "δ of the (ε, δ) guarantee; below 1/number of clients.") var delta: Double = 1e-5
+    @Option(help: "Solve for the smallest noise multiplier whose T rounds stay within this ε.") var targetEpsilon: Double?
+    @Flag(help: "Print one JSON line: {\"epsilon\": …, \"delta\": …, \"order\": …} (plus \"noise_multiplier\" with --target-epsilon).") var json = false
 
-    @Option(help: "Noise multiplier z: noise std divided by the clipping norm (needed unless --target-epsilon).")
-    var noiseMultiplier: Double?
+    func validate() throws { try validating { try question.validate() } }
 
-    @Option(help: "Probability q that a client takes part in a round (--fraction-fit); dp-sgd: that a record is in a step's batch (instead of --batch-size).")
-    var samplingRate: Double?
-
-    @Option(help: "Federated rounds T (dp-fedavg).")
-    var rounds: Int?
-
-    @Option(help: "dp-sgd: records n of the dataset (a site's partition).")
-    var datasetSize: Int?
-
-    @Option(help: "dp-sgd: expected batch size B (q = B/n, ⌈n/B⌉ steps per epoch).")
-    var batchSize: Int?
-
-    @Option(help: "dp-sgd: epochs (for a site: local epochs times rounds).")
-    var epochs: Int?
-
-    @Option(help: "δ of the (ε, δ) guarantee; below 1/number of clients.")
-    var delta: Double = 1e-5
-
-    @Option(help: "Solve for the smallest noise multiplier whose T rounds stay within this ε.")
-    var targetEpsilon: Double?
-
-    @Flag(help: "Print one JSON line: {\"epsilon\": …, \"delta\": …, \"order\": …} (plus \"noise_multiplier\" with --target-epsilon).")
-    var json = false
-
-    func validate() throws {
-        try validating { try question.validate() }
-    }
-
-    func run() throws {
-        for line in try validating({ try question.report(json: json) }) { print(line) }
-    }
+    func run() throws { for line in try validating({ try question.report(json: json) }) { print(line) } }
 
     /// The library's form of these flags.
     var question: EpsilonQuestion {

@@ -3,10 +3,13 @@
 import Attacks
 import CIFARLoader
 import CNNModel
+import FlowerCompat
 import FlowerCore
 import FlowerLearning
 import FlowerTLS
 import FlowerWire
+import Foundation
+import Logging
 import Privacy
 import Testing
 @testable import FlowerRuntime
@@ -236,5 +239,200 @@ import Testing
         #expect(Self.refusal { try FederationCertificates.validate(serverNames: ["s"], clients: 2, leafDays: 30, caDays: 10) }?.description
             == "--ca-days (10) must be at least --days (30)")
         #expect(Self.refusal { try FederationCertificates.validate(serverNames: ["s"], clients: 2, leafDays: 30, caDays: 30) } == nil)
+    }
+
+    @Test func serverRoundConnectionAndFedBuffRanges() {
+        var c = Self.server(); c.federation.rounds = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--rounds must be at least 1, got 0")
+        c = Self.server(); c.federation.fractionFit = 1.5
+        #expect(Self.refusal { try c.validate() }?.description == "--fraction-fit must be in (0, 1], got 1.5")
+        c = Self.server(); c.federation.minFitClients = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--min-fit-clients must be at least 1, got 0")
+        c = Self.server(); c.federation.roundAttempts = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--round-attempts must be at least 1, got 0")
+        c = Self.server(); c.wire.port = 70000
+        #expect(Self.refusal { try c.validate() }?.description == "--port must be in 0...65535, got 70000")
+        c = Self.server(); c.wire.maxClients = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--max-clients must be at least 1, got 0")
+        c = Self.server(); c.wire.maxConnections = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--max-connections must be at least 1, got 0")
+        c = Self.server(); c.wire.maxPendingHandshakes = -1
+        #expect(Self.refusal { try c.validate() }?.description == "--max-handshakes must be at least 1, got -1")
+        c = Self.server(); c.wire.maxPendingHandshakesPerAddress = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--max-handshakes-per-address must be at least 1, got 0")
+        c = Self.server(); c.wire.maxBufferedPayloads = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--max-buffered-payloads must be at least 1, got 0")
+        c = Self.server(); c.flower = FlowerCompatServerConfig(port: 65536)
+        #expect(Self.refusal { try c.validate() }?.description == "--flower-port must be in 0...65535, got 65536")
+        c = Self.server(); c.fedBuff = FedBuffConfig(concurrency: 2, bufferSize: 3)
+        #expect(Self.refusal { try c.validate() }?.description.hasPrefix("--buffer-size 3 exceeds --concurrency 2") == true)
+        c.fedBuff = FedBuffConfig(concurrency: 2, bufferSize: 2, serverLearningRate: -1)
+        #expect(Self.refusal { try c.validate() }?.description == "--server-learning-rate must be positive, got -1.0")
+        c.fedBuff = FedBuffConfig(concurrency: 2, bufferSize: 2)
+        #expect(Self.refusal { try c.validate() } == nil)
+    }
+
+    @Test func simulationCheckpointAndFedBuffRules() {
+        var c = Self.simulation(); c.resume = true
+        #expect(Self.refusal { try c.validate() }?.description
+            == "--resume continues from the checkpoint in --checkpoint-dir: give the --checkpoint-dir of the interrupted run")
+        c.checkpointDir = "/tmp/ckpt"
+        #expect(Self.refusal { try c.validate() } == nil)
+        // FedBuff's own ranges count only under --mode async.
+        c = Self.simulation(); c.fedBuff = FedBuffConfig(concurrency: 1, bufferSize: 4)
+        #expect(Self.refusal { try c.validate() } == nil)
+        c.mode = .async
+        #expect(Self.refusal { try c.validate() }?.description.hasPrefix("--buffer-size 4 exceeds --concurrency 1") == true)
+    }
+
+    /// A library caller that skips `validate()` gets the same refusal from the runtime, before
+    /// anything is loaded, bound or read (the dataset folder and the descriptor do not exist).
+    @Test func runtimesValidateTheirConfigFirst() async {
+        let missing = "/nonexistent-\(UUID().uuidString)"
+        var server = Self.server(); server.federation.rounds = 0; server.dataDir = missing
+        await #expect(Self.asyncRefusal { _ = try await ServerRuntime(config: server, logger: Logger(label: "test")).run() }?.description
+            == "--rounds must be at least 1, got 0")
+        server = Self.server(); server.wire.host = "0.0.0.0"; server.dataDir = missing
+        guard case .exposed = await Self.asyncRefusal({ _ = try await ServerRuntime(config: server, logger: Logger(label: "test")).run() }) else {
+            Issue.record("ServerRuntime started an open server on 0.0.0.0"); return
+        }
+        var simulation = SimulationConfig(dataset: DatasetLocation(kind: .fashionMNIST, dataDir: missing), model: .reference)
+        simulation.rounds = 0
+        await #expect(Self.asyncRefusal { _ = try await Simulation(config: simulation, logger: Logger(label: "test")).runToEnd() }?.description
+            == "--rounds must be at least 1, got 0")
+        simulation.rounds = 1; simulation.resume = true
+        await #expect(Self.asyncRefusal { _ = try await Simulation(config: simulation, logger: Logger(label: "test")).runToEnd() }?.description
+            == "--resume continues from the checkpoint in --checkpoint-dir: give the --checkpoint-dir of the interrupted run")
+        var deploy = DeployRenderConfig(file: missing); deploy.namespace = "Team_A"
+        #expect(Self.refusal { try DeployRendering(config: deploy, note: { _ in }).run() }?.description
+            .hasPrefix("--namespace \"Team_A\" is not a Kubernetes namespace name") == true)
+    }
+
+    @Test func clientConfigRules() {
+        var c = ClientRuntimeConfig(dataset: DatasetLocation(kind: .fashionMNIST), model: .reference)
+        #expect(Self.refusal { try c.validate() } == nil)
+        c.maxTrainExamples = 0
+        #expect(Self.refusal { try c.validate() }?.description == "--max-train-examples must be at least 1, got 0")
+        c.maxTrainExamples = nil; c.slowdown = 0.5
+        #expect(Self.refusal { try c.validate() }?.description.hasPrefix("--slowdown must be a finite factor of at least 1") == true)
+        c.slowdown = 1; c.dpSGD = DPSGDOptions(maxGradNorm: 1, noiseMultiplier: 1, targetEpsilon: nil, delta: 1e-5, samplingRate: nil, physicalBatch: 256)
+        #expect(Self.refusal { try c.validate() }?.description
+            == "a DP-SGD site needs --noise-multiplier σ and --target-epsilon (its budget over all rounds)")
+        c.dpSGD = nil; c.security = ClientSecurityConfig(tlsKey: "c.key")
+        #expect(Self.refusal { try c.validate() }?.description.hasPrefix("--tls-cert and --tls-key go together") == true)
+        c.security = ClientSecurityConfig(); c.ops = OpsConfig(host: "0.0.0.0")
+        #expect(Self.refusal { try c.validate() } == .needs(flag: "--http-host", other: "--http-port"))
+        var sim = Self.simulation(); sim.dpSGD = DPSGDOptions(maxGradNorm: 1, noiseMultiplier: nil, targetEpsilon: 2, delta: 1e-5, samplingRate: nil, physicalBatch: 256)
+        #expect(Self.refusal { try sim.validate() }?.description
+            == "a DP-SGD site needs --noise-multiplier σ and --target-epsilon (its budget over all rounds)")
+    }
+
+    /// The flag → configuration builders the commands call: the configuration, or nil when the
+    /// switch is off, and the "needs" rules of the flags that mean something only with it.
+    @Test func builtFromFlags() throws {
+        let off = try DPFedAvgConfig(noiseMultiplier: nil, clip: nil, targetQuantile: nil, clipLearningRate: 0.2,
+                                     clippedCountStddev: nil, delta: 1e-5, targetEpsilon: nil, samplingRate: 0.1)
+        #expect(off == nil)
+        #expect(Self.refusal { _ = try DPFedAvgConfig(noiseMultiplier: nil, clip: nil, targetQuantile: nil, clipLearningRate: 0.2,
+                                                      clippedCountStddev: nil, delta: 1e-5, targetEpsilon: 3, samplingRate: 0.1) }?.description
+            == "--dp-target-epsilon needs --dp-noise-multiplier (DP-FedAvg is off without it)")
+        #expect(Self.refusal { _ = try DPFedAvgConfig(noiseMultiplier: 1, clip: nil, targetQuantile: nil, clipLearningRate: 0.2,
+                                                      clippedCountStddev: nil, delta: 1e-5, targetEpsilon: nil, samplingRate: 0.1) }?.description
+            == "DP-FedAvg needs a clipping norm: --dp-clip C (fixed), or --dp-target-quantile for adaptive clipping")
+        let adaptive = try #require(try DPFedAvgConfig(noiseMultiplier: 1, clip: nil, targetQuantile: 0.5, clipLearningRate: 0.2,
+                                                       clippedCountStddev: nil, delta: 1e-5, targetEpsilon: nil, samplingRate: 0.1))
+        #expect(adaptive.clipping == .adaptive(initial: 0.1, targetQuantile: 0.5, learningRate: 0.2, clippedCountStddev: nil))
+        #expect(adaptive.samplingRate == 0.1 && adaptive.noiseMultiplier == 1)
+
+        #expect(try SecAggConfig(enabled: false, numShares: nil, reconstructionThreshold: nil, clippingRange: 8, quantizationRange: nil, maxWeight: 1000) == nil)
+        #expect(Self.refusal { _ = try SecAggConfig(enabled: false, numShares: nil, reconstructionThreshold: 3, clippingRange: 8,
+                                                    quantizationRange: nil, maxWeight: 1000) } == .needs(flag: "--secagg-reconstruction-threshold", other: "--secagg"))
+        #expect(try SecAggConfig(enabled: true, numShares: 4, reconstructionThreshold: 3, clippingRange: 2, quantizationRange: nil, maxWeight: 10)
+            == SecAggConfig(numShares: 4, reconstructionThreshold: 3, clippingRange: 2, maxWeight: 10))
+
+        #expect(Self.refusal { _ = try DPSGDOptions(enabled: false, maxGradNorm: 1, noiseMultiplier: nil, targetEpsilon: nil, delta: 1e-5,
+                                                    samplingRate: 0.1, physicalBatch: 256) } == .needs(flag: "--sampling-rate", other: "--dp-sgd"))
+        #expect(Self.refusal { _ = try DPSGDOptions(enabled: true, maxGradNorm: 0, noiseMultiplier: 1, targetEpsilon: nil, delta: 1e-5,
+                                                    samplingRate: nil, physicalBatch: 256) }?.description == "--max-grad-norm must be a positive number, got 0.0")
+
+        #expect(try FlowerCompatServerConfig(port: nil, maxMessageMb: 512, tlsCert: nil, tlsKey: nil) == nil)
+        let listener = try #require(try FlowerCompatServerConfig(port: 9092, maxMessageMb: 16, tlsCert: nil, tlsKey: nil))
+        #expect(listener.port == 9092 && listener.maxMessageBytes == 16 << 20 && listener.tls == nil)
+        #expect(Self.refusal { _ = try FlowerCompatServerConfig(port: 9092, maxMessageMb: 2048, tlsCert: nil, tlsKey: nil) }?.description
+            == "--flower-max-message-mb must be in 1...2047, got 2048")
+        #expect(Self.refusal { _ = try FlowerCompatServerConfig(port: nil, maxMessageMb: 512, tlsCert: "c.pem", tlsKey: "k.pem") }
+            == .needs(flag: "--flower-tls-cert", other: "--flower-port"))
+        #expect(Self.refusal { _ = try FlowerCompatServerConfig(port: 1, maxMessageMb: 512, tlsCert: "/nonexistent/c.pem", tlsKey: "/nonexistent/k.pem") }?.description
+            == "cannot read /nonexistent/c.pem (--flower-tls-cert/--flower-tls-key); check the path")
+        let join = try #require(try FlowerCompatClientConfig(server: "[::1]:9092", maxMessageMb: 8, rootCertificate: "ca.pem"))
+        #expect(join.host == "::1" && join.port == 9092 && join.maxMessageBytes == 8 << 20 && join.rootCertificate == "ca.pem")
+        #expect(Self.refusal { _ = try FlowerCompatClientConfig(server: nil, maxMessageMb: 512, rootCertificate: "ca.pem") }
+            == .needs(flag: "--flower-root-cert", other: "--flower-server"))
+
+        #expect(try Partitioner(numPartitions: 3, alpha: nil, minPartitionSize: 10, partitionSizes: "lognormal:1") == .iid(sizes: .lognormal(sigma: 1)))
+        #expect(try Partitioner(numPartitions: 3, alpha: 0.5, minPartitionSize: 4, partitionSizes: "equal") == .dirichlet(alpha: 0.5, minPartitionSize: 4))
+        #expect(Self.refusal { _ = try Partitioner(numPartitions: 0, alpha: nil, minPartitionSize: 10, partitionSizes: "equal") }?.description
+            == "--num-partitions must be at least 1, got 0")
+        #expect(Self.refusal { _ = try Partitioner(numPartitions: 3, alpha: 0, minPartitionSize: 10, partitionSizes: "equal") }?.description
+            == "--alpha must be a positive number (0.1 very skewed, 1000 nearly IID), got 0.0")
+        #expect(Self.refusal { _ = try Partitioner(numPartitions: 3, alpha: nil, minPartitionSize: -1, partitionSizes: "equal") }?.description
+            == "--min-partition-size must be 0 or more, got -1")
+
+        let training = try TrainingDefaults(epochs: 2, batchSize: 16, lr: 0.05, momentum: 0.5, weightDecay: 0.001, seed: 7)
+        #expect(training.epochs == 2 && training.batchSize == 16 && training.learningRate == 0.05 && training.momentum == 0.5
+            && training.weightDecay == 0.001 && training.seed == 7)
+        // The range is checked on the value given, before it is rounded to float: 1 − 1e-12 is below 1.
+        #expect(Self.refusal { _ = try TrainingDefaults(epochs: 1, batchSize: 32, lr: 0.01, momentum: 1 - 1e-12, weightDecay: 0, seed: 1) } == nil)
+        #expect(Self.refusal { _ = try TrainingDefaults(epochs: 1, batchSize: 32, lr: .nan, momentum: 0.9, weightDecay: 0, seed: 1) }?.description
+            == "--lr must be a positive number, got nan")
+        #expect(Self.refusal { _ = try TrainingDefaults(epochs: 1, batchSize: 32, lr: 0.01, momentum: 1, weightDecay: 0, seed: 1) }?.description
+            == "--momentum must be in [0, 1), got 1.0")
+    }
+
+    /// `flwr server`'s listener, round loop and FitIns config, its log flags and `flwr export`'s
+    /// checks, built from the flags in their own units.
+    @Test func serverListenerRoundLoopLogAndExportFromFlags() throws {
+        let wire = try WireServerConfig(host: "127.0.0.1", port: 9000, authToken: "t", maxFrameMb: 16, maxClients: 5, maxConnections: 100,
+                                        maxHandshakes: 1000, maxHandshakesPerAddress: 7, handshakeTimeout: 2.5, maxBufferedPayloads: 3)
+        #expect(wire.host == "127.0.0.1" && wire.port == 9000 && wire.authToken == "t" && wire.maxFrameBytes == 16 << 20)
+        #expect(wire.maxClients == 5 && wire.maxConnections == 100 && wire.maxPendingHandshakes == 100 && wire.maxPendingHandshakesPerAddress == 7)
+        #expect(wire.handshakeTimeout == .milliseconds(2500) && wire.maxBufferedPayloads == 3)
+        let defaults = try WireServerConfig(host: "h", port: 1, authToken: nil, maxFrameMb: 256, maxClients: nil, maxConnections: 10,
+                                            maxHandshakes: 4, maxHandshakesPerAddress: 1, handshakeTimeout: 10, maxBufferedPayloads: nil)
+        #expect(defaults.maxPendingHandshakes == 4 && defaults.maxBufferedPayloads == WireServerConfig().maxBufferedPayloads)
+        #expect(Self.refusal { _ = try WireServerConfig(host: "h", port: 1, authToken: nil, maxFrameMb: 4096, maxClients: nil, maxConnections: 10,
+                                                        maxHandshakes: 4, maxHandshakesPerAddress: 1, handshakeTimeout: 10, maxBufferedPayloads: nil) }?
+            .description == "--max-frame-mb must be in 1...4095, got 4096")
+        #expect(Self.refusal { _ = try WireServerConfig(host: "h", port: 1, authToken: nil, maxFrameMb: 1, maxClients: nil, maxConnections: 10,
+                                                        maxHandshakes: 4, maxHandshakesPerAddress: 1, handshakeTimeout: .nan, maxBufferedPayloads: nil) }?
+            .description == "--handshake-timeout must be in (0, 3600] seconds, got nan")
+
+        let rounds = try FederationSettings(rounds: 3, fractionFit: 0.5, minFitClients: 2, roundTimeout: 1.25, acceptFailures: false,
+                                            roundAttempts: 4, seed: 9)
+        #expect(rounds.rounds == 3 && rounds.fractionFit == 0.5 && rounds.minFitClients == 2 && rounds.roundTimeout == .milliseconds(1250))
+        #expect(!rounds.acceptFailures && rounds.roundAttempts == 4 && rounds.seed == 9)
+        #expect(Self.refusal { _ = try FederationSettings(rounds: 1, fractionFit: 1, minFitClients: nil, roundTimeout: 0, acceptFailures: true,
+                                                          roundAttempts: 1, seed: 1) }?.description == "--round-timeout must be positive seconds, got 0.0")
+
+        #expect(fitInstructions(epochs: nil, batchSize: nil, lr: nil, momentum: nil).isEmpty)
+        #expect(fitInstructions(epochs: 2, batchSize: nil, lr: 0.05, momentum: nil) == ["epochs": .int(2), "lr": .double(0.05)])
+
+        let log = try logSettings(level: "debug", format: "json")
+        #expect(log.level == .debug && log.json)
+        #expect(Self.refusal { _ = try logSettings(level: "loud", format: "text") }?.description
+            == "--log-level must be one of trace, debug, info, notice, warning, error, critical; got loud")
+        #expect(Self.refusal { _ = try logSettings(level: "info", format: "xml") }?.description == "--log-format must be text or json, got xml")
+
+        #expect(try ModelExport.inputShape(format: "ONNX", input: "3x32x32", classes: 10) == .image(channels: 3, height: 32, width: 32))
+        #expect(Self.refusal { _ = try ModelExport.inputShape(format: "tflite", input: "30", classes: 2) }?.description
+            == "--format tflite is not supported; the only export format is onnx")
+        #expect(Self.refusal { _ = try ModelExport.inputShape(format: "onnx", input: "30", classes: 0) }?.description
+            == "--classes must be at least 1, got 0")
+    }
+
+    static func asyncRefusal(_ run: () async throws -> Void) async -> ConfigurationError? {
+        do { try await run(); return nil } catch let error as ConfigurationError { return error } catch {
+            Issue.record("not a ConfigurationError: \(error)"); return nil
+        }
     }
 }
