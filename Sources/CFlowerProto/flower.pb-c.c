@@ -1998,7 +1998,7 @@ const ProtobufCMessageDescriptor flwr__hello__descriptor =
   (ProtobufCMessageInit) flwr__hello__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[10] =
+static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[11] =
 {
   {
     "protocol_version",
@@ -2120,6 +2120,18 @@ static const ProtobufCFieldDescriptor flwr__welcome__field_descriptors[10] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "topk_int8_values",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Flwr__Welcome, topk_int8_values),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned flwr__welcome__field_indices_by_name[] = {
   2,   /* field[2] = compression */
@@ -2128,6 +2140,7 @@ static const unsigned flwr__welcome__field_indices_by_name[] = {
   1,   /* field[1] = session_id */
   5,   /* field[5] = topk_fraction */
   7,   /* field[7] = topk_global */
+  10,   /* field[10] = topk_int8_values */
   6,   /* field[6] = topk_no_error_feedback */
   9,   /* field[9] = topk_varint_indices */
   8,   /* field[8] = topk_warmup_rounds */
@@ -2136,7 +2149,7 @@ static const unsigned flwr__welcome__field_indices_by_name[] = {
 static const ProtobufCIntRange flwr__welcome__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor flwr__welcome__descriptor =
 {
@@ -2146,7 +2159,7 @@ const ProtobufCMessageDescriptor flwr__welcome__descriptor =
   "Flwr__Welcome",
   "flwr",
   sizeof(Flwr__Welcome),
-  10,
+  11,
   flwr__welcome__field_descriptors,
   flwr__welcome__field_indices_by_name,
   1,  flwr__welcome__number_ranges,
@@ -4309,7 +4322,7 @@ const ProtobufCEnumDescriptor flwr__compression__descriptor =
   flwr__compression__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[6] =
+static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[7] =
 {
   { "UPDATE_ENCODING_NONE", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE", 0 },
   { "UPDATE_ENCODING_FP16", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16", 1 },
@@ -4317,17 +4330,19 @@ static const ProtobufCEnumValue flwr__update_encoding__enum_values_by_number[6] 
   { "UPDATE_ENCODING_INT4", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4", 3 },
   { "UPDATE_ENCODING_TOPK", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK", 4 },
   { "UPDATE_ENCODING_TOPK_VARINT", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_VARINT", 5 },
+  { "UPDATE_ENCODING_TOPK_INT8", "FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_INT8", 6 },
 };
 static const ProtobufCIntRange flwr__update_encoding__value_ranges[] = {
-{0, 0},{0, 6}
+{0, 0},{0, 7}
 };
-static const ProtobufCEnumValueIndex flwr__update_encoding__enum_values_by_name[6] =
+static const ProtobufCEnumValueIndex flwr__update_encoding__enum_values_by_name[7] =
 {
   { "UPDATE_ENCODING_FP16", 1 },
   { "UPDATE_ENCODING_INT4", 3 },
   { "UPDATE_ENCODING_INT8", 2 },
   { "UPDATE_ENCODING_NONE", 0 },
   { "UPDATE_ENCODING_TOPK", 4 },
+  { "UPDATE_ENCODING_TOPK_INT8", 6 },
   { "UPDATE_ENCODING_TOPK_VARINT", 5 },
 };
 const ProtobufCEnumDescriptor flwr__update_encoding__descriptor =
@@ -4337,9 +4352,9 @@ const ProtobufCEnumDescriptor flwr__update_encoding__descriptor =
   "UpdateEncoding",
   "Flwr__UpdateEncoding",
   "flwr",
-  6,
+  7,
   flwr__update_encoding__enum_values_by_number,
-  6,
+  7,
   flwr__update_encoding__enum_values_by_name,
   1,
   flwr__update_encoding__value_ranges,

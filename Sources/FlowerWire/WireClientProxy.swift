@@ -84,14 +84,16 @@ public final class WireClientProxy: ClientProxy, Sendable {
             }
             return res
         case .compressedFitRes(var res, let update):
-            // A client older than varint indices sends u32 indices (it read the same fraction and selection).
-            let olderTopK = update.encoding.encodingName == "topk" && updateCompression.encodingName == "topk-varint"
-            guard update.encoding.encodingName == updateCompression.encodingName || olderTopK else {
+            // A client older than varint indices sends u32 indices, one older than int8 values
+            // float32 values (it read the same fraction and selection): both still decode.
+            let sent = update.encoding.encodingName, announced = updateCompression.encodingName
+            let olderTopK = (sent == "topk" && announced == "topk-varint") || (["topk", "topk-varint"].contains(sent) && announced == "topk-int8")
+            guard sent == announced || olderTopK else {
                 throw refuseUpdate("sent a \(update.encoding.encodingName) update although the server announced --update-compression \(updateCompression)")
             }
             do {
                 res.parameters = try UpdateCodec.decompress(update.tensors, as: updateCompression, onto: ins.parameters, round: ins.round,
-                                                            varintIndices: update.encoding.encodingName == "topk-varint")
+                                                            varintIndices: sent == "topk-varint", int8Values: sent == "topk-int8")
             } catch {
                 throw refuseUpdate("\(error)")
             }

@@ -58,7 +58,7 @@ public enum WireDecoder {
         case FLWR__SERVER_MESSAGE__MSG_WELCOME:
             let x = try required(msg.welcome, "Welcome").pointee
             var updates = try UpdateCompression(proto: x.update_encoding, field: "Welcome.update_encoding")
-            if case .topk(_, _, _, _, let varintEncoding) = updates {
+            if case .topk(_, _, _, _, let varintEncoding, let int8Encoding) = updates {
                 guard x.topk_fraction.isFinite, x.topk_fraction > 0, x.topk_fraction <= 1 else {
                     throw WireError.malformedMessage("Welcome.topk_fraction is \(x.topk_fraction); top-k needs a fraction in (0, 1]")
                 }
@@ -66,7 +66,9 @@ public enum WireDecoder {
                     throw WireError.malformedMessage("Welcome.topk_warmup_rounds is \(x.topk_warmup_rounds); at most \(UpdateCompression.maxWarmupRounds)")
                 }
                 updates = .topk(fraction: x.topk_fraction, errorFeedback: x.topk_no_error_feedback == 0, global: x.topk_global != 0,
-                                warmupRounds: Int(x.topk_warmup_rounds), varintIndices: varintEncoding || x.topk_varint_indices != 0)
+                                warmupRounds: Int(x.topk_warmup_rounds),
+                                varintIndices: varintEncoding || x.topk_varint_indices != 0 || x.topk_int8_values != 0,
+                                int8Values: int8Encoding || x.topk_int8_values != 0)
             }
             return .welcome(Welcome(protocolVersion: x.protocol_version, sessionID: string(x.session_id),  // printable (PayloadLimits)
                                     zlib: x.compression == FLWR__COMPRESSION__COMPRESSION_ZLIB, model: text(x.model),

@@ -316,15 +316,17 @@ public enum WireEncoder {
             x.pointee.compression = w.zlib ? FLWR__COMPRESSION__COMPRESSION_ZLIB : FLWR__COMPRESSION__COMPRESSION_NONE
             x.pointee.model = try arena.cString(w.model)
             x.pointee.update_encoding = w.updateCompression.protoEncoding
-            if case .topk(let fraction, let errorFeedback, let global, let warmup, let varint) = w.updateCompression {
+            if case .topk(let fraction, let errorFeedback, let global, let warmup, let varint, let int8) = w.updateCompression {
                 x.pointee.update_encoding = FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK
                 x.pointee.topk_fraction = fraction
                 x.pointee.topk_no_error_feedback = errorFeedback ? 0 : 1
                 x.pointee.topk_global = global ? 1 : 0
                 x.pointee.topk_warmup_rounds = UInt32(clamping: warmup)
-                // Announced as the encoding itself: Welcome.update_encoding stays TOPK for clients
-                // that do not read the flag.
-                x.pointee.topk_varint_indices = varint ? 1 : 0
+                // Announced as flags, not as the encoding itself: Welcome.update_encoding stays TOPK
+                // for clients that do not read them. int8 values come with varint indices, so a
+                // client that reads only the varint flag sends TOPK_VARINT.
+                x.pointee.topk_varint_indices = varint || int8 ? 1 : 0
+                x.pointee.topk_int8_values = int8 ? 1 : 0
             }
             m.pointee.msg_case = FLWR__SERVER_MESSAGE__MSG_WELCOME; m.pointee.welcome = x
         case .refusal(let r):
@@ -535,8 +537,9 @@ extension UpdateCompression {
         case .fp16: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_FP16
         case .int8: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT8
         case .int4: return FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4
-        case .topk(_, _, _, _, let varint):
-            return varint ? FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_VARINT : FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK
+        case .topk(_, _, _, _, let varint, let int8):
+            return int8 ? FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_INT8
+                : varint ? FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_VARINT : FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK
         }
     }
 
@@ -551,8 +554,9 @@ extension UpdateCompression {
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_INT4: self = .int4
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK: self = .topk(fraction: 1, errorFeedback: true)
         case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_VARINT: self = .topk(fraction: 1, errorFeedback: true, varintIndices: true)
+        case FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_INT8: self = .topk(fraction: 1, errorFeedback: true, varintIndices: true, int8Values: true)
         default:
-            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8, int4, topk, topk-varint); run the same flwr release on both sides")
+            throw WireError.malformedMessage("\(field) is \(proto.rawValue), not an update encoding this flwr knows (none, fp16, int8, int4, topk, topk-varint, topk-int8); run the same flwr release on both sides")
         }
     }
 }

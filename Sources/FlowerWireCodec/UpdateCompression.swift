@@ -3,8 +3,9 @@
 // scale (max |x| / 127) and stochastic rounding, so the decoded update is unbiased; int4 is the
 // same with a per-tensor scale max |x| / 7 and two values per byte; topk keeps the largest
 // fraction of each tensor's coordinates, or the same total over the whole update (global), with
-// a larger fraction in warm-up rounds, as u32 indices or LEB128 index gaps and float32 values,
-// with the client's residual (error feedback) added to its next update. Decoding checks
+// a larger fraction in warm-up rounds, as u32 indices or LEB128 index gaps and float32 values (or
+// int8 steps of a per-tensor scale, stochastically rounded), with the client's residual (error
+// feedback) added to its next update. Decoding checks
 // every peer-supplied count and scale before it allocates or multiplies. The top-k
 // coder is in UpdateCompressionTopK.swift.
 import FlowerBase
@@ -30,8 +31,12 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
     /// at once, so a tensor may carry anything from none to all of its coordinates. With
     /// `warmupRounds` R > 0, rounds 1…R send the larger fraction fraction^(r / (R + 1)) (DGC's
     /// exponential warm-up). With `varintIndices` the indices travel as LEB128 gaps
-    /// (`UPDATE_ENCODING_TOPK_VARINT`) instead of u32.
-    case topk(fraction: Double, errorFeedback: Bool, global: Bool = false, warmupRounds: Int = 0, varintIndices: Bool = false)
+    /// (`UPDATE_ENCODING_TOPK_VARINT`) instead of u32. With `int8Values` (which implies
+    /// `varintIndices`) the kept values travel as int8 steps of a per-tensor scale (the largest
+    /// kept |value| / 127), stochastically rounded (`UPDATE_ENCODING_TOPK_INT8`); under error
+    /// feedback the rounding error stays in the residual.
+    case topk(fraction: Double, errorFeedback: Bool, global: Bool = false, warmupRounds: Int = 0, varintIndices: Bool = false,
+              int8Values: Bool = false)
 
     /// The wire encoding without top-k's parameters: what a FitRes declares.
     public var encodingName: String {
@@ -40,20 +45,20 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
         case .fp16: return "fp16"
         case .int8: return "int8"
         case .int4: return "int4"
-        case .topk(_, _, _, _, let varint): return varint ? "topk-varint" : "topk"
+        case .topk(_, _, _, _, let varint, let int8): return int8 ? "topk-int8" : varint ? "topk-varint" : "topk"
         }
     }
 
     /// As given on the command line: `none`, `fp16`, `int8`, `int4` or
-    /// `topk:F[,noef][,global][,warmup=R][,varint]`.
+    /// `topk:F[,noef][,global][,warmup=R][,varint|,int8]`.
     public var description: String {
-        guard case .topk(let fraction, let errorFeedback, let global, let warmup, let varint) = self else { return encodingName }
+        guard case .topk(let fraction, let errorFeedback, let global, let warmup, let varint, let int8) = self else { return encodingName }
         return "topk:\(fraction)" + (errorFeedback ? "" : ",noef") + (global ? ",global" : "")
-            + (warmup > 0 ? ",warmup=\(warmup)" : "") + (varint ? ",varint" : "")
+            + (warmup > 0 ? ",warmup=\(warmup)" : "") + (int8 ? ",int8" : varint ? ",varint" : "")
     }
 
     /// The forms `--update-compression` accepts.
-    public static let syntax = "none|fp16|int8|int4|topk:F[,noef][,global][,warmup=R][,varint]"
+    public static let syntax = "none|fp16|int8|int4|topk:F[,noef][,global][,warmup=R][,varint][,int8]"
 
     /// The largest number of warm-up rounds `topk:F,warmup=R` accepts.
     public static let maxWarmupRounds = 100
@@ -62,13 +67,14 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
     /// R warm-up rounds, the fraction itself after them (and for round 0, which no fit uses).
     /// Other encodings: 1.
     public func topkFraction(round: Int) -> Double {
-        guard case .topk(let fraction, _, _, let warmup, _) = self else { return 1 }
+        guard case .topk(let fraction, _, _, let warmup, _, _) = self else { return 1 }
         guard warmup > 0, round >= 1, round <= warmup else { return fraction }
         return min(1, max(fraction, pow(fraction, Double(round) / Double(warmup + 1))))
     }
 
-    /// Parses `none`, `fp16`, `int8`, `int4`, `topk:F` (0 < F <= 1) or `topk:F,noef` (error
-    /// feedback off).
+    /// Parses `none`, `fp16`, `int8`, `int4` or `topk:F` (0 < F <= 1) followed by any of the
+    /// options `,noef` (error feedback off), `,global`, `,warmup=R`, `,varint` and `,int8` (int8
+    /// values, varint indices), each at most once.
     public init(parsing text: String) throws {
         switch text {
         case "none": self = .none
@@ -77,14 +83,14 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
         case "int4": self = .int4
         default:
             guard text.hasPrefix("topk:") else {
-                throw WireError.badParameters("unknown update compression \"\(text)\": use none, fp16, int8, int4 or topk:F[,noef][,global][,warmup=R][,varint] (0 < F <= 1, e.g. topk:0.01)")
+                throw WireError.badParameters("unknown update compression \"\(text)\": use none, fp16, int8, int4 or topk:F[,noef][,global][,warmup=R][,varint][,int8] (0 < F <= 1, e.g. topk:0.01)")
             }
             let parts = text.dropFirst(5).split(separator: ",", omittingEmptySubsequences: false)
             let fraction = parts.first ?? ""
             guard let f = Double(fraction), f.isFinite, f > 0, f <= 1 else {
-                throw WireError.badParameters("top-k fraction \"\(fraction)\" is not a number in (0, 1]: topk:0.01 keeps the largest 1% of each tensor's update (options after it: ,noef ,global ,warmup=R ,varint)")
+                throw WireError.badParameters("top-k fraction \"\(fraction)\" is not a number in (0, 1]: topk:0.01 keeps the largest 1% of each tensor's update (options after it: ,noef ,global ,warmup=R ,varint ,int8)")
             }
-            var errorFeedback = true, global = false, warmup = 0, varint = false
+            var errorFeedback = true, global = false, warmup = 0, varint = false, int8 = false
             var seen = Set<String>()
             for option in parts.dropFirst() {
                 let key = option.hasPrefix("warmup=") ? "warmup" : String(option)
@@ -95,27 +101,29 @@ public enum UpdateCompression: Sendable, Equatable, CustomStringConvertible {
                 case "noef": errorFeedback = false
                 case "global": global = true
                 case "varint": varint = true
+                case "int8": int8 = true
                 default:
                     guard option.hasPrefix("warmup="), let r = Int(option.dropFirst(7)), r >= 0, r <= Self.maxWarmupRounds else {
-                        throw WireError.badParameters("unknown top-k option \"\(option)\" in \"\(text)\": use noef (error feedback off), global (select over the whole update), warmup=R (0...\(Self.maxWarmupRounds) rounds of larger fractions first) or varint (indices as LEB128 gaps)")
+                        throw WireError.badParameters("unknown top-k option \"\(option)\" in \"\(text)\": use noef (error feedback off), global (select over the whole update), warmup=R (0...\(Self.maxWarmupRounds) rounds of larger fractions first), varint (indices as LEB128 gaps) or int8 (values as stochastically rounded int8 steps, indices as LEB128 gaps)")
                     }
                     warmup = r
                 }
             }
-            self = .topk(fraction: f, errorFeedback: errorFeedback, global: global, warmupRounds: warmup, varintIndices: varint)
+            self = .topk(fraction: f, errorFeedback: errorFeedback, global: global, warmupRounds: warmup, varintIndices: varint || int8,
+                         int8Values: int8)
         }
     }
 
     /// Bytes on the wire for a tensor of `count` elements (int4 packs two per byte); top-k: the
     /// most a tensor takes after warm-up when chosen per tensor with u32 indices (varint indices
-    /// take 1 to 5 bytes each instead of 4).
+    /// take 1 to 5 bytes each instead of 4; with int8 values, at most 5 + 1 bytes a coordinate).
     public func bytes(count: Int) -> Int {
         switch self {
         case .none: return 4 * count
         case .fp16: return 2 * count
         case .int8: return count
         case .int4: return (count + 1) / 2
-        case .topk(let fraction, _, _, _, _): return 4 + 8 * UpdateCodec.topkCount(count, fraction: fraction)
+        case .topk(let fraction, _, _, _, _, let int8): return 4 + (int8 ? 6 : 8) * UpdateCodec.topkCount(count, fraction: fraction)
         }
     }
 }
@@ -136,13 +144,15 @@ public enum BroadcastCompression: String, Sendable, Equatable, CaseIterable, Cus
 public struct CompressedTensor: Sendable, Equatable {
     /// Number of elements the sender declares; must equal the tensor's shape product.
     public var count: Int
-    /// int8/int4: the value of one quantisation step (max |x| / 127, max |x| / 7); fp16, topk: 0.
+    /// int8/int4: the value of one quantisation step (max |x| / 127, max |x| / 7); topk-int8: the
+    /// step of its kept values (their max |x| / 127); fp16, topk, topk-varint: 0.
     public var scale: Float
     /// fp16: 2 bytes per element, little-endian; int8: one two's-complement byte per element;
     /// int4: element 2i in the low nibble of byte i, 2i + 1 in its high nibble (two's complement);
     /// topk: k (u32), then k strictly increasing u32 indices, then k float32 values, little-endian;
     /// topk-varint: k (u32), then k LEB128 varints (the first index, then each index minus the
-    /// previous one minus 1), then k float32 values.
+    /// previous one minus 1), then k float32 values; topk-int8: k (u32), k LEB128 gaps as
+    /// topk-varint, then k int8 steps of `scale`.
     public var data: [UInt8]
 
     public init(count: Int, scale: Float, data: [UInt8]) {
@@ -216,7 +226,7 @@ public enum UpdateCodec {
     /// each value x/scale is rounded up with probability equal to its fractional part, so
     /// E[step × scale] = x. Hands each element's step to `emit` and returns the scale (0 for an
     /// all-zero tensor, when nothing is emitted). Throws on a NaN or infinite element.
-    private static func stochasticSteps(_ values: ArraySlice<Float>, levels: Float, rng: inout SplitMix64, name: String,
+    static func stochasticSteps(_ values: ArraySlice<Float>, levels: Float, rng: inout SplitMix64, name: String,
                                         emit: (Int, Int8) -> Void) throws -> Float {
         var maxAbs: Float = 0
         for x in values {
@@ -333,7 +343,7 @@ public enum UpdateCodec {
         if let why = local.layoutMismatch(against: global) {
             throw WireError.badParameters("local weights \(why); cannot form the update")
         }
-        if case .topk(_, let errorFeedback, let isGlobal, _, let varint) = mode {
+        if case .topk(_, let errorFeedback, let isGlobal, _, let varint, let int8Values) = mode {
             if errorFeedback, residual.count != local.count {
                 residual = [Float](repeating: 0, count: local.count)
             }
@@ -359,14 +369,28 @@ public enum UpdateCodec {
             }
             var out: [CompressedTensor] = []
             out.reserveCapacity(local.layout.count)
+            // int8 values: what the server will decode for each kept coordinate, tensor by tensor.
+            var decodedSent: [[Float]] = []
+            var rng = SplitMix64(seed: seed)
             for (spec, indices) in zip(local.layout, kept) {
-                out.append(encodeTopK(Array(acc[spec.offset ..< spec.offset + spec.count]), kept: indices, varint: varint))
+                let values = Array(acc[spec.offset ..< spec.offset + spec.count])
+                if int8Values {
+                    let (tensor, decoded) = try encodeTopKInt8(values, kept: indices, rng: &rng, name: spec.name)
+                    out.append(tensor)
+                    decodedSent.append(decoded)
+                } else {
+                    out.append(encodeTopK(values, kept: indices, varint: varint))
+                }
             }
             if errorFeedback {
-                // What was sent leaves the residual; everything else waits for the next round.
+                // What was sent leaves the residual; everything else waits for the next round. With
+                // int8 values the rounding error of a sent coordinate (its value minus the step
+                // times the scale) stays behind too.
                 residual = acc
-                for (spec, indices) in zip(local.layout, kept) {
-                    for i in indices { residual[spec.offset + i] = 0 }
+                for (t, (spec, indices)) in zip(local.layout, kept).enumerated() {
+                    for (j, i) in indices.enumerated() {
+                        residual[spec.offset + i] = int8Values ? acc[spec.offset + i] - decodedSent[t][j] : 0
+                    }
                 }
             }
             return out
@@ -394,10 +418,11 @@ public enum UpdateCodec {
     /// `global` plus the decoded update: the weights the client trained, as the strategy sees
     /// them. Every tensor is checked against `global`'s layout before it is decoded; under top-k,
     /// `mode` is the receiver's (its fraction in `round`, and whether selection is global, bound
-    /// how many coordinates a tensor and the whole update may carry) and `varintIndices` says
-    /// which index form the sender declared.
+    /// how many coordinates a tensor and the whole update may carry) and `varintIndices` and
+    /// `int8Values` say which form the sender declared (topk-int8: both).
     public static func decompress(_ tensors: [CompressedTensor], as mode: UpdateCompression,
-                                  onto global: Parameters, round: Int = 0, varintIndices: Bool = false) throws -> Parameters {
+                                  onto global: Parameters, round: Int = 0, varintIndices: Bool = false,
+                                  int8Values: Bool = false) throws -> Parameters {
         guard mode != .none else {
             throw WireError.badParameters("a compressed update arrived although update compression is none")
         }
@@ -415,7 +440,9 @@ public enum UpdateCodec {
             case .int4: delta = try decodeInt4(t, expected: spec.count, name: spec.name)
             case .topk:
                 let maxKept = min(topkMaxKept(spec.count, mode: mode, round: round), budget - carried)
-                let (values, kept) = try decodeTopKCounted(t, expected: spec.count, maxKept: maxKept, varint: varintIndices, name: spec.name)
+                let (values, kept) = int8Values
+                    ? try decodeTopKInt8Counted(t, expected: spec.count, maxKept: maxKept, name: spec.name)
+                    : try decodeTopKCounted(t, expected: spec.count, maxKept: maxKept, varint: varintIndices, name: spec.name)
                 carried += kept
                 delta = values
             case .none: throw WireError.badParameters("a compressed update arrived although update compression is none")

@@ -1,6 +1,7 @@
 // UpdateCodec's top-k encoding: the largest fraction of an update's coordinates (per tensor or
 // over the whole update, with warm-up rounds), as u32 indices or LEB128 index gaps and float32
-// values. Decoding checks every peer-supplied count, index and gap before it allocates or indexes.
+// values, or LEB128 index gaps and int8 steps of a per-tensor scale (stochastically rounded).
+// Decoding checks every peer-supplied count, index, gap and scale before it allocates or indexes.
 import FlowerBase
 import FlowerCore
 
@@ -17,7 +18,7 @@ extension UpdateCodec {
     /// carry: ⌈F_round × count⌉ per tensor, or all of them under global selection (whose bound
     /// is on the whole update: `topkBudget`).
     public static func topkMaxKept(_ count: Int, mode: UpdateCompression, round: Int) -> Int {
-        guard case .topk(_, _, let global, _, _) = mode else { return count }
+        guard case .topk(_, _, let global, _, _, _) = mode else { return count }
         return global ? count : topkCount(count, fraction: mode.topkFraction(round: round))
     }
 
@@ -71,16 +72,7 @@ extension UpdateCodec {
                                                           UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 24)]) }
         u32(UInt32(k))
         if varint {
-            var previous = -1
-            for i in kept {
-                var gap = UInt32(i - previous - 1)
-                previous = i
-                while gap >= 0x80 {
-                    data.append(UInt8(truncatingIfNeeded: gap) | 0x80)
-                    gap >>= 7
-                }
-                data.append(UInt8(gap))
-            }
+            appendVarintGaps(kept, to: &data)
         } else {
             for i in kept { u32(UInt32(i)) }
         }
@@ -120,54 +112,14 @@ extension UpdateCodec {
             throw WireError.badParameters("tensor \(name): top-k update keeps \(k) of \(expected) elements; the announced fraction allows at most \(maxKept)")
         }
         var indices = [Int]()
-        indices.reserveCapacity(k)
         let valuesAt: Int
         if varint {
-            // At least one byte per index: checked before anything is read or allocated.
-            guard t.data.count >= 4 + 5 * k else {
-                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs at least \(4 + 5 * k))")
-            }
-            var at = 4
-            var previous = -1
-            for j in 0 ..< k {
-                var gap: UInt64 = 0
-                var shift: UInt64 = 0
-                while true {
-                    guard at < t.data.count - 4 * k else {
-                        throw WireError.badParameters("tensor \(name): top-k index \(j) runs into the values; the update declares \(k) kept values but carries \(t.data.count) bytes")
-                    }
-                    let byte = t.data[at]
-                    at += 1
-                    guard shift < 35 else {
-                        throw WireError.badParameters("tensor \(name): top-k index gap \(j) is longer than 5 bytes")
-                    }
-                    gap |= UInt64(byte & 0x7F) << shift
-                    shift += 7
-                    if byte & 0x80 == 0 {
-                        guard byte != 0 || shift == 7 else {
-                            throw WireError.badParameters("tensor \(name): top-k index gap \(j) is not in its shortest form (a trailing zero byte)")
-                        }
-                        break
-                    }
-                }
-                guard gap <= UInt64(UInt32.max) else {
-                    throw WireError.badParameters("tensor \(name): top-k index gap \(j) (\(gap)) does not fit u32")
-                }
-                let i = previous + 1 + Int(gap)
-                guard i < expected else {
-                    throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) is out of range for \(expected) elements")
-                }
-                indices.append(i)
-                previous = i
-            }
-            guard t.data.count == at + 4 * k else {
-                throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (its indices end at byte \(at), so it needs \(at + 4 * k))")
-            }
-            valuesAt = at
+            (indices, valuesAt) = try readVarintIndices(t, k: k, expected: expected, valueBytes: 4, name: name)
         } else {
             guard t.data.count == 4 + 8 * k else {
                 throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs \(4 + 8 * k))")
             }
+            indices.reserveCapacity(k)
             var previous = -1
             for j in 0 ..< k {
                 let i = Int(u32(4 + 4 * j))
@@ -189,6 +141,130 @@ extension UpdateCodec {
                 throw WireError.badParameters("tensor \(name): top-k value \(j) is not finite")
             }
             out[i] = v
+        }
+        return (out, k)
+    }
+
+    /// Appends the LEB128 gaps of `kept` (strictly increasing): the first index, then each index
+    /// minus the previous one minus 1, 7 bits a byte, low group first, high bit = more follows.
+    static func appendVarintGaps(_ kept: [Int], to data: inout [UInt8]) {
+        var previous = -1
+        for i in kept {
+            var gap = UInt32(i - previous - 1)
+            previous = i
+            while gap >= 0x80 {
+                data.append(UInt8(truncatingIfNeeded: gap) | 0x80)
+                gap >>= 7
+            }
+            data.append(UInt8(gap))
+        }
+    }
+
+    /// The `k` indices of a varint top-k tensor (its gaps start at byte 4) and the byte where its
+    /// values start, `valueBytes` bytes each. Checks, before it allocates, that the data holds at
+    /// least one byte per index and `valueBytes` per value; refuses a varint that runs into the
+    /// values, is longer than 5 bytes, above u32 or not in its shortest form, an index out of
+    /// range, and a length other than the indices' end plus `valueBytes` × k.
+    static func readVarintIndices(_ t: CompressedTensor, k: Int, expected: Int, valueBytes: Int, name: String) throws -> (indices: [Int], valuesAt: Int) {
+        let least = 4 + (1 + valueBytes) * k
+        guard t.data.count >= least else {
+            throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (needs at least \(least))")
+        }
+        var indices = [Int]()
+        indices.reserveCapacity(k)
+        let indicesEnd = t.data.count - valueBytes * k
+        var at = 4
+        var previous = -1
+        for j in 0 ..< k {
+            var gap: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard at < indicesEnd else {
+                    throw WireError.badParameters("tensor \(name): top-k index \(j) runs into the values; the update declares \(k) kept values but carries \(t.data.count) bytes")
+                }
+                let byte = t.data[at]
+                at += 1
+                guard shift < 35 else {
+                    throw WireError.badParameters("tensor \(name): top-k index gap \(j) is longer than 5 bytes")
+                }
+                gap |= UInt64(byte & 0x7F) << shift
+                shift += 7
+                if byte & 0x80 == 0 {
+                    guard byte != 0 || shift == 7 else {
+                        throw WireError.badParameters("tensor \(name): top-k index gap \(j) is not in its shortest form (a trailing zero byte)")
+                    }
+                    break
+                }
+            }
+            guard gap <= UInt64(UInt32.max) else {
+                throw WireError.badParameters("tensor \(name): top-k index gap \(j) (\(gap)) does not fit u32")
+            }
+            let i = previous + 1 + Int(gap)
+            guard i < expected else {
+                throw WireError.badParameters("tensor \(name): top-k index \(i) (entry \(j)) is out of range for \(expected) elements")
+            }
+            indices.append(i)
+            previous = i
+        }
+        guard t.data.count == at + valueBytes * k else {
+            throw WireError.badParameters("tensor \(name): top-k update declares \(k) kept values but carries \(t.data.count) bytes (its indices end at byte \(at), so it needs \(at + valueBytes * k))")
+        }
+        return (indices, at)
+    }
+
+    // MARK: topk-int8
+
+    /// The coordinates `kept` (strictly increasing, in range) of `values` as topk-int8: k (u32),
+    /// k LEB128 index gaps, then k int8 steps in [-127, 127] of the scale (the largest kept
+    /// |value|) / 127, stochastically rounded from `rng` (E[step × scale] = value); and the values
+    /// the receiver will decode, in the order of `kept`. No kept coordinate (or all zero): scale 0.
+    /// Throws on a NaN or infinite kept value.
+    public static func encodeTopKInt8(_ values: [Float], kept: [Int], rng: inout SplitMix64,
+                                      name: String = "update") throws -> (tensor: CompressedTensor, decoded: [Float]) {
+        let k = kept.count
+        var steps = [UInt8](repeating: 0, count: k)
+        let scale = try stochasticSteps(kept.map { values[$0] }[...], levels: 127, rng: &rng, name: name) { j, r in
+            steps[j] = UInt8(bitPattern: r)
+        }
+        var data = [UInt8]()
+        data.reserveCapacity(4 + 2 * k)
+        let n = UInt32(k)
+        data.append(contentsOf: [UInt8(truncatingIfNeeded: n), UInt8(truncatingIfNeeded: n >> 8),
+                                 UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 24)])
+        appendVarintGaps(kept, to: &data)
+        data.append(contentsOf: steps)
+        return (CompressedTensor(count: values.count, scale: scale, data: data), steps.map { Float(Int8(bitPattern: $0)) * scale })
+    }
+
+    /// The dense float32 values of a topk-int8 tensor (zero where nothing was sent) and how many
+    /// coordinates it carried; `expected` is the tensor's shape product and `maxKept` the most
+    /// coordinates the announced fraction allows. Refuses a count that does not match, a scale
+    /// that is NaN, infinite or negative, k above `maxKept`, fewer than 4 + 2k bytes (a k larger
+    /// than it carries), every malformed or out-of-range index gap (as topk-varint), a length
+    /// other than the indices' end plus k, and the step -128 (outside the symmetric range).
+    public static func decodeTopKInt8Counted(_ t: CompressedTensor, expected: Int, maxKept: Int,
+                                             name: String) throws -> (values: [Float], kept: Int) {
+        guard t.count == expected else {
+            throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
+        }
+        guard t.scale.isFinite, t.scale >= 0 else {
+            throw WireError.badParameters("tensor \(name): top-k int8 scale \(t.scale) is not a finite non-negative number")
+        }
+        guard t.data.count >= 4 else {
+            throw WireError.badParameters("tensor \(name): top-k update carries \(t.data.count) bytes, not even its 4-byte count of kept values")
+        }
+        let k = Int(UInt32(t.data[0]) | UInt32(t.data[1]) << 8 | UInt32(t.data[2]) << 16 | UInt32(t.data[3]) << 24)
+        guard k <= maxKept else {
+            throw WireError.badParameters("tensor \(name): top-k update keeps \(k) of \(expected) elements; the announced fraction allows at most \(maxKept)")
+        }
+        let (indices, valuesAt) = try readVarintIndices(t, k: k, expected: expected, valueBytes: 1, name: name)
+        var out = [Float](repeating: 0, count: expected)
+        for (j, i) in indices.enumerated() {
+            let step = Int8(bitPattern: t.data[valuesAt + j])
+            guard step != -128 else {
+                throw WireError.badParameters("tensor \(name): top-k int8 value \(j) is -128; the encoding's range is [-127, 127]")
+            }
+            out[i] = Float(step) * t.scale
         }
         return (out, k)
     }

@@ -330,4 +330,102 @@ final class CompressedUpdateWireTests: XCTestCase {
         expected[3] += 0.5; expected[80] -= 0.25; expected[99] += 2
         XCTAssertEqual(res.parameters.values, expected)
     }
+
+    func testGlobalWarmupInt8TopKOverTheWire() async throws {
+        // As testGlobalWarmupVarintTopKOverTheWire, with int8 values: the Welcome's flag reaches the
+        // client, which sends UPDATE_ENCODING_TOPK_INT8. The same coordinates win (round 1: the 29
+        // of |0.06| and 1 5 8 12; round 2, with error feedback, 15 19 … 47 carrying 0.08); each
+        // value arrives within one step (the tensor's largest kept |value| / 127) of the float32
+        // one, in one byte instead of four.
+        let model = try Parameters(shapes: [("w", [90]), ("b", [10])], values: [Float](repeating: 0, count: 100))
+        let mode = try UpdateCompression(parsing: "topk:0.1,global,warmup=1,int8")
+        let manager = TestManager()
+        let (server, port) = try await server(manager, mode)
+        var config = clientConfig(port, id: "gwi")
+        config.acceptCompression = false
+        let cfg = config
+        let run = Task { try await WireClient.run(config: cfg, client: DeltaClient(), logger: quietLogger) }
+        defer { run.cancel() }
+        let proxy = try await manager.waitForProxy("gwi") as! WireClientProxy
+        let r1 = try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(30))
+        let before = proxy.bytesIn
+        let r2 = try await proxy.fit(FitIns(round: 2, parameters: model), timeout: .seconds(30))
+        let bytes2 = proxy.bytesIn - before
+        await proxy.finish(roundsCompleted: 2, reason: "done")
+        _ = try await run.value
+        await server.stop()
+
+        let big = (0 ..< 100).filter { $0 % 7 == 0 || $0 % 7 == 6 }
+        let s1 = Set(r1.parameters.values.indices.filter { r1.parameters.values[$0] != 0 })
+        XCTAssertEqual(s1, Set(big + [1, 5, 8, 12]))
+        for i in s1 { XCTAssertEqual(r1.parameters.values[i], DeltaClient.delta(i), accuracy: 0.06 / 127 * 1.001, "round 1 element \(i)") }
+        let s2 = r2.parameters.values.indices.filter { r2.parameters.values[$0] != 0 }
+        XCTAssertEqual(s2, [15, 19, 22, 26, 29, 33, 36, 40, 43, 47])
+        // Round 2's coordinates were all held back in round 1: ±0.08 exactly, rounded to a step of 0.08 / 127.
+        for i in s2 { XCTAssertEqual(r2.parameters.values[i], 2 * DeltaClient.delta(i), accuracy: 0.08 / 127 * 1.001, "round 2 element \(i)") }
+        // Round 2: 10 one-byte values, 10 one-byte gaps, two counts and w's 9-byte scale: a 64-byte
+        // FitRes frame here, where float32 values would take 30 bytes more (and no scale).
+        XCTAssertLessThanOrEqual(bytes2, 70, "FitRes of \(bytes2) bytes")
+    }
+
+    func testHostileAndMismatchedInt8TopKUpdatesAreRefused() async throws {
+        let model = try testModel(count: 100)  // w 90, b 10
+        func update(_ enc: UpdateCompression, _ tensors: [CompressedTensor]) -> @Sendable (FitIns) throws -> ClientMessage {
+            { ins in .compressedFitRes(FitRes(round: ins.round, parameters: Parameters(), numExamples: 1),
+                                       update: CompressedUpdate(encoding: enc, tensors: tensors)) }
+        }
+        let int8 = try UpdateCompression(parsing: "topk:0.1,int8")  // at most 9 of w, 1 of b
+        let int8Encoding = UpdateCompression.topk(fraction: 1, errorFeedback: true, varintIndices: true, int8Values: true)
+        let emptyB = CompressedTensor(count: 10, scale: 0, data: topkInt8Data(0, indexBytes: [], []))
+        var cases: [(String, UpdateCompression, @Sendable (FitIns) throws -> ClientMessage)] = []
+        for scale in [Float.nan, .infinity, -1] {
+            cases.append(("top-k int8 scale", int8, update(int8Encoding, [CompressedTensor(count: 90, scale: scale, data: topkInt8Data(1, indexBytes: [0], [1])), emptyB])))
+        }
+        cases.append(("declares 3 kept values but carries 9 bytes (needs at least 10)", int8,
+                      update(int8Encoding, [CompressedTensor(count: 90, scale: 1, data: topkInt8Data(3, indexBytes: [0, 1, 2], [1, 1])), emptyB])))
+        cases.append(("keeps 10 of 90 elements; the announced fraction allows at most 9", int8,
+                      update(int8Encoding, [CompressedTensor(count: 90, scale: 1, data: topkInt8Data(10, indexBytes: [UInt8](repeating: 0, count: 10), [Int8](repeating: 1, count: 10))), emptyB])))
+        cases.append(("index 90 (entry 1) is out of range", int8,
+                      update(int8Encoding, [CompressedTensor(count: 90, scale: 1, data: topkInt8Data(2, indexBytes: [0x00, 0x59], [1, 1])), emptyB])))
+        cases.append(("int8 value 0 is -128", int8,
+                      update(int8Encoding, [CompressedTensor(count: 90, scale: 1, data: topkInt8Data(1, indexBytes: [0x03], [-128])), emptyB])))
+        // A server announcing float32 values refuses int8 ones.
+        let varint = try UpdateCompression(parsing: "topk:0.1,varint")
+        cases.append(("sent a topk-int8 update although the server announced", varint,
+                      update(int8Encoding, [CompressedTensor(count: 90, scale: 0, data: topkInt8Data(0, indexBytes: [], [])), emptyB])))
+        for (expected, mode, answer) in cases {
+            let error = try await fitAgainstRawPeer(mode, model: model, answer)
+            XCTAssertTrue("\(error)".contains(expected), "expected \"\(expected)\" in: \(error)")
+        }
+    }
+
+    func testInt8ServerAcceptsFloatValuesFromAClientThatIgnoresTheFlag() async throws {
+        // A client that reads Welcome.topk_varint_indices but not topk_int8_values answers with
+        // UPDATE_ENCODING_TOPK_VARINT (float32 values), one that reads neither with UPDATE_ENCODING_TOPK.
+        let model = try testModel(count: 100)
+        for older in [UpdateCompression.topk(fraction: 1, errorFeedback: true, varintIndices: true), .topk(fraction: 1, errorFeedback: true)] {
+            let manager = TestManager()
+            let (server, port) = try await server(manager, try UpdateCompression(parsing: "topk:0.1,int8"))
+            defer { Task { await server.stop() } }
+            let peer = try RawPeer(port: port)
+            defer { peer.close() }
+            guard case .welcome(let w)? = try peer.handshake(id: "older") else { return XCTFail("no Welcome") }
+            XCTAssertEqual(w.updateCompression, try UpdateCompression(parsing: "topk:0.1,int8"))
+            let proxy = try await manager.waitForProxy("older")
+            let fit = Task { try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(20)) }
+            guard case .fit(let ins)? = try peer.next() else { return XCTFail("no FitIns") }
+            let varint = older.encodingName == "topk-varint"
+            let tensors = varint
+                ? [CompressedTensor(count: 90, scale: 0, data: topkVarintData(2, indexBytes: [3, 76], [0.5, -0.25])),
+                   CompressedTensor(count: 10, scale: 0, data: topkVarintData(1, indexBytes: [9], [2]))]
+                : [CompressedTensor(count: 90, scale: 0, data: topkData([3, 80], [0.5, -0.25])),
+                   CompressedTensor(count: 10, scale: 0, data: topkData([9], [2]))]
+            try peer.send(WireEncoder.frame(.compressedFitRes(FitRes(round: ins.round, parameters: Parameters(), numExamples: 1),
+                                                              update: CompressedUpdate(encoding: older, tensors: tensors))))
+            let res = try await fit.value
+            var expected = model.values
+            expected[3] += 0.5; expected[80] -= 0.25; expected[99] += 2
+            XCTAssertEqual(res.parameters.values, expected, older.encodingName)
+        }
+    }
 }

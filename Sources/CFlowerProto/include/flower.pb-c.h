@@ -149,7 +149,18 @@ typedef enum _Flwr__UpdateEncoding {
    * values, little-endian; scale is 0. The same bounds as UPDATE_ENCODING_TOPK. A server that
    * announces it also accepts UPDATE_ENCODING_TOPK (from a client that does not read the flag).
    */
-  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_VARINT = 5
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_VARINT = 5,
+  /*
+   * Top-k with int8 values, sent when Welcome.topk_int8_values is set: `data` is k (u32), then k
+   * LEB128 index gaps exactly as UPDATE_ENCODING_TOPK_VARINT, then k two's-complement bytes in
+   * [-127, 127] (-128 is invalid), each value being its byte times `scale`; scale (finite, >= 0)
+   * is the tensor's largest kept |value| / 127 and the bytes are stochastically rounded, so the
+   * decoded update is unbiased. The same bounds as UPDATE_ENCODING_TOPK. A new number, so a
+   * server that does not know it refuses it instead of reading int8 bytes as float32. A server
+   * that announces it also accepts UPDATE_ENCODING_TOPK_VARINT and UPDATE_ENCODING_TOPK (from a
+   * client that does not read the flag).
+   */
+  FLWR__UPDATE_ENCODING__UPDATE_ENCODING_TOPK_INT8 = 6
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(FLWR__UPDATE_ENCODING)
 } Flwr__UpdateEncoding;
 
@@ -256,12 +267,12 @@ struct  Flwr__CompressedTensor
    */
   uint64_t count;
   /*
-   * int8, int4: size of one step, finite and >= 0; fp16: 0.
+   * int8, int4, topk-int8: size of one step, finite and >= 0; fp16, topk, topk-varint: 0.
    */
   double scale;
   /*
-   * count × 2 bytes (fp16), count bytes (int8), ⌈count / 2⌉ bytes (int4), 4 + 8k bytes (topk) or
-   * 4 + (k to 5k) + 4k bytes (topk-varint).
+   * count × 2 bytes (fp16), count bytes (int8), ⌈count / 2⌉ bytes (int4), 4 + 8k bytes (topk),
+   * 4 + (k to 5k) + 4k bytes (topk-varint) or 4 + (k to 5k) + k bytes (topk-int8).
    */
   ProtobufCBinaryData data;
 };
@@ -392,10 +403,16 @@ struct  Flwr__Welcome
    * Under top-k: true = the client sends UPDATE_ENCODING_TOPK_VARINT (LEB128 index gaps).
    */
   protobuf_c_boolean topk_varint_indices;
+  /*
+   * Under top-k: true = the client sends UPDATE_ENCODING_TOPK_INT8 (LEB128 index gaps, int8
+   * values); the server sets topk_varint_indices too, so a client that does not read this flag
+   * sends UPDATE_ENCODING_TOPK_VARINT (or UPDATE_ENCODING_TOPK) and is still accepted.
+   */
+  protobuf_c_boolean topk_int8_values;
 };
 #define FLWR__WELCOME__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&flwr__welcome__descriptor) \
-    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE, 0, 0, 0, 0, 0 }
+    , 0, (char *)protobuf_c_empty_string, FLWR__COMPRESSION__COMPRESSION_NONE, (char *)protobuf_c_empty_string, FLWR__UPDATE_ENCODING__UPDATE_ENCODING_NONE, 0, 0, 0, 0, 0, 0 }
 
 
 /*
