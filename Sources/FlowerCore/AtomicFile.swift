@@ -21,7 +21,17 @@ public enum FileError: Error, Sendable, Equatable, CustomStringConvertible {
         case .write(let p, let d):
             return "cannot write \(p): \(d); check free disk space and permissions"
         case .rename(let f, let t, let e):
-            return "rename(\(f), \(t)) failed with errno \(e) (\(String(cString: strerror(e)))); keep the temporary file and the target on the same filesystem"
+            return "rename(\(f), \(t)) failed with errno \(e) (\(String(cString: strerror(e)))); " + Self.renameAdvice(e, target: t)
+        }
+    }
+
+    /// What to do about a failed rename of a finished file over `target`, by its errno.
+    static func renameAdvice(_ e: Int32, target: String) -> String {
+        switch e {
+        case EISDIR, ENOTEMPTY, EEXIST: return "\(target) is a directory: remove it or choose another output path"
+        case EACCES, EPERM, EROFS: return "make \(target) and its directory writable, or choose another output path"
+        case ENOSPC, EDQUOT: return "free disk space"
+        default: return "check \(target) and its directory"
         }
     }
 }

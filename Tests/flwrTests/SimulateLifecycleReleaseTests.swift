@@ -15,20 +15,25 @@ final class SimulateLifecycleReleaseTests: XCTestCase {
         FileManager.default.temporaryDirectory.appendingPathComponent("flwr-simlife-\(UUID().uuidString)").path
     }
 
-    /// 40 clients cannot all complete the handshake within 1 ms: the server stops with "only k of
-    /// the 40 required clients connected", and the command exits 1 with that message instead of
-    /// waiting forever for the clients that never joined.
+    /// The server fails at the start of its run, while its 40 loopback clients are still
+    /// connecting: `history.jsonl` in --out is a directory, so the server's first write of it
+    /// fails. The command exits 1 with the server's reason (what was wrong and what to do)
+    /// instead of waiting for the clients that never joined. (A failure caused by a file, not by
+    /// timing: 40 clients missing a 1 ms wait could, on a fast moment, all make it.)
     func testServerFailureEndsTheCommandNonZero() throws {
         let dir = outDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/history.jsonl", withIntermediateDirectories: true)
         let child = try ChildProcess.flwr(["simulate", "--transport", "tcp", "--clients", "40", "--rounds", "2", "--alpha", "0",
-                                           "--max-train-examples", "20", "--max-test-examples", "100", "--wait-timeout", "0.001",
+                                           "--max-train-examples", "20", "--max-test-examples", "100",
                                            "--out", dir], log: dir + ".log")
         defer { try? FileManager.default.removeItem(atPath: dir + ".log") }
         let status = child.wait(seconds: 300)
         XCTAssertNotNil(status, "flwr simulate did not exit after its server failed:\n\(child.log)")
         XCTAssertEqual(status, 1, child.log)
-        XCTAssertTrue(child.log.contains("of the 40 required clients connected"), child.log)
+        XCTAssertTrue(child.log.contains("history not written"), child.log)
+        XCTAssertTrue(child.log.contains("history.jsonl is a directory: remove it or choose another output path"), child.log)
+        XCTAssertFalse(child.log.contains("round 1/2:"), "no round may complete without its history:\n\(child.log)")
     }
 
     /// SIGTERM in the middle of a long run ends it: the command logs the signal and exits.
