@@ -243,13 +243,13 @@ let package = Package(
         .testTarget(name: "StrategiesTests", dependencies: ["Strategies", "FedAvg", "FlowerCore", "TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "FlowerCore"]),
         .testTarget(name: "FlowerWireTests", dependencies: [
-            "FlowerWire", "FlowerWireCodec", "WireFuzzEntry", "FlowerCore", "FlowerBase", "CFlowerProto", "FlowerTLS",
+            "FlowerWire", "FlowerWireCodec", "WireFuzzEntry", "FlowerCore", "FlowerBase", "CFlowerProto", "FlowerTLS", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "FlowerCompatTests", dependencies: [
-            "FlowerCompat", "FlowerCore", "FlowerWireCodec", "CFlowerCompatProto",
+            "FlowerCompat", "FlowerCore", "FlowerWireCodec", "CFlowerCompatProto", "TestSupport",
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

@@ -42,6 +42,9 @@ public final class PayloadSlots: Sendable {
         var head = 0
         var peakHeld = 0
         var nextID: UInt64 = 0
+        var watchers = ChangeWatchers<Int>()
+
+        var waiting: Int { waiters.count - head }
     }
 
     /// Number of slots (K).
@@ -61,7 +64,14 @@ public final class PayloadSlots: Sendable {
     public var held: Int { state.withLock { capacity - $0.free } }
 
     /// Connections waiting for a slot now.
-    public var waiting: Int { state.withLock { $0.waiters.count - $0.head } }
+    public var waiting: Int { state.withLock { $0.waiting } }
+
+    /// `waiting` now, then after each change: a test waits on it for a connection to queue or
+    /// leave the queue.
+    package func waitingCounts() -> AsyncStream<Int> {
+        ChangeWatchers.stream(add: { c in state.withLock { s in let n = s.waiting; return s.watchers.add(c, current: n) } },
+                              remove: { [weak self] id in self?.state.withLock { $0.watchers.remove(id) } })
+    }
 
     /// A waiter's handle, for `cancel(waiter:)`.
     package struct WaiterID: Sendable, Equatable {
@@ -86,6 +96,7 @@ public final class PayloadSlots: Sendable {
             s.nextID += 1
             s.waiters.append(Waiter(id: s.nextID, grant: grant))
             queued(WaiterID(value: s.nextID))
+            s.watchers.send(s.waiting)
             return false
         }
         return now ? PayloadSlot(pool: self) : nil
@@ -126,7 +137,9 @@ public final class PayloadSlots: Sendable {
     private func remove(_ id: WaiterID) -> Waiter? {
         state.withLock { s in
             guard let i = s.waiters[s.head...].firstIndex(where: { $0.id == id.value }) else { return nil }
-            return s.waiters.remove(at: i)
+            let w = s.waiters.remove(at: i)
+            s.watchers.send(s.waiting)
+            return w
         }
     }
 
@@ -143,6 +156,7 @@ public final class PayloadSlots: Sendable {
                 s.waiters.removeFirst(s.head)
                 s.head = 0
             }
+            s.watchers.send(s.waiting)
             return w
         }
         next?.grant(PayloadSlot(pool: self))

@@ -1,4 +1,5 @@
 import CNNModel
+import FlowerCore
 import Synchronization
 
 /// A fixed set of model instances shared by the clients of one process (`flwr simulate`), so that
@@ -17,12 +18,15 @@ public final class ModelPool: Sendable {
         var idle: [ModelBox] = []
         var created = 0
         var waiters: [Waiter] = []
+        var watchers = ChangeWatchers<Int>()
 
         /// Removes and returns the waiter with the most work (the earliest of equals).
         mutating func takeLargestWaiter() -> Waiter? {
             guard var best = waiters.indices.first else { return nil }
             for i in waiters.indices where waiters[i].work > waiters[best].work { best = i }
-            return waiters.remove(at: best)
+            let w = waiters.remove(at: best)
+            watchers.send(waiters.count)
+            return w
         }
     }
     private let state = Mutex(State())
@@ -69,6 +73,7 @@ public final class ModelPool: Sendable {
             let ready: ModelBox? = state.withLock { s in
                 if let b = s.idle.popLast() { return b }
                 s.waiters.append(Waiter(work: work, continuation: cont))
+                s.watchers.send(s.waiters.count)
                 return nil
             }
             if let ready { cont.resume(returning: ready) }
@@ -104,6 +109,12 @@ public final class ModelPool: Sendable {
 
     /// Tasks waiting for a model now.
     public var waitingCount: Int { state.withLock { $0.waiters.count } }
+
+    /// `waitingCount` now, then after each change: a test waits on it for a task to queue.
+    package func waitingCounts() -> AsyncStream<Int> {
+        ChangeWatchers.stream(add: { c in state.withLock { s in let n = s.waiters.count; return s.watchers.add(c, current: n) } },
+                              remove: { [weak self] id in self?.state.withLock { $0.watchers.remove(id) } })
+    }
 
     public func release(_ box: ModelBox) {
         let waiter: CheckedContinuation<ModelBox, Never>? = state.withLock { s in

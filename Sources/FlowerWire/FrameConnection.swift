@@ -23,6 +23,9 @@ final class FrameInbox: ChannelInboundHandler {
     private var terminal: (any Error)?
     private var waiter: EventLoopPromise<ReceivedFrame>?
     private var timer: Scheduled<Void>?
+    /// The reading task was cancelled: a receive that would wait fails instead (the cancellation
+    /// can reach the event loop before the receive it was meant to wake).
+    private var cancelled = false
     private var context: ChannelHandlerContext?
 
     init(policy: FramePolicy) { self.policy = policy }
@@ -69,6 +72,10 @@ final class FrameInbox: ChannelInboundHandler {
             promise.fail(terminal)
             return
         }
+        if cancelled {
+            promise.fail(CancellationError())
+            return
+        }
         waiter = promise
         if let timeout, let context {
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -84,6 +91,7 @@ final class FrameInbox: ChannelInboundHandler {
 
     /// Fails a waiting `next` with `CancellationError` (the connection stays open for a Goodbye).
     func cancelWait() {
+        cancelled = true
         timer?.cancel()
         waiter?.fail(CancellationError())
         waiter = nil
@@ -160,7 +168,8 @@ package struct FrameConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
-    /// Wakes a pending `receive` with `CancellationError`.
+    /// Wakes a pending `receive` with `CancellationError`, or the next one if none is pending yet
+    /// (every later receive that would wait fails the same way: the reading task is cancelled).
     package func cancelReceive() {
         let inbox = self.inbox
         channel.eventLoop.execute { inbox.value.cancelWait() }

@@ -88,6 +88,7 @@ public final class WireServer: Sendable {
         var stopping = false
         var sessions: UInt64 = 0
         var peakOpen = 0
+        var openWatchers = ChangeWatchers<Int>()
     }
 
     let config: WireServerConfig
@@ -127,6 +128,11 @@ public final class WireServer: Sendable {
     public var bytesOut: Int { counters.bytesOut }
     /// TCP connections open now (handshaking or registered).
     public var connectionCount: Int { admission.withLock { $0.open } }
+    /// `connectionCount` now, then after each change: a test waits on it for connections to close.
+    package func connectionCounts() -> AsyncStream<Int> {
+        ChangeWatchers.stream(add: { c in admission.withLock { a in let n = a.open; return a.openWatchers.add(c, current: n) } },
+                              remove: { [weak self] id in self?.admission.withLock { $0.openWatchers.remove(id) } })
+    }
     /// Connections open now that have not completed their handshake.
     public var pendingHandshakes: Int { admission.withLock { $0.pending } }
     /// Most large payloads that were buffered at once so far.
@@ -208,6 +214,7 @@ public final class WireServer: Sendable {
             }
             a.open += 1
             a.peakOpen = max(a.peakOpen, a.open)
+            a.openWatchers.send(a.open)
             a.pending += 1
             a.pendingByAddress[address] = mine + 1
             a.sessions += 1
@@ -227,7 +234,10 @@ public final class WireServer: Sendable {
 
     func closed(_ channel: any Channel, wasPending: Bool, address: String) {
         if wasPending { leftPending(address: address) }
-        admission.withLock { $0.open -= 1 }
+        admission.withLock { a in
+            a.open -= 1
+            a.openWatchers.send(a.open)
+        }
         channels.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 

@@ -9,6 +9,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import Synchronization
+import TestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -20,18 +21,30 @@ struct RawBytes: MessageSerializer, MessageDeserializer {
     func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> [UInt8] { bytes.withUnsafeBytes { Array($0) } }
 }
 
-/// The registry, remembering every client ever registered (a peer may be gone before the test looks).
+/// The registry, remembering every client ever registered (a peer may be gone before the test
+/// looks); waits wake on each registration or removal.
 final class RecordingManager: ClientManager {
     let inner = InMemoryClientManager()
+    let changes = ChangeSignal()
     private let seen = Mutex<[any ClientProxy]>([])
     var everRegistered: [any ClientProxy] { seen.withLock { $0 } }
     func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal> {
         seen.withLock { $0.append(client) }
+        defer { changes.changed() }
         return inner.register(client)
     }
-    func unregister(id: String) { inner.unregister(id: id) }
-    func unregister(_ client: any ClientProxy) { inner.unregister(client) }
-    func replace(with client: any ClientProxy) -> (any ClientProxy)? { inner.replace(with: client) }
+    func unregister(id: String) {
+        inner.unregister(id: id)
+        changes.changed()
+    }
+    func unregister(_ client: any ClientProxy) {
+        inner.unregister(client)
+        changes.changed()
+    }
+    func replace(with client: any ClientProxy) -> (any ClientProxy)? {
+        defer { changes.changed() }
+        return inner.replace(with: client)
+    }
     var count: Int { inner.count }
 }
 
@@ -69,7 +82,8 @@ struct Harness {
                     }
                     out.finish()
                 }
-                for _ in 0 ..< 3000 where recorder.everRegistered.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                let recorder = recorder
+                _ = await recorder.changes.wait(for: { !recorder.everRegistered.isEmpty }, timeout: .seconds(30))
                 let proxy = recorder.everRegistered.first as? FlowerClientProxy
                 #expect(proxy != nil, "the peer never registered")
                 if let proxy { try await body(proxy) }
@@ -79,10 +93,10 @@ struct Harness {
         }
     }
 
-    /// Waits (bounded) until the registry is empty: the server ended the peer's stream.
+    /// Waits (at most 10 s) until the registry is empty: the server ended the peer's stream.
     func waitUntilUnregistered() async -> Bool {
-        for _ in 0 ..< 1000 where manager.count > 0 { try? await Task.sleep(for: .milliseconds(10)) }
-        return manager.count == 0
+        let manager = manager
+        return await recorder.changes.wait(for: { manager.count == 0 }, timeout: .seconds(10))
     }
 }
 

@@ -3,6 +3,7 @@
 // read meanwhile; small answers need none; a stream that ends while waiting leaves the queue.
 import FlowerCompat
 import FlowerCore
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct CompatPayloadSlotTests {
@@ -15,8 +16,9 @@ import Testing
         return [fitRes([tensor([n], (0 ..< n).map { Double($0) + 1 })])]
     }
 
-    static func waitForWaiter(_ slots: PayloadSlots) async throws {
-        for _ in 0 ..< 3000 where slots.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
+    /// Waits until an answer waits for a slot (true), woken by the queue's change, at most 30 s.
+    static func waitForWaiter(_ slots: PayloadSlots) async -> Bool {
+        await slots.waitingCounts().first(within: .seconds(30)) { $0 > 0 } != nil
     }
 
     /// K = 1 with the slot held by another connection: the FitRes waits for it, an EvaluateRes
@@ -30,7 +32,7 @@ import Testing
             let eval = try await proxy.evaluate(EvaluateIns(round: 1, parameters: Self.model), timeout: .seconds(30))
             #expect(eval.loss == 0.25, "a small answer needs no slot")
             let fit = Task { try await proxy.fit(FitIns(round: 1, parameters: Self.model), timeout: .seconds(120)) }
-            try await Self.waitForWaiter(slots)
+            #expect(await Self.waitForWaiter(slots), "the FitRes never queued for a slot")
             #expect(slots.waiting == 1, "the FitRes waits for the only slot")
             #expect(slots.held == 1)
             other.release()
@@ -51,7 +53,7 @@ import Testing
         let other = try await slots.acquire()
         try await h.withPeer(respond: Self.answer) { proxy in
             let fit = Task { try await proxy.fit(FitIns(round: 1, parameters: Self.model), timeout: .seconds(2)) }
-            try await Self.waitForWaiter(slots)
+            #expect(await Self.waitForWaiter(slots), "the FitRes never queued for a slot")
             #expect(slots.waiting == 1)
             do {
                 _ = try await fit.value
@@ -61,8 +63,9 @@ import Testing
             }
         }
         #expect(await h.waitUntilUnregistered(), "the timed-out stream ended")
-        for _ in 0 ..< 3000 where slots.waiting > 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(slots.waiting == 0, "the ended stream's reader left the queue")
+        let left = await slots.waitingCounts().first(within: .seconds(30)) { $0 == 0 }
+        #expect(left == 0, "the ended stream's reader left the queue")
+        #expect(slots.waiting == 0)
         other.release()
         #expect(slots.held == 0)
         await h.server.stop()

@@ -98,7 +98,7 @@ final class ContainerFederationReleaseTests: XCTestCase {
                 guard Date().timeIntervalSince(t0) < 120 else {
                     throw PodmanError(message: "\(container) not ready after 120 s: \(Podman.logs(container))")
                 }
-                usleep(50_000)   // the kubelet's probe, at a shorter period
+                usleep(50_000)   // the kubelet's readiness probe loop, at a shorter period: what the test reproduces
             }
             return (port, Date().timeIntervalSince(t0))
         }

@@ -24,7 +24,7 @@ final class FedBuffTests: XCTestCase {
     /// A client whose fit adds `delta` to the model it was sent and reports `who` as a metric.
     private func adder(_ id: String, _ delta: [Float], n: Int, who: Double = 0, wallDelay: Duration = .zero) -> FakeClient {
         FakeClient(id, onFit: { ins, _ in
-            if wallDelay > .zero { try await Task.sleep(for: wallDelay) }
+            if wallDelay > .zero { try await Task.sleep(for: wallDelay) }  // the modelled slow client: its update lands late
             var p = ins.parameters
             for i in p.values.indices { p.values[i] += delta[i] }
             return FitRes(round: ins.round, parameters: p, numExamples: n, metrics: ["who": .double(who)])

@@ -2,6 +2,7 @@
 // served, each slot returned once, and a waiter that gives up leaves the queue.
 @testable import FlowerCore
 import Synchronization
+import TestSupport
 import XCTest
 
 final class PayloadSlotsTests: XCTestCase {
@@ -48,7 +49,8 @@ final class PayloadSlotsTests: XCTestCase {
         let slots = PayloadSlots(capacity: 1)
         let held = try await slots.acquire()
         let waiter = Task { try await slots.acquire() }
-        for _ in 0 ..< 3000 where slots.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let queued = await slots.waitingCounts().first(within: .seconds(30)) { $0 > 0 }
+        XCTAssertEqual(queued, 1, "the waiter queued")
         XCTAssertEqual(slots.waiting, 1)
         held.release()
         let slot = try await waiter.value
@@ -62,7 +64,8 @@ final class PayloadSlotsTests: XCTestCase {
         let slots = PayloadSlots(capacity: 1)
         let held = try await slots.acquire()
         let waiter = Task { try await slots.acquire() }
-        for _ in 0 ..< 3000 where slots.waiting == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        let queued = await slots.waitingCounts().first(within: .seconds(30)) { $0 > 0 }
+        XCTAssertEqual(queued, 1, "the waiter queued")
         XCTAssertEqual(slots.waiting, 1)
         waiter.cancel()
         do {
@@ -78,7 +81,7 @@ final class PayloadSlotsTests: XCTestCase {
         let slots = PayloadSlots(capacity: 1)
         let held = try await slots.acquire()
         let waiter = Task { () async throws -> PayloadSlot in
-            while !Task.isCancelled { await Task.yield() }
+            await untilCancelled()
             return try await slots.acquire()
         }
         waiter.cancel()

@@ -18,7 +18,7 @@ final class ServerCancellationTests: XCTestCase {
         let slow = FakeClient("slow", onFit: { ins, call in
             if call >= 1 {
                 startedContinuation.yield()
-                try await Task.sleep(for: .seconds(3600))
+                try await Task.sleep(for: .seconds(3600))  // the behaviour under test: a fit that never returns until cancelled
             }
             return FitRes(round: ins.round, parameters: ins.parameters, numExamples: 1)
         })

@@ -2,6 +2,7 @@ import CNNModel
 @testable import FlowerLearning
 import Foundation
 import Synchronization
+import TestSupport
 import XCTest
 
 final class ModelPoolTests: XCTestCase {
@@ -22,7 +23,9 @@ final class ModelPoolTests: XCTestCase {
                 }
             })
             // Queue them one by one so their arrival order is known.
-            while pool.waitingCount < waiters.count { try await Task.sleep(for: .milliseconds(2)) }
+            let n = waiters.count
+            let queued = await pool.waitingCounts().first(within: .seconds(30)) { $0 >= n }
+            XCTAssertEqual(queued, n, "\(name) queued")
         }
         XCTAssertEqual(record.order.withLock { $0 }, [], "nobody runs while the model is held")
         pool.release(held)

@@ -62,7 +62,7 @@ final class SlowedClientTests: XCTestCase {
     }
 
     /// The real sleep is cancellable: a cancelled fit (SIGTERM) ends with an error instead of
-    /// finishing the wait.
+    /// finishing the wait. (The real sleep passed in below is the thing tested.)
     func testACancelledWaitEndsTheFit() async throws {
         let clock = Clock()
         let client = SlowedClient(Inner(clock: clock, fitTakes: .seconds(1)), factor: 1_000_000,

@@ -6,6 +6,7 @@ import FlowerBase
 import FlowerCore
 @testable import FlowerWire
 @testable import FlowerWireCodec
+import TestSupport
 import XCTest
 
 final class BroadcastCompressionTests: XCTestCase {

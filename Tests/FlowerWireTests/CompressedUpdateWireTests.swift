@@ -5,6 +5,7 @@ import FlowerBase
 import FlowerCore
 @testable import FlowerWire
 @testable import FlowerWireCodec
+import TestSupport
 import XCTest
 
 /// Adds a fixed, varied delta ((i mod 7) − 3) / 50 to parameter i.

@@ -6,6 +6,7 @@ import FlowerCore
 @testable import FlowerWire
 @testable import FlowerWireCodec
 import Foundation
+import TestSupport
 import XCTest
 
 final class HostilePayloadTests: XCTestCase {

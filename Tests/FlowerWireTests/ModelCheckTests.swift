@@ -3,6 +3,7 @@
 import FlowerCore
 @testable import FlowerWire
 @testable import FlowerWireCodec
+import TestSupport
 import XCTest
 
 final class ModelCheckTests: XCTestCase {

@@ -5,6 +5,7 @@ import FlowerTLS
 @testable import FlowerWire
 @testable import FlowerWireCodec
 import Foundation
+import TestSupport
 import XCTest
 
 /// Trains by adding a fixed delta to the global model: client i adds (i + 1)/8 to every value.
@@ -143,8 +144,8 @@ final class SecAggWireTests: XCTestCase {
             Task { try await WireClient.run(config: clientConfig(port, id: "sa\(i)"), client: client, logger: quietLogger) }
         }
         defer { for t in tasks { t.cancel() } }
-        let deadline = Date().addingTimeInterval(30)
-        while manager.count < 4 && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let joined = await manager.waitFor(count: 4, timeout: .seconds(30))
+        XCTAssertTrue(joined, "4 clients registered")
         XCTAssertEqual(manager.count, 4)
         let model = try testModel()
         let calls = manager.all().map { (client: $0, ins: FitIns(round: 1, parameters: model)) }

@@ -6,40 +6,47 @@ import FlowerTLS
 import Foundation
 import Logging
 import Synchronization
+import TestSupport
 import XCTest
 
-/// A ClientManager that keeps proxies by id and lets tests wait for them.
+/// A ClientManager that keeps proxies by id and lets tests wait for them (woken by each change).
 final class TestManager: ClientManager, Sendable {
     private let clients = Mutex<[String: any ClientProxy]>([:])
+    private let changes = ChangeSignal()
     let maxClients: Int?
 
     init(maxClients: Int? = nil) { self.maxClients = maxClients }
 
     func register(_ client: any ClientProxy) -> Result<Void, RegistrationRefusal> {
-        clients.withLock { c in
+        let result: Result<Void, RegistrationRefusal> = clients.withLock { c in
             if c[client.id] != nil { return .failure(.duplicateIdentity(client.id)) }
             if let max = maxClients, c.count >= max { return .failure(.serverFull(max: max)) }
             c[client.id] = client
             return .success(())
         }
+        changes.changed()
+        return result
     }
 
-    func unregister(id: String) { clients.withLock { _ = $0.removeValue(forKey: id) } }
+    func unregister(id: String) {
+        clients.withLock { _ = $0.removeValue(forKey: id) }
+        changes.changed()
+    }
     func unregister(_ client: any ClientProxy) {
         clients.withLock { c in if let cur = c[client.id], cur === client { c.removeValue(forKey: client.id) } }
+        changes.changed()
     }
     func replace(with client: any ClientProxy) -> (any ClientProxy)? {
-        clients.withLock { $0.updateValue(client, forKey: client.id) }
+        defer { changes.changed() }
+        return clients.withLock { $0.updateValue(client, forKey: client.id) }
     }
     var count: Int { clients.withLock { $0.count } }
     func proxy(_ id: String) -> (any ClientProxy)? { clients.withLock { $0[id] } }
 
-    /// Waits (polling, bounded by `seconds`) until `predicate` holds.
-    func wait(seconds: Double = 20, _ predicate: @Sendable (TestManager) -> Bool) async throws {
-        let end = Date().addingTimeInterval(seconds)
-        while !predicate(self) {
-            if Date() > end { throw WireError.timeout(operation: "test condition", seconds: seconds) }
-            try await Task.sleep(for: .milliseconds(5))
+    /// Waits until `predicate` holds, re-checked on each registry change (at most `seconds`).
+    func wait(seconds: Double = 20, _ predicate: @escaping @Sendable (TestManager) -> Bool) async throws {
+        guard await changes.wait(for: { predicate(self) }, timeout: .milliseconds(Int64(seconds * 1000))) else {
+            throw WireError.timeout(operation: "test condition", seconds: seconds)
         }
     }
 
@@ -75,12 +82,6 @@ func testModel(count: Int = 1_000, seed: UInt64 = 7) throws -> Parameters {
     let w = count - count / 10
     return try Parameters(shapes: [("w", [w]), ("b", [count / 10])], values: values)
 }
-
-let quietLogger: Logger = {
-    var l = Logger(label: "flwr.wire.test")
-    l.logLevel = .critical
-    return l
-}()
 
 /// A test server on an ephemeral loopback port.
 func startServer(_ manager: TestManager, token: String? = nil, maxFrameBytes: Int = 1 << 20,

@@ -4,6 +4,7 @@ import FlowerCore
 @testable import FlowerWire
 @testable import FlowerWireCodec
 import Synchronization
+import TestSupport
 import XCTest
 
 final class WireClientTests: XCTestCase {
@@ -27,9 +28,12 @@ final class WireClientTests: XCTestCase {
         let manager = TestManager()
         var config = clientConfig(port, id: "early", attempts: 200)
         config.retry = RetryPolicy(initialDelay: .milliseconds(10), maxDelay: .milliseconds(50), maxAttempts: 200, seed: 9)
-        let run = Task { try await WireClient.run(config: config, client: PlusOneClient(), logger: quietLogger) }
+        let log = LogCapture()
+        let run = Task { try await WireClient.run(config: config, client: PlusOneClient(), logger: log.logger) }
         defer { run.cancel() }
-        try await Task.sleep(for: .milliseconds(100))
+        // The client has tried, found nobody listening and is retrying: only then the server starts.
+        let refused = await log.waitFor("not available", seconds: 30)
+        XCTAssertTrue(refused, "the client never reported the missing server:\n\(log.text)")
         let server = WireServer(config: WireServerConfig(host: "127.0.0.1", port: port, maxFrameBytes: 1 << 20),
                                 manager: manager, logger: quietLogger)
         _ = try await server.start()

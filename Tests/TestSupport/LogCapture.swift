@@ -35,7 +35,7 @@ public final class LogCapture: Sendable {
     public func waitFor(_ needle: String, seconds: Double = 20) async -> Bool {
         let id = state.withLock { s -> Int in s.nextID += 1; return s.nextID }
         let timeout = Task {
-            try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
+            try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))  // the deadline of a wait that would hang, not a poll
             if !Task.isCancelled { self.expire(id) }
         }
         defer { timeout.cancel() }

@@ -27,7 +27,7 @@ func curlUntil(_ url: String, seconds: Double, _ done: (CurlAnswer) -> Bool) thr
     let deadline = Date().addingTimeInterval(seconds)
     var last = try curl(url)
     while !done(last) && Date() < deadline {
-        usleep(200_000)
+        usleep(200_000)  // another process's HTTP answer changes unannounced: only asking again sees it
         last = try curl(url)
     }
     return last

@@ -50,7 +50,7 @@ final class WireScaleReleaseTests: FederationTestCase {
         var peak = 0
         while srv.isRunning {
             peak = max(peak, status(pid, "VmHWM") ?? 0)
-            usleep(100_000)
+            usleep(100_000)  // the peak-RSS sampler's period (a measurement cadence, not a wait)
         }
         XCTAssertEqual(srv.wait(seconds: 1), 0, srv.log.suffix(3000).description)
         XCTAssertEqual(client.wait(seconds: 60), 0, client.log)
