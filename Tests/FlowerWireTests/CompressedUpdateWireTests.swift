@@ -237,23 +237,19 @@ final class CompressedUpdateWireTests: XCTestCase {
         }
     }
 
-    func testGlobalWarmupVarintTopKOverTheWire() async throws {
-        // Zero weights, so DeltaClient's update is exactly ((i mod 7) − 3) / 50: |0.06| where
-        // i mod 7 is 0 or 6, |0.04| where it is 1 or 5. topk:0.1,global,warmup=1,varint:
-        // round 1 sends 0.1^(1/2) ≈ 0.316 → ⌈28.5⌉ + ⌈3.2⌉ = 33 coordinates over both tensors: all
-        // 29 of |0.06| (25 of w, 90 91 97 98 of b), then the 4 lowest of |0.04|: 1 5 8 12.
-        // Round 2 sends 9 + 1 = 10: with error feedback the held-back |0.04| coordinates carry
-        // 0.08 and win, lowest first (15 19 22 26 29 33 36 40 43 47): all in w, none of b.
+    /// Two fits of DeltaClient from an all-zero 90 + 10 model under `spec`, over a real socket:
+    /// both results as the server decoded them and round 2's FitRes bytes.
+    private func twoZeroModelRounds(_ spec: String, id: String) async throws -> (FitRes, FitRes, UInt64) {
         let model = try Parameters(shapes: [("w", [90]), ("b", [10])], values: [Float](repeating: 0, count: 100))
-        let mode = try UpdateCompression(parsing: "topk:0.1,global,warmup=1,varint")
+        let mode = try UpdateCompression(parsing: spec)
         let manager = TestManager()
         let (server, port) = try await server(manager, mode)
-        var config = clientConfig(port, id: "gwv")
+        var config = clientConfig(port, id: id)
         config.acceptCompression = false
         let cfg = config
         let run = Task { try await WireClient.run(config: cfg, client: DeltaClient(), logger: quietLogger) }
         defer { run.cancel() }
-        let proxy = try await manager.waitForProxy("gwv") as! WireClientProxy
+        let proxy = try await manager.waitForProxy(id) as! WireClientProxy
         let r1 = try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(30))
         let before = proxy.bytesIn
         let r2 = try await proxy.fit(FitIns(round: 2, parameters: model), timeout: .seconds(30))
@@ -261,6 +257,17 @@ final class CompressedUpdateWireTests: XCTestCase {
         await proxy.finish(roundsCompleted: 2, reason: "done")
         _ = try await run.value
         await server.stop()
+        return (r1, r2, bytes2)
+    }
+
+    func testGlobalWarmupVarintTopKOverTheWire() async throws {
+        // Zero weights, so DeltaClient's update is exactly ((i mod 7) − 3) / 50: |0.06| where
+        // i mod 7 is 0 or 6, |0.04| where it is 1 or 5. topk:0.1,global,warmup=1,varint:
+        // round 1 sends 0.1^(1/2) ≈ 0.316 → ⌈28.5⌉ + ⌈3.2⌉ = 33 coordinates over both tensors: all
+        // 29 of |0.06| (25 of w, 90 91 97 98 of b), then the 4 lowest of |0.04|: 1 5 8 12.
+        // Round 2 sends 9 + 1 = 10: with error feedback the held-back |0.04| coordinates carry
+        // 0.08 and win, lowest first (15 19 22 26 29 33 36 40 43 47): all in w, none of b.
+        let (r1, r2, bytes2) = try await twoZeroModelRounds("topk:0.1,global,warmup=1,varint", id: "gwv")
 
         let big = (0 ..< 100).filter { $0 % 7 == 0 || $0 % 7 == 6 }
         XCTAssertEqual(big.count, 29)
@@ -338,23 +345,7 @@ final class CompressedUpdateWireTests: XCTestCase {
         // of |0.06| and 1 5 8 12; round 2, with error feedback, 15 19 … 47 carrying 0.08); each
         // value arrives within one step (the tensor's largest kept |value| / 127) of the float32
         // one, in one byte instead of four.
-        let model = try Parameters(shapes: [("w", [90]), ("b", [10])], values: [Float](repeating: 0, count: 100))
-        let mode = try UpdateCompression(parsing: "topk:0.1,global,warmup=1,int8")
-        let manager = TestManager()
-        let (server, port) = try await server(manager, mode)
-        var config = clientConfig(port, id: "gwi")
-        config.acceptCompression = false
-        let cfg = config
-        let run = Task { try await WireClient.run(config: cfg, client: DeltaClient(), logger: quietLogger) }
-        defer { run.cancel() }
-        let proxy = try await manager.waitForProxy("gwi") as! WireClientProxy
-        let r1 = try await proxy.fit(FitIns(round: 1, parameters: model), timeout: .seconds(30))
-        let before = proxy.bytesIn
-        let r2 = try await proxy.fit(FitIns(round: 2, parameters: model), timeout: .seconds(30))
-        let bytes2 = proxy.bytesIn - before
-        await proxy.finish(roundsCompleted: 2, reason: "done")
-        _ = try await run.value
-        await server.stop()
+        let (r1, r2, bytes2) = try await twoZeroModelRounds("topk:0.1,global,warmup=1,int8", id: "gwi")
 
         let big = (0 ..< 100).filter { $0 % 7 == 0 || $0 % 7 == 6 }
         let s1 = Set(r1.parameters.values.indices.filter { r1.parameters.values[$0] != 0 })
