@@ -249,18 +249,28 @@ public enum UpdateCodec {
         return scale
     }
 
-    /// The checks both quantised encodings make before decoding: the declared count is the
-    /// shape's, the data is `bytes` long, the scale is finite and non-negative.
-    private static func checkQuantized(_ t: CompressedTensor, expected: Int, bytes: Int, kind: String, name: String) throws {
+    /// The checks the quantised encodings (int8, int4, top-k int8) make before decoding: the
+    /// declared count is the shape's, the data is `bytes` long (nil: the caller checks the length,
+    /// as top-k's depends on its indices), the scale is finite and non-negative.
+    static func checkQuantized(_ t: CompressedTensor, expected: Int, bytes: Int?, kind: String, name: String) throws {
         guard t.count == expected else {
             throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
         }
-        guard t.data.count == bytes else {
+        if let bytes, t.data.count != bytes {
             throw WireError.badParameters("tensor \(name): \(kind) update carries \(t.data.count) bytes for \(expected) elements (needs \(bytes))")
         }
         guard t.scale.isFinite, t.scale >= 0 else {
             throw WireError.badParameters("tensor \(name): \(kind) scale \(t.scale) is not a finite non-negative number")
         }
+    }
+
+    /// An int8 step's value, step × `scale`; the byte -128 (outside the symmetric range [-127, 127]
+    /// both int8 encodings use) is refused, naming it as `what` says.
+    @inline(__always)
+    static func int8Value(_ byte: UInt8, scale: Float, what: @autoclosure () -> String) throws -> Float {
+        let step = Int8(bitPattern: byte)
+        guard step != -128 else { throw WireError.badParameters("\(what()) is -128; the encoding's range is [-127, 127]") }
+        return Float(step) * scale
     }
 
     /// `values` as int8 steps in [-127, 127] of the scale max|x| / 127, stochastically rounded
@@ -278,11 +288,7 @@ public enum UpdateCodec {
         try checkQuantized(t, expected: expected, bytes: expected, kind: "int8", name: name)
         var out = [Float](repeating: 0, count: expected)
         for i in 0 ..< expected {
-            let v = Int8(bitPattern: t.data[i])
-            guard v != -128 else {
-                throw WireError.badParameters("tensor \(name): int8 element \(i) is -128; the encoding's range is [-127, 127]")
-            }
-            out[i] = Float(v) * t.scale
+            out[i] = try int8Value(t.data[i], scale: t.scale, what: "tensor \(name): int8 element \(i)")
         }
         return out
     }

@@ -68,15 +68,13 @@ extension UpdateCodec {
         let k = kept.count
         var data = [UInt8]()
         data.reserveCapacity(4 + (varint ? 5 : 8) * k)
-        func u32(_ v: UInt32) { data.append(contentsOf: [UInt8(truncatingIfNeeded: v), UInt8(truncatingIfNeeded: v >> 8),
-                                                          UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 24)]) }
-        u32(UInt32(k))
+        appendU32(UInt32(k), to: &data)
         if varint {
             appendVarintGaps(kept, to: &data)
         } else {
-            for i in kept { u32(UInt32(i)) }
+            for i in kept { appendU32(UInt32(i), to: &data) }
         }
-        for i in kept { u32(values[i].bitPattern) }
+        for i in kept { appendU32(values[i].bitPattern, to: &data) }
         return CompressedTensor(count: values.count, scale: 0, data: data)
     }
 
@@ -101,16 +99,8 @@ extension UpdateCodec {
         guard t.scale == 0 else {
             throw WireError.badParameters("tensor \(name): top-k update declares scale \(t.scale); top-k carries no scale (0)")
         }
-        func u32(_ at: Int) -> UInt32 {
-            UInt32(t.data[at]) | UInt32(t.data[at + 1]) << 8 | UInt32(t.data[at + 2]) << 16 | UInt32(t.data[at + 3]) << 24
-        }
-        guard t.data.count >= 4 else {
-            throw WireError.badParameters("tensor \(name): top-k update carries \(t.data.count) bytes, not even its 4-byte count of kept values")
-        }
-        let k = Int(u32(0))
-        guard k <= maxKept else {
-            throw WireError.badParameters("tensor \(name): top-k update keeps \(k) of \(expected) elements; the announced fraction allows at most \(maxKept)")
-        }
+        func u32(_ at: Int) -> UInt32 { readU32(t.data, at: at) }
+        let k = try declaredKept(t, expected: expected, maxKept: maxKept, name: name)
         var indices = [Int]()
         let valuesAt: Int
         if varint {
@@ -143,6 +133,31 @@ extension UpdateCodec {
             out[i] = v
         }
         return (out, k)
+    }
+
+    /// `v` little-endian.
+    static func appendU32(_ v: UInt32, to data: inout [UInt8]) {
+        data.append(contentsOf: [UInt8(truncatingIfNeeded: v), UInt8(truncatingIfNeeded: v >> 8),
+                                 UInt8(truncatingIfNeeded: v >> 16), UInt8(truncatingIfNeeded: v >> 24)])
+    }
+
+    /// The little-endian u32 at `at` (the caller has checked `at + 4 <= data.count`).
+    @inline(__always)
+    static func readU32(_ data: [UInt8], at: Int) -> UInt32 {
+        UInt32(data[at]) | UInt32(data[at + 1]) << 8 | UInt32(data[at + 2]) << 16 | UInt32(data[at + 3]) << 24
+    }
+
+    /// The count of kept values every top-k tensor starts with (u32 at byte 0), refused when the
+    /// data cannot hold it or it is above `maxKept`, the most the announced fraction allows.
+    static func declaredKept(_ t: CompressedTensor, expected: Int, maxKept: Int, name: String) throws -> Int {
+        guard t.data.count >= 4 else {
+            throw WireError.badParameters("tensor \(name): top-k update carries \(t.data.count) bytes, not even its 4-byte count of kept values")
+        }
+        let k = Int(readU32(t.data, at: 0))
+        guard k <= maxKept else {
+            throw WireError.badParameters("tensor \(name): top-k update keeps \(k) of \(expected) elements; the announced fraction allows at most \(maxKept)")
+        }
+        return k
     }
 
     /// Appends the LEB128 gaps of `kept` (strictly increasing): the first index, then each index
@@ -228,9 +243,7 @@ extension UpdateCodec {
         }
         var data = [UInt8]()
         data.reserveCapacity(4 + 2 * k)
-        let n = UInt32(k)
-        data.append(contentsOf: [UInt8(truncatingIfNeeded: n), UInt8(truncatingIfNeeded: n >> 8),
-                                 UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 24)])
+        appendU32(UInt32(k), to: &data)
         appendVarintGaps(kept, to: &data)
         data.append(contentsOf: steps)
         return (CompressedTensor(count: values.count, scale: scale, data: data), steps.map { Float(Int8(bitPattern: $0)) * scale })
@@ -244,27 +257,12 @@ extension UpdateCodec {
     /// other than the indices' end plus k, and the step -128 (outside the symmetric range).
     public static func decodeTopKInt8Counted(_ t: CompressedTensor, expected: Int, maxKept: Int,
                                              name: String) throws -> (values: [Float], kept: Int) {
-        guard t.count == expected else {
-            throw WireError.badParameters("tensor \(name): compressed update declares \(t.count) elements, its shape holds \(expected)")
-        }
-        guard t.scale.isFinite, t.scale >= 0 else {
-            throw WireError.badParameters("tensor \(name): top-k int8 scale \(t.scale) is not a finite non-negative number")
-        }
-        guard t.data.count >= 4 else {
-            throw WireError.badParameters("tensor \(name): top-k update carries \(t.data.count) bytes, not even its 4-byte count of kept values")
-        }
-        let k = Int(UInt32(t.data[0]) | UInt32(t.data[1]) << 8 | UInt32(t.data[2]) << 16 | UInt32(t.data[3]) << 24)
-        guard k <= maxKept else {
-            throw WireError.badParameters("tensor \(name): top-k update keeps \(k) of \(expected) elements; the announced fraction allows at most \(maxKept)")
-        }
+        try checkQuantized(t, expected: expected, bytes: nil, kind: "top-k int8", name: name)
+        let k = try declaredKept(t, expected: expected, maxKept: maxKept, name: name)
         let (indices, valuesAt) = try readVarintIndices(t, k: k, expected: expected, valueBytes: 1, name: name)
         var out = [Float](repeating: 0, count: expected)
         for (j, i) in indices.enumerated() {
-            let step = Int8(bitPattern: t.data[valuesAt + j])
-            guard step != -128 else {
-                throw WireError.badParameters("tensor \(name): top-k int8 value \(j) is -128; the encoding's range is [-127, 127]")
-            }
-            out[i] = Float(step) * t.scale
+            out[i] = try int8Value(t.data[valuesAt + j], scale: t.scale, what: "tensor \(name): top-k int8 value \(j)")
         }
         return (out, k)
     }
