@@ -299,5 +299,11 @@ final class UpdateCompressionTests: XCTestCase {
                 "declares 10000000 kept values but carries 12 bytes (needs 80000004)")
         refused({ try UpdateCodec.decodeTopK(CompressedTensor(count: tenMillion, scale: 0, data: short), expected: tenMillion, maxKept: tenMillion, varint: true, name: "w") },
                 "needs at least 50000004")
+        // Top-k with int8 values: the same bounds, 2 bytes per kept value at the least.
+        refused({ try UpdateCodec.decodeTopKInt8Counted(CompressedTensor(count: huge, scale: 1, data: topkInt8Data(1, indexBytes: [0x01], [1])),
+                                                         expected: 10, maxKept: 10, name: "w").values }, "declares \(huge) elements")
+        refused({ try UpdateCodec.decodeTopKInt8Counted(CompressedTensor(count: tenMillion, scale: 1, data: topkInt8Data(UInt32(tenMillion), indexBytes: [0x01], [1])),
+                                                         expected: tenMillion, maxKept: tenMillion, name: "w").values },
+                "declares 10000000 kept values but carries 6 bytes (needs at least 20000004)")
     }
 }
