@@ -272,9 +272,14 @@ public struct FedBuffCheckpoint: Sendable, Equatable {
         self.versions = versions
     }
 
+    /// The most client starts a checkpoint may record (2^53: far beyond any run, far below overflow).
+    static let maxDispatches = 1 << 53
+
     /// Why this state cannot follow update `round`, or nil.
     func problem(round: Int) -> String? {
         if dispatches < 0 { return "FedBuff dispatch count \(dispatches) is negative" }
+        // The resumed run counts on from here: a count near Int.max would overflow at its next start.
+        if dispatches > Self.maxDispatches { return "FedBuff dispatch count \(dispatches) is above \(Self.maxDispatches)" }
         if Set(inFlight.map(\.client)).count != inFlight.count { return "a client is in flight twice in the FedBuff state" }
         for d in inFlight {
             if d.sequence < 0 || d.sequence >= dispatches {

@@ -201,6 +201,7 @@ extension CheckpointTests {
         XCTAssertTrue(try refusal { $0.inFlight[2].client = "partition-4" }.contains("in flight twice"))
         XCTAssertTrue(try refusal { $0.versions[2] = [1, 2, 3] }.contains("not an older version of update 2"))
         XCTAssertTrue(try refusal { $0.versions[1] = [1, 2] }.contains("holds 2 values, the model 3"))
+        XCTAssertTrue(try refusal { $0.dispatches = Int(Int64.max) }.contains("dispatch count 9223372036854775807 is above 9007199254740992"))
         XCTAssertEqual(try refusal { _ in }, "accepted")
     }
 }
